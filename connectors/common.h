@@ -1,0 +1,91 @@
+/*
+ * Helpers every connector shares, so no provider re-implements HMAC, encodings, header
+ * look-ups, urlencoded parsing, typed JSON getters or identity normalization.
+ * Pure functions: no I/O, no globals.
+ */
+#ifndef JD_CX_COMMON_H
+#define JD_CX_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "connector.h"
+
+#define CX_SHA256_LEN 32
+
+/* HMAC-SHA256 of msg (and msg2 appended, may be NULL/0) under key. 0 / -1. */
+int cx_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                   const void *msg2, size_t msg2_len, unsigned char out[CX_SHA256_LEN]);
+/* Constant-time equality of two equal-length buffers; different lengths are unequal. */
+int cx_equal_ct(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Hex: decode accepts either case; returns decoded length or -1 (odd length, bad digit,
+ * too long). Encode writes lowercase and a NUL (out needs 2*len+1). */
+int cx_hex_decode(const char *hex, size_t hex_len, unsigned char *out, size_t out_cap);
+void cx_hex_encode(const unsigned char *in, size_t len, char *out);
+/* Standard base64 with padding. Decode returns length or -1. Encode needs
+ * 4*((len+2)/3)+1 bytes and NUL-terminates. */
+int cx_base64_decode(const char *b64, size_t b64_len, unsigned char *out, size_t out_cap);
+void cx_base64_encode(const unsigned char *in, size_t len, char *out);
+
+/* Case-insensitive header look-up; NULL when absent. */
+const char *cx_header_get(const struct cx_header *h, size_t n, const char *name);
+/* "Authorization: Bearer <tok>" against a list of accepted tokens, in constant time per
+ * token. 1 if one matches. */
+int cx_bearer_matches(const struct cx_header *h, size_t n, const char *const *tokens,
+                      size_t ntokens);
+
+/* application/x-www-form-urlencoded and query strings. Owns its decoded copies. */
+#define CX_FORM_MAX_FIELDS 128
+struct cx_form {
+    size_t n;
+    char *names[CX_FORM_MAX_FIELDS];
+    char *values[CX_FORM_MAX_FIELDS];
+};
+/* 0 on success; -1 on malformed escapes, an embedded NUL, too many fields or no memory.
+ * Always call cx_form_free, also after a failure. */
+int cx_form_parse(struct cx_form *f, const char *s, size_t len);
+const char *cx_form_get(const struct cx_form *f, const char *name); /* first match */
+void cx_form_free(struct cx_form *f);
+/* Adapter so a cx_form can feed cx_event_set_touch. */
+const char *cx_form_getter(void *form, const char *name);
+
+/* Strict typed JSON getters: NULL / -1 when absent or of another type. */
+const cJSON *cx_json_obj(const cJSON *o, const char *key);
+const cJSON *cx_json_arr(const cJSON *o, const char *key);
+const char *cx_json_str(const cJSON *o, const char *key); /* non-empty strings only */
+/* An integral JSON number within ±2^53 (exact in a double). 0 / -1. */
+int cx_json_int(const cJSON *o, const char *key, int64_t *out);
+/* Parses at most `max_depth` levels deep (cJSON's own limit is fixed at build time).
+ * NULL when the bytes are not one JSON value, are too deep or are not valid UTF-8. */
+cJSON *cx_json_parse(const unsigned char *body, size_t len, int max_depth);
+/* Adapter so a JSON object of strings can feed cx_event_set_touch. */
+const char *cx_json_getter(void *obj, const char *name);
+#define CX_JSON_MAX_DEPTH 64
+
+/* 1 if the bytes are well-formed UTF-8 (no overlongs, no surrogates). */
+int cx_utf8_valid(const unsigned char *s, size_t len);
+/* Bounded copy that never splits a UTF-8 sequence; always NUL-terminates. */
+void cx_copy_text(char *dst, size_t cap, const char *src);
+
+/* Identity normalization (DESIGN §3). Both return 0 and write out, or -1 when the
+ * value is not a usable identity. */
+int cx_norm_email(const char *in, char *out, size_t cap);
+int cx_norm_phone(const char *in, const char *default_cc, char *out, size_t cap);
+
+/* RFC 3339 "2026-10-01T12:00:00Z" / "+02:00" offsets / fractional seconds → Unix ms.
+ * 0 / -1. */
+int cx_parse_rfc3339(const char *s, int64_t *ms_out);
+/* Unix ms → "2026-10-01T12:00:00Z" (or with ".123" when ms != 0); out needs 32 bytes. */
+void cx_format_rfc3339(int64_t ms, char out[32]);
+
+/* Provider amounts: "12.34" with the currency's exponent → minor units. 0 / -1. */
+int cx_parse_decimal_minor(const char *s, int exponent, int64_t *out);
+/* ISO 4217 minor-unit exponent (JPY 0, KWD 3, default 2). */
+int cx_currency_exponent(const char *cur);
+/* Copies an ISO 4217 code upper-cased; -1 unless exactly three ASCII letters. */
+int cx_norm_currency(const char *in, char out[4]);
+
+#endif

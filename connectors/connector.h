@@ -1,0 +1,196 @@
+/*
+ * The connector interface: how a provider's webhook is verified (in ingest, on the raw
+ * bytes) and normalized into canonical events (in the worker, DESIGN §3).
+ *
+ * Connectors are pure: no libevent, hiredis, curl, globals or clock reads. Everything a
+ * connector needs arrives in its arguments, so the same code runs in the daemon, the unit
+ * tests and the fuzzers. Module prefix: cx_.
+ */
+#ifndef JD_CONNECTOR_H
+#define JD_CONNECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounds of a canonical event. Providers send more only in pathological payloads; a
+ * value over its bound is dropped (identities) or truncated at a UTF-8 boundary
+ * (descriptive text), never allowed to grow a buffer. */
+#define CX_ID_MAX 200         /* event id, payment key, raw stream id */
+#define CX_IDENT_TYPE_MAX 48  /* "hubspot_contact", "custom:<name>" */
+#define CX_IDENT_VALUE_MAX 256
+#define CX_MAX_IDENTITIES 16
+#define CX_TEXT_MAX 256 /* utm values, campaign, ad, names */
+#define CX_MAX_CLICK_IDS 8
+#define CX_MAX_SECRETS 8
+#define CX_MAX_EVENTS 1000 /* per raw record (a batch of custom events at most) */
+#define CX_ATTRS_MAX 4096  /* serialized extra attributes of a lead */
+
+struct cx_err {
+    char msg[128];
+};
+
+/* "set the error message"; always returns -1 so callers can `return cx_fail(...)`. */
+int cx_fail(struct cx_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+struct cx_header {
+    const char *name; /* compared case-insensitively */
+    const char *value;
+};
+
+enum cx_form_auth { CX_AUTH_HMAC, CX_AUTH_TOKEN, CX_AUTH_ORIGIN };
+
+/* One configured source as the connectors see it. Owned by the daemon's config; connectors
+ * borrow it for the duration of a call. */
+struct cx_source {
+    const char *name; /* "stripe-eu": the path /hooks/<name> */
+    const char *type; /* "stripe", "form", ... */
+    const char *secrets[CX_MAX_SECRETS];
+    size_t nsecrets;
+    const char *verify_token;
+    const char *username, *password;
+    const char *public_url;
+    const char *api_token, *api_base;
+    const char *stages;
+    enum cx_form_auth auth;
+    const char *allow_origins; /* form auth=origin: comma-separated hosts */
+    int64_t tolerance_s;       /* replay window for signed timestamps */
+    const char *default_country_code; /* digits, e.g. "39"; NULL or "" = none */
+};
+
+/* A borrowed view of one HTTP request, no libevent types. */
+struct cx_input {
+    const char *method; /* "GET", "POST" */
+    const char *query;  /* raw query string without '?', may be NULL */
+    const struct cx_header *headers;
+    size_t nheaders;
+    const unsigned char *body;
+    size_t body_len;
+    int64_t now_ms; /* injected clock */
+};
+
+enum cx_verdict {
+    CX_OK,            /* authentic: enqueue it */
+    CX_HANDSHAKE,     /* answer with reply->body, enqueue nothing */
+    CX_BAD_REQUEST,   /* 400: not the provider's format */
+    CX_BAD_SIGNATURE, /* 401: missing or wrong signature or credentials */
+    CX_STALE,         /* 401: signed timestamp outside the tolerance */
+};
+
+struct cx_reply {
+    int status;
+    char content_type[64];
+    char body[512];
+};
+
+/* One stored webhook as the worker reads it back from the raw stream. */
+struct cx_raw {
+    const char *source; /* source name */
+    const char *stream_id;
+    int64_t received_ms; /* arrival time, for payloads that carry no time of their own */
+    const unsigned char *body;
+    size_t body_len;
+    const struct cx_header *headers; /* the headers the connector asked to keep */
+    size_t nheaders;
+};
+
+enum cx_result {
+    CX_NORM_OK,     /* out holds >= 1 events */
+    CX_NORM_SKIP,   /* nothing of interest (an event type we do not use): ack it */
+    CX_NORM_POISON, /* cannot be handled: dead-letter it with err->msg */
+};
+
+struct cx_identity {
+    char type[CX_IDENT_TYPE_MAX];
+    char value[CX_IDENT_VALUE_MAX];
+};
+
+struct cx_click_id {
+    char name[16]; /* gclid, gbraid, wbraid, fbclid, msclkid, li_fat_id, ttclid */
+    char value[CX_IDENT_VALUE_MAX];
+};
+
+/* Empty strings mean "absent" and serialize as null. */
+struct cx_touch {
+    char channel[32];
+    char source[CX_TEXT_MAX], medium[CX_TEXT_MAX], campaign[CX_TEXT_MAX];
+    char content[CX_TEXT_MAX], term[CX_TEXT_MAX];
+    char ad[CX_TEXT_MAX], platform[32];
+    struct cx_click_id click_ids[CX_MAX_CLICK_IDS];
+    size_t nclick_ids;
+};
+
+/* A canonical event (DESIGN §3). Fixed-size fields keep every event bounded by
+ * construction; cx_event_to_json is the only way it leaves the connectors. */
+struct cx_event {
+    char id[CX_ID_MAX];
+    char source[64];
+    char type[32];
+    char kind[16];
+    int64_t at_ms;
+    char stage[16]; /* "" = follows the kind (cx_event_stage) */
+    struct cx_identity identities[CX_MAX_IDENTITIES];
+    size_t nidentities;
+    int has_touch;
+    struct cx_touch touch;
+    int has_amount;
+    int64_t amount_minor;
+    char currency[4];
+    char payment_key[CX_ID_MAX];
+    char raw[CX_ID_MAX];   /* stream id of the raw webhook it came from */
+    char attrs[CX_ATTRS_MAX]; /* "" or a serialized JSON object of extra lead fields */
+};
+
+/* Caller-owned, growable up to CX_MAX_EVENTS. */
+struct cx_event_list {
+    struct cx_event *v;
+    size_t n, cap;
+};
+
+struct cx_connector {
+    const char *type;
+    /* Headers (lower-case names) that normalize needs besides the body; ingest stores
+     * them with the raw record. NULL-terminated, may be NULL. */
+    const char *const *keep_headers;
+    enum cx_verdict (*verify)(const struct cx_source *src, const struct cx_input *in,
+                              struct cx_reply *reply, struct cx_err *err);
+    enum cx_result (*normalize)(const struct cx_source *src, const struct cx_raw *raw,
+                                struct cx_event_list *out, struct cx_err *err);
+};
+
+/* The registry: NULL when the type is unknown. */
+const struct cx_connector *cx_lookup(const char *type);
+
+/* Event list ownership: cx_list_init zeroes; cx_list_add returns a zeroed event with
+ * source/type/raw filled from the arguments, or NULL when the list is full or out of
+ * memory; cx_list_free releases the array (NULL-safe). */
+void cx_list_init(struct cx_event_list *l);
+struct cx_event *cx_list_add(struct cx_event_list *l, const struct cx_source *src,
+                             const struct cx_raw *raw);
+void cx_list_free(struct cx_event_list *l);
+
+/* Stage of an event: its own, else the one its kind implies (DESIGN §3); "" if none. */
+const char *cx_event_stage(const struct cx_event *ev);
+/* Rank of a stage in the funnel (visit=1 ... paid=6), 0 for "" or unknown. */
+int cx_stage_rank(const char *stage);
+
+/* Canonical JSON of an event (DESIGN §3). Returns a malloc'd string the caller frees with
+ * free(), or NULL on allocation failure. */
+char *cx_event_to_json(const struct cx_event *ev);
+
+/* Adds an identity after normalizing it (email: trim + lower-case; phone: E.164 with the
+ * source's default country code). Returns 0 if added, 1 if the value was unusable or a
+ * duplicate (not an error), -1 when the event already holds CX_MAX_IDENTITIES. */
+int cx_event_add_identity(struct cx_event *ev, const struct cx_source *src, const char *type,
+                          const char *value);
+
+/* Fills the touch's utm, click id and channel fields from name/value pairs (utm_source,
+ * utm_medium, ..., gclid, fbclid, ...). Pairs with other names are ignored. Sets
+ * ev->has_touch when any utm value or click id was found, and adds gclid / fbclid as
+ * identities. `get` returns the value for a name or NULL. */
+typedef const char *(*cx_getter)(void *ctx, const char *name);
+void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_getter get,
+                        void *ctx);
+/* Channel of a touch (DESIGN §6 table). */
+const char *cx_touch_channel(const struct cx_touch *t);
+
+#endif

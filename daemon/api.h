@@ -1,0 +1,17 @@
+/*
+ * The read API (DESIGN §7): journeys and contacts, read through one atomic script so no
+ * answer ever shows half of a merge; the queue status. Every call under /v1/ needs a bearer
+ * token from api_tokens.
+ */
+#ifndef JD_API_H
+#define JD_API_H
+
+#include <event2/http.h>
+
+#include "jd.h"
+
+void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *rest);
+void api_handle_contact(struct jd *jd, struct evhttp_request *req, const char *contact_id);
+void api_handle_status(struct jd *jd, struct evhttp_request *req, const char *rest);
+
+#endif

@@ -1,0 +1,1580 @@
+/*
+ * journeyd.conf: the table-driven ini parser (DESIGN §9, STYLE B6).
+ *
+ * Every key is one row of main_keys[] or source_keys[]: its value grammar, where the value
+ * lands in struct cfg / struct cfg_source, bounds, flags, default and a doc line. Parsing,
+ * defaults, per-type requirements, freeing and --help-config all walk the same rows, so a
+ * key cannot exist without being documented, defaulted and freed.
+ *
+ * Nothing is half-applied: cfg_parse builds a fresh struct and returns it fully validated
+ * or frees it, which is what lets a SIGHUP keep the old config when the new one is wrong
+ * (nginx's cycle rule).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Bounds on untrusted-ish input: a config file is written by an operator, but a typo or a
+ * wrong path (secret_file = /dev/zero) must not be able to eat memory. */
+#define CFG_LINE_MAX 4096
+#define CFG_FILE_MAX (1024 * 1024)
+#define CFG_VALUE_FILE_MAX (64 * 1024)
+#define CFG_SOURCE_NAME_MAX 63
+#define CFG_KEY_NAME_MAX 64
+#define CFG_MAX_KEYS 32   /* rows per table; see the static asserts below */
+#define CFG_MAX_ITEMS 64  /* the largest list capacity of any row */
+#define CFG_UNIX_PATH_MAX 107 /* sizeof(sun_path) - 1 on Linux */
+
+#define KIB INT64_C(1024)
+#define MIB (1024 * KIB)
+#define GIB (1024 * MIB)
+#define SEC INT64_C(1000)
+#define MINUTE (60 * SEC)
+#define HOUR (60 * MINUTE)
+#define DAY (24 * HOUR)
+
+/* The grammar of a value. */
+enum cfg_type {
+    CT_STRING,
+    CT_INT,
+    CT_SIZE,     /* bytes; k/K/m/M/g/G, optional B or iB */
+    CT_DURATION, /* ms s m h d; a bare number is in the row's `bare` unit */
+    CT_BOOL,
+    CT_LIST, /* comma-separated (and newline-separated when read from a file) */
+    CT_ENUM,
+    CT_HOSTPORT,
+    CT_REDIS, /* host:port or unix:/path */
+};
+
+/* Where a parsed value lands, since one grammar can feed fields of different C types
+ * (a list into an array, a joined string or a packed buffer). */
+enum cfg_store {
+    CS_STR,      /* char * at off */
+    CS_INT,      /* int at off */
+    CS_I64,      /* int64_t at off */
+    CS_SIZE,     /* size_t at off */
+    CS_STRV,     /* char *[cap] at off, size_t count at off2 */
+    CS_JOINED,   /* char * at off: the items joined by "," */
+    CS_PACKED,   /* char * at off holds the items NUL-separated, const char *[cap] at off2
+                    points into it, size_t count at off3 (cx.secrets) */
+    CS_HOSTPORT, /* char *host at off, int port at off2 */
+    CS_REDIS,    /* char *host at off (NULL for unix), int port at off2, char *path at off3 */
+    CS_AUTH,     /* enum cx_form_auth at off */
+};
+
+#define CF_SECRET 1u     /* never echoed in messages; wiped on free like every string */
+#define CF_RELOADABLE 2u /* takes effect on SIGHUP; the others need a restart */
+#define CF_FORM_ONLY 4u  /* meaningful only for sources of type form */
+
+struct cfg_key {
+    const char *key;
+    enum cfg_type type;
+    enum cfg_store store;
+    size_t off, off2, off3;
+    size_t cap;       /* CT_LIST: most items */
+    int64_t min, max; /* CT_INT, CT_SIZE (bytes), CT_DURATION (ms); CT_LIST: fewest items */
+    int64_t unit;     /* CT_DURATION: ms per unit of the stored field */
+    int64_t bare;     /* CT_DURATION: ms per unit of a number written without one */
+    const char *const *values; /* CT_ENUM, and CT_LIST items when restricted */
+    const char *(*check)(const char *v); /* extra rule; returns what was expected or NULL */
+    unsigned flags;
+    const char *def; /* parsed like a written value; NULL = unset */
+    const char *doc;
+};
+
+/* offsetof that refuses to compile unless the member has type T, so a row can never write
+ * an int64_t into a size_t or an int (negative array size on mismatch). */
+#define AT(st, m, T)                                                                               \
+    (offsetof(st, m) + 0 * sizeof(char[_Generic(&((st *)0)->m, T *: 1, default: -1)]))
+#define IN_CFG(m, T) AT(struct cfg, m, T)
+#define IN_SRC(m, T) AT(struct cfg_source, m, T)
+
+static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error", NULL};
+static const char *const role_names[] = {"ingest", "worker", "api", NULL};
+/* Indexed by the enum so the mapping cannot drift from connector.h. */
+static const char *const auth_names[] = {
+    [CX_AUTH_HMAC] = "hmac", [CX_AUTH_TOKEN] = "token", [CX_AUTH_ORIGIN] = "origin",
+    [CX_AUTH_ORIGIN + 1] = NULL};
+/* Checked here rather than through cx_lookup so the config (and --check-config) does not
+ * depend on which connectors happen to be linked in. */
+static const char *const source_types[] = {
+    "stripe",  "form",      "events",   "click",    "meta_leads", "google_ads",
+    "typeform", "hubspot", "pipedrive", "calendly", "shopify",    NULL};
+
+/* What each source type cannot work without. Types absent here need nothing. */
+static const struct source_rule {
+    const char *type;
+    const char *needs[2];
+} source_rules[] = {
+    {"stripe", {"secret"}},
+    {"typeform", {"secret"}},
+    {"shopify", {"secret"}},
+    {"calendly", {"secret"}},
+    {"hubspot", {"secret"}},
+    {"form", {"secret"}},
+    {"pipedrive", {"username", "password"}},
+    {"meta_leads", {"secret", "verify_token"}},
+    {"google_ads", {"secret"}},
+};
+/* A browser-posted form has no shared secret; the Origin check and the redirect replace
+ * it. */
+static const char *const form_origin_needs[] = {"allow_origins", "thank_you_url"};
+
+static int is_space(int ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+static int is_digit(int ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static int is_alnum(int ch)
+{
+    return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static int all_of(const char *s, const char *extra)
+{
+    for (; *s; s++)
+        if (!is_alnum((unsigned char)*s) && !strchr(extra, *s))
+            return 0;
+    return 1;
+}
+
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+static int has_control_n(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (is_space((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && is_space((unsigned char)s[n - 1]))
+        n--;
+    s[n] = '\0';
+    return s;
+}
+
+static void wipe_free(char *s)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+/* Every check returns what it expected, for the message, or NULL when the value is fine. */
+
+static const char *check_country(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0)
+        return NULL;
+    /* Calling codes never start with 0: that is the trunk prefix. */
+    if (n > 3 || v[0] == '0' || strspn(v, "0123456789") != n)
+        return "expected 1-3 digits like 39, or nothing";
+    return NULL;
+}
+
+static const char *check_timezone(const char *v)
+{
+    /* No '.', so no "..": the name ends up under /usr/share/zoneinfo. */
+    if (!*v || strlen(v) > 64 || v[0] == '/' || !all_of(v, "/_+-"))
+        return "expected a zone name like Europe/Rome";
+    return NULL;
+}
+
+static const char *check_host(const char *v)
+{
+    if (strstr(v, "://"))
+        return "expected a host name like example.com, not a URL";
+    const char *colon = strchr(v, ':');
+    size_t hl = colon ? (size_t)(colon - v) : strlen(v);
+    if (hl == 0 || hl > 253)
+        return "expected a host name like example.com";
+    for (size_t i = 0; i < hl; i++)
+        if (!is_alnum((unsigned char)v[i]) && v[i] != '.' && v[i] != '-' && v[i] != '_')
+            return "expected a host name like example.com";
+    if (colon) {
+        char *end;
+        if (!is_digit((unsigned char)colon[1]))
+            return "expected a host name like example.com, with an optional :port";
+        errno = 0;
+        long port = strtol(colon + 1, &end, 10);
+        if (errno || *end || port < 1 || port > 65535)
+            return "expected a host name like example.com, with an optional :port";
+    }
+    return NULL;
+}
+
+static const char *check_identity_type(const char *v)
+{
+    if (!*v || strlen(v) >= CX_IDENT_TYPE_MAX || !all_of(v, "_:"))
+        return "expected an identity type like hubspot_contact";
+    return NULL;
+}
+
+static const char *check_consumer(const char *v)
+{
+    if (strlen(v) > 128 || !all_of(v, "_.:@-"))
+        return "expected at most 128 of A-Z a-z 0-9 _ . : @ -";
+    return NULL;
+}
+
+static const char *check_url(const char *v)
+{
+    size_t skip;
+    if (strncmp(v, "https://", 8) == 0)
+        skip = 8;
+    else if (strncmp(v, "http://", 7) == 0)
+        skip = 7;
+    else
+        return "expected an absolute http:// or https:// URL";
+    if (!v[skip] || v[skip] == '/' || strchr(v, ' '))
+        return "expected an absolute http:// or https:// URL";
+    return NULL;
+}
+
+static const char *check_username(const char *v)
+{
+    /* HTTP Basic joins user and password with the first ':'. */
+    if (strchr(v, ':'))
+        return "expected no ':' (HTTP Basic cannot carry it)";
+    return NULL;
+}
+
+static const char *check_stages(const char *v)
+{
+    /* The connector owns the meaning; the shape is checked here so a typo fails at load
+     * time instead of at the first webhook. */
+    const char *s = v;
+    while (*s) {
+        const char *e = s + strcspn(s, ",");
+        const char *colon = memchr(s, ':', (size_t)(e - s));
+        const char *a = s, *b = e;
+        while (a < b && is_space((unsigned char)*a))
+            a++;
+        while (b > a && is_space((unsigned char)b[-1]))
+            b--;
+        if (!colon || colon == a || colon + 1 >= b)
+            return "expected <provider stage>:<journeyd stage>, ...";
+        s = *e ? e + 1 : e;
+    }
+    return NULL;
+}
+
+/* clang-format off */
+static const struct cfg_key main_keys[] = {
+    {.key = "listen", .type = CT_HOSTPORT, .store = CS_HOSTPORT,
+     .off = IN_CFG(listen_host, char *), .off2 = IN_CFG(listen_port, int),
+     .def = "127.0.0.1:8080",
+     .doc = "Address of the HTTP server (webhooks, API, click tracker); [::1]:8080 for IPv6."},
+    {.key = "redis", .type = CT_REDIS, .store = CS_REDIS,
+     .off = IN_CFG(redis_host, char *), .off2 = IN_CFG(redis_port, int),
+     .off3 = IN_CFG(redis_unix, char *),
+     .def = "127.0.0.1:6379",
+     .doc = "Redis server: host:port, or unix:/absolute/path.sock."},
+    {.key = "api_tokens", .type = CT_LIST, .store = CS_STRV,
+     .off = IN_CFG(api_tokens[0], char *), .off2 = IN_CFG(napi_tokens, size_t),
+     .cap = CFG_MAX_TOKENS, .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Bearer tokens accepted by the HTTP API; several allow rotation."},
+    {.key = "default_country_code", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(default_country_code, char *), .check = check_country,
+     .flags = CF_RELOADABLE, .def = "",
+     .doc = "Calling code (digits, like 39) for phone numbers written without one."},
+    {.key = "timezone", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(timezone, char *), .check = check_timezone,
+     .flags = CF_RELOADABLE, .def = "UTC",
+     .doc = "Time zone of report periods and business hours (tz database name)."},
+    {.key = "click_allow", .type = CT_LIST, .store = CS_STRV,
+     .off = IN_CFG(click_allow[0], char *), .off2 = IN_CFG(nclick_allow, size_t),
+     .cap = CFG_MAX_HOSTS, .check = check_host, .flags = CF_RELOADABLE,
+     .doc = "Hosts the click tracker may redirect to (GET /c?to=...); nothing else is allowed."},
+    {.key = "click_cookie_secure", .type = CT_BOOL, .store = CS_INT,
+     .off = IN_CFG(click_cookie_secure, int), .flags = CF_RELOADABLE, .def = "yes",
+     .doc = "Mark the click tracker's cookie Secure (turn off only for plain-http testing)."},
+    {.key = "click_cookie_days", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(click_cookie_days, int64_t), .min = 1, .max = 3650,
+     .flags = CF_RELOADABLE, .def = "365",
+     .doc = "Lifetime of the click tracker's anonymous-id cookie, in days."},
+    {.key = "log_level", .type = CT_ENUM, .store = CS_STR,
+     .off = IN_CFG(log_level, char *), .values = log_levels,
+     .flags = CF_RELOADABLE, .def = "info",
+     .doc = "Least severe level that is logged."},
+    {.key = "max_body", .type = CT_SIZE, .store = CS_SIZE,
+     .off = IN_CFG(max_body, size_t), .min = KIB, .max = 64 * MIB,
+     .flags = CF_RELOADABLE, .def = "1M",
+     .doc = "Largest request body accepted; bigger ones get 413."},
+    {.key = "request_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(request_timeout_ms, int64_t), .min = 100, .max = 10 * MINUTE,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "10s",
+     .doc = "Time a client has to send a request and the daemon has to answer it."},
+    {.key = "redis_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(redis_timeout_ms, int64_t), .min = 10, .max = 5 * MINUTE,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "2s",
+     .doc = "Deadline of one Redis command; a webhook waiting longer gets 503."},
+    {.key = "redis_connect_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(redis_connect_timeout_ms, int64_t), .min = 10, .max = 5 * MINUTE,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "2s",
+     .doc = "Deadline of one connection attempt to Redis."},
+    {.key = "max_inflight", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(max_inflight, size_t), .min = 1, .max = 1000000,
+     .flags = CF_RELOADABLE, .def = "4096",
+     .doc = "Webhooks waiting for Redis at once; more get 503 with Retry-After."},
+    {.key = "max_connections", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(max_connections, size_t), .min = 1, .max = 1000000,
+     .flags = CF_RELOADABLE, .def = "4096",
+     .doc = "Open HTTP connections; the listener pauses above this."},
+    {.key = "max_queue", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(max_queue, int64_t), .min = 1, .max = INT64_C(1000000000000),
+     .flags = CF_RELOADABLE, .def = "1000000",
+     .doc = "Raw stream length at which ingest answers 503 instead of queueing."},
+    {.key = "dedup_days", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(dedup_days, int64_t), .min = 3, .max = 3650,
+     .flags = CF_RELOADABLE, .def = "7",
+     .doc = "Days an event id still counts as seen (longer than any provider retries)."},
+    {.key = "worker_batch", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(worker_batch, int64_t), .min = 1, .max = 1000,
+     .flags = CF_RELOADABLE, .def = "64",
+     .doc = "Entries the worker reads from the raw stream at once (XREADGROUP COUNT)."},
+    {.key = "claim_idle", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(claim_idle_ms, int64_t), .min = SEC, .max = DAY,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "30s",
+     .doc = "An entry pending this long (its worker died) is claimed by another worker."},
+    {.key = "max_deliveries", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(max_deliveries, int64_t), .min = 1, .max = 100,
+     .flags = CF_RELOADABLE, .def = "5",
+     .doc = "Attempts at one entry before it goes to the dead-letter stream."},
+    {.key = "retry_after", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(retry_after_s, int64_t), .min = SEC, .max = HOUR,
+     .unit = SEC, .bare = SEC, .flags = CF_RELOADABLE, .def = "5s",
+     .doc = "Retry-After sent with a 503 (whole seconds)."},
+    {.key = "drain_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(drain_timeout_ms, int64_t), .min = 0, .max = HOUR,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "10s",
+     .doc = "On SIGTERM, how long to wait for in-flight webhooks before exiting."},
+    {.key = "unique_types", .type = CT_LIST, .store = CS_STRV,
+     .off = IN_CFG(unique_types[0], char *), .off2 = IN_CFG(nunique_types, size_t),
+     .cap = ARRAY_LEN(((struct cfg *)0)->unique_types), .check = check_identity_type,
+     .def = "hubspot_contact, pipedrive_person",
+     .doc = "Identity types that never merge two contacts holding different values."},
+    {.key = "roles", .type = CT_LIST, .store = CS_JOINED,
+     .off = IN_CFG(roles, char *), .cap = ARRAY_LEN(role_names) - 1, .min = 1,
+     .values = role_names, .def = "ingest,worker,api",
+     .doc = "What this process runs; split them across processes to scale apart."},
+    {.key = "max_journey_events", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(max_journey_events, int64_t), .min = 1, .max = 1000000,
+     .flags = CF_RELOADABLE, .def = "10000",
+     .doc = "Events one journey answer of the API returns at most."},
+    {.key = "consumer", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(consumer, char *), .check = check_consumer, .def = "",
+     .doc = "Name of this worker in the consumer group; empty = hostname-pid."},
+};
+
+static const struct cfg_key source_keys[] = {
+    {.key = "type", .type = CT_ENUM, .store = CS_STR,
+     .off = IN_SRC(type, char *), .values = source_types, .flags = CF_RELOADABLE,
+     .doc = "Provider (required); the section name is the path: POST /hooks/<name>."},
+    {.key = "secret", .type = CT_LIST, .store = CS_PACKED,
+     .off = IN_SRC(secrets_buf, char *), .off2 = IN_SRC(cx.secrets[0], const char *),
+     .off3 = IN_SRC(cx.nsecrets, size_t), .cap = CX_MAX_SECRETS,
+     .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Signing secret, app secret, client secret or google_key; several = rotation."},
+    {.key = "verify_token", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(verify_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Token of Meta's GET subscription handshake (hub.verify_token)."},
+    {.key = "username", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(username, char *), .check = check_username, .flags = CF_RELOADABLE,
+     .doc = "HTTP Basic user name the provider sends (Pipedrive)."},
+    {.key = "password", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(password, char *), .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "HTTP Basic password the provider sends (Pipedrive)."},
+    {.key = "public_url", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(public_url, char *), .check = check_url, .flags = CF_RELOADABLE,
+     .doc = "URL the provider calls, for schemes that sign it (HubSpot v3)."},
+    {.key = "api_token", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(api_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Token to read from the provider's API (Meta Graph, HubSpot CRM, Pipedrive)."},
+    {.key = "api_base", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(api_base, char *), .check = check_url, .flags = CF_RELOADABLE,
+     .doc = "Override of the provider's API base URL (proxies, tests)."},
+    {.key = "stages", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(stages, char *), .check = check_stages, .flags = CF_RELOADABLE,
+     .doc = "CRM stage mapping: <provider stage>:<journeyd stage>, ..."},
+    {.key = "auth", .type = CT_ENUM, .store = CS_AUTH,
+     .off = IN_SRC(cx.auth, enum cx_form_auth), .values = auth_names,
+     .flags = CF_RELOADABLE | CF_FORM_ONLY, .def = "hmac",
+     .doc = "form: hmac (X-Journeyd-Signature), token (Bearer = secret) or origin."},
+    {.key = "allow_origins", .type = CT_LIST, .store = CS_JOINED,
+     .off = IN_SRC(allow_origins, char *), .cap = CFG_MAX_HOSTS, .check = check_host,
+     .flags = CF_RELOADABLE | CF_FORM_ONLY,
+     .doc = "form, auth = origin: hosts whose pages may post the form."},
+    {.key = "thank_you_url", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(thank_you_url, char *), .check = check_url,
+     .flags = CF_RELOADABLE | CF_FORM_ONLY,
+     .doc = "form, auth = origin: where the browser is sent (303) after posting."},
+    {.key = "tolerance", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_SRC(cx.tolerance_s, int64_t), .min = SEC, .max = 7 * DAY,
+     .unit = SEC, .bare = SEC, .flags = CF_RELOADABLE, .def = "300s",
+     .doc = "Replay window for signed timestamps (whole seconds)."},
+};
+/* clang-format on */
+
+_Static_assert(ARRAY_LEN(main_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
+_Static_assert(ARRAY_LEN(source_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
+_Static_assert(CFG_MAX_HOSTS <= CFG_MAX_ITEMS && CFG_MAX_TOKENS <= CFG_MAX_ITEMS &&
+                   CX_MAX_SECRETS <= CFG_MAX_ITEMS,
+               "raise CFG_MAX_ITEMS");
+
+enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE };
+
+struct parser {
+    const char *name; /* prefixes every message; its directory anchors relative paths */
+    struct cfg_err *err;
+    struct cfg *c;
+    enum cfg_where in;
+    unsigned main_line; /* of [journeyd]; 0 until seen */
+    unsigned main_seen[CFG_MAX_KEYS]; /* line where each key was set; 0 = not set */
+    unsigned char main_file[CFG_MAX_KEYS]; /* set through <key>_file */
+    struct cfg_source *src;
+    unsigned src_line[CFG_MAX_SOURCES];
+    unsigned src_seen[CFG_MAX_KEYS];
+    unsigned char src_file[CFG_MAX_KEYS];
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(struct parser *p, unsigned line,
+                                                      const char *fmt, ...)
+{
+    char what[224];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (line)
+        snprintf(p->err->msg, sizeof(p->err->msg), "%s:%u: %s", p->name, line, what);
+    else
+        snprintf(p->err->msg, sizeof(p->err->msg), "%s: %s", p->name, what);
+    return -1;
+}
+
+/* Operator text echoed in a message is bounded and has non-printables replaced, so a
+ * binary file pasted into the config cannot garble the log line. */
+static const char *shown(const char *v, char *out, size_t outsz)
+{
+    size_t n = 0;
+    for (; *v && n + 4 < outsz; v++)
+        out[n++] = ((unsigned char)*v < 0x20 || (unsigned char)*v >= 0x7f) ? '?' : *v;
+    if (*v && n + 4 >= outsz) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void *at(void *base, size_t off)
+{
+    return (char *)base + off;
+}
+
+static const struct cfg_key *find_key(const struct cfg_key *tab, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tab[i].key, key) == 0)
+            return &tab[i];
+    return NULL;
+}
+
+static int find_value(const char *const *values, const char *v)
+{
+    for (int i = 0; values[i]; i++)
+        if (strcmp(values[i], v) == 0)
+            return i;
+    return -1;
+}
+
+static void join_values(const char *const *values, const char *sep, char *out, size_t outsz)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; values[i] && n < outsz; i++) {
+        int w = snprintf(out + n, outsz - n, "%s%s", i ? sep : "", values[i]);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+}
+
+static void fmt_size(int64_t v, char *out, size_t outsz)
+{
+    if (v != 0 && v % GIB == 0)
+        snprintf(out, outsz, "%" PRId64 "G", v / GIB);
+    else if (v != 0 && v % MIB == 0)
+        snprintf(out, outsz, "%" PRId64 "M", v / MIB);
+    else if (v != 0 && v % KIB == 0)
+        snprintf(out, outsz, "%" PRId64 "K", v / KIB);
+    else
+        snprintf(out, outsz, "%" PRId64 "B", v);
+}
+
+static void fmt_duration(int64_t ms, char *out, size_t outsz)
+{
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{DAY, "d"}, {HOUR, "h"}, {MINUTE, "m"}, {SEC, "s"}};
+    for (size_t i = 0; i < ARRAY_LEN(units); i++) {
+        if (ms != 0 && ms % units[i].ms == 0) {
+            snprintf(out, outsz, "%" PRId64 "%s", ms / units[i].ms, units[i].unit);
+            return;
+        }
+    }
+    snprintf(out, outsz, ms == 0 ? "%" PRId64 "s" : "%" PRId64 "ms", ms);
+}
+
+static void fmt_number(const struct cfg_key *k, int64_t v, char *out, size_t outsz)
+{
+    if (k->type == CT_SIZE)
+        fmt_size(v, out, outsz);
+    else if (k->type == CT_DURATION)
+        fmt_duration(v, out, outsz);
+    else
+        snprintf(out, outsz, "%" PRId64, v);
+}
+
+static int bad_value(struct parser *p, const struct cfg_key *k, const char *v, unsigned line,
+                     const char *expected)
+{
+    char b[48];
+    if (k->flags & CF_SECRET)
+        return fail(p, line, "invalid value for %s: %s", k->key, expected);
+    return fail(p, line, "invalid value '%s' for %s: %s", shown(v, b, sizeof(b)), k->key,
+                expected);
+}
+
+static int out_of_memory(struct parser *p, unsigned line)
+{
+    return fail(p, line, "out of memory");
+}
+
+/* A leading run of decimal digits. strtoll alone would also take spaces and a sign. */
+static int parse_leading(const char *s, int allow_minus, int64_t *out, const char **end)
+{
+    char *e;
+    if (!is_digit((unsigned char)s[0]) &&
+        !(allow_minus && s[0] == '-' && is_digit((unsigned char)s[1])))
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (errno == ERANGE)
+        return -1;
+    *out = v;
+    *end = e;
+    return 0;
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+    const char *end;
+    if (parse_leading(s, 1, out, &end) || *end)
+        return -1;
+    return 0;
+}
+
+static int scale(int64_t n, int64_t mult, int64_t *out)
+{
+    if (n > INT64_MAX / mult)
+        return -1;
+    *out = n * mult;
+    return 0;
+}
+
+static int parse_size(const char *s, int64_t *out)
+{
+    int64_t n, mult = 1;
+    const char *end;
+    if (parse_leading(s, 0, &n, &end))
+        return -1;
+    while (is_space((unsigned char)*end))
+        end++;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        mult = KIB;
+        break;
+    case 'm':
+    case 'M':
+        mult = MIB;
+        break;
+    case 'g':
+    case 'G':
+        mult = GIB;
+        break;
+    default:
+        break;
+    }
+    if (mult > 1) {
+        end++;
+        if (end[0] == 'i' && end[1] == 'B')
+            end += 2;
+        else if (end[0] == 'B')
+            end++;
+    } else if (end[0] == 'B') {
+        end++;
+    }
+    if (*end)
+        return -1;
+    return scale(n, mult, out);
+}
+
+static int parse_duration(const char *s, int64_t bare, int64_t *out_ms)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"ms", 1}, {"s", SEC}, {"m", MINUTE}, {"h", HOUR}, {"d", DAY}};
+    int64_t n, mult = 0;
+    const char *end;
+    if (parse_leading(s, 0, &n, &end))
+        return -1;
+    while (is_space((unsigned char)*end))
+        end++;
+    if (!*end)
+        mult = bare;
+    for (size_t i = 0; i < ARRAY_LEN(units) && !mult; i++)
+        if (strcmp(end, units[i].unit) == 0)
+            mult = units[i].ms;
+    if (!mult)
+        return -1;
+    return scale(n, mult, out_ms);
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* host:port or [v6]:port. Returns what was expected, or NULL with *host allocated. */
+static const char *parse_hostport(const char *v, char **host, int *port)
+{
+    static const char expected[] = "expected host:port like 127.0.0.1:8080 or [::1]:8080";
+    const char *h, *colon;
+    size_t hl;
+    if (v[0] == '[') {
+        const char *rb = strchr(v, ']');
+        if (!rb || rb[1] != ':')
+            return expected;
+        h = v + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1;
+        for (size_t i = 0; i < hl; i++)
+            if (!is_alnum((unsigned char)h[i]) && h[i] != ':' && h[i] != '.' && h[i] != '%')
+                return expected;
+    } else {
+        colon = strrchr(v, ':');
+        if (!colon)
+            return expected;
+        h = v;
+        hl = (size_t)(colon - v);
+        for (size_t i = 0; i < hl; i++)
+            if (!is_alnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
+                return expected;
+    }
+    if (hl == 0 || hl > 253)
+        return expected;
+    int64_t n;
+    if (parse_int(colon + 1, &n) || colon[1] == '-' || n < 1 || n > 65535)
+        return "expected a port 1..65535 after the ':'";
+    *host = strndup(h, hl);
+    if (!*host)
+        return "out of memory";
+    *port = (int)n;
+    return NULL;
+}
+
+static int store_number(struct parser *p, const struct cfg_key *k, void *base, const char *v,
+                        int64_t n, unsigned line)
+{
+    if (n < k->min || n > k->max) {
+        char lo[32], hi[32], exp[80];
+        fmt_number(k, k->min, lo, sizeof(lo));
+        fmt_number(k, k->max, hi, sizeof(hi));
+        snprintf(exp, sizeof(exp), "expected %s..%s", lo, hi);
+        return bad_value(p, k, v, line, exp);
+    }
+    if (k->type == CT_DURATION) {
+        if (n % k->unit != 0)
+            return bad_value(p, k, v, line, "expected whole seconds");
+        n /= k->unit;
+    }
+    switch (k->store) {
+    case CS_INT:
+        *(int *)at(base, k->off) = (int)n;
+        return 0;
+    case CS_I64:
+        *(int64_t *)at(base, k->off) = n;
+        return 0;
+    case CS_SIZE:
+        *(size_t *)at(base, k->off) = (size_t)n;
+        return 0;
+    default:
+        return fail(p, line, "internal: %s has no numeric field", k->key);
+    }
+}
+
+static int store_string(struct parser *p, const struct cfg_key *k, void *base, const char *v,
+                        unsigned line)
+{
+    char *s = strdup(v);
+    if (!s)
+        return out_of_memory(p, line);
+    *(char **)at(base, k->off) = s;
+    return 0;
+}
+
+static void free_items(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        wipe_free(items[i]);
+}
+
+static int store_list(struct parser *p, const struct cfg_key *k, void *base, char **items,
+                      size_t n, unsigned line)
+{
+    size_t total = 0;
+    char *buf;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(items[i]) + 1;
+    switch (k->store) {
+    case CS_STRV: {
+        char **arr = at(base, k->off);
+        for (size_t i = 0; i < n; i++) {
+            arr[i] = items[i];
+            items[i] = NULL;
+        }
+        *(size_t *)at(base, k->off2) = n;
+        return 0;
+    }
+    case CS_JOINED:
+        buf = malloc(total ? total : 1);
+        if (!buf)
+            return out_of_memory(p, line);
+        buf[0] = '\0';
+        for (size_t i = 0, len = 0; i < n; i++) {
+            size_t il = strlen(items[i]);
+            if (i)
+                buf[len++] = ',';
+            memcpy(buf + len, items[i], il + 1);
+            len += il;
+        }
+        *(char **)at(base, k->off) = buf;
+        return 0;
+    case CS_PACKED: {
+        const char **ptrs = at(base, k->off2);
+        if (n == 0)
+            return 0;
+        buf = malloc(total);
+        if (!buf)
+            return out_of_memory(p, line);
+        for (size_t i = 0, len = 0; i < n; i++) {
+            size_t il = strlen(items[i]) + 1;
+            memcpy(buf + len, items[i], il);
+            ptrs[i] = buf + len;
+            len += il;
+        }
+        *(char **)at(base, k->off) = buf;
+        *(size_t *)at(base, k->off3) = n;
+        return 0;
+    }
+    default:
+        return fail(p, line, "internal: %s has no list field", k->key);
+    }
+}
+
+static int set_list(struct parser *p, const struct cfg_key *k, void *base, const char *v,
+                    unsigned line)
+{
+    char *items[CFG_MAX_ITEMS];
+    size_t n = 0;
+    int rc = -1;
+    char b[48];
+    const char *s = v;
+
+    if (k->cap > CFG_MAX_ITEMS)
+        return fail(p, line, "internal: %s holds more than %d items", k->key, CFG_MAX_ITEMS);
+    /* Newlines separate items too: a list read from a file is often one item a line. */
+    while (*s) {
+        const char *e = s + strcspn(s, ",\n");
+        const char *a = s, *z = e;
+        const char *why = NULL;
+        while (a < z && is_space((unsigned char)*a))
+            a++;
+        while (z > a && is_space((unsigned char)z[-1]))
+            z--;
+        if (a == z) {
+            fail(p, line, "empty item in %s", k->key);
+            goto out;
+        }
+        if (n == k->cap) {
+            fail(p, line, "too many items in %s (at most %zu)", k->key, k->cap);
+            goto out;
+        }
+        if (has_control_n(a, (size_t)(z - a))) {
+            bad_value(p, k, v, line, "contains a control character");
+            goto out;
+        }
+        items[n] = strndup(a, (size_t)(z - a));
+        if (!items[n]) {
+            out_of_memory(p, line);
+            goto out;
+        }
+        n++;
+        if (k->values && find_value(k->values, items[n - 1]) < 0) {
+            char list[128];
+            join_values(k->values, ", ", list, sizeof(list));
+            fail(p, line, "invalid item '%s' in %s: expected one of %s",
+                 shown(items[n - 1], b, sizeof(b)), k->key, list);
+            goto out;
+        }
+        if (k->check && (why = k->check(items[n - 1])) != NULL) {
+            if (k->flags & CF_SECRET)
+                fail(p, line, "invalid item in %s: %s", k->key, why);
+            else
+                fail(p, line, "invalid item '%s' in %s: %s", shown(items[n - 1], b, sizeof(b)),
+                     k->key, why);
+            goto out;
+        }
+        s = *e ? e + 1 : e;
+        if (*e && !*s) {
+            fail(p, line, "empty item in %s", k->key);
+            goto out;
+        }
+    }
+    if ((int64_t)n < k->min) {
+        fail(p, line, "%s needs at least %" PRId64 " item%s", k->key, k->min,
+             k->min == 1 ? "" : "s");
+        goto out;
+    }
+    rc = store_list(p, k, base, items, n, line);
+out:
+    free_items(items, n);
+    return rc;
+}
+
+/* Parses v by the row's grammar and stores it. The field is known to be unset. */
+static int set_value(struct parser *p, const struct cfg_key *k, void *base, const char *v,
+                     unsigned line)
+{
+    int64_t n;
+    int b;
+    const char *why;
+    char list[160];
+
+    if (k->type != CT_LIST && has_control(v))
+        return bad_value(p, k, v, line, "contains a control character");
+    switch (k->type) {
+    case CT_STRING:
+        if (k->check && (why = k->check(v)) != NULL)
+            return bad_value(p, k, v, line, why);
+        return store_string(p, k, base, v, line);
+    case CT_INT:
+        if (parse_int(v, &n))
+            return bad_value(p, k, v, line, "expected an integer");
+        return store_number(p, k, base, v, n, line);
+    case CT_SIZE:
+        if (parse_size(v, &n))
+            return bad_value(p, k, v, line, "expected a size like 1M");
+        return store_number(p, k, base, v, n, line);
+    case CT_DURATION:
+        if (parse_duration(v, k->bare, &n))
+            return bad_value(p, k, v, line, "expected a duration like 10s");
+        return store_number(p, k, base, v, n, line);
+    case CT_BOOL:
+        if (parse_bool(v, &b))
+            return bad_value(p, k, v, line, "expected yes or no");
+        *(int *)at(base, k->off) = b;
+        return 0;
+    case CT_ENUM: {
+        int i = find_value(k->values, v);
+        if (i < 0) {
+            char exp[192];
+            join_values(k->values, ", ", list, sizeof(list));
+            snprintf(exp, sizeof(exp), "expected one of %s", list);
+            return bad_value(p, k, v, line, exp);
+        }
+        if (k->store == CS_AUTH) {
+            *(enum cx_form_auth *)at(base, k->off) = (enum cx_form_auth)i;
+            return 0;
+        }
+        return store_string(p, k, base, k->values[i], line);
+    }
+    case CT_HOSTPORT:
+    case CT_REDIS: {
+        char *host = NULL;
+        int port = 0;
+        if (k->type == CT_REDIS && strncmp(v, "unix:", 5) == 0) {
+            const char *path = v + 5;
+            if (path[0] != '/' || strlen(path) > CFG_UNIX_PATH_MAX)
+                return bad_value(p, k, v, line, "expected unix:/absolute/path.sock");
+            char *copy = strdup(path);
+            if (!copy)
+                return out_of_memory(p, line);
+            *(char **)at(base, k->off3) = copy;
+            return 0;
+        }
+        if ((why = parse_hostport(v, &host, &port)) != NULL)
+            return bad_value(p, k, v, line,
+                             k->type == CT_REDIS ? "expected host:port or unix:/path" : why);
+        *(char **)at(base, k->off) = host;
+        *(int *)at(base, k->off2) = port;
+        return 0;
+    }
+    case CT_LIST:
+        return set_list(p, k, base, v, line);
+    }
+    return fail(p, line, "internal: %s has no type", k->key);
+}
+
+/* 0, -1 with why filled, or -2 when the file holds more than cap bytes. */
+static int read_file(const char *path, size_t cap, char **out, size_t *outlen, char *why,
+                     size_t whysz)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+    /* O_NONBLOCK so a FIFO given by mistake is refused below instead of hanging startup. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(why, whysz, "%s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, whysz, "%s", strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, whysz, "not a regular file");
+        goto fail;
+    }
+    /* Read one byte past the cap rather than trust st_size: the file may be growing. */
+    buf = malloc(cap + 2);
+    if (!buf) {
+        snprintf(why, whysz, "out of memory");
+        goto fail;
+    }
+    while (len <= cap) {
+        ssize_t r = read(fd, buf + len, cap + 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(why, whysz, "%s", strerror(errno));
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (len > cap) {
+        snprintf(why, whysz, "too large");
+        rc = -2;
+        goto fail;
+    }
+    buf[len] = '\0';
+    close(fd);
+    *out = buf;
+    *outlen = len;
+    return 0;
+fail:
+    if (buf) {
+        explicit_bzero(buf, len);
+        free(buf);
+    }
+    close(fd);
+    return rc;
+}
+
+static int read_value_file(struct parser *p, const struct cfg_key *k, const char *path,
+                           unsigned line, char **out)
+{
+    char full[PATH_MAX], b[96], why[96];
+    const char *cred = getenv("CREDENTIALS_DIRECTORY");
+    const char *slash = strrchr(p->name, '/');
+    size_t len;
+    int w;
+
+    if (!*path)
+        return fail(p, line, "%s_file needs a path", k->key);
+    if (path[0] == '/')
+        w = snprintf(full, sizeof(full), "%s", path);
+    else if (cred && *cred) /* systemd LoadCredential= */
+        w = snprintf(full, sizeof(full), "%s/%s", cred, path);
+    else if (slash)
+        w = snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - p->name), p->name, path);
+    else
+        w = snprintf(full, sizeof(full), "%s", path);
+    if (w < 0 || (size_t)w >= sizeof(full))
+        return fail(p, line, "path of %s_file is too long", k->key);
+    int rc = read_file(full, CFG_VALUE_FILE_MAX, out, &len, why, sizeof(why));
+    if (rc == -2)
+        return fail(p, line, "%s_file '%s' is larger than 64 KiB", k->key,
+                    shown(full, b, sizeof(b)));
+    if (rc)
+        return fail(p, line, "cannot read %s_file '%s': %s", k->key, shown(full, b, sizeof(b)),
+                    why);
+    if (memchr(*out, '\0', len)) {
+        explicit_bzero(*out, len);
+        free(*out);
+        *out = NULL;
+        return fail(p, line, "%s_file '%s' contains a NUL byte", k->key,
+                    shown(full, b, sizeof(b)));
+    }
+    /* Editors end files with a newline; the value does not include it. */
+    if (len > 0 && (*out)[len - 1] == '\n')
+        (*out)[--len] = '\0';
+    if (len > 0 && (*out)[len - 1] == '\r')
+        (*out)[--len] = '\0';
+    return 0;
+}
+
+static int read_value_env(struct parser *p, const struct cfg_key *k, const char *v,
+                          unsigned line, char **out)
+{
+    const char *name = v + 4;
+    char b[48];
+    if (!*name || is_digit((unsigned char)*name) || !all_of(name, "_"))
+        return fail(p, line, "invalid environment variable name '%s' for %s",
+                    shown(name, b, sizeof(b)), k->key);
+    const char *e = getenv(name);
+    if (!e)
+        return fail(p, line, "environment variable %s (for %s) is not set", name, k->key);
+    if (strlen(e) > CFG_VALUE_FILE_MAX)
+        return fail(p, line, "environment variable %s (for %s) is longer than 64 KiB", name,
+                    k->key);
+    *out = strdup(e);
+    if (!*out)
+        return out_of_memory(p, line);
+    return 0;
+}
+
+static const char *section_label(const struct parser *p, char *out, size_t outsz)
+{
+    if (p->in == IN_MAIN)
+        snprintf(out, outsz, "[journeyd]");
+    else
+        snprintf(out, outsz, "[source %s]", p->src->name);
+    return out;
+}
+
+static int set_key(struct parser *p, char *key, const char *val, unsigned line)
+{
+    const struct cfg_key *tab = p->in == IN_MAIN ? main_keys : source_keys;
+    size_t ntab = p->in == IN_MAIN ? ARRAY_LEN(main_keys) : ARRAY_LEN(source_keys);
+    unsigned *seen = p->in == IN_MAIN ? p->main_seen : p->src_seen;
+    unsigned char *seen_file = p->in == IN_MAIN ? p->main_file : p->src_file;
+    void *base = p->in == IN_MAIN ? (void *)p->c : (void *)p->src;
+    const struct cfg_key *k = find_key(tab, ntab, key);
+    size_t klen = strlen(key);
+    int from_file = 0, rc;
+    char label[96], *resolved = NULL;
+
+    if (!k && klen > 5 && strcmp(key + klen - 5, "_file") == 0) {
+        key[klen - 5] = '\0';
+        k = find_key(tab, ntab, key);
+        key[klen - 5] = '_';
+        from_file = 1;
+    }
+    if (!k)
+        return fail(p, line, "unknown key '%s' in %s", key, section_label(p, label, sizeof(label)));
+    size_t i = (size_t)(k - tab);
+    if (seen[i] && seen_file[i] != from_file)
+        return fail(p, line, "both '%s' and '%s_file' given (first at line %u)", k->key, k->key,
+                    seen[i]);
+    if (seen[i])
+        return fail(p, line, "duplicate key '%s' in %s (first at line %u)", key,
+                    section_label(p, label, sizeof(label)), seen[i]);
+    seen[i] = line;
+    seen_file[i] = (unsigned char)from_file;
+
+    if (from_file) {
+        if (read_value_file(p, k, val, line, &resolved))
+            return -1;
+        val = resolved;
+    } else if (strncmp(val, "env:", 4) == 0) {
+        if (read_value_env(p, k, val, line, &resolved))
+            return -1;
+        val = resolved;
+    }
+    rc = set_value(p, k, base, val, line);
+    wipe_free(resolved);
+    return rc;
+}
+
+static int apply_defaults(struct parser *p, const struct cfg_key *tab, size_t n,
+                          const unsigned *seen, void *base, unsigned line)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!seen[i] && tab[i].def && set_value(p, &tab[i], base, tab[i].def, line))
+            return -1;
+    return 0;
+}
+
+/* Whether a source has a usable value for the key (a required one). */
+static int has_value(const struct cfg_source *s, const char *key)
+{
+    const struct cfg_key *k = find_key(source_keys, ARRAY_LEN(source_keys), key);
+    const char *base = (const char *)s;
+    if (!k)
+        return 0;
+    switch (k->store) {
+    case CS_STR:
+    case CS_JOINED: {
+        const char *v = *(char *const *)(base + k->off);
+        return v && *v;
+    }
+    case CS_PACKED:
+        return *(const size_t *)(base + k->off3) > 0;
+    case CS_STRV:
+        return *(const size_t *)(base + k->off2) > 0;
+    default:
+        return 1;
+    }
+}
+
+static int end_source(struct parser *p)
+{
+    struct cfg_source *s = p->src;
+    unsigned sl = p->src_line[s - p->c->sources];
+    const char *const *needs = NULL;
+    size_t nneeds = 0;
+
+    p->src = NULL;
+    p->in = IN_NONE;
+    if (apply_defaults(p, source_keys, ARRAY_LEN(source_keys), p->src_seen, s, sl))
+        return -1;
+    if (!s->type)
+        return fail(p, sl, "[source %s] needs 'type'", s->name);
+    int is_form = strcmp(s->type, "form") == 0;
+    for (size_t i = 0; i < ARRAY_LEN(source_keys); i++)
+        if ((source_keys[i].flags & CF_FORM_ONLY) && p->src_seen[i] && !is_form)
+            return fail(p, p->src_seen[i], "'%s' applies only to sources of type form",
+                        source_keys[i].key);
+    if (is_form && s->cx.auth == CX_AUTH_ORIGIN) {
+        needs = form_origin_needs;
+        nneeds = ARRAY_LEN(form_origin_needs);
+    } else {
+        for (size_t i = 0; i < ARRAY_LEN(source_rules); i++) {
+            if (strcmp(source_rules[i].type, s->type) == 0) {
+                needs = source_rules[i].needs;
+                nneeds = ARRAY_LEN(source_rules[i].needs);
+            }
+        }
+    }
+    for (size_t i = 0; i < nneeds; i++)
+        if (needs[i] && !has_value(s, needs[i]))
+            return fail(p, sl, "[source %s] needs '%s'", s->name, needs[i]);
+    return 0;
+}
+
+static int valid_source_name(const char *name)
+{
+    size_t n = strlen(name);
+    /* "." and ".." would make /hooks/. and /hooks/.., which clients rewrite. */
+    if (n == 0 || n > CFG_SOURCE_NAME_MAX || strspn(name, ".") == n)
+        return 0;
+    return all_of(name, "_.-");
+}
+
+static int parse_header(struct parser *p, char *s, unsigned line)
+{
+    char *end = strchr(s, ']');
+    char b[48];
+    if (!end)
+        return fail(p, line, "missing ']' in section header");
+    if (*trim(end + 1))
+        return fail(p, line, "unexpected text after ']'");
+    *end = '\0';
+    char *inner = trim(s + 1);
+
+    if (p->in == IN_SOURCE && end_source(p))
+        return -1;
+    p->in = IN_NONE;
+    if (strcmp(inner, "journeyd") == 0) {
+        if (p->main_line)
+            return fail(p, line, "duplicate section [journeyd] (first at line %u)",
+                        p->main_line);
+        p->main_line = line;
+        p->in = IN_MAIN;
+        return 0;
+    }
+    if (strncmp(inner, "source", 6) != 0 || (inner[6] && !is_space((unsigned char)inner[6])))
+        return fail(p, line, "unknown section [%s]", shown(inner, b, sizeof(b)));
+    const char *name = trim(inner + 6);
+    if (!*name)
+        return fail(p, line, "section [source] needs a name: [source <name>]");
+    if (!valid_source_name(name))
+        return fail(p, line, "invalid source name '%s': expected 1-63 of A-Z a-z 0-9 _ . -",
+                    shown(name, b, sizeof(b)));
+    for (size_t i = 0; i < p->c->nsources; i++)
+        if (strcmp(p->c->sources[i].name, name) == 0)
+            return fail(p, line, "duplicate source '%s' (first at line %u)", name,
+                        p->src_line[i]);
+    if (p->c->nsources == CFG_MAX_SOURCES)
+        return fail(p, line, "more than %d sources", CFG_MAX_SOURCES);
+    struct cfg_source *src = &p->c->sources[p->c->nsources];
+    src->name = strdup(name);
+    if (!src->name)
+        return out_of_memory(p, line);
+    p->src_line[p->c->nsources] = line;
+    p->c->nsources++;
+    p->src = src;
+    p->in = IN_SOURCE;
+    memset(p->src_seen, 0, sizeof(p->src_seen));
+    memset(p->src_file, 0, sizeof(p->src_file));
+    return 0;
+}
+
+/* ';' and '#' start a comment at the start of a line or after whitespace, so values such
+ * as "#ff0000" or "a;b" survive. */
+static void strip_comment(char *s)
+{
+    for (char *q = s; *q; q++) {
+        if ((*q == ';' || *q == '#') && (q == s || is_space((unsigned char)q[-1]))) {
+            *q = '\0';
+            return;
+        }
+    }
+}
+
+static int parse_line(struct parser *p, char *s, unsigned line)
+{
+    char b[48];
+    strip_comment(s);
+    s = trim(s);
+    if (!*s)
+        return 0;
+    if (*s == '[')
+        return parse_header(p, s, line);
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return fail(p, line, "expected 'key = value' or a [section] header");
+    *eq = '\0';
+    char *key = trim(s);
+    const char *val = trim(eq + 1);
+    if (!*key || strlen(key) > CFG_KEY_NAME_MAX || !all_of(key, "_.-"))
+        return fail(p, line, "invalid key '%s'", shown(key, b, sizeof(b)));
+    if (p->in == IN_NONE)
+        return fail(p, line, "key '%s' outside any section", key);
+    return set_key(p, key, val, line);
+}
+
+static int finish(struct parser *p)
+{
+    struct cfg *c = p->c;
+    if (p->in == IN_SOURCE && end_source(p))
+        return -1;
+    if (apply_defaults(p, main_keys, ARRAY_LEN(main_keys), p->main_seen, c, p->main_line))
+        return -1;
+    /* The view is built last: [journeyd] may come after the sources. */
+    for (size_t i = 0; i < c->nsources; i++) {
+        struct cfg_source *s = &c->sources[i];
+        s->cx.name = s->name;
+        s->cx.type = s->type;
+        s->cx.verify_token = s->verify_token;
+        s->cx.username = s->username;
+        s->cx.password = s->password;
+        s->cx.public_url = s->public_url;
+        s->cx.api_token = s->api_token;
+        s->cx.api_base = s->api_base;
+        s->cx.stages = s->stages;
+        s->cx.allow_origins = s->allow_origins;
+        s->cx.default_country_code = c->default_country_code;
+    }
+    return 0;
+}
+
+struct cfg *cfg_parse(const char *text, size_t len, const char *name, struct cfg_err *err)
+{
+    struct cfg_err scratch;
+    struct parser p;
+    char line[CFG_LINE_MAX + 1];
+    size_t pos = 0;
+    unsigned lineno = 0;
+    int rc = 0;
+
+    memset(&p, 0, sizeof(p));
+    p.err = err ? err : &scratch;
+    p.err->msg[0] = '\0';
+    p.name = name ? name : "(config)";
+    if (!text && len) {
+        fail(&p, 0, "no text");
+        return NULL;
+    }
+    if (len > CFG_FILE_MAX) {
+        fail(&p, 0, "file is larger than 1 MiB");
+        return NULL;
+    }
+    p.c = calloc(1, sizeof(*p.c));
+    if (!p.c) {
+        fail(&p, 0, "out of memory");
+        return NULL;
+    }
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        pos = 3;
+    while (rc == 0 && pos < len) {
+        const char *start = text + pos;
+        const char *nl = memchr(start, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - start) : len - pos;
+        pos += n + (nl ? 1 : 0);
+        lineno++;
+        if (n > CFG_LINE_MAX)
+            rc = fail(&p, lineno, "line is longer than %d bytes", CFG_LINE_MAX);
+        else if (memchr(start, '\0', n))
+            rc = fail(&p, lineno, "line contains a NUL byte");
+        else {
+            memcpy(line, start, n);
+            line[n] = '\0';
+            rc = parse_line(&p, line, lineno);
+        }
+    }
+    if (rc == 0)
+        rc = finish(&p);
+    /* Lines may have held secrets. */
+    explicit_bzero(line, sizeof(line));
+    if (rc) {
+        cfg_free(p.c);
+        return NULL;
+    }
+    return p.c;
+}
+
+struct cfg *cfg_load(const char *path, struct cfg_err *err)
+{
+    struct cfg_err scratch;
+    char *text = NULL;
+    size_t len = 0;
+    char why[96];
+    struct cfg *c;
+
+    if (!err)
+        err = &scratch;
+    if (!path) {
+        snprintf(err->msg, sizeof(err->msg), "(config): no path");
+        return NULL;
+    }
+    int rc = read_file(path, CFG_FILE_MAX, &text, &len, why, sizeof(why));
+    if (rc == -2) {
+        snprintf(err->msg, sizeof(err->msg), "%s: file is larger than 1 MiB", path);
+        return NULL;
+    }
+    if (rc) {
+        snprintf(err->msg, sizeof(err->msg), "%s: cannot read: %s", path, why);
+        return NULL;
+    }
+    c = cfg_parse(text, len, path, err);
+    explicit_bzero(text, len);
+    free(text);
+    return c;
+}
+
+static void free_fields(const struct cfg_key *tab, size_t n, void *base)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_key *k = &tab[i];
+        switch (k->store) {
+        case CS_STR:
+        case CS_JOINED:
+        case CS_HOSTPORT:
+            wipe_free(*(char **)at(base, k->off));
+            *(char **)at(base, k->off) = NULL;
+            break;
+        case CS_REDIS:
+            wipe_free(*(char **)at(base, k->off));
+            wipe_free(*(char **)at(base, k->off3));
+            *(char **)at(base, k->off) = NULL;
+            *(char **)at(base, k->off3) = NULL;
+            break;
+        case CS_STRV: {
+            char **arr = at(base, k->off);
+            size_t *cnt = at(base, k->off2);
+            for (size_t j = 0; j < *cnt; j++) {
+                wipe_free(arr[j]);
+                arr[j] = NULL;
+            }
+            *cnt = 0;
+            break;
+        }
+        case CS_PACKED: {
+            char *buf = *(char **)at(base, k->off);
+            const char **ptrs = at(base, k->off2);
+            size_t *cnt = at(base, k->off3);
+            size_t total = 0;
+            /* The items are contiguous, so the last one ends the buffer. */
+            if (buf && *cnt > 0)
+                total = (size_t)(ptrs[*cnt - 1] - buf) + strlen(ptrs[*cnt - 1]) + 1;
+            if (buf) {
+                explicit_bzero(buf, total);
+                free(buf);
+            }
+            for (size_t j = 0; j < *cnt; j++)
+                ptrs[j] = NULL;
+            *cnt = 0;
+            *(char **)at(base, k->off) = NULL;
+            break;
+        }
+        case CS_INT:
+        case CS_I64:
+        case CS_SIZE:
+        case CS_AUTH:
+            break;
+        }
+    }
+}
+
+void cfg_free(struct cfg *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nsources; i++) {
+        free_fields(source_keys, ARRAY_LEN(source_keys), &c->sources[i]);
+        wipe_free(c->sources[i].name);
+    }
+    free_fields(main_keys, ARRAY_LEN(main_keys), c);
+    explicit_bzero(c, sizeof(*c));
+    free(c);
+}
+
+const struct cfg_source *cfg_find_source(const struct cfg *c, const char *name)
+{
+    if (!c || !name)
+        return NULL;
+    for (size_t i = 0; i < c->nsources; i++)
+        if (strcmp(c->sources[i].name, name) == 0)
+            return &c->sources[i];
+    return NULL;
+}
+
+static void describe_type(const struct cfg_key *k, char *out, size_t outsz)
+{
+    char lo[32], hi[32], list[160];
+    switch (k->type) {
+    case CT_STRING:
+        snprintf(out, outsz, "string");
+        return;
+    case CT_INT:
+        snprintf(out, outsz, "integer %" PRId64 "..%" PRId64, k->min, k->max);
+        return;
+    case CT_SIZE:
+        fmt_size(k->min, lo, sizeof(lo));
+        fmt_size(k->max, hi, sizeof(hi));
+        snprintf(out, outsz, "size %s..%s", lo, hi);
+        return;
+    case CT_DURATION:
+        fmt_duration(k->min, lo, sizeof(lo));
+        fmt_duration(k->max, hi, sizeof(hi));
+        snprintf(out, outsz, "duration %s..%s (a bare number is in %s)", lo, hi,
+                 k->bare == SEC ? "seconds" : k->bare == 1 ? "milliseconds" : "minutes");
+        return;
+    case CT_BOOL:
+        snprintf(out, outsz, "yes|no");
+        return;
+    case CT_LIST:
+        if (k->values) {
+            join_values(k->values, "|", list, sizeof(list));
+            snprintf(out, outsz, "list of %s", list);
+        } else {
+            snprintf(out, outsz, "list, up to %zu", k->cap);
+        }
+        return;
+    case CT_ENUM:
+        join_values(k->values, "|", list, sizeof(list));
+        snprintf(out, outsz, "%s", list);
+        return;
+    case CT_HOSTPORT:
+        snprintf(out, outsz, "host:port");
+        return;
+    case CT_REDIS:
+        snprintf(out, outsz, "host:port | unix:/path");
+        return;
+    }
+    snprintf(out, outsz, "?");
+}
+
+static void print_keys(FILE *out, const char *title, const struct cfg_key *tab, size_t n)
+{
+    fprintf(out, "\n%s\n", title);
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_key *k = &tab[i];
+        char type[200];
+        describe_type(k, type, sizeof(type));
+        fprintf(out, "  %-22s %s\n", k->key, type);
+        fprintf(out, "  %-22s default: %s%s%s%s\n", "",
+                !k->def ? "none" : *k->def ? k->def : "\"\"",
+                (k->flags & CF_SECRET) ? "; secret" : "",
+                (k->flags & CF_RELOADABLE) ? "; reloadable" : "; restart to change",
+                (k->flags & CF_FORM_ONLY) ? "; type form only" : "");
+        fprintf(out, "  %-22s %s\n", "", k->doc);
+    }
+}
+
+void cfg_print_reference(FILE *out)
+{
+    fputs("journeyd.conf keys (DESIGN §9)\n"
+          "\n"
+          "Lines are `key = value`; ';' or '#' at the start of a line or after a space starts\n"
+          "a comment. Lists are comma-separated. Sizes take K, M, G (KiB, MiB, GiB); durations\n"
+          "take ms, s, m, h, d. Any key also takes a _file suffix (key_file = path) to read its\n"
+          "value from a file, relative paths resolved in $CREDENTIALS_DIRECTORY when set, else\n"
+          "next to the config file; and a value env:NAME reads the environment variable NAME.\n",
+          out);
+    print_keys(out, "[journeyd]", main_keys, ARRAY_LEN(main_keys));
+    print_keys(out, "[source <name>]  (name: 1-63 of A-Z a-z 0-9 _ . -)", source_keys,
+               ARRAY_LEN(source_keys));
+    fputs("\nRequired per source type:\n", out);
+    for (size_t i = 0; i < ARRAY_LEN(source_rules); i++) {
+        const struct source_rule *r = &source_rules[i];
+        fprintf(out, "  %-22s %s%s%s%s\n", r->type, r->needs[0], r->needs[1] ? ", " : "",
+                r->needs[1] ? r->needs[1] : "",
+                strcmp(r->type, "form") == 0
+                    ? " (auth = hmac|token); allow_origins, thank_you_url (auth = origin)"
+                    : "");
+    }
+}

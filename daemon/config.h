@@ -1,0 +1,94 @@
+/*
+ * journeyd.conf: an ini file with one [journeyd] section and [source <name>] sections
+ * (DESIGN §9). The parser is table-driven: every key has one entry with its type, bounds,
+ * default and flags, and --check-config, the docs and the defaults all come from it.
+ *
+ * Any key may take a `_file` suffix (`secret_file = /run/credentials/.../stripe`) to read
+ * its value from a file; a relative path is looked up in $CREDENTIALS_DIRECTORY when set
+ * (systemd LoadCredential=). A value of the form `env:NAME` reads the environment.
+ * Secrets are wiped when the config is freed.
+ */
+#ifndef JD_CONFIG_H
+#define JD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../connectors/connector.h"
+
+#define CFG_MAX_SOURCES 64
+#define CFG_MAX_TOKENS 16
+#define CFG_MAX_HOSTS 64
+
+struct cfg_source {
+    char *name;
+    char *type;
+    /* Storage for the strings the cx_source view points into. */
+    char *secrets_buf, *verify_token, *username, *password, *public_url;
+    char *api_token, *api_base, *stages, *allow_origins, *thank_you_url;
+    struct cx_source cx; /* the connectors' view; points into the fields above */
+};
+
+struct cfg {
+    /* [journeyd] */
+    char *listen_host;
+    int listen_port;
+    char *redis_host; /* NULL when redis is a unix socket */
+    int redis_port;
+    char *redis_unix;
+    char *api_tokens[CFG_MAX_TOKENS];
+    size_t napi_tokens;
+    char *default_country_code; /* "" when unset */
+    char *timezone;
+    char *click_allow[CFG_MAX_HOSTS];
+    size_t nclick_allow;
+    int click_cookie_secure;
+    int64_t click_cookie_days;
+    char *log_level; /* debug | info | notice | warning | error */
+
+    size_t max_body;         /* bytes, default 1 MiB */
+    int64_t request_timeout_ms;
+    int64_t redis_timeout_ms; /* per command */
+    int64_t redis_connect_timeout_ms;
+    size_t max_inflight;    /* XADDs waiting for Redis */
+    size_t max_connections; /* open HTTP connections */
+    int64_t max_queue;      /* raw stream length at which ingest answers 503 */
+    int64_t dedup_days;     /* how long a deleted event's id still counts as seen */
+    int64_t worker_batch;   /* XREADGROUP COUNT */
+    int64_t claim_idle_ms;  /* pending this long → claimed again */
+    int64_t max_deliveries; /* then dead-lettered */
+    int64_t retry_after_s;
+    int64_t drain_timeout_ms;
+    char *unique_types[16]; /* identity types that never merge (DESIGN §4) */
+    size_t nunique_types;
+    char *roles; /* "ingest,worker,api" */
+    int64_t max_journey_events; /* events returned by one journey answer */
+    char *consumer;             /* consumer name in the group; default hostname-pid */
+
+    struct cfg_source sources[CFG_MAX_SOURCES];
+    size_t nsources;
+};
+
+struct cfg_err {
+    char msg[256]; /* "journeyd.conf:12: unknown key 'scret' in [source stripe]" */
+};
+
+/* Parses and validates the whole file. Returns a new config (free with cfg_free) or NULL
+ * with err filled. Never exits. */
+struct cfg *cfg_load(const char *path, struct cfg_err *err);
+/* Same, from a buffer (tests, fuzzing); `name` prefixes messages. */
+struct cfg *cfg_parse(const char *text, size_t len, const char *name, struct cfg_err *err);
+/* NULL-safe; wipes secrets. */
+void cfg_free(struct cfg *c);
+#define CFG_FREE(c)                                                                                \
+    do {                                                                                           \
+        cfg_free(c);                                                                               \
+        (c) = NULL;                                                                                \
+    } while (0)
+
+const struct cfg_source *cfg_find_source(const struct cfg *c, const char *name);
+/* The keys and their documentation, for `journeyd --help-config`. */
+void cfg_print_reference(FILE *out);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * The daemon's shared state: one struct, owned by main.c, passed to every module. It is
+ * the only "global" the daemon has, and it is passed explicitly.
+ */
+#ifndef JD_JD_H
+#define JD_JD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "redis.h"
+
+/* The Lua scripts, in the order they are loaded on every Redis connection. */
+enum jd_script { JD_SCRIPT_APPLY, JD_SCRIPT_JOURNEY, JD_SCRIPT_DEAD, JD_SCRIPT_STATUS, JD_NSCRIPTS };
+
+#define JD_RAW_STREAM "jd:raw"
+#define JD_DEAD_STREAM "jd:dead"
+#define JD_GROUP "jd"
+
+struct worker;
+
+struct jd_counters {
+    uint64_t accepted, rejected, unavailable, clicks, clicks_unrecorded;
+    uint64_t applied, duplicates, merges, conflicts, restitched, dead_letters, skipped;
+};
+
+struct jd {
+    struct event_base *base;
+    struct cfg *cfg;
+    struct evhttp *http;
+    struct evconnlistener *listener;
+    struct rq_client *rq_ingest, *rq_worker, *rq_api;
+    struct worker *worker;
+    struct event *sig_term, *sig_int, *sig_hup;
+    struct event *conn_guard;  /* caps open connections (libevent 2.1 has no such limit) */
+    struct event *drain_timer; /* SIGTERM: waits for in-flight work, bounded */
+    struct event *queue_probe; /* samples the raw stream length for back-pressure */
+    int64_t queue_length;      /* last sampled XLEN of the raw stream */
+    size_t ingest_inflight;    /* XADDs waiting for Redis */
+    int roles_ingest, roles_worker, roles_api;
+    int stopping;
+    int ready_notified;
+    int64_t drain_deadline_ms;
+    struct cx_source events_source; /* POST /v1/events: api tokens as secrets */
+    struct cx_source click_source;  /* GET /c */
+    struct jd_counters n;
+};
+
+/* main.c: called when a module finished its part of a graceful stop. */
+void jd_check_drained(struct jd *jd);
+
+#endif

@@ -1,0 +1,343 @@
+/*
+ * journeyd: receives webhooks, queues them durably in Redis, stitches identities and
+ * serves customer journeys. One process, one libevent loop (DESIGN §1).
+ *
+ * Startup (STYLE B4): config → logging → event base → signals → Redis clients → worker →
+ * HTTP → READY. Any failure before READY exits non-zero with a clear message; after
+ * READY nothing exits but a signal.
+ */
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "http.h"
+#include "ingest.h"
+#include "jd.h"
+#include "log.h"
+#include "notify.h"
+#include "util.h"
+#include "worker.h"
+
+extern const char jd_script_apply[], jd_script_journey[], jd_script_dead[], jd_script_status[];
+extern const size_t jd_script_apply_len, jd_script_journey_len, jd_script_dead_len,
+    jd_script_status_len;
+
+/* Indices match enum jd_script. Filled at startup: the lengths are link-time constants. */
+static struct rq_script scripts[JD_NSCRIPTS];
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: journeyd -c FILE            run\n"
+                 "       journeyd --check-config -c FILE\n"
+                 "       journeyd --help-config       every config key, its default and use\n"
+                 "       journeyd --version\n");
+}
+
+static void on_libevent_log(int severity, const char *msg)
+{
+    enum jlog_level l = severity >= EVENT_LOG_ERR    ? JLOG_ERROR
+                        : severity >= EVENT_LOG_WARN ? JLOG_WARNING
+                                                     : JLOG_DEBUG;
+    char q[256];
+    jlog(l, "msg=libevent detail=\"%s\"", jlog_quote(msg, strlen(msg), q, sizeof(q)));
+}
+
+static int all_ready(const struct jd *jd)
+{
+    return (!jd->rq_ingest || rq_is_ready(jd->rq_ingest)) &&
+           (!jd->rq_worker || rq_is_ready(jd->rq_worker)) &&
+           (!jd->rq_api || rq_is_ready(jd->rq_api));
+}
+
+static void on_redis_state(struct rq_client *c, enum rq_state s, const char *why, void *ud)
+{
+    struct jd *jd = ud;
+    static const char *const names[] = {"closed", "connecting", "loading", "ready"};
+    /* Transitions are logged once each, not every reconnect attempt. */
+    if (s == RQ_READY)
+        jlog(JLOG_NOTICE, "msg=\"redis ready\" connection=%s", rq_name(c));
+    else if (s == RQ_CLOSED)
+        jlog(JLOG_INFO, "msg=\"redis unavailable\" connection=%s reason=\"%s\"", rq_name(c),
+             why ? why : "");
+    else
+        jlog(JLOG_DEBUG, "msg=\"redis state\" connection=%s state=%s", rq_name(c), names[s]);
+    if (c == jd->rq_worker && jd->worker)
+        worker_on_redis_state(jd->worker, s);
+    if (s == RQ_READY && !jd->ready_notified && all_ready(jd)) {
+        jd->ready_notified = 1;
+        notify_ready();
+        jlog(JLOG_NOTICE, "msg=ready");
+    }
+}
+
+void jd_check_drained(struct jd *jd)
+{
+    if (!jd->stopping)
+        return;
+    if (jd->ingest_inflight == 0 && worker_is_idle(jd->worker))
+        event_base_loopexit(jd->base, NULL);
+}
+
+static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct jd *jd = arg;
+    (void)fd;
+    (void)what;
+    if (jd_mono_ms() >= jd->drain_deadline_ms) {
+        jlog(JLOG_WARNING, "msg=\"drain deadline passed, stopping anyway\" inflight=%zu",
+             jd->ingest_inflight);
+        event_base_loopexit(jd->base, NULL);
+        return;
+    }
+    jd_check_drained(jd);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct jd *jd = arg;
+    (void)what;
+    if (jd->stopping) {
+        /* A second TERM: stop at once (pgbouncer's two-stage stop). */
+        jlog(JLOG_NOTICE, "msg=\"second stop signal, exiting now\"");
+        event_base_loopbreak(jd->base);
+        return;
+    }
+    jlog(JLOG_NOTICE, "msg=stopping signal=%d", (int)sig);
+    jd->stopping = 1;
+    notify_stopping();
+    http_stop_accepting(jd);
+    if (jd->worker)
+        worker_stop(jd->worker);
+    jd->drain_deadline_ms = jd_mono_ms() + jd->cfg->drain_timeout_ms;
+    jd->drain_timer = event_new(jd->base, -1, EV_PERSIST, on_drain_timer, jd);
+    struct timeval tv = {0, 50 * 1000};
+    if (!jd->drain_timer || event_add(jd->drain_timer, &tv) != 0)
+        event_base_loopexit(jd->base, NULL);
+    jd_check_drained(jd);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    /* Reload arrives with the systemd issue; until then say so instead of ignoring it. */
+    jlog(JLOG_NOTICE, "msg=\"reload is not supported yet; restart to apply config changes\"");
+}
+
+/* hiredis resolves names with a blocking call on every reconnect: resolve once here. */
+static int resolve_redis_host(struct cfg *c, char *out, size_t cap)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(c->redis_host, NULL, &hints, &res) != 0 || !res)
+        return -1;
+    int rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)cap, NULL, 0,
+                         NI_NUMERICHOST);
+    freeaddrinfo(res);
+    return rc == 0 ? 0 : -1;
+}
+
+static struct rq_client *new_redis(struct jd *jd, const char *name, const char *host)
+{
+    struct rq_config rc = {
+        .name = name,
+        .host = jd->cfg->redis_unix ? NULL : host,
+        .port = jd->cfg->redis_port,
+        .unix_path = jd->cfg->redis_unix,
+        .connect_timeout_ms = jd->cfg->redis_connect_timeout_ms,
+        .command_timeout_ms = jd->cfg->redis_timeout_ms,
+        .scripts = scripts,
+        .nscripts = JD_NSCRIPTS,
+    };
+    return rq_new(jd->base, &rc, on_redis_state, jd);
+}
+
+static int check_sources(const struct cfg *c)
+{
+    for (size_t i = 0; i < c->nsources; i++) {
+        if (!cx_lookup(c->sources[i].type)) {
+            fprintf(stderr, "journeyd: [source %s]: type '%s' is not supported by this build\n",
+                    c->sources[i].name, c->sources[i].type);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void setup_builtin_sources(struct jd *jd)
+{
+    struct cfg *c = jd->cfg;
+    jd->events_source.name = "events";
+    jd->events_source.type = "events";
+    for (size_t i = 0; i < c->napi_tokens && i < CX_MAX_SECRETS; i++)
+        jd->events_source.secrets[jd->events_source.nsecrets++] = c->api_tokens[i];
+    jd->events_source.default_country_code = c->default_country_code;
+    jd->click_source.name = "click";
+    jd->click_source.type = "click";
+    jd->click_source.default_country_code = c->default_country_code;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void jd_free(struct jd *jd)
+{
+    http_free(jd);
+    ingest_free(jd);
+    /* Redis clients before the worker: failing their pending commands calls back into it. */
+    rq_free(jd->rq_ingest);
+    rq_free(jd->rq_worker);
+    rq_free(jd->rq_api);
+    worker_free(jd->worker);
+    if (jd->drain_timer)
+        event_free(jd->drain_timer);
+    if (jd->sig_term)
+        event_free(jd->sig_term);
+    if (jd->sig_int)
+        event_free(jd->sig_int);
+    if (jd->sig_hup)
+        event_free(jd->sig_hup);
+    notify_free();
+    if (jd->base)
+        event_base_free(jd->base);
+    CFG_FREE(jd->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"help-config", no_argument, NULL, 'r'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = NULL;
+    int check_only = 0, opt;
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'k':
+            check_only = 1;
+            break;
+        case 'r':
+            cfg_print_reference(stdout);
+            return 0;
+        case 'V':
+            printf("journeyd 0.1.0\n");
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    struct cfg_err cerr = {{0}};
+    struct jd jd = {0};
+    jd.cfg = cfg_load(path, &cerr);
+    if (!jd.cfg) {
+        fprintf(stderr, "journeyd: %s\n", cerr.msg);
+        return 1;
+    }
+    if (check_sources(jd.cfg) != 0) {
+        CFG_FREE(jd.cfg);
+        return 1;
+    }
+    if (check_only) {
+        printf("journeyd: %s: OK (%zu sources)\n", path, jd.cfg->nsources);
+        CFG_FREE(jd.cfg);
+        return 0;
+    }
+    jlog_set_level((enum jlog_level)jlog_parse_level(jd.cfg->log_level));
+    event_set_log_callback(on_libevent_log);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    scripts[JD_SCRIPT_APPLY] = (struct rq_script){"apply", jd_script_apply, jd_script_apply_len};
+    scripts[JD_SCRIPT_JOURNEY] =
+        (struct rq_script){"journey", jd_script_journey, jd_script_journey_len};
+    scripts[JD_SCRIPT_DEAD] = (struct rq_script){"dead", jd_script_dead, jd_script_dead_len};
+    scripts[JD_SCRIPT_STATUS] =
+        (struct rq_script){"status", jd_script_status, jd_script_status_len};
+
+    const char *roles = jd.cfg->roles;
+    jd.roles_ingest = strstr(roles, "ingest") != NULL;
+    jd.roles_worker = strstr(roles, "worker") != NULL;
+    jd.roles_api = strstr(roles, "api") != NULL;
+    setup_builtin_sources(&jd);
+
+    char host[NI_MAXHOST] = "";
+    int rc = 1;
+    if (!jd.cfg->redis_unix && resolve_redis_host(jd.cfg, host, sizeof(host)) != 0) {
+        fprintf(stderr, "journeyd: cannot resolve redis host '%s'\n", jd.cfg->redis_host);
+        goto out;
+    }
+    jd.base = event_base_new();
+    if (!jd.base) {
+        fprintf(stderr, "journeyd: cannot create the event loop\n");
+        goto out;
+    }
+    jd.sig_term = evsignal_new(jd.base, SIGTERM, on_stop_signal, &jd);
+    jd.sig_int = evsignal_new(jd.base, SIGINT, on_stop_signal, &jd);
+    jd.sig_hup = evsignal_new(jd.base, SIGHUP, on_hup, &jd);
+    if (!jd.sig_term || !jd.sig_int || !jd.sig_hup || evsignal_add(jd.sig_term, NULL) != 0 ||
+        evsignal_add(jd.sig_int, NULL) != 0 || evsignal_add(jd.sig_hup, NULL) != 0) {
+        fprintf(stderr, "journeyd: cannot install signal handlers\n");
+        goto out;
+    }
+    if (jd.roles_worker && !(jd.worker = worker_new(&jd)))
+        goto oom;
+    if (jd.roles_ingest && !(jd.rq_ingest = new_redis(&jd, "ingest", host)))
+        goto oom;
+    if (jd.roles_worker && !(jd.rq_worker = new_redis(&jd, "worker", host)))
+        goto oom;
+    if (jd.roles_api && !(jd.rq_api = new_redis(&jd, "api", host)))
+        goto oom;
+    if (jd.roles_ingest && ingest_start(&jd) != 0)
+        goto oom;
+    if ((jd.roles_ingest || jd.roles_api) && http_start(&jd) != 0) {
+        fprintf(stderr, "journeyd: cannot start the HTTP listener on %s:%d\n",
+                jd.cfg->listen_host, jd.cfg->listen_port);
+        goto out;
+    }
+    if (notify_watchdog_start(jd.base) != 0)
+        goto oom;
+    jlog(JLOG_NOTICE, "msg=started version=0.1.0 sources=%zu roles=\"%s\"", jd.cfg->nsources,
+         roles);
+    if (event_base_dispatch(jd.base) < 0) {
+        jlog(JLOG_ERROR, "msg=\"event loop failed\"");
+        goto out;
+    }
+    jlog(JLOG_NOTICE, "msg=stopped accepted=%llu applied=%llu duplicates=%llu",
+         (unsigned long long)jd.n.accepted, (unsigned long long)jd.n.applied,
+         (unsigned long long)jd.n.duplicates);
+    rc = 0;
+    goto out;
+oom:
+    fprintf(stderr, "journeyd: out of memory at startup\n");
+out:
+    jd_free(&jd);
+    return rc;
+}

@@ -1,0 +1,15 @@
+/* Small helpers shared by the daemon modules: clocks and ids. */
+#ifndef JD_UTIL_H
+#define JD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall clock in Unix milliseconds (what providers' timestamps compare against). */
+int64_t jd_now_ms(void);
+/* Monotonic milliseconds, for latencies and deadlines. */
+int64_t jd_mono_ms(void);
+/* `prefix` followed by 2*nbytes random lowercase hex digits (OpenSSL's CSPRNG). 0 / -1. */
+int jd_random_id(const char *prefix, size_t nbytes, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,519 @@
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+#define WORKER_BLOCK_MS 1000
+#define WORKER_MAX_FIELDS 32
+
+struct worker {
+    struct jd *jd;
+    char consumer[128];
+    int group_ready;
+    int reading;         /* an XREADGROUP or claim is in flight */
+    size_t outstanding;  /* apply / dead-letter scripts in flight */
+    int stopping;
+    struct event *sweep; /* periodic claim of entries left pending by a crash */
+    struct event *retry; /* read again after a failure */
+    int sweeping; /* sweep commands in flight */
+};
+
+/* One raw entry being applied: what the reply callback needs to log and account. */
+struct apply_ctx {
+    struct worker *w;
+    char entry[64];
+};
+
+static void read_more(struct worker *w);
+
+/* A raw entry's fields, borrowed from the hiredis reply (valid inside the callback only). */
+struct raw_fields {
+    const char *src, *type, *body;
+    size_t body_len;
+    int64_t recv;
+    struct cx_header headers[8];
+    size_t nheaders;
+    /* All pairs, for copying into the dead-letter stream. */
+    const char *argv[WORKER_MAX_FIELDS];
+    size_t lens[WORKER_MAX_FIELDS];
+    int argc;
+};
+
+static int parse_fields(const redisReply *f, struct raw_fields *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!f || f->type != REDIS_REPLY_ARRAY || f->elements % 2)
+        return -1;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            return -1;
+        if (out->argc + 2 <= WORKER_MAX_FIELDS) {
+            out->argv[out->argc] = k->str;
+            out->lens[out->argc++] = k->len;
+            out->argv[out->argc] = v->str;
+            out->lens[out->argc++] = v->len;
+        }
+        if (strcmp(k->str, "src") == 0)
+            out->src = v->str;
+        else if (strcmp(k->str, "type") == 0)
+            out->type = v->str;
+        else if (strcmp(k->str, "recv") == 0)
+            out->recv = strtoll(v->str, NULL, 10);
+        else if (strcmp(k->str, "body") == 0) {
+            out->body = v->str;
+            out->body_len = v->len;
+        } else if (strncmp(k->str, "h:", 2) == 0 && out->nheaders < 8) {
+            out->headers[out->nheaders].name = k->str + 2;
+            out->headers[out->nheaders].value = v->str;
+            out->nheaders++;
+        }
+    }
+    return out->src && out->type && out->body ? 0 : -1;
+}
+
+static void on_ignore(struct rq_client *c, const redisReply *r, void *priv)
+{
+    (void)c;
+    (void)r;
+    (void)priv;
+}
+
+static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct apply_ctx *ctx = priv;
+    struct worker *w = ctx->w;
+    struct jd *jd = w->jd;
+    (void)c;
+    w->outstanding--;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
+        jd->n.applied += (uint64_t)r->element[0]->integer;
+        jd->n.duplicates += (uint64_t)r->element[1]->integer;
+        jd->n.merges += (uint64_t)r->element[2]->integer;
+        jd->n.conflicts += (uint64_t)r->element[3]->integer;
+        jd->n.restitched += (uint64_t)r->element[4]->integer;
+    } else if (r && r->type == REDIS_REPLY_INTEGER) {
+        jd->n.dead_letters++;
+    } else {
+        /* Left pending: the sweep claims it again, and after max_deliveries it is
+         * dead-lettered with the error recorded here. */
+        char why[200] = "no reply";
+        if (r && r->type == REDIS_REPLY_ERROR) {
+            jlog_quote(r->str, r->len, why, sizeof(why));
+            const char *argv[4] = {"HSET", "jd:lasterr", ctx->entry, why};
+            size_t lens[4] = {4, 10, strlen(ctx->entry), strlen(why)};
+            (void)rq_command(jd->rq_worker, 0, on_ignore, NULL, 4, argv, lens);
+        }
+        jlog(JLOG_WARNING, "msg=\"apply failed, will retry\" entry=%s error=\"%s\"", ctx->entry,
+             why);
+    }
+    free(ctx);
+    if (w->outstanding == 0 && !w->reading)
+        read_more(w);
+    jd_check_drained(jd);
+}
+
+static int send_script(struct worker *w, enum jd_script script, const char *entry, int numkeys,
+                       int argc, const char **argv, const size_t *lens)
+{
+    struct apply_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return -1;
+    ctx->w = w;
+    snprintf(ctx->entry, sizeof(ctx->entry), "%s", entry);
+    if (rq_eval(w->jd->rq_worker, script, 0, on_script_done, ctx, numkeys, argc, argv, lens) !=
+        0) {
+        free(ctx);
+        return -1;
+    }
+    w->outstanding++;
+    return 0;
+}
+
+static void dead_letter(struct worker *w, const char *entry, const struct raw_fields *f,
+                        const char *reason, long long deliveries)
+{
+    const char *argv[5 + WORKER_MAX_FIELDS];
+    size_t lens[5 + WORKER_MAX_FIELDS];
+    char dl[24];
+    snprintf(dl, sizeof(dl), "%lld", deliveries);
+    argv[0] = JD_RAW_STREAM;
+    argv[1] = JD_DEAD_STREAM;
+    argv[2] = JD_GROUP;
+    argv[3] = entry;
+    argv[4] = reason;
+    argv[5] = dl;
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    int argc = 6;
+    for (int i = 0; f && i < f->argc; i++, argc++) {
+        argv[argc] = f->argv[i];
+        lens[argc] = f->lens[i];
+    }
+    jlog(JLOG_NOTICE, "msg=dead-letter entry=%s source=%s reason=\"%s\"", entry,
+         f && f->src ? f->src : "?", reason[0] ? reason : "repeated failures");
+    if (send_script(w, JD_SCRIPT_DEAD, entry, 2, argc, argv, lens) != 0)
+        jlog(JLOG_WARNING, "msg=\"dead-letter not sent, will retry\" entry=%s", entry);
+}
+
+static const struct cx_source *source_for(struct jd *jd, const char *name, const char *type)
+{
+    if (strcmp(type, "events") == 0)
+        return &jd->events_source;
+    if (strcmp(type, "click") == 0)
+        return &jd->click_source;
+    const struct cfg_source *s = cfg_find_source(jd->cfg, name);
+    return s && strcmp(s->type, type) == 0 ? &s->cx : NULL;
+}
+
+/* Serializes the events into apply.lua's argument list and sends it. */
+static int send_apply(struct worker *w, const char *entry, const struct cx_event_list *events)
+{
+    size_t argc = 5, cap = 5;
+    for (size_t i = 0; i < events->n; i++)
+        cap += 5 + 2 * events->v[i].nidentities;
+    const char **argv = calloc(cap, sizeof(*argv));
+    size_t *lens = calloc(cap, sizeof(*lens));
+    char **owned = calloc(2 * events->n + 2, sizeof(*owned));
+    char unique[512] = "", count[24];
+    int rc = -1;
+    size_t nowned = 0;
+    if (!argv || !lens || !owned)
+        goto out;
+    for (size_t i = 0; i < w->jd->cfg->nunique_types; i++) {
+        size_t len = strlen(unique);
+        snprintf(unique + len, sizeof(unique) - len, "%s%s", i ? "," : "",
+                 w->jd->cfg->unique_types[i]);
+    }
+    snprintf(count, sizeof(count), "%zu", events->n);
+    argv[0] = JD_RAW_STREAM;
+    argv[1] = JD_GROUP;
+    argv[2] = entry;
+    argv[3] = unique;
+    argv[4] = count;
+    for (size_t i = 0; i < events->n; i++) {
+        const struct cx_event *ev = &events->v[i];
+        char *json = cx_event_to_json(ev);
+        char *nums = malloc(64);
+        if (!json || !nums) {
+            free(json);
+            free(nums);
+            goto out;
+        }
+        owned[nowned++] = json;
+        owned[nowned++] = nums;
+        int a = snprintf(nums, 64, "%lld", (long long)ev->at_ms);
+        int b = snprintf(nums + a + 1, 64 - (size_t)a - 1, "%d", cx_stage_rank(cx_event_stage(ev)));
+        int c = snprintf(nums + a + b + 2, 64 - (size_t)(a + b) - 2, "%zu", ev->nidentities);
+        (void)c;
+        argv[argc++] = ev->id;
+        argv[argc++] = nums;
+        argv[argc++] = nums + a + 1;
+        argv[argc++] = nums + a + b + 2;
+        for (size_t k = 0; k < ev->nidentities; k++) {
+            argv[argc++] = ev->identities[k].type;
+            argv[argc++] = ev->identities[k].value;
+        }
+        argv[argc++] = json;
+    }
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    rc = send_script(w, JD_SCRIPT_APPLY, entry, 1, (int)argc, argv, lens);
+out:
+    for (size_t i = 0; owned && i < nowned; i++)
+        free(owned[i]);
+    free(owned);
+    free(argv);
+    free(lens);
+    return rc;
+}
+
+/* read → normalize → apply → ack, for one raw entry. */
+static void process_entry(struct worker *w, const redisReply *e, long long deliveries)
+{
+    if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return; /* an entry deleted while pending: nothing to apply */
+    const char *entry = e->element[0]->str;
+    struct raw_fields f;
+    if (parse_fields(e->element[1], &f) != 0) {
+        dead_letter(w, entry, NULL, "malformed raw entry", deliveries);
+        return;
+    }
+    if (deliveries > w->jd->cfg->max_deliveries) {
+        dead_letter(w, entry, &f, "", deliveries);
+        return;
+    }
+    const struct cx_source *src = source_for(w->jd, f.src, f.type);
+    const struct cx_connector *cx = cx_lookup(f.type);
+    if (!src || !cx) {
+        dead_letter(w, entry, &f, "source no longer configured", deliveries);
+        return;
+    }
+    struct cx_raw raw = {
+        .source = f.src,
+        .stream_id = entry,
+        .received_ms = f.recv,
+        .body = (const unsigned char *)f.body,
+        .body_len = f.body_len,
+        .headers = f.headers,
+        .nheaders = f.nheaders,
+    };
+    struct cx_event_list events;
+    struct cx_err err = {{0}};
+    cx_list_init(&events);
+    enum cx_result res = cx->normalize(src, &raw, &events, &err);
+    if (res == CX_NORM_POISON) {
+        dead_letter(w, entry, &f, err.msg[0] ? err.msg : "connector could not handle it",
+                    deliveries);
+    } else {
+        if (res == CX_NORM_SKIP) {
+            w->jd->n.skipped++;
+            events.n = 0; /* apply.lua with no events only acknowledges */
+        }
+        if (send_apply(w, entry, &events) != 0)
+            jlog(JLOG_WARNING, "msg=\"apply not sent, will retry\" entry=%s", entry);
+    }
+    cx_list_free(&events);
+}
+
+static void process_entries(struct worker *w, const redisReply *entries, long long deliveries)
+{
+    if (!entries || entries->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < entries->elements; i++)
+        process_entry(w, entries->element[i], deliveries);
+}
+
+static void schedule_retry(struct worker *w)
+{
+    struct timeval tv = {1, 0};
+    evtimer_add(w->retry, &tv);
+}
+
+static void on_read(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    w->reading = 0;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        if (r && strncmp(r->str, "NOGROUP", 7) == 0)
+            w->group_ready = 0;
+        schedule_retry(w);
+        jd_check_drained(w->jd);
+        return;
+    }
+    /* [[stream, [[id, fields], ...]]] or nil after BLOCK ran out. */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
+        process_entries(w, r->element[0]->element[1], 1);
+    if (w->outstanding == 0)
+        read_more(w);
+    jd_check_drained(w->jd);
+}
+
+static void on_group(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    w->reading = 0;
+    if (r && (r->type == REDIS_REPLY_STATUS ||
+              (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) == 0))) {
+        w->group_ready = 1;
+        read_more(w);
+    } else {
+        schedule_retry(w);
+    }
+}
+
+static void read_more(struct worker *w)
+{
+    struct jd *jd = w->jd;
+    if (w->reading || w->stopping || !rq_is_ready(jd->rq_worker))
+        return;
+    if (!w->group_ready) {
+        const char *argv[6] = {"XGROUP", "CREATE", JD_RAW_STREAM, JD_GROUP, "0", "MKSTREAM"};
+        size_t lens[6];
+        for (int i = 0; i < 6; i++)
+            lens[i] = strlen(argv[i]);
+        if (rq_command(jd->rq_worker, 0, on_group, w, 6, argv, lens) == 0)
+            w->reading = 1;
+        return;
+    }
+    char count[24], block[24];
+    snprintf(count, sizeof(count), "%lld", (long long)jd->cfg->worker_batch);
+    snprintf(block, sizeof(block), "%d", WORKER_BLOCK_MS);
+    const char *argv[10] = {"XREADGROUP", "GROUP", JD_GROUP,      w->consumer, "COUNT",
+                            count,        "BLOCK", block,         "STREAMS",   JD_RAW_STREAM};
+    const char *argv_last = ">";
+    const char *full[11];
+    size_t lens[11];
+    for (int i = 0; i < 10; i++)
+        full[i] = argv[i];
+    full[10] = argv_last;
+    for (int i = 0; i < 11; i++)
+        lens[i] = strlen(full[i]);
+    /* The deadline must outlast the server-side BLOCK. */
+    if (rq_command(jd->rq_worker, WORKER_BLOCK_MS + jd->cfg->redis_timeout_ms, on_read, w, 11,
+                   full, lens) == 0)
+        w->reading = 1;
+    else
+        schedule_retry(w);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    read_more(arg);
+}
+
+/* Entries claimed from a crashed (or slow) consumer are applied again; apply.lua makes a
+ * second application a no-op. */
+static void on_claimed(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    w->sweeping--;
+    process_entries(w, r, 1);
+    jd_check_drained(w->jd);
+}
+
+/* Entries that already failed max_deliveries times go to the dead-letter stream. */
+static void on_claimed_exhausted(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    w->sweeping--;
+    process_entries(w, r, w->jd->cfg->max_deliveries + 1);
+    jd_check_drained(w->jd);
+}
+
+#define WORKER_CLAIM_MAX 256
+
+static void claim(struct worker *w, const char **ids, int n, rq_reply_cb cb)
+{
+    const char *argv[5 + WORKER_CLAIM_MAX];
+    size_t lens[5 + WORKER_CLAIM_MAX];
+    char idle[24];
+    if (n == 0)
+        return;
+    snprintf(idle, sizeof(idle), "%lld", (long long)w->jd->cfg->claim_idle_ms);
+    argv[0] = "XCLAIM";
+    argv[1] = JD_RAW_STREAM;
+    argv[2] = JD_GROUP;
+    argv[3] = w->consumer;
+    argv[4] = idle;
+    for (int i = 0; i < n; i++)
+        argv[5 + i] = ids[i];
+    for (int i = 0; i < 5 + n; i++)
+        lens[i] = strlen(argv[i]);
+    if (rq_command(w->jd->rq_worker, 0, cb, w, 5 + n, argv, lens) == 0)
+        w->sweeping++;
+}
+
+static void on_pending(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    w->sweeping--;
+    if (!r || r->type != REDIS_REPLY_ARRAY || w->stopping)
+        return;
+    /* XPENDING rows: [id, consumer, idle ms, deliveries]. */
+    const char *retry[WORKER_CLAIM_MAX], *exhausted[WORKER_CLAIM_MAX];
+    int nretry = 0, nexhausted = 0;
+    for (size_t i = 0; i < r->elements && i < WORKER_CLAIM_MAX; i++) {
+        const redisReply *row = r->element[i];
+        if (row->type != REDIS_REPLY_ARRAY || row->elements != 4 ||
+            row->element[0]->type != REDIS_REPLY_STRING ||
+            row->element[3]->type != REDIS_REPLY_INTEGER)
+            continue;
+        if (row->element[3]->integer >= w->jd->cfg->max_deliveries)
+            exhausted[nexhausted++] = row->element[0]->str;
+        else
+            retry[nretry++] = row->element[0]->str;
+    }
+    claim(w, retry, nretry, on_claimed);
+    claim(w, exhausted, nexhausted, on_claimed_exhausted);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct jd *jd = w->jd;
+    (void)fd;
+    (void)what;
+    if (w->sweeping || w->stopping || !w->group_ready || !rq_is_ready(jd->rq_worker))
+        return;
+    char idle[24];
+    snprintf(idle, sizeof(idle), "%lld", (long long)jd->cfg->claim_idle_ms);
+    const char *argv[8] = {"XPENDING", JD_RAW_STREAM, JD_GROUP, "IDLE", idle, "-", "+", "256"};
+    size_t lens[8];
+    for (int i = 0; i < 8; i++)
+        lens[i] = strlen(argv[i]);
+    if (rq_command(jd->rq_worker, 0, on_pending, w, 8, argv, lens) == 0)
+        w->sweeping++;
+}
+
+struct worker *worker_new(struct jd *jd)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->jd = jd;
+    if (jd->cfg->consumer && jd->cfg->consumer[0]) {
+        snprintf(w->consumer, sizeof(w->consumer), "%s", jd->cfg->consumer);
+    } else {
+        char host[64] = "journeyd";
+        (void)gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        snprintf(w->consumer, sizeof(w->consumer), "%s-%ld", host, (long)getpid());
+    }
+    w->sweep = event_new(jd->base, -1, EV_PERSIST, on_sweep, w);
+    w->retry = evtimer_new(jd->base, on_retry, w);
+    int64_t period = jd->cfg->claim_idle_ms / 2;
+    if (period < 200)
+        period = 200;
+    struct timeval tv = {(time_t)(period / 1000), (suseconds_t)((period % 1000) * 1000)};
+    if (!w->sweep || !w->retry || event_add(w->sweep, &tv) != 0) {
+        worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void worker_on_redis_state(struct worker *w, enum rq_state s)
+{
+    if (s == RQ_READY) {
+        w->group_ready = 0; /* the server may be a fresh one: make sure the group exists */
+        read_more(w);
+    } else if (s == RQ_CLOSED) {
+        /* Every command in flight has been failed by now. */
+        w->reading = 0;
+    }
+}
+
+void worker_stop(struct worker *w)
+{
+    w->stopping = 1;
+}
+
+int worker_is_idle(const struct worker *w)
+{
+    return !w || (!w->reading && w->outstanding == 0);
+}
+
+void worker_free(struct worker *w)
+{
+    if (!w)
+        return;
+    if (w->sweep)
+        event_free(w->sweep);
+    if (w->retry)
+        event_free(w->retry);
+    free(w);
+}

@@ -1,0 +1,407 @@
+-- apply.lua: applies the canonical events of one raw webhook atomically (DESIGN §3-§5).
+--
+-- Deduplicates on the event id, resolves identities to contacts, merges contacts
+-- (connected components, with merge protection for unique identity types), appends each
+-- event to its contact's journey ordered by (at, id), raises the contact's stage, then
+-- acknowledges and deletes the raw stream entry. Everything happens in one script call,
+-- so no reader ever sees half a merge and a crash before the call changes nothing.
+--
+-- KEYS[1] raw stream
+-- ARGV[1] consumer group   ARGV[2] raw stream entry id ("" for none)
+-- ARGV[3] unique identity types, comma-separated   ARGV[4] number of events
+-- then per event: id, at_ms, stage rank, identity count, (type, value) pairs, JSON
+--
+-- Key layout (prefix jd:):
+--   jd:ev        hash  event id -> canonical JSON (also the dedup set)
+--   jd:gone:<id> string, erased events' ids (GDPR), so redeliveries stay out
+--   jd:idx       hash  "type\tvalue" -> contact id
+--   jd:alias     hash  old contact id -> live contact id (merged or renamed)
+--   jd:c:<cid>   hash  stage (rank), u:<unique type> -> value
+--   jd:c:<cid>:ids  set   "type\tvalue"
+--   jd:c:<cid>:j    zset  event id scored by at_ms (ties order by id: journey order)
+--   jd:c:<cid>:conf list  conflict records (JSON)
+--   jd:c:<cid>:cp   set   contacts this one has conflicts with
+--   jd:c:<cid>:mf   set   contact ids merged into this one
+--
+-- Contact ids are derived from the contact's first event in journey order, so any
+-- arrival order of the same deliveries yields the same ids (DESIGN §4, order independence).
+
+local RESTITCH_MAX_EVENTS = 20000
+local RESTITCH_MAX_CONTACTS = 200
+
+local STAGE_RANK = {visit = 1, lead = 2, qualified = 3, opportunity = 4, won = 5, paid = 6}
+
+local unique = {}
+for t in string.gmatch(ARGV[3], '[^,%s]+') do unique[t] = true end
+
+local stats = {applied = 0, duplicates = 0, merges = 0, conflicts = 0, restitched = 0}
+
+-- Byte-wise string order: Lua's `<` uses strcoll, which follows the server's locale.
+local function str_lt(a, b)
+    local n = math.min(#a, #b)
+    for i = 1, n do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then return x < y end
+    end
+    return #a < #b
+end
+
+-- Journey order (at, id).
+local function ev_lt(at1, id1, at2, id2)
+    if at1 ~= at2 then return at1 < at2 end
+    return str_lt(id1, id2)
+end
+
+local function ckey(cid, suffix)
+    if suffix then return 'jd:c:' .. cid .. ':' .. suffix end
+    return 'jd:c:' .. cid
+end
+
+local function cid_for(event_id)
+    return 'c_' .. string.sub(redis.sha1hex(event_id), 1, 20)
+end
+
+local function holder(ident)
+    return redis.call('HGET', 'jd:idx', ident)
+end
+
+-- First event of a contact: {at, id} or nil.
+local function first_event(cid)
+    local r = redis.call('ZRANGE', ckey(cid, 'j'), 0, 0, 'WITHSCORES')
+    if #r == 0 then return nil end
+    return {tonumber(r[2]), r[1]}
+end
+
+local function contact_before(a, b)
+    local fa, fb = first_event(a), first_event(b)
+    if not fa then return false end
+    if not fb then return true end
+    return ev_lt(fa[1], fa[2], fb[1], fb[2])
+end
+
+local function new_contact(cid)
+    -- A contact id may come back to life after a re-stitch split its old survivor.
+    redis.call('HDEL', 'jd:alias', cid)
+    redis.call('HSET', ckey(cid), 'stage', 0)
+end
+
+local function add_identity(cid, ident, itype, value)
+    redis.call('HSET', 'jd:idx', ident, cid)
+    redis.call('SADD', ckey(cid, 'ids'), ident)
+    if unique[itype] then redis.call('HSET', ckey(cid), 'u:' .. itype, value) end
+end
+
+local function alias_all(from, to)
+    redis.call('HSET', 'jd:alias', from, to)
+    redis.call('SADD', ckey(to, 'mf'), from)
+    local mf = redis.call('SMEMBERS', ckey(from, 'mf'))
+    for _, m in ipairs(mf) do
+        if m ~= to then
+            redis.call('HSET', 'jd:alias', m, to)
+            redis.call('SADD', ckey(to, 'mf'), m)
+        end
+    end
+    redis.call('SREM', ckey(to, 'mf'), to)
+end
+
+local function delete_contact_keys(cid)
+    redis.call('DEL', ckey(cid), ckey(cid, 'ids'), ckey(cid, 'j'), ckey(cid, 'conf'),
+        ckey(cid, 'cp'), ckey(cid, 'mf'))
+end
+
+-- Moves everything of `from` into `into`; `from` becomes an alias.
+local function merge_into(into, from)
+    local ids = redis.call('SMEMBERS', ckey(from, 'ids'))
+    for _, ident in ipairs(ids) do
+        redis.call('HSET', 'jd:idx', ident, into)
+        redis.call('SADD', ckey(into, 'ids'), ident)
+    end
+    local h = redis.call('HGETALL', ckey(from))
+    for i = 1, #h, 2 do
+        if string.sub(h[i], 1, 2) == 'u:' then redis.call('HSET', ckey(into), h[i], h[i + 1]) end
+    end
+    local s1 = tonumber(redis.call('HGET', ckey(into), 'stage') or '0')
+    local s2 = tonumber(redis.call('HGET', ckey(from), 'stage') or '0')
+    if s2 > s1 then redis.call('HSET', ckey(into), 'stage', s2) end
+    redis.call('ZUNIONSTORE', ckey(into, 'j'), 2, ckey(into, 'j'), ckey(from, 'j'))
+    local conf = redis.call('LRANGE', ckey(from, 'conf'), 0, -1)
+    for _, c in ipairs(conf) do redis.call('RPUSH', ckey(into, 'conf'), c) end
+    local cp = redis.call('SMEMBERS', ckey(from, 'cp'))
+    for _, p in ipairs(cp) do redis.call('SADD', ckey(into, 'cp'), p) end
+    alias_all(from, into)
+    delete_contact_keys(from)
+    stats.merges = stats.merges + 1
+end
+
+-- Gives a contact the id its first event implies (after an earlier event joined it).
+local function rename(cid, new_cid)
+    if cid == new_cid then return cid end
+    new_contact(new_cid)
+    merge_into(new_cid, cid)
+    stats.merges = stats.merges - 1
+    return new_cid
+end
+
+-- Unique-type clashes between two contacts: list of {type, a, b}.
+local function clashes(a, b)
+    local out = {}
+    for t, _ in pairs(unique) do
+        local va = redis.call('HGET', ckey(a), 'u:' .. t)
+        local vb = redis.call('HGET', ckey(b), 'u:' .. t)
+        if va and vb and va ~= vb then table.insert(out, {t, va, vb}) end
+    end
+    table.sort(out, function(x, y) return str_lt(x[1], y[1]) end)
+    return out
+end
+
+local function record_conflict(a, b, event_id, itype, v1, v2)
+    local values = {v1, v2}
+    table.sort(values, str_lt)
+    local rec = cjson.encode({event = event_id, type = itype, values = values})
+    redis.call('RPUSH', ckey(a, 'conf'), rec)
+    if b then
+        redis.call('RPUSH', ckey(b, 'conf'), rec)
+        redis.call('SADD', ckey(a, 'cp'), b)
+        redis.call('SADD', ckey(b, 'cp'), a)
+    end
+    stats.conflicts = stats.conflicts + 1
+end
+
+-- The contacts an event's identities resolve to, distinct, in identity order.
+local function resolve_contacts(ev)
+    local seen, list = {}, {}
+    for _, idn in ipairs(ev.ids) do
+        local h = holder(idn.key)
+        if h and not seen[h] then
+            seen[h] = true
+            table.insert(list, h)
+        end
+    end
+    return list
+end
+
+-- Would placing the event touch a conflict? (Then order matters: re-stitch instead.)
+local function needs_restitch(ev, contacts)
+    for _, c in ipairs(contacts) do
+        if redis.call('SCARD', ckey(c, 'cp')) > 0 then return true end
+    end
+    -- The event's own unique values against the contacts it touches.
+    for _, idn in ipairs(ev.ids) do
+        if unique[idn.type] then
+            for _, c in ipairs(contacts) do
+                local v = redis.call('HGET', ckey(c), 'u:' .. idn.type)
+                if v and v ~= idn.value then return true end
+            end
+        end
+    end
+    for i = 1, #contacts do
+        for j = i + 1, #contacts do
+            if #clashes(contacts[i], contacts[j]) > 0 then return true end
+        end
+    end
+    return false
+end
+
+-- Places one event, as if all events so far had been applied in journey order.
+-- Returns the contact id the event went to.
+local function place_event(ev)
+    local contacts = resolve_contacts(ev)
+    local target = nil
+    local carries_unique = false
+    for _, idn in ipairs(ev.ids) do
+        if unique[idn.type] then
+            carries_unique = true
+            local h = holder(idn.key)
+            if h then
+                target = h
+                break
+            end
+        end
+    end
+    if not target and not carries_unique and #contacts > 0 then
+        target = contacts[1]
+        for i = 2, #contacts do
+            if contact_before(contacts[i], target) then target = contacts[i] end
+        end
+    end
+    if not target then
+        target = cid_for(ev.id)
+        new_contact(target)
+    end
+    -- The event's unique identities first, so the merges below are checked against them.
+    for _, idn in ipairs(ev.ids) do
+        if unique[idn.type] and not holder(idn.key) then
+            local v = redis.call('HGET', ckey(target), 'u:' .. idn.type)
+            if v and v ~= idn.value then
+                record_conflict(target, nil, ev.id, idn.type, v, idn.value)
+            else
+                add_identity(target, idn.key, idn.type, idn.value)
+            end
+        end
+    end
+    -- Merge the other contacts, earliest first; a unique-type clash keeps them apart.
+    local others = {}
+    for _, c in ipairs(contacts) do
+        if c ~= target then table.insert(others, c) end
+    end
+    table.sort(others, contact_before)
+    for _, c in ipairs(others) do
+        local cl = clashes(target, c)
+        if #cl == 0 then
+            if contact_before(c, target) then
+                merge_into(c, target)
+                target = c
+            else
+                merge_into(target, c)
+            end
+        else
+            for _, x in ipairs(cl) do record_conflict(target, c, ev.id, x[1], x[2], x[3]) end
+        end
+    end
+    for _, idn in ipairs(ev.ids) do
+        if not unique[idn.type] and not holder(idn.key) then
+            add_identity(target, idn.key, idn.type, idn.value)
+        end
+    end
+    local first = first_event(target)
+    redis.call('ZADD', ckey(target, 'j'), ev.at, ev.id)
+    local s = tonumber(redis.call('HGET', ckey(target), 'stage') or '0')
+    if ev.stage > s then redis.call('HSET', ckey(target), 'stage', ev.stage) end
+    if first and ev_lt(ev.at, ev.id, first[1], first[2]) then
+        target = rename(target, cid_for(ev.id))
+    end
+    return target
+end
+
+-- Rebuilds an event's placement data from its stored JSON (used when re-stitching).
+local function stored_event(id, at)
+    local json = redis.call('HGET', 'jd:ev', id)
+    local ev = {id = id, at = at, stage = 0, ids = {}}
+    if not json then return ev end
+    local ok, obj = pcall(cjson.decode, json)
+    if not ok or type(obj) ~= 'table' then return ev end
+    if type(obj.stage) == 'string' then ev.stage = STAGE_RANK[obj.stage] or 0 end
+    if type(obj.identities) == 'table' then
+        for _, i in ipairs(obj.identities) do
+            if type(i) == 'table' and type(i.type) == 'string' and type(i.value) == 'string' then
+                table.insert(ev.ids, {type = i.type, value = i.value, key = i.type .. '\t' .. i.value})
+            end
+        end
+    end
+    return ev
+end
+
+-- Re-applies, in journey order, every event of the contacts involved (and of those they
+-- have conflicts with) plus the new one: the result is what in-order arrival gives.
+local function restitch(ev, contacts)
+    local set, queue, list = {}, {}, {}
+    for _, c in ipairs(contacts) do
+        if not set[c] then
+            set[c] = true
+            table.insert(queue, c)
+        end
+    end
+    local i = 1
+    while i <= #queue and #queue <= RESTITCH_MAX_CONTACTS do
+        local cp = redis.call('SMEMBERS', ckey(queue[i], 'cp'))
+        for _, p in ipairs(cp) do
+            local live = redis.call('HGET', 'jd:alias', p) or p
+            if not set[live] and redis.call('EXISTS', ckey(live)) == 1 then
+                set[live] = true
+                table.insert(queue, live)
+            end
+        end
+        i = i + 1
+    end
+    local total = 0
+    for _, c in ipairs(queue) do total = total + redis.call('ZCARD', ckey(c, 'j')) end
+    if total > RESTITCH_MAX_EVENTS or #queue > RESTITCH_MAX_CONTACTS then
+        return nil -- too large to redo atomically: place online (order may then matter)
+    end
+    local events = {ev}
+    local old_first = {}
+    for _, c in ipairs(queue) do
+        local j = redis.call('ZRANGE', ckey(c, 'j'), 0, -1, 'WITHSCORES')
+        for k = 1, #j, 2 do
+            table.insert(events, stored_event(j[k], tonumber(j[k + 1])))
+        end
+        if #j > 0 then old_first[c] = j[1] end
+        local mf = redis.call('SMEMBERS', ckey(c, 'mf'))
+        for _, m in ipairs(mf) do list[m] = j[1] end
+        for _, ident in ipairs(redis.call('SMEMBERS', ckey(c, 'ids'))) do
+            redis.call('HDEL', 'jd:idx', ident)
+        end
+        delete_contact_keys(c)
+    end
+    table.sort(events, function(a, b) return ev_lt(a.at, a.id, b.at, b.id) end)
+    local placed = {}
+    local target_of_new = nil
+    for _, e in ipairs(events) do
+        local t = place_event(e)
+        placed[e.id] = t
+        if e == ev then target_of_new = t end
+    end
+    -- Old ids keep resolving: each to the contact that now holds its first event.
+    local function live(cid)
+        return redis.call('HGET', 'jd:alias', cid) or cid
+    end
+    for c, first in pairs(old_first) do
+        if redis.call('EXISTS', ckey(c)) == 0 and placed[first] then
+            local to = live(placed[first])
+            if to ~= c then
+                redis.call('HSET', 'jd:alias', c, to)
+                redis.call('SADD', ckey(to, 'mf'), c)
+            end
+        end
+    end
+    for m, first in pairs(list) do
+        if first and placed[first] and redis.call('EXISTS', ckey(m)) == 0 then
+            local to = live(placed[first])
+            if to ~= m then
+                redis.call('HSET', 'jd:alias', m, to)
+                redis.call('SADD', ckey(to, 'mf'), m)
+            end
+        end
+    end
+    stats.restitched = stats.restitched + 1
+    return live(target_of_new)
+end
+
+local function apply_event(ev, json)
+    if redis.call('HEXISTS', 'jd:ev', ev.id) == 1 or redis.call('EXISTS', 'jd:gone:' .. ev.id) == 1 then
+        stats.duplicates = stats.duplicates + 1
+        return
+    end
+    redis.call('HSET', 'jd:ev', ev.id, json)
+    local contacts = resolve_contacts(ev)
+    if needs_restitch(ev, contacts) then
+        if restitch(ev, contacts) then
+            stats.applied = stats.applied + 1
+            return
+        end
+    end
+    place_event(ev)
+    stats.applied = stats.applied + 1
+end
+
+local n = tonumber(ARGV[4])
+local p = 5
+for _ = 1, n do
+    local ev = {id = ARGV[p], at = tonumber(ARGV[p + 1]), stage = tonumber(ARGV[p + 2]), ids = {}}
+    local nids = tonumber(ARGV[p + 3])
+    p = p + 4
+    for _ = 1, nids do
+        local t, v = ARGV[p], ARGV[p + 1]
+        table.insert(ev.ids, {type = t, value = v, key = t .. '\t' .. v})
+        p = p + 2
+    end
+    apply_event(ev, ARGV[p])
+    p = p + 1
+end
+
+if ARGV[2] ~= '' then
+    redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+    redis.call('XDEL', KEYS[1], ARGV[2])
+end
+
+return {stats.applied, stats.duplicates, stats.merges, stats.conflicts, stats.restitched}

@@ -1,0 +1,457 @@
+/*
+ * The journey the product exists for: an ad click, then the website form (carrying the
+ * click's anonymous id), then the Stripe payment, stitched into one contact with the
+ * events in the order they happened and the revenue counted once, however Stripe reports
+ * the purchase (checkout.session.completed and payment_intent.succeeded share a
+ * PaymentIntent, DESIGN §3).
+ *
+ * Times: the click's time is its arrival, so T is now; the form says it was submitted at
+ * T+1h and Stripe that the payment was created at T+2h.
+ */
+#include "harness.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct jd_daemon daemon_;
+
+/* "a_" followed by 32 hex digits. */
+static int is_anon_id(const char *s, size_t len)
+{
+    if (len != 34 || s[0] != 'a' || s[1] != '_')
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/* Performs GET /c and returns the anonymous id from Location (copied into aid), checking
+ * the redirect target and the cookie. */
+static void click(const char *to, const char *extra_query, const char *cookie, char *aid,
+                  size_t aidlen)
+{
+    char enc[512], url[1024], loc[1024], setc[1024], ckhdr[256];
+    jd_urlencode(to, enc, sizeof enc);
+    snprintf(url, sizeof url, "%s/c?to=%s%s", daemon_.base, enc, extra_query);
+    const char *hdrs[2] = {NULL, NULL};
+    if (cookie) {
+        snprintf(ckhdr, sizeof ckhdr, "Cookie: jd_aid=%s", cookie);
+        hdrs[0] = ckhdr;
+    }
+    struct jd_http h;
+    jd_http(&h, "GET", url, hdrs, NULL, 0);
+    JD_REQUIRE(h.status == 302, "GET %s: want 302, got %ld (curl %d) body %.300s", url, h.status,
+               h.curl_code, h.body ? h.body : "");
+    JD_REQUIRE(jd_http_header(&h, "Location", loc, sizeof loc) != NULL,
+               "GET %s: 302 without Location", url);
+    /* The destination must be `to` itself plus jd_aid, '?' or '&' depending on whether `to`
+     * already has a query. */
+    size_t tolen = strlen(to);
+    char sep = strchr(to, '?') ? '&' : '?';
+    JD_REQUIRE(strncmp(loc, to, tolen) == 0 && loc[tolen] == sep &&
+                   strncmp(loc + tolen + 1, "jd_aid=", 7) == 0,
+               "GET /c to=%s: Location is \"%s\", want \"%s%cjd_aid=a_<32 hex>\"", to, loc, to,
+               sep);
+    const char *id = loc + tolen + 8;
+    size_t idlen = strcspn(id, "&#");
+    JD_REQUIRE(is_anon_id(id, idlen), "GET /c: jd_aid in Location is \"%s\", want a_<32 hex>",
+               id);
+    JD_EXPECT(id[idlen] == '\0', "GET /c: Location has something after jd_aid: \"%s\"", loc);
+    snprintf(aid, aidlen, "%.*s", (int)idlen, id);
+
+    JD_EXPECT(jd_http_header(&h, "Set-Cookie", setc, sizeof setc) != NULL,
+              "GET /c: no Set-Cookie header");
+    char want[64];
+    snprintf(want, sizeof want, "jd_aid=%s", aid);
+    JD_EXPECT(strncmp(setc, want, strlen(want)) == 0 &&
+                  (setc[strlen(want)] == ';' || setc[strlen(want)] == '\0'),
+              "GET /c: Set-Cookie is \"%s\", want it to start with \"%s;\"", setc, want);
+    jd_note("click to=%s -> Location %s, Set-Cookie %s", to, loc, setc);
+    jd_http_free(&h);
+}
+
+static void expect_click_refused(const char *to)
+{
+    char enc[512], url[1024], loc[512];
+    jd_urlencode(to, enc, sizeof enc);
+    snprintf(url, sizeof url, "%s/c?to=%s&utm_source=google", daemon_.base, enc);
+    struct jd_http h;
+    jd_http(&h, "GET", url, NULL, NULL, 0);
+    JD_EXPECT(h.status == 400, "GET /c to=%s (not allow-listed): want 400, got %ld", to,
+              h.status);
+    JD_EXPECT(jd_http_header(&h, "Location", loc, sizeof loc) == NULL,
+              "GET /c to=%s (not allow-listed) redirects to %s: an open redirect", to, loc);
+    jd_http_free(&h);
+}
+
+static const cJSON *event_at(const cJSON *j, int i)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "events"), i);
+}
+
+static int64_t event_time(const cJSON *ev)
+{
+    int64_t t = -1;
+    const char *at = jd_json_str(ev, "at");
+    if (!at || jd_parse_rfc3339(at, &t) != 0)
+        return -1;
+    return t;
+}
+
+static void expect_str(const cJSON *obj, const char *path, const char *want, const char *ctx)
+{
+    const cJSON *it = jd_json_path(obj, path);
+    const char *got = cJSON_IsString(it) ? it->valuestring : NULL;
+    JD_EXPECT(got && strcmp(got, want) == 0, "%s: %s is %s%s%s, want \"%s\"", ctx, path,
+              got ? "\"" : "", got ? got : "(missing or not a string)", got ? "\"" : "", want);
+}
+
+static void expect_int(const cJSON *obj, const char *path, int64_t want, const char *ctx)
+{
+    int ok;
+    int64_t got = jd_json_int(jd_json_path(obj, path), &ok);
+    JD_EXPECT(ok && got == want, "%s: %s is %s%" PRId64 ", want %" PRId64, ctx, path,
+              ok ? "" : "(missing/not an integer) ", got, want);
+}
+
+/* The revenue object must be exactly {"EUR": want}. */
+static void expect_revenue_eur(const cJSON *j, int64_t want, const char *ctx)
+{
+    const cJSON *rev = jd_json_path(j, "contact.revenue");
+    JD_EXPECT(cJSON_IsObject(rev) && cJSON_GetArraySize(rev) == 1,
+              "%s: contact.revenue should be {\"EUR\": %" PRId64 "}, got %s", ctx, want,
+              rev ? jd_json_print(rev) : "(missing)");
+    expect_int(j, "contact.revenue.EUR", want, ctx);
+}
+
+/* contact + events, the parts that must not depend on how the contact was looked up. */
+static char *core_of(const cJSON *j)
+{
+    cJSON *core = cJSON_CreateObject();
+    cJSON_AddItemToObject(core, "contact",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(j, "contact"), 1));
+    cJSON_AddItemToObject(core, "events",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(j, "events"), 1));
+    char *s = jd_json_print(core);
+    cJSON_Delete(core);
+    return s;
+}
+
+static void dump_journey(const char *label, const cJSON *j)
+{
+    char *s = cJSON_Print(j);
+    jd_note("%s:\n%s", label, s ? s : "(null)");
+    cJSON_free(s);
+}
+
+int main(void)
+{
+    jd_setup("e2e_journey", 240, 1);
+    struct jd_redis redis;
+    jd_redis_start(&redis, NULL, 0);
+    jd_daemon_config(&daemon_, redis.port, NULL);
+    jd_daemon_start(&daemon_, 1);
+
+    char sfx[17];
+    snprintf(sfx, sizeof sfx, "%016" PRIx64, jd_rand());
+    char gclid[64], sub[64], evt_cs[64], evt_pi[64], cs[64], pi[64], cus[64], ch[64];
+    snprintf(gclid, sizeof gclid, "EAIaIQobChMI%.8s", sfx);
+    snprintf(sub, sizeof sub, "sub_%s", sfx);
+    snprintf(evt_cs, sizeof evt_cs, "evt_cs_%s", sfx);
+    snprintf(evt_pi, sizeof evt_pi, "evt_pi_%s", sfx);
+    snprintf(cs, sizeof cs, "cs_test_%s", sfx);
+    snprintf(pi, sizeof pi, "pi_%s", sfx);
+    snprintf(cus, sizeof cus, "cus_%s", sfx);
+    snprintf(ch, sizeof ch, "ch_%s", sfx);
+    const char *email = "giulia.rossi@example.it";
+    const int64_t amount = 249000;
+
+    /* 1. The ad click. */
+    int64_t t_before = jd_now_s();
+    char aid[64], q[256];
+    snprintf(q, sizeof q, "&utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=%s",
+             gclid);
+    click("https://example.com/landing", q, NULL, aid, sizeof aid);
+    int64_t t_after = jd_now_s();
+    int64_t T = t_before;
+
+    /* 2. The website form, from the landing page: jd_aid from the redirect, the email in
+     * a different case and with spaces (normalization is the daemon's job). */
+    char sat[32], form[1024];
+    jd_rfc3339(T + 3600, sat, sizeof sat);
+    snprintf(form, sizeof form,
+             "{\"email\":\"  Giulia.Rossi@Example.IT \",\"phone\":\"+39 333 123 4567\","
+             "\"name\":\"Giulia Rossi\",\"jd_aid\":\"%s\",\"form\":\"demo-request\","
+             "\"submission_id\":\"%s\",\"submitted_at\":\"%s\",\"company\":\"Rossi SRL\"}",
+             aid, sub, sat);
+    struct jd_http h;
+    jd_post_form(&daemon_, form, "application/json", &h);
+    JD_REQUIRE(h.status == 200, "POST /hooks/site: want 200, got %ld: %.300s", h.status,
+               h.body ? h.body : "");
+    JD_EXPECT(h.body && strstr(h.body, "\"queued\""), "form answer is %s, want {\"status\":\"queued\"}",
+              h.body ? h.body : "");
+    jd_http_free(&h);
+
+    /* 3. The payment, two hours after the click. */
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"id\":\"%s\",\"object\":\"event\",\"api_version\":\"2024-06-20\","
+             "\"type\":\"checkout.session.completed\",\"created\":%" PRId64 ",\"livemode\":false,"
+             "\"data\":{\"object\":{\"id\":\"%s\",\"object\":\"checkout.session\","
+             "\"amount_total\":%" PRId64 ",\"currency\":\"eur\",\"customer\":\"%s\","
+             "\"customer_details\":{\"email\":\"%s\",\"name\":\"Giulia Rossi\"},"
+             "\"payment_intent\":\"%s\",\"payment_status\":\"paid\",\"mode\":\"payment\","
+             "\"metadata\":{}}}}",
+             evt_cs, T + 7200, cs, amount, cus, email, pi);
+    jd_post_stripe(&daemon_, body, &h);
+    JD_REQUIRE(h.status == 200, "POST /hooks/stripe: want 200, got %ld: %.300s", h.status,
+               h.body ? h.body : "");
+    JD_EXPECT(h.body && strstr(h.body, "\"queued\""),
+              "stripe answer is %s, want {\"status\":\"queued\"}", h.body ? h.body : "");
+    jd_http_free(&h);
+
+    long dead = jd_wait_drained(&daemon_, 60);
+    JD_EXPECT(dead == 0, "dead_letters is %ld after three good deliveries", dead);
+
+    long st;
+    cJSON *j = jd_journey(&daemon_, "email", email, &st);
+    JD_REQUIRE(st == 200 && j, "GET /v1/journey?email=%s: want 200, got %ld", email, st);
+    dump_journey("journey after click, form, payment", j);
+
+    const cJSON *contact = cJSON_GetObjectItemCaseSensitive(j, "contact");
+    const char *cid = jd_json_str(contact, "id");
+    JD_REQUIRE(cid && strncmp(cid, "c_", 2) == 0, "contact.id is %s, want c_…",
+               cid ? cid : "(missing)");
+    char contact_id[128];
+    snprintf(contact_id, sizeof contact_id, "%s", cid);
+    expect_str(j, "contact.stage", "paid", "journey");
+    expect_revenue_eur(j, amount, "journey");
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(contact, "identities");
+    JD_EXPECT(jd_has_identity(ids, "anon", aid), "identities lack anon %s", aid);
+    JD_EXPECT(jd_has_identity(ids, "email", email), "identities lack email %s (normalized)",
+              email);
+    JD_EXPECT(jd_has_identity(ids, "phone", "+393331234567"),
+              "identities lack phone +393331234567 (E.164 of \"+39 333 123 4567\")");
+    JD_EXPECT(jd_has_identity(ids, "gclid", gclid), "identities lack gclid %s", gclid);
+    JD_EXPECT(jd_has_identity(ids, "stripe_customer", cus), "identities lack stripe_customer %s",
+              cus);
+    const cJSON *conflicts = cJSON_GetObjectItemCaseSensitive(contact, "conflicts");
+    JD_EXPECT(cJSON_IsArray(conflicts) && cJSON_GetArraySize(conflicts) == 0,
+              "contact.conflicts should be []");
+
+    const cJSON *events = cJSON_GetObjectItemCaseSensitive(j, "events");
+    JD_REQUIRE(cJSON_IsArray(events), "journey has no events array");
+    JD_EXPECT(cJSON_GetArraySize(events) == 3, "want exactly 3 events, got %d",
+              cJSON_GetArraySize(events));
+
+    /* Event 0: the click. Its time is its arrival. */
+    const cJSON *e0 = event_at(j, 0), *e1 = event_at(j, 1), *e2 = event_at(j, 2);
+    const char *e0id = jd_json_str(e0, "id");
+    JD_EXPECT(e0id && strncmp(e0id, "click:", 6) == 0, "event 0 id is %s, want click:…",
+              e0id ? e0id : "(missing)");
+    expect_str(e0, "kind", "click", "event 0");
+    expect_str(e0, "stage", "visit", "event 0");
+    int64_t t0 = event_time(e0);
+    JD_EXPECT(t0 >= t_before - 2 && t0 <= t_after + 2,
+              "click at %s is not its arrival time (between %" PRId64 " and %" PRId64 ")",
+              jd_json_str(e0, "at") ? jd_json_str(e0, "at") : "(missing)", t_before, t_after);
+    JD_EXPECT(jd_has_identity(cJSON_GetObjectItemCaseSensitive(e0, "identities"), "anon", aid),
+              "click event lacks the anon identity");
+    JD_EXPECT(jd_has_identity(cJSON_GetObjectItemCaseSensitive(e0, "identities"), "gclid", gclid),
+              "click event lacks the gclid identity");
+    expect_str(e0, "touch.source", "google", "click touch");
+    expect_str(e0, "touch.medium", "cpc", "click touch");
+    expect_str(e0, "touch.campaign", "spring", "click touch");
+    expect_str(e0, "touch.channel", "paid_search", "click touch");
+    expect_str(e0, "touch.click_ids.gclid", gclid, "click touch");
+
+    /* Event 1: the form. */
+    char want_id[128];
+    snprintf(want_id, sizeof want_id, "form:site:%s", sub);
+    expect_str(e1, "id", want_id, "event 1");
+    expect_str(e1, "kind", "form", "event 1");
+    expect_str(e1, "stage", "lead", "event 1");
+    JD_EXPECT(event_time(e1) == T + 3600, "form at %s, want %s",
+              jd_json_str(e1, "at") ? jd_json_str(e1, "at") : "(missing)", sat);
+
+    /* Event 2: the payment. */
+    snprintf(want_id, sizeof want_id, "stripe:%s", evt_cs);
+    expect_str(e2, "id", want_id, "event 2");
+    expect_str(e2, "kind", "payment", "event 2");
+    expect_str(e2, "stage", "paid", "event 2");
+    expect_str(e2, "type", "stripe", "event 2");
+    expect_str(e2, "source", "stripe", "event 2");
+    expect_int(e2, "amount.minor", amount, "event 2");
+    expect_str(e2, "amount.currency", "EUR", "event 2");
+    expect_str(e2, "payment_key", pi, "event 2");
+    JD_EXPECT(event_time(e2) == T + 7200, "payment at %s, want T+2h",
+              jd_json_str(e2, "at") ? jd_json_str(e2, "at") : "(missing)");
+    JD_EXPECT(jd_has_identity(cJSON_GetObjectItemCaseSensitive(e2, "identities"), "email", email),
+              "payment event lacks the email identity");
+
+    int64_t first = -1, last = -1;
+    jd_parse_rfc3339(jd_json_str(contact, "first_seen"), &first);
+    jd_parse_rfc3339(jd_json_str(contact, "last_seen"), &last);
+    JD_EXPECT(first == t0, "contact.first_seen is %s, want the click's time",
+              jd_json_str(contact, "first_seen") ? jd_json_str(contact, "first_seen") : "null");
+    JD_EXPECT(last == T + 7200, "contact.last_seen is %s, want the payment's time",
+              jd_json_str(contact, "last_seen") ? jd_json_str(contact, "last_seen") : "null");
+
+    /* 4. The same contact whichever identity asks. */
+    char *core = core_of(j);
+    struct {
+        const char *key, *value;
+    } lookups[] = {{"anon", aid},
+                   {"contact", contact_id},
+                   {"phone", "+39 333 123 4567"},
+                   {"email", "GIULIA.ROSSI@example.it"},
+                   {"identity", NULL},
+                   {"identity", NULL}};
+    char ident1[128], ident2[128];
+    snprintf(ident1, sizeof ident1, "gclid:%s", gclid);
+    snprintf(ident2, sizeof ident2, "stripe_customer:%s", cus);
+    lookups[4].value = ident1;
+    lookups[5].value = ident2;
+    for (size_t i = 0; i < sizeof lookups / sizeof lookups[0]; i++) {
+        cJSON *k = jd_journey(&daemon_, lookups[i].key, lookups[i].value, &st);
+        JD_EXPECT(st == 200, "GET /v1/journey?%s=%s: want 200, got %ld", lookups[i].key,
+                  lookups[i].value, st);
+        if (k) {
+            char *other = core_of(k);
+            JD_EXPECT(strcmp(core, other) == 0,
+                      "GET /v1/journey?%s=%s differs from the lookup by email:\n  by email: "
+                      "%s\n  by %s: %s",
+                      lookups[i].key, lookups[i].value, core, lookups[i].key, other);
+            cJSON_free(other);
+        }
+        cJSON_Delete(k);
+    }
+
+    char path[256];
+    snprintf(path, sizeof path, "/v1/contacts/%s", contact_id);
+    jd_get_auth(&daemon_, path, &h);
+    JD_EXPECT(h.status == 200, "GET %s: want 200, got %ld", path, h.status);
+    cJSON *cj = jd_http_json(&h);
+    if (h.status == 200) {
+        char *a = jd_json_print(contact);
+        const cJSON *c2 = cJSON_GetObjectItemCaseSensitive(cj, "contact");
+        char *b = c2 ? jd_json_print(c2) : NULL;
+        JD_EXPECT(b && strcmp(a, b) == 0,
+                  "GET %s: {\"contact\": …} differs from the journey's contact:\n  journey: "
+                  "%s\n  contacts: %s",
+                  path, a, b ? b : (h.body ? h.body : ""));
+        cJSON_free(a);
+        cJSON_free(b);
+    }
+    cJSON_Delete(cj);
+    jd_http_free(&h);
+
+    jd_get_auth(&daemon_, "/v1/contacts/c_doesnotexist0000000000", &h);
+    JD_EXPECT(h.status == 404 && jd_http_is_error(&h, NULL),
+              "GET /v1/contacts/<unknown>: want 404 with a JSON error, got %ld %.200s", h.status,
+              h.body ? h.body : "");
+    jd_http_free(&h);
+    cJSON *none = jd_journey(&daemon_, "email", "nobody@example.com", &st);
+    JD_EXPECT(st == 404 && !none, "journey of an unknown email: want 404, got %ld", st);
+    cJSON_Delete(none);
+
+    /* 5. payment_intent.succeeded for the same PaymentIntent, then a provider retry of the
+     * checkout event: the journey grows by one event, the revenue not at all. */
+    snprintf(body, sizeof body,
+             "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\","
+             "\"created\":%" PRId64 ",\"data\":{\"object\":{\"id\":\"%s\","
+             "\"object\":\"payment_intent\",\"amount\":%" PRId64 ",\"amount_received\":%" PRId64
+             ",\"currency\":\"eur\",\"customer\":\"%s\",\"receipt_email\":null,"
+             "\"latest_charge\":\"%s\",\"metadata\":{}}}}",
+             evt_pi, T + 7230, pi, amount, amount, cus, ch);
+    jd_post_stripe(&daemon_, body, &h);
+    JD_EXPECT(h.status == 200, "payment_intent.succeeded: want 200, got %ld", h.status);
+    jd_http_free(&h);
+    snprintf(body, sizeof body,
+             "{\"id\":\"%s\",\"object\":\"event\",\"api_version\":\"2024-06-20\","
+             "\"type\":\"checkout.session.completed\",\"created\":%" PRId64 ",\"livemode\":false,"
+             "\"data\":{\"object\":{\"id\":\"%s\",\"object\":\"checkout.session\","
+             "\"amount_total\":%" PRId64 ",\"currency\":\"eur\",\"customer\":\"%s\","
+             "\"customer_details\":{\"email\":\"%s\",\"name\":\"Giulia Rossi\"},"
+             "\"payment_intent\":\"%s\",\"payment_status\":\"paid\",\"mode\":\"payment\","
+             "\"metadata\":{}}}}",
+             evt_cs, T + 7200, cs, amount, cus, email, pi);
+    jd_post_stripe(&daemon_, body, &h);
+    JD_EXPECT(h.status == 200, "redelivered checkout event: want 200, got %ld", h.status);
+    jd_http_free(&h);
+    dead = jd_wait_drained(&daemon_, 60);
+    JD_EXPECT(dead == 0, "dead_letters is %ld", dead);
+
+    cJSON_Delete(j);
+    j = jd_journey(&daemon_, "email", email, &st);
+    JD_REQUIRE(st == 200 && j, "journey after payment_intent.succeeded: got %ld", st);
+    dump_journey("journey after payment_intent.succeeded and a redelivery", j);
+    JD_EXPECT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")) == 4,
+              "want 4 events (click, form, checkout, payment_intent), got %d",
+              cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")));
+    snprintf(want_id, sizeof want_id, "stripe:%s", evt_pi);
+    JD_EXPECT(jd_count_event(j, want_id) == 1, "%s appears %d times, want once", want_id,
+              jd_count_event(j, want_id));
+    snprintf(want_id, sizeof want_id, "stripe:%s", evt_cs);
+    JD_EXPECT(jd_count_event(j, want_id) == 1, "%s appears %d times after a redelivery, want once",
+              want_id, jd_count_event(j, want_id));
+    expect_revenue_eur(j, amount, "journey after payment_intent.succeeded (revenue counts once)");
+    expect_str(j, "contact.id", contact_id, "journey after payment_intent.succeeded");
+    const cJSON *e3 = event_at(j, 3);
+    expect_str(e3, "payment_key", pi, "payment_intent event");
+    expect_str(e3, "kind", "payment", "payment_intent event");
+    if (cJSON_GetObjectItemCaseSensitive(e3, "amount"))
+        jd_note("NOTE: the second payment event of %s still carries an amount: %s", pi,
+                jd_json_print(cJSON_GetObjectItemCaseSensitive(e3, "amount")));
+
+    /* 6. The cookie: a second click from the same browser keeps its id, also when the
+     * destination has a query of its own. A fresh visitor is used so the contact above is
+     * not touched. */
+    char aid2[64], aid3[64];
+    click("https://example.com/pricing", "&utm_source=newsletter&utm_medium=email", NULL, aid2,
+          sizeof aid2);
+    JD_EXPECT(strcmp(aid2, aid) != 0, "a click without cookie reused the id %s", aid);
+    click("https://example.com/p?x=1", "&utm_source=facebook&utm_medium=paid_social", aid2, aid3,
+          sizeof aid3);
+    JD_EXPECT(strcmp(aid3, aid2) == 0, "a click with Cookie jd_aid=%s got the new id %s", aid2,
+              aid3);
+    char aid4[64];
+    click("https://example.com/", "", "garbage", aid4, sizeof aid4);
+    JD_EXPECT(strcmp(aid4, "garbage") != 0, "a malformed cookie id was reused");
+
+    /* No open redirect. */
+    expect_click_refused("https://evil.example.net/landing");
+    expect_click_refused("https://example.com.evil.net/");
+    expect_click_refused("https://example.com@evil.net/");
+    expect_click_refused("//evil.net/x");
+    expect_click_refused("javascript:alert(1)");
+
+    jd_wait_drained(&daemon_, 60);
+    cJSON *k = jd_journey(&daemon_, "anon", aid2, &st);
+    JD_EXPECT(st == 200 && k, "journey of anon %s: want 200, got %ld", aid2, st);
+    if (k) {
+        JD_EXPECT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(k, "events")) == 2,
+                  "anon %s: want its 2 clicks, got %d events", aid2,
+                  cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(k, "events")));
+        expect_str(k, "contact.stage", "visit", "anon visitor");
+        const char *kid = jd_json_str(cJSON_GetObjectItemCaseSensitive(k, "contact"), "id");
+        JD_EXPECT(kid && strcmp(kid, contact_id) != 0,
+                  "the second visitor was merged into the paying contact");
+    }
+    cJSON_Delete(k);
+    /* The paying contact is untouched by the other visitor. */
+    cJSON_Delete(j);
+    j = jd_journey(&daemon_, "email", email, &st);
+    JD_EXPECT(j && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")) == 4,
+              "the paying contact changed after another visitor's clicks");
+
+    cJSON_Delete(j);
+    cJSON_free(core);
+    jd_daemon_stop(&daemon_);
+    jd_redis_kill(&redis, SIGTERM);
+    return jd_finish();
+}
