@@ -1,11 +1,15 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 
 enum jlog_level jlog_threshold = JLOG_INFO;
+
+/* -1 until the first line: whether stderr is journald's (then it parses <N> prefixes). */
+static int journal_prefix = -1;
 
 static const char *const level_names[] = {"debug", "info", "notice", "warning", "error"};
 
@@ -29,7 +33,11 @@ void jlog_write(enum jlog_level level, int with_errno, const char *fmt, ...)
     /* journald parses <N> priority prefixes (sd-daemon(3)): debug 7, info 6, notice 5,
      * warning 4, error 3. */
     static const int prio[] = {7, 6, 5, 4, 3};
-    int n = snprintf(line, sizeof(line), "<%d>level=%s ", prio[level], level_names[level]);
+    if (journal_prefix < 0)
+        journal_prefix = getenv("JOURNAL_STREAM") != NULL;
+    int n = journal_prefix
+                ? snprintf(line, sizeof(line), "<%d>level=%s ", prio[level], level_names[level])
+                : snprintf(line, sizeof(line), "level=%s ", level_names[level]);
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof(line))

@@ -1303,6 +1303,17 @@ char *jd_json_print(const cJSON *item)
     return s;
 }
 
+const char *jd_json_brief(const cJSON *item)
+{
+    static _Thread_local char buf[2048];
+    if (!item)
+        return "(null)";
+    char *s = cJSON_PrintUnformatted(item);
+    snprintf(buf, sizeof buf, "%s", s ? s : "(unprintable)");
+    cJSON_free(s);
+    return buf;
+}
+
 int jd_has_identity(const cJSON *identities, const char *type, const char *value)
 {
     const cJSON *it;

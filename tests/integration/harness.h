@@ -191,6 +191,9 @@ const cJSON *jd_json_path(const cJSON *obj, const char *path);
 int64_t jd_json_int(const cJSON *item, int *ok);
 /* Unformatted JSON of an item; the caller frees with cJSON_free. */
 char *jd_json_print(const cJSON *item);
+/* Compact JSON of an item for messages, in a per-thread buffer reused by the next call
+ * (truncated to 2000 bytes); "(null)" for NULL. */
+const char *jd_json_brief(const cJSON *item);
 /* 1 when the identities array holds {type, value}. */
 int jd_has_identity(const cJSON *identities, const char *type, const char *value);
 /* Number of events in a journey answer whose id is `id`. */

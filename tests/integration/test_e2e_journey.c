@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,7 @@ static void click(const char *to, const char *extra_query, const char *cookie, c
                sep);
     const char *id = loc + tolen + 8;
     size_t idlen = strcspn(id, "&#");
-    JD_REQUIRE(is_anon_id(id, idlen), "GET /c: jd_aid in Location is \"%s\", want a_<32 hex>",
-               id);
+    JD_REQUIRE(is_anon_id(id, idlen), "GET /c: jd_aid in Location is \"%s\", want a_<32 hex>", id);
     JD_EXPECT(id[idlen] == '\0', "GET /c: Location has something after jd_aid: \"%s\"", loc);
     snprintf(aid, aidlen, "%.*s", (int)idlen, id);
 
@@ -81,8 +81,7 @@ static void expect_click_refused(const char *to)
     snprintf(url, sizeof url, "%s/c?to=%s&utm_source=google", daemon_.base, enc);
     struct jd_http h;
     jd_http(&h, "GET", url, NULL, NULL, 0);
-    JD_EXPECT(h.status == 400, "GET /c to=%s (not allow-listed): want 400, got %ld", to,
-              h.status);
+    JD_EXPECT(h.status == 400, "GET /c to=%s (not allow-listed): want 400, got %ld", to, h.status);
     JD_EXPECT(jd_http_header(&h, "Location", loc, sizeof loc) == NULL,
               "GET /c to=%s (not allow-listed) redirects to %s: an open redirect", to, loc);
     jd_http_free(&h);
@@ -124,7 +123,7 @@ static void expect_revenue_eur(const cJSON *j, int64_t want, const char *ctx)
     const cJSON *rev = jd_json_path(j, "contact.revenue");
     JD_EXPECT(cJSON_IsObject(rev) && cJSON_GetArraySize(rev) == 1,
               "%s: contact.revenue should be {\"EUR\": %" PRId64 "}, got %s", ctx, want,
-              rev ? jd_json_print(rev) : "(missing)");
+              jd_json_brief(rev));
     expect_int(j, "contact.revenue.EUR", want, ctx);
 }
 
@@ -173,8 +172,7 @@ int main(void)
     /* 1. The ad click. */
     int64_t t_before = jd_now_s();
     char aid[64], q[256];
-    snprintf(q, sizeof q, "&utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=%s",
-             gclid);
+    snprintf(q, sizeof q, "&utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=%s", gclid);
     click("https://example.com/landing", q, NULL, aid, sizeof aid);
     int64_t t_after = jd_now_s();
     int64_t T = t_before;
@@ -192,8 +190,8 @@ int main(void)
     jd_post_form(&daemon_, form, "application/json", &h);
     JD_REQUIRE(h.status == 200, "POST /hooks/site: want 200, got %ld: %.300s", h.status,
                h.body ? h.body : "");
-    JD_EXPECT(h.body && strstr(h.body, "\"queued\""), "form answer is %s, want {\"status\":\"queued\"}",
-              h.body ? h.body : "");
+    JD_EXPECT(h.body && strstr(h.body, "\"queued\""),
+              "form answer is %s, want {\"status\":\"queued\"}", h.body ? h.body : "");
     jd_http_free(&h);
 
     /* 3. The payment, two hours after the click. */
@@ -232,8 +230,7 @@ int main(void)
     expect_revenue_eur(j, amount, "journey");
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(contact, "identities");
     JD_EXPECT(jd_has_identity(ids, "anon", aid), "identities lack anon %s", aid);
-    JD_EXPECT(jd_has_identity(ids, "email", email), "identities lack email %s (normalized)",
-              email);
+    JD_EXPECT(jd_has_identity(ids, "email", email), "identities lack email %s (normalized)", email);
     JD_EXPECT(jd_has_identity(ids, "phone", "+393331234567"),
               "identities lack phone +393331234567 (E.164 of \"+39 333 123 4567\")");
     JD_EXPECT(jd_has_identity(ids, "gclid", gclid), "identities lack gclid %s", gclid);
@@ -406,7 +403,7 @@ int main(void)
     expect_str(e3, "kind", "payment", "payment_intent event");
     if (cJSON_GetObjectItemCaseSensitive(e3, "amount"))
         jd_note("NOTE: the second payment event of %s still carries an amount: %s", pi,
-                jd_json_print(cJSON_GetObjectItemCaseSensitive(e3, "amount")));
+                jd_json_brief(cJSON_GetObjectItemCaseSensitive(e3, "amount")));
 
     /* 6. The cookie: a second click from the same browser keeps its id, also when the
      * destination has a query of its own. A fresh visitor is used so the contact above is
