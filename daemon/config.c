@@ -32,8 +32,8 @@
 #define CFG_VALUE_FILE_MAX (64 * 1024)
 #define CFG_SOURCE_NAME_MAX 63
 #define CFG_KEY_NAME_MAX 64
-#define CFG_MAX_KEYS 32   /* rows per table; see the static asserts below */
-#define CFG_MAX_ITEMS 64  /* the largest list capacity of any row */
+#define CFG_MAX_KEYS 32       /* rows per table; see the static asserts below */
+#define CFG_MAX_ITEMS 64      /* the largest list capacity of any row */
 #define CFG_UNIX_PATH_MAX 107 /* sizeof(sun_path) - 1 on Linux */
 
 #define KIB INT64_C(1024)
@@ -86,7 +86,7 @@ struct cfg_key {
     int64_t min, max; /* CT_INT, CT_SIZE (bytes), CT_DURATION (ms); CT_LIST: fewest items */
     int64_t unit;     /* CT_DURATION: ms per unit of the stored field */
     int64_t bare;     /* CT_DURATION: ms per unit of a number written without one */
-    const char *const *values; /* CT_ENUM, and CT_LIST items when restricted */
+    const char *const *values;           /* CT_ENUM, and CT_LIST items when restricted */
     const char *(*check)(const char *v); /* extra rule; returns what was expected or NULL */
     unsigned flags;
     const char *def; /* parsed like a written value; NULL = unset */
@@ -96,21 +96,22 @@ struct cfg_key {
 /* offsetof that refuses to compile unless the member has type T, so a row can never write
  * an int64_t into a size_t or an int (negative array size on mismatch). */
 #define AT(st, m, T)                                                                               \
-    (offsetof(st, m) + 0 * sizeof(char[_Generic(&((st *)0)->m, T *: 1, default: -1)]))
+    (offsetof(st, m) + 0 * sizeof(char[_Generic(&((st *)0)->m, T * : 1, default : -1)]))
 #define IN_CFG(m, T) AT(struct cfg, m, T)
 #define IN_SRC(m, T) AT(struct cfg_source, m, T)
 
 static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error", NULL};
 static const char *const role_names[] = {"ingest", "worker", "api", NULL};
 /* Indexed by the enum so the mapping cannot drift from connector.h. */
-static const char *const auth_names[] = {
-    [CX_AUTH_HMAC] = "hmac", [CX_AUTH_TOKEN] = "token", [CX_AUTH_ORIGIN] = "origin",
-    [CX_AUTH_ORIGIN + 1] = NULL};
+static const char *const auth_names[] = {[CX_AUTH_HMAC] = "hmac",
+                                         [CX_AUTH_TOKEN] = "token",
+                                         [CX_AUTH_ORIGIN] = "origin",
+                                         [CX_AUTH_ORIGIN + 1] = NULL};
 /* Checked here rather than through cx_lookup so the config (and --check-config) does not
  * depend on which connectors happen to be linked in. */
-static const char *const source_types[] = {
-    "stripe",  "form",      "events",   "click",    "meta_leads", "google_ads",
-    "typeform", "hubspot", "pipedrive", "calendly", "shopify",    NULL};
+static const char *const source_types[] = {"stripe",     "form",       "events",   "click",
+                                           "meta_leads", "google_ads", "typeform", "hubspot",
+                                           "pipedrive",  "calendly",   "shopify",  NULL};
 
 /* What each source type cannot work without. Types absent here need nothing. */
 static const struct source_rule {
@@ -459,8 +460,8 @@ struct parser {
     struct cfg_err *err;
     struct cfg *c;
     enum cfg_where in;
-    unsigned main_line; /* of [journeyd]; 0 until seen */
-    unsigned main_seen[CFG_MAX_KEYS]; /* line where each key was set; 0 = not set */
+    unsigned main_line;                    /* of [journeyd]; 0 until seen */
+    unsigned main_seen[CFG_MAX_KEYS];      /* line where each key was set; 0 = not set */
     unsigned char main_file[CFG_MAX_KEYS]; /* set through <key>_file */
     struct cfg_source *src;
     unsigned src_line[CFG_MAX_SOURCES];
@@ -574,8 +575,7 @@ static int bad_value(struct parser *p, const struct cfg_key *k, const char *v, u
     char b[48];
     if (k->flags & CF_SECRET)
         return fail(p, line, "invalid value for %s: %s", k->key, expected);
-    return fail(p, line, "invalid value '%s' for %s: %s", shown(v, b, sizeof(b)), k->key,
-                expected);
+    return fail(p, line, "invalid value '%s' for %s: %s", shown(v, b, sizeof(b)), k->key, expected);
 }
 
 static int out_of_memory(struct parser *p, unsigned line)
@@ -776,8 +776,8 @@ static void free_items(char **items, size_t n)
         wipe_free(items[i]);
 }
 
-static int store_list(struct parser *p, const struct cfg_key *k, void *base, char **items,
-                      size_t n, unsigned line)
+static int store_list(struct parser *p, const struct cfg_key *k, void *base, char **items, size_t n,
+                      unsigned line)
 {
     size_t total = 0;
     char *buf;
@@ -1064,8 +1064,7 @@ static int read_value_file(struct parser *p, const struct cfg_key *k, const char
         explicit_bzero(*out, len);
         free(*out);
         *out = NULL;
-        return fail(p, line, "%s_file '%s' contains a NUL byte", k->key,
-                    shown(full, b, sizeof(b)));
+        return fail(p, line, "%s_file '%s' contains a NUL byte", k->key, shown(full, b, sizeof(b)));
     }
     /* Editors end files with a newline; the value does not include it. */
     if (len > 0 && (*out)[len - 1] == '\n')
@@ -1075,8 +1074,8 @@ static int read_value_file(struct parser *p, const struct cfg_key *k, const char
     return 0;
 }
 
-static int read_value_env(struct parser *p, const struct cfg_key *k, const char *v,
-                          unsigned line, char **out)
+static int read_value_env(struct parser *p, const struct cfg_key *k, const char *v, unsigned line,
+                          char **out)
 {
     const char *name = v + 4;
     char b[48];
@@ -1239,8 +1238,7 @@ static int parse_header(struct parser *p, char *s, unsigned line)
     p->in = IN_NONE;
     if (strcmp(inner, "journeyd") == 0) {
         if (p->main_line)
-            return fail(p, line, "duplicate section [journeyd] (first at line %u)",
-                        p->main_line);
+            return fail(p, line, "duplicate section [journeyd] (first at line %u)", p->main_line);
         p->main_line = line;
         p->in = IN_MAIN;
         return 0;
@@ -1255,8 +1253,7 @@ static int parse_header(struct parser *p, char *s, unsigned line)
                     shown(name, b, sizeof(b)));
     for (size_t i = 0; i < p->c->nsources; i++)
         if (strcmp(p->c->sources[i].name, name) == 0)
-            return fail(p, line, "duplicate source '%s' (first at line %u)", name,
-                        p->src_line[i]);
+            return fail(p, line, "duplicate source '%s' (first at line %u)", name, p->src_line[i]);
     if (p->c->nsources == CFG_MAX_SOURCES)
         return fail(p, line, "more than %d sources", CFG_MAX_SOURCES);
     struct cfg_source *src = &p->c->sources[p->c->nsources];
@@ -1511,7 +1508,9 @@ static void describe_type(const struct cfg_key *k, char *out, size_t outsz)
         fmt_duration(k->min, lo, sizeof(lo));
         fmt_duration(k->max, hi, sizeof(hi));
         snprintf(out, outsz, "duration %s..%s (a bare number is in %s)", lo, hi,
-                 k->bare == SEC ? "seconds" : k->bare == 1 ? "milliseconds" : "minutes");
+                 k->bare == SEC ? "seconds"
+                 : k->bare == 1 ? "milliseconds"
+                                : "minutes");
         return;
     case CT_BOOL:
         snprintf(out, outsz, "yes|no");
@@ -1547,7 +1546,9 @@ static void print_keys(FILE *out, const char *title, const struct cfg_key *tab, 
         describe_type(k, type, sizeof(type));
         fprintf(out, "  %-22s %s\n", k->key, type);
         fprintf(out, "  %-22s default: %s%s%s%s\n", "",
-                !k->def ? "none" : *k->def ? k->def : "\"\"",
+                !k->def   ? "none"
+                : *k->def ? k->def
+                          : "\"\"",
                 (k->flags & CF_SECRET) ? "; secret" : "",
                 (k->flags & CF_RELOADABLE) ? "; reloadable" : "; restart to change",
                 (k->flags & CF_FORM_ONLY) ? "; type form only" : "");

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 
 enum route_kind { ROUTE_EXACT, ROUTE_PREFIX };
 
@@ -54,6 +55,7 @@ static const struct route routes[] = {
     {ROUTE_EXACT, "/v1/journey", EVHTTP_REQ_GET, api_handle_journey},
     {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET, api_handle_contact},
     {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, api_handle_status},
+    {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, metrics_handle},
 };
 
 static void route_request(struct evhttp_request *req, void *arg)
@@ -208,15 +210,23 @@ static void on_conn_guard(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+void http_apply_limits(struct jd *jd)
+{
+    const struct cfg *c = jd->cfg;
+    if (!jd->http)
+        return;
+    evhttp_set_max_body_size(jd->http, (ev_ssize_t)c->max_body);
+    evhttp_set_max_headers_size(jd->http, 64 * 1024);
+    evhttp_set_timeout(jd->http, (int)((c->request_timeout_ms + 999) / 1000));
+}
+
 int http_start(struct jd *jd)
 {
     const struct cfg *c = jd->cfg;
     jd->http = evhttp_new(jd->base);
     if (!jd->http)
         return -1;
-    evhttp_set_max_body_size(jd->http, (ev_ssize_t)c->max_body);
-    evhttp_set_max_headers_size(jd->http, 64 * 1024);
-    evhttp_set_timeout(jd->http, (int)((c->request_timeout_ms + 999) / 1000));
+    http_apply_limits(jd);
     evhttp_set_allowed_methods(jd->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT);
     evhttp_set_gencb(jd->http, route_request, jd);

@@ -18,6 +18,8 @@
 #define HTTP_MAX_HEADERS 64
 
 int http_start(struct jd *jd);
+/* Body size, header size and timeout from the (re)loaded config. */
+void http_apply_limits(struct jd *jd);
 /* Stops accepting new connections (SIGTERM); requests in flight still get answers. */
 void http_stop_accepting(struct jd *jd);
 void http_free(struct jd *jd);

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define INGEST_MAX_FIELDS (12 + 2 * 8)
@@ -25,8 +26,8 @@ struct ingest_req {
     enum ingest_answer answer;
     char location[2048]; /* ANSWER_REDIRECT: where to send the browser */
     int redirect_status;
-    const char *source; /* borrowed from the config for the log line */
-    int64_t start_ms;
+    char source[64]; /* a copy: a reload may free the config while we wait */
+    int64_t start_us;
 };
 
 static int verdict_status(enum cx_verdict v)
@@ -60,38 +61,51 @@ static const char *verdict_code(enum cx_verdict v)
     return "ok";
 }
 
+/* Every answer of this module is counted once, here. */
+static void account(struct jd *jd, const char *source, int status, int64_t start_us)
+{
+    metrics_count_webhook(&jd->metrics, source, status);
+    metrics_observe_latency(&jd->metrics, jd_mono_us() - start_us);
+}
+
+/* The answer once the webhook is in Redis (queued = 1) or could not be put there. */
+static void ingest_reply(struct ingest_req *ir, int queued)
+{
+    struct jd *jd = ir->jd;
+    int status;
+    if (ir->answer == ANSWER_REDIRECT) {
+        /* A click must still reach its landing page even when it cannot be recorded. */
+        if (!queued)
+            jd->n.clicks_unrecorded++;
+        evhttp_add_header(evhttp_request_get_output_headers(ir->req), "Location", ir->location);
+        status = ir->redirect_status;
+        http_reply_text(ir->req, status, "text/plain", "");
+    } else if (queued) {
+        status = 200;
+        http_reply_text(ir->req, status, "application/json", "{\"status\":\"queued\"}");
+    } else {
+        status = 503;
+        http_reply_unavailable(jd, ir->req, "queue unavailable");
+    }
+    if (queued)
+        jd->n.accepted++;
+    else
+        jd->n.unavailable++;
+    account(jd, ir->source, status, ir->start_us);
+    free(ir);
+}
+
 static void on_xadd(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct ingest_req *ir = priv;
     struct jd *jd = ir->jd;
     (void)c;
     jd->ingest_inflight--;
-    if (!r || r->type != REDIS_REPLY_STRING) {
-        jd->n.unavailable++;
-        jlog(JLOG_INFO, "msg=\"webhook not queued\" source=%s reason=%s", ir->source,
+    int queued = r && r->type == REDIS_REPLY_STRING;
+    if (!queued)
+        jlog(JLOG_INFO, "msg=\"webhook not queued\" source=%s reason=\"%s\"", ir->source,
              r && r->type == REDIS_REPLY_ERROR ? "redis error" : "redis unavailable");
-        if (ir->answer == ANSWER_REDIRECT) {
-            /* A click must still reach its landing page; it is just not recorded. */
-            jd->n.clicks_unrecorded++;
-            evhttp_add_header(evhttp_request_get_output_headers(ir->req), "Location",
-                              ir->location);
-            http_reply_text(ir->req, ir->redirect_status, "text/plain", "");
-        } else {
-            http_reply_unavailable(jd, ir->req, "queue unavailable");
-        }
-    } else {
-        jd->n.accepted++;
-        jlog(JLOG_DEBUG, "msg=queued source=%s entry=%s ms=%lld", ir->source, r->str,
-             (long long)(jd_mono_ms() - ir->start_ms));
-        if (ir->answer == ANSWER_REDIRECT) {
-            evhttp_add_header(evhttp_request_get_output_headers(ir->req), "Location",
-                              ir->location);
-            http_reply_text(ir->req, ir->redirect_status, "text/plain", "");
-        } else {
-            http_reply_text(ir->req, 200, "application/json", "{\"status\":\"queued\"}");
-        }
-    }
-    free(ir);
+    ingest_reply(ir, queued);
     jd_check_drained(jd);
 }
 
@@ -110,7 +124,7 @@ static const char *queue_refusal(struct jd *jd)
 }
 
 /* XADD <stream> * src <name> type <type> recv <ms> [h:<header> <value>]... body <bytes>.
- * Takes ownership of ir. */
+ * Takes ownership of ir (filled by new_ingest_req). */
 static void enqueue(struct jd *jd, struct ingest_req *ir, const struct cx_source *src,
                     const struct cx_connector *cx, const struct cx_header *hdrs, size_t nhdrs,
                     const unsigned char *body, size_t body_len)
@@ -146,23 +160,25 @@ static void enqueue(struct jd *jd, struct ingest_req *ir, const struct cx_source
     ARG("body", 4);
     ARG((const char *)body, body_len);
 #undef ARG
-    ir->jd = jd;
-    ir->source = src->name;
-    ir->start_ms = jd_mono_ms();
     if (rq_command(jd->rq_ingest, 0, on_xadd, ir, argc, argv, lens) != 0) {
-        jd->n.unavailable++;
-        if (ir->answer == ANSWER_REDIRECT) {
-            jd->n.clicks_unrecorded++;
-            evhttp_add_header(evhttp_request_get_output_headers(ir->req), "Location",
-                              ir->location);
-            http_reply_text(ir->req, ir->redirect_status, "text/plain", "");
-        } else {
-            http_reply_unavailable(jd, ir->req, "queue unavailable");
-        }
-        free(ir);
+        ingest_reply(ir, 0);
         return;
     }
     jd->ingest_inflight++;
+}
+
+static struct ingest_req *new_ingest_req(struct jd *jd, struct evhttp_request *req,
+                                         const char *source, int64_t start_us)
+{
+    struct ingest_req *ir = calloc(1, sizeof(*ir));
+    if (!ir)
+        return NULL;
+    ir->jd = jd;
+    ir->req = req;
+    ir->answer = ANSWER_QUEUED;
+    ir->start_us = start_us;
+    snprintf(ir->source, sizeof(ir->source), "%s", source);
+    return ir;
 }
 
 /* Shared by /hooks/<name> and /v1/events: verify on the raw bytes, then enqueue. */
@@ -170,14 +186,11 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
                                const struct cx_source *src, const struct cx_connector *cx,
                                const char *thank_you)
 {
+    int64_t start_us = jd_mono_us();
     struct cx_header hdrs[HTTP_MAX_HEADERS];
     size_t nhdrs = http_collect_headers(req, hdrs, HTTP_MAX_HEADERS);
     size_t body_len;
     const unsigned char *body = http_body(req, &body_len);
-    if (!body) {
-        http_reply_unavailable(jd, req, "out of memory");
-        return;
-    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     int is_get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
     struct cx_input in = {
@@ -191,15 +204,23 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
     };
     struct cx_reply reply = {0};
     struct cx_err err = {{0}};
-    enum cx_verdict v = cx->verify(src, &in, &reply, &err);
+    enum cx_verdict v = body ? cx->verify(src, &in, &reply, &err) : CX_BAD_REQUEST;
+    if (!body) {
+        http_reply_unavailable(jd, req, "out of memory");
+        account(jd, src->name, 503, start_us);
+        return;
+    }
     if (v == CX_HANDSHAKE) {
-        http_reply_text(req, reply.status ? reply.status : 200,
-                        reply.content_type[0] ? reply.content_type : "text/plain", reply.body);
+        int status = reply.status ? reply.status : 200;
+        http_reply_text(req, status, reply.content_type[0] ? reply.content_type : "text/plain",
+                        reply.body);
+        account(jd, src->name, status, start_us);
         return;
     }
     if (is_get) {
         /* GET exists only for providers' handshakes. */
         http_reply_error(req, 405, "method_not_allowed", "webhooks are POSTed");
+        account(jd, src->name, 405, start_us);
         return;
     }
     if (v != CX_OK) {
@@ -208,21 +229,17 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
              verdict_status(v), verdict_code(v));
         http_reply_error(req, verdict_status(v), verdict_code(v),
                          err.msg[0] ? err.msg : "refused");
+        account(jd, src->name, verdict_status(v), start_us);
         return;
     }
     const char *why = queue_refusal(jd);
-    if (why) {
-        jd->n.unavailable++;
-        http_reply_unavailable(jd, req, why);
-        return;
-    }
-    struct ingest_req *ir = calloc(1, sizeof(*ir));
+    struct ingest_req *ir = why ? NULL : new_ingest_req(jd, req, src->name, start_us);
     if (!ir) {
-        http_reply_unavailable(jd, req, "out of memory");
+        jd->n.unavailable++;
+        http_reply_unavailable(jd, req, why ? why : "out of memory");
+        account(jd, src->name, 503, start_us);
         return;
     }
-    ir->req = req;
-    ir->answer = ANSWER_QUEUED;
     if (thank_you && thank_you[0]) {
         /* Browser-posted forms go on to the site's thank-you page. */
         ir->answer = ANSWER_REDIRECT;
@@ -237,7 +254,9 @@ void ingest_handle_hook(struct jd *jd, struct evhttp_request *req, const char *s
     const struct cfg_source *s = cfg_find_source(jd->cfg, source_name);
     const struct cx_connector *cx = s ? cx_lookup(s->type) : NULL;
     if (!jd->roles_ingest || !s || !cx) {
+        /* Not labelled with the requested name: anyone could grow the metrics table. */
         http_reply_error(req, 404, "unknown_source", "no source of that name");
+        metrics_count_webhook(&jd->metrics, "(unknown)", 404);
         return;
     }
     verify_and_enqueue(jd, req, &s->cx, cx,
@@ -335,7 +354,7 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
         http_reply_unavailable(jd, req, "no randomness");
         return;
     }
-    struct ingest_req *ir = calloc(1, sizeof(*ir));
+    struct ingest_req *ir = new_ingest_req(jd, req, "click", jd_mono_us());
     cJSON *body = cJSON_CreateObject();
     char *text = NULL;
     if (ir && body && cJSON_AddStringToObject(body, "id", click_id) &&
@@ -356,7 +375,6 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
     const char *qmark = memchr(to, '?', base_len);
     snprintf(ir->location, sizeof(ir->location), "%.*s%cjd_aid=%s%s", (int)base_len, to,
              qmark ? '&' : '?', aid, hash ? hash : "");
-    ir->req = req;
     ir->answer = ANSWER_REDIRECT;
     ir->redirect_status = 302;
 
@@ -369,10 +387,7 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
     cx_form_free(&q);
 
     if (queue_refusal(jd)) {
-        jd->n.clicks_unrecorded++;
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Location", ir->location);
-        http_reply_text(req, 302, "text/plain", "");
-        free(ir);
+        ingest_reply(ir, 0);
         cJSON_free(text);
         return;
     }
@@ -381,22 +396,28 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
     cJSON_free(text);
 }
 
-static void on_queue_length(struct rq_client *c, const redisReply *r, void *priv)
+static void on_queue_status(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct jd *jd = priv;
     (void)c;
-    if (r && r->type == REDIS_REPLY_INTEGER)
-        jd->queue_length = r->integer;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        return;
+    jd->queue_length = jd->metrics.raw_length = r->element[0]->integer;
+    jd->metrics.pending = r->element[1]->integer;
+    jd->metrics.dead_letters = r->element[2]->integer;
 }
 
+/* Samples the queue once a second: back-pressure (max_queue) and the metrics. */
 static void on_queue_probe(evutil_socket_t fd, short what, void *arg)
 {
     struct jd *jd = arg;
+    struct rq_client *c = jd->rq_ingest ? jd->rq_ingest : jd->rq_api;
     (void)fd;
     (void)what;
-    const char *argv[2] = {"XLEN", JD_RAW_STREAM};
-    size_t lens[2] = {4, strlen(JD_RAW_STREAM)};
-    (void)rq_command(jd->rq_ingest, 0, on_queue_length, jd, 2, argv, lens);
+    const char *argv[3] = {JD_RAW_STREAM, JD_DEAD_STREAM, JD_GROUP};
+    size_t lens[3] = {strlen(JD_RAW_STREAM), strlen(JD_DEAD_STREAM), strlen(JD_GROUP)};
+    if (c)
+        (void)rq_eval(c, JD_SCRIPT_STATUS, 0, on_queue_status, jd, 2, 3, argv, lens);
 }
 
 int ingest_start(struct jd *jd)

@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "redis.h"
 
 /* The Lua scripts, in the order they are loaded on every Redis connection. */
@@ -32,6 +33,7 @@ struct jd_counters {
 struct jd {
     struct event_base *base;
     struct cfg *cfg;
+    const char *config_path; /* re-read on SIGHUP */
     struct evhttp *http;
     struct evconnlistener *listener;
     struct rq_client *rq_ingest, *rq_worker, *rq_api;
@@ -41,6 +43,7 @@ struct jd {
     struct event *drain_timer; /* SIGTERM: waits for in-flight work, bounded */
     struct event *queue_probe; /* samples the raw stream length for back-pressure */
     int64_t queue_length;      /* last sampled XLEN of the raw stream */
+    int reloads, reload_failures;
     size_t ingest_inflight;    /* XADDs waiting for Redis */
     int roles_ingest, roles_worker, roles_api;
     int stopping;
@@ -49,6 +52,8 @@ struct jd {
     struct cx_source events_source; /* POST /v1/events: api tokens as secrets */
     struct cx_source click_source;  /* GET /c */
     struct jd_counters n;
+    struct metrics metrics;
+    int64_t started_ms;
 };
 
 /* main.c: called when a module finished its part of a graceful stop. */

@@ -123,13 +123,49 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     jd_check_drained(jd);
 }
 
+static int check_sources(const struct cfg *c, char *msg, size_t cap);
+static void setup_builtin_sources(struct jd *jd);
+
+static int str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* SIGHUP: parse the file into a new config; on any error keep the old one (nginx's cycle
+ * rule, pgbouncer's reload). Nothing in flight borrows from the old config across a
+ * callback, so it is freed at once. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
+    struct jd *jd = arg;
     (void)sig;
     (void)what;
-    (void)arg;
-    /* Reload arrives with the systemd issue; until then say so instead of ignoring it. */
-    jlog(JLOG_NOTICE, "msg=\"reload is not supported yet; restart to apply config changes\"");
+    struct cfg_err err = {{0}};
+    char msg[256] = "";
+    struct cfg *fresh = cfg_load(jd->config_path, &err);
+    if (!fresh || check_sources(fresh, msg, sizeof(msg)) != 0) {
+        char q[300];
+        const char *why = fresh ? msg : err.msg;
+        jlog(JLOG_ERROR, "msg=\"reload refused, keeping the running config\" error=\"%s\"",
+             jlog_quote(why, strlen(why), q, sizeof(q)));
+        jd->reload_failures++;
+        cfg_free(fresh);
+        return;
+    }
+    notify_reloading();
+    struct cfg *old = jd->cfg;
+    if (str_differs(old->listen_host, fresh->listen_host) ||
+        old->listen_port != fresh->listen_port || str_differs(old->redis_host, fresh->redis_host) ||
+        old->redis_port != fresh->redis_port || str_differs(old->redis_unix, fresh->redis_unix) ||
+        strcmp(old->roles, fresh->roles) != 0 || str_differs(old->consumer, fresh->consumer))
+        jlog(JLOG_WARNING, "msg=\"listen, redis, roles and consumer change only on restart\"");
+    jd->cfg = fresh;
+    setup_builtin_sources(jd);
+    http_apply_limits(jd);
+    jlog_set_level((enum jlog_level)jlog_parse_level(fresh->log_level));
+    cfg_free(old);
+    jd->reloads++;
+    jlog(JLOG_NOTICE, "msg=reloaded sources=%zu", fresh->nsources);
+    notify_ready();
 }
 
 /* hiredis resolves names with a blocking call on every reconnect: resolve once here. */
@@ -160,12 +196,12 @@ static struct rq_client *new_redis(struct jd *jd, const char *name, const char *
     return rq_new(jd->base, &rc, on_redis_state, jd);
 }
 
-static int check_sources(const struct cfg *c)
+static int check_sources(const struct cfg *c, char *msg, size_t cap)
 {
     for (size_t i = 0; i < c->nsources; i++) {
         if (!cx_lookup(c->sources[i].type)) {
-            fprintf(stderr, "journeyd: [source %s]: type '%s' is not supported by this build\n",
-                    c->sources[i].name, c->sources[i].type);
+            snprintf(msg, cap, "[source %s]: type '%s' is not supported by this build",
+                     c->sources[i].name, c->sources[i].type);
             return -1;
         }
     }
@@ -175,6 +211,8 @@ static int check_sources(const struct cfg *c)
 static void setup_builtin_sources(struct jd *jd)
 {
     struct cfg *c = jd->cfg;
+    memset(&jd->events_source, 0, sizeof(jd->events_source));
+    memset(&jd->click_source, 0, sizeof(jd->click_source));
     jd->events_source.name = "events";
     jd->events_source.type = "events";
     for (size_t i = 0; i < c->napi_tokens && i < CX_MAX_SECRETS; i++)
@@ -261,10 +299,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "journeyd: %s\n", cerr.msg);
         return 1;
     }
-    if (check_sources(jd.cfg) != 0) {
+    char msg[256];
+    if (check_sources(jd.cfg, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "journeyd: %s: %s\n", path, msg);
         CFG_FREE(jd.cfg);
         return 1;
     }
+    jd.config_path = path;
+    jd.started_ms = jd_now_ms();
     if (check_only) {
         printf("journeyd: %s: OK (%zu sources)\n", path, jd.cfg->nsources);
         CFG_FREE(jd.cfg);

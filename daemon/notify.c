@@ -1,5 +1,6 @@
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -27,6 +28,16 @@ void notify_ready(void)
 void notify_stopping(void)
 {
     notify_send("STOPPING=1\nSTATUS=stopping");
+}
+
+void notify_reloading(void)
+{
+    char msg[96];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(msg, sizeof(msg), "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
+             (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+    notify_send(msg);
 }
 
 void notify_status(const char *status)

@@ -7,6 +7,8 @@
 
 void notify_ready(void);
 void notify_stopping(void);
+/* RELOADING=1 with MONOTONIC_USEC; follow with notify_ready() when done. */
+void notify_reloading(void);
 void notify_status(const char *status);
 /* Starts the WATCHDOG=1 timer at half of $WATCHDOG_USEC, if set. 0 / -1. */
 int notify_watchdog_start(struct event_base *base);

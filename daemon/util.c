@@ -20,6 +20,13 @@ int64_t jd_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t jd_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int jd_random_id(const char *prefix, size_t nbytes, char *out, size_t cap)
 {
     static const char digits[] = "0123456789abcdef";

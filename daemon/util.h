@@ -9,6 +9,7 @@
 int64_t jd_now_ms(void);
 /* Monotonic milliseconds, for latencies and deadlines. */
 int64_t jd_mono_ms(void);
+int64_t jd_mono_us(void);
 /* `prefix` followed by 2*nbytes random lowercase hex digits (OpenSSL's CSPRNG). 0 / -1. */
 int jd_random_id(const char *prefix, size_t nbytes, char *out, size_t cap);
 

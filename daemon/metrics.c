@@ -1,0 +1,142 @@
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "http.h"
+#include "jd.h"
+#include "metrics.h"
+#include "util.h"
+
+/* Upper bounds in seconds; the last bucket is +Inf. */
+static const double latency_bounds[METRICS_LATENCY_BUCKETS] = {
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+
+void metrics_count_webhook(struct metrics *m, const char *source, int status)
+{
+    for (size_t i = 0; i < m->nwebhooks; i++)
+        if (m->webhooks[i].status == status && strcmp(m->webhooks[i].source, source) == 0) {
+            m->webhooks[i].count++;
+            return;
+        }
+    if (m->nwebhooks == METRICS_MAX_ROWS) {
+        m->webhooks_overflow++;
+        return;
+    }
+    snprintf(m->webhooks[m->nwebhooks].source, sizeof(m->webhooks[0].source), "%s", source);
+    m->webhooks[m->nwebhooks].status = status;
+    m->webhooks[m->nwebhooks].count = 1;
+    m->nwebhooks++;
+}
+
+void metrics_observe_latency(struct metrics *m, int64_t micros)
+{
+    double s = (double)micros / 1e6;
+    size_t b = 0;
+    while (b < METRICS_LATENCY_BUCKETS && s > latency_bounds[b])
+        b++;
+    m->latency_buckets[b]++;
+    m->latency_sum_s += s;
+    m->latency_count++;
+}
+
+static const char *state_name(const struct rq_client *c)
+{
+    static const char *const names[] = {"closed", "connecting", "loading", "ready"};
+    return names[rq_get_state(c)];
+}
+
+static void counter(struct evbuffer *b, const char *name, const char *help, uint64_t v)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+                        (unsigned long long)v);
+}
+
+static void gauge(struct evbuffer *b, const char *name, const char *help, int64_t v)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name,
+                        (long long)v);
+}
+
+void metrics_handle(struct jd *jd, struct evhttp_request *req, const char *rest)
+{
+    (void)rest;
+    const struct metrics *m = &jd->metrics;
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        http_reply_unavailable(jd, req, "out of memory");
+        return;
+    }
+    evbuffer_add_printf(b, "# HELP journeyd_webhooks_total Webhooks answered, by source and "
+                           "HTTP status.\n# TYPE journeyd_webhooks_total counter\n");
+    for (size_t i = 0; i < m->nwebhooks; i++)
+        evbuffer_add_printf(b, "journeyd_webhooks_total{source=\"%s\",status=\"%d\"} %llu\n",
+                            m->webhooks[i].source, m->webhooks[i].status,
+                            (unsigned long long)m->webhooks[i].count);
+    if (m->webhooks_overflow)
+        evbuffer_add_printf(b, "journeyd_webhooks_total{source=\"(other)\",status=\"0\"} %llu\n",
+                            (unsigned long long)m->webhooks_overflow);
+
+    evbuffer_add_printf(b, "# HELP journeyd_ingest_seconds Time from a webhook's arrival to its "
+                           "answer.\n# TYPE journeyd_ingest_seconds histogram\n");
+    uint64_t cum = 0;
+    for (size_t i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
+        cum += m->latency_buckets[i];
+        evbuffer_add_printf(b, "journeyd_ingest_seconds_bucket{le=\"%g\"} %llu\n",
+                            latency_bounds[i], (unsigned long long)cum);
+    }
+    cum += m->latency_buckets[METRICS_LATENCY_BUCKETS];
+    evbuffer_add_printf(b, "journeyd_ingest_seconds_bucket{le=\"+Inf\"} %llu\n",
+                        (unsigned long long)cum);
+    evbuffer_add_printf(b, "journeyd_ingest_seconds_sum %.6f\njourneyd_ingest_seconds_count %llu\n",
+                        m->latency_sum_s, (unsigned long long)m->latency_count);
+
+    gauge(b, "journeyd_raw_stream_length", "Raw webhooks queued and not yet applied.",
+          m->raw_length);
+    gauge(b, "journeyd_consumer_group_lag", "Raw webhooks not yet delivered to a worker.",
+          m->raw_length - m->pending > 0 ? m->raw_length - m->pending : 0);
+    gauge(b, "journeyd_pending_entries", "Raw webhooks delivered to a worker, not yet acked.",
+          m->pending);
+    gauge(b, "journeyd_dead_letters", "Entries in the dead-letter stream.", m->dead_letters);
+    gauge(b, "journeyd_ingest_inflight", "Webhooks waiting for Redis to acknowledge the write.",
+          (int64_t)jd->ingest_inflight);
+    counter(b, "journeyd_events_applied_total", "Canonical events applied to journeys.",
+            jd->n.applied);
+    counter(b, "journeyd_duplicates_skipped_total", "Redeliveries recognised and skipped.",
+            jd->n.duplicates);
+    counter(b, "journeyd_merges_total", "Contacts merged into another.", jd->n.merges);
+    counter(b, "journeyd_conflicts_total", "Merges refused by merge protection.",
+            jd->n.conflicts);
+    counter(b, "journeyd_restitches_total", "Re-stitches of contacts with conflicts.",
+            jd->n.restitched);
+    counter(b, "journeyd_dead_lettered_total", "Raw entries moved to the dead-letter stream.",
+            jd->n.dead_letters);
+    counter(b, "journeyd_skipped_total", "Raw entries with nothing of interest.", jd->n.skipped);
+    counter(b, "journeyd_clicks_total", "Clicks on the click tracker.", jd->n.clicks);
+    counter(b, "journeyd_clicks_unrecorded_total",
+            "Clicks redirected while the queue was unavailable.", jd->n.clicks_unrecorded);
+    counter(b, "journeyd_reloads_total", "Configuration reloads applied.", (uint64_t)jd->reloads);
+    counter(b, "journeyd_reload_failures_total", "Reloads refused (old config kept).",
+            (uint64_t)jd->reload_failures);
+    evbuffer_add_printf(b, "# HELP journeyd_redis_up Redis connection ready (1) or not (0).\n"
+                           "# TYPE journeyd_redis_up gauge\n");
+    const struct rq_client *conns[3] = {jd->rq_ingest, jd->rq_worker, jd->rq_api};
+    static const char *const roles[3] = {"ingest", "worker", "api"};
+    for (size_t i = 0; i < 3; i++)
+        if (conns[i])
+            evbuffer_add_printf(b, "journeyd_redis_up{connection=\"%s\"} %d\n", roles[i],
+                                rq_is_ready(conns[i]) ? 1 : 0);
+    evbuffer_add_printf(b, "# HELP journeyd_redis_state Redis connection state.\n"
+                           "# TYPE journeyd_redis_state gauge\n");
+    for (size_t i = 0; i < 3; i++)
+        if (conns[i])
+            evbuffer_add_printf(b, "journeyd_redis_state{connection=\"%s\",state=\"%s\"} 1\n",
+                                roles[i], state_name(conns[i]));
+    gauge(b, "journeyd_uptime_seconds", "Seconds since start.",
+          (jd_now_ms() - jd->started_ms) / 1000);
+
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}

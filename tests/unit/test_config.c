@@ -1,0 +1,1114 @@
+/*
+ * Unit tests of the config parser (daemon/config.c): defaults, every value grammar, every
+ * error with its exact line, _file / $CREDENTIALS_DIRECTORY / env: values, the connectors'
+ * cx view, and the shipped journeyd.conf.example. Run under ASan: every error path must
+ * free what it built.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#ifndef JD_TEST_DATA
+#define JD_TEST_DATA "tests/data"
+#endif
+
+static struct cfg *parse_named(const char *text, const char *name, struct cfg_err *err)
+{
+    return cfg_parse(text, strlen(text), name, err);
+}
+
+static struct cfg *must_parse(const char *text)
+{
+    struct cfg_err err;
+    struct cfg *c = parse_named(text, "test.conf", &err);
+    if (!c)
+        fail_msg("unexpected error: %s", err.msg);
+    return c;
+}
+
+static void expect_error(const char *text, const char *msg)
+{
+    struct cfg_err err;
+    struct cfg *c = parse_named(text, "test.conf", &err);
+    if (c) {
+        cfg_free(c);
+        fail_msg("parsed, but expected: %s", msg);
+    }
+    assert_string_equal(err.msg, msg);
+}
+
+/* "[journeyd]\n<key> = <value>\n": the value sits on line 2. */
+static struct cfg *main_value(const char *key, const char *value, struct cfg_err *err)
+{
+    char text[8192];
+    snprintf(text, sizeof(text), "[journeyd]\n%s = %s\n", key, value);
+    return parse_named(text, "test.conf", err);
+}
+
+static struct cfg *must_main_value(const char *key, const char *value)
+{
+    struct cfg_err err;
+    struct cfg *c = main_value(key, value, &err);
+    if (!c)
+        fail_msg("%s = %s: unexpected error: %s", key, value, err.msg);
+    return c;
+}
+
+static void expect_main_error(const char *key, const char *value, const char *what)
+{
+    struct cfg_err err;
+    char want[512];
+    struct cfg *c = main_value(key, value, &err);
+    if (c) {
+        cfg_free(c);
+        fail_msg("%s = %s parsed, but expected: %s", key, value, what);
+    }
+    snprintf(want, sizeof(want), "test.conf:2: %s", what);
+    assert_string_equal(err.msg, want);
+}
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void make_tmpdir(char *dir, size_t dirsz)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, dirsz, "%s/jd-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(dir));
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct cfg *c = must_parse("");
+    assert_string_equal(c->listen_host, "127.0.0.1");
+    assert_int_equal(c->listen_port, 8080);
+    assert_string_equal(c->redis_host, "127.0.0.1");
+    assert_int_equal(c->redis_port, 6379);
+    assert_null(c->redis_unix);
+    assert_int_equal(c->napi_tokens, 0);
+    assert_string_equal(c->default_country_code, "");
+    assert_string_equal(c->timezone, "UTC");
+    assert_int_equal(c->nclick_allow, 0);
+    assert_int_equal(c->click_cookie_secure, 1);
+    assert_int_equal(c->click_cookie_days, 365);
+    assert_string_equal(c->log_level, "info");
+    assert_int_equal(c->max_body, 1024 * 1024);
+    assert_int_equal(c->request_timeout_ms, 10000);
+    assert_int_equal(c->redis_timeout_ms, 2000);
+    assert_int_equal(c->redis_connect_timeout_ms, 2000);
+    assert_int_equal(c->max_inflight, 4096);
+    assert_int_equal(c->max_connections, 4096);
+    assert_int_equal(c->max_queue, 1000000);
+    assert_int_equal(c->dedup_days, 7);
+    assert_int_equal(c->worker_batch, 64);
+    assert_int_equal(c->claim_idle_ms, 30000);
+    assert_int_equal(c->max_deliveries, 5);
+    assert_int_equal(c->retry_after_s, 5);
+    assert_int_equal(c->drain_timeout_ms, 10000);
+    assert_int_equal(c->nunique_types, 2);
+    assert_string_equal(c->unique_types[0], "hubspot_contact");
+    assert_string_equal(c->unique_types[1], "pipedrive_person");
+    assert_string_equal(c->roles, "ingest,worker,api");
+    assert_int_equal(c->max_journey_events, 10000);
+    assert_string_equal(c->consumer, "");
+    assert_int_equal(c->nsources, 0);
+    cfg_free(c);
+
+    /* An empty [journeyd] section is the same as none. */
+    c = must_parse("[journeyd]\n");
+    assert_int_equal(c->listen_port, 8080);
+    cfg_free(c);
+}
+
+static void test_source_defaults(void **state)
+{
+    (void)state;
+    struct cfg *c = must_parse("[source hooks]\ntype = events\n");
+    assert_int_equal(c->nsources, 1);
+    const struct cfg_source *s = &c->sources[0];
+    assert_string_equal(s->name, "hooks");
+    assert_string_equal(s->type, "events");
+    assert_int_equal(s->cx.nsecrets, 0);
+    assert_null(s->secrets_buf);
+    assert_null(s->cx.verify_token);
+    assert_null(s->cx.username);
+    assert_null(s->cx.allow_origins);
+    assert_int_equal(s->cx.auth, CX_AUTH_HMAC);
+    assert_int_equal(s->cx.tolerance_s, 300);
+    cfg_free(c);
+}
+
+static void test_syntax(void **state)
+{
+    (void)state;
+    /* Comments, blank lines, CRLF, a BOM, spaces everywhere, '#' inside a value. */
+    static const char text[] = "\xEF\xBB\xBF"
+                               "; leading comment\r\n"
+                               "# another\r\n"
+                               "\r\n"
+                               "  [ journeyd ]   ; trailing comment\r\n"
+                               "\tlog_level\t=\tdebug   # why not\r\n"
+                               "timezone=Europe/Rome;not-a-comment\r\n"
+                               "consumer = worker-1 ;comment\r\n"
+                               "[source  web-1.eu_x]\r\n"
+                               "type = form\r\n"
+                               "secret = ab#cd;ef, gh ;comment\r\n";
+    struct cfg_err err;
+    struct cfg *c = parse_named(text, "test.conf", &err);
+    /* "Europe/Rome;not-a-comment" is a value with a ';' in it, and not a valid zone. */
+    assert_null(c);
+    assert_string_equal(err.msg, "test.conf:6: invalid value 'Europe/Rome;not-a-comment' for "
+                                 "timezone: expected a zone name like Europe/Rome");
+
+    static const char ok[] = "\xEF\xBB\xBF"
+                             "; leading comment\r\n"
+                             "  [ journeyd ]   ; trailing comment\r\n"
+                             "\tlog_level\t=\tdebug   # why not\r\n"
+                             "consumer = worker-1 ;comment\r\n"
+                             "[source  web-1.eu_x]\r\n"
+                             "type = form\r\n"
+                             "secret = ab#cd;ef, gh ;comment\r\n"
+                             "stages =\r\n"; /* empty value, no newline at the end */
+    c = must_parse(ok);
+    assert_string_equal(c->log_level, "debug");
+    assert_string_equal(c->consumer, "worker-1");
+    assert_int_equal(c->nsources, 1);
+    assert_string_equal(c->sources[0].name, "web-1.eu_x");
+    assert_int_equal(c->sources[0].cx.nsecrets, 2);
+    assert_string_equal(c->sources[0].cx.secrets[0], "ab#cd;ef");
+    assert_string_equal(c->sources[0].cx.secrets[1], "gh");
+    assert_string_equal(c->sources[0].stages, "");
+    cfg_free(c);
+}
+
+static void test_sizes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t bytes;
+    } good[] = {
+        {"1k", 1024},         {"1K", 1024},     {"1KiB", 1024},
+        {"1KB", 1024},        {"2M", 2 << 20},  {"2m", 2 << 20},
+        {"2MiB", 2 << 20},    {"3 M", 3 << 20}, {"64M", 64 << 20},
+        {"65536K", 64 << 20}, {"1024", 1024},   {"1024B", 1024},
+        {"1500000", 1500000}, {"0G", 0},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct cfg_err err;
+        struct cfg *c = main_value("max_body", good[i].in, &err);
+        if (good[i].bytes == 0) { /* 0G parses as a size, then fails the range */
+            assert_null(c);
+            assert_string_equal(err.msg,
+                                "test.conf:2: invalid value '0G' for max_body: expected 1K..64M");
+            continue;
+        }
+        if (!c)
+            fail_msg("%s: %s", good[i].in, err.msg);
+        assert_int_equal(c->max_body, good[i].bytes);
+        cfg_free(c);
+    }
+    static const char *const malformed[] = {"abc",   "1.5M", "M",  "-1M",  "1MX",
+                                            "1 M B", "1Mi",  "1T", "0x10", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+        char what[256];
+        snprintf(what, sizeof(what), "invalid value '%s' for max_body: expected a size like 1M",
+                 malformed[i]);
+        expect_main_error("max_body", malformed[i], what);
+    }
+    expect_main_error("max_body", "1023", "invalid value '1023' for max_body: expected 1K..64M");
+    expect_main_error("max_body", "65M", "invalid value '65M' for max_body: expected 1K..64M");
+    expect_main_error("max_body", "1G", "invalid value '1G' for max_body: expected 1K..64M");
+    /* Overflow in the multiplication, not only in the digits. */
+    expect_main_error("max_body", "9223372036854775807G",
+                      "invalid value '9223372036854775807G' for max_body: expected a size like 1M");
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key, *in;
+        int64_t want;
+    } good[] = {
+        {"request_timeout", "10s", 10000}, {"request_timeout", "500ms", 500},
+        {"request_timeout", "2m", 120000}, {"request_timeout", "10m", 600000},
+        {"request_timeout", "30", 30000},  {"request_timeout", "100ms", 100},
+        {"request_timeout", "5 s", 5000},  {"claim_idle", "1d", 86400000},
+        {"claim_idle", "1h", 3600000},     {"drain_timeout", "0", 0},
+        {"drain_timeout", "0ms", 0},       {"redis_timeout", "10ms", 10},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct cfg *c = must_main_value(good[i].key, good[i].in);
+        int64_t got = strcmp(good[i].key, "request_timeout") == 0 ? c->request_timeout_ms
+                      : strcmp(good[i].key, "claim_idle") == 0    ? c->claim_idle_ms
+                      : strcmp(good[i].key, "drain_timeout") == 0 ? c->drain_timeout_ms
+                                                                  : c->redis_timeout_ms;
+        assert_int_equal(got, good[i].want);
+        cfg_free(c);
+    }
+    struct cfg *c = must_main_value("retry_after", "1m");
+    assert_int_equal(c->retry_after_s, 60);
+    cfg_free(c);
+    c = must_main_value("retry_after", "2000ms");
+    assert_int_equal(c->retry_after_s, 2);
+    cfg_free(c);
+    c = must_main_value("redis_connect_timeout", "250ms");
+    assert_int_equal(c->redis_connect_timeout_ms, 250);
+    cfg_free(c);
+
+    expect_main_error("request_timeout", "11m",
+                      "invalid value '11m' for request_timeout: expected 100ms..10m");
+    expect_main_error("request_timeout", "99ms",
+                      "invalid value '99ms' for request_timeout: expected 100ms..10m");
+    expect_main_error("request_timeout", "1x",
+                      "invalid value '1x' for request_timeout: expected a duration like 10s");
+    expect_main_error("request_timeout", "1.5s",
+                      "invalid value '1.5s' for request_timeout: expected a duration like 10s");
+    expect_main_error("request_timeout", "s",
+                      "invalid value 's' for request_timeout: expected a duration like 10s");
+    expect_main_error("request_timeout", "-1s",
+                      "invalid value '-1s' for request_timeout: expected a duration like 10s");
+    expect_main_error("retry_after", "1500ms",
+                      "invalid value '1500ms' for retry_after: expected whole seconds");
+    expect_main_error("claim_idle", "2d", "invalid value '2d' for claim_idle: expected 1s..1d");
+
+    c = must_parse("[source s]\ntype = stripe\nsecret = x\ntolerance = 10m\n");
+    assert_int_equal(c->sources[0].cx.tolerance_s, 600);
+    cfg_free(c);
+    expect_error("[source s]\ntype = stripe\nsecret = x\ntolerance = 0\n",
+                 "test.conf:4: invalid value '0' for tolerance: expected 1s..7d");
+}
+
+static void test_bools(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int want;
+    } cases[] = {{"yes", 1}, {"no", 0}, {"true", 1}, {"false", 0}, {"on", 1},
+                 {"off", 0}, {"1", 1},  {"0", 0},    {"YES", 1},   {"Off", 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg *c = must_main_value("click_cookie_secure", cases[i].in);
+        assert_int_equal(c->click_cookie_secure, cases[i].want);
+        cfg_free(c);
+    }
+    expect_main_error("click_cookie_secure", "maybe",
+                      "invalid value 'maybe' for click_cookie_secure: expected yes or no");
+    expect_main_error("click_cookie_secure", "2",
+                      "invalid value '2' for click_cookie_secure: expected yes or no");
+}
+
+static void test_ints(void **state)
+{
+    (void)state;
+    struct cfg *c = must_main_value("worker_batch", "1");
+    assert_int_equal(c->worker_batch, 1);
+    cfg_free(c);
+    c = must_main_value("worker_batch", "1000");
+    assert_int_equal(c->worker_batch, 1000);
+    cfg_free(c);
+    c = must_main_value("max_inflight", "10");
+    assert_int_equal(c->max_inflight, 10);
+    cfg_free(c);
+    c = must_main_value("max_queue", "5000000000");
+    assert_int_equal(c->max_queue, INT64_C(5000000000));
+    cfg_free(c);
+
+    expect_main_error("worker_batch", "0", "invalid value '0' for worker_batch: expected 1..1000");
+    expect_main_error("worker_batch", "1001",
+                      "invalid value '1001' for worker_batch: expected 1..1000");
+    expect_main_error("worker_batch", "-5",
+                      "invalid value '-5' for worker_batch: expected 1..1000");
+    expect_main_error("worker_batch", "12x",
+                      "invalid value '12x' for worker_batch: expected an integer");
+    expect_main_error("worker_batch", "+5",
+                      "invalid value '+5' for worker_batch: expected an integer");
+    expect_main_error("worker_batch", "", "invalid value '' for worker_batch: expected an integer");
+    expect_main_error("dedup_days", "2", "invalid value '2' for dedup_days: expected 3..3650");
+    expect_main_error("max_deliveries", "101",
+                      "invalid value '101' for max_deliveries: expected 1..100");
+    expect_main_error("click_cookie_days", "3651",
+                      "invalid value '3651' for click_cookie_days: expected 1..3650");
+    expect_main_error("max_queue", "99999999999999999999",
+                      "invalid value '99999999999999999999' for max_queue: expected an integer");
+}
+
+static void test_lists(void **state)
+{
+    (void)state;
+    struct cfg *c = must_main_value("api_tokens", "  a , b,c  ");
+    assert_int_equal(c->napi_tokens, 3);
+    assert_string_equal(c->api_tokens[0], "a");
+    assert_string_equal(c->api_tokens[1], "b");
+    assert_string_equal(c->api_tokens[2], "c");
+    cfg_free(c);
+
+    c = must_main_value("api_tokens", "");
+    assert_int_equal(c->napi_tokens, 0);
+    cfg_free(c);
+
+    c = must_main_value("click_allow", "example.com, Shop.Example.com:8443, localhost");
+    assert_int_equal(c->nclick_allow, 3);
+    assert_string_equal(c->click_allow[1], "Shop.Example.com:8443");
+    cfg_free(c);
+
+    c = must_main_value("roles", " worker ,api ");
+    assert_string_equal(c->roles, "worker,api");
+    cfg_free(c);
+
+    c = must_main_value("unique_types", "hubspot_contact, custom:crm_id");
+    assert_int_equal(c->nunique_types, 2);
+    assert_string_equal(c->unique_types[1], "custom:crm_id");
+    cfg_free(c);
+
+    expect_main_error("api_tokens", "a,,b", "empty item in api_tokens");
+    expect_main_error("api_tokens", "a, b,", "empty item in api_tokens");
+    expect_main_error("api_tokens", ", a", "empty item in api_tokens");
+    expect_main_error("api_tokens", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
+                      "too many items in api_tokens (at most 16)");
+    c = must_main_value("api_tokens", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16");
+    assert_int_equal(c->napi_tokens, 16);
+    cfg_free(c);
+    expect_main_error("click_allow", "example.com, https://evil.example",
+                      "invalid item 'https://evil.example' in click_allow: expected a host "
+                      "name like example.com, not a URL");
+    expect_main_error("click_allow", "exa mple.com",
+                      "invalid item 'exa mple.com' in click_allow: expected a host name like "
+                      "example.com");
+    expect_main_error("click_allow", "example.com:0",
+                      "invalid item 'example.com:0' in click_allow: expected a host name like "
+                      "example.com, with an optional :port");
+    expect_main_error("roles", "ingest, cron",
+                      "invalid item 'cron' in roles: expected one of ingest, worker, api");
+    expect_main_error("roles", "", "roles needs at least 1 item");
+    expect_main_error("unique_types", "Hub Spot",
+                      "invalid item 'Hub Spot' in unique_types: expected an identity type like "
+                      "hubspot_contact");
+}
+
+static void test_hostport(void **state)
+{
+    (void)state;
+    struct cfg *c = must_main_value("listen", "[::1]:9000");
+    assert_string_equal(c->listen_host, "::1");
+    assert_int_equal(c->listen_port, 9000);
+    cfg_free(c);
+    c = must_main_value("listen", "0.0.0.0:80");
+    assert_string_equal(c->listen_host, "0.0.0.0");
+    assert_int_equal(c->listen_port, 80);
+    cfg_free(c);
+    c = must_main_value("listen", "localhost:65535");
+    assert_string_equal(c->listen_host, "localhost");
+    assert_int_equal(c->listen_port, 65535);
+    cfg_free(c);
+
+    static const char *const bad[] = {"localhost", ":8080", "::1:80", "[::1]80", "[]:80", "a b:80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char what[256];
+        snprintf(what, sizeof(what),
+                 "invalid value '%s' for listen: expected host:port like 127.0.0.1:8080 or "
+                 "[::1]:8080",
+                 bad[i]);
+        expect_main_error("listen", bad[i], what);
+    }
+    static const char *const badport[] = {"h:0", "h:65536", "h:x", "h:", "h:-1", "h:+80"};
+    for (size_t i = 0; i < sizeof(badport) / sizeof(badport[0]); i++) {
+        char what[256];
+        snprintf(what, sizeof(what),
+                 "invalid value '%s' for listen: expected a port 1..65535 after the ':'",
+                 badport[i]);
+        expect_main_error("listen", badport[i], what);
+    }
+}
+
+static void test_redis(void **state)
+{
+    (void)state;
+    struct cfg *c = must_main_value("redis", "unix:/run/redis/redis.sock");
+    assert_null(c->redis_host);
+    assert_int_equal(c->redis_port, 0);
+    assert_string_equal(c->redis_unix, "/run/redis/redis.sock");
+    cfg_free(c);
+    c = must_main_value("redis", "redis.internal:6380");
+    assert_string_equal(c->redis_host, "redis.internal");
+    assert_int_equal(c->redis_port, 6380);
+    assert_null(c->redis_unix);
+    cfg_free(c);
+    c = must_main_value("redis", "[2001:db8::1]:6379");
+    assert_string_equal(c->redis_host, "2001:db8::1");
+    cfg_free(c);
+
+    expect_main_error(
+        "redis", "unix:redis.sock",
+        "invalid value 'unix:redis.sock' for redis: expected unix:/absolute/path.sock");
+    expect_main_error("redis", "unix:",
+                      "invalid value 'unix:' for redis: expected "
+                      "unix:/absolute/path.sock");
+    char longpath[200];
+    memset(longpath, 'a', sizeof(longpath) - 1);
+    longpath[sizeof(longpath) - 1] = '\0';
+    memcpy(longpath, "unix:/", 6);
+    struct cfg_err err;
+    c = main_value("redis", longpath, &err);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "expected unix:/absolute/path.sock"));
+    expect_main_error("redis", "nohost",
+                      "invalid value 'nohost' for redis: expected host:port or unix:/path");
+}
+
+static void test_enums_and_strings(void **state)
+{
+    (void)state;
+    static const char *const levels[] = {"debug", "info", "notice", "warning", "error"};
+    for (size_t i = 0; i < 5; i++) {
+        struct cfg *c = must_main_value("log_level", levels[i]);
+        assert_string_equal(c->log_level, levels[i]);
+        cfg_free(c);
+    }
+    expect_main_error("log_level", "verbose",
+                      "invalid value 'verbose' for log_level: expected one of debug, info, "
+                      "notice, warning, error");
+    expect_main_error("log_level", "INFO",
+                      "invalid value 'INFO' for log_level: expected one of debug, info, "
+                      "notice, warning, error");
+
+    static const char *const codes[] = {"1", "39", "999"};
+    for (size_t i = 0; i < 3; i++) {
+        struct cfg *c = must_main_value("default_country_code", codes[i]);
+        assert_string_equal(c->default_country_code, codes[i]);
+        cfg_free(c);
+    }
+    static const char *const badcodes[] = {"0", "1234", "3a", "+39", "039"};
+    for (size_t i = 0; i < 5; i++) {
+        char what[256];
+        snprintf(what, sizeof(what),
+                 "invalid value '%s' for default_country_code: expected 1-3 digits like 39, "
+                 "or nothing",
+                 badcodes[i]);
+        expect_main_error("default_country_code", badcodes[i], what);
+    }
+
+    struct cfg *c = must_main_value("timezone", "America/Argentina/Buenos_Aires");
+    assert_string_equal(c->timezone, "America/Argentina/Buenos_Aires");
+    cfg_free(c);
+    expect_main_error("timezone", "../../etc/passwd",
+                      "invalid value '../../etc/passwd' for timezone: expected a zone name like "
+                      "Europe/Rome");
+    expect_main_error("timezone", "",
+                      "invalid value '' for timezone: expected a zone name like "
+                      "Europe/Rome");
+    c = must_main_value("consumer", "host-1:4242");
+    assert_string_equal(c->consumer, "host-1:4242");
+    cfg_free(c);
+    expect_main_error("consumer", "a b",
+                      "invalid value 'a b' for consumer: expected at most 128 of A-Z a-z 0-9 _ . "
+                      ": @ -");
+    /* A control character in a value, echoed escaped. */
+    expect_main_error("consumer", "a\x01z",
+                      "invalid value 'a?z' for consumer: contains a control character");
+}
+
+static void test_errors_with_lines(void **state)
+{
+    (void)state;
+    expect_error("[journeyd]\nlisten = 1.2.3.4:80\n\n[source stripe]\ntype = stripe\nscret = x\n",
+                 "test.conf:6: unknown key 'scret' in [source stripe]");
+    expect_error("[journeyd]\n\nlisen = 1.2.3.4:80\n", "test.conf:3: unknown key 'lisen' in "
+                                                       "[journeyd]");
+    expect_error("[source s]\ntype = events\nfoo_file = /x\n",
+                 "test.conf:3: unknown key 'foo_file' in [source s]");
+    expect_error("[journeyd]\n[sources x]\n", "test.conf:2: unknown section [sources x]");
+    expect_error("[Journeyd]\n", "test.conf:1: unknown section [Journeyd]");
+    expect_error("# comment\nlisten = 1.2.3.4:80\n",
+                 "test.conf:2: key 'listen' outside any section");
+    expect_error("[journeyd]\nlog_level = info\n; x\nlog_level = debug\n",
+                 "test.conf:4: duplicate key 'log_level' in [journeyd] (first at line 2)");
+    expect_error("[source a]\ntype = events\n[source b]\ntype = events\n[source a]\n",
+                 "test.conf:5: duplicate source 'a' (first at line 1)");
+    expect_error("[journeyd]\n[source a]\ntype = events\n[journeyd]\n",
+                 "test.conf:4: duplicate section [journeyd] (first at line 1)");
+    expect_error("[journeyd]\nworker_batch = 5000\n",
+                 "test.conf:2: invalid value '5000' for worker_batch: expected 1..1000");
+    expect_error("[journeyd]\nlisten\n",
+                 "test.conf:2: expected 'key = value' or a [section] header");
+    expect_error("[journeyd]\n= x\n", "test.conf:2: invalid key ''");
+    expect_error("[journeyd]\nmy key = x\n", "test.conf:2: invalid key 'my key'");
+    expect_error("[journeyd\n", "test.conf:1: missing ']' in section header");
+    expect_error("[journeyd] x\n", "test.conf:1: unexpected text after ']'");
+    expect_error("[journeyd];x\n", "test.conf:1: unexpected text after ']'");
+    expect_error("[source]\n", "test.conf:1: section [source] needs a name: [source <name>]");
+    expect_error("\n[source a/b]\n",
+                 "test.conf:2: invalid source name 'a/b': expected 1-63 of A-Z a-z 0-9 _ . -");
+    expect_error("[source ..]\n",
+                 "test.conf:1: invalid source name '..': expected 1-63 of A-Z a-z 0-9 _ . -");
+    expect_error("[source stripe eu]\n", "test.conf:1: invalid source name 'stripe eu': expected "
+                                         "1-63 of A-Z a-z 0-9 _ . -");
+    /* 63 characters is the longest name. */
+    char text[256], name[80];
+    memset(name, 'n', 63);
+    name[63] = '\0';
+    snprintf(text, sizeof(text), "[source %s]\ntype = events\n", name);
+    struct cfg *c = must_parse(text);
+    cfg_free(c);
+    snprintf(text, sizeof(text), "[source %sn]\ntype = events\n", name);
+    struct cfg_err err;
+    assert_null(parse_named(text, "test.conf", &err));
+    assert_non_null(strstr(err.msg, "test.conf:1: invalid source name"));
+
+    /* The section's own line, whether the problem shows at the next header or at EOF. */
+    expect_error("[source s]\ntype = stripe\n\n[source t]\ntype = events\n",
+                 "test.conf:1: [source s] needs 'secret'");
+    expect_error("[journeyd]\n\n[source s]\ntype = stripe\n", "test.conf:3: [source s] needs "
+                                                              "'secret'");
+    expect_error("[source s]\nsecret = x\n", "test.conf:1: [source s] needs 'type'");
+    expect_error("[source s]\ntype = strip\n",
+                 "test.conf:2: invalid value 'strip' for type: expected one of stripe, form, "
+                 "events, click, meta_leads, google_ads, typeform, hubspot, pipedrive, "
+                 "calendly, shopify");
+    expect_error("[source s]\ntype = stripe\nsecret = x\n\nauth = token\n",
+                 "test.conf:5: 'auth' applies only to sources of type form");
+    expect_error("[source s]\ntype = events\nthank_you_url = https://x.example/\n",
+                 "test.conf:3: 'thank_you_url' applies only to sources of type form");
+    /* An empty secret is no secret. */
+    expect_error("[source s]\ntype = stripe\nsecret =\n", "test.conf:1: [source s] needs "
+                                                          "'secret'");
+    expect_error("[source s]\ntype = stripe\nsecret = x\nsecret_file = /x\n",
+                 "test.conf:4: both 'secret' and 'secret_file' given (first at line 3)");
+#define SECRET_FILE JD_TEST_DATA "/config/stripe.secret"
+    expect_error("[source s]\ntype = stripe\nsecret_file = " SECRET_FILE "\nsecret = x\n",
+                 "test.conf:4: both 'secret' and 'secret_file' given (first at line 3)");
+    expect_error("[source s]\ntype = stripe\nsecret_file = " SECRET_FILE "\nsecret_file = /y\n",
+                 "test.conf:4: duplicate key 'secret_file' in [source s] (first at line 3)");
+}
+
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    static const char text[] = "[journeyd]\nlog_level = in\0fo\n";
+    struct cfg_err err;
+    assert_null(cfg_parse(text, sizeof(text) - 1, "test.conf", &err));
+    assert_string_equal(err.msg, "test.conf:2: line contains a NUL byte");
+}
+
+static void test_long_lines_and_files(void **state)
+{
+    (void)state;
+    struct cfg_err err;
+    size_t n = 20 + 4097;
+    char *text = malloc(2 * n);
+    assert_non_null(text);
+
+    /* 4096 bytes on a line is fine, 4097 is not. */
+    int w = snprintf(text, 2 * n, "[journeyd]\n\n#");
+    memset(text + w, 'x', 4095);
+    memcpy(text + w + 4095, "\n", 2);
+    struct cfg *c = parse_named(text, "test.conf", &err);
+    if (!c)
+        fail_msg("%s", err.msg);
+    cfg_free(c);
+    memset(text + w, 'x', 4096);
+    memcpy(text + w + 4096, "\n", 2);
+    assert_null(parse_named(text, "test.conf", &err));
+    assert_string_equal(err.msg, "test.conf:3: line is longer than 4096 bytes");
+    free(text);
+
+    /* Over 1 MiB of comments. */
+    size_t big = 1024 * 1024 + 1;
+    text = malloc(big);
+    assert_non_null(text);
+    memset(text, '\n', big);
+    assert_null(cfg_parse(text, big, "test.conf", &err));
+    assert_string_equal(err.msg, "test.conf: file is larger than 1 MiB");
+    c = cfg_parse(text, big - 1, "test.conf", &err);
+    if (!c)
+        fail_msg("%s", err.msg);
+    cfg_free(c);
+
+    char dir[256], path[300];
+    make_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/big.conf", dir);
+    write_file(path, text, big);
+    free(text);
+    assert_null(cfg_load(path, &err));
+    char want[400];
+    snprintf(want, sizeof(want), "%s: file is larger than 1 MiB", path);
+    assert_string_equal(err.msg, want);
+    unlink(path);
+
+    snprintf(path, sizeof(path), "%s/missing.conf", dir);
+    assert_null(cfg_load(path, &err));
+    snprintf(want, sizeof(want), "%s: cannot read: No such file or directory", path);
+    assert_string_equal(err.msg, want);
+    assert_null(cfg_load(dir, &err));
+    snprintf(want, sizeof(want), "%s: cannot read: not a regular file", dir);
+    assert_string_equal(err.msg, want);
+    rmdir(dir);
+}
+
+static void test_too_many_sources(void **state)
+{
+    (void)state;
+    size_t cap = (CFG_MAX_SOURCES + 1) * 64;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = 0;
+    for (int i = 0; i < CFG_MAX_SOURCES; i++)
+        len += (size_t)snprintf(text + len, cap - len, "[source s%d]\ntype = events\n", i);
+    struct cfg *c = must_parse(text);
+    assert_int_equal(c->nsources, CFG_MAX_SOURCES);
+    assert_non_null(cfg_find_source(c, "s63"));
+    cfg_free(c);
+    snprintf(text + len, cap - len, "[source one-too-many]\ntype = events\n");
+    char want[128];
+    snprintf(want, sizeof(want), "test.conf:%d: more than %d sources", 2 * CFG_MAX_SOURCES + 1,
+             CFG_MAX_SOURCES);
+    expect_error(text, want);
+    free(text);
+}
+
+static void test_required_per_type(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type;
+        const char *keys; /* the lines that satisfy it */
+        const char *first_need;
+    } cases[] = {
+        {"stripe", "secret = a\n", "secret"},
+        {"typeform", "secret = a\n", "secret"},
+        {"shopify", "secret = a\n", "secret"},
+        {"calendly", "secret = a\n", "secret"},
+        {"hubspot", "secret = a\n", "secret"},
+        {"google_ads", "secret = a\n", "secret"},
+        {"form", "secret = a\n", "secret"},
+        {"pipedrive", "username = u\npassword = p\n", "username"},
+        {"meta_leads", "secret = a\nverify_token = v\n", "secret"},
+        {"events", "", NULL},
+        {"click", "", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[256], want[128];
+        snprintf(text, sizeof(text), "[source x]\ntype = %s\n%s", cases[i].type, cases[i].keys);
+        struct cfg *c = must_parse(text);
+        cfg_free(c);
+        if (!cases[i].first_need)
+            continue;
+        snprintf(text, sizeof(text), "[source x]\ntype = %s\n", cases[i].type);
+        snprintf(want, sizeof(want), "test.conf:1: [source x] needs '%s'", cases[i].first_need);
+        expect_error(text, want);
+    }
+    expect_error("[source x]\ntype = pipedrive\nusername = u\n",
+                 "test.conf:1: [source x] needs 'password'");
+    expect_error("[source x]\ntype = meta_leads\nsecret = s\n",
+                 "test.conf:1: [source x] needs 'verify_token'");
+    expect_error("[source x]\ntype = pipedrive\nusername = a:b\npassword = p\n",
+                 "test.conf:3: invalid value 'a:b' for username: expected no ':' (HTTP Basic "
+                 "cannot carry it)");
+
+    /* form: token needs the secret too; origin needs the allow-list and the redirect. */
+    expect_error("[source f]\ntype = form\nauth = token\n", "test.conf:1: [source f] needs "
+                                                            "'secret'");
+    expect_error("[source f]\ntype = form\nauth = origin\n",
+                 "test.conf:1: [source f] needs 'allow_origins'");
+    expect_error("[source f]\ntype = form\nauth = origin\nallow_origins = example.com\n",
+                 "test.conf:1: [source f] needs 'thank_you_url'");
+    expect_error("[source f]\ntype = form\nauth = password\n",
+                 "test.conf:3: invalid value 'password' for auth: expected one of hmac, token, "
+                 "origin");
+    expect_error("[source f]\ntype = form\nauth = origin\nallow_origins = example.com\n"
+                 "thank_you_url = /thanks\n",
+                 "test.conf:5: invalid value '/thanks' for thank_you_url: expected an absolute "
+                 "http:// or https:// URL");
+    struct cfg *c = must_parse("[source f]\ntype = form\nauth = origin\n"
+                               "allow_origins = example.com, www.example.com:8443\n"
+                               "thank_you_url = https://www.example.com/thanks\n");
+    assert_int_equal(c->sources[0].cx.auth, CX_AUTH_ORIGIN);
+    assert_string_equal(c->sources[0].cx.allow_origins, "example.com,www.example.com:8443");
+    assert_string_equal(c->sources[0].thank_you_url, "https://www.example.com/thanks");
+    assert_int_equal(c->sources[0].cx.nsecrets, 0);
+    cfg_free(c);
+    c = must_parse("[source f]\ntype = form\nauth = token\nsecret = t1, t2\n");
+    assert_int_equal(c->sources[0].cx.auth, CX_AUTH_TOKEN);
+    cfg_free(c);
+}
+
+static void test_secret_rotation(void **state)
+{
+    (void)state;
+    struct cfg *c = must_parse("[source s]\ntype = stripe\nsecret = whsec_new , whsec_old,x\n");
+    const struct cfg_source *s = &c->sources[0];
+    assert_int_equal(s->cx.nsecrets, 3);
+    assert_string_equal(s->cx.secrets[0], "whsec_new");
+    assert_string_equal(s->cx.secrets[1], "whsec_old");
+    assert_string_equal(s->cx.secrets[2], "x");
+    /* One buffer holds them all, in order. */
+    assert_ptr_equal(s->cx.secrets[0], s->secrets_buf);
+    assert_ptr_equal(s->cx.secrets[1], s->secrets_buf + strlen("whsec_new") + 1);
+    assert_ptr_equal(s->cx.secrets[2], s->cx.secrets[1] + strlen("whsec_old") + 1);
+    assert_null(s->cx.secrets[3]);
+    cfg_free(c);
+
+    c = must_parse("[source s]\ntype = shopify\nsecret = 1,2,3,4,5,6,7,8\n");
+    assert_int_equal(c->sources[0].cx.nsecrets, CX_MAX_SECRETS);
+    assert_string_equal(c->sources[0].cx.secrets[7], "8");
+    cfg_free(c);
+    expect_error("[source s]\ntype = shopify\nsecret = 1,2,3,4,5,6,7,8,9\n",
+                 "test.conf:3: too many items in secret (at most 8)");
+    /* Secret values never appear in messages. */
+    expect_error("[source s]\ntype = shopify\nsecret = top\x01secret\n",
+                 "test.conf:3: invalid value for secret: contains a control character");
+    expect_error("[source s]\ntype = meta_leads\nsecret = a\nverify_token = top\tsecret\n",
+                 "test.conf:4: invalid value for verify_token: contains a control character");
+}
+
+static void test_cx_view(void **state)
+{
+    (void)state;
+    /* [journeyd] after the sources: the view still gets its country code. */
+    struct cfg *c = must_parse("[source hub]\n"
+                               "type = hubspot\n"
+                               "secret = s1\n"
+                               "verify_token = vt\n"
+                               "username = user\n"
+                               "password = pw\n"
+                               "public_url = https://hooks.example.com/hooks/hub\n"
+                               "api_token = at\n"
+                               "api_base = http://127.0.0.1:9999\n"
+                               "stages = lead:lead, customer:won\n"
+                               "tolerance = 1m\n"
+                               "[source pay]\n"
+                               "type = stripe\n"
+                               "secret = s2\n"
+                               "[journeyd]\n"
+                               "default_country_code = 39\n");
+    assert_int_equal(c->nsources, 2);
+    const struct cfg_source *s = cfg_find_source(c, "hub");
+    assert_ptr_equal(s, &c->sources[0]);
+    assert_ptr_equal(s->cx.name, s->name);
+    assert_ptr_equal(s->cx.type, s->type);
+    assert_ptr_equal(s->cx.verify_token, s->verify_token);
+    assert_ptr_equal(s->cx.username, s->username);
+    assert_ptr_equal(s->cx.password, s->password);
+    assert_ptr_equal(s->cx.public_url, s->public_url);
+    assert_ptr_equal(s->cx.api_token, s->api_token);
+    assert_ptr_equal(s->cx.api_base, s->api_base);
+    assert_ptr_equal(s->cx.stages, s->stages);
+    assert_ptr_equal(s->cx.allow_origins, s->allow_origins);
+    assert_ptr_equal(s->cx.default_country_code, c->default_country_code);
+    assert_ptr_equal(s->cx.secrets[0], s->secrets_buf);
+    assert_string_equal(s->cx.name, "hub");
+    assert_string_equal(s->cx.type, "hubspot");
+    assert_string_equal(s->cx.verify_token, "vt");
+    assert_string_equal(s->cx.username, "user");
+    assert_string_equal(s->cx.password, "pw");
+    assert_string_equal(s->cx.public_url, "https://hooks.example.com/hooks/hub");
+    assert_string_equal(s->cx.api_token, "at");
+    assert_string_equal(s->cx.api_base, "http://127.0.0.1:9999");
+    assert_string_equal(s->cx.stages, "lead:lead, customer:won");
+    assert_string_equal(s->cx.default_country_code, "39");
+    assert_int_equal(s->cx.tolerance_s, 60);
+    assert_int_equal(s->cx.auth, CX_AUTH_HMAC);
+
+    s = cfg_find_source(c, "pay");
+    assert_ptr_equal(s, &c->sources[1]);
+    assert_string_equal(s->cx.secrets[0], "s2");
+    assert_ptr_equal(s->cx.default_country_code, c->default_country_code);
+    assert_null(cfg_find_source(c, "nope"));
+    assert_null(cfg_find_source(c, NULL));
+    assert_null(cfg_find_source(NULL, "pay"));
+    cfg_free(c);
+
+    expect_error("[source hub]\ntype = hubspot\nsecret = s\nstages = lead\n",
+                 "test.conf:4: invalid value 'lead' for stages: expected <provider "
+                 "stage>:<journeyd stage>, ...");
+    expect_error("[source hub]\ntype = hubspot\nsecret = s\napi_base = ftp://x\n",
+                 "test.conf:4: invalid value 'ftp://x' for api_base: expected an absolute "
+                 "http:// or https:// URL");
+}
+
+static void test_file_values(void **state)
+{
+    (void)state;
+    char dir[256], path[300], text[1024], want[600];
+    struct cfg_err err;
+    struct cfg *c;
+
+    unsetenv("CREDENTIALS_DIRECTORY");
+    make_tmpdir(dir, sizeof(dir));
+
+    /* Absolute path; exactly one trailing newline is dropped. */
+    snprintf(path, sizeof(path), "%s/stripe.secret", dir);
+    write_file(path, "whsec_file\n", 11);
+    snprintf(text, sizeof(text), "[source s]\ntype = stripe\nsecret_file = %s\n", path);
+    c = must_parse(text);
+    assert_int_equal(c->sources[0].cx.nsecrets, 1);
+    assert_string_equal(c->sources[0].cx.secrets[0], "whsec_file");
+    cfg_free(c);
+
+    /* A list from a file: one item a line, or commas. */
+    write_file(path, "new\r\nold, older\n", 16);
+    c = must_parse(text);
+    assert_int_equal(c->sources[0].cx.nsecrets, 3);
+    assert_string_equal(c->sources[0].cx.secrets[0], "new");
+    assert_string_equal(c->sources[0].cx.secrets[2], "older");
+    cfg_free(c);
+
+    /* A second newline is not dropped: a string value refuses it. */
+    snprintf(path, sizeof(path), "%s/verify", dir);
+    write_file(path, "tok\n\n", 5);
+    snprintf(text, sizeof(text),
+             "[source m]\ntype = meta_leads\nsecret = s\nverify_token_file = %s\n", path);
+    expect_error(text, "test.conf:4: invalid value for verify_token: contains a control character");
+    write_file(path, "tok\r\n", 5);
+    c = must_parse(text);
+    assert_string_equal(c->sources[0].cx.verify_token, "tok");
+    cfg_free(c);
+    write_file(path, "t\0k", 3);
+    snprintf(want, sizeof(want), "test.conf:4: verify_token_file '%s' contains a NUL byte", path);
+    expect_error(text, want);
+    unlink(path);
+
+    /* Any key takes _file, not only secrets. */
+    snprintf(path, sizeof(path), "%s/level", dir);
+    write_file(path, "debug\n", 6);
+    snprintf(text, sizeof(text), "[journeyd]\nlog_level_file = %s\n", path);
+    c = must_parse(text);
+    assert_string_equal(c->log_level, "debug");
+    cfg_free(c);
+    unlink(path);
+
+    /* Relative: next to the config file when there is no $CREDENTIALS_DIRECTORY. */
+    snprintf(path, sizeof(path), "%s/app.conf", dir);
+    c = parse_named("[source s]\ntype = stripe\nsecret_file = stripe.secret\n", path, &err);
+    if (!c)
+        fail_msg("%s", err.msg);
+    assert_string_equal(c->sources[0].cx.secrets[0], "new");
+    cfg_free(c);
+    c = cfg_load(JD_TEST_DATA "/config/relative.conf", &err);
+    if (!c)
+        fail_msg("%s", err.msg);
+    assert_string_equal(c->sources[0].cx.secrets[0], "whsec_from_file");
+    cfg_free(c);
+
+    /* Relative: in $CREDENTIALS_DIRECTORY when systemd set it (LoadCredential=). */
+    snprintf(path, sizeof(path), "%s/cred-secret", dir);
+    write_file(path, "from-credentials", 16);
+    assert_int_equal(setenv("CREDENTIALS_DIRECTORY", dir, 1), 0);
+    c = must_parse("[source s]\ntype = stripe\nsecret_file = cred-secret\n");
+    assert_string_equal(c->sources[0].cx.secrets[0], "from-credentials");
+    cfg_free(c);
+    snprintf(want, sizeof(want),
+             "test.conf:3: cannot read secret_file '%s/nope': No such file or directory", dir);
+    expect_error("[source s]\ntype = stripe\nsecret_file = nope\n", want);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    unlink(path);
+
+    /* Errors: missing, empty path, a directory, over 64 KiB. */
+    expect_error("[source s]\ntype = stripe\nsecret_file = /nonexistent/jd/secret\n",
+                 "test.conf:3: cannot read secret_file '/nonexistent/jd/secret': No such file "
+                 "or directory");
+    expect_error("[source s]\ntype = stripe\nsecret_file =\n",
+                 "test.conf:3: secret_file needs a path");
+    snprintf(text, sizeof(text), "[source s]\ntype = stripe\nsecret_file = %s\n", dir);
+    snprintf(want, sizeof(want), "test.conf:3: cannot read secret_file '%s': not a regular file",
+             dir);
+    expect_error(text, want);
+
+    snprintf(path, sizeof(path), "%s/big", dir);
+    char *big = malloc(64 * 1024 + 1);
+    assert_non_null(big);
+    memset(big, 'k', 64 * 1024 + 1);
+    write_file(path, big, 64 * 1024);
+    snprintf(text, sizeof(text), "[source s]\ntype = stripe\nsecret_file = %s\n", path);
+    c = must_parse(text);
+    assert_int_equal(strlen(c->sources[0].cx.secrets[0]), 64 * 1024);
+    cfg_free(c);
+    write_file(path, big, 64 * 1024 + 1);
+    free(big);
+    snprintf(want, sizeof(want), "test.conf:3: secret_file '%s' is larger than 64 KiB", path);
+    expect_error(text, want);
+    unlink(path);
+
+    snprintf(path, sizeof(path), "%s/stripe.secret", dir);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_env_values(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("JD_TEST_SECRET", "env-new, env-old", 1), 0);
+    assert_int_equal(setenv("JD_TEST_BATCH", "128", 1), 0);
+    assert_int_equal(setenv("JD_TEST_BAD_BATCH", "lots", 1), 0);
+    unsetenv("JD_TEST_UNSET");
+
+    struct cfg *c = must_parse("[journeyd]\nworker_batch = env:JD_TEST_BATCH\n"
+                               "[source s]\ntype = stripe\nsecret = env:JD_TEST_SECRET\n");
+    assert_int_equal(c->worker_batch, 128);
+    assert_int_equal(c->sources[0].cx.nsecrets, 2);
+    assert_string_equal(c->sources[0].cx.secrets[1], "env-old");
+    cfg_free(c);
+
+    expect_error("[source s]\ntype = stripe\nsecret = env:JD_TEST_UNSET\n",
+                 "test.conf:3: environment variable JD_TEST_UNSET (for secret) is not set");
+    expect_error("[journeyd]\nworker_batch = env:JD_TEST_BAD_BATCH\n",
+                 "test.conf:2: invalid value 'lots' for worker_batch: expected an integer");
+    expect_error("[journeyd]\nworker_batch = env:1X\n",
+                 "test.conf:2: invalid environment variable name '1X' for worker_batch");
+    expect_error("[journeyd]\nworker_batch = env:\n",
+                 "test.conf:2: invalid environment variable name '' for worker_batch");
+    unsetenv("JD_TEST_SECRET");
+    unsetenv("JD_TEST_BATCH");
+    unsetenv("JD_TEST_BAD_BATCH");
+}
+
+static char *example_path(char *buf, size_t bufsz)
+{
+    const char *src = getenv("JD_SOURCE_DIR");
+    if (src && *src)
+        snprintf(buf, bufsz, "%s/journeyd.conf.example", src);
+    else
+        snprintf(buf, bufsz, "%s", JD_TEST_DATA "/../../journeyd.conf.example");
+    return buf;
+}
+
+static void test_example_parses(void **state)
+{
+    (void)state;
+    char path[4096];
+    struct cfg_err err;
+    unsetenv("CREDENTIALS_DIRECTORY");
+    struct cfg *c = cfg_load(example_path(path, sizeof(path)), &err);
+    if (!c)
+        fail_msg("%s", err.msg);
+    assert_string_equal(c->listen_host, "127.0.0.1");
+    assert_int_equal(c->nclick_allow, 3);
+    assert_string_equal(c->default_country_code, "39");
+    const struct cfg_source *s = cfg_find_source(c, "stripe");
+    assert_non_null(s);
+    assert_string_equal(s->type, "stripe");
+    assert_int_equal(s->cx.nsecrets, 2);
+    s = cfg_find_source(c, "website");
+    assert_non_null(s);
+    assert_string_equal(s->type, "form");
+    assert_int_equal(s->cx.auth, CX_AUTH_HMAC);
+    s = cfg_find_source(c, "app");
+    assert_non_null(s);
+    assert_string_equal(s->type, "events");
+    cfg_free(c);
+}
+
+/* Every prefix of a valid file either parses or fails with a located message, and never
+ * leaks (ASan) or reads past the length. */
+static void test_truncated_example(void **state)
+{
+    (void)state;
+    char path[4096];
+    FILE *f = fopen(example_path(path, sizeof(path)), "rb");
+    assert_non_null(f);
+    char *text = malloc(64 * 1024);
+    assert_non_null(text);
+    size_t len = fread(text, 1, 64 * 1024, f);
+    fclose(f);
+    for (size_t i = 0; i <= len; i++) {
+        struct cfg_err err;
+        char *copy = malloc(i ? i : 1);
+        assert_non_null(copy);
+        memcpy(copy, text, i);
+        struct cfg *c = cfg_parse(copy, i, "x.conf", &err);
+        if (!c)
+            assert_memory_equal(err.msg, "x.conf:", 7);
+        cfg_free(c);
+        free(copy);
+    }
+    free(text);
+}
+
+static void test_reference(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    cfg_print_reference(f);
+    assert_int_equal(fclose(f), 0);
+    static const char *const keys[] = {
+        "[journeyd]", "listen", "redis", "api_tokens", "default_country_code", "timezone",
+        "click_allow", "click_cookie_secure", "click_cookie_days", "log_level", "max_body",
+        "request_timeout", "redis_timeout", "redis_connect_timeout", "max_inflight",
+        "max_connections", "max_queue", "dedup_days", "worker_batch", "claim_idle",
+        "max_deliveries", "retry_after", "drain_timeout", "unique_types", "roles",
+        "max_journey_events", "consumer", "[source <name>]", "type", "secret", "verify_token",
+        "username", "password", "public_url", "api_token", "api_base", "stages", "auth",
+        "allow_origins", "thank_you_url", "tolerance",
+        /* types, defaults and flags come from the same rows */
+        "127.0.0.1:8080", "size 1K..64M", "default: 1M", "integer 1..1000", "duration 100ms..10m",
+        "debug|info|notice|warning|error", "hmac|token|origin", "secret", "reloadable",
+        "restart to change", "hubspot_contact, pipedrive_person", "meta_leads", "verify_token"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (!strstr(buf, keys[i]))
+            fail_msg("reference lacks '%s'", keys[i]);
+    free(buf);
+}
+
+static void test_cfg_free(void **state)
+{
+    (void)state;
+    cfg_free(NULL);
+    struct cfg *c = must_parse("[source s]\ntype = stripe\nsecret = a\n");
+    CFG_FREE(c);
+    assert_null(c);
+    CFG_FREE(c);
+    /* err may be NULL. */
+    assert_null(cfg_parse("[x]\n", 4, "t", NULL));
+    assert_null(cfg_load("/nonexistent/jd.conf", NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_source_defaults),
+        cmocka_unit_test(test_syntax),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_bools),
+        cmocka_unit_test(test_ints),
+        cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_redis),
+        cmocka_unit_test(test_enums_and_strings),
+        cmocka_unit_test(test_errors_with_lines),
+        cmocka_unit_test(test_nul_byte),
+        cmocka_unit_test(test_long_lines_and_files),
+        cmocka_unit_test(test_too_many_sources),
+        cmocka_unit_test(test_required_per_type),
+        cmocka_unit_test(test_secret_rotation),
+        cmocka_unit_test(test_cx_view),
+        cmocka_unit_test(test_file_values),
+        cmocka_unit_test(test_env_values),
+        cmocka_unit_test(test_example_parses),
+        cmocka_unit_test(test_truncated_example),
+        cmocka_unit_test(test_reference),
+        cmocka_unit_test(test_cfg_free),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
