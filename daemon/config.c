@@ -155,20 +155,17 @@ static int all_of(const char *s, const char *extra)
     return 1;
 }
 
-static int has_control(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 1;
-    return 0;
-}
-
 static int has_control_n(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return 1;
     return 0;
+}
+
+static int has_control(const char *s)
+{
+    return has_control_n(s, strlen(s));
 }
 
 static char *trim(char *s)
@@ -556,7 +553,10 @@ static void fmt_duration(int64_t ms, char *out, size_t outsz)
             return;
         }
     }
-    snprintf(out, outsz, ms == 0 ? "%" PRId64 "s" : "%" PRId64 "ms", ms);
+    if (ms == 0)
+        snprintf(out, outsz, "0s");
+    else
+        snprintf(out, outsz, "%" PRId64 "ms", ms);
 }
 
 static void fmt_number(const struct cfg_key *k, int64_t v, char *out, size_t outsz)
@@ -692,8 +692,9 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
-/* host:port or [v6]:port. Returns what was expected, or NULL with *host allocated. */
-static const char *parse_hostport(const char *v, char **host, int *port)
+/* host:port or [v6]:port. Returns what was expected, or NULL with the host's span (brackets
+ * dropped, for getaddrinfo) and the port. */
+static const char *parse_hostport(const char *v, const char **host, size_t *host_len, int *port)
 {
     static const char expected[] = "expected host:port like 127.0.0.1:8080 or [::1]:8080";
     const char *h, *colon;
@@ -723,9 +724,8 @@ static const char *parse_hostport(const char *v, char **host, int *port)
     int64_t n;
     if (parse_int(colon + 1, &n) || colon[1] == '-' || n < 1 || n > 65535)
         return "expected a port 1..65535 after the ':'";
-    *host = strndup(h, hl);
-    if (!*host)
-        return "out of memory";
+    *host = h;
+    *host_len = hl;
     *port = (int)n;
     return NULL;
 }
@@ -906,7 +906,6 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
     int64_t n;
     int b;
     const char *why;
-    char list[160];
 
     if (k->type != CT_LIST && has_control(v))
         return bad_value(p, k, v, line, "contains a control character");
@@ -935,7 +934,7 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
     case CT_ENUM: {
         int i = find_value(k->values, v);
         if (i < 0) {
-            char exp[192];
+            char list[160], exp[192];
             join_values(k->values, ", ", list, sizeof(list));
             snprintf(exp, sizeof(exp), "expected one of %s", list);
             return bad_value(p, k, v, line, exp);
@@ -948,8 +947,9 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
     }
     case CT_HOSTPORT:
     case CT_REDIS: {
-        char *host = NULL;
-        int port = 0;
+        const char *h;
+        size_t hl;
+        int port;
         if (k->type == CT_REDIS && strncmp(v, "unix:", 5) == 0) {
             const char *path = v + 5;
             if (path[0] != '/' || strlen(path) > CFG_UNIX_PATH_MAX)
@@ -960,9 +960,12 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
             *(char **)at(base, k->off3) = copy;
             return 0;
         }
-        if ((why = parse_hostport(v, &host, &port)) != NULL)
+        if ((why = parse_hostport(v, &h, &hl, &port)) != NULL)
             return bad_value(p, k, v, line,
                              k->type == CT_REDIS ? "expected host:port or unix:/path" : why);
+        char *host = strndup(h, hl);
+        if (!host)
+            return out_of_memory(p, line);
         *(char **)at(base, k->off) = host;
         *(int *)at(base, k->off2) = port;
         return 0;
@@ -1330,7 +1333,7 @@ static int finish(struct parser *p)
 
 struct cfg *cfg_parse(const char *text, size_t len, const char *name, struct cfg_err *err)
 {
-    struct cfg_err scratch;
+    struct cfg_err scratch = {{0}};
     struct parser p;
     char line[CFG_LINE_MAX + 1];
     size_t pos = 0;
@@ -1385,7 +1388,7 @@ struct cfg *cfg_parse(const char *text, size_t len, const char *name, struct cfg
 
 struct cfg *cfg_load(const char *path, struct cfg_err *err)
 {
-    struct cfg_err scratch;
+    struct cfg_err scratch = {{0}};
     char *text = NULL;
     size_t len = 0;
     char why[96];

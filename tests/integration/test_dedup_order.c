@@ -1,0 +1,517 @@
+/*
+ * Effect exactly once and order independence (DESIGN §3, §4, §8). One fixed set of
+ * deliveries over seven people (forms in JSON and urlencoded, Stripe payments that share
+ * a PaymentIntent, partial refunds with cumulative amounts, custom events that link
+ * identities so that contacts merge, transitively too) is sent
+ *   (a) once, in order,
+ *   (b) every delivery twice,
+ *   (c) in five random orders with random duplicates,
+ * each against a fresh redis-server and journeyd. After draining, every person's journey
+ * must be byte-identical across runs once the fields that legitimately record history are
+ * removed: `merged_from` (which contact absorbed which depends on arrival) and each
+ * event's `raw` (the stream id of the delivery that carried it). Run (a) is also checked
+ * against the expected journeys worked out by hand below.
+ *
+ * The contact id is compared too (the same deliveries should give the same contact), but a
+ * run that differs only there is reported as such, separately from a journey difference.
+ */
+#include "harness.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind { STRIPE, FORM_JSON, FORM_URLENC, EVENTS };
+
+struct delivery {
+    enum kind kind;
+    char *body;
+};
+
+#define MAX_DELIV 40
+static struct delivery deliv[MAX_DELIV];
+static int ndeliv;
+
+static void add(enum kind k, char *body)
+{
+    JD_REQUIRE(ndeliv < MAX_DELIV, "too many deliveries");
+    deliv[ndeliv].kind = k;
+    deliv[ndeliv].body = body;
+    ndeliv++;
+}
+
+static int64_t ts(const char *rfc3339)
+{
+    int64_t t;
+    JD_REQUIRE(jd_parse_rfc3339(rfc3339, &t) == 0, "bad time %s", rfc3339);
+    return t;
+}
+
+static char *checkout(const char *evt, const char *at, const char *pi, int64_t amount,
+                      const char *cur, const char *cus, const char *email)
+{
+    struct jd_buf b = {0};
+    jd_buf_printf(&b,
+                  "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"checkout.session.completed\","
+                  "\"created\":%" PRId64 ",\"data\":{\"object\":{\"id\":\"cs_%s\","
+                  "\"object\":\"checkout.session\",\"amount_total\":%" PRId64 ","
+                  "\"currency\":\"%s\",\"customer\":\"%s\",\"customer_details\":{\"email\":\"%s\"},"
+                  "\"payment_intent\":\"%s\",\"metadata\":{}}}}",
+                  evt, ts(at), evt, amount, cur, cus, email, pi);
+    return b.p;
+}
+
+static char *pi_succeeded(const char *evt, const char *at, const char *pi, int64_t amount,
+                          const char *cur, const char *cus, const char *receipt_email)
+{
+    struct jd_buf b = {0};
+    jd_buf_printf(&b,
+                  "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\","
+                  "\"created\":%" PRId64 ",\"data\":{\"object\":{\"id\":\"%s\","
+                  "\"object\":\"payment_intent\",\"amount\":%" PRId64
+                  ",\"amount_received\":%" PRId64
+                  ",\"currency\":\"%s\",\"customer\":\"%s\",\"receipt_email\":%s%s%s,"
+                  "\"metadata\":{}}}}",
+                  evt, ts(at), pi, amount, amount, cur, cus, receipt_email ? "\"" : "",
+                  receipt_email ? receipt_email : "null", receipt_email ? "\"" : "");
+    return b.p;
+}
+
+/* amount_refunded is cumulative; previous_attributes says what it was before this event. */
+static char *refund(const char *evt, const char *at, const char *ch, const char *pi, int64_t amount,
+                    int64_t refunded, int64_t prev, const char *cus, const char *email)
+{
+    struct jd_buf b = {0};
+    jd_buf_printf(&b,
+                  "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"charge.refunded\","
+                  "\"created\":%" PRId64
+                  ",\"data\":{\"object\":{\"id\":\"%s\",\"object\":\"charge\","
+                  "\"amount\":%" PRId64 ",\"amount_refunded\":%" PRId64 ",\"currency\":\"eur\","
+                  "\"customer\":\"%s\",\"payment_intent\":\"%s\",\"refunded\":%s,"
+                  "\"billing_details\":{\"email\":\"%s\"}},"
+                  "\"previous_attributes\":{\"amount_refunded\":%" PRId64 "}}}",
+                  evt, ts(at), ch, amount, refunded, cus, pi, refunded == amount ? "true" : "false",
+                  email, prev);
+    return b.p;
+}
+
+static char *str(const char *s)
+{
+    struct jd_buf b = {0};
+    jd_buf_printf(&b, "%s", s);
+    return b.p;
+}
+
+#define ANON3 "a_0123456789abcdef0123456789abcdef"
+
+static void build_deliveries(void)
+{
+    /* P1 Giulia: form, checkout + payment_intent of one purchase, a partial refund, and a
+     * second form. Revenue 249000 - 49000. */
+    add(FORM_JSON, str("{\"email\":\"g@example.it\",\"phone\":\"+39 333 111 1111\","
+                       "\"name\":\"Giulia\",\"utm_source\":\"google\",\"utm_medium\":\"cpc\","
+                       "\"utm_campaign\":\"spring\",\"submission_id\":\"dd_s1\","
+                       "\"submitted_at\":\"2026-09-01T10:00:00Z\"}"));
+    add(STRIPE, checkout("evt_dd_p1a", "2026-09-02T10:00:00Z", "pi_dd_p1", 249000, "eur",
+                         "cus_dd_p1", "g@example.it"));
+    add(STRIPE, pi_succeeded("evt_dd_p1b", "2026-09-02T10:00:05Z", "pi_dd_p1", 249000, "eur",
+                             "cus_dd_p1", NULL));
+    add(STRIPE, refund("evt_dd_p1c", "2026-09-10T10:00:00Z", "ch_dd_p1", "pi_dd_p1", 249000, 49000,
+                       0, "cus_dd_p1", "g@example.it"));
+    add(FORM_JSON, str("{\"email\":\"G@Example.it\",\"utm_source\":\"google\","
+                       "\"utm_medium\":\"cpc\",\"utm_campaign\":\"autumn\","
+                       "\"submission_id\":\"dd_s1b\",\"submitted_at\":\"2026-09-11T10:00:00Z\"}"));
+
+    /* P2 Marco: a phone-only form joins him only through a later custom event. */
+    add(FORM_JSON, str("{\"email\":\"m@example.com\",\"name\":\"Marco\",\"submission_id\":"
+                       "\"dd_s2\",\"submitted_at\":\"2026-09-03T09:00:00Z\"}"));
+    add(EVENTS, str("{\"events\":[{\"id\":\"dd_e2\",\"kind\":\"custom\",\"at\":"
+                    "\"2026-09-04T09:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":"
+                    "\"m@example.com\"},{\"type\":\"phone\",\"value\":\"+39 02 1234 5678\"}]}]}"));
+    add(FORM_JSON, str("{\"phone\":\"+39 340 222 2222\",\"name\":\"M.\",\"submission_id\":"
+                       "\"dd_s3\",\"submitted_at\":\"2026-09-05T09:00:00Z\"}"));
+    add(EVENTS, str("{\"events\":[{\"id\":\"dd_e2link\",\"kind\":\"custom\",\"at\":"
+                    "\"2026-09-06T09:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":"
+                    "\"m@example.com\"},{\"type\":\"phone\",\"value\":\"+393402222222\"}]}]}"));
+    add(STRIPE, checkout("evt_dd_p2", "2026-09-07T09:00:00Z", "pi_dd_p2", 120000, "eur",
+                         "cus_dd_p2", "m@example.com"));
+    add(STRIPE, pi_succeeded("evt_dd_p2b", "2026-09-07T09:00:03Z", "pi_dd_p2", 120000, "eur",
+                             "cus_dd_p2", NULL));
+
+    /* P3 Anna: an anonymous page view before the form that names her; the PaymentIntent
+     * (receipt email only) precedes the checkout of the same purchase. */
+    add(EVENTS, str("{\"events\":[{\"id\":\"dd_e3\",\"kind\":\"custom\",\"at\":"
+                    "\"2026-08-31T12:00:00Z\",\"identities\":[{\"type\":\"anon\",\"value\":"
+                    "\"" ANON3 "\"}]}]}"));
+    add(FORM_JSON, str("{\"email\":\"anna@example.com\",\"jd_aid\":\"" ANON3 "\","
+                       "\"utm_source\":\"facebook\",\"utm_medium\":\"paid_social\","
+                       "\"fbclid\":\"IwAR_dd_anna\",\"submission_id\":\"dd_s4\","
+                       "\"submitted_at\":\"2026-09-01T08:00:00Z\"}"));
+    add(STRIPE, pi_succeeded("evt_dd_p3a", "2026-09-08T00:00:00Z", "pi_dd_p3", 59900, "eur",
+                             "cus_dd_p3", "anna@example.com"));
+    add(STRIPE, checkout("evt_dd_p3b", "2026-09-08T00:00:02Z", "pi_dd_p3", 59900, "eur",
+                         "cus_dd_p3", "anna@example.com"));
+
+    /* P4 Luca and P5 Sara: one contact through a chain email → crm id → phone, carried by
+     * one batch of two custom events. Two currencies. */
+    add(FORM_JSON, str("{\"email\":\"luca@example.com\",\"submission_id\":\"dd_s5\","
+                       "\"submitted_at\":\"2026-09-02T08:00:00Z\"}"));
+    add(FORM_JSON, str("{\"email\":\"sara@example.com\",\"phone\":\"+39 347 999 9999\","
+                       "\"submission_id\":\"dd_s6\",\"submitted_at\":\"2026-09-02T12:00:00Z\"}"));
+    add(EVENTS, str("{\"events\":[{\"id\":\"dd_e4\",\"kind\":\"custom\",\"at\":"
+                    "\"2026-09-03T08:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":"
+                    "\"luca@example.com\"},{\"type\":\"custom:crm_id\",\"value\":\"L-1\"}]},"
+                    "{\"id\":\"dd_e5\",\"kind\":\"custom\",\"at\":\"2026-09-04T08:00:00Z\","
+                    "\"identities\":[{\"type\":\"custom:crm_id\",\"value\":\"L-1\"},"
+                    "{\"type\":\"phone\",\"value\":\"+393479999999\"}]}]}"));
+    add(STRIPE, checkout("evt_dd_p5", "2026-09-09T08:00:00Z", "pi_dd_p5", 10000, "usd", "cus_dd_p5",
+                         "sara@example.com"));
+    add(STRIPE, checkout("evt_dd_p4", "2026-09-09T09:00:00Z", "pi_dd_p4", 5000, "eur", "cus_dd_p4",
+                         "luca@example.com"));
+
+    /* P6 Paolo: urlencoded form, a purchase and two partial refunds (cumulative 10000 then
+     * 15000: this event's refund is the increase). */
+    add(FORM_URLENC, str("email=PAOLO%40Example.COM&name=Paolo+Bianchi&utm_source=newsletter"
+                         "&utm_medium=email&utm_campaign=sept&submission_id=dd_s7"
+                         "&submitted_at=2026-09-05T10%3A00%3A00Z"));
+    add(EVENTS, str("{\"events\":[{\"id\":\"dd_e6\",\"kind\":\"custom\",\"at\":"
+                    "\"2026-09-06T10:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":"
+                    "\"paolo@example.com\"}]}]}"));
+    add(STRIPE, checkout("evt_dd_p6", "2026-09-07T10:00:00Z", "pi_dd_p6", 30000, "eur", "cus_dd_p6",
+                         "paolo@example.com"));
+    add(STRIPE, refund("evt_dd_p6r1", "2026-09-08T10:00:00Z", "ch_dd_p6", "pi_dd_p6", 30000, 10000,
+                       0, "cus_dd_p6", "paolo@example.com"));
+    add(STRIPE, refund("evt_dd_p6r2", "2026-09-09T10:00:00Z", "ch_dd_p6", "pi_dd_p6", 30000, 15000,
+                       10000, "cus_dd_p6", "paolo@example.com"));
+
+    /* P7: a form without submission_id (its id is a hash of the body, stable across
+     * redeliveries) and a custom event that adds the email. */
+    add(FORM_JSON, str("{\"phone\":\"+41 79 123 45 67\",\"name\":\"Sam\",\"form\":\"contact\","
+                       "\"submitted_at\":\"2026-09-10T10:00:00Z\"}"));
+    add(EVENTS, str("{\"events\":[{\"id\":\"dd_e7\",\"kind\":\"custom\",\"at\":"
+                    "\"2026-09-11T10:00:00Z\",\"identities\":[{\"type\":\"phone\",\"value\":"
+                    "\"+41791234567\"},{\"type\":\"email\",\"value\":\"p7@example.com\"}]}]}"));
+
+    /* Noise: an event type nobody uses. */
+    add(STRIPE, str("{\"id\":\"evt_dd_noise\",\"object\":\"event\",\"type\":\"customer.created\","
+                    "\"created\":1788000000,\"data\":{\"object\":{\"id\":\"cus_dd_noise\","
+                    "\"object\":\"customer\",\"email\":\"noise@example.com\"}}}"));
+}
+
+/* What run (a) must show, worked out by hand from the deliveries above. */
+struct expected {
+    const char *key, *value;
+    const char *stage;
+    const char *events[8]; /* in journey order (at, id); "form:site:" alone = any form id */
+    const char *revenue;   /* the revenue object, compact JSON */
+};
+
+static const struct expected expected[] = {
+    {"email",
+     "g@example.it",
+     "paid",
+     {"form:site:dd_s1", "stripe:evt_dd_p1a", "stripe:evt_dd_p1b", "stripe:evt_dd_p1c",
+      "form:site:dd_s1b"},
+     "{\"EUR\":200000}"},
+    {"email",
+     "m@example.com",
+     "paid",
+     {"form:site:dd_s2", "events:dd_e2", "form:site:dd_s3", "events:dd_e2link", "stripe:evt_dd_p2",
+      "stripe:evt_dd_p2b"},
+     "{\"EUR\":120000}"},
+    {"email",
+     "anna@example.com",
+     "paid",
+     {"events:dd_e3", "form:site:dd_s4", "stripe:evt_dd_p3a", "stripe:evt_dd_p3b"},
+     "{\"EUR\":59900}"},
+    {"email",
+     "luca@example.com",
+     "paid",
+     {"form:site:dd_s5", "form:site:dd_s6", "events:dd_e4", "events:dd_e5", "stripe:evt_dd_p5",
+      "stripe:evt_dd_p4"},
+     NULL /* two currencies: checked below */},
+    {"email",
+     "paolo@example.com",
+     "paid",
+     {"form:site:dd_s7", "events:dd_e6", "stripe:evt_dd_p6", "stripe:evt_dd_p6r1",
+      "stripe:evt_dd_p6r2"},
+     "{\"EUR\":15000}"},
+    {"email", "p7@example.com", "lead", {"form:site:", "events:dd_e7"}, NULL},
+};
+
+/* Every lookup compared across runs (people by several identities, plus the noise). */
+static const struct {
+    const char *key, *value;
+} lookups[] = {
+    {"email", "g@example.it"},
+    {"phone", "+393331111111"},
+    {"email", "m@example.com"},
+    {"phone", "+393402222222"},
+    {"phone", "+390212345678"},
+    {"email", "anna@example.com"},
+    {"anon", ANON3},
+    {"email", "luca@example.com"},
+    {"email", "sara@example.com"},
+    {"identity", "custom:crm_id:L-1"},
+    {"email", "paolo@example.com"},
+    {"email", "p7@example.com"},
+    {"phone", "+41791234567"},
+    {"email", "noise@example.com"},
+};
+#define NLOOKUPS (sizeof lookups / sizeof lookups[0])
+
+struct run_result {
+    char *lines[NLOOKUPS];  /* normalized journey per lookup */
+    char *masked[NLOOKUPS]; /* the same with the contact id masked */
+};
+
+static void send_delivery(const struct jd_daemon *d, int i)
+{
+    struct jd_http h;
+    const struct delivery *dv = &deliv[i];
+    switch (dv->kind) {
+    case STRIPE:
+        jd_post_stripe(d, dv->body, &h);
+        break;
+    case FORM_JSON:
+        jd_post_form(d, dv->body, "application/json", &h);
+        break;
+    case FORM_URLENC:
+        jd_post_form(d, dv->body, "application/x-www-form-urlencoded", &h);
+        break;
+    case EVENTS:
+    default:
+        jd_post_events(d, dv->body, &h);
+        break;
+    }
+    JD_EXPECT(h.status == 200, "delivery #%d: want 200, got %ld %.200s (body %.120s)", i, h.status,
+              h.body ? h.body : "", dv->body);
+    jd_http_free(&h);
+}
+
+/* Removes the history-dependent fields; returns the normalized answer (or a status line). */
+static void normalize(cJSON *j, long status, char **line, char **masked)
+{
+    struct jd_buf b = {0};
+    if (!j) {
+        jd_buf_printf(&b, "status %ld", status);
+        *line = b.p;
+        *masked = strdup(b.p);
+        return;
+    }
+    cJSON *contact = cJSON_GetObjectItemCaseSensitive(j, "contact");
+    cJSON_DeleteItemFromObjectCaseSensitive(contact, "merged_from");
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(j, "events"))
+    {
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "raw");
+    }
+    /* Only the journey's fixed parts: an extra field such as a generation time would not
+     * be a property of the deliveries. */
+    cJSON *core = cJSON_CreateObject();
+    cJSON_AddItemToObject(core, "contact", cJSON_Duplicate(contact, 1));
+    cJSON_AddItemToObject(core, "events",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(j, "events"), 1));
+    char *s = jd_json_print(core);
+    *line = strdup(s);
+    cJSON_free(s);
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(core, "contact"), "id",
+                                           cJSON_CreateString("<contact-id>"));
+    s = jd_json_print(core);
+    *masked = strdup(s);
+    cJSON_free(s);
+    cJSON_Delete(core);
+}
+
+static void check_expected(const struct jd_daemon *d)
+{
+    for (size_t e = 0; e < sizeof expected / sizeof expected[0]; e++) {
+        const struct expected *x = &expected[e];
+        long st;
+        cJSON *j = jd_journey(d, x->key, x->value, &st);
+        JD_EXPECT(st == 200 && j, "run a: journey %s=%s: want 200, got %ld", x->key, x->value, st);
+        if (!j)
+            continue;
+        const cJSON *events = cJSON_GetObjectItemCaseSensitive(j, "events");
+        int want_n = 0;
+        while (want_n < 8 && x->events[want_n])
+            want_n++;
+        int got_n = cJSON_GetArraySize(events);
+        JD_EXPECT(got_n == want_n, "run a: %s=%s: want %d events, got %d", x->key, x->value, want_n,
+                  got_n);
+        for (int i = 0; i < want_n && i < got_n; i++) {
+            const char *id = jd_json_str(cJSON_GetArrayItem(events, i), "id");
+            size_t wl = strlen(x->events[i]);
+            int ok =
+                id && (strcmp(x->events[i], "form:site:") == 0 ? strncmp(id, x->events[i], wl) == 0
+                                                               : strcmp(id, x->events[i]) == 0);
+            JD_EXPECT(ok, "run a: %s=%s: event %d is %s, want %s", x->key, x->value, i,
+                      id ? id : "(no id)", x->events[i]);
+        }
+        const char *stage = jd_json_str(cJSON_GetObjectItemCaseSensitive(j, "contact"), "stage");
+        JD_EXPECT(stage && strcmp(stage, x->stage) == 0, "run a: %s=%s: stage %s, want %s", x->key,
+                  x->value, stage ? stage : "(none)", x->stage);
+        const cJSON *rev = jd_json_path(j, "contact.revenue");
+        if (x->revenue) {
+            char *r = rev ? jd_json_print(rev) : NULL;
+            JD_EXPECT(r && strcmp(r, x->revenue) == 0, "run a: %s=%s: revenue %s, want %s", x->key,
+                      x->value, r ? r : "(none)", x->revenue);
+            cJSON_free(r);
+        } else if (strcmp(x->value, "luca@example.com") == 0) {
+            int ok1, ok2;
+            int64_t eur = jd_json_int(jd_json_path(rev, "EUR"), &ok1);
+            int64_t usd = jd_json_int(jd_json_path(rev, "USD"), &ok2);
+            JD_EXPECT(ok1 && ok2 && eur == 5000 && usd == 10000 && cJSON_GetArraySize(rev) == 2,
+                      "run a: luca/sara revenue %s, want {\"EUR\":5000,\"USD\":10000}",
+                      jd_json_brief(rev));
+        } else {
+            JD_EXPECT(!rev || cJSON_GetArraySize(rev) == 0, "run a: %s=%s: revenue %s, want none",
+                      x->key, x->value, jd_json_brief(rev));
+        }
+        cJSON_Delete(j);
+    }
+    /* People joined by merges answer with one contact. */
+    const char *same[][2] = {{"luca@example.com", "sara@example.com"}};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        long s1, s2;
+        cJSON *a = jd_journey(d, "email", same[i][0], &s1);
+        cJSON *b = jd_journey(d, "email", same[i][1], &s2);
+        const char *ia = jd_json_str(cJSON_GetObjectItemCaseSensitive(a, "contact"), "id");
+        const char *ib = jd_json_str(cJSON_GetObjectItemCaseSensitive(b, "contact"), "id");
+        JD_EXPECT(ia && ib && strcmp(ia, ib) == 0,
+                  "run a: %s and %s should be one contact (linked through custom:crm_id), got "
+                  "%s and %s",
+                  same[i][0], same[i][1], ia ? ia : "(none)", ib ? ib : "(none)");
+        /* A merged id keeps resolving: every id in merged_from answers with the survivor. */
+        const cJSON *mf = jd_json_path(a, "contact.merged_from");
+        const cJSON *m;
+        cJSON_ArrayForEach(m, mf)
+        {
+            if (!cJSON_IsString(m))
+                continue;
+            char path[256];
+            snprintf(path, sizeof path, "/v1/contacts/%s", m->valuestring);
+            struct jd_http h;
+            jd_get_auth(d, path, &h);
+            cJSON *cj = jd_http_json(&h);
+            const char *sid = jd_json_str(cJSON_GetObjectItemCaseSensitive(cj, "contact"), "id");
+            JD_EXPECT(h.status == 200 && sid && ia && strcmp(sid, ia) == 0,
+                      "GET %s (a merged id): want 200 with the survivor %s, got %ld %.200s", path,
+                      ia ? ia : "?", h.status, h.body ? h.body : "");
+            cJSON_Delete(cj);
+            jd_http_free(&h);
+        }
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+}
+
+static void do_run(const char *label, const int *seq, int nseq, struct run_result *out, int check)
+{
+    struct jd_redis redis;
+    struct jd_daemon d;
+    jd_redis_start(&redis, NULL, 0);
+    jd_daemon_config(&d, redis.port, NULL);
+    jd_daemon_start(&d, 1);
+    for (int i = 0; i < nseq; i++)
+        send_delivery(&d, seq[i]);
+    long dead = jd_wait_drained(&d, 120);
+    JD_EXPECT(dead == 0, "run %s: %ld dead letters", label, dead);
+    for (size_t k = 0; k < NLOOKUPS; k++) {
+        long st;
+        cJSON *j = jd_journey(&d, lookups[k].key, lookups[k].value, &st);
+        normalize(j, st, &out->lines[k], &out->masked[k]);
+        cJSON_Delete(j);
+    }
+    if (check)
+        check_expected(&d);
+    jd_daemon_stop(&d);
+    jd_redis_kill(&redis, SIGKILL);
+    jd_note("run %s: %d deliveries sent, drained, %zu journeys read", label, nseq, NLOOKUPS);
+}
+
+static void compare(const char *label, const struct run_result *base, const struct run_result *r)
+{
+    for (size_t k = 0; k < NLOOKUPS; k++) {
+        if (strcmp(base->lines[k], r->lines[k]) == 0)
+            continue;
+        if (strcmp(base->masked[k], r->masked[k]) == 0)
+            jd_error(__FILE__, __LINE__,
+                     "run %s: %s=%s: ONLY THE CONTACT ID differs from run a (the journey is "
+                     "identical): contact ids depend on arrival order\n  a: %.300s\n  %s: %.300s",
+                     label, lookups[k].key, lookups[k].value, base->lines[k], label, r->lines[k]);
+        else
+            jd_error(__FILE__, __LINE__,
+                     "run %s: %s=%s: journey differs from run a\n  a: %s\n  %s: %s", label,
+                     lookups[k].key, lookups[k].value, base->lines[k], label, r->lines[k]);
+    }
+}
+
+static void free_run(struct run_result *r)
+{
+    for (size_t k = 0; k < NLOOKUPS; k++) {
+        free(r->lines[k]);
+        free(r->masked[k]);
+    }
+}
+
+int main(void)
+{
+    jd_setup("dedup_order", 400, 1);
+    build_deliveries();
+    jd_note("%d deliveries", ndeliv);
+
+    int seq[MAX_DELIV * 3];
+    struct run_result base, r;
+
+    for (int i = 0; i < ndeliv; i++)
+        seq[i] = i;
+    do_run("a (in order)", seq, ndeliv, &base, 1);
+    for (size_t k = 0; k < NLOOKUPS; k++)
+        jd_note("a: %s=%s -> %.160s%s", lookups[k].key, lookups[k].value, base.lines[k],
+                strlen(base.lines[k]) > 160 ? "…" : "");
+
+    for (int i = 0; i < ndeliv; i++) {
+        seq[i] = i;
+        seq[ndeliv + i] = i;
+    }
+    do_run("b (twice)", seq, 2 * ndeliv, &r, 0);
+    compare("b", &base, &r);
+    free_run(&r);
+
+    for (int run = 0; run < 5; run++) {
+        int n = ndeliv;
+        for (int i = 0; i < ndeliv; i++)
+            seq[i] = i;
+        for (int i = ndeliv - 1; i > 0; i--) {
+            int k = (int)jd_rand_below((uint64_t)i + 1);
+            int t = seq[i];
+            seq[i] = seq[k];
+            seq[k] = t;
+        }
+        /* Random duplicates at random places, before or after the original. */
+        for (int i = 0; i < ndeliv; i++) {
+            if (jd_rand_below(3) != 0)
+                continue;
+            int pos = (int)jd_rand_below((uint64_t)n + 1);
+            memmove(&seq[pos + 1], &seq[pos], (size_t)(n - pos) * sizeof seq[0]);
+            seq[pos] = i;
+            n++;
+        }
+        char label[32], order[512];
+        size_t o = 0;
+        for (int i = 0; i < n && o + 5 < sizeof order; i++)
+            o += (size_t)snprintf(order + o, sizeof order - o, "%d ", seq[i]);
+        snprintf(label, sizeof label, "c%d", run + 1);
+        jd_note("run %s order: %s", label, order);
+        do_run(label, seq, n, &r, 0);
+        compare(label, &base, &r);
+        free_run(&r);
+    }
+    free_run(&base);
+    for (int i = 0; i < ndeliv; i++)
+        free(deliv[i].body);
+    return jd_finish();
+}
