@@ -109,11 +109,11 @@ static const char *const auth_names[] = {[CX_AUTH_HMAC] = "hmac",
                                          [CX_AUTH_ORIGIN + 1] = NULL};
 /* Checked here rather than through cx_lookup so the config (and --check-config) does not
  * depend on which connectors happen to be linked in. */
-static const char *const source_types[] = {"stripe",     "form",       "events",   "click",
-                                           "meta_leads", "google_ads", "typeform", "hubspot",
-                                           "pipedrive",  "calendly",   "shopify",  NULL};
+static const char *const source_types[] = {"stripe",     "form",     "events",  "meta_leads",
+                                           "google_ads", "typeform", "hubspot", "pipedrive",
+                                           "calendly",   "shopify",  NULL};
 
-/* What each source type cannot work without. Types absent here need nothing. */
+/* What each source type cannot work without; all of them verify something. */
 static const struct source_rule {
     const char *type;
     const char *needs[2];
@@ -127,6 +127,7 @@ static const struct source_rule {
     {"pipedrive", {"username", "password"}},
     {"meta_leads", {"secret", "verify_token"}},
     {"google_ads", {"secret"}},
+    {"events", {"secret"}}, /* the bearer token(s); none would refuse every request */
 };
 /* A browser-posted form has no shared secret; the Origin check and the redirect replace
  * it. */
@@ -256,6 +257,15 @@ static const char *check_url(const char *v)
         return "expected an absolute http:// or https:// URL";
     if (!v[skip] || v[skip] == '/' || strchr(v, ' '))
         return "expected an absolute http:// or https:// URL";
+    return NULL;
+}
+
+static const char *check_type(const char *v)
+{
+    /* The click connector trusts its records because only the built-in GET /c handler
+     * writes them: as a [source] it would be an unauthenticated POST /hooks/<name>. */
+    if (strcmp(v, "click") == 0)
+        return "the click tracker is built in (GET /c, with click_allow in [journeyd])";
     return NULL;
 }
 
@@ -397,7 +407,8 @@ static const struct cfg_key main_keys[] = {
 
 static const struct cfg_key source_keys[] = {
     {.key = "type", .type = CT_ENUM, .store = CS_STR,
-     .off = IN_SRC(type, char *), .values = source_types, .flags = CF_RELOADABLE,
+     .off = IN_SRC(type, char *), .values = source_types, .check = check_type,
+     .flags = CF_RELOADABLE,
      .doc = "Provider (required); the section name is the path: POST /hooks/<name>."},
     {.key = "secret", .type = CT_LIST, .store = CS_PACKED,
      .off = IN_SRC(secrets_buf, char *), .off2 = IN_SRC(cx.secrets[0], const char *),
@@ -932,6 +943,8 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
         *(int *)at(base, k->off) = b;
         return 0;
     case CT_ENUM: {
+        if (k->check && (why = k->check(v)) != NULL)
+            return bad_value(p, k, v, line, why);
         int i = find_value(k->values, v);
         if (i < 0) {
             char list[160], exp[192];

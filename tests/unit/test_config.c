@@ -580,8 +580,11 @@ static void test_errors_with_lines(void **state)
     expect_error("[source s]\nsecret = x\n", "test.conf:1: [source s] needs 'type'");
     expect_error("[source s]\ntype = strip\n",
                  "test.conf:2: invalid value 'strip' for type: expected one of stripe, form, "
-                 "events, click, meta_leads, google_ads, typeform, hubspot, pipedrive, "
-                 "calendly, shopify");
+                 "events, meta_leads, google_ads, typeform, hubspot, pipedrive, calendly, "
+                 "shopify");
+    expect_error("[source c]\ntype = click\n",
+                 "test.conf:2: invalid value 'click' for type: the click tracker is built in "
+                 "(GET /c, with click_allow in [journeyd])");
     expect_error("[source s]\ntype = stripe\nsecret = x\n\nauth = token\n",
                  "test.conf:5: 'auth' applies only to sources of type form");
     expect_error("[source s]\ntype = events\nthank_you_url = https://x.example/\n",
@@ -700,8 +703,7 @@ static void test_required_per_type(void **state)
         {"form", "secret = a\n", "secret"},
         {"pipedrive", "username = u\npassword = p\n", "username"},
         {"meta_leads", "secret = a\nverify_token = v\n", "secret"},
-        {"events", "", NULL},
-        {"click", "", NULL},
+        {"events", "secret = a\n", "secret"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char text[256], want[128];

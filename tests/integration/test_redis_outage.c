@@ -1,0 +1,254 @@
+/*
+ * Redis outage (DESIGN §8): under a steady stream of signed webhooks Redis is stopped
+ * gracefully twice (a SHUTDOWN command, then SIGTERM; both fsync the AOF, so every write
+ * Redis acknowledged survives). journeyd must stay up, answer 503 with Retry-After while
+ * Redis is away (/readyz 503, /healthz 200), and come back by itself when redis-server is
+ * restarted on the same port and directory (/readyz 200 without a restart of journeyd).
+ * Finally the webhooks that were refused are sent again, as a provider would, and every
+ * one of them (200 before, during or after the outages) is in its journey exactly once.
+ *
+ * The load comes from a second thread with its own keep-alive connection; the main thread
+ * stops and starts Redis and reads the health endpoints.
+ */
+#include "harness.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_REC 20000
+
+struct rec {
+    int64_t start_ms, end_ms;
+    long status;
+    int curl_code;
+    char retry_after[32]; /* "" when absent */
+};
+
+static struct rec recs[MAX_REC];
+static atomic_int nrec;
+static atomic_int stop_load;
+static struct jd_daemon daemon_;
+
+static char *make_body(int i)
+{
+    struct jd_buf b = {0};
+    jd_buf_printf(&b,
+                  "{\"id\":\"evt_out_%05d\",\"object\":\"event\",\"type\":"
+                  "\"checkout.session.completed\",\"created\":%" PRId64 ",\"data\":{\"object\":"
+                  "{\"id\":\"cs_out_%05d\",\"object\":\"checkout.session\",\"amount_total\":%d,"
+                  "\"currency\":\"eur\",\"customer_details\":{\"email\":\"out%05d@example.com\"},"
+                  "\"payment_intent\":\"pi_out_%05d\",\"metadata\":{}}}}",
+                  i, (int64_t)1790000000 + i, i, 500 + i, i, i);
+    return b.p;
+}
+
+/* The loader only records; all judging happens in the main thread, which owns the failure
+ * counter. */
+static void *loader(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_load)) {
+        int i = atomic_load(&nrec);
+        if (i >= MAX_REC)
+            break;
+        char *body = make_body(i);
+        struct rec *r = &recs[i];
+        r->start_ms = jd_mono_ms();
+        struct jd_http h;
+        jd_post_stripe(&daemon_, body, &h);
+        r->end_ms = jd_mono_ms();
+        r->status = h.status;
+        r->curl_code = h.curl_code;
+        if (!jd_http_header(&h, "Retry-After", r->retry_after, sizeof r->retry_after))
+            r->retry_after[0] = '\0';
+        jd_http_free(&h);
+        free(body);
+        atomic_store(&nrec, i + 1);
+        jd_sleep_ms(10);
+    }
+    jd_http_thread_done();
+    return NULL;
+}
+
+static int count_status_since(int from, long st)
+{
+    int n = 0, end = atomic_load(&nrec);
+    for (int i = from; i < end; i++)
+        n += recs[i].status == st;
+    return n;
+}
+
+/* Waits until the loader has produced `want` records with status st from index `from`. */
+static void wait_records(int from, long st, int want, int timeout_s, const char *what)
+{
+    int64_t deadline = jd_mono_ms() + (int64_t)timeout_s * 1000;
+    while (count_status_since(from, st) < want) {
+        JD_REQUIRE(jd_mono_ms() < deadline, "%s: fewer than %d answers %ld after %d s (%d)", what,
+                   want, st, timeout_s, count_status_since(from, st));
+        jd_sleep_ms(20);
+    }
+}
+
+static void outage(struct jd_redis *redis, int use_shutdown_cmd, int round)
+{
+    int before = atomic_load(&nrec);
+    jd_note("outage %d: stopping redis with %s while webhooks flow (%d sent so far)", round,
+            use_shutdown_cmd ? "SHUTDOWN" : "SIGTERM", before);
+    if (use_shutdown_cmd)
+        jd_redis_shutdown(redis);
+    else
+        jd_redis_kill(redis, SIGTERM);
+    int64_t down_ms = jd_mono_ms();
+    int down_idx = atomic_load(&nrec);
+
+    wait_records(down_idx, 503, 20, 60, "while redis is down");
+    JD_EXPECT(jd_daemon_alive(&daemon_), "outage %d: journeyd died when redis went away", round);
+    long hz = jd_get_status(&daemon_, "/healthz");
+    long rz = jd_get_status(&daemon_, "/readyz");
+    JD_EXPECT(hz == 200, "outage %d: /healthz is %ld while redis is down, want 200", round, hz);
+    JD_EXPECT(rz == 503, "outage %d: /readyz is %ld while redis is down, want 503", round, rz);
+    struct jd_http h;
+    jd_get_auth(&daemon_, "/v1/status", &h);
+    jd_note("outage %d: /v1/status while down -> %ld %.200s", round, h.status,
+            h.body ? h.body : "");
+    if (h.status == 200) {
+        cJSON *j = jd_http_json(&h);
+        const char *rs = jd_json_str(j, "redis");
+        JD_EXPECT(rs && strcmp(rs, "down") == 0,
+                  "outage %d: /v1/status answers 200 with redis=%s while redis is down", round,
+                  rs ? rs : "(missing)");
+        cJSON_Delete(j);
+    } else {
+        JD_EXPECT(h.status == 503, "outage %d: /v1/status is %ld while redis is down", round,
+                  h.status);
+    }
+    jd_http_free(&h);
+
+    /* Several seconds of outage, so reconnect attempts back off and retry more than once. */
+    jd_sleep_ms(3000);
+    JD_EXPECT(jd_daemon_alive(&daemon_), "outage %d: journeyd died during the outage", round);
+
+    jd_redis_start(redis, redis->dir, redis->port);
+    int64_t up_ms = jd_mono_ms();
+    int64_t deadline = up_ms + 60000;
+    while (jd_get_status(&daemon_, "/readyz") != 200) {
+        JD_REQUIRE(jd_mono_ms() < deadline,
+                   "outage %d: /readyz not 200 within 60 s of redis coming back", round);
+        jd_sleep_ms(50);
+    }
+    int64_t ready_ms = jd_mono_ms();
+    int ready_idx = atomic_load(&nrec);
+    jd_note("outage %d: redis down %.1f s; journeyd ready again %" PRId64
+            " ms after redis restarted",
+            round, (double)(up_ms - down_ms) / 1000.0, ready_ms - up_ms);
+    wait_records(ready_idx, 200, 30, 60, "after redis came back");
+    /* Once ready, webhooks are accepted again: a request that started a second after
+     * /readyz turned 200 must not be refused. */
+    int end = atomic_load(&nrec);
+    for (int i = ready_idx; i < end; i++)
+        JD_EXPECT(recs[i].start_ms < ready_ms + 1000 || recs[i].status == 200,
+                  "outage %d: webhook %d started %" PRId64 " ms after /readyz was 200 and got "
+                  "%ld",
+                  round, i, recs[i].start_ms - ready_ms, recs[i].status);
+}
+
+int main(void)
+{
+    jd_setup("redis_outage", 400, 1);
+    struct jd_redis redis;
+    jd_redis_start(&redis, NULL, 0);
+    jd_daemon_config(&daemon_, redis.port, NULL);
+    jd_daemon_start(&daemon_, 1);
+
+    pthread_t th;
+    JD_REQUIRE(pthread_create(&th, NULL, loader, NULL) == 0, "pthread_create failed");
+    wait_records(0, 200, 40, 60, "before the outage");
+
+    outage(&redis, 1, 1);
+    outage(&redis, 0, 2);
+
+    atomic_store(&stop_load, 1);
+    pthread_join(th, NULL);
+    int n = atomic_load(&nrec);
+
+    int n200 = 0, n503 = 0, nerr = 0, nother = 0, no_retry_after = 0;
+    for (int i = 0; i < n; i++) {
+        const struct rec *r = &recs[i];
+        if (r->status == 200) {
+            n200++;
+        } else if (r->status == 503) {
+            n503++;
+            char *end = NULL;
+            long ra = strtol(r->retry_after, &end, 10);
+            if (r->retry_after[0] == '\0' || *end != '\0' || ra <= 0) {
+                if (no_retry_after++ < 5)
+                    jd_error(__FILE__, __LINE__,
+                             "webhook %d: 503 with Retry-After \"%s\", want a positive number of "
+                             "seconds",
+                             i, r->retry_after);
+            } else if (ra != 2) {
+                jd_note("NOTE webhook %d: Retry-After %ld, configured retry_after = 2s", i, ra);
+            }
+        } else if (r->status == 0) {
+            if (nerr++ < 5)
+                jd_error(__FILE__, __LINE__, "webhook %d: no HTTP answer (curl error %d)", i,
+                         r->curl_code);
+        } else {
+            if (nother++ < 5)
+                jd_error(__FILE__, __LINE__, "webhook %d: status %ld, want 200 or 503", i,
+                         r->status);
+        }
+    }
+    jd_note("load: %d webhooks, %d got 200, %d got 503, %d without answer, %d other", n, n200, n503,
+            nerr, nother);
+    JD_EXPECT(no_retry_after == 0, "%d answers 503 lacked a valid Retry-After", no_retry_after);
+
+    /* The provider's retry of everything refused. */
+    int resent = 0;
+    for (int i = 0; i < n; i++) {
+        if (recs[i].status == 200)
+            continue;
+        char *body = make_body(i);
+        struct jd_http h;
+        jd_post_stripe(&daemon_, body, &h);
+        JD_EXPECT(h.status == 200, "retry of webhook %d after the outages: want 200, got %ld", i,
+                  h.status);
+        jd_http_free(&h);
+        free(body);
+        resent++;
+    }
+    jd_note("resent %d refused webhooks", resent);
+
+    long dead = jd_wait_drained(&daemon_, 180);
+    JD_EXPECT(dead == 0, "%ld dead letters", dead);
+    int missing = 0, dup = 0;
+    for (int i = 0; i < n; i++) {
+        char email[64], id[64];
+        snprintf(email, sizeof email, "out%05d@example.com", i);
+        snprintf(id, sizeof id, "stripe:evt_out_%05d", i);
+        long st;
+        cJSON *j = jd_journey(&daemon_, "email", email, &st);
+        int c = j ? jd_count_event(j, id) : 0;
+        if (c == 0 && missing++ < 10)
+            jd_error(__FILE__, __LINE__,
+                     "webhook %d (first answer %ld) is not in its journey "
+                     "(status %ld)",
+                     i, recs[i].status, st);
+        if (c > 1 && dup++ < 10)
+            jd_error(__FILE__, __LINE__, "webhook %d appears %d times", i, c);
+        cJSON_Delete(j);
+    }
+    JD_EXPECT(missing == 0, "%d webhooks missing from the journeys", missing);
+    JD_EXPECT(dup == 0, "%d webhooks applied more than once", dup);
+    jd_note("journeys: %d of %d webhooks present exactly once", n - missing - dup, n);
+
+    JD_EXPECT(jd_get_status(&daemon_, "/readyz") == 200, "/readyz is not 200 at the end");
+    jd_daemon_stop(&daemon_);
+    jd_redis_kill(&redis, SIGTERM);
+    return jd_finish();
+}
