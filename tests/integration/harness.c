@@ -580,7 +580,9 @@ void jd_redis_start(struct jd_redis *r, const char *dir, int port)
 {
     static int counter;
     if (dir) {
-        snprintf(r->dir, sizeof r->dir, "%s", dir);
+        char copy[JD_PATH_MAX]; /* dir may be r->dir itself (a restart in place) */
+        snprintf(copy, sizeof copy, "%s", dir);
+        snprintf(r->dir, sizeof r->dir, "%s", copy);
     } else {
         path_fmt(r->dir, sizeof r->dir, "%s/redis%d", tmpdir, counter++);
     }

@@ -139,13 +139,12 @@ static void test_defaults(void **state)
 static void test_source_defaults(void **state)
 {
     (void)state;
-    struct cfg *c = must_parse("[source hooks]\ntype = events\n");
+    struct cfg *c = must_parse("[source hooks]\ntype = events\nsecret = t\n");
     assert_int_equal(c->nsources, 1);
     const struct cfg_source *s = &c->sources[0];
     assert_string_equal(s->name, "hooks");
     assert_string_equal(s->type, "events");
-    assert_int_equal(s->cx.nsecrets, 0);
-    assert_null(s->secrets_buf);
+    assert_int_equal(s->cx.nsecrets, 1);
     assert_null(s->cx.verify_token);
     assert_null(s->cx.username);
     assert_null(s->cx.allow_origins);
@@ -540,10 +539,11 @@ static void test_errors_with_lines(void **state)
                  "test.conf:2: key 'listen' outside any section");
     expect_error("[journeyd]\nlog_level = info\n; x\nlog_level = debug\n",
                  "test.conf:4: duplicate key 'log_level' in [journeyd] (first at line 2)");
-    expect_error("[source a]\ntype = events\n[source b]\ntype = events\n[source a]\n",
-                 "test.conf:5: duplicate source 'a' (first at line 1)");
-    expect_error("[journeyd]\n[source a]\ntype = events\n[journeyd]\n",
-                 "test.conf:4: duplicate section [journeyd] (first at line 1)");
+    expect_error("[source a]\ntype = events\nsecret = t\n[source b]\ntype = events\nsecret = t\n"
+                 "[source a]\n",
+                 "test.conf:7: duplicate source 'a' (first at line 1)");
+    expect_error("[journeyd]\n[source a]\ntype = events\nsecret = t\n[journeyd]\n",
+                 "test.conf:5: duplicate section [journeyd] (first at line 1)");
     expect_error("[journeyd]\nworker_batch = 5000\n",
                  "test.conf:2: invalid value '5000' for worker_batch: expected 1..1000");
     expect_error("[journeyd]\nlisten\n",
@@ -564,7 +564,7 @@ static void test_errors_with_lines(void **state)
     char text[256], name[80];
     memset(name, 'n', 63);
     name[63] = '\0';
-    snprintf(text, sizeof(text), "[source %s]\ntype = events\n", name);
+    snprintf(text, sizeof(text), "[source %s]\ntype = events\nsecret = t\n", name);
     struct cfg *c = must_parse(text);
     cfg_free(c);
     snprintf(text, sizeof(text), "[source %sn]\ntype = events\n", name);
@@ -673,14 +673,15 @@ static void test_too_many_sources(void **state)
     assert_non_null(text);
     size_t len = 0;
     for (int i = 0; i < CFG_MAX_SOURCES; i++)
-        len += (size_t)snprintf(text + len, cap - len, "[source s%d]\ntype = events\n", i);
+        len +=
+            (size_t)snprintf(text + len, cap - len, "[source s%d]\ntype = events\nsecret = t\n", i);
     struct cfg *c = must_parse(text);
     assert_int_equal(c->nsources, CFG_MAX_SOURCES);
     assert_non_null(cfg_find_source(c, "s63"));
     cfg_free(c);
     snprintf(text + len, cap - len, "[source one-too-many]\ntype = events\n");
     char want[128];
-    snprintf(want, sizeof(want), "test.conf:%d: more than %d sources", 2 * CFG_MAX_SOURCES + 1,
+    snprintf(want, sizeof(want), "test.conf:%d: more than %d sources", 3 * CFG_MAX_SOURCES + 1,
              CFG_MAX_SOURCES);
     expect_error(text, want);
     free(text);
