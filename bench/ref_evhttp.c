@@ -29,7 +29,8 @@ int main(int argc, char **argv)
     }
     struct event_base *base = event_base_new();
     struct evhttp *http = base ? evhttp_new(base) : NULL;
-    if (!http || evhttp_bind_socket(http, "127.0.0.1", (unsigned short)strtol(argv[1], NULL, 10)) != 0) {
+    if (!http ||
+        evhttp_bind_socket(http, "127.0.0.1", (unsigned short)strtol(argv[1], NULL, 10)) != 0) {
         fprintf(stderr, "ref_evhttp: cannot listen\n");
         return 1;
     }

@@ -56,7 +56,8 @@ int main(int argc, char **argv)
         return 1;
     }
     struct evhttp *http = evhttp_new(base);
-    if (!http || evhttp_bind_socket(http, "127.0.0.1", (unsigned short)strtol(argv[1], NULL, 10)) != 0) {
+    if (!http ||
+        evhttp_bind_socket(http, "127.0.0.1", (unsigned short)strtol(argv[1], NULL, 10)) != 0) {
         fprintf(stderr, "ref_xadd: cannot listen\n");
         return 1;
     }

@@ -68,15 +68,15 @@ void cx_list_free(struct cx_event_list *l)
 
 /* ---- stages ---- */
 
-static const char *const stage_names[] = {"visit", "lead", "qualified", "opportunity", "won",
-                                          "paid"};
+static const char *const stage_names[] = {"visit",       "lead", "qualified",
+                                          "opportunity", "won",  "paid"};
 
 const char *cx_event_stage(const struct cx_event *ev)
 {
     static const struct {
         const char *kind, *stage;
     } by_kind[] = {
-        {"click", "visit"}, {"visit", "visit"},         {"lead", "lead"},     {"form", "lead"},
+        {"click", "visit"},         {"visit", "visit"},  {"lead", "lead"},    {"form", "lead"},
         {"meeting", "opportunity"}, {"deal_won", "won"}, {"payment", "paid"},
     };
     size_t i;
@@ -134,8 +134,7 @@ int cx_event_add_identity(struct cx_event *ev, const struct cx_source *src, cons
         if (cx_norm_email(value, norm, sizeof norm) != 0)
             return 1;
     } else if (strcmp(type, "phone") == 0) {
-        if (cx_norm_phone(value, src ? src->default_country_code : NULL, norm, sizeof norm) !=
-            0)
+        if (cx_norm_phone(value, src ? src->default_country_code : NULL, norm, sizeof norm) != 0)
             return 1;
     } else {
         /* Never truncated: a cut id would silently name a different contact. */
@@ -145,8 +144,7 @@ int cx_event_add_identity(struct cx_event *ev, const struct cx_source *src, cons
         memcpy(norm, value, vl + 1);
     }
     for (i = 0; i < ev->nidentities && i < CX_MAX_IDENTITIES; i++)
-        if (strcmp(ev->identities[i].type, type) == 0 &&
-            strcmp(ev->identities[i].value, norm) == 0)
+        if (strcmp(ev->identities[i].type, type) == 0 && strcmp(ev->identities[i].value, norm) == 0)
             return 1;
     if (ev->nidentities >= CX_MAX_IDENTITIES)
         return -1;
@@ -173,16 +171,16 @@ static const struct {
 static const struct {
     const char *name, *channel;
 } click_ids[] = {
-    {"gclid", "paid_search"},   {"gbraid", "paid_search"},    {"wbraid", "paid_search"},
-    {"msclkid", "paid_search"}, {"fbclid", "paid_social"},    {"li_fat_id", "paid_social"},
+    {"gclid", "paid_search"},   {"gbraid", "paid_search"}, {"wbraid", "paid_search"},
+    {"msclkid", "paid_search"}, {"fbclid", "paid_social"}, {"li_fat_id", "paid_social"},
     {"ttclid", "paid_social"},
 };
 
 static const char *const search_engines[] = {"google", "bing",   "microsoft", "yahoo", "duckduckgo",
                                              "baidu",  "yandex", "ecosia",    "qwant"};
 static const char *const social_networks[] = {
-    "facebook", "fb",       "instagram", "ig",     "meta",    "linkedin", "tiktok",
-    "twitter",  "x",        "pinterest", "snapchat", "reddit", "youtube", "threads"};
+    "facebook", "fb", "instagram", "ig",       "meta",   "linkedin", "tiktok",
+    "twitter",  "x",  "pinterest", "snapchat", "reddit", "youtube",  "threads"};
 
 static int in_list(const char *v, const char *const *list, size_t n)
 {
@@ -217,8 +215,8 @@ static const char *fbc_to_fbclid(const char *fbc)
     return *p ? p : NULL;
 }
 
-static void touch_add_click_id(struct cx_event *ev, const struct cx_source *src,
-                               const char *name, const char *value)
+static void touch_add_click_id(struct cx_event *ev, const struct cx_source *src, const char *name,
+                               const char *value)
 {
     struct cx_touch *t = &ev->touch;
     size_t i, vl = strnlen(value, CX_IDENT_VALUE_MAX);
@@ -239,8 +237,7 @@ static void touch_add_click_id(struct cx_event *ev, const struct cx_source *src,
         (void)cx_event_add_identity(ev, src, name, value);
 }
 
-void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_getter get,
-                        void *ctx)
+void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_getter get, void *ctx)
 {
     size_t i;
     int found = 0;

@@ -15,8 +15,8 @@
 /* Bounds of a canonical event. Providers send more only in pathological payloads; a
  * value over its bound is dropped (identities) or truncated at a UTF-8 boundary
  * (descriptive text), never allowed to grow a buffer. */
-#define CX_ID_MAX 200         /* event id, payment key, raw stream id */
-#define CX_IDENT_TYPE_MAX 48  /* "hubspot_contact", "custom:<name>" */
+#define CX_ID_MAX 200        /* event id, payment key, raw stream id */
+#define CX_IDENT_TYPE_MAX 48 /* "hubspot_contact", "custom:<name>" */
 #define CX_IDENT_VALUE_MAX 256
 #define CX_MAX_IDENTITIES 16
 #define CX_TEXT_MAX 256 /* utm values, campaign, ad, names */
@@ -52,8 +52,8 @@ struct cx_source {
     const char *api_token, *api_base;
     const char *stages;
     enum cx_form_auth auth;
-    const char *allow_origins; /* form auth=origin: comma-separated hosts */
-    int64_t tolerance_s;       /* replay window for signed timestamps */
+    const char *allow_origins;        /* form auth=origin: comma-separated hosts */
+    int64_t tolerance_s;              /* replay window for signed timestamps */
     const char *default_country_code; /* digits, e.g. "39"; NULL or "" = none */
 };
 
@@ -136,7 +136,7 @@ struct cx_event {
     int64_t amount_minor;
     char currency[4];
     char payment_key[CX_ID_MAX];
-    char raw[CX_ID_MAX];   /* stream id of the raw webhook it came from */
+    char raw[CX_ID_MAX];      /* stream id of the raw webhook it came from */
     char attrs[CX_ATTRS_MAX]; /* "" or a serialized JSON object of extra lead fields */
 };
 
@@ -159,6 +159,8 @@ struct cx_connector {
 
 /* The registry: NULL when the type is unknown. */
 const struct cx_connector *cx_lookup(const char *type);
+/* The i-th registered connector, NULL past the last (fuzzers and tests enumerate). */
+const struct cx_connector *cx_connector_at(size_t i);
 
 /* Event list ownership: cx_list_init zeroes; cx_list_add returns a zeroed event with
  * source/type/raw filled from the arguments, or NULL when the list is full or out of
@@ -188,8 +190,7 @@ int cx_event_add_identity(struct cx_event *ev, const struct cx_source *src, cons
  * ev->has_touch when any utm value or click id was found, and adds gclid / fbclid as
  * identities. `get` returns the value for a name or NULL. */
 typedef const char *(*cx_getter)(void *ctx, const char *name);
-void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_getter get,
-                        void *ctx);
+void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_getter get, void *ctx);
 /* Channel of a touch (DESIGN §6 table). */
 const char *cx_touch_channel(const struct cx_touch *t);
 

@@ -9,14 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const kinds[] = {"click",        "visit",    "lead",      "form",
-                                    "meeting",      "sales_touch", "stage_change", "deal_won",
-                                    "deal_lost",    "payment",  "refund",    "custom"};
+static const char *const kinds[] = {"click",     "visit",       "lead",         "form",
+                                    "meeting",   "sales_touch", "stage_change", "deal_won",
+                                    "deal_lost", "payment",     "refund",       "custom"};
 
 static const char *const identity_types[] = {
-    "email",           "phone",           "anon",          "gclid",
-    "fbclid",          "meta_lead",       "google_lead",   "hubspot_contact",
-    "pipedrive_person", "stripe_customer", "shopify_customer"};
+    "email",           "phone",           "anon",
+    "gclid",           "fbclid",          "meta_lead",
+    "google_lead",     "hubspot_contact", "pipedrive_person",
+    "stripe_customer", "shopify_customer"};
 
 static const char *const touch_text[] = {"source", "medium", "campaign", "content",
                                          "term",   "ad",     "platform", "channel"};
@@ -92,8 +93,7 @@ static int build_identities(cJSON *arr, size_t idx, const struct cx_source *src,
         const char *type = cx_json_str(it, "type"), *value = cx_json_str(it, "value");
 
         if (!type || !value)
-            return cx_fail(err, "events[%zu].identities[%zu]: needs string type and value", idx,
-                           j);
+            return cx_fail(err, "events[%zu].identities[%zu]: needs string type and value", idx, j);
         if (!known_identity_type(type))
             return cx_fail(err, "events[%zu].identities[%zu].type: unknown", idx, j);
         /* An unusable value (a malformed email) is dropped, as from any provider. */
@@ -104,8 +104,8 @@ static int build_identities(cJSON *arr, size_t idx, const struct cx_source *src,
     return 0;
 }
 
-static int build_touch(cJSON *touch, size_t idx, const struct cx_source *src,
-                       struct cx_event *ev, struct cx_err *err)
+static int build_touch(cJSON *touch, size_t idx, const struct cx_source *src, struct cx_event *ev,
+                       struct cx_err *err)
 {
     const char *v;
     cJSON *ids, *it;
@@ -142,8 +142,7 @@ static int build_amount(cJSON *amount, size_t idx, struct cx_event *ev, struct c
     if (!cJSON_IsObject(amount))
         return cx_fail(err, "events[%zu].amount: not an object", idx);
     if (cx_json_int(amount, "minor", &ev->amount_minor) != 0 || ev->amount_minor < 0)
-        return cx_fail(err, "events[%zu].amount.minor: not a non-negative integer below 2^53",
-                       idx);
+        return cx_fail(err, "events[%zu].amount.minor: not a non-negative integer below 2^53", idx);
     if (cx_norm_currency(cx_json_str(amount, "currency"), ev->currency) != 0)
         return cx_fail(err, "events[%zu].amount.currency: not an ISO 4217 code", idx);
     ev->has_amount = 1;

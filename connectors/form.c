@@ -275,9 +275,9 @@ static int form_from_json(struct cx_form *f, const cJSON *root)
 
 /* Fields with a meaning of their own; everything else is a lead attribute. */
 static const char *const consumed[] = {
-    "email",    "phone",       "jd_aid",  "utm_source", "utm_medium", "utm_campaign",
-    "utm_content", "utm_term", "gclid",   "gbraid",     "wbraid",     "fbclid",
-    "fbc",      "msclkid",     "li_fat_id", "ttclid",   "submission_id", "submitted_at",
+    "email",       "phone",    "jd_aid",    "utm_source", "utm_medium",    "utm_campaign",
+    "utm_content", "utm_term", "gclid",     "gbraid",     "wbraid",        "fbclid",
+    "fbc",         "msclkid",  "li_fat_id", "ttclid",     "submission_id", "submitted_at",
 };
 
 static int is_consumed(const char *name)
@@ -344,8 +344,8 @@ static int body_hash_hex(const unsigned char *body, size_t len, char out[FORM_HA
     char hex[2 * EVP_MAX_MD_SIZE + 1];
     unsigned int mdlen = 0;
 
-    if (EVP_Digest(len ? body : (const unsigned char *)"", len, md, &mdlen, EVP_sha256(),
-                   NULL) != 1 ||
+    if (EVP_Digest(len ? body : (const unsigned char *)"", len, md, &mdlen, EVP_sha256(), NULL) !=
+            1 ||
         mdlen != CX_SHA256_LEN)
         return -1;
     cx_hex_encode(md, mdlen, hex);

@@ -8,11 +8,7 @@
 #include "registry.h"
 
 static const struct cx_connector *const connectors[] = {
-    &cx_stripe,
-    &cx_form,
-    &cx_click,
-    &cx_events,
-    NULL,
+    &cx_stripe, &cx_form, &cx_click, &cx_events, NULL,
 };
 
 const struct cx_connector *cx_lookup(const char *type)
@@ -25,4 +21,9 @@ const struct cx_connector *cx_lookup(const char *type)
         if (strcmp(connectors[i]->type, type) == 0)
             return connectors[i];
     return NULL;
+}
+
+const struct cx_connector *cx_connector_at(size_t i)
+{
+    return i < sizeof connectors / sizeof connectors[0] - 1 ? connectors[i] : NULL;
 }

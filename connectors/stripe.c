@@ -123,8 +123,8 @@ static enum cx_verdict stripe_verify(const struct cx_source *src, const struct c
     now_s = in->now_ms / 1000 - (in->now_ms % 1000 < 0);
     age = now_s - t;
     if (age > tolerance) {
-        cx_fail(err, "Stripe-Signature: timestamp %" PRId64 " s old (tolerance %" PRId64 " s)",
-                age, tolerance);
+        cx_fail(err, "Stripe-Signature: timestamp %" PRId64 " s old (tolerance %" PRId64 " s)", age,
+                tolerance);
         return CX_STALE;
     }
     root = cx_json_parse(in->body, in->body_len, CX_JSON_MAX_DEPTH);
@@ -240,9 +240,10 @@ static enum cx_result extract(enum stripe_kind k, cJSON *root, cJSON *obj, const
             f->emails[1] = cx_json_str(
                 cx_json_obj(cJSON_GetArrayItem(charges, 0), "billing_details"), "email");
         pi = cx_json_str(obj, "id");
-        if (money(obj, cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(obj, "amount_received"))
-                           ? "amount_received"
-                           : "amount",
+        if (money(obj,
+                  cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(obj, "amount_received"))
+                      ? "amount_received"
+                      : "amount",
                   f, type, evt_id, err) != 0)
             return CX_NORM_POISON;
         break;

@@ -17,8 +17,8 @@ struct api_req {
     enum api_view view;
 };
 
-static const char *const stage_names[] = {NULL, "visit", "lead", "qualified", "opportunity",
-                                          "won", "paid"};
+static const char *const stage_names[] = {NULL,          "visit", "lead", "qualified",
+                                          "opportunity", "won",   "paid"};
 
 struct revenue {
     size_t n;
@@ -277,8 +277,8 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
             if (strcmp(t, "email") == 0)
                 ok = cx_norm_email(colon + 1, norm, sizeof(norm)) == 0;
             else if (strcmp(t, "phone") == 0)
-                ok = cx_norm_phone(colon + 1, jd->cfg->default_country_code, norm,
-                                   sizeof(norm)) == 0;
+                ok = cx_norm_phone(colon + 1, jd->cfg->default_country_code, norm, sizeof(norm)) ==
+                     0;
             else
                 snprintf(norm, sizeof(norm), "%s", colon + 1);
             snprintf(key, sizeof(key), "%s\t%s", t, norm);
@@ -293,8 +293,9 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
         snprintf(key, sizeof(key), "%s\t%s", type, value);
     cx_form_free(&q);
     if (!ok) {
-        http_reply_error(req, 400, "bad_request",
-                         "expected one of email=, phone=, anon=, contact=, identity=<type>:<value>");
+        http_reply_error(
+            req, 400, "bad_request",
+            "expected one of email=, phone=, anon=, contact=, identity=<type>:<value>");
         return;
     }
     read_contact(jd, req, VIEW_JOURNEY, "identity", key, strlen(key));

@@ -47,7 +47,7 @@ struct cfg {
     int64_t click_cookie_days;
     char *log_level; /* debug | info | notice | warning | error */
 
-    size_t max_body;         /* bytes, default 1 MiB */
+    size_t max_body; /* bytes, default 1 MiB */
     int64_t request_timeout_ms;
     int64_t redis_timeout_ms; /* per command */
     int64_t redis_connect_timeout_ms;
@@ -62,7 +62,7 @@ struct cfg {
     int64_t drain_timeout_ms;
     char *unique_types[16]; /* identity types that never merge (DESIGN §4) */
     size_t nunique_types;
-    char *roles; /* "ingest,worker,api" */
+    char *roles;                /* "ingest,worker,api" */
     int64_t max_journey_events; /* events returned by one journey answer */
     char *consumer;             /* consumer name in the group; default hostname-pid */
 

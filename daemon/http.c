@@ -120,8 +120,7 @@ void http_reply_json(struct evhttp_request *req, int status, cJSON *body)
     cJSON_free(text);
 }
 
-void http_reply_error(struct evhttp_request *req, int status, const char *code,
-                      const char *message)
+void http_reply_error(struct evhttp_request *req, int status, const char *code, const char *message)
 {
     cJSON *o = cJSON_CreateObject();
     if (o && (!cJSON_AddStringToObject(o, "error", code) ||
@@ -168,8 +167,7 @@ int http_require_token(struct jd *jd, struct evhttp_request *req)
     struct cx_header hdrs[HTTP_MAX_HEADERS];
     size_t n = http_collect_headers(req, hdrs, HTTP_MAX_HEADERS);
     if (jd->cfg->napi_tokens > 0 &&
-        cx_bearer_matches(hdrs, n, (const char *const *)jd->cfg->api_tokens,
-                          jd->cfg->napi_tokens))
+        cx_bearer_matches(hdrs, n, (const char *const *)jd->cfg->api_tokens, jd->cfg->napi_tokens))
         return 1;
     evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
     http_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
@@ -234,8 +232,8 @@ int http_start(struct jd *jd)
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
     char addr[300];
-    snprintf(addr, sizeof(addr), strchr(c->listen_host, ':') ? "[%s]:%d" : "%s:%d",
-             c->listen_host, c->listen_port);
+    snprintf(addr, sizeof(addr), strchr(c->listen_host, ':') ? "[%s]:%d" : "%s:%d", c->listen_host,
+             c->listen_port);
     if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) != 0) {
         jlog(JLOG_ERROR, "msg=\"listen address must be numeric\" listen=%s", addr);
         return -1;

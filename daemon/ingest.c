@@ -227,8 +227,7 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
         jd->n.rejected++;
         jlog(JLOG_INFO, "msg=\"webhook refused\" source=%s status=%d reason=%s", src->name,
              verdict_status(v), verdict_code(v));
-        http_reply_error(req, verdict_status(v), verdict_code(v),
-                         err.msg[0] ? err.msg : "refused");
+        http_reply_error(req, verdict_status(v), verdict_code(v), err.msg[0] ? err.msg : "refused");
         account(jd, src->name, verdict_status(v), start_us);
         return;
     }
@@ -259,10 +258,9 @@ void ingest_handle_hook(struct jd *jd, struct evhttp_request *req, const char *s
         metrics_count_webhook(&jd->metrics, "(unknown)", 404);
         return;
     }
-    verify_and_enqueue(jd, req, &s->cx, cx,
-                       s->cx.auth == CX_AUTH_ORIGIN && strcmp(s->type, "form") == 0
-                           ? s->thank_you_url
-                           : NULL);
+    verify_and_enqueue(
+        jd, req, &s->cx, cx,
+        s->cx.auth == CX_AUTH_ORIGIN && strcmp(s->type, "form") == 0 ? s->thank_you_url : NULL);
 }
 
 void ingest_handle_events(struct jd *jd, struct evhttp_request *req, const char *rest)
@@ -331,7 +329,8 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
     struct evhttp_uri *dest = to ? evhttp_uri_parse_with_flags(to, 0) : NULL;
     const char *scheme = dest ? evhttp_uri_get_scheme(dest) : NULL;
     const char *host = dest ? evhttp_uri_get_host(dest) : NULL;
-    int ok = scheme && host && (strcasecmp(scheme, "https") == 0 || strcasecmp(scheme, "http") == 0) &&
+    int ok = scheme && host &&
+             (strcasecmp(scheme, "https") == 0 || strcasecmp(scheme, "http") == 0) &&
              host_allowed(jd->cfg, host) && !evhttp_uri_get_userinfo(dest) && strlen(to) < 1900;
     if (dest)
         evhttp_uri_free(dest);

@@ -17,7 +17,13 @@
 #include "redis.h"
 
 /* The Lua scripts, in the order they are loaded on every Redis connection. */
-enum jd_script { JD_SCRIPT_APPLY, JD_SCRIPT_JOURNEY, JD_SCRIPT_DEAD, JD_SCRIPT_STATUS, JD_NSCRIPTS };
+enum jd_script {
+    JD_SCRIPT_APPLY,
+    JD_SCRIPT_JOURNEY,
+    JD_SCRIPT_DEAD,
+    JD_SCRIPT_STATUS,
+    JD_NSCRIPTS
+};
 
 #define JD_RAW_STREAM "jd:raw"
 #define JD_DEAD_STREAM "jd:dead"
@@ -44,7 +50,7 @@ struct jd {
     struct event *queue_probe; /* samples the raw stream length for back-pressure */
     int64_t queue_length;      /* last sampled XLEN of the raw stream */
     int reloads, reload_failures;
-    size_t ingest_inflight;    /* XADDs waiting for Redis */
+    size_t ingest_inflight; /* XADDs waiting for Redis */
     int roles_ingest, roles_worker, roles_api;
     int stopping;
     int ready_notified;

@@ -175,8 +175,8 @@ static int resolve_redis_host(struct cfg *c, char *out, size_t cap)
     hints.ai_socktype = SOCK_STREAM;
     if (getaddrinfo(c->redis_host, NULL, &hints, &res) != 0 || !res)
         return -1;
-    int rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)cap, NULL, 0,
-                         NI_NUMERICHOST);
+    int rc =
+        getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST);
     freeaddrinfo(res);
     return rc == 0 ? 0 : -1;
 }
@@ -257,12 +257,10 @@ static void jd_free(struct jd *jd)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"check-config", no_argument, NULL, 'k'},
-                                         {"help-config", no_argument, NULL, 'r'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+        {"help-config", no_argument, NULL, 'r'},  {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *path = NULL;
     int check_only = 0, opt;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -360,8 +358,8 @@ int main(int argc, char **argv)
     if (jd.roles_ingest && ingest_start(&jd) != 0)
         goto oom;
     if ((jd.roles_ingest || jd.roles_api) && http_start(&jd) != 0) {
-        fprintf(stderr, "journeyd: cannot start the HTTP listener on %s:%d\n",
-                jd.cfg->listen_host, jd.cfg->listen_port);
+        fprintf(stderr, "journeyd: cannot start the HTTP listener on %s:%d\n", jd.cfg->listen_host,
+                jd.cfg->listen_port);
         goto out;
     }
     if (notify_watchdog_start(jd.base) != 0)

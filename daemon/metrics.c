@@ -105,8 +105,7 @@ void metrics_handle(struct jd *jd, struct evhttp_request *req, const char *rest)
     counter(b, "journeyd_duplicates_skipped_total", "Redeliveries recognised and skipped.",
             jd->n.duplicates);
     counter(b, "journeyd_merges_total", "Contacts merged into another.", jd->n.merges);
-    counter(b, "journeyd_conflicts_total", "Merges refused by merge protection.",
-            jd->n.conflicts);
+    counter(b, "journeyd_conflicts_total", "Merges refused by merge protection.", jd->n.conflicts);
     counter(b, "journeyd_restitches_total", "Re-stitches of contacts with conflicts.",
             jd->n.restitched);
     counter(b, "journeyd_dead_lettered_total", "Raw entries moved to the dead-letter stream.",

@@ -15,8 +15,8 @@ enum xfer_state { XFER_QUEUED, XFER_RUNNING, XFER_BACKOFF };
  * until its callback has run. */
 struct out_xfer {
     struct outbound *o;
-    struct out_xfer *prev, *next;     /* all live transfers */
-    struct out_xfer *queue_next;      /* waiting for a free slot */
+    struct out_xfer *prev, *next; /* all live transfers */
+    struct out_xfer *queue_next;  /* waiting for a free slot */
     enum xfer_state state;
     CURL *easy;
     struct curl_slist *headers;
@@ -294,8 +294,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
     } else if (sock->assigned) {
         event_del(&sock->ev);
     }
-    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) |
-                         EV_PERSIST);
+    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) |
+                         (what & CURL_POLL_OUT ? EV_WRITE : 0) | EV_PERSIST);
     if (event_assign(&sock->ev, o->base, s, kind, on_sock_event, o) != 0 ||
         event_add(&sock->ev, NULL) != 0) {
         sock->assigned = 0;
@@ -386,8 +386,8 @@ void outbound_free(struct outbound *o)
     free(o);
 }
 
-int outbound_get(struct outbound *o, const char *url, const char *const *headers,
-                 size_t nheaders, outbound_cb cb, void *ud)
+int outbound_get(struct outbound *o, const char *url, const char *const *headers, size_t nheaders,
+                 outbound_cb cb, void *ud)
 {
     if (o->stopping || o->nqueued >= o->cfg.max_queued)
         return -1;

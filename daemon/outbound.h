@@ -23,13 +23,13 @@
 struct outbound;
 
 struct outbound_config {
-    size_t max_transfers;    /* concurrent */
-    size_t max_queued;       /* waiting behind them */
-    int64_t timeout_ms;      /* whole transfer */
+    size_t max_transfers; /* concurrent */
+    size_t max_queued;    /* waiting behind them */
+    int64_t timeout_ms;   /* whole transfer */
     int64_t connect_timeout_ms;
-    int max_attempts;        /* 1 = no retry */
-    int64_t backoff_ms;      /* first retry delay; doubles each attempt */
-    int64_t max_backoff_ms;  /* also caps a Retry-After */
+    int max_attempts;       /* 1 = no retry */
+    int64_t backoff_ms;     /* first retry delay; doubles each attempt */
+    int64_t max_backoff_ms; /* also caps a Retry-After */
 };
 
 enum outbound_result {
@@ -41,8 +41,8 @@ enum outbound_result {
 
 /* body is valid only during the callback. status is the last HTTP status (0 when the
  * transport failed); error is a short text for logs (never includes the URL's query). */
-typedef void (*outbound_cb)(void *ud, enum outbound_result result, long status,
-                            const char *body, size_t len, const char *error);
+typedef void (*outbound_cb)(void *ud, enum outbound_result result, long status, const char *body,
+                            size_t len, const char *error);
 
 struct outbound_counters {
     uint64_t ok, permanent, transient, refused, retries;
@@ -57,8 +57,8 @@ void outbound_free(struct outbound *o);
 
 /* GET url with the given "Name: value" headers (copied). cb runs exactly once, never
  * before this function returned. Returns 0, or -1 when refused at once (cb not called). */
-int outbound_get(struct outbound *o, const char *url, const char *const *headers,
-                 size_t nheaders, outbound_cb cb, void *ud);
+int outbound_get(struct outbound *o, const char *url, const char *const *headers, size_t nheaders,
+                 outbound_cb cb, void *ud);
 
 size_t outbound_active(const struct outbound *o);
 const struct outbound_counters *outbound_counters(const struct outbound *o);

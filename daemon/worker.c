@@ -14,12 +14,12 @@ struct worker {
     struct jd *jd;
     char consumer[128];
     int group_ready;
-    int reading;         /* an XREADGROUP or claim is in flight */
-    size_t outstanding;  /* apply / dead-letter scripts in flight */
+    int reading;        /* an XREADGROUP or claim is in flight */
+    size_t outstanding; /* apply / dead-letter scripts in flight */
     int stopping;
     struct event *sweep; /* periodic claim of entries left pending by a crash */
     struct event *retry; /* read again after a failure */
-    int sweeping; /* sweep commands in flight */
+    int sweeping;        /* sweep commands in flight */
 };
 
 /* One raw entry being applied: what the reply callback needs to log and account. */
@@ -125,8 +125,7 @@ static int send_script(struct worker *w, enum jd_script script, const char *entr
         return -1;
     ctx->w = w;
     snprintf(ctx->entry, sizeof(ctx->entry), "%s", entry);
-    if (rq_eval(w->jd->rq_worker, script, 0, on_script_done, ctx, numkeys, argc, argv, lens) !=
-        0) {
+    if (rq_eval(w->jd->rq_worker, script, 0, on_script_done, ctx, numkeys, argc, argv, lens) != 0) {
         free(ctx);
         return -1;
     }
@@ -347,8 +346,8 @@ static void read_more(struct worker *w)
     char count[24], block[24];
     snprintf(count, sizeof(count), "%lld", (long long)jd->cfg->worker_batch);
     snprintf(block, sizeof(block), "%d", WORKER_BLOCK_MS);
-    const char *argv[10] = {"XREADGROUP", "GROUP", JD_GROUP,      w->consumer, "COUNT",
-                            count,        "BLOCK", block,         "STREAMS",   JD_RAW_STREAM};
+    const char *argv[10] = {"XREADGROUP", "GROUP", JD_GROUP, w->consumer, "COUNT",
+                            count,        "BLOCK", block,    "STREAMS",   JD_RAW_STREAM};
     const char *argv_last = ">";
     const char *full[11];
     size_t lens[11];
@@ -358,8 +357,8 @@ static void read_more(struct worker *w)
     for (int i = 0; i < 11; i++)
         lens[i] = strlen(full[i]);
     /* The deadline must outlast the server-side BLOCK. */
-    if (rq_command(jd->rq_worker, WORKER_BLOCK_MS + jd->cfg->redis_timeout_ms, on_read, w, 11,
-                   full, lens) == 0)
+    if (rq_command(jd->rq_worker, WORKER_BLOCK_MS + jd->cfg->redis_timeout_ms, on_read, w, 11, full,
+                   lens) == 0)
         w->reading = 1;
     else
         schedule_retry(w);

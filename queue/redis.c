@@ -43,8 +43,8 @@ struct rq_cmd {
     size_t script;
     int retried_eval;
     int argc;
-    char **argv;        /* owned copies */
-    const char **view;  /* the same pointers, as hiredis takes them */
+    char **argv;       /* owned copies */
+    const char **view; /* the same pointers, as hiredis takes them */
     size_t *argvlen;
     int64_t timeout_ms;
 };
@@ -122,8 +122,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     struct rq_client *c = cmd->client;
     (void)ac;
     c->inflight--;
-    if (!cmd->answered && is_noscript(reply) && cmd->argv && !cmd->retried_eval &&
-        c->ac && !c->freeing) {
+    if (!cmd->answered && is_noscript(reply) && cmd->argv && !cmd->retried_eval && c->ac &&
+        !c->freeing) {
         /* The server lost its script cache (restart, SCRIPT FLUSH): send the body once. */
         cmd->retried_eval = 1;
         free(cmd->argv[0]);
@@ -132,8 +132,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         cmd->argvlen[0] = 4;
         cmd->argv[1] = malloc(c->cfg.scripts[cmd->script].len + 1);
         if (cmd->argv[0] && cmd->argv[1]) {
-            memcpy(cmd->argv[1], c->cfg.scripts[cmd->script].body,
-                   c->cfg.scripts[cmd->script].len);
+            memcpy(cmd->argv[1], c->cfg.scripts[cmd->script].body, c->cfg.scripts[cmd->script].len);
             cmd->argvlen[1] = c->cfg.scripts[cmd->script].len;
             cmd->view[0] = cmd->argv[0];
             cmd->view[1] = cmd->argv[1];
@@ -361,8 +360,8 @@ static void rq_connect(struct rq_client *c)
     evtimer_add(c->connect_timer, &tv);
 }
 
-struct rq_client *rq_new(struct event_base *base, const struct rq_config *cfg,
-                         rq_state_cb on_state, void *ud)
+struct rq_client *rq_new(struct event_base *base, const struct rq_config *cfg, rq_state_cb on_state,
+                         void *ud)
 {
     if (cfg->nscripts > RQ_MAX_SCRIPTS)
         return NULL;

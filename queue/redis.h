@@ -40,15 +40,14 @@ struct rq_client;
 
 /* Called on every state change; `why` is a short reason ("connection refused", "timeout")
  * or NULL. */
-typedef void (*rq_state_cb)(struct rq_client *c, enum rq_state state, const char *why,
-                            void *ud);
+typedef void (*rq_state_cb)(struct rq_client *c, enum rq_state state, const char *why, void *ud);
 /* reply is NULL when the command failed (disconnect, timeout, client not ready). */
 typedef void (*rq_reply_cb)(struct rq_client *c, const redisReply *reply, void *priv);
 
 /* Copies cfg (not the scripts: they must be static). Starts connecting at once.
  * NULL on allocation failure. Free with rq_free. */
-struct rq_client *rq_new(struct event_base *base, const struct rq_config *cfg,
-                         rq_state_cb on_state, void *ud);
+struct rq_client *rq_new(struct event_base *base, const struct rq_config *cfg, rq_state_cb on_state,
+                         void *ud);
 /* Fails every pending command (callbacks run with NULL) and frees. NULL-safe. Must not
  * be called from inside one of this client's callbacks. */
 void rq_free(struct rq_client *c);

@@ -102,8 +102,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .default_country_code = "39",
     };
     if (!normalize) {
-        struct cx_input in = {.method = "POST", .query = NULL, .headers = headers,
-                              .nheaders = nheaders, .body = body, .body_len = body_len,
+        struct cx_input in = {.method = "POST",
+                              .query = NULL,
+                              .headers = headers,
+                              .nheaders = nheaders,
+                              .body = body,
+                              .body_len = body_len,
                               .now_ms = FUZZ_NOW_MS};
         struct cx_reply reply;
         struct cx_err err;
@@ -113,9 +117,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(v <= CX_STALE);
         check(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
     } else {
-        struct cx_raw raw = {.source = "fuzz", .stream_id = "1700000000000-0",
-                             .received_ms = FUZZ_NOW_MS, .body = body, .body_len = body_len,
-                             .headers = headers, .nheaders = nheaders};
+        struct cx_raw raw = {.source = "fuzz",
+                             .stream_id = "1700000000000-0",
+                             .received_ms = FUZZ_NOW_MS,
+                             .body = body,
+                             .body_len = body_len,
+                             .headers = headers,
+                             .nheaders = nheaders};
         struct cx_event_list out;
         struct cx_err err;
         memset(&err, 0, sizeof(err));

@@ -4,6 +4,9 @@
  * JSON error body. Nothing refused may reach a journey, and after all of it a valid
  * webhook is still accepted and applied.
  *
+ * Poison events (authentic but unusable) must end in the dead-letter stream with a
+ * reason without blocking the queue.
+ *
  * Slow clients (half a request, then silence) are held open for the whole test: every
  * other case below is served while they stall, which is the property under test.
  */
@@ -129,6 +132,42 @@ static int server_closed(int fd)
         if (n < 0)
             return 0;
     }
+}
+
+/* Sends raw bytes and reads the first answer line: the daemon may answer 4xx or close the
+ * connection, but never 2xx/5xx and never hang. Returns the status (0 = closed without an
+ * answer). */
+static long raw_exchange(const char *what, const void *data, size_t len)
+{
+    int fd = connect_daemon();
+    JD_REQUIRE(send(fd, data, len, MSG_NOSIGNAL) == (ssize_t)len || errno == ECONNRESET ||
+                   errno == EPIPE,
+               "%s: send: %s", what, strerror(errno));
+    shutdown(fd, SHUT_WR);
+    char buf[512];
+    size_t used = 0;
+    int64_t deadline = jd_mono_ms() + 15000;
+    while (used < sizeof buf - 1 && jd_mono_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + used, sizeof buf - 1 - used, 0);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        if (memchr(buf, '\n', used))
+            break;
+    }
+    buf[used] = '\0';
+    close(fd);
+    long st = 0;
+    if (strncmp(buf, "HTTP/1.", 7) == 0 && used > 12)
+        st = strtol(buf + 9, NULL, 10);
+    JD_EXPECT(used > 0 || jd_mono_ms() < deadline, "%s: no answer and no close within 15 s", what);
+    JD_EXPECT(st == 0 || (st >= 400 && st < 500), "%s: answered %ld, want a 4xx or a close", what,
+              st);
+    jd_note("%-48s -> %ld %.60s", what, st, st ? "" : "(connection closed)");
+    return st;
 }
 
 static void expect_get(const char *what, const char *path, const char *auth, long want,
@@ -451,6 +490,55 @@ int main(void)
     expect_get("GET /v1/journey without a key", "/v1/journey", "Authorization: Bearer " JD_TOKEN,
                400, NULL);
 
+    {
+        struct jd_http h;
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/events", daemon_.base);
+        const char *auth[] = {"Authorization: Bearer " JD_TOKEN, NULL};
+        jd_http(&h, "GET", url, auth, NULL, 0);
+        JD_EXPECT(h.status == 405 && jd_http_is_error(&h, NULL),
+                  "GET /v1/events: want 405 with a JSON error, got %ld %.200s", h.status,
+                  h.body ? h.body : "");
+        jd_http_free(&h);
+
+        refused("evutf8@example.com");
+        jd_post_events(&daemon_,
+                       "{\"events\":[{\"id\":\"utf8\",\"kind\":\"custom\",\"at\":"
+                       "\"2026-10-01T12:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":"
+                       "\"evutf8@example.com\"}],\"attributes\":{\"x\":\"\xc0\xaf\xff\"}}]}",
+                       &h);
+        JD_EXPECT(h.status == 400 && jd_http_is_error(&h, NULL),
+                  "POST /v1/events with invalid UTF-8: want 400 JSON error, got %ld %.200s",
+                  h.status, h.body ? h.body : "");
+        jd_http_free(&h);
+    }
+    refused("formutf8@example.com");
+    form_signed("form JSON with invalid UTF-8",
+                "{\"email\":\"formutf8@example.com\",\"name\":\"\xed\xa0\x80\xff\","
+                "\"submission_id\":\"utf8\"}",
+                "application/json", 400);
+
+    /* --- the HTTP layer itself: garbage that never becomes a request --- */
+    static const char junk1[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"; /* a TLS hello */
+    raw_exchange("TLS ClientHello on the plain port", junk1, sizeof junk1 - 1);
+    static const char junk2[] = "GARBAGE\r\n\r\n";
+    raw_exchange("request line GARBAGE", junk2, sizeof junk2 - 1);
+    static const char junk3[] = "POST /hooks/stripe HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Length: -5\r\n\r\n";
+    raw_exchange("negative Content-Length", junk3, sizeof junk3 - 1);
+    static const char junk4[] = "POST /hooks/stripe HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Length: 99999999999999999999\r\n\r\n";
+    raw_exchange("Content-Length beyond 64 bits", junk4, sizeof junk4 - 1);
+    static const char junk5[] = "POST /hooks/stripe HTTP/1.1\r\nHost: x\r\nBroken header\r\n"
+                                "Content-Length: 2\r\n\r\n{}";
+    raw_exchange("header line without a colon", junk5, sizeof junk5 - 1);
+    static const char junk6[] = "GET /v1/journey?email=%zz%00 HTTP/1.1\r\nHost: x\r\n"
+                                "Authorization: Bearer test-token\r\n\r\n";
+    raw_exchange("bad percent-encoding in the query", junk6, sizeof junk6 - 1);
+    static const char junk7[] = "POST /hooks/stripe HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n";
+    raw_exchange("invalid chunk size", junk7, sizeof junk7 - 1);
+
     /* --- click tracker --- */
     {
         char url[256];
@@ -471,6 +559,38 @@ int main(void)
     JD_EXPECT(jd_daemon_alive(&daemon_), "journeyd died during the bad input");
     JD_EXPECT(jd_get_status(&daemon_, "/healthz") == 200, "/healthz is not 200 after bad input");
     JD_EXPECT(jd_get_status(&daemon_, "/readyz") == 200, "/readyz is not 200 after bad input");
+
+    /* Poison: authentic, well-formed events the connector cannot turn into canonical
+     * events (money that is not integer minor units, a currency that is not ISO 4217).
+     * Refusing them at the door (400) is fine; accepting them means they must end in the
+     * dead-letter stream with a reason, and must not block the valid webhook queued after
+     * them. */
+    int poison_accepted = 0;
+    static const char *const poison[] = {
+        "{\"id\":\"evt_poison_float\",\"object\":\"event\",\"type\":"
+        "\"checkout.session.completed\",\"created\":1790000000,\"data\":{\"object\":{\"id\":"
+        "\"cs_pf\",\"object\":\"checkout.session\",\"amount_total\":2490.5,\"currency\":"
+        "\"eur\",\"customer_details\":{\"email\":\"poison1@example.com\"},"
+        "\"payment_intent\":\"pi_pf\"}}}",
+        "{\"id\":\"evt_poison_cur\",\"object\":\"event\",\"type\":"
+        "\"checkout.session.completed\",\"created\":1790000000,\"data\":{\"object\":{\"id\":"
+        "\"cs_pc\",\"object\":\"checkout.session\",\"amount_total\":1000,\"currency\":"
+        "\"euro!\",\"customer_details\":{\"email\":\"poison2@example.com\"},"
+        "\"payment_intent\":\"pi_pc\"}}}",
+    };
+    refused("poison1@example.com");
+    refused("poison2@example.com");
+    for (size_t i = 0; i < sizeof poison / sizeof poison[0]; i++) {
+        struct jd_http h;
+        jd_post_stripe(&daemon_, poison[i], &h);
+        JD_EXPECT(h.status == 200 || h.status == 400, "poison event %zu: want 200 or 400, got %ld",
+                  i, h.status);
+        poison_accepted += h.status == 200;
+        jd_note("%-48s -> %ld %.120s",
+                i == 0 ? "poison: fractional amount" : "poison: bad currency", h.status,
+                h.body ? h.body : "");
+        jd_http_free(&h);
+    }
 
     /* Stripe secret rotation: several v1, any one valid is enough. */
     b = checkout("evt_good_after", "good@example.com");
@@ -501,7 +621,37 @@ int main(void)
                 "application/x-www-form-urlencoded", 200);
 
     long dead = jd_wait_drained(&daemon_, 60);
-    JD_EXPECT(dead == 0, "dead_letters is %ld: refused input must not reach the queue", dead);
+    JD_EXPECT(dead == poison_accepted,
+              "dead_letters is %ld, want %d (the accepted poison events and nothing refused)", dead,
+              poison_accepted);
+    {
+        /* Each dead letter says why: an operator must be able to fix and replay it. */
+        redisContext *c = jd_redis_connect(&redis);
+        redisReply *r = redisCommand(c, "XRANGE jd:dead - +");
+        size_t with_reason = 0, n = 0;
+        if (r && r->type == REDIS_REPLY_ARRAY) {
+            n = r->elements;
+            for (size_t i = 0; i < r->elements; i++) {
+                const redisReply *e = r->element[i];
+                const redisReply *f =
+                    e->type == REDIS_REPLY_ARRAY && e->elements == 2 ? e->element[1] : NULL;
+                for (size_t k = 0; f && k + 1 < f->elements; k += 2)
+                    if (f->element[k]->type == REDIS_REPLY_STRING &&
+                        strcmp(f->element[k]->str, "reason") == 0 &&
+                        f->element[k + 1]->type == REDIS_REPLY_STRING &&
+                        f->element[k + 1]->len > 0) {
+                        with_reason++;
+                        jd_note("dead letter %zu reason: %s", i, f->element[k + 1]->str);
+                    }
+            }
+        }
+        if (r)
+            freeReplyObject(r);
+        redisFree(c);
+        JD_EXPECT(n == (size_t)poison_accepted && with_reason == n,
+                  "jd:dead holds %zu entries (%zu with a reason), want %d with reasons", n,
+                  with_reason, poison_accepted);
+    }
     long st;
     cJSON *j = jd_journey(&daemon_, "email", "good@example.com", &st);
     JD_EXPECT(st == 200 && jd_count_event(j, "stripe:evt_good_after") == 1,

@@ -129,6 +129,32 @@ static void outage(struct jd_redis *redis, int use_shutdown_cmd, int round)
     }
     jd_http_free(&h);
 
+    /* The other entry points while Redis is away: the form source is a webhook like any
+     * other (503 + Retry-After); the API must answer promptly instead of hanging. */
+    char ra[32];
+    static const char form[] = "{\"email\":\"outage-form@example.com\",\"submission_id\":"
+                               "\"outage_form\",\"submitted_at\":\"2026-09-01T10:00:00Z\"}";
+    jd_post_form(&daemon_, form, "application/json", &h);
+    JD_EXPECT(h.status == 503 && jd_http_header(&h, "Retry-After", ra, sizeof ra),
+              "outage %d: form webhook while redis is down: want 503 with Retry-After, got %ld",
+              round, h.status);
+    jd_http_free(&h);
+    jd_post_events(&daemon_,
+                   "{\"events\":[{\"id\":\"outage_ev\",\"kind\":\"custom\",\"at\":"
+                   "\"2026-09-01T10:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":"
+                   "\"outage-ev@example.com\"}]}]}",
+                   &h);
+    JD_EXPECT(h.status == 503 && jd_http_header(&h, "Retry-After", ra, sizeof ra),
+              "outage %d: POST /v1/events while redis is down: want 503 with Retry-After, got %ld",
+              round, h.status);
+    jd_http_free(&h);
+    jd_get_auth(&daemon_, "/v1/journey?email=out00000%40example.com", &h);
+    JD_EXPECT(h.status == 503 && jd_http_is_error(&h, NULL),
+              "outage %d: GET /v1/journey while redis is down: want 503 with a JSON error, got "
+              "%ld (curl %d) %.200s",
+              round, h.status, h.curl_code, h.body ? h.body : "");
+    jd_http_free(&h);
+
     /* Several seconds of outage, so reconnect attempts back off and retry more than once. */
     jd_sleep_ms(3000);
     JD_EXPECT(jd_daemon_alive(&daemon_), "outage %d: journeyd died during the outage", round);

@@ -18,17 +18,17 @@
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-#define CHECK_STR(row, got, want)                                                              \
-    do {                                                                                       \
-        if (strcmp((got), (want)) != 0)                                                        \
-            fail_msg("row %zu: got \"%s\", want \"%s\"", (size_t)(row), (got), (want));       \
+#define CHECK_STR(row, got, want)                                                                  \
+    do {                                                                                           \
+        if (strcmp((got), (want)) != 0)                                                            \
+            fail_msg("row %zu: got \"%s\", want \"%s\"", (size_t)(row), (got), (want));            \
     } while (0)
 
-#define CHECK_INT(row, got, want)                                                              \
-    do {                                                                                       \
-        if ((int64_t)(got) != (int64_t)(want))                                                 \
-            fail_msg("row %zu: got %" PRId64 ", want %" PRId64, (size_t)(row),                 \
-                     (int64_t)(got), (int64_t)(want));                                         \
+#define CHECK_INT(row, got, want)                                                                  \
+    do {                                                                                           \
+        if ((int64_t)(got) != (int64_t)(want))                                                     \
+            fail_msg("row %zu: got %" PRId64 ", want %" PRId64, (size_t)(row), (int64_t)(got),     \
+                     (int64_t)(want));                                                             \
     } while (0)
 
 /* ---- hex ---- */
@@ -67,11 +67,11 @@ static void test_hex_bad(void **state)
     unsigned char buf[4];
 
     (void)state;
-    assert_int_equal(cx_hex_decode("abc", 3, buf, sizeof buf), -1);        /* odd */
-    assert_int_equal(cx_hex_decode("zz", 2, buf, sizeof buf), -1);         /* bad digit */
-    assert_int_equal(cx_hex_decode("0g", 2, buf, sizeof buf), -1);         /* bad digit */
+    assert_int_equal(cx_hex_decode("abc", 3, buf, sizeof buf), -1);         /* odd */
+    assert_int_equal(cx_hex_decode("zz", 2, buf, sizeof buf), -1);          /* bad digit */
+    assert_int_equal(cx_hex_decode("0g", 2, buf, sizeof buf), -1);          /* bad digit */
     assert_int_equal(cx_hex_decode("0011223344", 10, buf, sizeof buf), -1); /* too long */
-    assert_int_equal(cx_hex_decode("00112233", 8, buf, sizeof buf), 4);    /* fits exactly */
+    assert_int_equal(cx_hex_decode("00112233", 8, buf, sizeof buf), 4);     /* fits exactly */
     assert_int_equal(cx_hex_decode(" 0", 2, buf, sizeof buf), -1);
 }
 
@@ -83,8 +83,12 @@ static void test_base64_round_trip(void **state)
     static const struct {
         const char *plain, *b64;
     } rows[] = {
-        {"", ""},           {"f", "Zg=="},         {"fo", "Zm8="},
-        {"foo", "Zm9v"},    {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
         {"foobar", "Zm9vYmFy"},
     };
     unsigned char buf[16];
@@ -156,9 +160,9 @@ static void test_hmac_stripe_node_vectors(void **state)
         CHECK_STR(i, hex, rows[i].hex);
         /* The same message split in two parts gives the same MAC. */
         if (n > 1) {
-            CHECK_INT(i, cx_hmac_sha256("test_secret", 11, rows[i].msg, 1, rows[i].msg + 1,
-                                        n - 1, mac),
-                      0);
+            CHECK_INT(
+                i, cx_hmac_sha256("test_secret", 11, rows[i].msg, 1, rows[i].msg + 1, n - 1, mac),
+                0);
             cx_hex_encode(mac, sizeof mac, hex);
             CHECK_STR(i, hex, rows[i].hex);
         }
@@ -261,28 +265,28 @@ static void test_norm_phone(void **state)
     } rows[] = {
         {"+39 02 1234 5678", NULL, "+390212345678"},
         {"+39 02 1234 5678", "49", "+390212345678"},
-        {"02 1234567", "39", "+39021234567"},         /* Italy keeps the 0 */
-        {"0549 882 555", "378", "+3780549882555"},    /* San Marino keeps it */
-        {"06 698 83145", "379", "+3790669883145"},    /* Vatican keeps it */
-        {"07 07 07 07 07", "225", "+2250707070707"},  /* Côte d'Ivoire keeps it */
-        {"06 666 66 66", "242", "+242066666666"},     /* Rep. Congo keeps it */
-        {"0171 1234567", "49", "+491711234567"},      /* Germany drops it */
+        {"02 1234567", "39", "+39021234567"},        /* Italy keeps the 0 */
+        {"0549 882 555", "378", "+3780549882555"},   /* San Marino keeps it */
+        {"06 698 83145", "379", "+3790669883145"},   /* Vatican keeps it */
+        {"07 07 07 07 07", "225", "+2250707070707"}, /* Côte d'Ivoire keeps it */
+        {"06 666 66 66", "242", "+242066666666"},    /* Rep. Congo keeps it */
+        {"0171 1234567", "49", "+491711234567"},     /* Germany drops it */
         {"0049 (0)171 123-45-67", NULL, "+491711234567"},
         {"+49 (0)171 1234567", NULL, "+491711234567"},
         {"(415) 555.2671", "1", "+14155552671"},
         {"020 7946 0958", "44", "+442079460958"},
         {"00 44 20/7946/0958", NULL, "+442079460958"},
-        {"+1 (0) 555", NULL, NULL},                   /* 4 digits: too short */
-        {"12345", "1", "+112345"},                    /* 6 digits: shortest */
-        {"1234", "1", NULL},                          /* 5 digits */
-        {"+1234567890123456", NULL, NULL},            /* 16 digits: too long */
+        {"+1 (0) 555", NULL, NULL},                     /* 4 digits: too short */
+        {"12345", "1", "+112345"},                      /* 6 digits: shortest */
+        {"1234", "1", NULL},                            /* 5 digits */
+        {"+1234567890123456", NULL, NULL},              /* 16 digits: too long */
         {"+123456789012345", NULL, "+123456789012345"}, /* 15 digits */
-        {"0171 1234567", NULL, NULL},                 /* national without default */
+        {"0171 1234567", NULL, NULL},                   /* national without default */
         {"0171 1234567", "", NULL},
         {"0171 1234567", "4x", NULL},
-        {"+39 02 CALL ME", NULL, NULL},               /* letters */
+        {"+39 02 CALL ME", NULL, NULL}, /* letters */
         {"+39 02 1234 5678 ext 12", NULL, NULL},
-        {"39+02 1234", "39", NULL},                   /* + inside */
+        {"39+02 1234", "39", NULL}, /* + inside */
         {"++39 02 1234 5678", NULL, NULL},
         {"", "39", NULL},
         {"   ", "39", NULL},
@@ -311,7 +315,7 @@ static void test_form_parse(void **state)
 
     (void)state;
     assert_int_equal(cx_form_parse(&f, s, strlen(s)), 0);
-    assert_int_equal(f.n, 7); /* "=x" and the empty pair are not fields */
+    assert_int_equal(f.n, 7);                       /* "=x" and the empty pair are not fields */
     assert_string_equal(cx_form_get(&f, "a"), "1"); /* first match */
     assert_string_equal(cx_form_get(&f, "b"), "hello world");
     assert_string_equal(cx_form_get(&f, "c"), "A\xe2\x82\xac");
@@ -338,8 +342,8 @@ static void test_form_parse(void **state)
 
 static void test_form_parse_bad(void **state)
 {
-    static const char *const bad[] = {"a=%", "a=%4", "a=%zz", "a=%00", "%00=1", "a=1&b=%G1",
-                                      "a=%4g"};
+    static const char *const bad[] = {"a=%",   "a=%4",      "a=%zz", "a=%00",
+                                      "%00=1", "a=1&b=%G1", "a=%4g"};
     char many[CX_FORM_MAX_FIELDS * 4 + 8];
     struct cx_form f;
     size_t i, o = 0;
@@ -489,7 +493,7 @@ static void test_decimal_minor(void **state)
         {" 1", 2, 0, 0},
         {"1 ", 2, 0, 0},
         {"1e3", 2, 0, 0},
-        {"9007199254740992", 0, 0, 0},   /* 2^53: no longer exact */
+        {"9007199254740992", 0, 0, 0}, /* 2^53: no longer exact */
         {"90071992547409.92", 2, 0, 0},
         {"99999999999999999999", 0, 0, 0},
     };
@@ -543,16 +547,16 @@ static cJSON *parse_str(const char *s, int depth)
 static void test_json_parse_limits(void **state)
 {
     static const char *const bad[] = {
-        "\"\xff\"",                  /* invalid byte */
-        "\"\xc0\xaf\"",              /* overlong "/" */
-        "\"\xed\xa0\x80\"",          /* UTF-16 surrogate in UTF-8 */
-        "\"\xe2\x82\"",              /* truncated sequence */
-        "{\"a\":\"x\x01y\"}",        /* raw control byte in a string */
-        "{} x",                      /* trailing garbage */
-        "{}{}",                      /* two values */
-        "{\"a\":1,}",                /* not JSON */
-        "",                          /* nothing */
-        "{\"a\":\"\\ud800\"}",       /* lone surrogate escape */
+        "\"\xff\"",            /* invalid byte */
+        "\"\xc0\xaf\"",        /* overlong "/" */
+        "\"\xed\xa0\x80\"",    /* UTF-16 surrogate in UTF-8 */
+        "\"\xe2\x82\"",        /* truncated sequence */
+        "{\"a\":\"x\x01y\"}",  /* raw control byte in a string */
+        "{} x",                /* trailing garbage */
+        "{}{}",                /* two values */
+        "{\"a\":1,}",          /* not JSON */
+        "",                    /* nothing */
+        "{\"a\":\"\\ud800\"}", /* lone surrogate escape */
     };
     char deep[300];
     cJSON *j;
@@ -776,12 +780,12 @@ static const char *pairs_get(void *ctx, const char *name)
 
 static void test_set_touch(void **state)
 {
-    static const char *const kv1[] = {"utm_source", "Facebook", "utm_medium", "cpc",
-                                      "utm_campaign", "spring", "utm_term", "",
-                                      "fbc", "fb.1.1554763741205.IwAR_fbclid_value",
-                                      "other", "ignored", NULL};
-    static const char *const kv2[] = {"utm_source", "google", "gclid", "G-1", "fbclid", "F-1",
-                                      "utm_content", "bad\x01", NULL};
+    static const char *const kv1[] = {
+        "utm_source", "Facebook", "utm_medium", "cpc", "utm_campaign",
+        "spring",     "utm_term", "",           "fbc", "fb.1.1554763741205.IwAR_fbclid_value",
+        "other",      "ignored",  NULL};
+    static const char *const kv2[] = {"utm_source", "google",      "gclid",   "G-1", "fbclid",
+                                      "F-1",        "utm_content", "bad\x01", NULL};
     static const char *const kv3[] = {"fbc", "fb.x.123.abc", "name", "x", NULL};
     struct pairs p1 = {kv1}, p2 = {kv2}, p3 = {kv3};
     struct cx_event ev;
@@ -827,10 +831,17 @@ static void test_stages_and_list(void **state)
     static const struct {
         const char *kind, *stage, *want;
     } rows[] = {
-        {"click", "", "visit"},       {"visit", "", "visit"},   {"lead", "", "lead"},
-        {"form", "", "lead"},         {"meeting", "", "opportunity"},
-        {"deal_won", "", "won"},      {"payment", "", "paid"},  {"refund", "", ""},
-        {"deal_lost", "", ""},        {"custom", "", ""},       {"stage_change", "qualified", "qualified"},
+        {"click", "", "visit"},
+        {"visit", "", "visit"},
+        {"lead", "", "lead"},
+        {"form", "", "lead"},
+        {"meeting", "", "opportunity"},
+        {"deal_won", "", "won"},
+        {"payment", "", "paid"},
+        {"refund", "", ""},
+        {"deal_lost", "", ""},
+        {"custom", "", ""},
+        {"stage_change", "qualified", "qualified"},
         {"payment", "won", "won"},
     };
     struct cx_source src;
@@ -894,6 +905,11 @@ static void test_registry(void **state)
         if (!c->verify || !c->normalize)
             fail_msg("%s incomplete", types[i]);
     }
+    for (i = 0; cx_connector_at(i); i++)
+        assert_ptr_equal(cx_lookup(cx_connector_at(i)->type), cx_connector_at(i));
+    assert_int_equal(i, N_ELEMS(types));
+    assert_null(cx_connector_at(N_ELEMS(types)));
+    assert_null(cx_connector_at((size_t)-1));
     assert_null(cx_lookup("nope"));
     assert_null(cx_lookup(NULL));
     assert_string_equal(cx_lookup("form")->keep_headers[0], "content-type");

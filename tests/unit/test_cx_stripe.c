@@ -27,15 +27,21 @@ static unsigned char *slurp(const char *name, size_t *len)
 {
     char path[512];
     unsigned char *buf = NULL;
-    long size;
+    long size = 0;
     FILE *f;
 
     snprintf(path, sizeof path, "%s/stripe/%s", JD_TEST_DATA, name);
+    /* fail_msg jumps out of the test; the returns only satisfy the compiler. */
     f = fopen(path, "rb");
-    if (!f)
+    if (!f) {
         fail_msg("cannot open %s", path);
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
         fail_msg("cannot size %s", path);
+        return NULL;
+    }
     buf = malloc((size_t)size + 1);
     assert_non_null(buf);
     if (fread(buf, 1, (size_t)size, f) != (size_t)size)
@@ -144,8 +150,7 @@ static void test_s1_verify(void **state)
                      CX_BAD_SIGNATURE);
     /* wrong secret; no secret at all; the right one second in the list */
     assert_int_equal(verify(wrong, 1, 300, S1_HEADER, body, len, S1_T + 100), CX_BAD_SIGNATURE);
-    assert_int_equal(verify(s1_secret, 0, 300, S1_HEADER, body, len, S1_T + 100),
-                     CX_BAD_SIGNATURE);
+    assert_int_equal(verify(s1_secret, 0, 300, S1_HEADER, body, len, S1_T + 100), CX_BAD_SIGNATURE);
     assert_int_equal(verify(wrong_then_right, 2, 300, S1_HEADER, body, len, S1_T + 100), CX_OK);
     /* a stale timestamp with a wrong signature is a bad signature, not stale: the
      * signature is checked first, as in the SDKs */
@@ -164,23 +169,25 @@ static void test_s1_header_variants(void **state)
         {"", CX_BAD_SIGNATURE},
         {",,,", CX_BAD_SIGNATURE},
         {"garbage", CX_BAD_SIGNATURE},
-        {"v1=" S1_V1, CX_BAD_SIGNATURE},                       /* no t */
-        {"t=1533204620", CX_BAD_SIGNATURE},                    /* no v1 */
-        {"t=1533204620,v0=" S1_V1, CX_BAD_SIGNATURE},          /* v0 only: never accepted */
+        {"v1=" S1_V1, CX_BAD_SIGNATURE},              /* no t */
+        {"t=1533204620", CX_BAD_SIGNATURE},           /* no v1 */
+        {"t=1533204620,v0=" S1_V1, CX_BAD_SIGNATURE}, /* v0 only: never accepted */
         {"t=1533204620,v0=" S1_V0, CX_BAD_SIGNATURE},
-        {"t=abc,v1=" S1_V1, CX_BAD_SIGNATURE},                 /* non-numeric t */
+        {"t=abc,v1=" S1_V1, CX_BAD_SIGNATURE}, /* non-numeric t */
         {"t=,v1=" S1_V1, CX_BAD_SIGNATURE},
         {"t=-1533204620,v1=" S1_V1, CX_BAD_SIGNATURE},
         {"t=1533204620x,v1=" S1_V1, CX_BAD_SIGNATURE},
         {"t=1533204620,t=1533204621,v1=" S1_V1, CX_BAD_SIGNATURE}, /* two timestamps */
-        {"t=1533204620,v1=zz" S1_V1, CX_BAD_SIGNATURE},        /* undecodable v1 */
-        {"t=1533204620,v1=" S1_V1 "00", CX_BAD_SIGNATURE},     /* wrong length */
-        {"t=1533204621,v1=" S1_V1, CX_BAD_SIGNATURE},          /* t changed */
-        {"t=1533204620,v1=" S1_V1, CX_OK},                     /* v0 is optional */
-        {"v0=" S1_V0 ",v1=" S1_V1 ",t=1533204620", CX_OK},     /* any order */
-        {"t=1533204620,v2=abc,v1=" S1_V1, CX_OK},              /* unknown schemes ignored */
-        {"t=1533204620,v1=" S1_V0 ",v1=" S1_V1, CX_OK},        /* any v1 may match */
-        {"t=1533204620, v1=" S1_V1, CX_OK},                    /* blanks around elements */
+        {"t=1533204621,t=1533204620,v1=" S1_V1, CX_BAD_SIGNATURE}, /* ... in either order */
+        {"t=1533204620,t=1533204620,v1=" S1_V1, CX_OK},            /* the same twice */
+        {"t=1533204620,v1=zz" S1_V1, CX_BAD_SIGNATURE},            /* undecodable v1 */
+        {"t=1533204620,v1=" S1_V1 "00", CX_BAD_SIGNATURE},         /* wrong length */
+        {"t=1533204621,v1=" S1_V1, CX_BAD_SIGNATURE},              /* t changed */
+        {"t=1533204620,v1=" S1_V1, CX_OK},                         /* v0 is optional */
+        {"v0=" S1_V0 ",v1=" S1_V1 ",t=1533204620", CX_OK},         /* any order */
+        {"t=1533204620,v2=abc,v1=" S1_V1, CX_OK},                  /* unknown schemes ignored */
+        {"t=1533204620,v1=" S1_V0 ",v1=" S1_V1, CX_OK},            /* any v1 may match */
+        {"t=1533204620, v1=" S1_V1, CX_OK},                        /* blanks around elements */
         {"t=1533204620,v1=2220F87EF101A04665F11CDF770523143F875572008577FA0F20882DDB9CC3C7",
          CX_OK}, /* hex in either case */
     };
@@ -191,8 +198,8 @@ static void test_s1_header_variants(void **state)
     for (i = 0; i < N_ELEMS(rows); i++) {
         enum cx_verdict v = verify(s1_secret, 1, 300, rows[i].header, body, len, S1_T + 100);
         if (v != rows[i].want)
-            fail_msg("row %zu (%s): got %d, want %d", i,
-                     rows[i].header ? rows[i].header : "(none)", (int)v, (int)rows[i].want);
+            fail_msg("row %zu (%s): got %d, want %d", i, rows[i].header ? rows[i].header : "(none)",
+                     (int)v, (int)rows[i].want);
     }
     free(body);
 }
@@ -338,11 +345,11 @@ static void expect_identities(const struct cx_event *ev, const char *const *tv, 
 
 static void test_norm_checkout_session(void **state)
 {
-    static const char *const ids[] = {"email",           "giulia.rossi@example.it",
-                                      "phone",           "+390212345678",
-                                      "stripe_customer", "cus_NffrFeUfNV2Hib",
-                                      "gclid",           "EAIaIQobChMI-test-gclid",
-                                      "anon",            "a_7f3c2e"};
+    static const char *const ids[] = {
+        "email",         "giulia.rossi@example.it", "phone",
+        "+390212345678", "stripe_customer",         "cus_NffrFeUfNV2Hib",
+        "gclid",         "EAIaIQobChMI-test-gclid", "anon",
+        "a_7f3c2e"};
     struct norm n;
     const struct cx_event *ev;
 
@@ -380,10 +387,14 @@ static void test_norm_checkout_session(void **state)
 static void test_norm_payment_intent(void **state)
 {
     static const char *const ids[] = {
-        "email", "giulia.rossi@example.it",
-        "stripe_customer", "cus_NffrFeUfNV2Hib",
-        "fbclid", "IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgk",
-        "anon", "a_7f3c2e"};
+        "email",
+        "giulia.rossi@example.it",
+        "stripe_customer",
+        "cus_NffrFeUfNV2Hib",
+        "fbclid",
+        "IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgk",
+        "anon",
+        "a_7f3c2e"};
     struct norm n;
     const struct cx_event *ev;
 
@@ -412,8 +423,9 @@ static void test_norm_payment_intent(void **state)
 
 static void test_norm_invoice(void **state)
 {
-    static const char *const ids[] = {"email", "marco.bianchi@example.it", "phone",
-                                      "+39021234567", "stripe_customer", "cus_QXg1o8vcGmoR32"};
+    static const char *const ids[] = {"email",           "marco.bianchi@example.it",
+                                      "phone",           "+39021234567",
+                                      "stripe_customer", "cus_QXg1o8vcGmoR32"};
     struct norm n;
     const struct cx_event *ev;
 
@@ -440,9 +452,9 @@ static void test_norm_invoice(void **state)
 
 static void test_norm_charge_refunded(void **state)
 {
-    static const char *const ids[] = {"email", "giulia.rossi@example.it", "email",
-                                      "giulia@example.org", "stripe_customer",
-                                      "cus_NffrFeUfNV2Hib"};
+    static const char *const ids[] = {"email",           "giulia.rossi@example.it",
+                                      "email",           "giulia@example.org",
+                                      "stripe_customer", "cus_NffrFeUfNV2Hib"};
     struct norm n;
     const struct cx_event *ev;
 
@@ -471,8 +483,8 @@ static void test_norm_skip_and_poison(void **state)
         enum cx_result want;
         const char *msg; /* expected err->msg for POISON */
     } rows[] = {
-        {"{\"id\":\"evt_s\",\"type\":\"customer.created\",\"data\":{\"object\":{}}}",
-         CX_NORM_SKIP, NULL},
+        {"{\"id\":\"evt_s\",\"type\":\"customer.created\",\"data\":{\"object\":{}}}", CX_NORM_SKIP,
+         NULL},
         {"{\"id\":\"evt_s\",\"type\":\"plan.created\"}", CX_NORM_SKIP, NULL},
         {"{\"id\":\"evt_x\",\"type\":\"payment_intent.succeeded\",\"created\":1790856000,"
          "\"data\":{\"object\":{\"id\":\"pi_x\",\"amount\":1000,\"amount_received\":1000,"
@@ -486,7 +498,8 @@ static void test_norm_skip_and_poison(void **state)
          CX_NORM_POISON, "stripe payment_intent.succeeded evt_x: missing or invalid currency"},
         {"{\"id\":\"evt_y\",\"type\":\"checkout.session.completed\",\"data\":{\"object\":"
          "{\"id\":\"cs_y\",\"payment_status\":\"paid\",\"currency\":\"eur\"}}}",
-         CX_NORM_POISON, "stripe checkout.session.completed evt_y: missing or invalid amount_total"},
+         CX_NORM_POISON,
+         "stripe checkout.session.completed evt_y: missing or invalid amount_total"},
         {"{\"id\":\"evt_y\",\"type\":\"invoice.paid\",\"data\":{\"object\":"
          "{\"id\":\"in_y\",\"amount_paid\":10.5,\"currency\":\"eur\"}}}",
          CX_NORM_POISON, "stripe invoice.paid evt_y: missing or invalid amount_paid"},
@@ -496,8 +509,8 @@ static void test_norm_skip_and_poison(void **state)
         {"{\"id\":\"evt_y\",\"type\":\"invoice.paid\",\"data\":{\"object\":"
          "{\"id\":\"in_y\",\"amount_paid\":\"100\",\"currency\":\"eur\"}}}",
          CX_NORM_POISON, "stripe invoice.paid evt_y: missing or invalid amount_paid"},
-        {"{\"id\":\"evt_z\",\"type\":\"invoice.paid\",\"data\":{\"object\":null}}",
-         CX_NORM_POISON, "stripe invoice.paid evt_z: no data.object"},
+        {"{\"id\":\"evt_z\",\"type\":\"invoice.paid\",\"data\":{\"object\":null}}", CX_NORM_POISON,
+         "stripe invoice.paid evt_z: no data.object"},
         {"{\"id\":\"evt_z\",\"type\":\"invoice.paid\"}", CX_NORM_POISON,
          "stripe invoice.paid evt_z: no data.object"},
         {"{\"type\":\"invoice.paid\"}", CX_NORM_POISON, "stripe: event without id or type"},
@@ -630,16 +643,11 @@ static void test_norm_shapes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_s1_payload_is_exact),
-        cmocka_unit_test(test_s1_verify),
-        cmocka_unit_test(test_s1_header_variants),
-        cmocka_unit_test(test_derived_vectors),
-        cmocka_unit_test(test_verify_body_check),
-        cmocka_unit_test(test_norm_checkout_session),
-        cmocka_unit_test(test_norm_payment_intent),
-        cmocka_unit_test(test_norm_invoice),
-        cmocka_unit_test(test_norm_charge_refunded),
-        cmocka_unit_test(test_norm_skip_and_poison),
+        cmocka_unit_test(test_s1_payload_is_exact),  cmocka_unit_test(test_s1_verify),
+        cmocka_unit_test(test_s1_header_variants),   cmocka_unit_test(test_derived_vectors),
+        cmocka_unit_test(test_verify_body_check),    cmocka_unit_test(test_norm_checkout_session),
+        cmocka_unit_test(test_norm_payment_intent),  cmocka_unit_test(test_norm_invoice),
+        cmocka_unit_test(test_norm_charge_refunded), cmocka_unit_test(test_norm_skip_and_poison),
         cmocka_unit_test(test_norm_shapes),
     };
 

@@ -1,0 +1,618 @@
+/*
+ * Click tracker records, the custom events API and the canonical JSON every event leaves
+ * the connectors as (parsed back and compared field by field).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "connector.h"
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+#define RECEIVED_MS 1790900000000
+
+struct norm {
+    struct cx_source src;
+    struct cx_raw raw;
+    struct cx_event_list list;
+    struct cx_err err;
+};
+
+static enum cx_result run_normalize(struct norm *n, const char *type, const char *name,
+                                    const char *body)
+{
+    const struct cx_connector *c = cx_lookup(type);
+
+    assert_non_null(c);
+    memset(n, 0, sizeof *n);
+    n->src.name = name;
+    n->src.type = type;
+    n->src.default_country_code = "39";
+    n->raw.source = name;
+    n->raw.stream_id = "1790900000000-7";
+    n->raw.received_ms = RECEIVED_MS;
+    n->raw.body = (const unsigned char *)body;
+    n->raw.body_len = strlen(body);
+    cx_list_init(&n->list);
+    return c->normalize(&n->src, &n->raw, &n->list, &n->err);
+}
+
+/* ---- click ---- */
+
+static const char click_body[] =
+    "{\"id\":\"clk_01J9ZK\",\"aid\":\"a_7f3c2e\",\"at_ms\":1790855000123,"
+    "\"query\":\"to=https%3A%2F%2Fexample.com%2Fpricing&utm_source=google&utm_medium=cpc"
+    "&utm_campaign=spring_promo&utm_term=crm+software&gclid=EAIaIQobChMI-click\","
+    "\"to\":\"https://example.com/pricing?jd_aid=a_7f3c2e\"}";
+
+static void test_click_verify(void **state)
+{
+    const struct cx_connector *c = cx_lookup("click");
+    struct cx_source src;
+    struct cx_input in;
+    struct cx_reply reply;
+    struct cx_err err;
+
+    (void)state;
+    assert_non_null(c);
+    memset(&src, 0, sizeof src);
+    memset(&in, 0, sizeof in);
+    in.body = (const unsigned char *)click_body;
+    in.body_len = sizeof click_body - 1;
+    assert_int_equal(c->verify(&src, &in, &reply, &err), CX_OK);
+    assert_null(c->keep_headers);
+}
+
+static void test_click_normalize(void **state)
+{
+    struct norm n;
+    const struct cx_event *ev;
+
+    (void)state;
+    assert_int_equal(run_normalize(&n, "click", "click", click_body), CX_NORM_OK);
+    assert_int_equal(n.list.n, 1);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "click:clk_01J9ZK");
+    assert_string_equal(ev->source, "click");
+    assert_string_equal(ev->type, "click");
+    assert_string_equal(ev->kind, "click");
+    assert_string_equal(cx_event_stage(ev), "visit");
+    assert_int_equal(ev->at_ms, 1790855000123);
+    assert_int_equal(ev->nidentities, 2);
+    assert_string_equal(ev->identities[0].type, "anon");
+    assert_string_equal(ev->identities[0].value, "a_7f3c2e");
+    assert_string_equal(ev->identities[1].type, "gclid");
+    assert_string_equal(ev->identities[1].value, "EAIaIQobChMI-click");
+    assert_int_equal(ev->has_touch, 1);
+    assert_string_equal(ev->touch.channel, "paid_search");
+    assert_string_equal(ev->touch.source, "google");
+    assert_string_equal(ev->touch.medium, "cpc");
+    assert_string_equal(ev->touch.campaign, "spring_promo");
+    assert_string_equal(ev->touch.term, "crm software");
+    assert_string_equal(ev->touch.content, "");
+    assert_int_equal(ev->touch.nclick_ids, 1);
+    assert_string_equal(ev->touch.click_ids[0].name, "gclid");
+    assert_string_equal(ev->touch.click_ids[0].value, "EAIaIQobChMI-click");
+    assert_int_equal(ev->has_amount, 0);
+    assert_string_equal(ev->attrs, "{\"to\":\"https://example.com/pricing?jd_aid=a_7f3c2e\"}");
+    cx_list_free(&n.list);
+}
+
+static void test_click_edge_cases(void **state)
+{
+    struct norm n;
+    const struct cx_event *ev;
+
+    (void)state;
+    /* A click without utm is still a touch: direct. A bad at_ms falls back. */
+    assert_int_equal(
+        run_normalize(&n, "click", "click", "{\"id\":\"c2\",\"aid\":\"a_1\",\"at_ms\":1.5}"),
+        CX_NORM_OK);
+    ev = &n.list.v[0];
+    assert_int_equal(ev->has_touch, 1);
+    assert_string_equal(ev->touch.channel, "direct");
+    assert_int_equal(ev->at_ms, RECEIVED_MS);
+    assert_string_equal(ev->attrs, "");
+    cx_list_free(&n.list);
+    /* A malformed query loses its utm, not the click. */
+    assert_int_equal(run_normalize(&n, "click", "click",
+                                   "{\"id\":\"c3\",\"at_ms\":5,\"query\":\"utm_source=%zz\"}"),
+                     CX_NORM_OK);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->touch.channel, "direct");
+    assert_string_equal(ev->touch.source, "");
+    assert_int_equal(ev->at_ms, 5);
+    assert_int_equal(ev->nidentities, 0);
+    cx_list_free(&n.list);
+    /* utm_medium email through the click tracker */
+    assert_int_equal(run_normalize(&n, "click", "click",
+                                   "{\"id\":\"c4\",\"at_ms\":5,\"query\":\"utm_source=news&"
+                                   "utm_medium=email\"}"),
+                     CX_NORM_OK);
+    assert_string_equal(n.list.v[0].touch.channel, "email");
+    cx_list_free(&n.list);
+    assert_int_equal(run_normalize(&n, "click", "click", "{\"aid\":\"a_1\"}"), CX_NORM_POISON);
+    assert_string_equal(n.err.msg, "click: record without id");
+    assert_int_equal(n.list.n, 0);
+    cx_list_free(&n.list);
+    assert_int_equal(run_normalize(&n, "click", "click", "not json"), CX_NORM_POISON);
+    cx_list_free(&n.list);
+}
+
+/* ---- events API ---- */
+
+static enum cx_verdict events_verify(const char *auth, const char *body, struct cx_err *err)
+{
+    const struct cx_connector *c = cx_lookup("events");
+    struct cx_header h[2] = {{"Content-Type", "application/json"}, {"Authorization", auth}};
+    struct cx_source src;
+    struct cx_input in;
+    struct cx_reply reply;
+
+    assert_non_null(c);
+    memset(&src, 0, sizeof src);
+    memset(&in, 0, sizeof in);
+    memset(err, 0, sizeof *err);
+    src.name = "api";
+    src.type = "events";
+    src.secrets[0] = "token-one";
+    src.secrets[1] = "token-two";
+    src.nsecrets = 2;
+    in.method = "POST";
+    in.headers = h;
+    in.nheaders = auth ? 2 : 1;
+    in.body = (const unsigned char *)body;
+    in.body_len = strlen(body);
+    in.now_ms = RECEIVED_MS;
+    return c->verify(&src, &in, &reply, err);
+}
+
+static const char events_body[] =
+    "{\"events\":["
+    "{\"id\":\"signup-1\",\"kind\":\"lead\",\"at\":\"2026-10-01T12:00:00Z\","
+    "\"identities\":[{\"type\":\"email\",\"value\":\"Giulia.Rossi@example.it\"},"
+    "{\"type\":\"custom:crm_id\",\"value\":\"CRM-42\"},{\"type\":\"phone\",\"value\":\"n/a\"}],"
+    "\"touch\":{\"source\":\"linkedin\",\"medium\":\"paid_social\",\"campaign\":\"q4\","
+    "\"content\":null,\"ad\":\"ad-7\",\"platform\":\"linkedin\",\"channel\":\"ignored\","
+    "\"click_ids\":{\"li_fat_id\":\"LI-1\",\"unknown_id\":\"x\"}},"
+    "\"attributes\":{\"plan\":\"pro\",\"seats\":5}},"
+    "{\"id\":\"order-9\",\"kind\":\"payment\",\"at\":\"2026-10-02T08:30:00.250+02:00\","
+    "\"identities\":[{\"type\":\"email\",\"value\":\"giulia.rossi@example.it\"}],"
+    "\"amount\":{\"minor\":9007199254740991,\"currency\":\"eur\"},\"payment_key\":\"ord-9\","
+    "\"stage\":\"paid\"},"
+    "{\"id\":\"pv-1\",\"kind\":\"visit\",\"at\":\"2026-09-30T10:00:00Z\","
+    "\"identities\":[{\"type\":\"anon\",\"value\":\"a_7f3c2e\"}]}"
+    "]}";
+
+static void test_events_verify(void **state)
+{
+    struct cx_err err;
+
+    (void)state;
+    assert_int_equal(events_verify("Bearer token-one", events_body, &err), CX_OK);
+    assert_int_equal(events_verify("Bearer token-two", events_body, &err), CX_OK);
+    assert_int_equal(events_verify("Bearer token-three", events_body, &err), CX_BAD_SIGNATURE);
+    assert_int_equal(events_verify("token-one", events_body, &err), CX_BAD_SIGNATURE);
+    assert_int_equal(events_verify(NULL, events_body, &err), CX_BAD_SIGNATURE);
+    /* Credentials come first: a bad body with no token is a 401. */
+    assert_int_equal(events_verify(NULL, "junk", &err), CX_BAD_SIGNATURE);
+}
+
+#define AT "\"at\":\"2026-10-01T12:00:00Z\""
+#define OK_EV "{\"id\":\"e\",\"kind\":\"custom\"," AT "}"
+
+static void test_events_verify_bad_bodies(void **state)
+{
+    static const struct {
+        const char *body, *msg;
+    } rows[] = {
+        {"junk", "body is not a JSON object"},
+        {"[]", "body is not a JSON object"},
+        {"{}", "events: expected an array of 1 to 1000 events"},
+        {"{\"events\":[]}", "events: expected an array of 1 to 1000 events"},
+        {"{\"events\":{}}", "events: expected an array of 1 to 1000 events"},
+        {"{\"events\":[1]}", "events[0]: not an object"},
+        {"{\"events\":[{\"kind\":\"lead\"," AT "}]}", "events[0].id: missing or not a string"},
+        {"{\"events\":[{\"id\":7,\"kind\":\"lead\"," AT "}]}",
+         "events[0].id: missing or not a string"},
+        {"{\"events\":[{\"id\":\"\",\"kind\":\"lead\"," AT "}]}",
+         "events[0].id: missing or not a string"},
+        {"{\"events\":[{\"id\":\"a\\nb\",\"kind\":\"lead\"," AT "}]}",
+         "events[0].id: too long or has control characters"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"purchase\"," AT "}]}",
+         "events[0].kind: missing or unknown"},
+        {"{\"events\":[{\"id\":\"e\"," AT "}]}", "events[0].kind: missing or unknown"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\",\"at\":\"2026-02-30T00:00:00Z\"}]}",
+         "events[0].at: missing or not RFC 3339"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\",\"at\":1790856000}]}",
+         "events[0].at: missing or not RFC 3339"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"}]}",
+         "events[0].at: missing or not RFC 3339"},
+        {"{\"events\":[" OK_EV ",{\"id\":\"e2\",\"kind\":\"lead\",\"at\":\"2026-10-01\"}]}",
+         "events[1].at: missing or not RFC 3339"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"identities\":{}}]}",
+         "events[0].identities: not an array"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"identities\":[{\"type\":"
+         "\"email\"}]}]}",
+         "events[0].identities[0]: needs string type and value"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"identities\":[{\"type\":"
+         "\"twitter\",\"value\":\"x\"}]}]}",
+         "events[0].identities[0].type: unknown"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"identities\":[{\"type\":"
+         "\"custom:\",\"value\":\"x\"}]}]}",
+         "events[0].identities[0].type: unknown"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"touch\":[]}]}",
+         "events[0].touch: not an object"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"touch\":{\"source\":1}}]}",
+         "events[0].touch.source: not a string"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT
+         ",\"touch\":{\"click_ids\":{\"gclid\":1}}}]}",
+         "events[0].touch.click_ids: values must be strings"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"stage\":\"customer\"}]}",
+         "events[0].stage: not a funnel stage"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"payment\"," AT "}]}",
+         "events[0].amount: required for payment"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"refund\"," AT ",\"amount\":null}]}",
+         "events[0].amount: required for refund"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"payment\"," AT
+         ",\"amount\":{\"minor\":12.5,\"currency\":\"EUR\"}}]}",
+         "events[0].amount.minor: not a non-negative integer below 2^53"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"payment\"," AT
+         ",\"amount\":{\"minor\":\"1250\",\"currency\":\"EUR\"}}]}",
+         "events[0].amount.minor: not a non-negative integer below 2^53"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"payment\"," AT
+         ",\"amount\":{\"minor\":9007199254740992,\"currency\":\"EUR\"}}]}",
+         "events[0].amount.minor: not a non-negative integer below 2^53"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"payment\"," AT
+         ",\"amount\":{\"minor\":-5,\"currency\":\"EUR\"}}]}",
+         "events[0].amount.minor: not a non-negative integer below 2^53"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"payment\"," AT
+         ",\"amount\":{\"minor\":100,\"currency\":\"EURO\"}}]}",
+         "events[0].amount.currency: not an ISO 4217 code"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"payment_key\":5}]}",
+         "events[0].payment_key: not a string or too long"},
+        {"{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"attributes\":[1]}]}",
+         "events[0].attributes: not an object"},
+    };
+    struct cx_err err;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < N_ELEMS(rows); i++) {
+        enum cx_verdict v = events_verify("Bearer token-one", rows[i].body, &err);
+        if (v != CX_BAD_REQUEST)
+            fail_msg("row %zu: verdict %d, want CX_BAD_REQUEST", i, (int)v);
+        if (strcmp(err.msg, rows[i].msg) != 0)
+            fail_msg("row %zu: message \"%s\", want \"%s\"", i, err.msg, rows[i].msg);
+    }
+}
+
+static void test_events_too_many_identities(void **state)
+{
+    char body[2048];
+    struct cx_err err;
+    size_t o, i;
+
+    (void)state;
+    o = (size_t)snprintf(body, sizeof body,
+                         "{\"events\":[{\"id\":\"e\",\"kind\":\"lead\"," AT ",\"identities\":[");
+    for (i = 0; i <= CX_MAX_IDENTITIES; i++)
+        o += (size_t)snprintf(body + o, sizeof body - o,
+                              "%s{\"type\":\"anon\",\"value\":\"a_%zu\"}", i ? "," : "", i);
+    snprintf(body + o, sizeof body - o, "]}]}");
+    assert_int_equal(events_verify("Bearer token-one", body, &err), CX_BAD_REQUEST);
+    assert_string_equal(err.msg, "events[0].identities: more than 16");
+    /* exactly CX_MAX_IDENTITIES is fine: drop the last one */
+    o = (size_t)(strstr(body, ",{\"type\":\"anon\",\"value\":\"a_16\"}") - body);
+    snprintf(body + o, sizeof body - o, "]}]}");
+    assert_int_equal(events_verify("Bearer token-one", body, &err), CX_OK);
+}
+
+static char *batch_of(size_t n)
+{
+    const char *one = OK_EV;
+    size_t one_len = strlen(one), cap = 16 + n * (one_len + 1), o = 0, i;
+    char *b = malloc(cap);
+
+    assert_non_null(b);
+    memcpy(b, "{\"events\":[", 11);
+    o = 11;
+    for (i = 0; i < n; i++) {
+        if (i)
+            b[o++] = ',';
+        memcpy(b + o, one, one_len);
+        o += one_len;
+    }
+    memcpy(b + o, "]}", 3);
+    return b;
+}
+
+static void test_events_batch_limits(void **state)
+{
+    struct cx_err err;
+    struct norm n;
+    char *b;
+
+    (void)state;
+    b = batch_of(CX_MAX_EVENTS);
+    assert_int_equal(events_verify("Bearer token-one", b, &err), CX_OK);
+    assert_int_equal(run_normalize(&n, "events", "api", b), CX_NORM_OK);
+    assert_int_equal(n.list.n, CX_MAX_EVENTS);
+    assert_string_equal(n.list.v[CX_MAX_EVENTS - 1].id, "events:e");
+    cx_list_free(&n.list);
+    free(b);
+    b = batch_of(CX_MAX_EVENTS + 1);
+    assert_int_equal(events_verify("Bearer token-one", b, &err), CX_BAD_REQUEST);
+    assert_string_equal(err.msg, "events: expected an array of 1 to 1000 events");
+    assert_int_equal(run_normalize(&n, "events", "api", b), CX_NORM_POISON);
+    assert_int_equal(n.list.n, 0);
+    cx_list_free(&n.list);
+    free(b);
+}
+
+static void test_events_normalize(void **state)
+{
+    struct norm n;
+    const struct cx_event *ev;
+
+    (void)state;
+    assert_int_equal(run_normalize(&n, "events", "api", events_body), CX_NORM_OK);
+    assert_int_equal(n.list.n, 3);
+
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "events:signup-1");
+    assert_string_equal(ev->source, "api");
+    assert_string_equal(ev->type, "events");
+    assert_string_equal(ev->kind, "lead");
+    assert_int_equal(ev->at_ms, 1790856000000);
+    assert_int_equal(ev->nidentities, 2); /* the unusable phone is dropped */
+    assert_string_equal(ev->identities[0].type, "email");
+    assert_string_equal(ev->identities[0].value, "giulia.rossi@example.it");
+    assert_string_equal(ev->identities[1].type, "custom:crm_id");
+    assert_string_equal(ev->identities[1].value, "CRM-42");
+    assert_int_equal(ev->has_touch, 1);
+    assert_string_equal(ev->touch.channel, "paid_social"); /* derived, never the client's */
+    assert_string_equal(ev->touch.source, "linkedin");
+    assert_string_equal(ev->touch.medium, "paid_social");
+    assert_string_equal(ev->touch.campaign, "q4");
+    assert_string_equal(ev->touch.content, "");
+    assert_string_equal(ev->touch.ad, "ad-7");
+    assert_string_equal(ev->touch.platform, "linkedin");
+    assert_int_equal(ev->touch.nclick_ids, 1);
+    assert_string_equal(ev->touch.click_ids[0].name, "li_fat_id");
+    assert_string_equal(ev->touch.click_ids[0].value, "LI-1");
+    assert_int_equal(ev->has_amount, 0);
+    assert_string_equal(ev->payment_key, "");
+    assert_string_equal(ev->attrs, "{\"plan\":\"pro\",\"seats\":5}");
+
+    ev = &n.list.v[1];
+    assert_string_equal(ev->id, "events:order-9");
+    assert_string_equal(ev->kind, "payment");
+    assert_int_equal(ev->at_ms, 1790922600250); /* 08:30:00.250+02:00 */
+    assert_string_equal(ev->stage, "paid");
+    assert_int_equal(ev->has_amount, 1);
+    assert_int_equal(ev->amount_minor, 9007199254740991);
+    assert_string_equal(ev->currency, "EUR");
+    assert_string_equal(ev->payment_key, "ord-9");
+    assert_int_equal(ev->has_touch, 0);
+
+    ev = &n.list.v[2];
+    assert_string_equal(ev->id, "events:pv-1");
+    assert_string_equal(ev->kind, "visit");
+    assert_int_equal(ev->nidentities, 1);
+    assert_string_equal(ev->identities[0].value, "a_7f3c2e");
+    cx_list_free(&n.list);
+
+    /* A payment without a key is its own payment. */
+    assert_int_equal(run_normalize(&n, "events", "api",
+                                   "{\"events\":[{\"id\":\"p1\",\"kind\":\"payment\"," AT
+                                   ",\"amount\":{\"minor\":100,\"currency\":\"USD\"}}]}"),
+                     CX_NORM_OK);
+    assert_string_equal(n.list.v[0].payment_key, "events:p1");
+    cx_list_free(&n.list);
+
+    /* A body that could not pass verify is poison in the worker, with the same reason. */
+    assert_int_equal(run_normalize(&n, "events", "api", "{\"events\":[{\"id\":\"e\"}]}"),
+                     CX_NORM_POISON);
+    assert_string_equal(n.err.msg, "events[0].kind: missing or unknown");
+    assert_int_equal(n.list.n, 0);
+    cx_list_free(&n.list);
+}
+
+/* ---- canonical JSON ---- */
+
+static const cJSON *get(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (!v)
+        fail_msg("key \"%s\" missing", key);
+    return v;
+}
+
+static void expect_str(const cJSON *o, const char *key, const char *want)
+{
+    const cJSON *v = get(o, key);
+
+    if (!cJSON_IsString(v) || strcmp(v->valuestring, want) != 0)
+        fail_msg("%s: want \"%s\"", key, want);
+}
+
+static void expect_null(const cJSON *o, const char *key)
+{
+    if (!cJSON_IsNull(get(o, key)))
+        fail_msg("%s: want null", key);
+}
+
+static void test_json_events(void **state)
+{
+    struct norm n;
+    cJSON *j;
+    const cJSON *touch, *ids, *amount, *attrs;
+    char *s;
+
+    (void)state;
+    assert_int_equal(run_normalize(&n, "events", "api", events_body), CX_NORM_OK);
+
+    s = cx_event_to_json(&n.list.v[0]);
+    assert_non_null(s);
+    j = cJSON_Parse(s);
+    assert_non_null(j);
+    expect_str(j, "id", "events:signup-1");
+    expect_str(j, "source", "api");
+    expect_str(j, "type", "events");
+    expect_str(j, "kind", "lead");
+    expect_str(j, "at", "2026-10-01T12:00:00Z");
+    expect_str(j, "stage", "lead"); /* follows the kind */
+    expect_str(j, "raw", "1790900000000-7");
+    assert_int_equal(cJSON_GetArraySize(get(j, "identities")), 2);
+    expect_str(cJSON_GetArrayItem(get(j, "identities"), 0), "type", "email");
+    expect_str(cJSON_GetArrayItem(get(j, "identities"), 0), "value", "giulia.rossi@example.it");
+    expect_str(cJSON_GetArrayItem(get(j, "identities"), 1), "type", "custom:crm_id");
+    touch = get(j, "touch");
+    expect_str(touch, "channel", "paid_social");
+    expect_str(touch, "source", "linkedin");
+    expect_str(touch, "medium", "paid_social");
+    expect_str(touch, "campaign", "q4");
+    expect_null(touch, "content");
+    expect_null(touch, "term");
+    expect_str(touch, "ad", "ad-7");
+    expect_str(touch, "platform", "linkedin");
+    ids = get(touch, "click_ids");
+    assert_int_equal(cJSON_GetArraySize(ids), 1);
+    expect_str(ids, "li_fat_id", "LI-1");
+    attrs = get(j, "attributes");
+    expect_str(attrs, "plan", "pro");
+    assert_int_equal(get(attrs, "seats")->valuedouble, 5);
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "amount"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "payment_key"));
+    cJSON_Delete(j);
+    free(s);
+
+    s = cx_event_to_json(&n.list.v[1]);
+    assert_non_null(s);
+    /* The integer is printed digit for digit, not through a double's %g. */
+    assert_non_null(strstr(s, "\"amount\":{\"minor\":9007199254740991,\"currency\":\"EUR\"}"));
+    j = cJSON_Parse(s);
+    assert_non_null(j);
+    expect_str(j, "at", "2026-10-02T06:30:00.250Z");
+    expect_str(j, "stage", "paid");
+    expect_str(j, "payment_key", "ord-9");
+    amount = get(j, "amount");
+    assert_true(get(amount, "minor")->valuedouble == 9007199254740991.0);
+    expect_str(amount, "currency", "EUR");
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "touch"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "attributes"));
+    cJSON_Delete(j);
+    free(s);
+
+    /* The simplest event, byte for byte (key order as in DESIGN §3). */
+    s = cx_event_to_json(&n.list.v[2]);
+    assert_string_equal(s, "{\"id\":\"events:pv-1\",\"source\":\"api\",\"type\":\"events\","
+                           "\"kind\":\"visit\",\"at\":\"2026-09-30T10:00:00Z\","
+                           "\"identities\":[{\"type\":\"anon\",\"value\":\"a_7f3c2e\"}],"
+                           "\"stage\":\"visit\",\"raw\":\"1790900000000-7\"}");
+    free(s);
+    cx_list_free(&n.list);
+}
+
+static void test_json_click_and_amounts(void **state)
+{
+    static const struct {
+        int64_t minor;
+        const char *text;
+    } amounts[] = {
+        {0, "0"},
+        {249000, "249000"},
+        {2147483648, "2147483648"},
+        {999999999999999, "999999999999999"},
+        {1000000000000000, "1000000000000000"}, /* cJSON alone would print 1e+15 */
+        {1234567890123456789, "1234567890123456789"},
+    };
+    struct norm n;
+    struct cx_event ev;
+    cJSON *j;
+    const cJSON *touch;
+    char *s, want[96];
+    size_t i;
+
+    (void)state;
+    assert_int_equal(run_normalize(&n, "click", "click", click_body), CX_NORM_OK);
+    s = cx_event_to_json(&n.list.v[0]);
+    assert_non_null(s);
+    j = cJSON_Parse(s);
+    assert_non_null(j);
+    expect_str(j, "id", "click:clk_01J9ZK");
+    expect_str(j, "kind", "click");
+    expect_str(j, "at", "2026-10-01T11:43:20.123Z");
+    expect_str(j, "stage", "visit");
+    touch = get(j, "touch");
+    expect_str(touch, "channel", "paid_search");
+    expect_str(touch, "source", "google");
+    expect_str(touch, "term", "crm software");
+    expect_null(touch, "content");
+    expect_null(touch, "ad");
+    expect_null(touch, "platform");
+    expect_str(get(touch, "click_ids"), "gclid", "EAIaIQobChMI-click");
+    expect_str(get(j, "attributes"), "to", "https://example.com/pricing?jd_aid=a_7f3c2e");
+    cJSON_Delete(j);
+    free(s);
+    cx_list_free(&n.list);
+
+    for (i = 0; i < N_ELEMS(amounts); i++) {
+        memset(&ev, 0, sizeof ev);
+        cx_copy_text(ev.id, sizeof ev.id, "events:x");
+        cx_copy_text(ev.kind, sizeof ev.kind, "payment");
+        ev.has_amount = 1;
+        ev.amount_minor = amounts[i].minor;
+        memcpy(ev.currency, "EUR", 4);
+        s = cx_event_to_json(&ev);
+        assert_non_null(s);
+        snprintf(want, sizeof want, "\"amount\":{\"minor\":%s,\"currency\":\"EUR\"}",
+                 amounts[i].text);
+        if (!strstr(s, want))
+            fail_msg("row %zu: %s lacks %s", i, s, want);
+        j = cJSON_Parse(s);
+        if (!j)
+            fail_msg("row %zu: not JSON: %s", i, s);
+        cJSON_Delete(j);
+        free(s);
+    }
+
+    /* Stored attrs that are not an object are left out, never emitted broken. */
+    memset(&ev, 0, sizeof ev);
+    cx_copy_text(ev.kind, sizeof ev.kind, "custom");
+    cx_copy_text(ev.attrs, sizeof ev.attrs, "[1,2");
+    s = cx_event_to_json(&ev);
+    assert_non_null(s);
+    assert_null(strstr(s, "attributes"));
+    assert_null(strstr(s, "stage")); /* custom has no stage */
+    free(s);
+    assert_null(cx_event_to_json(NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_click_verify),
+        cmocka_unit_test(test_click_normalize),
+        cmocka_unit_test(test_click_edge_cases),
+        cmocka_unit_test(test_events_verify),
+        cmocka_unit_test(test_events_verify_bad_bodies),
+        cmocka_unit_test(test_events_too_many_identities),
+        cmocka_unit_test(test_events_batch_limits),
+        cmocka_unit_test(test_events_normalize),
+        cmocka_unit_test(test_json_events),
+        cmocka_unit_test(test_json_click_and_amounts),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
