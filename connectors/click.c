@@ -50,8 +50,11 @@ static void set_to_attr(struct cx_event *ev, const char *to)
 }
 
 static enum cx_result click_normalize(const struct cx_source *src, const struct cx_raw *raw,
-                                      struct cx_event_list *out, struct cx_err *err)
+                                      const struct cx_fetched *fetched, struct cx_event_list *out,
+                                      struct cx_fetch_list *need, struct cx_err *err)
 {
+    (void)fetched; /* never enriched: the webhook carries everything */
+    (void)need;
     enum cx_result rc = CX_NORM_POISON;
     struct cx_event *ev;
     struct cx_form q;

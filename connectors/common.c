@@ -470,31 +470,82 @@ static int json_prescan(const unsigned char *s, size_t len, int max_depth)
     return 0;
 }
 
+/* Copies a JSON text, putting quotes around integer literals beyond 2^53, which a double
+ * cannot hold exactly (Meta's and Shopify's ids, Google's int64s), so cJSON keeps them as
+ * their decimal text. Returns the new length. `out` holds len + len/8 + 2. */
+static size_t quote_big_integers(const unsigned char *in, size_t len, char *out)
+{
+    size_t o = 0, i = 0;
+    int in_string = 0;
+    while (i < len) {
+        unsigned char c = in[i];
+        if (in_string) {
+            out[o++] = (char)c;
+            if (c == '\\' && i + 1 < len)
+                out[o++] = (char)in[++i];
+            else if (c == '"')
+                in_string = 0;
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            in_string = 1;
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c == '-' || is_digit(c)) {
+            size_t j = i + (c == '-');
+            while (j < len && is_digit(in[j]))
+                j++;
+            int integral = j == len || (in[j] != '.' && in[j] != 'e' && in[j] != 'E');
+            const unsigned char *digits = in + i + (c == '-');
+            size_t ndigits = j - i - (c == '-');
+            int inexact = ndigits > 16 ||
+                          (ndigits == 16 && memcmp(digits, "9007199254740992", 16) > 0);
+            if (integral && inexact) {
+                out[o++] = '"';
+                memcpy(out + o, in + i, j - i);
+                o += j - i;
+                out[o++] = '"';
+            } else {
+                memcpy(out + o, in + i, j - i);
+                o += j - i;
+            }
+            i = j;
+            continue;
+        }
+        out[o++] = (char)c;
+        i++;
+    }
+    out[o] = '\0';
+    return o;
+}
+
 cJSON *cx_json_parse(const unsigned char *body, size_t len, int max_depth)
 {
     char *copy;
     const char *end = NULL;
     cJSON *root;
-    size_t used;
+    size_t used, clen;
 
-    if (!body || len == 0 || max_depth < 1 || len > (size_t)INT32_MAX)
+    if (!body || len == 0 || max_depth < 1 || len > (size_t)INT32_MAX / 2)
         return NULL;
     if (!cx_utf8_valid(body, len) || json_prescan(body, len, max_depth) != 0)
         return NULL;
     /* A private NUL-terminated copy: the stored body need not be terminated, and no
      * parser bug can then read past our buffer. */
-    copy = malloc(len + 1);
+    copy = malloc(len + len / 8 + 2);
     if (!copy)
         return NULL;
-    memcpy(copy, body, len);
-    copy[len] = '\0';
-    root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
+    clen = quote_big_integers(body, len, copy);
+    root = cJSON_ParseWithLengthOpts(copy, clen, &end, 0);
     if (root) {
-        if (!end || end < copy || end > copy + len) {
+        if (!end || end < copy || end > copy + clen) {
             cJSON_Delete(root);
             root = NULL;
         } else {
-            for (used = (size_t)(end - copy); used < len; used++) {
+            for (used = (size_t)(end - copy); used < clen; used++) {
                 if (!is_json_ws((unsigned char)copy[used])) {
                     cJSON_Delete(root);
                     root = NULL;
@@ -505,6 +556,55 @@ cJSON *cx_json_parse(const unsigned char *body, size_t len, int max_depth)
     }
     free(copy);
     return root;
+}
+
+int cx_json_id(const cJSON *o, const char *key, char *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    int64_t n;
+    if (cJSON_IsString(v) && v->valuestring[0]) {
+        if (strlen(v->valuestring) >= cap)
+            return -1;
+        memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+        return 0;
+    }
+    if (cx_json_int(o, key, &n) != 0)
+        return -1;
+    return snprintf(out, cap, "%lld", (long long)n) < (int)cap ? 0 : -1;
+}
+
+/* "<provider stage>:<journeyd stage>, …" (the `stages` key). Whitespace around items is
+ * ignored; the first matching provider stage wins. */
+int cx_stage_map_lookup(const char *map, const char *provider_stage, char *out, size_t cap)
+{
+    size_t plen = strlen(provider_stage);
+    for (const char *p = map; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *end = strchr(p, ',');
+        size_t item = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = memchr(p, ':', item);
+        if (colon) {
+            size_t klen = (size_t)(colon - p);
+            while (klen > 0 && (p[klen - 1] == ' ' || p[klen - 1] == '\t'))
+                klen--;
+            const char *v = colon + 1;
+            size_t vlen = item - (size_t)(v - p);
+            while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                vlen--;
+            }
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            if (klen == plen && memcmp(p, provider_stage, plen) == 0 && vlen > 0 && vlen < cap) {
+                memcpy(out, v, vlen);
+                out[vlen] = '\0';
+                return 0;
+            }
+        }
+        p = end;
+    }
+    return -1;
 }
 
 const char *cx_json_getter(void *obj, const char *name)

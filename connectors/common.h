@@ -59,8 +59,15 @@ const char *cx_json_str(const cJSON *o, const char *key); /* non-empty strings o
 /* An integral JSON number within ±2^53 (exact in a double). 0 / -1. */
 int cx_json_int(const cJSON *o, const char *key, int64_t *out);
 /* Parses at most `max_depth` levels deep (cJSON's own limit is fixed at build time).
+ * Integer literals beyond 2^53 become strings (see cx_json_id).
  * NULL when the bytes are not one JSON value, are too deep or are not valid UTF-8. */
 cJSON *cx_json_parse(const unsigned char *body, size_t len, int max_depth);
+/* An id that may arrive as a string or a number: cx_json_parse keeps integers beyond 2^53
+ * as their decimal text (never a rounded double), smaller ones print exactly. 0 / -1. */
+int cx_json_id(const cJSON *o, const char *key, char *out, size_t cap);
+/* Looks a provider stage up in a `stages` mapping ("closedwon:won, 7:qualified"). 0 and
+ * the journeyd stage in out, or -1 when not mapped. */
+int cx_stage_map_lookup(const char *map, const char *provider_stage, char *out, size_t cap);
 /* Adapter so a JSON object of strings can feed cx_event_set_touch. */
 const char *cx_json_getter(void *obj, const char *name);
 #define CX_JSON_MAX_DEPTH 64

@@ -94,9 +94,39 @@ struct cx_raw {
 };
 
 enum cx_result {
-    CX_NORM_OK,     /* out holds >= 1 events */
-    CX_NORM_SKIP,   /* nothing of interest (an event type we do not use): ack it */
-    CX_NORM_POISON, /* cannot be handled: dead-letter it with err->msg */
+    CX_NORM_OK,         /* out holds >= 1 events */
+    CX_NORM_SKIP,       /* nothing of interest (an event type we do not use): ack it */
+    CX_NORM_POISON,     /* cannot be handled: dead-letter it with err->msg */
+    CX_NORM_NEED_FETCH, /* `need` holds look-ups; call again with their answers */
+};
+
+/* Enrichment of thin webhooks (a Meta lead's fields, a HubSpot contact's email): normalize
+ * asks for HTTP look-ups instead of doing I/O; the daemon runs them (libcurl on its loop)
+ * and calls normalize again with every answer so far, in request order. Only completed
+ * answers reach the connector (2xx, or a permanent 4xx it can turn into POISON with a clear
+ * reason); transport errors and 5xx/429 after retries leave the webhook queued for later. */
+#define CX_MAX_FETCHES 32 /* answers per raw record, over all rounds */
+#define CX_URL_MAX 1024
+#define CX_FETCH_HEADER_MAX 512
+
+struct cx_fetch {
+    char url[CX_URL_MAX]; /* absolute: the source's api_base (or the provider's) + path */
+    char headers[2][CX_FETCH_HEADER_MAX]; /* "Authorization: Bearer <api_token>" */
+    size_t nheaders;
+};
+
+struct cx_fetch_list {
+    struct cx_fetch v[CX_MAX_FETCHES];
+    size_t n;
+};
+
+struct cx_fetched {
+    struct {
+        long status;
+        const unsigned char *body;
+        size_t len;
+    } v[CX_MAX_FETCHES];
+    size_t n;
 };
 
 struct cx_identity {
@@ -153,8 +183,11 @@ struct cx_connector {
     const char *const *keep_headers;
     enum cx_verdict (*verify)(const struct cx_source *src, const struct cx_input *in,
                               struct cx_reply *reply, struct cx_err *err);
+    /* fetched: NULL on the first call, then every answer so far. need: where a connector
+     * that enriches puts its look-ups (NULL is allowed for those that never do). */
     enum cx_result (*normalize)(const struct cx_source *src, const struct cx_raw *raw,
-                                struct cx_event_list *out, struct cx_err *err);
+                                const struct cx_fetched *fetched, struct cx_event_list *out,
+                                struct cx_fetch_list *need, struct cx_err *err);
 };
 
 /* The registry: NULL when the type is unknown. */

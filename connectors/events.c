@@ -267,8 +267,11 @@ static enum cx_verdict events_verify(const struct cx_source *src, const struct c
 }
 
 static enum cx_result events_normalize(const struct cx_source *src, const struct cx_raw *raw,
-                                       struct cx_event_list *out, struct cx_err *err)
+                                       const struct cx_fetched *fetched, struct cx_event_list *out,
+                                       struct cx_fetch_list *need, struct cx_err *err)
 {
+    (void)fetched; /* never enriched: the webhook carries everything */
+    (void)need;
     size_t n0 = out->n;
 
     if (build_batch(src, raw->body, raw->body_len, raw, out, err) != 0) {

@@ -355,8 +355,11 @@ static int body_hash_hex(const unsigned char *body, size_t len, char out[FORM_HA
 }
 
 static enum cx_result form_normalize(const struct cx_source *src, const struct cx_raw *raw,
-                                     struct cx_event_list *out, struct cx_err *err)
+                                     const struct cx_fetched *fetched, struct cx_event_list *out,
+                                     struct cx_fetch_list *need, struct cx_err *err)
 {
+    (void)fetched; /* never enriched: the webhook carries everything */
+    (void)need;
     enum cx_result rc = CX_NORM_POISON;
     enum form_ctype ct;
     struct cx_form f;

@@ -370,8 +370,11 @@ static int64_t event_time_ms(const cJSON *root, const cJSON *obj, int64_t fallba
 }
 
 static enum cx_result stripe_normalize(const struct cx_source *src, const struct cx_raw *raw,
-                                       struct cx_event_list *out, struct cx_err *err)
+                                       const struct cx_fetched *fetched, struct cx_event_list *out,
+                                       struct cx_fetch_list *need, struct cx_err *err)
 {
+    (void)fetched; /* never enriched: the webhook carries everything */
+    (void)need;
     struct stripe_fields f;
     struct cx_event *ev;
     cJSON *root, *obj;

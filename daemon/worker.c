@@ -265,7 +265,7 @@ static void process_entry(struct worker *w, const redisReply *e, long long deliv
     struct cx_event_list events;
     struct cx_err err = {{0}};
     cx_list_init(&events);
-    enum cx_result res = cx->normalize(src, &raw, &events, &err);
+    enum cx_result res = cx->normalize(src, &raw, NULL, &events, NULL, &err);
     if (res == CX_NORM_POISON) {
         dead_letter(w, entry, &f, err.msg[0] ? err.msg : "connector could not handle it",
                     deliveries);

@@ -128,7 +128,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct cx_err err;
         memset(&err, 0, sizeof(err));
         cx_list_init(&out);
-        enum cx_result r = cx->normalize(&src, &raw, &out, &err);
+        struct cx_fetch_list need;
+        memset(&need, 0, sizeof(need));
+        enum cx_result r = cx->normalize(&src, &raw, NULL, &out, &need, &err);
         if (r == CX_NORM_OK) {
             check(out.n >= 1 && out.n <= CX_MAX_EVENTS);
             for (size_t i = 0; i < out.n; i++) {

@@ -42,7 +42,7 @@ static enum cx_result run_normalize(struct norm *n, const char *type, const char
     n->raw.body = (const unsigned char *)body;
     n->raw.body_len = strlen(body);
     cx_list_init(&n->list);
-    return c->normalize(&n->src, &n->raw, &n->list, &n->err);
+    return c->normalize(&n->src, &n->raw, NULL, &n->list, NULL, &n->err);
 }
 
 /* ---- click ---- */

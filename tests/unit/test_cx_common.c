@@ -926,6 +926,57 @@ static void test_fail(void **state)
     assert_int_equal(cx_fail(NULL, "ignored"), -1);
 }
 
+/* Ids beyond 2^53 (Meta lead ids, Shopify order ids) keep every digit; exact smaller
+ * integers stay numbers, and digits inside strings are left alone. */
+static void test_big_integers(void **state)
+{
+    (void)state;
+    static const char body[] = "{\"lead\": 1234567890123456789, \"neg\": -98765432109876543210,"
+                               " \"max\": 9007199254740992, \"over\": 9007199254740993,"
+                               " \"f\": 12345678901234567.5, \"s\": \"12345678901234567890\","
+                               " \"arr\": [11111111111111111111]}";
+    cJSON *o = cx_json_parse((const unsigned char *)body, strlen(body), CX_JSON_MAX_DEPTH);
+    char id[64];
+    int64_t n;
+    assert_non_null(o);
+    assert_int_equal(cx_json_id(o, "lead", id, sizeof(id)), 0);
+    assert_string_equal(id, "1234567890123456789");
+    assert_int_equal(cx_json_id(o, "neg", id, sizeof(id)), 0);
+    assert_string_equal(id, "-98765432109876543210");
+    assert_int_equal(cx_json_int(o, "max", &n), 0);
+    assert_true(n == 9007199254740992LL);
+    assert_int_equal(cx_json_id(o, "max", id, sizeof(id)), 0);
+    assert_string_equal(id, "9007199254740992");
+    assert_int_equal(cx_json_id(o, "over", id, sizeof(id)), 0);
+    assert_string_equal(id, "9007199254740993");
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "f")));
+    assert_string_equal(cx_json_str(o, "s"), "12345678901234567890");
+    assert_string_equal(
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "arr"), 0)->valuestring,
+        "11111111111111111111");
+    assert_int_equal(cx_json_id(o, "lead", id, 5), -1);
+    assert_int_equal(cx_json_id(o, "missing", id, sizeof(id)), -1);
+    cJSON_Delete(o);
+}
+
+static void test_stage_map(void **state)
+{
+    (void)state;
+    char out[32];
+    const char *map = " closedwon : won, 7:qualified,appointmentscheduled:opportunity ,bad, x:";
+    assert_int_equal(cx_stage_map_lookup(map, "closedwon", out, sizeof(out)), 0);
+    assert_string_equal(out, "won");
+    assert_int_equal(cx_stage_map_lookup(map, "7", out, sizeof(out)), 0);
+    assert_string_equal(out, "qualified");
+    assert_int_equal(cx_stage_map_lookup(map, "appointmentscheduled", out, sizeof(out)), 0);
+    assert_string_equal(out, "opportunity");
+    assert_int_equal(cx_stage_map_lookup(map, "closed", out, sizeof(out)), -1);
+    assert_int_equal(cx_stage_map_lookup(map, "x", out, sizeof(out)), -1);
+    assert_int_equal(cx_stage_map_lookup(map, "bad", out, sizeof(out)), -1);
+    assert_int_equal(cx_stage_map_lookup(NULL, "7", out, sizeof(out)), -1);
+    assert_int_equal(cx_stage_map_lookup(map, "closedwon", out, 3), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -953,6 +1004,8 @@ int main(void)
         cmocka_unit_test(test_stages_and_list),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_fail),
+        cmocka_unit_test(test_big_integers),
+        cmocka_unit_test(test_stage_map),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

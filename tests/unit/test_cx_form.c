@@ -321,7 +321,7 @@ static enum cx_result normalize(struct norm *n, const char *ctype, const void *b
     n->raw.headers = n->h;
     n->raw.nheaders = ctype ? 1 : 0;
     cx_list_init(&n->list);
-    return form()->normalize(&n->src, &n->raw, &n->list, &n->err);
+    return form()->normalize(&n->src, &n->raw, NULL, &n->list, NULL, &n->err);
 }
 
 static enum cx_result normalize_s(struct norm *n, const char *ctype, const char *body)

@@ -304,7 +304,7 @@ static enum cx_result normalize_bytes(struct norm *n, const void *body, size_t l
     n->raw.body = body;
     n->raw.body_len = len;
     cx_list_init(&n->list);
-    return stripe()->normalize(&n->src, &n->raw, &n->list, &n->err);
+    return stripe()->normalize(&n->src, &n->raw, NULL, &n->list, NULL, &n->err);
 }
 
 static enum cx_result normalize_file(struct norm *n, const char *name)
