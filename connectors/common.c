@@ -470,8 +470,8 @@ static int json_prescan(const unsigned char *s, size_t len, int max_depth)
     return 0;
 }
 
-/* Copies a JSON text, putting quotes around integer literals beyond 2^53, which a double
- * cannot hold exactly (Meta's and Shopify's ids, Google's int64s), so cJSON keeps them as
+/* Copies a JSON text, putting quotes around integer literals from 2^53 on, which a double
+ * cannot hold exactly (cx_json_int refuses them too) (Meta's and Shopify's ids, Google's int64s), so cJSON keeps them as
  * their decimal text. Returns the new length. `out` holds len + len/8 + 2. */
 static size_t quote_big_integers(const unsigned char *in, size_t len, char *out)
 {
@@ -502,7 +502,7 @@ static size_t quote_big_integers(const unsigned char *in, size_t len, char *out)
             const unsigned char *digits = in + i + (c == '-');
             size_t ndigits = j - i - (c == '-');
             int inexact = ndigits > 16 ||
-                          (ndigits == 16 && memcmp(digits, "9007199254740992", 16) > 0);
+                          (ndigits == 16 && memcmp(digits, "9007199254740992", 16) >= 0);
             if (integral && inexact) {
                 out[o++] = '"';
                 memcpy(out + o, in + i, j - i);

@@ -932,7 +932,7 @@ static void test_big_integers(void **state)
 {
     (void)state;
     static const char body[] = "{\"lead\": 1234567890123456789, \"neg\": -98765432109876543210,"
-                               " \"max\": 9007199254740992, \"over\": 9007199254740993,"
+                               " \"max\": 9007199254740991, \"over\": 9007199254740992,"
                                " \"f\": 12345678901234567.5, \"s\": \"12345678901234567890\","
                                " \"arr\": [11111111111111111111]}";
     cJSON *o = cx_json_parse((const unsigned char *)body, strlen(body), CX_JSON_MAX_DEPTH);
@@ -944,11 +944,11 @@ static void test_big_integers(void **state)
     assert_int_equal(cx_json_id(o, "neg", id, sizeof(id)), 0);
     assert_string_equal(id, "-98765432109876543210");
     assert_int_equal(cx_json_int(o, "max", &n), 0);
-    assert_true(n == 9007199254740992LL);
+    assert_true(n == 9007199254740991LL);
     assert_int_equal(cx_json_id(o, "max", id, sizeof(id)), 0);
-    assert_string_equal(id, "9007199254740992");
+    assert_string_equal(id, "9007199254740991");
     assert_int_equal(cx_json_id(o, "over", id, sizeof(id)), 0);
-    assert_string_equal(id, "9007199254740993");
+    assert_string_equal(id, "9007199254740992");
     assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "f")));
     assert_string_equal(cx_json_str(o, "s"), "12345678901234567890");
     assert_string_equal(
