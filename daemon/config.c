@@ -403,6 +403,22 @@ static const struct cfg_key main_keys[] = {
     {.key = "consumer", .type = CT_STRING, .store = CS_STR,
      .off = IN_CFG(consumer, char *), .check = check_consumer, .def = "",
      .doc = "Name of this worker in the consumer group; empty = hostname-pid."},
+    {.key = "outbound_max_transfers", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(outbound_max_transfers, size_t), .min = 1, .max = 1024, .def = "16",
+     .doc = "Provider API look-ups (Meta leads, CRM records) running at once."},
+    {.key = "outbound_max_queued", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(outbound_max_queued, size_t), .min = 1, .max = 100000, .def = "1024",
+     .doc = "Look-ups waiting for a free transfer; beyond it the webhook waits in Redis."},
+    {.key = "outbound_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(outbound_timeout_ms, int64_t), .min = 100, .max = 5 * MINUTE, .unit = 1,
+     .bare = SEC, .def = "10s", .doc = "Whole-transfer timeout of one look-up attempt."},
+    {.key = "outbound_attempts", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(outbound_attempts, int64_t), .min = 1, .max = 10, .def = "3",
+     .doc = "Attempts of a look-up on transport errors, 5xx and 429 before giving up for now."},
+    {.key = "outbound_backoff", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(outbound_backoff_ms, int64_t), .min = 1, .max = 5 * MINUTE, .unit = 1,
+     .bare = SEC, .def = "500ms",
+     .doc = "First retry delay of a look-up; doubles per attempt (a 429's Retry-After wins)."},
 };
 
 static const struct cfg_key source_keys[] = {

@@ -65,6 +65,8 @@ struct cfg {
     char *roles;                /* "ingest,worker,api" */
     int64_t max_journey_events; /* events returned by one journey answer */
     char *consumer;             /* consumer name in the group; default hostname-pid */
+    size_t outbound_max_transfers, outbound_max_queued;
+    int64_t outbound_timeout_ms, outbound_attempts, outbound_backoff_ms;
 
     struct cfg_source sources[CFG_MAX_SOURCES];
     size_t nsources;

@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -7,6 +8,7 @@
 #include <arpa/inet.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
@@ -18,6 +20,10 @@
 #include "metrics.h"
 
 enum route_kind { ROUTE_EXACT, ROUTE_PREFIX };
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg);
+
+static int stop_requested;
 
 struct route {
     enum route_kind kind;
@@ -68,6 +74,9 @@ static void route_request(struct evhttp_request *req, void *arg)
         http_reply_error(req, 400, "bad_request", "unparseable request target");
         return;
     }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, on_conn_close, NULL);
     int method = (int)evhttp_request_get_command(req);
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct route *r = &routes[i];
@@ -89,6 +98,102 @@ static void route_request(struct evhttp_request *req, void *arg)
     http_reply_error(req, 404, "not_found", "no such endpoint");
 }
 
+/* Where each client connection stands, so a graceful stop waits for requests being
+ * received or answered and not for idle keep-alive clients (libevent 2.1 has no hook for
+ * "a connection was accepted" or "bytes of a request arrived"). Indexed by descriptor:
+ *   CONN_NEW  accepted (or unknown): its first request may be on the way;
+ *   CONN_BUSY bytes arrived since our last answer;
+ *   CONN_IDLE answered, nothing since;
+ *   CONN_CLOSING answered while stopping: evhttp closes it once the answer is written.
+ * Reset to CONN_NEW when the connection closes. */
+enum conn_state { CONN_NEW, CONN_BUSY, CONN_IDLE, CONN_CLOSING };
+static unsigned char *conns;
+static size_t nconns_cap;
+static int listen_port;
+
+static void set_state(int fd, enum conn_state st)
+{
+    if (fd >= 0 && (size_t)fd < nconns_cap)
+        conns[fd] = (unsigned char)st;
+}
+
+static void on_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    if (info->n_added > 0)
+        set_state(bufferevent_getfd(arg), CONN_BUSY);
+}
+
+static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
+{
+    (void)arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev && !evbuffer_add_cb(bufferevent_get_input(bev), on_conn_input, bev)) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    return bev;
+}
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    (void)arg;
+    if (bev)
+        set_state(bufferevent_getfd(bev), CONN_NEW);
+}
+
+static int is_client_socket(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port) == listen_port;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == listen_port;
+    return 0;
+}
+
+size_t http_busy_connections(void)
+{
+    size_t busy = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end || end == e->d_name || fd == dirfd(d) || (size_t)fd >= nconns_cap)
+            continue;
+        /* The listener itself is bound to the port too, but it was never a connection
+         * with bytes: it is told apart by accepting (SO_ACCEPTCONN). */
+        int acc = 0;
+        socklen_t alen = sizeof(acc);
+        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == 0 && acc)
+            continue;
+        if (conns[fd] != CONN_IDLE && is_client_socket((int)fd))
+            busy++;
+    }
+    closedir(d);
+    return busy;
+}
+
+void http_send(struct evhttp_request *req, int status, struct evbuffer *body)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    if (bev)
+        set_state(bufferevent_getfd(bev), stop_requested ? CONN_CLOSING : CONN_IDLE);
+    if (stop_requested)
+        /* Stopping: no keep-alive, so each client leaves after its answer, and the stop
+         * waits until the answer is out (the connection then closes). */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    evhttp_send_reply(req, status, NULL, body);
+}
+
 void http_reply_text(struct evhttp_request *req, int status, const char *content_type,
                      const char *text)
 {
@@ -98,12 +203,12 @@ void http_reply_text(struct evhttp_request *req, int status, const char *content
     evhttp_add_header(h, "Cache-Control", "no-store");
     if (!buf || evbuffer_add(buf, text, strlen(text)) != 0) {
         /* Out of memory: answer without a body rather than not at all. */
-        evhttp_send_reply(req, 503, "Service Unavailable", NULL);
+        http_send(req, 503, NULL);
         if (buf)
             evbuffer_free(buf);
         return;
     }
-    evhttp_send_reply(req, status, NULL, buf);
+    http_send(req, status, buf);
     evbuffer_free(buf);
 }
 
@@ -228,6 +333,15 @@ int http_start(struct jd *jd)
     evhttp_set_allowed_methods(jd->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT);
     evhttp_set_gencb(jd->http, route_request, jd);
+    evhttp_set_bevcb(jd->http, on_new_connection, NULL);
+    struct rlimit rl;
+    nconns_cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20)
+                     ? (size_t)rl.rlim_cur
+                     : (size_t)1 << 20;
+    conns = calloc(nconns_cap, sizeof(*conns));
+    if (!conns)
+        return -1;
+    listen_port = c->listen_port;
 
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
@@ -260,6 +374,7 @@ int http_start(struct jd *jd)
 
 void http_stop_accepting(struct jd *jd)
 {
+    stop_requested = 1;
     if (jd->listener)
         evconnlistener_disable(jd->listener);
 }
@@ -276,4 +391,7 @@ void http_free(struct jd *jd)
         jd->http = NULL;
         jd->listener = NULL;
     }
+    free(conns);
+    conns = NULL;
+    nconns_cap = 0;
 }

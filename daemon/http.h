@@ -24,6 +24,11 @@ void http_apply_limits(struct jd *jd);
 void http_stop_accepting(struct jd *jd);
 void http_free(struct jd *jd);
 
+/* Every answer goes through here (busy-connection accounting, Connection: close while
+ * stopping). body may be NULL. */
+void http_send(struct evhttp_request *req, int status, struct evbuffer *body);
+/* Connections with a request being received or answered: a graceful stop waits for them. */
+size_t http_busy_connections(void);
 /* Replies with a JSON body; takes ownership of `body` (cJSON_Delete). */
 void http_reply_json(struct evhttp_request *req, int status, cJSON *body);
 /* Replies with a literal JSON text. */

@@ -112,8 +112,6 @@ static void on_xadd(struct rq_client *c, const redisReply *r, void *priv)
 /* Why the queue cannot take a webhook now, or NULL. */
 static const char *queue_refusal(struct jd *jd)
 {
-    if (jd->stopping)
-        return "stopping";
     if (!rq_is_ready(jd->rq_ingest))
         return "queue unavailable";
     if (jd->ingest_inflight >= jd->cfg->max_inflight)
@@ -250,12 +248,13 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
 
 void ingest_handle_hook(struct jd *jd, struct evhttp_request *req, const char *source_name)
 {
+    int64_t start_us = jd_mono_us();
     const struct cfg_source *s = cfg_find_source(jd->cfg, source_name);
     const struct cx_connector *cx = s ? cx_lookup(s->type) : NULL;
     if (!jd->roles_ingest || !s || !cx) {
         /* Not labelled with the requested name: anyone could grow the metrics table. */
         http_reply_error(req, 404, "unknown_source", "no source of that name");
-        metrics_count_webhook(&jd->metrics, "(unknown)", 404);
+        account(jd, "(unknown)", 404, start_us);
         return;
     }
     verify_and_enqueue(
@@ -271,6 +270,9 @@ void ingest_handle_events(struct jd *jd, struct evhttp_request *req, const char 
         http_reply_error(req, 404, "not_found", "no such endpoint");
         return;
     }
+    /* Same answer as every other /v1/ endpoint without a valid token. */
+    if (!http_require_token(jd, req))
+        return;
     verify_and_enqueue(jd, req, &jd->events_source, cx, NULL);
 }
 

@@ -44,6 +44,7 @@ struct jd {
     struct evconnlistener *listener;
     struct rq_client *rq_ingest, *rq_worker, *rq_api;
     struct worker *worker;
+    struct outbound *outbound; /* look-ups for thin webhooks (worker role) */
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *conn_guard;  /* caps open connections (libevent 2.1 has no such limit) */
     struct event *drain_timer; /* SIGTERM: waits for in-flight work, bounded */

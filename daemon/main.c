@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -22,6 +23,7 @@
 #include "jd.h"
 #include "log.h"
 #include "notify.h"
+#include "outbound.h"
 #include "util.h"
 #include "worker.h"
 
@@ -81,7 +83,7 @@ void jd_check_drained(struct jd *jd)
 {
     if (!jd->stopping)
         return;
-    if (jd->ingest_inflight == 0 && worker_is_idle(jd->worker))
+    if (jd->ingest_inflight == 0 && worker_is_idle(jd->worker) && http_busy_connections() == 0)
         event_base_loopexit(jd->base, NULL);
 }
 
@@ -234,13 +236,16 @@ static void raise_fd_limit(void)
 
 static void jd_free(struct jd *jd)
 {
-    http_free(jd);
     ingest_free(jd);
-    /* Redis clients before the worker: failing their pending commands calls back into it. */
+    /* Callers before callees: failing the pending look-ups and Redis commands calls back
+     * into the worker and answers the requests still waiting (503), so the worker and the
+     * HTTP server (which owns those requests) go last. */
+    outbound_free(jd->outbound);
     rq_free(jd->rq_ingest);
     rq_free(jd->rq_worker);
     rq_free(jd->rq_api);
     worker_free(jd->worker);
+    http_free(jd);
     if (jd->drain_timer)
         event_free(jd->drain_timer);
     if (jd->sig_term)
@@ -312,6 +317,12 @@ int main(int argc, char **argv)
     }
     jlog_set_level((enum jlog_level)jlog_parse_level(jd.cfg->log_level));
     event_set_log_callback(on_libevent_log);
+    /* Once, before any other libcurl call and before any thread could exist. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "journeyd: libcurl failed to initialize\n");
+        CFG_FREE(jd.cfg);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
@@ -349,6 +360,20 @@ int main(int argc, char **argv)
     }
     if (jd.roles_worker && !(jd.worker = worker_new(&jd)))
         goto oom;
+    if (jd.roles_worker) {
+        struct outbound_config oc = {
+            .max_transfers = jd.cfg->outbound_max_transfers,
+            .max_queued = jd.cfg->outbound_max_queued,
+            .timeout_ms = jd.cfg->outbound_timeout_ms,
+            .connect_timeout_ms =
+                jd.cfg->outbound_timeout_ms < 5000 ? jd.cfg->outbound_timeout_ms : 5000,
+            .max_attempts = (int)jd.cfg->outbound_attempts,
+            .backoff_ms = jd.cfg->outbound_backoff_ms,
+            .max_backoff_ms = 60000,
+        };
+        if (!(jd.outbound = outbound_new(jd.base, &oc)))
+            goto out;
+    }
     if (jd.roles_ingest && !(jd.rq_ingest = new_redis(&jd, "ingest", host)))
         goto oom;
     if (jd.roles_worker && !(jd.rq_worker = new_redis(&jd, "worker", host)))
@@ -379,5 +404,6 @@ oom:
     fprintf(stderr, "journeyd: out of memory at startup\n");
 out:
     jd_free(&jd);
+    curl_global_cleanup();
     return rc;
 }

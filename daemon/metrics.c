@@ -136,6 +136,6 @@ void metrics_handle(struct jd *jd, struct evhttp_request *req, const char *rest)
 
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(req, 200, "OK", b);
+    http_send(req, 200, b);
     evbuffer_free(b);
 }

@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "outbound.h"
 #include "util.h"
 #include "worker.h"
 
@@ -15,7 +16,7 @@ struct worker {
     char consumer[128];
     int group_ready;
     int reading;        /* an XREADGROUP or claim is in flight */
-    size_t outstanding; /* apply / dead-letter scripts in flight */
+    size_t outstanding; /* apply / dead-letter scripts and look-up jobs in flight */
     int stopping;
     struct event *sweep; /* periodic claim of entries left pending by a crash */
     struct event *retry; /* read again after a failure */
@@ -43,37 +44,42 @@ struct raw_fields {
     int argc;
 };
 
+/* Finds the known fields among the pairs in f->argv (NUL-terminated strings). */
+static int index_fields(struct raw_fields *f)
+{
+    for (int i = 0; i + 1 < f->argc; i += 2) {
+        const char *k = f->argv[i], *v = f->argv[i + 1];
+        if (strcmp(k, "src") == 0)
+            f->src = v;
+        else if (strcmp(k, "type") == 0)
+            f->type = v;
+        else if (strcmp(k, "recv") == 0)
+            f->recv = strtoll(v, NULL, 10);
+        else if (strcmp(k, "body") == 0) {
+            f->body = v;
+            f->body_len = f->lens[i + 1];
+        } else if (strncmp(k, "h:", 2) == 0 && f->nheaders < 8) {
+            f->headers[f->nheaders].name = k + 2;
+            f->headers[f->nheaders].value = v;
+            f->nheaders++;
+        }
+    }
+    return f->src && f->type && f->body ? 0 : -1;
+}
+
 static int parse_fields(const redisReply *f, struct raw_fields *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!f || f->type != REDIS_REPLY_ARRAY || f->elements % 2)
+    if (!f || f->type != REDIS_REPLY_ARRAY || f->elements % 2 || f->elements > WORKER_MAX_FIELDS)
         return -1;
-    for (size_t i = 0; i + 1 < f->elements; i += 2) {
-        const redisReply *k = f->element[i], *v = f->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+    for (size_t i = 0; i < f->elements; i++) {
+        const redisReply *e = f->element[i];
+        if (e->type != REDIS_REPLY_STRING)
             return -1;
-        if (out->argc + 2 <= WORKER_MAX_FIELDS) {
-            out->argv[out->argc] = k->str;
-            out->lens[out->argc++] = k->len;
-            out->argv[out->argc] = v->str;
-            out->lens[out->argc++] = v->len;
-        }
-        if (strcmp(k->str, "src") == 0)
-            out->src = v->str;
-        else if (strcmp(k->str, "type") == 0)
-            out->type = v->str;
-        else if (strcmp(k->str, "recv") == 0)
-            out->recv = strtoll(v->str, NULL, 10);
-        else if (strcmp(k->str, "body") == 0) {
-            out->body = v->str;
-            out->body_len = v->len;
-        } else if (strncmp(k->str, "h:", 2) == 0 && out->nheaders < 8) {
-            out->headers[out->nheaders].name = k->str + 2;
-            out->headers[out->nheaders].value = v->str;
-            out->nheaders++;
-        }
+        out->argv[out->argc] = e->str;
+        out->lens[out->argc++] = e->len;
     }
-    return out->src && out->type && out->body ? 0 : -1;
+    return index_fields(out);
 }
 
 static void on_ignore(struct rq_client *c, const redisReply *r, void *priv)
@@ -231,7 +237,238 @@ out:
     return rc;
 }
 
-/* read → normalize → apply → ack, for one raw entry. */
+/* A raw entry whose connector asked for look-ups (a Meta lead's fields, a HubSpot contact).
+ * It owns a copy of the entry, since the hiredis reply is gone when the answers arrive,
+ * and counts as one outstanding operation of the batch until it is applied or given up. */
+struct fetch_job;
+
+struct fetch_slot {
+    struct fetch_job *job;
+    size_t index;
+};
+
+struct fetch_job {
+    struct worker *w;
+    char entry[64];
+    long long deliveries;
+    struct raw_fields f; /* points into blob */
+    char *blob;
+    struct fetch_slot slots[CX_MAX_FETCHES];
+    struct {
+        long status;
+        char *body;
+        size_t len;
+    } answers[CX_MAX_FETCHES];
+    size_t nanswers, waiting;
+    int failed;
+    char why[160];
+    struct event *later; /* finishes a round whose every look-up was refused at once */
+};
+
+static void normalize_and_apply(struct worker *w, const char *entry, const struct raw_fields *f,
+                                long long deliveries, struct fetch_job *job);
+
+static void job_free(struct fetch_job *job)
+{
+    struct worker *w = job->w;
+    for (size_t i = 0; i < job->nanswers; i++)
+        free(job->answers[i].body);
+    if (job->later)
+        event_free(job->later);
+    free(job->blob);
+    free(job);
+    w->outstanding--;
+    if (w->outstanding == 0 && !w->reading)
+        read_more(w);
+    jd_check_drained(w->jd);
+}
+
+static struct fetch_job *job_new(struct worker *w, const char *entry, const struct raw_fields *f,
+                                 long long deliveries)
+{
+    struct fetch_job *job = calloc(1, sizeof(*job));
+    size_t total = 0;
+    for (int i = 0; i < f->argc; i++)
+        total += f->lens[i] + 1;
+    char *blob = job ? malloc(total ? total : 1) : NULL;
+    if (!job || !blob) {
+        free(job);
+        free(blob);
+        return NULL;
+    }
+    job->w = w;
+    job->blob = blob;
+    job->deliveries = deliveries;
+    snprintf(job->entry, sizeof(job->entry), "%s", entry);
+    for (int i = 0; i < f->argc; i++) {
+        memcpy(blob, f->argv[i], f->lens[i]);
+        blob[f->lens[i]] = '\0';
+        job->f.argv[i] = blob;
+        job->f.lens[i] = f->lens[i];
+        blob += f->lens[i] + 1;
+    }
+    job->f.argc = f->argc;
+    (void)index_fields(&job->f);
+    w->outstanding++;
+    return job;
+}
+
+static void round_done(struct fetch_job *job)
+{
+    struct worker *w = job->w;
+    if (job->failed) {
+        /* Left pending: the sweep claims it again after claim_idle, and after
+         * max_deliveries it is dead-lettered with this reason. */
+        const char *argv[4] = {"HSET", "jd:lasterr", job->entry, job->why};
+        size_t lens[4] = {4, 10, strlen(job->entry), strlen(job->why)};
+        (void)rq_command(w->jd->rq_worker, 0, on_ignore, NULL, 4, argv, lens);
+        jlog(JLOG_NOTICE, "msg=\"look-up failed, will retry\" entry=%s source=%s reason=\"%s\"",
+             job->entry, job->f.src, job->why);
+        job_free(job);
+        return;
+    }
+    normalize_and_apply(w, job->entry, &job->f, job->deliveries, job);
+}
+
+static void on_later(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    round_done(arg);
+}
+
+static void on_fetched(void *ud, enum outbound_result result, long status, const char *body,
+                       size_t len, const char *error)
+{
+    struct fetch_slot *slot = ud;
+    struct fetch_job *job = slot->job;
+    if (result == OUTBOUND_OK || result == OUTBOUND_PERMANENT) {
+        /* The connector judges completed answers, 4xx included ("lead not found"). */
+        job->answers[slot->index].status = status;
+        job->answers[slot->index].body = malloc(len + 1);
+        if (job->answers[slot->index].body) {
+            memcpy(job->answers[slot->index].body, body, len);
+            job->answers[slot->index].body[len] = '\0';
+            job->answers[slot->index].len = len;
+        } else {
+            job->failed = 1;
+            snprintf(job->why, sizeof(job->why), "out of memory");
+        }
+    } else {
+        job->failed = 1;
+        snprintf(job->why, sizeof(job->why), "look-up failed: %s (HTTP %ld)",
+                 error ? error : "unavailable", status);
+    }
+    if (--job->waiting == 0)
+        round_done(job);
+}
+
+/* Starts one round of look-ups. Takes ownership of job. */
+static void start_round(struct fetch_job *job, const struct cx_fetch_list *need)
+{
+    struct outbound *out = job->w->jd->outbound;
+    size_t first = job->nanswers;
+    job->nanswers += need->n;
+    job->waiting = need->n;
+    for (size_t i = 0; i < need->n; i++) {
+        const struct cx_fetch *fx = &need->v[i];
+        const char *headers[2] = {fx->headers[0], fx->headers[1]};
+        struct fetch_slot *slot = &job->slots[first + i];
+        slot->job = job;
+        slot->index = first + i;
+        if (!out || outbound_get(out, fx->url, headers, fx->nheaders, on_fetched, slot) != 0) {
+            job->failed = 1;
+            snprintf(job->why, sizeof(job->why), "look-up queue full or unavailable");
+            job->waiting--;
+        }
+    }
+    if (job->waiting == 0) {
+        /* Every look-up was refused at once: finish from the loop, not from here. */
+        job->later = evtimer_new(job->w->jd->base, on_later, job);
+        struct timeval now = {0, 0};
+        if (!job->later || evtimer_add(job->later, &now) != 0)
+            job_free(job); /* stays pending; the sweep brings it back */
+    }
+}
+
+/* read → normalize → apply → ack for one raw entry; with job set, normalize again with
+ * the look-ups' answers. Consumes job (frees it or starts its next round). */
+static void normalize_and_apply(struct worker *w, const char *entry, const struct raw_fields *f,
+                                long long deliveries, struct fetch_job *job)
+{
+    const struct cx_source *src = source_for(w->jd, f->src, f->type);
+    const struct cx_connector *cx = cx_lookup(f->type);
+    struct cx_fetch_list *need = NULL;
+    struct cx_event_list events;
+    struct cx_err err = {{0}};
+    cx_list_init(&events);
+    if (!src || !cx) {
+        dead_letter(w, entry, f, "source no longer configured", deliveries);
+        goto out;
+    }
+    struct cx_raw raw = {
+        .source = f->src,
+        .stream_id = entry,
+        .received_ms = f->recv,
+        .body = (const unsigned char *)f->body,
+        .body_len = f->body_len,
+        .headers = f->headers,
+        .nheaders = f->nheaders,
+    };
+    struct cx_fetched *fetched = NULL;
+    need = calloc(1, sizeof(*need));
+    if (job) {
+        fetched = calloc(1, sizeof(*fetched));
+        if (fetched) {
+            fetched->n = job->nanswers;
+            for (size_t i = 0; i < job->nanswers; i++) {
+                fetched->v[i].status = job->answers[i].status;
+                fetched->v[i].body = (const unsigned char *)job->answers[i].body;
+                fetched->v[i].len = job->answers[i].len;
+            }
+        }
+    }
+    if (!need || (job && !fetched)) {
+        free(fetched);
+        jlog(JLOG_WARNING, "msg=\"out of memory, will retry\" entry=%s", entry);
+        goto out;
+    }
+    enum cx_result res = cx->normalize(src, &raw, fetched, &events, need, &err);
+    free(fetched);
+    switch (res) {
+    case CX_NORM_POISON:
+        dead_letter(w, entry, f, err.msg[0] ? err.msg : "connector could not handle it",
+                    deliveries);
+        break;
+    case CX_NORM_NEED_FETCH:
+        if (need->n == 0 || (job ? job->nanswers : 0) + need->n > CX_MAX_FETCHES) {
+            dead_letter(w, entry, f, "too many look-ups for one webhook", deliveries);
+            break;
+        }
+        if (!job && !(job = job_new(w, entry, f, deliveries))) {
+            jlog(JLOG_WARNING, "msg=\"out of memory, will retry\" entry=%s", entry);
+            break;
+        }
+        start_round(job, need);
+        job = NULL; /* owned by its round now */
+        break;
+    case CX_NORM_SKIP:
+        w->jd->n.skipped++;
+        events.n = 0; /* apply.lua with no events only acknowledges */
+        /* fall through */
+    case CX_NORM_OK:
+        if (send_apply(w, entry, &events) != 0)
+            jlog(JLOG_WARNING, "msg=\"apply not sent, will retry\" entry=%s", entry);
+        break;
+    }
+out:
+    free(need);
+    cx_list_free(&events);
+    if (job)
+        job_free(job);
+}
+
+/* One entry as XREADGROUP or XCLAIM returned it. */
 static void process_entry(struct worker *w, const redisReply *e, long long deliveries)
 {
     if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
@@ -247,37 +484,7 @@ static void process_entry(struct worker *w, const redisReply *e, long long deliv
         dead_letter(w, entry, &f, "", deliveries);
         return;
     }
-    const struct cx_source *src = source_for(w->jd, f.src, f.type);
-    const struct cx_connector *cx = cx_lookup(f.type);
-    if (!src || !cx) {
-        dead_letter(w, entry, &f, "source no longer configured", deliveries);
-        return;
-    }
-    struct cx_raw raw = {
-        .source = f.src,
-        .stream_id = entry,
-        .received_ms = f.recv,
-        .body = (const unsigned char *)f.body,
-        .body_len = f.body_len,
-        .headers = f.headers,
-        .nheaders = f.nheaders,
-    };
-    struct cx_event_list events;
-    struct cx_err err = {{0}};
-    cx_list_init(&events);
-    enum cx_result res = cx->normalize(src, &raw, NULL, &events, NULL, &err);
-    if (res == CX_NORM_POISON) {
-        dead_letter(w, entry, &f, err.msg[0] ? err.msg : "connector could not handle it",
-                    deliveries);
-    } else {
-        if (res == CX_NORM_SKIP) {
-            w->jd->n.skipped++;
-            events.n = 0; /* apply.lua with no events only acknowledges */
-        }
-        if (send_apply(w, entry, &events) != 0)
-            jlog(JLOG_WARNING, "msg=\"apply not sent, will retry\" entry=%s", entry);
-    }
-    cx_list_free(&events);
+    normalize_and_apply(w, entry, &f, deliveries, NULL);
 }
 
 static void process_entries(struct worker *w, const redisReply *entries, long long deliveries)

@@ -437,8 +437,41 @@ void jd_setup(const char *name, unsigned watchdog_s, int need_redis)
     jd_note("tmpdir %s, watchdog %us", tmpdir, watchdog_s);
 }
 
+/* A sanitizer report in a child's log is a failure even when the child went on (UBSan
+ * without halt_on_error) or was SIGKILLed by the test before it could exit non-zero. */
+static void scan_logs_for_sanitizers(void)
+{
+    static const char *const marks[] = {"runtime error:", "AddressSanitizer", "LeakSanitizer",
+                                        "UndefinedBehaviorSanitizer"};
+    for (int i = 0; i < nprocs; i++) {
+        if (procs[i].log[0] == '\0' || strcmp(procs[i].what, "journeyd") != 0)
+            continue;
+        int seen = 0; /* a restarted daemon appends to the same log */
+        for (int j = 0; j < i; j++)
+            seen |= strcmp(procs[j].log, procs[i].log) == 0;
+        if (seen)
+            continue;
+        FILE *f = fopen(procs[i].log, "r");
+        if (!f)
+            continue;
+        char line[1024];
+        int reported = 0;
+        while (!reported && fgets(line, sizeof line, f)) {
+            for (size_t k = 0; k < sizeof marks / sizeof marks[0]; k++) {
+                if (strstr(line, marks[k])) {
+                    jd_error(__FILE__, __LINE__, "sanitizer report in %s: %s", procs[i].log, line);
+                    reported = 1;
+                    break;
+                }
+            }
+        }
+        fclose(f);
+    }
+}
+
 int jd_finish(void)
 {
+    scan_logs_for_sanitizers();
     if (failures > 0) {
         jd_note("%d check(s) FAILED (seed %" PRIu64 ")", failures, seed_value);
         return 1;

@@ -109,8 +109,8 @@ static int open_slow_client(int i)
     static const char *const partial[] = {
         "POST /hooks/str",
         "POST /hooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl",
-        "POST /hooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        "Content-Length: 400\r\n\r\n{\"id\":\"evt_slow\",\"object\":\"ev",
+        ("POST /hooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         "Content-Length: 400\r\n\r\n{\"id\":\"evt_slow\",\"object\":\"ev"),
     };
     const char *p = partial[i % 3];
     JD_REQUIRE(send(fd, p, strlen(p), MSG_NOSIGNAL) == (ssize_t)strlen(p), "send: %s",
@@ -233,6 +233,19 @@ int main(void)
         jd_stripe_sig_header(sig, sizeof sig, JD_STRIPE_SECRET, jd_now_s() - 600, b, strlen(b));
         const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
         expect_post("stripe timestamp 10 min old", "stripe", hdrs, b, strlen(b), 401, NULL);
+        /* Just outside the 300 s tolerance (by 10 s, so the clock's tick cannot matter). */
+        jd_stripe_sig_header(sig, sizeof sig, JD_STRIPE_SECRET, jd_now_s() - 310, b, strlen(b));
+        expect_post("stripe timestamp 310 s old", "stripe", hdrs, b, strlen(b), 401, NULL);
+    }
+    free(b);
+    /* Just inside: a slow provider retry is still authentic. */
+    b = checkout("evt_ok_290", "tolerance@example.com");
+    {
+        char sig[256];
+        jd_stripe_sig_header(sig, sizeof sig, JD_STRIPE_SECRET, jd_now_s() - 290, b, strlen(b));
+        const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
+        expect_post("stripe timestamp 290 s old (within tolerance)", "stripe", hdrs, b, strlen(b),
+                    200, NULL);
     }
     free(b);
 

@@ -115,7 +115,7 @@ static void build_deliveries(void)
 {
     /* P1 Giulia: form, checkout + payment_intent of one purchase, a partial refund, and a
      * second form. Revenue 249000 - 49000. */
-    add(FORM_JSON, str("{\"email\":\"g@example.it\",\"phone\":\"+39 333 111 1111\","
+    add(FORM_JSON, str("{\"email\":\"g@example.it\",\"phone\":\"0039 333 111 1111\","
                        "\"name\":\"Giulia\",\"utm_source\":\"google\",\"utm_medium\":\"cpc\","
                        "\"utm_campaign\":\"spring\",\"submission_id\":\"dd_s1\","
                        "\"submitted_at\":\"2026-09-01T10:00:00Z\"}"));
@@ -125,16 +125,17 @@ static void build_deliveries(void)
                              "cus_dd_p1", NULL));
     add(STRIPE, refund("evt_dd_p1c", "2026-09-10T10:00:00Z", "ch_dd_p1", "pi_dd_p1", 249000, 49000,
                        0, "cus_dd_p1", "g@example.it"));
-    add(FORM_JSON, str("{\"email\":\"G@Example.it\",\"utm_source\":\"google\","
-                       "\"utm_medium\":\"cpc\",\"utm_campaign\":\"autumn\","
-                       "\"submission_id\":\"dd_s1b\",\"submitted_at\":\"2026-09-11T10:00:00Z\"}"));
+    add(FORM_JSON,
+        str("{\"email\":\"G@Example.it\",\"utm_source\":\"google\","
+            "\"utm_medium\":\"cpc\",\"utm_campaign\":\"autumn\","
+            "\"submission_id\":\"dd_s1b\",\"submitted_at\":\"2026-09-11T12:00:00+02:00\"}"));
 
     /* P2 Marco: a phone-only form joins him only through a later custom event. */
     add(FORM_JSON, str("{\"email\":\"m@example.com\",\"name\":\"Marco\",\"submission_id\":"
                        "\"dd_s2\",\"submitted_at\":\"2026-09-03T09:00:00Z\"}"));
     add(EVENTS, str("{\"events\":[{\"id\":\"dd_e2\",\"kind\":\"custom\",\"at\":"
                     "\"2026-09-04T09:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":"
-                    "\"m@example.com\"},{\"type\":\"phone\",\"value\":\"+39 02 1234 5678\"}]}]}"));
+                    "\"m@example.com\"},{\"type\":\"phone\",\"value\":\"02 1234 5678\"}]}]}"));
     add(FORM_JSON, str("{\"phone\":\"+39 340 222 2222\",\"name\":\"M.\",\"submission_id\":"
                        "\"dd_s3\",\"submitted_at\":\"2026-09-05T09:00:00Z\"}"));
     add(EVENTS, str("{\"events\":[{\"id\":\"dd_e2link\",\"kind\":\"custom\",\"at\":"
@@ -181,6 +182,11 @@ static void build_deliveries(void)
     add(FORM_URLENC, str("email=PAOLO%40Example.COM&name=Paolo+Bianchi&utm_source=newsletter"
                          "&utm_medium=email&utm_campaign=sept&submission_id=dd_s7"
                          "&submitted_at=2026-09-05T10%3A00%3A00Z"));
+    /* Same instant as dd_e6 and sent before it: journey order breaks the tie by id, so
+     * events:dd_e6 comes first whatever the arrival order. */
+    add(EVENTS, str("{\"events\":[{\"id\":\"dd_e6_a\",\"kind\":\"custom\",\"at\":"
+                    "\"2026-09-06T10:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":"
+                    "\"paolo@example.com\"}]}]}"));
     add(EVENTS, str("{\"events\":[{\"id\":\"dd_e6\",\"kind\":\"custom\",\"at\":"
                     "\"2026-09-06T10:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":"
                     "\"paolo@example.com\"}]}]}"));
@@ -255,7 +261,7 @@ static const struct expected expected[] = {
     {"email",
      "paolo@example.com",
      "paid",
-     {"form:site:dd_s7", "events:dd_e6", "stripe:evt_dd_p6", "stripe:evt_dd_p6r1",
+     {"form:site:dd_s7", "events:dd_e6", "events:dd_e6_a", "stripe:evt_dd_p6", "stripe:evt_dd_p6r1",
       "stripe:evt_dd_p6r2"},
      "{\"EUR\":15000}"},
     {"email", "p7@example.com", "lead", {"form:site:", "events:dd_e7"}, NULL},
@@ -372,6 +378,45 @@ static int has_conflict(const cJSON *j)
     return 0;
 }
 
+/* DESIGN §3 identity normalization and time zones, as the deliveries spell them. */
+static void check_normalization(const struct jd_daemon *d)
+{
+    long st;
+    cJSON *g = jd_journey(d, "email", "g@example.it", &st);
+    const cJSON *ids = jd_json_path(g, "contact.identities");
+    /* "0039 333 111 1111": 00 starts an international number. */
+    JD_EXPECT(jd_has_identity(ids, "phone", "+393331111111"),
+              "run a: g's phone \"0039 333 111 1111\" should be +393331111111: %s",
+              jd_json_brief(ids));
+    int emails = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, ids)
+    {
+        const char *t = jd_json_str(it, "type");
+        emails += t && strcmp(t, "email") == 0;
+    }
+    JD_EXPECT(emails == 1,
+              "run a: g has %d emails (\"G@Example.it\" must normalize to "
+              "g@example.it): %s",
+              emails, jd_json_brief(ids));
+    /* submitted_at "2026-09-11T12:00:00+02:00" is 10:00 UTC. */
+    const cJSON *ev = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(g, "events"), 4);
+    int64_t at = -1;
+    const char *ats = jd_json_str(ev, "at");
+    JD_EXPECT(ats && jd_parse_rfc3339(ats, &at) == 0 && at == ts("2026-09-11T10:00:00Z"),
+              "run a: form dd_s1b submitted at 12:00+02:00 has at %s, want 2026-09-11T10:00:00Z",
+              ats ? ats : "(none)");
+    cJSON_Delete(g);
+
+    /* "02 1234 5678" is national: +39 added and, Italy being a country that keeps it, the 0
+     * kept. */
+    cJSON *m = jd_journey(d, "email", "m@example.com", &st);
+    JD_EXPECT(jd_has_identity(jd_json_path(m, "contact.identities"), "phone", "+390212345678"),
+              "run a: m's national phone \"02 1234 5678\" should be +390212345678: %s",
+              jd_json_brief(jd_json_path(m, "contact.identities")));
+    cJSON_Delete(m);
+}
+
 /* The unique-identity case, checked against DESIGN §4 word by word. */
 static void check_conflicts(const struct jd_daemon *d)
 {
@@ -454,6 +499,7 @@ static void check_expected(const struct jd_daemon *d)
         cJSON_Delete(j);
     }
     check_conflicts(d);
+    check_normalization(d);
     /* People joined by merges answer with one contact. */
     const char *same[][2] = {{"luca@example.com", "sara@example.com"}};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
@@ -466,8 +512,12 @@ static void check_expected(const struct jd_daemon *d)
                   "run a: %s and %s should be one contact (linked through custom:crm_id), got "
                   "%s and %s",
                   same[i][0], same[i][1], ia ? ia : "(none)", ib ? ib : "(none)");
-        /* A merged id keeps resolving: every id in merged_from answers with the survivor. */
+        /* In this arrival order they were two contacts before e5 joined them, so one
+         * absorbed the other; the absorbed id keeps resolving to the survivor. */
         const cJSON *mf = jd_json_path(a, "contact.merged_from");
+        JD_EXPECT(cJSON_IsArray(mf) && cJSON_GetArraySize(mf) >= 1,
+                  "run a: the contact of %s and %s came from a merge but merged_from is %s",
+                  same[i][0], same[i][1], jd_json_brief(mf));
         const cJSON *m;
         cJSON_ArrayForEach(m, mf)
         {

@@ -6,10 +6,10 @@
  *    them come from slow clients that send half the body at once and the rest only
  *    after SIGTERM (requests in flight in the truest sense): 100 as soon as journeyd
  *    logs that it is stopping, 100 two seconds later. SIGTERM goes out as soon as the
- *    first answer arrives. Once journeyd has logged that it is stopping, the test
- *    reads /proc/net/tcp to learn which of the still-open connections journeyd had
- *    accepted (its socket has an inode) and which were still in the kernel's accept
- *    queue (ESTABLISHED, inode 0: journeyd never saw them). Then:
+ *    first answer arrives. Just before the SIGTERM and again once journeyd has logged
+ *    that it is stopping, the test reads /proc/net/tcp to learn which of the still-open
+ *    connections journeyd had accepted (its socket has an inode) and which were still in the
+ * kernel's accept queue (ESTABLISHED, inode 0: journeyd never saw them). Then:
  *      - a request that journeyd accepted gets a complete answer: 200 or 503, never a
  *        reset or an empty reply;
  *      - only requests that journeyd never accepted may fail, and only at transport level;
@@ -21,18 +21,15 @@
  */
 #include "harness.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #define N 300

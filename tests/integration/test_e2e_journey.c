@@ -432,6 +432,25 @@ int main(void)
     expect_click_refused("https://example.com@evil.net/");
     expect_click_refused("//evil.net/x");
     expect_click_refused("javascript:alert(1)");
+    expect_click_refused("https://example.com\\@evil.net/");
+    expect_click_refused("https://example.com/\r\nSet-Cookie: jd_aid=a_0");
+
+    /* A fragment stays last: jd_aid must land in the query, where the page can read it. */
+    {
+        char url[512], loc[512];
+        snprintf(url, sizeof url, "%s/c?to=https%%3A%%2F%%2Fexample.com%%2Fp%%23section",
+                 daemon_.base);
+        jd_http(&h, "GET", url, NULL, NULL, 0);
+        const char *l = jd_http_header(&h, "Location", loc, sizeof loc);
+        static const char head[] = "https://example.com/p?jd_aid=a_";
+        JD_EXPECT(h.status == 302 && l && strncmp(l, head, sizeof head - 1) == 0 &&
+                      strlen(l) == sizeof head - 1 + 32 + 8 &&
+                      strcmp(l + sizeof head - 1 + 32, "#section") == 0,
+                  "GET /c to=https://example.com/p#section: got %ld Location %s, want "
+                  "https://example.com/p?jd_aid=a_<32 hex>#section",
+                  h.status, l ? l : "(none)");
+        jd_http_free(&h);
+    }
 
     jd_wait_drained(&daemon_, 60);
     cJSON *k = jd_journey(&daemon_, "anon", aid2, &st);
