@@ -358,15 +358,19 @@ out:
     cJSON_Delete(o);
 }
 
-static int64_t event_time_ms(const cJSON *root, const cJSON *obj, int64_t fallback)
+/* Every Stripe event carries `created`; without a usable one the event's place in the
+ * journey would depend on when it arrived, so it is refused rather than guessed. */
+static int event_time_ms(const cJSON *root, const cJSON *obj, int64_t *ms)
 {
     int64_t created;
 
     if ((cx_json_int(root, "created", &created) == 0 ||
          cx_json_int(obj, "created", &created) == 0) &&
-        created > 0 && created <= STRIPE_MAX_CREATED)
-        return created * 1000;
-    return fallback;
+        created > 0 && created <= STRIPE_MAX_CREATED) {
+        *ms = created * 1000;
+        return 0;
+    }
+    return -1;
 }
 
 static enum cx_result stripe_normalize(const struct cx_source *src, const struct cx_raw *raw,
@@ -421,7 +425,10 @@ static enum cx_result stripe_normalize(const struct cx_source *src, const struct
         goto out;
     }
     cx_copy_text(ev->kind, sizeof ev->kind, f.kind);
-    ev->at_ms = event_time_ms(root, obj, raw->received_ms);
+    if (event_time_ms(root, obj, &ev->at_ms) != 0) {
+        cx_fail(err, "stripe %s: no usable 'created' time", evt_id);
+        goto out;
+    }
     if (f.has_amount) {
         ev->has_amount = 1;
         ev->amount_minor = f.amount;

@@ -339,7 +339,7 @@ void api_handle_status(struct jd *jd, struct evhttp_request *req, const char *re
         return;
     struct api_req *ar = rq_is_ready(jd->rq_api) ? calloc(1, sizeof(*ar)) : NULL;
     if (!ar) {
-        http_reply_text(req, 503, "application/json", "{\"redis\":\"down\"}");
+        http_reply_unavailable(jd, req, "redis unavailable");
         return;
     }
     ar->jd = jd;

@@ -55,6 +55,7 @@ struct jd {
     int roles_ingest, roles_worker, roles_api;
     int stopping;
     int ready_notified;
+    int down_logged[3]; /* per Redis connection: its loss was logged */
     int64_t drain_deadline_ms;
     struct cx_source events_source; /* POST /v1/events: api tokens as secrets */
     struct cx_source click_source;  /* GET /c */

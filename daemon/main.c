@@ -62,13 +62,18 @@ static void on_redis_state(struct rq_client *c, enum rq_state s, const char *why
 {
     struct jd *jd = ud;
     static const char *const names[] = {"closed", "connecting", "loading", "ready"};
-    /* Transitions are logged once each, not every reconnect attempt. */
-    if (s == RQ_READY)
+    /* Up and down are logged once each, not on every failed reconnect attempt. */
+    int *down = c == jd->rq_ingest   ? &jd->down_logged[0]
+                : c == jd->rq_worker ? &jd->down_logged[1]
+                                     : &jd->down_logged[2];
+    if (s == RQ_READY) {
         jlog(JLOG_NOTICE, "msg=\"redis ready\" connection=%s", rq_name(c));
-    else if (s == RQ_CLOSED)
-        jlog(JLOG_INFO, "msg=\"redis unavailable\" connection=%s reason=\"%s\"", rq_name(c),
+        *down = 0;
+    } else if (s == RQ_CLOSED && !*down) {
+        *down = 1;
+        jlog(JLOG_NOTICE, "msg=\"redis unavailable\" connection=%s reason=\"%s\"", rq_name(c),
              why ? why : "");
-    else
+    } else
         jlog(JLOG_DEBUG, "msg=\"redis state\" connection=%s state=%s", rq_name(c), names[s]);
     if (c == jd->rq_worker && jd->worker)
         worker_on_redis_state(jd->worker, s);

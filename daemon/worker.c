@@ -455,7 +455,7 @@ static void normalize_and_apply(struct worker *w, const char *entry, const struc
     case CX_NORM_SKIP:
         w->jd->n.skipped++;
         events.n = 0; /* apply.lua with no events only acknowledges */
-        /* fall through */
+        __attribute__((fallthrough));
     case CX_NORM_OK:
         if (send_apply(w, entry, &events) != 0)
             jlog(JLOG_WARNING, "msg=\"apply not sent, will retry\" entry=%s", entry);
