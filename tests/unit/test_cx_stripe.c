@@ -605,10 +605,19 @@ static void test_norm_shapes(void **state)
     assert_int_equal(n.list.v[0].has_amount, 0);
     norm_free(&n);
 
-    /* A refund without previous_attributes refunds the whole cumulative amount; without
-     * a PaymentIntent the charge id is the key. A missing `created` falls back to the
-     * arrival time. JPY amounts are already minor units. */
+    /* A missing `created` is refused: the arrival time would make the journey depend on
+     * arrival order. */
     assert_int_equal(normalize_str(&n, "{\"id\":\"evt_r\",\"type\":\"charge.refunded\",\"data\":"
+                                       "{\"object\":{\"id\":\"ch_r\",\"amount_refunded\":3000,"
+                                       "\"currency\":\"jpy\",\"payment_intent\":null}}}"),
+                     CX_NORM_POISON);
+    assert_non_null(strstr(n.err.msg, "created"));
+    norm_free(&n);
+
+    /* A refund without previous_attributes refunds the whole cumulative amount; without
+     * a PaymentIntent the charge id is the key. JPY amounts are already minor units. */
+    assert_int_equal(normalize_str(&n, "{\"id\":\"evt_r\",\"type\":\"charge.refunded\","
+                                       "\"created\":1790900000,\"data\":"
                                        "{\"object\":{\"id\":\"ch_r\",\"amount_refunded\":3000,"
                                        "\"currency\":\"jpy\",\"payment_intent\":null}}}"),
                      CX_NORM_OK);
