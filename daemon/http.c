@@ -59,7 +59,7 @@ static const struct route routes[] = {
     {ROUTE_EXACT, "/c", EVHTTP_REQ_GET, ingest_handle_click},
     {ROUTE_EXACT, "/v1/events", EVHTTP_REQ_POST, ingest_handle_events},
     {ROUTE_EXACT, "/v1/journey", EVHTTP_REQ_GET, api_handle_journey},
-    {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET, api_handle_contact},
+    {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET | EVHTTP_REQ_DELETE, api_handle_contact},
     {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, api_handle_status},
     {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, metrics_handle},
 };

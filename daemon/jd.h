@@ -22,6 +22,7 @@ enum jd_script {
     JD_SCRIPT_JOURNEY,
     JD_SCRIPT_DEAD,
     JD_SCRIPT_STATUS,
+    JD_SCRIPT_ERASE,
     JD_NSCRIPTS
 };
 

@@ -27,9 +27,10 @@
 #include "util.h"
 #include "worker.h"
 
-extern const char jd_script_apply[], jd_script_journey[], jd_script_dead[], jd_script_status[];
+extern const char jd_script_apply[], jd_script_journey[], jd_script_dead[], jd_script_status[],
+    jd_script_erase[];
 extern const size_t jd_script_apply_len, jd_script_journey_len, jd_script_dead_len,
-    jd_script_status_len;
+    jd_script_status_len, jd_script_erase_len;
 
 /* Indices match enum jd_script. Filled at startup: the lengths are link-time constants. */
 static struct rq_script scripts[JD_NSCRIPTS];
@@ -337,6 +338,7 @@ int main(int argc, char **argv)
     scripts[JD_SCRIPT_DEAD] = (struct rq_script){"dead", jd_script_dead, jd_script_dead_len};
     scripts[JD_SCRIPT_STATUS] =
         (struct rq_script){"status", jd_script_status, jd_script_status_len};
+    scripts[JD_SCRIPT_ERASE] = (struct rq_script){"erase", jd_script_erase, jd_script_erase_len};
 
     const char *roles = jd.cfg->roles;
     jd.roles_ingest = strstr(roles, "ingest") != NULL;

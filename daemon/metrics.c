@@ -6,6 +6,7 @@
 #include "http.h"
 #include "jd.h"
 #include "metrics.h"
+#include "outbound.h"
 #include "util.h"
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
@@ -117,6 +118,23 @@ void metrics_handle(struct jd *jd, struct evhttp_request *req, const char *rest)
     counter(b, "journeyd_reloads_total", "Configuration reloads applied.", (uint64_t)jd->reloads);
     counter(b, "journeyd_reload_failures_total", "Reloads refused (old config kept).",
             (uint64_t)jd->reload_failures);
+    if (jd->outbound) {
+        const struct outbound_counters *oc = outbound_counters(jd->outbound);
+        evbuffer_add_printf(
+            b,
+            "# HELP journeyd_outbound_transfers_total Provider API look-ups by result.\n"
+            "# TYPE journeyd_outbound_transfers_total counter\n"
+            "journeyd_outbound_transfers_total{result=\"ok\"} %llu\n"
+            "journeyd_outbound_transfers_total{result=\"permanent_error\"} %llu\n"
+            "journeyd_outbound_transfers_total{result=\"transient_error\"} %llu\n"
+            "journeyd_outbound_transfers_total{result=\"refused\"} %llu\n",
+            (unsigned long long)oc->ok, (unsigned long long)oc->permanent,
+            (unsigned long long)oc->transient, (unsigned long long)oc->refused);
+        counter(b, "journeyd_outbound_retries_total", "Look-up attempts repeated after an error.",
+                oc->retries);
+        gauge(b, "journeyd_outbound_active", "Look-ups running or waiting for a free transfer.",
+              (int64_t)outbound_active(jd->outbound));
+    }
     evbuffer_add_printf(b, "# HELP journeyd_redis_up Redis connection ready (1) or not (0).\n"
                            "# TYPE journeyd_redis_up gauge\n");
     const struct rq_client *conns[3] = {jd->rq_ingest, jd->rq_worker, jd->rq_api};

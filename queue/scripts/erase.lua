@@ -1,0 +1,27 @@
+-- erase.lua: GDPR erasure of one contact (DESIGN §7 DELETE /v1/contacts/<id>): its
+-- identities, its journey and the events in it, its conflicts and the ids merged into it.
+-- Each erased event id leaves a tombstone for ARGV[2] seconds, so a provider's later
+-- redelivery of an old event cannot bring the contact back.
+--
+-- ARGV[1] contact id (a merged id resolves to its survivor)  ARGV[2] tombstone seconds
+-- Returns nil when unknown, else {contact id, events erased, identities erased}.
+local cid = ARGV[1]
+if redis.call('EXISTS', 'jd:c:' .. cid) == 0 then
+    cid = redis.call('HGET', 'jd:alias', cid)
+end
+if not cid or redis.call('EXISTS', 'jd:c:' .. cid) == 0 then return nil end
+local key = 'jd:c:' .. cid
+local events = redis.call('ZRANGE', key .. ':j', 0, -1)
+for _, id in ipairs(events) do
+    redis.call('HDEL', 'jd:ev', id)
+    redis.call('SET', 'jd:gone:' .. id, '1', 'EX', ARGV[2])
+end
+local ids = redis.call('SMEMBERS', key .. ':ids')
+for _, ident in ipairs(ids) do
+    if redis.call('HGET', 'jd:idx', ident) == cid then redis.call('HDEL', 'jd:idx', ident) end
+end
+for _, m in ipairs(redis.call('SMEMBERS', key .. ':mf')) do
+    redis.call('HDEL', 'jd:alias', m)
+end
+redis.call('DEL', key, key .. ':ids', key .. ':j', key .. ':conf', key .. ':cp', key .. ':mf')
+return {cid, #events, #ids}
