@@ -224,6 +224,12 @@ int cx_event_add_identity(struct cx_event *ev, const struct cx_source *src, cons
  * identities. `get` returns the value for a name or NULL. */
 typedef const char *(*cx_getter)(void *ctx, const char *name);
 void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_getter get, void *ctx);
+/* The compact record the report indexes keep per event (DESIGN §6, §6b): kind, stage
+ * rank, source type, touch flag, channel, source, campaign, ad, amount, currency and
+ * payment key, separated by CX_RECORD_SEP. 0 / -1 when it does not fit. */
+#define CX_RECORD_SEP '\x1f'
+#define CX_RECORD_MAX 2048
+int cx_event_record(const struct cx_event *ev, char *out, size_t cap);
 /* Channel of a touch (DESIGN §6 table). */
 const char *cx_touch_channel(const struct cx_touch *t);
 

@@ -180,10 +180,10 @@ static int send_apply(struct worker *w, const char *entry, const struct cx_event
 {
     size_t argc = 5, cap = 5;
     for (size_t i = 0; i < events->n; i++)
-        cap += 5 + 2 * events->v[i].nidentities;
+        cap += 7 + 2 * events->v[i].nidentities;
     const char **argv = calloc(cap, sizeof(*argv));
     size_t *lens = calloc(cap, sizeof(*lens));
-    char **owned = calloc(2 * events->n + 2, sizeof(*owned));
+    char **owned = calloc(3 * events->n + 1, sizeof(*owned));
     char unique[512] = "", count[24];
     int rc = -1;
     size_t nowned = 0;
@@ -203,27 +203,34 @@ static int send_apply(struct worker *w, const char *entry, const struct cx_event
     for (size_t i = 0; i < events->n; i++) {
         const struct cx_event *ev = &events->v[i];
         char *json = cx_event_to_json(ev);
+        char *record = malloc(CX_RECORD_MAX);
+        /* at_ms, stage rank, conversion flag, identity count: four NUL-separated numbers */
         char *nums = malloc(64);
-        if (!json || !nums) {
-            free(json);
-            free(nums);
+        if (json)
+            owned[nowned++] = json;
+        if (record)
+            owned[nowned++] = record;
+        if (nums)
+            owned[nowned++] = nums;
+        if (!json || !record || !nums || cx_event_record(ev, record, CX_RECORD_MAX) != 0)
             goto out;
-        }
-        owned[nowned++] = json;
-        owned[nowned++] = nums;
-        int a = snprintf(nums, 64, "%lld", (long long)ev->at_ms);
-        int b = snprintf(nums + a + 1, 64 - (size_t)a - 1, "%d", cx_stage_rank(cx_event_stage(ev)));
-        int c = snprintf(nums + a + b + 2, 64 - (size_t)(a + b) - 2, "%zu", ev->nidentities);
-        (void)c;
+        int conversion =
+            ev->has_amount && (strcmp(ev->kind, "payment") == 0 || strcmp(ev->kind, "refund") == 0);
+        int a = snprintf(nums, 64, "%lld", (long long)ev->at_ms) + 1;
+        int b = snprintf(nums + a, (size_t)(64 - a), "%d", cx_stage_rank(cx_event_stage(ev))) + 1;
+        int c = snprintf(nums + a + b, (size_t)(64 - a - b), "%d", conversion) + 1;
+        snprintf(nums + a + b + c, (size_t)(64 - a - b - c), "%zu", ev->nidentities);
         argv[argc++] = ev->id;
         argv[argc++] = nums;
-        argv[argc++] = nums + a + 1;
-        argv[argc++] = nums + a + b + 2;
+        argv[argc++] = nums + a;
+        argv[argc++] = nums + a + b;
+        argv[argc++] = nums + a + b + c;
         for (size_t k = 0; k < ev->nidentities; k++) {
             argv[argc++] = ev->identities[k].type;
             argv[argc++] = ev->identities[k].value;
         }
         argv[argc++] = json;
+        argv[argc++] = record;
     }
     for (size_t i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);

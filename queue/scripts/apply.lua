@@ -9,7 +9,8 @@
 -- KEYS[1] raw stream
 -- ARGV[1] consumer group   ARGV[2] raw stream entry id ("" for none)
 -- ARGV[3] unique identity types, comma-separated   ARGV[4] number of events
--- then per event: id, at_ms, stage rank, identity count, (type, value) pairs, JSON
+-- then per event: id, at_ms, stage rank, conversion (1 for a payment or refund with an
+-- amount), identity count, (type, value) pairs, JSON, report record
 --
 -- Key layout (prefix jd:):
 --   jd:ev        hash  event id -> canonical JSON (also the dedup set)
@@ -22,6 +23,12 @@
 --   jd:c:<cid>:conf list  conflict records (JSON)
 --   jd:c:<cid>:cp   set   contacts this one has conflicts with
 --   jd:c:<cid>:mf   set   contact ids merged into this one
+-- Report indexes (DESIGN §6, §6b), so reports never scan every journey:
+--   jd:evr       hash  event id -> compact report record (built by the daemon)
+--   jd:evc       hash  event id -> contact id
+--   jd:conv      zset  conversion event ids scored by at_ms
+--   jd:st:<rank> zset  contact ids scored by when they entered that stage
+--   jd:c:<cid> fields e1..e6: the contact's stage entry times
 --
 -- Contact ids are derived from the contact's first event in journey order, so any
 -- arrival order of the same deliveries yields the same ids (DESIGN §4, order independence).
@@ -104,7 +111,17 @@ local function alias_all(from, to)
     redis.call('SREM', ckey(to, 'mf'), to)
 end
 
+-- Stage entry (DESIGN §6b): the earliest at of the contact's events at stage s or higher.
+local function set_entry(cid, s, at)
+    local cur = redis.call('HGET', ckey(cid), 'e' .. s)
+    if not cur or at < tonumber(cur) then
+        redis.call('HSET', ckey(cid), 'e' .. s, at)
+        redis.call('ZADD', 'jd:st:' .. s, at, cid)
+    end
+end
+
 local function delete_contact_keys(cid)
+    for s = 1, 6 do redis.call('ZREM', 'jd:st:' .. s, cid) end
     redis.call('DEL', ckey(cid), ckey(cid, 'ids'), ckey(cid, 'j'), ckey(cid, 'conf'),
         ckey(cid, 'cp'), ckey(cid, 'mf'))
 end
@@ -123,6 +140,13 @@ local function merge_into(into, from)
     local s1 = tonumber(redis.call('HGET', ckey(into), 'stage') or '0')
     local s2 = tonumber(redis.call('HGET', ckey(from), 'stage') or '0')
     if s2 > s1 then redis.call('HSET', ckey(into), 'stage', s2) end
+    for s = 1, 6 do
+        local e = redis.call('HGET', ckey(from), 'e' .. s)
+        if e then set_entry(into, s, tonumber(e)) end
+    end
+    for _, id in ipairs(redis.call('ZRANGE', ckey(from, 'j'), 0, -1)) do
+        redis.call('HSET', 'jd:evc', id, into)
+    end
     redis.call('ZUNIONSTORE', ckey(into, 'j'), 2, ckey(into, 'j'), ckey(from, 'j'))
     local conf = redis.call('LRANGE', ckey(from, 'conf'), 0, -1)
     for _, c in ipairs(conf) do redis.call('RPUSH', ckey(into, 'conf'), c) end
@@ -265,8 +289,10 @@ local function place_event(ev)
     end
     local first = first_event(target)
     redis.call('ZADD', ckey(target, 'j'), ev.at, ev.id)
+    redis.call('HSET', 'jd:evc', ev.id, target)
     local s = tonumber(redis.call('HGET', ckey(target), 'stage') or '0')
     if ev.stage > s then redis.call('HSET', ckey(target), 'stage', ev.stage) end
+    for st = 1, ev.stage do set_entry(target, st, ev.at) end
     if first and ev_lt(ev.at, ev.id, first[1], first[2]) then
         target = rename(target, cid_for(ev.id))
     end
@@ -367,12 +393,14 @@ local function restitch(ev, contacts)
     return live(target_of_new)
 end
 
-local function apply_event(ev, json)
+local function apply_event(ev, json, record, conversion)
     if redis.call('HEXISTS', 'jd:ev', ev.id) == 1 or redis.call('EXISTS', 'jd:gone:' .. ev.id) == 1 then
         stats.duplicates = stats.duplicates + 1
         return
     end
     redis.call('HSET', 'jd:ev', ev.id, json)
+    redis.call('HSET', 'jd:evr', ev.id, record)
+    if conversion then redis.call('ZADD', 'jd:conv', ev.at, ev.id) end
     local contacts = resolve_contacts(ev)
     if needs_restitch(ev, contacts) then
         if restitch(ev, contacts) then
@@ -388,15 +416,16 @@ local n = tonumber(ARGV[4])
 local p = 5
 for _ = 1, n do
     local ev = {id = ARGV[p], at = tonumber(ARGV[p + 1]), stage = tonumber(ARGV[p + 2]), ids = {}}
-    local nids = tonumber(ARGV[p + 3])
-    p = p + 4
+    local conversion = ARGV[p + 3] == '1'
+    local nids = tonumber(ARGV[p + 4])
+    p = p + 5
     for _ = 1, nids do
         local t, v = ARGV[p], ARGV[p + 1]
         table.insert(ev.ids, {type = t, value = v, key = t .. '\t' .. v})
         p = p + 2
     end
-    apply_event(ev, ARGV[p])
-    p = p + 1
+    apply_event(ev, ARGV[p], ARGV[p + 1], conversion)
+    p = p + 2
 end
 
 if ARGV[2] ~= '' then

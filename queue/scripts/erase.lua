@@ -14,6 +14,9 @@ local key = 'jd:c:' .. cid
 local events = redis.call('ZRANGE', key .. ':j', 0, -1)
 for _, id in ipairs(events) do
     redis.call('HDEL', 'jd:ev', id)
+    redis.call('HDEL', 'jd:evr', id)
+    redis.call('HDEL', 'jd:evc', id)
+    redis.call('ZREM', 'jd:conv', id)
     redis.call('SET', 'jd:gone:' .. id, '1', 'EX', ARGV[2])
 end
 local ids = redis.call('SMEMBERS', key .. ':ids')
@@ -23,5 +26,6 @@ end
 for _, m in ipairs(redis.call('SMEMBERS', key .. ':mf')) do
     redis.call('HDEL', 'jd:alias', m)
 end
+for s = 1, 6 do redis.call('ZREM', 'jd:st:' .. s, cid) end
 redis.call('DEL', key, key .. ':ids', key .. ':j', key .. ':conf', key .. ':cp', key .. ':mf')
 return {cid, #events, #ids}

@@ -1,0 +1,121 @@
+/*
+ * The report arithmetic of DESIGN §6 and §6b: attribution of revenue to touches, the funnel
+ * by period and the SLA scorecard. Pure functions over contacts' events already read from
+ * the store: no I/O, no clock (now is an argument), no globals, so every number can be
+ * unit-tested against hand-computed expectations and property-tested. Money is int64
+ * minor units; credit is split with the largest-remainder rule so the parts of one
+ * conversion always sum to its amount exactly. Module prefix rp_.
+ */
+#ifndef JD_REPORT_H
+#define JD_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/* One event of a contact, as the reports need it. Strings are borrowed; "" = absent. */
+struct rp_event {
+    const char *id;
+    int64_t at_ms;
+    const char *kind;        /* DESIGN §3 kinds */
+    int stage;               /* effective stage rank: 0 none, visit 1 … paid 6 */
+    const char *source_type; /* connector type: "stripe", "hubspot", "events", … */
+    int is_touch;            /* carries a touch object */
+    const char *channel, *source, *campaign, *ad; /* of the touch */
+    int has_amount;
+    int64_t amount_minor; /* positive; a refund's is the amount refunded */
+    char currency[4];
+    const char *payment_key;
+};
+
+/* A contact's events in journey order (at, id). */
+struct rp_contact {
+    const char *id;
+    const struct rp_event *events;
+    size_t n;
+};
+
+enum rp_model { RP_FIRST_TOUCH, RP_LAST_TOUCH, RP_LINEAR, RP_POSITION, RP_TIME_DECAY };
+enum rp_key { RP_BY_CHANNEL, RP_BY_SOURCE, RP_BY_CAMPAIGN, RP_BY_AD };
+
+/* "first_touch" … → 0 / -1. */
+int rp_parse_model(const char *s, enum rp_model *out);
+int rp_parse_key(const char *s, enum rp_key *out);
+
+struct rp_attr_params {
+    enum rp_model model;
+    enum rp_key by;
+    int64_t lookback_ms;  /* default 90 days */
+    int64_t half_life_ms; /* time_decay, default 7 days */
+    int64_t from_ms, to_ms; /* conversions with at in [from, to); INT64_MIN/MAX = all time */
+};
+
+/* One conversion's split (DESIGN §7 journey "conversions"): credit[i] goes to touch
+ * touch_ids[i]; the parts sum to amount exactly. */
+struct rp_credit {
+    const char *touch_id; /* NULL: (direct) */
+    int64_t minor;
+};
+
+struct rp_conversion {
+    const char *event_id;
+    int64_t at_ms;
+    int64_t amount_minor; /* negative for a refund */
+    char currency[4];
+    struct rp_credit *credit; /* owned by the result */
+    size_t ncredit;
+};
+
+/* The conversions of one contact under a model: payments once per payment key (the first
+ * in journey order), refunds as negative conversions. Returns 0, -1 on allocation failure.
+ * Free with rp_conversions_free. */
+int rp_contact_conversions(const struct rp_contact *c, const struct rp_attr_params *p,
+                           struct rp_conversion **out, size_t *nout);
+void rp_conversions_free(struct rp_conversion *v, size_t n);
+
+/* The attribution report accumulated over contacts. Opaque; bounded by max_keys. */
+struct rp_attribution;
+struct rp_attribution *rp_attribution_new(const struct rp_attr_params *p, size_t max_keys);
+int rp_attribution_add(struct rp_attribution *a, const struct rp_contact *c);
+/* Spend rows: per key (campaign or source) and currency, minor units. */
+int rp_attribution_add_spend(struct rp_attribution *a, const char *key, const char *currency,
+                             int64_t minor);
+/* {"model","by","from","to","rows":[{key, revenue{cur:minor}, conversions, touches,
+ * spend?, roas?}]} sorted by key; NULL on allocation failure. */
+cJSON *rp_attribution_json(const struct rp_attribution *a);
+void rp_attribution_free(struct rp_attribution *a);
+
+/* Periods in the configured time zone (IANA name; the process TZ is set from it). */
+enum rp_period { RP_DAY, RP_WEEK, RP_MONTH };
+int rp_parse_period(const char *s, enum rp_period *out);
+
+struct rp_funnel_params {
+    enum rp_period by;
+    int activity; /* 0 cohort, 1 activity */
+    int64_t from_ms, to_ms;
+    int has_compare;
+    int64_t compare_from_ms, compare_to_ms; /* the whole compared period */
+};
+
+/* DESIGN §6b funnel over all contacts given. NULL on allocation failure. */
+cJSON *rp_funnel(const struct rp_contact *contacts, size_t n, const struct rp_funnel_params *p);
+
+/* Targets are decimal texts ("0.9", "50", "0.35") and compare as decimals, never doubles
+ * (DESIGN §6b); NULL = not set. */
+struct rp_sla_params {
+    int64_t from_ms, to_ms, now_ms;
+    const char *response_hours;  /* default "24" */
+    const char *response_share;  /* default "0.9" */
+    const char *business_hours;  /* "mon-fri 09:00-18:00" or NULL */
+    const char *leads_per_month; /* marketing target, or NULL */
+    const char *qualified_rate;  /* marketing target, or NULL */
+};
+
+/* DESIGN §6b SLA scorecard. NULL on allocation failure or a malformed business_hours
+ * (rp_parse_business_hours says which). */
+cJSON *rp_sla(const struct rp_contact *contacts, size_t n, const struct rp_sla_params *p);
+/* 0 when the business_hours text is valid. */
+int rp_parse_business_hours(const char *s);
+
+#endif
