@@ -471,8 +471,9 @@ static int json_prescan(const unsigned char *s, size_t len, int max_depth)
 }
 
 /* Copies a JSON text, putting quotes around integer literals from 2^53 on, which a double
- * cannot hold exactly (cx_json_int refuses them too) (Meta's and Shopify's ids, Google's int64s), so cJSON keeps them as
- * their decimal text. Returns the new length. `out` holds len + len/8 + 2. */
+ * cannot hold exactly (cx_json_int refuses them too) (Meta's and Shopify's ids, Google's int64s),
+ * so cJSON keeps them as their decimal text. Returns the new length. `out` holds len + len/8 + 2.
+ */
 static size_t quote_big_integers(const unsigned char *in, size_t len, char *out)
 {
     size_t o = 0, i = 0;
@@ -501,8 +502,8 @@ static size_t quote_big_integers(const unsigned char *in, size_t len, char *out)
             int integral = j == len || (in[j] != '.' && in[j] != 'e' && in[j] != 'E');
             const unsigned char *digits = in + i + (c == '-');
             size_t ndigits = j - i - (c == '-');
-            int inexact = ndigits > 16 ||
-                          (ndigits == 16 && memcmp(digits, "9007199254740992", 16) >= 0);
+            int inexact =
+                ndigits > 16 || (ndigits == 16 && memcmp(digits, "9007199254740992", 16) >= 0);
             if (integral && inexact) {
                 out[o++] = '"';
                 memcpy(out + o, in + i, j - i);
@@ -1022,4 +1023,142 @@ int cx_norm_currency(const char *in, char out[4])
         return -1;
     out[3] = '\0';
     return 0;
+}
+
+/* ---- added for meta/google/typeform/calendly ---- */
+
+int cx_parse_iso8601(const char *s, int64_t *ms_out)
+{
+    char buf[64];
+    size_t len, tail;
+
+    if (!s || !ms_out)
+        return -1;
+    len = strnlen(s, sizeof buf);
+    if (len >= sizeof buf - 3)
+        return -1;
+    /* Only the offset may differ from RFC 3339; it sits after "YYYY-MM-DDTHH:MM:SS" and
+     * any fraction, so look at the last 5 or 3 bytes. */
+    if (len >= 24 && (s[len - 5] == '+' || s[len - 5] == '-') &&
+        is_digit((unsigned char)s[len - 4]) && is_digit((unsigned char)s[len - 3]) &&
+        is_digit((unsigned char)s[len - 2]) && is_digit((unsigned char)s[len - 1])) {
+        tail = len - 5;
+        memcpy(buf, s, tail + 3);
+        buf[tail + 3] = ':';
+        memcpy(buf + tail + 4, s + tail + 3, 2);
+        buf[tail + 6] = '\0';
+        return cx_parse_rfc3339(buf, ms_out);
+    }
+    if (len >= 22 && (s[len - 3] == '+' || s[len - 3] == '-') &&
+        is_digit((unsigned char)s[len - 2]) && is_digit((unsigned char)s[len - 1])) {
+        memcpy(buf, s, len);
+        memcpy(buf + len, ":00", 4);
+        return cx_parse_rfc3339(buf, ms_out);
+    }
+    return cx_parse_rfc3339(s, ms_out);
+}
+
+/* Attribute names are keys a person will read and query: short single-line text. */
+#define CX_ATTR_NAME_MAX 128
+
+/* Length of a string as cJSON prints it: quotes, two-byte escapes for '"', '\\' and
+ * \b \f \n \r \t, \u00XX for the other control bytes, everything else verbatim. */
+static size_t json_str_len(const char *s)
+{
+    size_t n = 2;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            n += 2;
+        else if (c < 0x20)
+            n += 6;
+        else
+            n++;
+    }
+    return n;
+}
+
+int cx_attrs_init(struct cx_attrs *a)
+{
+    if (!a)
+        return -1;
+    a->obj = cJSON_CreateObject();
+    a->len = 2;
+    return a->obj ? 0 : -1;
+}
+
+int cx_attrs_put(struct cx_attrs *a, const char *name, const char *value)
+{
+    char v[CX_TEXT_MAX];
+    size_t nl, i, add;
+
+    if (!a || !a->obj || !name || !value || !value[0])
+        return 1;
+    nl = strnlen(name, CX_ATTR_NAME_MAX + 1);
+    if (nl == 0 || nl > CX_ATTR_NAME_MAX || !cx_utf8_valid((const unsigned char *)name, nl))
+        return 1;
+    for (i = 0; i < nl; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return 1;
+    if (!cx_utf8_valid((const unsigned char *)value, strlen(value)))
+        return 1;
+    if (cJSON_GetObjectItemCaseSensitive(a->obj, name))
+        return 1;
+    cx_copy_text(v, sizeof v, value);
+    add = json_str_len(name) + 1 + json_str_len(v) + (a->obj->child ? 1 : 0);
+    /* Left out rather than cut: a later, shorter pair may still fit. */
+    if (a->len + add >= CX_ATTRS_MAX)
+        return 1;
+    if (!cJSON_AddStringToObject(a->obj, name, v))
+        return -1;
+    a->len += add;
+    return 0;
+}
+
+int cx_attrs_store(const struct cx_attrs *a, struct cx_event *ev)
+{
+    char *s;
+    size_t n;
+
+    if (!a || !a->obj || !ev)
+        return -1;
+    ev->attrs[0] = '\0';
+    if (!a->obj->child)
+        return 0;
+    s = cJSON_PrintUnformatted(a->obj);
+    if (!s)
+        return -1;
+    n = strlen(s);
+    if (n < sizeof ev->attrs)
+        memcpy(ev->attrs, s, n + 1);
+    cJSON_free(s);
+    /* The running length is exact, so this only fails if that count has a bug. */
+    return n < sizeof ev->attrs ? 0 : -1;
+}
+
+void cx_attrs_free(struct cx_attrs *a)
+{
+    if (!a)
+        return;
+    cJSON_Delete(a->obj);
+    a->obj = NULL;
+    a->len = 0;
+}
+
+int cx_secret_equal(const void *given, size_t given_len, const char *secret)
+{
+    unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+    unsigned int alen = 0, blen = 0;
+    int eq;
+
+    if (!given || given_len == 0 || !secret || !secret[0])
+        return 0;
+    if (EVP_Digest(given, given_len, a, &alen, EVP_sha256(), NULL) != 1 ||
+        EVP_Digest(secret, strlen(secret), b, &blen, EVP_sha256(), NULL) != 1 ||
+        alen != CX_SHA256_LEN || blen != CX_SHA256_LEN)
+        return 0;
+    eq = CRYPTO_memcmp(a, b, CX_SHA256_LEN) == 0;
+    OPENSSL_cleanse(b, sizeof b);
+    return eq;
 }

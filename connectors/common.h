@@ -95,4 +95,33 @@ int cx_currency_exponent(const char *cur);
 /* Copies an ISO 4217 code upper-cased; -1 unless exactly three ASCII letters. */
 int cx_norm_currency(const char *in, char out[4]);
 
+/* ---- added for meta/google/typeform/calendly ---- */
+
+/* ISO 8601 date-times as providers write them: everything cx_parse_rfc3339 takes, plus
+ * the basic-format offsets "+hhmm" and "+hh" (Meta's Graph API writes
+ * "2015-02-28T08:49:14+0000"). 0 / -1. */
+int cx_parse_iso8601(const char *s, int64_t *ms_out);
+
+/* A lead's extra attributes, built pair by pair so the serialized object always fits
+ * cx_event.attrs. Names and values are text; values are cut at CX_TEXT_MAX on a UTF-8
+ * boundary. Ownership: cx_attrs_init allocates, cx_attrs_free releases (NULL-safe,
+ * also after a failed init). */
+struct cx_attrs {
+    cJSON *obj;
+    size_t len; /* serialized length of obj so far */
+};
+int cx_attrs_init(struct cx_attrs *a); /* 0 / -1 (out of memory) */
+/* 0 added; 1 left out (empty or unusable name or value, a name already present, or the
+ * pair would not fit); -1 out of memory. */
+int cx_attrs_put(struct cx_attrs *a, const char *name, const char *value);
+/* Writes the object into ev->attrs ("" when it holds nothing). 0 / -1. */
+int cx_attrs_store(const struct cx_attrs *a, struct cx_event *ev);
+void cx_attrs_free(struct cx_attrs *a);
+
+/* Compares a presented plain secret (Meta's hub.verify_token, Google's google_key) with
+ * a configured one. Both are hashed with SHA-256 and the digests compared with
+ * CRYPTO_memcmp, so the time taken tells neither where they differ nor how long the
+ * configured one is. 1 equal; 0 different, either empty, or hashing failed. */
+int cx_secret_equal(const void *given, size_t given_len, const char *secret);
+
 #endif

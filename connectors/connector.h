@@ -178,6 +178,9 @@ struct cx_event_list {
 
 struct cx_connector {
     const char *type;
+    /* 1 when the provider checks the endpoint with a GET (Meta's hub.challenge); a GET to
+     * any other source is answered 405 without calling verify. */
+    int get_handshake;
     /* Headers (lower-case names) that normalize needs besides the body; ingest stores
      * them with the raw record. NULL-terminated, may be NULL. */
     const char *const *keep_headers;

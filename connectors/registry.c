@@ -8,7 +8,8 @@
 #include "registry.h"
 
 static const struct cx_connector *const connectors[] = {
-    &cx_stripe, &cx_form, &cx_click, &cx_events, NULL,
+    &cx_stripe,  &cx_form,       &cx_click,      &cx_events,   &cx_hubspot,  &cx_pipedrive,
+    &cx_shopify, &cx_meta_leads, &cx_google_ads, &cx_typeform, &cx_calendly, NULL,
 };
 
 const struct cx_connector *cx_lookup(const char *type)

@@ -12,5 +12,7 @@ extern const struct cx_connector cx_stripe;
 extern const struct cx_connector cx_form;
 extern const struct cx_connector cx_click;
 extern const struct cx_connector cx_events;
+extern const struct cx_connector cx_hubspot, cx_pipedrive, cx_shopify;
+extern const struct cx_connector cx_meta_leads, cx_google_ads, cx_typeform, cx_calendly;
 
 #endif

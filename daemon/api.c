@@ -5,6 +5,7 @@
 #include "common.h"
 #include "http.h"
 #include "log.h"
+#include "report.h"
 
 #define API_MAX_CURRENCIES 32
 #define API_MAX_PAYMENT_KEYS 4096
@@ -15,6 +16,7 @@ struct api_req {
     struct jd *jd;
     struct evhttp_request *req;
     enum api_view view;
+    struct rp_attr_params attr; /* the journey's "conversions": model, lookback, half-life */
 };
 
 static const char *const stage_names[] = {NULL,          "visit", "lead", "qualified",
@@ -100,7 +102,86 @@ static cJSON *time_string(const redisReply *score)
 }
 
 /* Builds the answer from journey.lua's reply. NULL on allocation failure. */
-static cJSON *build_answer(const redisReply *r, enum api_view view)
+static int stage_rank(const char *s)
+{
+    for (int i = 1; s && i <= 6; i++)
+        if (strcmp(s, stage_names[i]) == 0)
+            return i;
+    return 0;
+}
+
+/* "conversions" (DESIGN §7): each payment or refund with the credit every touch received
+ * under the requested model, so each report number can be traced to its payments. */
+static cJSON *conversions_json(const cJSON *events, const redisReply *evs,
+                               const struct rp_attr_params *p)
+{
+    size_t n = (size_t)cJSON_GetArraySize(events), k = 0;
+    struct rp_event *rv = calloc(n ? n : 1, sizeof(*rv));
+    cJSON *out = cJSON_CreateArray();
+    struct rp_conversion *conv = NULL;
+    size_t nconv = 0;
+    if (!rv || !out)
+        goto fail;
+    const cJSON *ev;
+    cJSON_ArrayForEach(ev, events)
+    {
+        struct rp_event *e = &rv[k];
+        const cJSON *touch = cJSON_GetObjectItemCaseSensitive(ev, "touch");
+        const cJSON *amount = cJSON_GetObjectItemCaseSensitive(ev, "amount");
+        const char *v;
+        e->id = str_field(ev, "id");
+        e->kind = str_field(ev, "kind");
+        if (!e->id || !e->kind || 3 * k + 1 >= evs->elements)
+            continue;
+        /* The store's score is the exact at in ms (the JSON has it as text). */
+        e->at_ms = strtoll(evs->element[3 * k + 1]->str, NULL, 10);
+        e->stage = stage_rank(str_field(ev, "stage"));
+        e->source_type = (v = str_field(ev, "type")) ? v : "";
+        e->is_touch = cJSON_IsObject(touch);
+        e->channel = e->is_touch && (v = str_field(touch, "channel")) ? v : "";
+        e->source = e->is_touch && (v = str_field(touch, "source")) ? v : "";
+        e->campaign = e->is_touch && (v = str_field(touch, "campaign")) ? v : "";
+        e->ad = e->is_touch && (v = str_field(touch, "ad")) ? v : "";
+        e->payment_key = (v = str_field(ev, "payment_key")) ? v : "";
+        const char *cur = amount ? str_field(amount, "currency") : NULL;
+        if (cur && strlen(cur) == 3 && cx_json_int(amount, "minor", &e->amount_minor) == 0) {
+            e->has_amount = 1;
+            memcpy(e->currency, cur, 4);
+        }
+        k++;
+    }
+    struct rp_contact c = {.id = "", .events = rv, .n = k};
+    if (rp_contact_conversions(&c, p, &conv, &nconv) != 0)
+        goto fail;
+    for (size_t i = 0; i < nconv; i++) {
+        cJSON *o = cJSON_CreateObject(), *amt, *credit;
+        cJSON_AddItemToArray(out, o);
+        cJSON_AddStringToObject(o, "event", conv[i].event_id);
+        amt = cJSON_AddObjectToObject(o, "amount");
+        cJSON_AddNumberToObject(amt, "minor", (double)conv[i].amount_minor);
+        cJSON_AddStringToObject(amt, "currency", conv[i].currency);
+        credit = cJSON_AddArrayToObject(o, "credit");
+        for (size_t t = 0; t < conv[i].ncredit; t++) {
+            cJSON *cr = cJSON_CreateObject();
+            cJSON_AddItemToArray(credit, cr);
+            if (conv[i].credit[t].touch_id)
+                cJSON_AddStringToObject(cr, "touch", conv[i].credit[t].touch_id);
+            else
+                cJSON_AddStringToObject(cr, "touch", "(direct)");
+            cJSON_AddNumberToObject(cr, "minor", (double)conv[i].credit[t].minor);
+        }
+    }
+    rp_conversions_free(conv, nconv);
+    free(rv);
+    return out;
+fail:
+    rp_conversions_free(conv, nconv);
+    free(rv);
+    cJSON_Delete(out);
+    return NULL;
+}
+
+static cJSON *build_answer(const redisReply *r, enum api_view view, const struct rp_attr_params *p)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *contact = cJSON_AddObjectToObject(root, "contact");
@@ -167,7 +248,10 @@ static cJSON *build_answer(const redisReply *r, enum api_view view)
     cJSON_AddNumberToObject(contact, "events_total", (double)r->element[5]->integer);
 
     if (view == VIEW_JOURNEY) {
+        cJSON *conversions = conversions_json(events, evs, p);
         cJSON_AddItemToObject(root, "events", events);
+        if (conversions)
+            cJSON_AddItemToObject(root, "conversions", conversions);
         if ((long long)(evs->elements / 3) < r->element[5]->integer)
             cJSON_AddBoolToObject(root, "truncated", 1);
     } else {
@@ -203,7 +287,7 @@ static void on_journey(struct rq_client *c, const redisReply *r, void *priv)
     } else if (!reply_shape_ok(r)) {
         http_reply_error(ar->req, 500, "internal", "unexpected store answer");
     } else {
-        cJSON *answer = build_answer(r, ar->view);
+        cJSON *answer = build_answer(r, ar->view, &ar->attr);
         if (answer)
             http_reply_json(ar->req, 200, answer);
         else
@@ -213,7 +297,7 @@ static void on_journey(struct rq_client *c, const redisReply *r, void *priv)
 }
 
 static void read_contact(struct jd *jd, struct evhttp_request *req, enum api_view view,
-                         const char *mode, const char *key, size_t key_len)
+                         enum rp_model model, const char *mode, const char *key, size_t key_len)
 {
     if (!rq_is_ready(jd->rq_api)) {
         http_reply_unavailable(jd, req, "store unavailable");
@@ -227,6 +311,11 @@ static void read_contact(struct jd *jd, struct evhttp_request *req, enum api_vie
     ar->jd = jd;
     ar->req = req;
     ar->view = view;
+    ar->attr.model = model;
+    ar->attr.lookback_ms = jd->cfg->attribution_lookback_ms;
+    ar->attr.half_life_ms = jd->cfg->attribution_half_life_ms;
+    ar->attr.from_ms = INT64_MIN;
+    ar->attr.to_ms = INT64_MAX;
     char limit[24];
     snprintf(limit, sizeof(limit), "%lld", (long long)jd->cfg->max_journey_events);
     const char *argv[3] = {mode, key, limit};
@@ -250,10 +339,18 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
     char key[CX_IDENT_TYPE_MAX + CX_IDENT_VALUE_MAX + 2], norm[CX_IDENT_VALUE_MAX];
     const char *v;
     int ok = query && cx_form_parse(&q, query, strlen(query)) == 0;
+    enum rp_model model = RP_LINEAR;
+    if (ok && (v = cx_form_get(&q, "model")) && rp_parse_model(v, &model) != 0) {
+        cx_form_free(&q);
+        http_reply_error(req, 400, "bad_request",
+                         "unknown model: expected first_touch, last_touch, linear, position or "
+                         "time_decay");
+        return;
+    }
     if (ok && (v = cx_form_get(&q, "contact"))) {
         snprintf(key, sizeof(key), "%s", v);
         cx_form_free(&q);
-        read_contact(jd, req, VIEW_JOURNEY, "contact", key, strlen(key));
+        read_contact(jd, req, VIEW_JOURNEY, model, "contact", key, strlen(key));
         return;
     }
     const char *type = NULL, *value = NULL;
@@ -298,7 +395,7 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
             "expected one of email=, phone=, anon=, contact=, identity=<type>:<value>");
         return;
     }
-    read_contact(jd, req, VIEW_JOURNEY, "identity", key, strlen(key));
+    read_contact(jd, req, VIEW_JOURNEY, model, "identity", key, strlen(key));
 }
 
 static void on_erased(struct rq_client *c, const redisReply *r, void *priv)
@@ -358,7 +455,7 @@ void api_handle_contact(struct jd *jd, struct evhttp_request *req, const char *c
     if (evhttp_request_get_command(req) == EVHTTP_REQ_DELETE)
         erase_contact(jd, req, contact_id);
     else
-        read_contact(jd, req, VIEW_CONTACT, "contact", contact_id, len);
+        read_contact(jd, req, VIEW_CONTACT, RP_LINEAR, "contact", contact_id, len);
 }
 
 static void on_status(struct rq_client *c, const redisReply *r, void *priv)

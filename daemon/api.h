@@ -14,4 +14,10 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
 void api_handle_contact(struct jd *jd, struct evhttp_request *req, const char *contact_id);
 void api_handle_status(struct jd *jd, struct evhttp_request *req, const char *rest);
 
+/* api_reports.c: DESIGN §6, §6b and the report endpoints of §7. */
+void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const char *rest);
+void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *rest);
+void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest);
+void api_handle_spend(struct jd *jd, struct evhttp_request *req, const char *rest);
+
 #endif

@@ -11,6 +11,7 @@
  * (nginx's cycle rule).
  */
 #include "config.h"
+#include "report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,7 @@
 #define CFG_VALUE_FILE_MAX (64 * 1024)
 #define CFG_SOURCE_NAME_MAX 63
 #define CFG_KEY_NAME_MAX 64
-#define CFG_MAX_KEYS 32       /* rows per table; see the static asserts below */
+#define CFG_MAX_KEYS 64       /* rows per table; see the static asserts below */
 #define CFG_MAX_ITEMS 64      /* the largest list capacity of any row */
 #define CFG_UNIX_PATH_MAX 107 /* sizeof(sun_path) - 1 on Linux */
 
@@ -246,6 +247,40 @@ static const char *check_consumer(const char *v)
     return NULL;
 }
 
+/* Targets are decimals ("0.9", "50", "24"): compared as decimals, never doubles. */
+static const char *check_decimal(const char *v)
+{
+    size_t i = 0, digits = 0, frac = 0;
+    while (v[i] >= '0' && v[i] <= '9')
+        i++, digits++;
+    if (v[i] == '.') {
+        i++;
+        while (v[i] >= '0' && v[i] <= '9')
+            i++, frac++;
+    }
+    if (v[i] || digits == 0 || digits > 9 || frac > 6 || (v[digits] == '.' && frac == 0))
+        return "expected a decimal such as 24, 0.9 or 12.5";
+    return NULL;
+}
+
+static const char *check_share(const char *v)
+{
+    const char *bad = check_decimal(v);
+    if (bad)
+        return bad;
+    /* A share or rate is at most 1. */
+    if (strtod(v, NULL) > 1.0)
+        return "expected a decimal between 0 and 1";
+    return NULL;
+}
+
+static const char *check_business_hours(const char *v)
+{
+    return !v[0] || rp_parse_business_hours(v) == 0
+               ? NULL
+               : "expected days and hours such as 'mon-fri 09:00-18:00'";
+}
+
 static const char *check_url(const char *v)
 {
     size_t skip;
@@ -403,6 +438,14 @@ static const struct cfg_key main_keys[] = {
     {.key = "consumer", .type = CT_STRING, .store = CS_STR,
      .off = IN_CFG(consumer, char *), .check = check_consumer, .def = "",
      .doc = "Name of this worker in the consumer group; empty = hostname-pid."},
+    {.key = "attribution_lookback", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(attribution_lookback_ms, int64_t), .min = SEC, .max = 3650 * DAY, .unit = 1,
+     .bare = DAY, .flags = CF_RELOADABLE, .def = "90d",
+     .doc = "Touches this long before a conversion get credit (DESIGN §6; query: lookback=)."},
+    {.key = "attribution_half_life", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(attribution_half_life_ms, int64_t), .min = SEC, .max = 3650 * DAY, .unit = 1,
+     .bare = DAY, .flags = CF_RELOADABLE, .def = "7d",
+     .doc = "Half-life of the time_decay model (query: half_life=)."},
     {.key = "outbound_max_transfers", .type = CT_INT, .store = CS_SIZE,
      .off = IN_CFG(outbound_max_transfers, size_t), .min = 1, .max = 1024, .def = "16",
      .doc = "Provider API look-ups (Meta leads, CRM records) running at once."},
@@ -419,6 +462,26 @@ static const struct cfg_key main_keys[] = {
      .off = IN_CFG(outbound_backoff_ms, int64_t), .min = 1, .max = 5 * MINUTE, .unit = 1,
      .bare = SEC, .def = "500ms",
      .doc = "First retry delay of a look-up; doubles per attempt (a 429's Retry-After wins)."},
+};
+
+/* [sla] (DESIGN §6b): the marketing-sales agreement the SLA report checks. */
+static const struct cfg_key sla_keys[] = {
+    {.key = "response_hours", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_response_hours, char *), .check = check_decimal, .flags = CF_RELOADABLE,
+     .def = "24", .doc = "Sales answers a lead within this many hours (business hours if set)."},
+    {.key = "response_share", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_response_share, char *), .check = check_share, .flags = CF_RELOADABLE,
+     .def = "0.9", .doc = "Share of leads that must be answered within response_hours."},
+    {.key = "business_hours", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_business_hours, char *), .check = check_business_hours,
+     .flags = CF_RELOADABLE, .def = "",
+     .doc = "e.g. 'mon-fri 09:00-18:00' (local time zone); empty = the clock runs always."},
+    {.key = "leads_per_month", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_leads_per_month, char *), .check = check_decimal, .flags = CF_RELOADABLE,
+     .doc = "Marketing's lead target per month (pro-rata for partial months); unset = none."},
+    {.key = "qualified_rate", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_qualified_rate, char *), .check = check_share, .flags = CF_RELOADABLE,
+     .doc = "Marketing's target share of leads that get qualified; unset = none."},
 };
 
 static const struct cfg_key source_keys[] = {
@@ -477,7 +540,7 @@ _Static_assert(CFG_MAX_HOSTS <= CFG_MAX_ITEMS && CFG_MAX_TOKENS <= CFG_MAX_ITEMS
                    CX_MAX_SECRETS <= CFG_MAX_ITEMS,
                "raise CFG_MAX_ITEMS");
 
-enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE };
+enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA };
 
 struct parser {
     const char *name; /* prefixes every message; its directory anchors relative paths */
@@ -487,6 +550,9 @@ struct parser {
     unsigned main_line;                    /* of [journeyd]; 0 until seen */
     unsigned main_seen[CFG_MAX_KEYS];      /* line where each key was set; 0 = not set */
     unsigned char main_file[CFG_MAX_KEYS]; /* set through <key>_file */
+    unsigned sla_line;
+    unsigned sla_seen[CFG_MAX_KEYS];
+    unsigned char sla_file[CFG_MAX_KEYS];
     struct cfg_source *src;
     unsigned src_line[CFG_MAX_SOURCES];
     unsigned src_seen[CFG_MAX_KEYS];
@@ -1130,6 +1196,8 @@ static const char *section_label(const struct parser *p, char *out, size_t outsz
 {
     if (p->in == IN_MAIN)
         snprintf(out, outsz, "[journeyd]");
+    else if (p->in == IN_SLA)
+        snprintf(out, outsz, "[sla]");
     else
         snprintf(out, outsz, "[source %s]", p->src->name);
     return out;
@@ -1137,11 +1205,17 @@ static const char *section_label(const struct parser *p, char *out, size_t outsz
 
 static int set_key(struct parser *p, char *key, const char *val, unsigned line)
 {
-    const struct cfg_key *tab = p->in == IN_MAIN ? main_keys : source_keys;
-    size_t ntab = p->in == IN_MAIN ? ARRAY_LEN(main_keys) : ARRAY_LEN(source_keys);
-    unsigned *seen = p->in == IN_MAIN ? p->main_seen : p->src_seen;
-    unsigned char *seen_file = p->in == IN_MAIN ? p->main_file : p->src_file;
-    void *base = p->in == IN_MAIN ? (void *)p->c : (void *)p->src;
+    const struct cfg_key *tab = p->in == IN_MAIN  ? main_keys
+                                : p->in == IN_SLA ? sla_keys
+                                                  : source_keys;
+    size_t ntab = p->in == IN_MAIN  ? ARRAY_LEN(main_keys)
+                  : p->in == IN_SLA ? ARRAY_LEN(sla_keys)
+                                    : ARRAY_LEN(source_keys);
+    unsigned *seen = p->in == IN_MAIN ? p->main_seen : p->in == IN_SLA ? p->sla_seen : p->src_seen;
+    unsigned char *seen_file = p->in == IN_MAIN  ? p->main_file
+                               : p->in == IN_SLA ? p->sla_file
+                                                 : p->src_file;
+    void *base = p->in == IN_SOURCE ? (void *)p->src : (void *)p->c;
     const struct cfg_key *k = find_key(tab, ntab, key);
     size_t klen = strlen(key);
     int from_file = 0, rc;
@@ -1275,6 +1349,13 @@ static int parse_header(struct parser *p, char *s, unsigned line)
         p->in = IN_MAIN;
         return 0;
     }
+    if (strcmp(inner, "sla") == 0) {
+        if (p->sla_line)
+            return fail(p, line, "duplicate section [sla] (first at line %u)", p->sla_line);
+        p->sla_line = line;
+        p->in = IN_SLA;
+        return 0;
+    }
     if (strncmp(inner, "source", 6) != 0 || (inner[6] && !is_space((unsigned char)inner[6])))
         return fail(p, line, "unknown section [%s]", shown(inner, b, sizeof(b)));
     const char *name = trim(inner + 6);
@@ -1341,6 +1422,8 @@ static int finish(struct parser *p)
     if (p->in == IN_SOURCE && end_source(p))
         return -1;
     if (apply_defaults(p, main_keys, ARRAY_LEN(main_keys), p->main_seen, c, p->main_line))
+        return -1;
+    if (apply_defaults(p, sla_keys, ARRAY_LEN(sla_keys), p->sla_seen, c, p->sla_line))
         return -1;
     /* The view is built last: [journeyd] may come after the sources. */
     for (size_t i = 0; i < c->nsources; i++) {
@@ -1507,6 +1590,7 @@ void cfg_free(struct cfg *c)
         wipe_free(c->sources[i].name);
     }
     free_fields(main_keys, ARRAY_LEN(main_keys), c);
+    free_fields(sla_keys, ARRAY_LEN(sla_keys), c);
     explicit_bzero(c, sizeof(*c));
     free(c);
 }
@@ -1599,6 +1683,7 @@ void cfg_print_reference(FILE *out)
           "next to the config file; and a value env:NAME reads the environment variable NAME.\n",
           out);
     print_keys(out, "[journeyd]", main_keys, ARRAY_LEN(main_keys));
+    print_keys(out, "[sla]", sla_keys, ARRAY_LEN(sla_keys));
     print_keys(out, "[source <name>]  (name: 1-63 of A-Z a-z 0-9 _ . -)", source_keys,
                ARRAY_LEN(source_keys));
     fputs("\nRequired per source type:\n", out);

@@ -65,6 +65,10 @@ struct cfg {
     char *roles;                /* "ingest,worker,api" */
     int64_t max_journey_events; /* events returned by one journey answer */
     char *consumer;             /* consumer name in the group; default hostname-pid */
+    int64_t attribution_lookback_ms, attribution_half_life_ms;
+    /* [sla]: decimal texts, NULL or "" when unset */
+    char *sla_response_hours, *sla_response_share, *sla_business_hours;
+    char *sla_leads_per_month, *sla_qualified_rate;
     size_t outbound_max_transfers, outbound_max_queued;
     int64_t outbound_timeout_ms, outbound_attempts, outbound_backoff_ms;
 

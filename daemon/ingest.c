@@ -202,6 +202,11 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
     };
     struct cx_reply reply = {0};
     struct cx_err err = {{0}};
+    if (is_get && !cx->get_handshake) {
+        http_reply_error(req, 405, "method_not_allowed", "webhooks are POSTed");
+        account(jd, src->name, 405, start_us);
+        return;
+    }
     enum cx_verdict v = body ? cx->verify(src, &in, &reply, &err) : CX_BAD_REQUEST;
     if (!body) {
         http_reply_unavailable(jd, req, "out of memory");
@@ -213,6 +218,12 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
         http_reply_text(req, status, reply.content_type[0] ? reply.content_type : "text/plain",
                         reply.body);
         account(jd, src->name, status, start_us);
+        return;
+    }
+    if (is_get && v == CX_BAD_SIGNATURE) {
+        /* A handshake with the wrong verify token (Meta's GET subscription check). */
+        http_reply_error(req, 403, "handshake_refused", err.msg[0] ? err.msg : "wrong token");
+        account(jd, src->name, 403, start_us);
         return;
     }
     if (is_get) {

@@ -23,6 +23,7 @@ enum jd_script {
     JD_SCRIPT_DEAD,
     JD_SCRIPT_STATUS,
     JD_SCRIPT_ERASE,
+    JD_SCRIPT_REPORT,
     JD_NSCRIPTS
 };
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -28,9 +29,9 @@
 #include "worker.h"
 
 extern const char jd_script_apply[], jd_script_journey[], jd_script_dead[], jd_script_status[],
-    jd_script_erase[];
+    jd_script_erase[], jd_script_report[];
 extern const size_t jd_script_apply_len, jd_script_journey_len, jd_script_dead_len,
-    jd_script_status_len, jd_script_erase_len;
+    jd_script_status_len, jd_script_erase_len, jd_script_report_len;
 
 /* Indices match enum jd_script. Filled at startup: the lengths are link-time constants. */
 static struct rq_script scripts[JD_NSCRIPTS];
@@ -134,6 +135,14 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 static int check_sources(const struct cfg *c, char *msg, size_t cap);
 static void setup_builtin_sources(struct jd *jd);
 
+/* Report periods and business hours follow the configured zone (DESIGN §6b): the libc
+ * local time is that zone, so localtime_r/mktime handle DST. Logs carry no local times. */
+static void apply_timezone(const struct cfg *c)
+{
+    if (setenv("TZ", c->timezone && c->timezone[0] ? c->timezone : "UTC", 1) == 0)
+        tzset();
+}
+
 static int str_differs(const char *a, const char *b)
 {
     return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
@@ -170,6 +179,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     setup_builtin_sources(jd);
     http_apply_limits(jd);
     jlog_set_level((enum jlog_level)jlog_parse_level(fresh->log_level));
+    apply_timezone(fresh);
     cfg_free(old);
     jd->reloads++;
     jlog(JLOG_NOTICE, "msg=reloaded sources=%zu", fresh->nsources);
@@ -322,6 +332,7 @@ int main(int argc, char **argv)
         return 0;
     }
     jlog_set_level((enum jlog_level)jlog_parse_level(jd.cfg->log_level));
+    apply_timezone(jd.cfg);
     event_set_log_callback(on_libevent_log);
     /* Once, before any other libcurl call and before any thread could exist. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -339,6 +350,8 @@ int main(int argc, char **argv)
     scripts[JD_SCRIPT_STATUS] =
         (struct rq_script){"status", jd_script_status, jd_script_status_len};
     scripts[JD_SCRIPT_ERASE] = (struct rq_script){"erase", jd_script_erase, jd_script_erase_len};
+    scripts[JD_SCRIPT_REPORT] =
+        (struct rq_script){"report", jd_script_report, jd_script_report_len};
 
     const char *roles = jd.cfg->roles;
     jd.roles_ingest = strstr(roles, "ingest") != NULL;

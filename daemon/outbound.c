@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -91,12 +92,15 @@ static void complete(struct out_xfer *x, enum outbound_result r, long status, co
     }
     outbound_cb cb = x->cb;
     void *ud = x->ud;
-    /* Detach the response before freeing so the callback sees a stable buffer. */
+    /* Detach the response and copy the error (it may point into x->errbuf) before
+     * freeing, so the callback sees stable buffers. */
     char *body = x->resp;
     size_t len = x->resp_len;
+    char why[CURL_ERROR_SIZE];
+    snprintf(why, sizeof(why), "%s", error ? error : "");
     x->resp = NULL;
     xfer_unlink_and_free(x);
-    cb(ud, r, status, body ? body : "", len, error);
+    cb(ud, r, status, body ? body : "", len, error ? why : NULL);
     free(body);
 }
 

@@ -29,7 +29,8 @@ struct rp_event {
     const char *payment_key;
 };
 
-/* A contact's events in journey order (at, id). */
+/* A contact's events in journey order (at, id). The functions check the order and restore it
+ * if the caller broke it, so results depend only on the journey order. */
 struct rp_contact {
     const char *id;
     const struct rp_event *events;
@@ -46,20 +47,20 @@ int rp_parse_key(const char *s, enum rp_key *out);
 struct rp_attr_params {
     enum rp_model model;
     enum rp_key by;
-    int64_t lookback_ms;  /* default 90 days */
-    int64_t half_life_ms; /* time_decay, default 7 days */
+    int64_t lookback_ms;    /* default 90 days */
+    int64_t half_life_ms;   /* time_decay, default 7 days */
     int64_t from_ms, to_ms; /* conversions with at in [from, to); INT64_MIN/MAX = all time */
 };
 
 /* One conversion's split (DESIGN §7 journey "conversions"): credit[i] goes to touch
- * touch_ids[i]; the parts sum to amount exactly. */
+ * credit[i].touch_id; the parts sum to amount exactly. */
 struct rp_credit {
-    const char *touch_id; /* NULL: (direct) */
+    const char *touch_id; /* NULL: (direct); borrowed from the contact's events */
     int64_t minor;
 };
 
 struct rp_conversion {
-    const char *event_id;
+    const char *event_id; /* borrowed from the contact's events */
     int64_t at_ms;
     int64_t amount_minor; /* negative for a refund */
     char currency[4];
@@ -67,22 +68,34 @@ struct rp_conversion {
     size_t ncredit;
 };
 
-/* The conversions of one contact under a model: payments once per payment key (the first
- * in journey order), refunds as negative conversions. Returns 0, -1 on allocation failure.
- * Free with rp_conversions_free. */
+/* The conversions of one contact under a model, with at in [p->from_ms, p->to_ms): payments
+ * once per payment key (the first payment with an amount in journey order, over the whole
+ * journey; a payment without a key counts on its own), refunds as negative conversions split
+ * like a payment of their size and negated. lookback_ms < 0 and half_life_ms <= 0 mean the
+ * defaults (90 d, 7 d); lookback 0 keeps only touches at the conversion's instant. Returns 0,
+ * -1 on allocation failure or arithmetic overflow. Free with rp_conversions_free. */
 int rp_contact_conversions(const struct rp_contact *c, const struct rp_attr_params *p,
                            struct rp_conversion **out, size_t *nout);
 void rp_conversions_free(struct rp_conversion *v, size_t n);
 
-/* The attribution report accumulated over contacts. Opaque; bounded by max_keys. */
+/* The attribution report accumulated over contacts. Opaque; bounded by max_keys (spend-only
+ * keys included). add / add_spend return 0, -1 on allocation failure or overflow, -2 when a
+ * new key would exceed max_keys; a failure is sticky (every later call returns it and
+ * rp_attribution_json gives NULL), so a half-added contact is never reported. */
 struct rp_attribution;
 struct rp_attribution *rp_attribution_new(const struct rp_attr_params *p, size_t max_keys);
 int rp_attribution_add(struct rp_attribution *a, const struct rp_contact *c);
-/* Spend rows: per key (campaign or source) and currency, minor units. */
+/* Spend rows: per key (campaign or source: the caller passes spend keyed like `by`) and
+ * currency, minor units; repeated rows add up. A key with spend and no conversion is listed
+ * (revenue {}, roas 0). */
 int rp_attribution_add_spend(struct rp_attribution *a, const char *key, const char *currency,
                              int64_t minor);
 /* {"model","by","from","to","rows":[{key, revenue{cur:minor}, conversions, touches,
- * spend?, roas?}]} sorted by key; NULL on allocation failure. */
+ * spend?, roas?}]} sorted by key (bytewise); from/to null for an open end (INT64_MIN/MAX).
+ * conversions: payments (not refunds) with at least one credit row under the key, zero-cent
+ * rows included; touches: those payments' credit rows under the key that name a touch.
+ * roas per spend currency: revenue / spend, 2 decimals half away from zero, null when the
+ * spend is not positive. NULL on allocation failure or after a failed add. */
 cJSON *rp_attribution_json(const struct rp_attribution *a);
 void rp_attribution_free(struct rp_attribution *a);
 
@@ -98,7 +111,15 @@ struct rp_funnel_params {
     int64_t compare_from_ms, compare_to_ms; /* the whole compared period */
 };
 
-/* DESIGN §6b funnel over all contacts given. NULL on allocation failure. */
+/* At most this many periods in one funnel answer. */
+#define RP_MAX_PERIODS 20000
+
+/* DESIGN §6b funnel over all contacts given. Periods are clipped to [from, to) (a contact
+ * whose lead entry lies in the period but before `from` is not in it); the compared period
+ * is taken whole. "compare" is {"period","transition","points","stages"}: stages are the
+ * compared period's numbers, beside the first listed period; transition/points null when no
+ * transition has a rate on both sides. NULL on allocation failure, more than RP_MAX_PERIODS
+ * periods or a time localtime_r/mktime cannot represent. */
 cJSON *rp_funnel(const struct rp_contact *contacts, size_t n, const struct rp_funnel_params *p);
 
 /* Targets are decimal texts ("0.9", "50", "0.35") and compare as decimals, never doubles
@@ -112,10 +133,14 @@ struct rp_sla_params {
     const char *qualified_rate;  /* marketing target, or NULL */
 };
 
-/* DESIGN §6b SLA scorecard. NULL on allocation failure or a malformed business_hours
- * (rp_parse_business_hours says which). */
+/* DESIGN §6b SLA scorecard. NULL on allocation failure, a malformed business_hours
+ * (rp_parse_business_hours says which) or a malformed decimal (digits with an optional
+ * fraction of at most 9 digits, 18 digits in all), or a range too long to walk (business
+ * hours: 100 years; months: 1000 years). */
 cJSON *rp_sla(const struct rp_contact *contacts, size_t n, const struct rp_sla_params *p);
-/* 0 when the business_hours text is valid. */
+/* 0 when the business_hours text is valid: day names (mon or monday, any case) or ranges
+ * (mon-fri, may wrap: fri-mon), comma-separated, then one window HH:MM-HH:MM on the local
+ * clock with start < end (24:00 allowed as the end). */
 int rp_parse_business_hours(const char *s);
 
 #endif

@@ -18,9 +18,10 @@ struct worker {
     int reading;        /* an XREADGROUP or claim is in flight */
     size_t outstanding; /* apply / dead-letter scripts and look-up jobs in flight */
     int stopping;
-    struct event *sweep; /* periodic claim of entries left pending by a crash */
-    struct event *retry; /* read again after a failure */
-    int sweeping;        /* sweep commands in flight */
+    struct event *sweep;    /* periodic claim of entries left pending by a crash */
+    struct event *retry;    /* read again after a failure */
+    struct fetch_job *jobs; /* entries waiting for look-ups: not to be claimed again */
+    int sweeping;           /* sweep commands in flight */
 };
 
 /* One raw entry being applied: what the reply callback needs to log and account. */
@@ -256,6 +257,7 @@ struct fetch_slot {
 
 struct fetch_job {
     struct worker *w;
+    struct fetch_job *prev, *next; /* the worker's jobs in flight */
     char entry[64];
     long long deliveries;
     struct raw_fields f; /* points into blob */
@@ -278,6 +280,12 @@ static void normalize_and_apply(struct worker *w, const char *entry, const struc
 static void job_free(struct fetch_job *job)
 {
     struct worker *w = job->w;
+    if (job->prev)
+        job->prev->next = job->next;
+    else
+        w->jobs = job->next;
+    if (job->next)
+        job->next->prev = job->prev;
     for (size_t i = 0; i < job->nanswers; i++)
         free(job->answers[i].body);
     if (job->later)
@@ -316,6 +324,10 @@ static struct fetch_job *job_new(struct worker *w, const char *entry, const stru
     }
     job->f.argc = f->argc;
     (void)index_fields(&job->f);
+    job->next = w->jobs;
+    if (w->jobs)
+        w->jobs->prev = job;
+    w->jobs = job;
     w->outstanding++;
     return job;
 }
@@ -629,6 +641,37 @@ static void claim(struct worker *w, const char **ids, int n, rq_reply_cb cb)
         w->sweeping++;
 }
 
+static int is_ours_in_flight(const struct worker *w, const char *entry)
+{
+    for (const struct fetch_job *j = w->jobs; j; j = j->next)
+        if (strcmp(j->entry, entry) == 0)
+            return 1;
+    return 0;
+}
+
+/* Entries waiting for look-ups stay pending for as long as the look-ups take (retries and
+ * backoff can outlast claim_idle): resetting their idle time keeps other workers from
+ * claiming them, without counting a delivery (JUSTID). */
+static void keep_jobs_claimed(struct worker *w)
+{
+    const char *argv[6 + WORKER_CLAIM_MAX];
+    size_t lens[6 + WORKER_CLAIM_MAX];
+    int argc = 0;
+    argv[argc++] = "XCLAIM";
+    argv[argc++] = JD_RAW_STREAM;
+    argv[argc++] = JD_GROUP;
+    argv[argc++] = w->consumer;
+    argv[argc++] = "0";
+    for (const struct fetch_job *j = w->jobs; j && argc < 5 + WORKER_CLAIM_MAX; j = j->next)
+        argv[argc++] = j->entry;
+    if (argc == 5)
+        return;
+    argv[argc++] = "JUSTID";
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    (void)rq_command(w->jd->rq_worker, 0, on_ignore, NULL, argc, argv, lens);
+}
+
 static void on_pending(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct worker *w = priv;
@@ -644,6 +687,8 @@ static void on_pending(struct rq_client *c, const redisReply *r, void *priv)
         if (row->type != REDIS_REPLY_ARRAY || row->elements != 4 ||
             row->element[0]->type != REDIS_REPLY_STRING ||
             row->element[3]->type != REDIS_REPLY_INTEGER)
+            continue;
+        if (is_ours_in_flight(w, row->element[0]->str))
             continue;
         if (row->element[3]->integer >= w->jd->cfg->max_deliveries)
             exhausted[nexhausted++] = row->element[0]->str;
@@ -662,6 +707,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (w->sweeping || w->stopping || !w->group_ready || !rq_is_ready(jd->rq_worker))
         return;
+    keep_jobs_claimed(w);
     char idle[24];
     snprintf(idle, sizeof(idle), "%lld", (long long)jd->cfg->claim_idle_ms);
     const char *argv[8] = {"XPENDING", JD_RAW_STREAM, JD_GROUP, "IDLE", idle, "-", "+", "256"};

@@ -1085,6 +1085,43 @@ static void test_cfg_free(void **state)
     assert_null(cfg_load("/nonexistent/jd.conf", NULL));
 }
 
+/* [sla] (DESIGN §6b): decimal targets kept as text, defaults, and line-numbered errors. */
+static void test_sla_section(void **state)
+{
+    (void)state;
+    struct cfg *c = must_parse("[journeyd]\n");
+    assert_string_equal(c->sla_response_hours, "24");
+    assert_string_equal(c->sla_response_share, "0.9");
+    assert_true(!c->sla_leads_per_month || !c->sla_leads_per_month[0]);
+    assert_int_equal(c->attribution_lookback_ms, INT64_C(90) * 86400000);
+    assert_int_equal(c->attribution_half_life_ms, INT64_C(7) * 86400000);
+    cfg_free(c);
+
+    c = must_parse("[sla]\nresponse_hours = 4.5\nresponse_share = 0.75\n"
+                   "business_hours = mon-fri 09:00-18:00\nleads_per_month = 50\n"
+                   "qualified_rate = 0.3\n[journeyd]\nattribution_lookback = 30d\n");
+    assert_string_equal(c->sla_response_hours, "4.5");
+    assert_string_equal(c->sla_response_share, "0.75");
+    assert_string_equal(c->sla_business_hours, "mon-fri 09:00-18:00");
+    assert_string_equal(c->sla_leads_per_month, "50");
+    assert_string_equal(c->sla_qualified_rate, "0.3");
+    assert_int_equal(c->attribution_lookback_ms, INT64_C(30) * 86400000);
+    cfg_free(c);
+
+    expect_error("[sla]\nresponse_hours = 1e3\n",
+                 "test.conf:2: invalid value '1e3' for response_hours: expected a decimal such as "
+                 "24, 0.9 or 12.5");
+    expect_error(
+        "[sla]\n\nresponse_share = 1.5\n",
+        "test.conf:3: invalid value '1.5' for response_share: expected a decimal between 0 "
+        "and 1");
+    expect_error("[sla]\nbusiness_hours = someday 25:00\n",
+                 "test.conf:2: invalid value 'someday 25:00' for business_hours: expected days and "
+                 "hours such as 'mon-fri 09:00-18:00'");
+    expect_error("[sla]\n[sla]\n", "test.conf:2: duplicate section [sla] (first at line 1)");
+    expect_error("[sla]\nsecret = x\n", "test.conf:2: unknown key 'secret' in [sla]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1112,6 +1149,7 @@ int main(void)
         cmocka_unit_test(test_truncated_example),
         cmocka_unit_test(test_reference),
         cmocka_unit_test(test_cfg_free),
+        cmocka_unit_test(test_sla_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -893,7 +893,10 @@ static void test_stages_and_list(void **state)
 
 static void test_registry(void **state)
 {
-    static const char *const types[] = {"stripe", "form", "click", "events"};
+    /* Every source type DESIGN §2 requires (plus the built-in click and events). */
+    static const char *const types[] = {"stripe",     "form",      "click",   "events",
+                                        "hubspot",    "pipedrive", "shopify", "meta_leads",
+                                        "google_ads", "typeform",  "calendly"};
     size_t i;
 
     (void)state;

@@ -1,0 +1,119 @@
+-- report.lua: the read side of the reports (DESIGN §6, §6b), from the indexes apply.lua
+-- keeps, never by scanning every journey. Reads are split in bounded calls so one report
+-- cannot stall Redis for the webhooks: first the contact ids a report needs, then their
+-- compact event records a batch at a time.
+--
+-- ARGV[1] mode:
+--   "conv"  ARGV[2] from_ms ARGV[3] to_ms: contacts with a conversion at in [from, to)
+--   "stage" ARGV[2] stage rank ARGV[3] from_ms ARGV[4] to_ms: contacts that entered the
+--           stage in [from, to)
+--   "sla"   ARGV[2] from_ms ARGV[3] to_ms: leads entered in [from, to) and contacts with
+--           a conversion in it
+--   "stages" ARGV[2] lowest rank ARGV[3] highest ARGV[4] from_ms ARGV[5] to_ms: the same
+--           for a range of stages, distinct
+--   "spend_set" ARGV[2..] (key, day start ms, value) triples: stores ad spend rows
+--   "data"  ARGV[2..] contact ids: per contact {id, {event id, at, record, ...}}; a merged
+--           id answers with its survivor, an erased one with nothing
+--   "spend" ARGV[2] from_ms ARGV[3] to_ms: spend rows dated in [from, to)
+local mode = ARGV[1]
+
+local function distinct(ids)
+    local seen, out = {}, {}
+    for _, id in ipairs(ids) do
+        if id and not seen[id] then
+            seen[id] = true
+            table.insert(out, id)
+        end
+    end
+    return out
+end
+
+if mode == 'conv' then
+    local evs = redis.call('ZRANGEBYSCORE', 'jd:conv', ARGV[2], '(' .. ARGV[3])
+    if #evs == 0 then return {} end
+    local out = {}
+    -- HMGET in slices: unpack has a stack limit.
+    for i = 1, #evs, 1000 do
+        local slice = {}
+        for k = i, math.min(i + 999, #evs) do table.insert(slice, evs[k]) end
+        for _, c in ipairs(redis.call('HMGET', 'jd:evc', unpack(slice))) do
+            if c then table.insert(out, c) end
+        end
+    end
+    return distinct(out)
+elseif mode == 'stage' then
+    return redis.call('ZRANGEBYSCORE', 'jd:st:' .. ARGV[2], ARGV[3], '(' .. ARGV[4])
+elseif mode == 'sla' then
+    -- The leads of [from, to) and the contacts with a conversion in it (revenue).
+    local out = redis.call('ZRANGEBYSCORE', 'jd:st:2', ARGV[2], '(' .. ARGV[3])
+    local evs = redis.call('ZRANGEBYSCORE', 'jd:conv', ARGV[2], '(' .. ARGV[3])
+    for i = 1, #evs, 1000 do
+        local slice = {}
+        for k = i, math.min(i + 999, #evs) do table.insert(slice, evs[k]) end
+        for _, c in ipairs(redis.call('HMGET', 'jd:evc', unpack(slice))) do
+            if c then table.insert(out, c) end
+        end
+    end
+    return distinct(out)
+elseif mode == 'stages' then
+    local out = {}
+    for r = tonumber(ARGV[2]), tonumber(ARGV[3]) do
+        for _, c in ipairs(redis.call('ZRANGEBYSCORE', 'jd:st:' .. r, ARGV[4], '(' .. ARGV[5])) do
+            table.insert(out, c)
+        end
+    end
+    return distinct(out)
+elseif mode == 'spend_set' then
+    -- ARGV[2..]: key, day start ms, value triples (idempotent per date+source+campaign)
+    for i = 2, #ARGV, 3 do
+        redis.call('HSET', 'jd:spend', ARGV[i], ARGV[i + 2])
+        redis.call('ZADD', 'jd:spend:d', ARGV[i + 1], ARGV[i])
+    end
+    return (#ARGV - 1) / 3
+elseif mode == 'data' then
+    local out = {}
+    for i = 2, #ARGV do
+        local cid = ARGV[i]
+        if redis.call('EXISTS', 'jd:c:' .. cid) == 0 then
+            cid = redis.call('HGET', 'jd:alias', cid)
+        end
+        if cid and redis.call('EXISTS', 'jd:c:' .. cid) == 1 then
+            local j = redis.call('ZRANGE', 'jd:c:' .. cid .. ':j', 0, -1, 'WITHSCORES')
+            local ids = {}
+            for k = 1, #j, 2 do table.insert(ids, j[k]) end
+            local recs = {}
+            for k = 1, #ids, 1000 do
+                local slice = {}
+                for m = k, math.min(k + 999, #ids) do table.insert(slice, ids[m]) end
+                for _, r in ipairs(redis.call('HMGET', 'jd:evr', unpack(slice))) do
+                    table.insert(recs, r or '')
+                end
+            end
+            local evs = {}
+            for k = 1, #ids do
+                table.insert(evs, ids[k])
+                table.insert(evs, j[2 * k])
+                table.insert(evs, recs[k])
+            end
+            table.insert(out, {cid, evs})
+        end
+    end
+    return out
+elseif mode == 'spend' then
+    local keys = redis.call('ZRANGEBYSCORE', 'jd:spend:d', ARGV[2], '(' .. ARGV[3])
+    if #keys == 0 then return {} end
+    local out = {}
+    for i = 1, #keys, 1000 do
+        local slice = {}
+        for k = i, math.min(i + 999, #keys) do table.insert(slice, keys[k]) end
+        local vals = redis.call('HMGET', 'jd:spend', unpack(slice))
+        for k = 1, #slice do
+            if vals[k] then
+                table.insert(out, slice[k])
+                table.insert(out, vals[k])
+            end
+        end
+    end
+    return out
+end
+return redis.error_reply('report.lua: unknown mode')

@@ -1,0 +1,499 @@
+/*
+ * Pipedrive connector: HTTP Basic credentials, normalization of Pipedrive's documented v2
+ * payloads (tests/data/pipedrive/README.md), v1 bodies, stage mappings and the person
+ * look-up of a deal.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "connector.h"
+
+#ifndef JD_TEST_DATA
+#define JD_TEST_DATA "tests/data"
+#endif
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+extern const struct cx_connector cx_pipedrive;
+
+static unsigned char *slurp(const char *name, size_t *len)
+{
+    char path[512];
+    unsigned char *buf = NULL;
+    long size = 0;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/pipedrive/%s", JD_TEST_DATA, name);
+    f = fopen(path, "rb");
+    if (!f) {
+        fail_msg("cannot open %s", path);
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        fail_msg("cannot size %s", path);
+        return NULL;
+    }
+    buf = malloc((size_t)size + 1);
+    assert_non_null(buf);
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
+        fail_msg("short read %s", path);
+    fclose(f);
+    buf[size] = '\0';
+    *len = (size_t)size;
+    return buf;
+}
+
+/* ---- verify ---- */
+
+static enum cx_verdict verify(const char *user, const char *pass, const char *auth,
+                              const char *body)
+{
+    struct cx_source src;
+    struct cx_input in;
+    struct cx_header h[2] = {{"Content-Type", "application/json"}, {"Authorization", auth}};
+    struct cx_reply reply;
+    struct cx_err err;
+
+    memset(&src, 0, sizeof src);
+    memset(&in, 0, sizeof in);
+    src.name = "pipedrive";
+    src.type = "pipedrive";
+    src.username = user;
+    src.password = pass;
+    in.method = "POST";
+    in.headers = h;
+    in.nheaders = auth ? 2 : 1;
+    in.body = (const unsigned char *)body;
+    in.body_len = strlen(body);
+    in.now_ms = 1700000000000;
+    return cx_pipedrive.verify(&src, &in, &reply, &err);
+}
+
+static void test_basic_auth(void **state)
+{
+    /* RFC 7617 §2's own example: "Aladdin" / "open sesame" is
+     * "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="; "user:pass" is "dXNlcjpwYXNz" (base64 by hand). */
+    static const struct {
+        const char *user, *pass, *auth;
+        enum cx_verdict want;
+    } rows[] = {
+        {"Aladdin", "open sesame", "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", CX_OK},
+        {"Aladdin", "open sesame", "basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", CX_OK}, /* scheme case */
+        {"Aladdin", "open sesame", "Basic  QWxhZGRpbjpvcGVuIHNlc2FtZQ== ", CX_OK},
+        {"user", "pass", "Basic dXNlcjpwYXNz", CX_OK},
+        {"user", "pass2", "Basic dXNlcjpwYXNz", CX_BAD_SIGNATURE}, /* wrong password */
+        {"user2", "pass", "Basic dXNlcjpwYXNz", CX_BAD_SIGNATURE}, /* wrong user */
+        {"use", "rpass", "Basic dXNlcjpwYXNz", CX_BAD_SIGNATURE},  /* the split matters */
+        {"user", "pas", "Basic dXNlcjpwYXNz", CX_BAD_SIGNATURE},   /* a prefix is not enough */
+        {"user", "pass", "Bearer dXNlcjpwYXNz", CX_BAD_SIGNATURE}, /* another scheme */
+        {"user", "pass", "Basic dXNlcjpwYXNz!", CX_BAD_SIGNATURE}, /* not base64 */
+        {"user", "pass", "Basic dXNlcnBhc3M=", CX_BAD_SIGNATURE},  /* "userpass": no ':' */
+        {"user", "pass", "Basic ", CX_BAD_SIGNATURE},
+        {"user", "pass", "Basic", CX_BAD_SIGNATURE},
+        {"user", "pass", NULL, CX_BAD_SIGNATURE},                     /* no header */
+        {NULL, NULL, "Basic dXNlcjpwYXNz", CX_BAD_SIGNATURE},         /* nothing configured */
+        {"user", "", "Basic dXNlcjo=", CX_BAD_SIGNATURE},             /* an empty password never */
+        {"user", "pass", "Basic dXNlcjpwYXNzAA==", CX_BAD_SIGNATURE}, /* "user:pass\0" */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < N_ELEMS(rows); i++) {
+        enum cx_verdict v = verify(rows[i].user, rows[i].pass, rows[i].auth, "{}");
+        if (v != rows[i].want)
+            fail_msg("row %zu (%s): got %d, want %d", i, rows[i].auth ? rows[i].auth : "(none)",
+                     (int)v, (int)rows[i].want);
+    }
+}
+
+static void test_verify_body(void **state)
+{
+    size_t len;
+    unsigned char *body = slurp("v2_create_person.json", &len);
+
+    (void)state;
+    assert_int_equal(verify("user", "pass", "Basic dXNlcjpwYXNz", (const char *)body), CX_OK);
+    assert_int_equal(verify("user", "pass", "Basic dXNlcjpwYXNz", "[]"), CX_BAD_REQUEST);
+    assert_int_equal(verify("user", "pass", "Basic dXNlcjpwYXNz", "{"), CX_BAD_REQUEST);
+    assert_int_equal(verify("user", "pass", "Basic dXNlcjpwYXNz", ""), CX_BAD_REQUEST);
+    /* credentials first: a wrong password with a bad body is a 401 */
+    assert_int_equal(verify("user", "nope", "Basic dXNlcjpwYXNz", "{"), CX_BAD_SIGNATURE);
+    free(body);
+}
+
+/* ---- normalization ---- */
+
+struct norm {
+    struct cx_source src;
+    struct cx_raw raw;
+    struct cx_event_list list;
+    struct cx_fetch_list need;
+    struct cx_fetched fetched;
+    struct cx_err err;
+    unsigned char *owned;
+};
+
+static void norm_init(struct norm *n, const void *body, size_t len)
+{
+    memset(n, 0, sizeof *n);
+    n->src.name = "pipedrive";
+    n->src.type = "pipedrive";
+    n->src.default_country_code = "39";
+    n->raw.source = "pipedrive";
+    n->raw.stream_id = "1669295936000-0";
+    n->raw.received_ms = 1669296000000;
+    n->raw.body = body;
+    n->raw.body_len = len;
+    cx_list_init(&n->list);
+}
+
+static void norm_file(struct norm *n, const char *name)
+{
+    size_t len;
+    unsigned char *body = slurp(name, &len);
+
+    norm_init(n, body, len);
+    n->owned = body;
+}
+
+static enum cx_result run(struct norm *n, int with_answers)
+{
+    cx_list_free(&n->list);
+    cx_list_init(&n->list);
+    memset(&n->need, 0, sizeof n->need);
+    memset(&n->err, 0, sizeof n->err);
+    return cx_pipedrive.normalize(&n->src, &n->raw, with_answers ? &n->fetched : NULL, &n->list,
+                                  &n->need, &n->err);
+}
+
+static void norm_free(struct norm *n)
+{
+    cx_list_free(&n->list);
+    free(n->owned);
+    n->owned = NULL;
+}
+
+static void expect_identities(const struct cx_event *ev, const char *const *tv, size_t n)
+{
+    size_t i;
+
+    if (ev->nidentities != n / 2)
+        fail_msg("%zu identities, want %zu", ev->nidentities, n / 2);
+    for (i = 0; i < n / 2; i++)
+        if (strcmp(ev->identities[i].type, tv[2 * i]) != 0 ||
+            strcmp(ev->identities[i].value, tv[2 * i + 1]) != 0)
+            fail_msg("identity %zu: got %s=%s, want %s=%s", i, ev->identities[i].type,
+                     ev->identities[i].value, tv[2 * i], tv[2 * i + 1]);
+}
+
+static void test_norm_create_person(void **state)
+{
+    static const char *const ids[] = {"pipedrive_person", "8"};
+    struct norm n;
+    const struct cx_event *ev;
+
+    (void)state;
+    norm_file(&n, "v2_create_person.json");
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_int_equal(n.list.n, 1);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "pipedrive:5359a602-6d1b-4562-a385-ccaa762bd722");
+    assert_string_equal(ev->source, "pipedrive");
+    assert_string_equal(ev->type, "pipedrive");
+    assert_string_equal(ev->raw, "1669295936000-0");
+    assert_string_equal(ev->kind, "lead");
+    assert_string_equal(cx_event_stage(ev), "lead");
+    assert_int_equal(ev->at_ms, 1669295935665); /* meta.timestamp 2022-11-24T13:18:55.665Z */
+    expect_identities(ev, ids, N_ELEMS(ids));   /* emails[] and phones[] are empty */
+    assert_int_equal(ev->has_touch, 0);
+    assert_int_equal(ev->has_amount, 0);
+    assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"person\",\"name\":\"Sample\","
+                                   "\"first_name\":\"Sample\"}");
+    norm_free(&n);
+}
+
+static void test_norm_change_person(void **state)
+{
+    static const char *const ids[] = {"pipedrive_person", "8"};
+    struct norm n;
+    const struct cx_event *ev;
+
+    (void)state;
+    norm_file(&n, "v2_change_person.json");
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "pipedrive:7c812ffd-8f50-45ea-a597-b8fcba2da9c0");
+    assert_string_equal(ev->kind, "custom"); /* CRM activity, no stage */
+    assert_string_equal(cx_event_stage(ev), "");
+    assert_int_equal(ev->at_ms, 1669303115616);
+    expect_identities(ev, ids, N_ELEMS(ids));
+    assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"person\",\"name\":\"Sample Person\","
+                                   "\"first_name\":\"Sample Person\"}");
+    norm_free(&n);
+}
+
+static void test_norm_create_deal(void **state)
+{
+    static const char *const ids[] = {"pipedrive_person", "8", "custom:pipedrive_deal", "8"};
+    struct norm n;
+    const struct cx_event *ev;
+
+    (void)state;
+    norm_file(&n, "v2_create_deal.json");
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "pipedrive:71825ee0-0054-4267-b5fd-d28b7a414212");
+    assert_string_equal(ev->kind, "stage_change"); /* an open deal: qualified by default */
+    assert_string_equal(ev->stage, "qualified");
+    assert_int_equal(ev->at_ms, 1669295936089);
+    expect_identities(ev, ids, N_ELEMS(ids));
+    assert_int_equal(ev->has_amount, 0); /* a deal's value is not revenue */
+    assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"deal\",\"title\":\"Sample Org deal\","
+                                   "\"status\":\"open\",\"value\":\"100\",\"currency\":\"EUR\","
+                                   "\"stage_id\":\"2\",\"pipeline_id\":\"1\"}");
+    norm_free(&n);
+}
+
+static void test_norm_deal_stages(void **state)
+{
+    static const struct {
+        const char *from, *to; /* same-length text replaced in v2_create_deal.json */
+        const char *stages;
+        const char *kind, *stage;
+    } rows[] = {
+        {NULL, NULL, NULL, "stage_change", "qualified"},
+        {NULL, NULL, "2:opportunity", "stage_change", "opportunity"},
+        {NULL, NULL, " 1:lead , 2 : opportunity ", "stage_change", "opportunity"},
+        {NULL, NULL, "3:opportunity", "stage_change", "qualified"}, /* another stage */
+        {NULL, NULL, "2:lost", "deal_lost", ""},
+        {NULL, NULL, "2:won", "deal_won", "won"},
+        {NULL, NULL, "2:nonsense", "stage_change", "qualified"}, /* not a stage: default */
+        {"\"status\": \"open\"", "\"status\": \"won\" ", "2:opportunity", "deal_won", ""},
+        {"\"status\": \"open\"", "\"status\": \"lost\"", NULL, "deal_lost", ""},
+    };
+    size_t len, i;
+    unsigned char *orig = slurp("v2_create_deal.json", &len);
+    char body[2048];
+    struct norm n;
+
+    (void)state;
+    for (i = 0; i < N_ELEMS(rows); i++) {
+        assert_true(len < sizeof body);
+        memcpy(body, orig, len + 1);
+        if (rows[i].from) {
+            char *at = strstr(body, rows[i].from);
+            assert_non_null(at);
+            assert_int_equal(strlen(rows[i].from), strlen(rows[i].to));
+            memcpy(at, rows[i].to, strlen(rows[i].to));
+        }
+        norm_init(&n, body, strlen(body));
+        n.src.stages = rows[i].stages;
+        if (run(&n, 0) != CX_NORM_OK)
+            fail_msg("row %zu: %s", i, n.err.msg);
+        if (strcmp(n.list.v[0].kind, rows[i].kind) != 0 ||
+            strcmp(n.list.v[0].stage, rows[i].stage) != 0)
+            fail_msg("row %zu: got %s/%s, want %s/%s", i, n.list.v[0].kind, n.list.v[0].stage,
+                     rows[i].kind, rows[i].stage);
+        norm_free(&n);
+    }
+    free(orig);
+}
+
+static void test_norm_person_contacts_and_v1(void **state)
+{
+    /* v2 person with emails and phones */
+    const char *v2 =
+        "{\"meta\":{\"action\":\"create\",\"entity\":\"person\",\"entity_id\":\"42\","
+        "\"id\":\"0d3c5d4e-0000-4000-8000-000000000042\",\"timestamp\":\"2026-10-01T12:00:00Z\"},"
+        "\"data\":{\"id\":42,\"name\":\"Giulia "
+        "Rossi\",\"emails\":[{\"value\":\"Giulia@Example.IT\","
+        "\"primary\":true,\"label\":\"work\"},{\"value\":\"\",\"primary\":false}],"
+        "\"phones\":[{\"value\":\"02 1234 5678\",\"primary\":true}]},\"previous\":null}";
+    static const char *const v2_ids[] = {"pipedrive_person",  "42",    "email",
+                                         "giulia@example.it", "phone", "+390212345678"};
+    /* v1 (Pipedrive's v1 guide; shape also in Pipedream's sample): current, email[], phone[]
+     * and no event id */
+    const char *v1 =
+        "{\"v\":1,\"meta\":{\"v\":1,\"action\":\"added\",\"object\":\"person\",\"id\":42,"
+        "\"company_id\":1,\"user_id\":2,\"timestamp\":1790856000,"
+        "\"timestamp_micro\":1790856000123456,\"webhook_id\":\"7\"},"
+        "\"current\":{\"id\":42,\"name\":\"Giulia Rossi\",\"email\":[{\"value\":"
+        "\"giulia@example.it\",\"primary\":true}],\"phone\":[{\"value\":\"+39 02 1234 5678\"}]},"
+        "\"previous\":null,\"event\":\"added.person\",\"retry\":0}";
+    /* v1 deal won, person_id as an object (the v1 API's shape) */
+    const char *v1_deal =
+        "{\"v\":1,\"meta\":{\"v\":1,\"action\":\"updated\",\"object\":\"deal\",\"id\":77,"
+        "\"timestamp\":1790856100},\"current\":{\"id\":77,\"status\":\"won\",\"person_id\":"
+        "{\"value\":42,\"name\":\"Giulia Rossi\"},\"value\":2490.5,\"currency\":\"EUR\"},"
+        "\"event\":\"updated.deal\"}";
+    static const char *const v1_deal_ids[] = {"pipedrive_person", "42", "custom:pipedrive_deal",
+                                              "77"};
+    struct norm n;
+
+    (void)state;
+    norm_init(&n, v2, strlen(v2));
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_int_equal(n.list.v[0].at_ms, 1790856000000);
+    expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
+    norm_free(&n);
+
+    norm_init(&n, v1, strlen(v1));
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_string_equal(n.list.v[0].id, "pipedrive:v1:added.person:42:1790856000123456");
+    assert_string_equal(n.list.v[0].kind, "lead");
+    assert_int_equal(n.list.v[0].at_ms, 1790856000123); /* timestamp_micro */
+    expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
+    norm_free(&n);
+
+    norm_init(&n, v1_deal, strlen(v1_deal));
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_string_equal(n.list.v[0].id, "pipedrive:v1:updated.deal:77:1790856100");
+    assert_string_equal(n.list.v[0].kind, "deal_won");
+    assert_int_equal(n.list.v[0].at_ms, 1790856100000); /* Unix seconds */
+    expect_identities(&n.list.v[0], v1_deal_ids, N_ELEMS(v1_deal_ids));
+    assert_string_equal(n.list.v[0].attrs, "{\"pipedrive_entity\":\"deal\",\"status\":\"won\","
+                                           "\"value\":\"2490.5\",\"currency\":\"EUR\"}");
+    norm_free(&n);
+}
+
+static void test_norm_skip_and_poison(void **state)
+{
+    static const struct {
+        const char *body;
+        enum cx_result want;
+        const char *msg;
+    } rows[] = {
+        {"{\"meta\":{\"action\":\"delete\",\"entity\":\"person\",\"id\":\"u1\"},\"data\":null}",
+         CX_NORM_SKIP, NULL},
+        {"{\"meta\":{\"action\":\"create\",\"entity\":\"organization\",\"id\":\"u1\"},"
+         "\"data\":{\"id\":1}}",
+         CX_NORM_SKIP, NULL},
+        {"{\"meta\":{\"action\":\"merged\",\"object\":\"person\",\"id\":1,\"timestamp\":1},"
+         "\"current\":{\"id\":1}}",
+         CX_NORM_SKIP, NULL},
+        {"{\"meta\":{\"action\":\"change\",\"entity\":\"deal\",\"id\":\"u1\"},"
+         "\"data\":{\"id\":1,\"status\":\"deleted\"}}",
+         CX_NORM_SKIP, NULL},
+        {"[]", CX_NORM_POISON, "pipedrive: body is not a JSON object"},
+        {"{}", CX_NORM_POISON, "pipedrive: no meta object"},
+        {"{\"meta\":{\"action\":\"create\",\"id\":\"u1\"}}", CX_NORM_POISON,
+         "pipedrive: meta names no entity"},
+        {"{\"meta\":{\"action\":\"create\",\"entity\":\"person\"},\"data\":{\"id\":1}}",
+         CX_NORM_POISON, "pipedrive: meta without id"},
+        {"{\"meta\":{\"action\":\"create\",\"entity\":\"person\",\"id\":\"u1\"}}", CX_NORM_POISON,
+         "pipedrive:u1: person without data"},
+        {"{\"meta\":{\"action\":\"create\",\"entity\":\"person\",\"id\":\"u1\"},"
+         "\"data\":{\"name\":\"x\"}}",
+         CX_NORM_POISON, "pipedrive:u1: person without id"},
+        {"{\"meta\":{\"action\":\"added\",\"object\":\"person\",\"id\":1},"
+         "\"current\":{\"id\":1}}",
+         CX_NORM_POISON, "pipedrive: v1 meta without object, action, id or timestamp"},
+    };
+    struct norm n;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < N_ELEMS(rows); i++) {
+        enum cx_result rc;
+        norm_init(&n, rows[i].body, strlen(rows[i].body));
+        rc = run(&n, 0);
+        if (rc != rows[i].want)
+            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
+        if (n.list.n != 0)
+            fail_msg("row %zu: %zu events left", i, n.list.n);
+        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
+            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
+        norm_free(&n);
+    }
+    /* v2_create_user.json: users are not journey events */
+    norm_file(&n, "v2_create_user.json");
+    assert_int_equal(run(&n, 0), CX_NORM_SKIP);
+    norm_free(&n);
+}
+
+static void test_fetch_person_of_deal(void **state)
+{
+    static const char *const ids[] = {
+        "pipedrive_person",          "8",     "custom:pipedrive_deal", "8",     "email",
+        "sample.person@example.com", "email", "sample@home.example",   "phone", "+390212345678"};
+    struct norm n;
+    size_t alen;
+    unsigned char *answer = slurp("api_v2_person_8.json", &alen);
+
+    (void)state;
+    norm_file(&n, "v2_create_deal.json");
+    n.src.api_token = "0123456789abcdef";
+    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(n.list.n, 0);
+    assert_int_equal(n.need.n, 1);
+    assert_string_equal(n.need.v[0].url, "https://api.pipedrive.com/api/v2/persons/8");
+    assert_int_equal(n.need.v[0].nheaders, 1);
+    assert_string_equal(n.need.v[0].headers[0], "x-api-token: 0123456789abcdef");
+    n.src.api_base = "http://127.0.0.1:18081//";
+    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_string_equal(n.need.v[0].url, "http://127.0.0.1:18081/api/v2/persons/8");
+    n.fetched.n = 1;
+    n.fetched.v[0].status = 200;
+    n.fetched.v[0].body = answer;
+    n.fetched.v[0].len = alen;
+    assert_int_equal(run(&n, 1), CX_NORM_OK);
+    assert_int_equal(n.need.n, 0);
+    assert_string_equal(n.list.v[0].kind, "stage_change");
+    expect_identities(&n.list.v[0], ids, N_ELEMS(ids));
+    n.fetched.v[0].status = 404;
+    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    assert_string_equal(n.err.msg, "person 8: Pipedrive answered 404");
+    assert_int_equal(n.list.n, 0);
+    n.fetched.v[0].status = 403;
+    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    assert_string_equal(n.err.msg, "person 8: Pipedrive answered 403");
+    n.fetched.v[0].status = 200;
+    n.fetched.v[0].body = (const unsigned char *)"{\"success\":false}";
+    n.fetched.v[0].len = 17;
+    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    assert_string_equal(n.err.msg, "person 8: Pipedrive answer has no data object");
+    norm_free(&n);
+
+    /* Persons carry their own emails: no look-up for them. */
+    norm_file(&n, "v2_create_person.json");
+    n.src.api_token = "0123456789abcdef";
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_int_equal(n.need.n, 0);
+    norm_free(&n);
+    free(answer);
+}
+
+static void test_registered(void **state)
+{
+    (void)state;
+    assert_ptr_equal(cx_lookup("pipedrive"), &cx_pipedrive);
+    assert_null(cx_pipedrive.keep_headers);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic_auth),
+        cmocka_unit_test(test_verify_body),
+        cmocka_unit_test(test_norm_create_person),
+        cmocka_unit_test(test_norm_change_person),
+        cmocka_unit_test(test_norm_create_deal),
+        cmocka_unit_test(test_norm_deal_stages),
+        cmocka_unit_test(test_norm_person_contacts_and_v1),
+        cmocka_unit_test(test_norm_skip_and_poison),
+        cmocka_unit_test(test_fetch_person_of_deal),
+        cmocka_unit_test(test_registered),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
