@@ -28,73 +28,9 @@
 #include <openssl/crypto.h>
 
 #define CALENDLY_DEFAULT_TOLERANCE_S 300
-#define CALENDLY_MAX_V1 8
-#define CALENDLY_MAX_T_DIGITS 15
-
-static int parse_timestamp(const char *s, size_t len, int64_t *out)
-{
-    int64_t v = 0;
-    size_t i;
-
-    if (len == 0 || len > CALENDLY_MAX_T_DIGITS)
-        return -1;
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* Splits "t=..,v1=..[,v1=..]". Returns the number of decodable v1 values, or -1 when t
- * is missing, malformed or given twice with different values. */
-static int parse_header(const char *hdr, int64_t *t, unsigned char v1[][CX_SHA256_LEN])
-{
-    const char *p = hdr;
-    int have_t = 0, nv1 = 0;
-
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *eq;
-
-        while (len > 0 && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
-        eq = memchr(p, '=', len);
-        if (eq) {
-            size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
-            if (klen == 1 && p[0] == 't') {
-                int64_t tv;
-                if (parse_timestamp(eq + 1, vlen, &tv) != 0 || (have_t && tv != *t))
-                    return -1;
-                *t = tv;
-                have_t = 1;
-            } else if (klen == 2 && p[0] == 'v' && p[1] == '1' && nv1 < CALENDLY_MAX_V1) {
-                if (cx_hex_decode(eq + 1, vlen, v1[nv1], CX_SHA256_LEN) == CX_SHA256_LEN)
-                    nv1++;
-            }
-        }
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    return have_t ? nv1 : -1;
-}
-
 static enum cx_verdict calendly_verify(const struct cx_source *src, const struct cx_input *in,
                                        struct cx_reply *reply, struct cx_err *err)
 {
-    unsigned char v1[CALENDLY_MAX_V1][CX_SHA256_LEN], mac[CX_SHA256_LEN];
-    const char *hdr;
-    char prefix[32];
-    int64_t t = 0, now_s, age, tolerance;
-    int nv1, plen, match = 0, j;
-    size_t i;
     cJSON *root;
     enum cx_verdict v;
 
@@ -103,47 +39,10 @@ static enum cx_verdict calendly_verify(const struct cx_source *src, const struct
         cx_fail(err, "Calendly webhooks are POSTed");
         return CX_BAD_REQUEST;
     }
-    hdr = cx_header_get(in->headers, in->nheaders, "Calendly-Webhook-Signature");
-    if (!hdr) {
-        cx_fail(err, "missing Calendly-Webhook-Signature header");
-        return CX_BAD_SIGNATURE;
-    }
-    nv1 = parse_header(hdr, &t, v1);
-    if (nv1 <= 0) {
-        cx_fail(err, "Calendly-Webhook-Signature: no valid timestamp or no v1 signature");
-        return CX_BAD_SIGNATURE;
-    }
-    plen = snprintf(prefix, sizeof prefix, "%" PRId64 ".", t);
-    if (plen < 0 || (size_t)plen >= sizeof prefix)
-        return CX_BAD_SIGNATURE;
-    for (i = 0; i < src->nsecrets && i < CX_MAX_SECRETS; i++) {
-        const char *secret = src->secrets[i];
-        if (!secret || !secret[0])
-            continue;
-        if (cx_hmac_sha256(secret, strlen(secret), prefix, (size_t)plen, in->body, in->body_len,
-                           mac) != 0) {
-            OPENSSL_cleanse(mac, sizeof mac);
-            cx_fail(err, "HMAC computation failed");
-            return CX_BAD_SIGNATURE;
-        }
-        /* Every candidate is compared; no early exit reveals which one matched. */
-        for (j = 0; j < nv1; j++)
-            match |= CRYPTO_memcmp(mac, v1[j], CX_SHA256_LEN) == 0;
-    }
-    OPENSSL_cleanse(mac, sizeof mac);
-    if (!match) {
-        cx_fail(err, "Calendly-Webhook-Signature: no v1 signature matches");
-        return CX_BAD_SIGNATURE;
-    }
-    tolerance = src->tolerance_s > 0 ? src->tolerance_s : CALENDLY_DEFAULT_TOLERANCE_S;
-    now_s = in->now_ms / 1000 - (in->now_ms % 1000 < 0);
-    age = now_s - t;
-    if (age > tolerance) {
-        cx_fail(err,
-                "Calendly-Webhook-Signature: timestamp %" PRId64 " s old (tolerance %" PRId64 " s)",
-                age, tolerance);
-        return CX_STALE;
-    }
+    v = cx_verify_timestamped(src, in, "Calendly-Webhook-Signature", CALENDLY_DEFAULT_TOLERANCE_S,
+                              err);
+    if (v != CX_OK)
+        return v;
     root = cx_json_parse(in->body, in->body_len, CX_JSON_MAX_DEPTH);
     if (cx_json_str(root, "event") && cx_json_obj(root, "payload")) {
         v = CX_OK;

@@ -1162,3 +1162,150 @@ int cx_secret_equal(const void *given, size_t given_len, const char *secret)
     OPENSSL_cleanse(b, sizeof b);
     return eq;
 }
+
+/* ---- signatures shared by several providers ---- */
+
+int cx_decode_mac(const char *value, const char *prefix, enum cx_mac_encoding enc,
+                  unsigned char out[CX_SHA256_LEN])
+{
+    size_t plen = prefix ? strlen(prefix) : 0;
+    if (!value || (plen && strncasecmp(value, prefix, plen) != 0))
+        return -1;
+    value += plen;
+    int n = enc == CX_MAC_HEX ? cx_hex_decode(value, strlen(value), out, CX_SHA256_LEN)
+                              : cx_base64_decode(value, strlen(value), out, CX_SHA256_LEN);
+    return n == CX_SHA256_LEN ? 0 : -1;
+}
+
+int cx_any_secret_mac(const struct cx_source *src, const void *msg, size_t len, const void *msg2,
+                      size_t len2, const unsigned char (*want)[CX_SHA256_LEN], size_t nwant)
+{
+    unsigned char mac[CX_SHA256_LEN];
+    int match = 0;
+    for (size_t i = 0; i < src->nsecrets && i < CX_MAX_SECRETS; i++) {
+        const char *secret = src->secrets[i];
+        if (!secret || !secret[0])
+            continue;
+        if (cx_hmac_sha256(secret, strlen(secret), msg, len, msg2, len2, mac) != 0) {
+            OPENSSL_cleanse(mac, sizeof mac);
+            return -1;
+        }
+        /* Every secret and every candidate is compared: the time taken does not tell
+         * which one matched. */
+        for (size_t j = 0; j < nwant; j++)
+            match |= CRYPTO_memcmp(mac, want[j], CX_SHA256_LEN) == 0;
+    }
+    OPENSSL_cleanse(mac, sizeof mac);
+    return match;
+}
+
+enum cx_verdict cx_verify_body_mac(const struct cx_source *src, const struct cx_input *in,
+                                   const char *header, const char *prefix, enum cx_mac_encoding enc,
+                                   struct cx_err *err)
+{
+    unsigned char want[1][CX_SHA256_LEN];
+    const char *value = cx_header_get(in->headers, in->nheaders, header);
+    if (cx_decode_mac(value, prefix, enc, want[0]) != 0) {
+        cx_fail(err, "missing or malformed %s", header);
+        return CX_BAD_SIGNATURE;
+    }
+    int match = cx_any_secret_mac(src, in->body, in->body_len, NULL, 0, want, 1);
+    if (match < 0) {
+        cx_fail(err, "HMAC computation failed");
+        return CX_BAD_SIGNATURE;
+    }
+    if (!match) {
+        cx_fail(err, "%s does not match", header);
+        return CX_BAD_SIGNATURE;
+    }
+    return CX_OK;
+}
+
+/* Seconds since the epoch: digits only, no sign; 15 digits last until year 31 million,
+ * longer is garbage. */
+static int parse_unix_seconds(const char *s, size_t len, int64_t *out)
+{
+    int64_t v = 0;
+    if (len == 0 || len > 15)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (!is_digit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+#define CX_MAX_V1 8
+
+enum cx_verdict cx_verify_timestamped(const struct cx_source *src, const struct cx_input *in,
+                                      const char *header, int64_t default_tolerance_s,
+                                      struct cx_err *err)
+{
+    unsigned char v1[CX_MAX_V1][CX_SHA256_LEN];
+    size_t nv1 = 0;
+    int64_t t = 0;
+    int have_t = 0;
+    const char *hdr = cx_header_get(in->headers, in->nheaders, header);
+    if (!hdr) {
+        cx_fail(err, "missing %s header", header);
+        return CX_BAD_SIGNATURE;
+    }
+    /* Elements split on ',' then on the first '='; unknown schemes (v0 among them: a
+     * downgrade) are ignored, and so is an undecodable v1 (stripe-go). */
+    for (const char *p = hdr;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        const char *eq = memchr(p, '=', len);
+        if (eq) {
+            size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
+            if (klen == 1 && p[0] == 't') {
+                int64_t tv;
+                /* Two different timestamps leave no single signed payload. */
+                if (parse_unix_seconds(eq + 1, vlen, &tv) != 0 || (have_t && tv != t)) {
+                    cx_fail(err, "%s: bad timestamp", header);
+                    return CX_BAD_SIGNATURE;
+                }
+                t = tv;
+                have_t = 1;
+            } else if (klen == 2 && p[0] == 'v' && p[1] == '1' && nv1 < CX_MAX_V1) {
+                if (cx_hex_decode(eq + 1, vlen, v1[nv1], CX_SHA256_LEN) == CX_SHA256_LEN)
+                    nv1++;
+            }
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    if (!have_t || nv1 == 0) {
+        cx_fail(err, "%s: no timestamp or no v1 signature", header);
+        return CX_BAD_SIGNATURE;
+    }
+    char prefix[32];
+    int plen = snprintf(prefix, sizeof prefix, "%" PRId64 ".", t);
+    if (plen < 0 || (size_t)plen >= sizeof prefix)
+        return CX_BAD_SIGNATURE;
+    int match = cx_any_secret_mac(src, prefix, (size_t)plen, in->body, in->body_len,
+                                  (const unsigned char(*)[CX_SHA256_LEN])v1, nv1);
+    if (match <= 0) {
+        cx_fail(err, match < 0 ? "HMAC computation failed" : "%s: no v1 signature matches", header);
+        return CX_BAD_SIGNATURE;
+    }
+    /* One-sided, as the SDKs do it: only timestamps older than the window are refused. */
+    int64_t tolerance = src->tolerance_s > 0 ? src->tolerance_s : default_tolerance_s;
+    int64_t now_s = in->now_ms / 1000 - (in->now_ms % 1000 < 0);
+    int64_t age = now_s - t;
+    if (age > tolerance) {
+        cx_fail(err, "%s: timestamp %" PRId64 " s old (tolerance %" PRId64 " s)", header, age,
+                tolerance);
+        return CX_STALE;
+    }
+    return CX_OK;
+}

@@ -124,4 +124,27 @@ void cx_attrs_free(struct cx_attrs *a);
  * configured one is. 1 equal; 0 different, either empty, or hashing failed. */
 int cx_secret_equal(const void *given, size_t given_len, const char *secret);
 
+/* ---- signatures shared by several providers ---- */
+
+enum cx_mac_encoding { CX_MAC_HEX, CX_MAC_BASE64 };
+/* Decodes "<prefix><hex or base64 HMAC-SHA256>" (prefix case-insensitive, may be NULL).
+ * 0 / -1. */
+int cx_decode_mac(const char *value, const char *prefix, enum cx_mac_encoding enc,
+                  unsigned char out[CX_SHA256_LEN]);
+/* 1 when HMAC-SHA256(secret, msg + msg2) equals one of want[] for any configured secret,
+ * 0 when none does, -1 on an HMAC failure. Constant time over secrets and candidates. */
+int cx_any_secret_mac(const struct cx_source *src, const void *msg, size_t len, const void *msg2,
+                      size_t len2, const unsigned char (*want)[CX_SHA256_LEN], size_t nwant);
+/* The header carries prefix + the HMAC of the raw body (Meta, Typeform, Shopify, our
+ * forms). CX_OK or CX_BAD_SIGNATURE with err naming the header. */
+enum cx_verdict cx_verify_body_mac(const struct cx_source *src, const struct cx_input *in,
+                                   const char *header, const char *prefix, enum cx_mac_encoding enc,
+                                   struct cx_err *err);
+/* Stripe's scheme, which Calendly copies: "t=<unix s>,v1=<hex>[,v1=…]" with v1 =
+ * HMAC-SHA256(secret, "<t>." + raw body); any v1 against any secret; ages over the
+ * source's tolerance (else default_tolerance_s) are CX_STALE; a future t passes. */
+enum cx_verdict cx_verify_timestamped(const struct cx_source *src, const struct cx_input *in,
+                                      const char *header, int64_t default_tolerance_s,
+                                      struct cx_err *err);
+
 #endif

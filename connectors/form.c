@@ -42,32 +42,7 @@ static enum form_ctype content_type(const char *v)
 static enum cx_verdict verify_hmac(const struct cx_source *src, const struct cx_input *in,
                                    struct cx_err *err)
 {
-    const char *sig = cx_header_get(in->headers, in->nheaders, "X-Journeyd-Signature");
-    unsigned char want[CX_SHA256_LEN], mac[CX_SHA256_LEN];
-    size_t i;
-    int match = 0;
-
-    if (!sig || strncasecmp(sig, "sha256=", 7) != 0 ||
-        cx_hex_decode(sig + 7, strlen(sig + 7), want, sizeof want) != CX_SHA256_LEN) {
-        cx_fail(err, "missing or malformed X-Journeyd-Signature");
-        return CX_BAD_SIGNATURE;
-    }
-    for (i = 0; i < src->nsecrets && i < CX_MAX_SECRETS; i++) {
-        const char *secret = src->secrets[i];
-        if (!secret || !secret[0])
-            continue;
-        if (cx_hmac_sha256(secret, strlen(secret), in->body, in->body_len, NULL, 0, mac) != 0) {
-            cx_fail(err, "HMAC computation failed");
-            return CX_BAD_SIGNATURE;
-        }
-        match |= CRYPTO_memcmp(mac, want, sizeof mac) == 0;
-    }
-    OPENSSL_cleanse(mac, sizeof mac);
-    if (!match) {
-        cx_fail(err, "X-Journeyd-Signature does not match");
-        return CX_BAD_SIGNATURE;
-    }
-    return CX_OK;
+    return cx_verify_body_mac(src, in, "X-Journeyd-Signature", "sha256=", CX_MAC_HEX, err);
 }
 
 /* Host of an http(s) URL (Origin is just scheme://host[:port]), lower-cased. */

@@ -447,32 +447,6 @@ static const char *prop_text(const cJSON *o, const char *key, char *buf, size_t 
     return NULL;
 }
 
-static void attr_put(cJSON *attrs, const char *name, const char *value)
-{
-    char buf[CX_TEXT_MAX];
-
-    if (!attrs || !value || !value[0] || cJSON_GetObjectItemCaseSensitive(attrs, name))
-        return;
-    cx_copy_text(buf, sizeof buf, value);
-    (void)cJSON_AddStringToObject(attrs, name, buf); /* out of memory: the attribute is lost */
-}
-
-/* Extra attributes are descriptive; if they do not fit, the event goes without them. */
-static void attrs_store(cJSON *attrs, struct cx_event *ev)
-{
-    char *s;
-
-    ev->attrs[0] = '\0';
-    if (!attrs || !attrs->child)
-        return;
-    s = cJSON_PrintUnformatted(attrs);
-    if (!s)
-        return;
-    if (strlen(s) < sizeof ev->attrs)
-        memcpy(ev->attrs, s, strlen(s) + 1);
-    cJSON_free(s);
-}
-
 static int add_lookup(struct cx_fetch_list *need, const struct cx_source *src,
                       const struct hs_lookup *lk)
 {
@@ -513,7 +487,7 @@ static int add_lookup(struct cx_fetch_list *need, const struct cx_source *src,
 /* Applies a CRM answer to the event: identities from a contact, the contact of a deal,
  * and descriptive attributes. *deal_stage_out gets a fetched deal's stage. */
 static void enrich(struct cx_event *ev, const struct cx_source *src, const struct hs_item *it,
-                   const cJSON *answer, cJSON *attrs, const char **deal_stage_out)
+                   const cJSON *answer, struct cx_attrs *attrs, const char **deal_stage_out)
 {
     const cJSON *props = cx_json_obj(answer, "properties");
     char buf[HS_ID_MAX];
@@ -521,9 +495,9 @@ static void enrich(struct cx_event *ev, const struct cx_source *src, const struc
     if (it->object == HS_CONTACT) {
         (void)cx_event_add_identity(ev, src, "email", cx_json_str(props, "email"));
         (void)cx_event_add_identity(ev, src, "phone", cx_json_str(props, "phone"));
-        attr_put(attrs, "first_name", cx_json_str(props, "firstname"));
-        attr_put(attrs, "last_name", cx_json_str(props, "lastname"));
-        attr_put(attrs, "lifecyclestage", cx_json_str(props, "lifecyclestage"));
+        (void)cx_attrs_put(attrs, "first_name", cx_json_str(props, "firstname"));
+        (void)cx_attrs_put(attrs, "last_name", cx_json_str(props, "lastname"));
+        (void)cx_attrs_put(attrs, "lifecyclestage", cx_json_str(props, "lifecyclestage"));
         return;
     }
     {
@@ -534,12 +508,12 @@ static void enrich(struct cx_event *ev, const struct cx_source *src, const struc
             (void)cx_event_add_identity(ev, src, "hubspot_contact", buf);
     }
     *deal_stage_out = cx_json_str(props, "dealstage");
-    attr_put(attrs, "deal_name", cx_json_str(props, "dealname"));
-    attr_put(attrs, "pipeline", cx_json_str(props, "pipeline"));
-    attr_put(attrs, "dealstage", cx_json_str(props, "dealstage"));
+    (void)cx_attrs_put(attrs, "deal_name", cx_json_str(props, "dealname"));
+    (void)cx_attrs_put(attrs, "pipeline", cx_json_str(props, "pipeline"));
+    (void)cx_attrs_put(attrs, "dealstage", cx_json_str(props, "dealstage"));
     /* A deal's amount is a forecast, not revenue (payments are): an attribute only. */
-    attr_put(attrs, "amount", prop_text(props, "amount", buf, sizeof buf));
-    attr_put(attrs, "currency", cx_json_str(props, "deal_currency_code"));
+    (void)cx_attrs_put(attrs, "amount", prop_text(props, "amount", buf, sizeof buf));
+    (void)cx_attrs_put(attrs, "currency", cx_json_str(props, "deal_currency_code"));
 }
 
 /* One canonical event for one batch element. 0, or -1 with err set. */
@@ -552,7 +526,7 @@ static int build_event(struct cx_event *ev, const struct cx_source *src, const s
     const char *value = prop_text(it->el, "propertyValue", vbuf, sizeof vbuf);
     const char *fetched_stage = NULL;
     int64_t occurred;
-    cJSON *attrs;
+    struct cx_attrs attrs = {0};
     int n;
 
     /* eventId alone is not unique (providers.md): portal, subscription, event id and
@@ -568,12 +542,12 @@ static int build_event(struct cx_event *ev, const struct cx_source *src, const s
     if (n < 0 || (size_t)n >= sizeof ev->id)
         return cx_fail(err, "hubspot event %zu: id too long", index);
     ev->at_ms = occurred;
-    attrs = cJSON_CreateObject();
-    attr_put(attrs, "hubspot_event", it->type);
-    attr_put(attrs, "change_source", cx_json_str(it->el, "changeSource"));
+    (void)cx_attrs_init(&attrs);
+    (void)cx_attrs_put(&attrs, "hubspot_event", it->type);
+    (void)cx_attrs_put(&attrs, "change_source", cx_json_str(it->el, "changeSource"));
     if (it->change == HS_PROPERTY) {
-        attr_put(attrs, "property", prop);
-        attr_put(attrs, "value", value);
+        (void)cx_attrs_put(&attrs, "property", prop);
+        (void)cx_attrs_put(&attrs, "value", value);
     }
     if (it->object == HS_CONTACT) {
         (void)cx_event_add_identity(ev, src, "hubspot_contact", it->object_id);
@@ -588,7 +562,7 @@ static int build_event(struct cx_event *ev, const struct cx_source *src, const s
         (void)cx_event_add_identity(ev, src, "custom:hubspot_deal", it->object_id);
     }
     if (answer)
-        enrich(ev, src, it, answer, attrs, &fetched_stage);
+        enrich(ev, src, it, answer, &attrs, &fetched_stage);
     if (it->object == HS_CONTACT) {
         if (it->change == HS_CREATION)
             cx_copy_text(ev->kind, sizeof ev->kind, "lead");
@@ -614,8 +588,8 @@ static int build_event(struct cx_event *ev, const struct cx_source *src, const s
         else
             cx_copy_text(ev->kind, sizeof ev->kind, "custom");
     }
-    attrs_store(attrs, ev);
-    cJSON_Delete(attrs);
+    (void)cx_attrs_store(&attrs, ev);
+    cx_attrs_free(&attrs);
     return 0;
 }
 

@@ -86,38 +86,15 @@ out:
 static enum cx_verdict meta_verify(const struct cx_source *src, const struct cx_input *in,
                                    struct cx_reply *reply, struct cx_err *err)
 {
-    unsigned char want[CX_SHA256_LEN], mac[CX_SHA256_LEN];
-    const char *sig, *object;
-    size_t i;
-    int match = 0;
+    const char *object;
     cJSON *root;
     enum cx_verdict v;
 
     if (in->method && strcmp(in->method, "GET") == 0)
         return meta_handshake(src, in, reply, err);
-    sig = cx_header_get(in->headers, in->nheaders, "X-Hub-Signature-256");
-    if (!sig || strncasecmp(sig, "sha256=", 7) != 0 ||
-        cx_hex_decode(sig + 7, strlen(sig + 7), want, sizeof want) != CX_SHA256_LEN) {
-        cx_fail(err, "missing or malformed X-Hub-Signature-256");
-        return CX_BAD_SIGNATURE;
-    }
-    for (i = 0; i < src->nsecrets && i < CX_MAX_SECRETS; i++) {
-        const char *secret = src->secrets[i];
-        if (!secret || !secret[0])
-            continue;
-        if (cx_hmac_sha256(secret, strlen(secret), in->body, in->body_len, NULL, 0, mac) != 0) {
-            OPENSSL_cleanse(mac, sizeof mac);
-            cx_fail(err, "HMAC computation failed");
-            return CX_BAD_SIGNATURE;
-        }
-        /* No early exit: the time taken does not tell which secret matched. */
-        match |= CRYPTO_memcmp(mac, want, sizeof mac) == 0;
-    }
-    OPENSSL_cleanse(mac, sizeof mac);
-    if (!match) {
-        cx_fail(err, "X-Hub-Signature-256 does not match");
-        return CX_BAD_SIGNATURE;
-    }
+    v = cx_verify_body_mac(src, in, "X-Hub-Signature-256", "sha256=", CX_MAC_HEX, err);
+    if (v != CX_OK)
+        return v;
     root = cx_json_parse(in->body, in->body_len, CX_JSON_MAX_DEPTH);
     object = cx_json_str(root, "object");
     if (object && strcmp(object, "page") == 0 && cx_json_arr(root, "entry")) {

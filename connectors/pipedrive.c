@@ -246,44 +246,19 @@ static void add_contacts(struct cx_event *ev, const struct cx_source *src, const
         (void)cx_event_add_identity(ev, src, type, cx_json_str(person, v1key));
 }
 
-static void attr_put(cJSON *attrs, const char *name, const char *value)
-{
-    char buf[CX_TEXT_MAX];
-
-    if (!attrs || !value || !value[0] || cJSON_GetObjectItemCaseSensitive(attrs, name))
-        return;
-    cx_copy_text(buf, sizeof buf, value);
-    (void)cJSON_AddStringToObject(attrs, name, buf); /* out of memory: the attribute is lost */
-}
-
 /* Numbers (deal value, stage ids) as the text they arrived as. */
-static void attr_put_json(cJSON *attrs, const char *name, const cJSON *o, const char *key)
+static void attr_put_json(struct cx_attrs *attrs, const char *name, const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     char *s;
 
     if (cJSON_IsString(v)) {
-        attr_put(attrs, name, v->valuestring);
+        (void)cx_attrs_put(attrs, name, v->valuestring);
     } else if (cJSON_IsNumber(v)) {
         s = cJSON_PrintUnformatted(v);
-        attr_put(attrs, name, s);
+        (void)cx_attrs_put(attrs, name, s);
         cJSON_free(s);
     }
-}
-
-static void attrs_store(cJSON *attrs, struct cx_event *ev)
-{
-    char *s;
-
-    ev->attrs[0] = '\0';
-    if (!attrs || !attrs->child)
-        return;
-    s = cJSON_PrintUnformatted(attrs);
-    if (!s)
-        return;
-    if (strlen(s) < sizeof ev->attrs)
-        memcpy(ev->attrs, s, strlen(s) + 1);
-    cJSON_free(s);
 }
 
 /* An open deal's stage: `stages` maps Pipedrive stage ids; the default is qualified
@@ -339,7 +314,8 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
     struct cx_event *ev;
     char oid[PD_ID_MAX], pid[PD_ID_MAX];
     enum cx_result rc = CX_NORM_POISON;
-    cJSON *root, *answer = NULL, *attrs = NULL;
+    cJSON *root, *answer = NULL;
+    struct cx_attrs attrs = {0};
     int is_person, has_person = 0;
     size_t n0 = out->n;
 
@@ -401,17 +377,17 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
     }
     cx_copy_text(ev->id, sizeof ev->id, pe.id);
     ev->at_ms = pe.at_ms;
-    attrs = cJSON_CreateObject();
-    attr_put(attrs, "pipedrive_entity", pe.entity);
+    (void)cx_attrs_init(&attrs);
+    (void)cx_attrs_put(&attrs, "pipedrive_entity", pe.entity);
     if (is_person) {
         (void)cx_event_add_identity(ev, src, "pipedrive_person", oid);
         add_contacts(ev, src, pe.data, "emails", "email", "email");
         add_contacts(ev, src, pe.data, "phones", "phone", "phone");
         /* A new person is a lead (DESIGN §9); later edits are CRM activity. */
         cx_copy_text(ev->kind, sizeof ev->kind, pe.action == PD_CREATE ? "lead" : "custom");
-        attr_put(attrs, "name", cx_json_str(pe.data, "name"));
-        attr_put(attrs, "first_name", cx_json_str(pe.data, "first_name"));
-        attr_put(attrs, "last_name", cx_json_str(pe.data, "last_name"));
+        (void)cx_attrs_put(&attrs, "name", cx_json_str(pe.data, "name"));
+        (void)cx_attrs_put(&attrs, "first_name", cx_json_str(pe.data, "first_name"));
+        (void)cx_attrs_put(&attrs, "last_name", cx_json_str(pe.data, "last_name"));
     } else {
         const char *status = cx_json_str(pe.data, "status");
 
@@ -429,20 +405,20 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
             cx_copy_text(ev->kind, sizeof ev->kind, "deal_lost");
         else
             open_deal_stage(ev, src, pe.data);
-        attr_put(attrs, "title", cx_json_str(pe.data, "title"));
-        attr_put(attrs, "status", status);
+        (void)cx_attrs_put(&attrs, "title", cx_json_str(pe.data, "title"));
+        (void)cx_attrs_put(&attrs, "status", status);
         /* A deal's value is a forecast, not revenue (payments are): an attribute only. */
-        attr_put_json(attrs, "value", pe.data, "value");
-        attr_put(attrs, "currency", cx_json_str(pe.data, "currency"));
-        attr_put_json(attrs, "stage_id", pe.data, "stage_id");
-        attr_put_json(attrs, "pipeline_id", pe.data, "pipeline_id");
+        attr_put_json(&attrs, "value", pe.data, "value");
+        (void)cx_attrs_put(&attrs, "currency", cx_json_str(pe.data, "currency"));
+        attr_put_json(&attrs, "stage_id", pe.data, "stage_id");
+        attr_put_json(&attrs, "pipeline_id", pe.data, "pipeline_id");
     }
-    attrs_store(attrs, ev);
+    (void)cx_attrs_store(&attrs, ev);
     rc = CX_NORM_OK;
 out:
     if (rc != CX_NORM_OK)
         out->n = n0;
-    cJSON_Delete(attrs);
+    cx_attrs_free(&attrs);
     cJSON_Delete(answer);
     cJSON_Delete(root);
     return rc;

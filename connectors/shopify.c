@@ -36,42 +36,21 @@ static const char *header(const struct cx_header *h, size_t n, const char *prefi
 static enum cx_verdict shopify_verify(const struct cx_source *src, const struct cx_input *in,
                                       struct cx_reply *reply, struct cx_err *err)
 {
-    unsigned char sig[CX_SHA256_LEN], mac[CX_SHA256_LEN];
+    unsigned char sig[1][CX_SHA256_LEN];
     const char *hdr;
-    size_t i;
-    int match = 0, computed = 0;
+    int match;
     cJSON *root;
     enum cx_verdict verdict;
 
     (void)reply;
     hdr = header(in->headers, in->nheaders, "X-Shopify-Hmac-Sha256", "Shopify-Hmac-Sha256");
-    if (!hdr) {
-        cx_fail(err, "shopify: missing X-Shopify-Hmac-Sha256 header");
+    if (cx_decode_mac(hdr, NULL, CX_MAC_BASE64, sig[0]) != 0) {
+        cx_fail(err, "shopify: missing or malformed X-Shopify-Hmac-Sha256");
         return CX_BAD_SIGNATURE;
     }
-    if (cx_base64_decode(hdr, strlen(hdr), sig, sizeof sig) != CX_SHA256_LEN) {
-        cx_fail(err, "shopify: X-Shopify-Hmac-Sha256 is not a base64 SHA-256 MAC");
-        return CX_BAD_SIGNATURE;
-    }
-    for (i = 0; i < src->nsecrets && i < CX_MAX_SECRETS; i++) {
-        const char *secret = src->secrets[i];
-        if (!secret || !secret[0])
-            continue;
-        if (cx_hmac_sha256(secret, strlen(secret), in->body, in->body_len, NULL, 0, mac) != 0) {
-            OPENSSL_cleanse(mac, sizeof mac);
-            cx_fail(err, "shopify: HMAC computation failed");
-            return CX_BAD_SIGNATURE;
-        }
-        computed = 1;
-        /* No early exit: the time taken does not tell which secret matched. */
-        match |= CRYPTO_memcmp(mac, sig, CX_SHA256_LEN) == 0;
-    }
-    OPENSSL_cleanse(mac, sizeof mac);
-    if (!computed) {
-        cx_fail(err, "shopify: no secret configured");
-        return CX_BAD_SIGNATURE;
-    }
-    if (!match) {
+    match = cx_any_secret_mac(src, in->body, in->body_len, NULL, 0,
+                              (const unsigned char(*)[CX_SHA256_LEN])sig, 1);
+    if (match <= 0) {
         cx_fail(err, "shopify: X-Shopify-Hmac-Sha256 does not match");
         return CX_BAD_SIGNATURE;
     }
@@ -151,31 +130,6 @@ static void apply_landing_site(struct cx_event *ev, const struct cx_source *src,
     cx_form_free(&f);
 }
 
-static void attr_put(cJSON *attrs, const char *name, const char *value)
-{
-    char buf[CX_TEXT_MAX];
-
-    if (!attrs || !value || !value[0] || cJSON_GetObjectItemCaseSensitive(attrs, name))
-        return;
-    cx_copy_text(buf, sizeof buf, value);
-    (void)cJSON_AddStringToObject(attrs, name, buf); /* out of memory: the attribute is lost */
-}
-
-static void attrs_store(cJSON *attrs, struct cx_event *ev)
-{
-    char *s;
-
-    ev->attrs[0] = '\0';
-    if (!attrs || !attrs->child)
-        return;
-    s = cJSON_PrintUnformatted(attrs);
-    if (!s)
-        return;
-    if (strlen(s) < sizeof ev->attrs)
-        memcpy(ev->attrs, s, strlen(s) + 1);
-    cJSON_free(s);
-}
-
 /* First parseable RFC 3339 time among the keys, else the fallback. */
 static int64_t first_time(const cJSON *o, const char *const *keys, size_t n, const char *hdr,
                           int64_t fallback)
@@ -200,7 +154,7 @@ static int order_event(struct cx_event *ev, const struct cx_source *src, const c
     const char *total = cx_json_str(order, "total_price");
     char cid[SH_ID_MAX];
     int64_t minor;
-    cJSON *attrs;
+    struct cx_attrs attrs = {0};
 
     if (cx_norm_currency(cx_json_str(order, "currency"), ev->currency) != 0)
         return cx_fail(err, "shopify order %s: missing or invalid currency", order_id);
@@ -237,12 +191,12 @@ static int order_event(struct cx_event *ev, const struct cx_source *src, const c
         if (anon)
             (void)cx_event_add_identity(ev, src, "anon", anon);
     }
-    attrs = cJSON_CreateObject();
-    attr_put(attrs, "order", cx_json_str(order, "name"));
-    attr_put(attrs, "first_name", cx_json_str(customer, "first_name"));
-    attr_put(attrs, "last_name", cx_json_str(customer, "last_name"));
-    attrs_store(attrs, ev);
-    cJSON_Delete(attrs);
+    (void)cx_attrs_init(&attrs);
+    (void)cx_attrs_put(&attrs, "order", cx_json_str(order, "name"));
+    (void)cx_attrs_put(&attrs, "first_name", cx_json_str(customer, "first_name"));
+    (void)cx_attrs_put(&attrs, "last_name", cx_json_str(customer, "last_name"));
+    (void)cx_attrs_store(&attrs, ev);
+    cx_attrs_free(&attrs);
     return 0;
 }
 

@@ -20,113 +20,19 @@
 
 #define STRIPE_DEFAULT_TOLERANCE_S 300
 /* A rotation has two v1 values; anything past this many is ignored, not an error. */
-#define STRIPE_MAX_V1 8
-/* Unix seconds with 15 digits last until year 31 million; longer is garbage. */
-#define STRIPE_MAX_T_DIGITS 15
 /* Latest `created` we accept: 9999-12-31T23:59:59Z, the end of RFC 3339 time. */
 #define STRIPE_MAX_CREATED 253402300799LL
-
-static int parse_timestamp(const char *s, size_t len, int64_t *out)
-{
-    int64_t v = 0;
-    size_t i;
-
-    if (len == 0 || len > STRIPE_MAX_T_DIGITS)
-        return -1;
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
 
 static enum cx_verdict stripe_verify(const struct cx_source *src, const struct cx_input *in,
                                      struct cx_reply *reply, struct cx_err *err)
 {
-    unsigned char v1[STRIPE_MAX_V1][CX_SHA256_LEN];
-    unsigned char mac[CX_SHA256_LEN];
-    size_t nv1 = 0, i, j;
-    const char *hdr, *p;
-    char prefix[32];
-    int64_t t = 0, now_s, tolerance, age;
-    int have_t = 0, match = 0, plen;
     cJSON *root;
     enum cx_verdict verdict;
 
     (void)reply;
-    hdr = cx_header_get(in->headers, in->nheaders, "Stripe-Signature");
-    if (!hdr) {
-        cx_fail(err, "missing Stripe-Signature header");
-        return CX_BAD_SIGNATURE;
-    }
-    for (p = hdr;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *eq;
-
-        while (len > 0 && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
-        eq = memchr(p, '=', len);
-        if (eq) {
-            size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
-            if (klen == 1 && p[0] == 't') {
-                int64_t tv;
-                /* Two different timestamps leave no single signed payload. */
-                if (parse_timestamp(eq + 1, vlen, &tv) != 0 || (have_t && tv != t)) {
-                    cx_fail(err, "Stripe-Signature: bad timestamp");
-                    return CX_BAD_SIGNATURE;
-                }
-                t = tv;
-                have_t = 1;
-            } else if (klen == 2 && p[0] == 'v' && p[1] == '1' && nv1 < STRIPE_MAX_V1) {
-                /* An undecodable v1 is skipped like an unknown scheme (stripe-go). */
-                if (cx_hex_decode(eq + 1, vlen, v1[nv1], CX_SHA256_LEN) == CX_SHA256_LEN)
-                    nv1++;
-            }
-        }
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    if (!have_t || nv1 == 0) {
-        cx_fail(err, "Stripe-Signature: no timestamp or no v1 signature");
-        return CX_BAD_SIGNATURE;
-    }
-    plen = snprintf(prefix, sizeof prefix, "%" PRId64 ".", t);
-    if (plen < 0 || (size_t)plen >= sizeof prefix)
-        return CX_BAD_SIGNATURE;
-    for (i = 0; i < src->nsecrets && i < CX_MAX_SECRETS; i++) {
-        const char *secret = src->secrets[i];
-        if (!secret || !secret[0])
-            continue;
-        if (cx_hmac_sha256(secret, strlen(secret), prefix, (size_t)plen, in->body, in->body_len,
-                           mac) != 0) {
-            cx_fail(err, "HMAC computation failed");
-            return CX_BAD_SIGNATURE;
-        }
-        /* Every candidate is compared; no early exit reveals which one matched. */
-        for (j = 0; j < nv1; j++)
-            match |= CRYPTO_memcmp(mac, v1[j], CX_SHA256_LEN) == 0;
-    }
-    OPENSSL_cleanse(mac, sizeof mac);
-    if (!match) {
-        cx_fail(err, "Stripe-Signature: no v1 signature matches");
-        return CX_BAD_SIGNATURE;
-    }
-    tolerance = src->tolerance_s > 0 ? src->tolerance_s : STRIPE_DEFAULT_TOLERANCE_S;
-    now_s = in->now_ms / 1000 - (in->now_ms % 1000 < 0);
-    age = now_s - t;
-    if (age > tolerance) {
-        cx_fail(err, "Stripe-Signature: timestamp %" PRId64 " s old (tolerance %" PRId64 " s)", age,
-                tolerance);
-        return CX_STALE;
-    }
+    verdict = cx_verify_timestamped(src, in, "Stripe-Signature", STRIPE_DEFAULT_TOLERANCE_S, err);
+    if (verdict != CX_OK)
+        return verdict;
     root = cx_json_parse(in->body, in->body_len, CX_JSON_MAX_DEPTH);
     if (cJSON_IsObject(root) && cx_json_str(root, "id") && cx_json_str(root, "type")) {
         verdict = CX_OK;

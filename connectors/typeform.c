@@ -23,10 +23,6 @@
 static enum cx_verdict typeform_verify(const struct cx_source *src, const struct cx_input *in,
                                        struct cx_reply *reply, struct cx_err *err)
 {
-    unsigned char want[CX_SHA256_LEN], mac[CX_SHA256_LEN];
-    const char *sig;
-    size_t i;
-    int match = 0;
     cJSON *root;
     enum cx_verdict v;
 
@@ -35,29 +31,9 @@ static enum cx_verdict typeform_verify(const struct cx_source *src, const struct
         cx_fail(err, "Typeform webhooks are POSTed");
         return CX_BAD_REQUEST;
     }
-    sig = cx_header_get(in->headers, in->nheaders, "Typeform-Signature");
-    if (!sig || strncmp(sig, "sha256=", 7) != 0 ||
-        cx_base64_decode(sig + 7, strlen(sig + 7), want, sizeof want) != CX_SHA256_LEN) {
-        cx_fail(err, "missing or malformed Typeform-Signature");
-        return CX_BAD_SIGNATURE;
-    }
-    for (i = 0; i < src->nsecrets && i < CX_MAX_SECRETS; i++) {
-        const char *secret = src->secrets[i];
-        if (!secret || !secret[0])
-            continue;
-        if (cx_hmac_sha256(secret, strlen(secret), in->body, in->body_len, NULL, 0, mac) != 0) {
-            OPENSSL_cleanse(mac, sizeof mac);
-            cx_fail(err, "HMAC computation failed");
-            return CX_BAD_SIGNATURE;
-        }
-        /* No early exit: the time taken does not tell which secret matched. */
-        match |= CRYPTO_memcmp(mac, want, sizeof mac) == 0;
-    }
-    OPENSSL_cleanse(mac, sizeof mac);
-    if (!match) {
-        cx_fail(err, "Typeform-Signature does not match");
-        return CX_BAD_SIGNATURE;
-    }
+    v = cx_verify_body_mac(src, in, "Typeform-Signature", "sha256=", CX_MAC_BASE64, err);
+    if (v != CX_OK)
+        return v;
     root = cx_json_parse(in->body, in->body_len, CX_JSON_MAX_DEPTH);
     if (cx_json_str(root, "event_id") && cx_json_str(root, "event_type")) {
         v = CX_OK;
