@@ -292,7 +292,18 @@ local function place_event(ev)
     redis.call('HSET', 'jd:evc', ev.id, target)
     local s = tonumber(redis.call('HGET', ckey(target), 'stage') or '0')
     if ev.stage > s then redis.call('HSET', ckey(target), 'stage', ev.stage) end
-    for st = 1, ev.stage do set_entry(target, st, ev.at) end
+    if ev.stage > 0 then
+        -- One read for all the stages this event reaches; most are already entered earlier.
+        local fields = {}
+        for st = 1, ev.stage do fields[st] = 'e' .. st end
+        local cur = redis.call('HMGET', ckey(target), unpack(fields))
+        for st = 1, ev.stage do
+            if not cur[st] or ev.at < tonumber(cur[st]) then
+                redis.call('HSET', ckey(target), 'e' .. st, ev.at)
+                redis.call('ZADD', 'jd:st:' .. st, ev.at, target)
+            end
+        end
+    end
     if first and ev_lt(ev.at, ev.id, first[1], first[2]) then
         target = rename(target, cid_for(ev.id))
     end

@@ -1,9 +1,12 @@
 /*
  * libFuzzer target: verify + normalize of every connector on arbitrary bytes.
  *
- * Input layout: byte 0 picks the connector (modulo the registry's size), byte 1 picks
- * the operation (even: verify, odd: normalize); then "Name: value" header lines up to an
- * empty line; the rest is the body. The clock is fixed, so a finding replays exactly.
+ * Input layout: byte 0 picks the connector (modulo the registry's size), byte 1 the
+ * operation: bit 0 verify (0) or normalize (1); for verify, bit 1 makes it a GET whose
+ * query is the body (Meta's handshake); for normalize, when the connector asks for
+ * look-ups, every answer is the body again with status 200 (bit 2 clear) or 404 (set).
+ * Then "Name: value" header lines up to an empty line; the rest is the body. The clock
+ * is fixed, so a finding replays exactly.
  *
  * Invariants checked on every input (h2o's driver_url.cc habit): nothing crashes or
  * leaks; a normalized event has an id, a kind, at most CX_MAX_IDENTITIES identities,
@@ -72,7 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2 || nconnectors == 0)
         return 0;
     const struct cx_connector *cx = cx_connector_at(data[0] % nconnectors);
-    int normalize = data[1] & 1;
+    int normalize = data[1] & 1, get = (data[1] >> 1) & 1;
+    long answer_status = (data[1] >> 2) & 1 ? 404 : 200;
     data += 2;
     size -= 2;
 
@@ -101,9 +105,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .tolerance_s = 300,
         .default_country_code = "39",
     };
+    char query[1024];
+    size_t qlen = body_len < sizeof(query) - 1 ? body_len : sizeof(query) - 1;
+    memcpy(query, body, qlen);
+    query[qlen] = '\0';
     if (!normalize) {
-        struct cx_input in = {.method = "POST",
-                              .query = NULL,
+        struct cx_input in = {.method = get ? "GET" : "POST",
+                              .query = get ? query : NULL,
                               .headers = headers,
                               .nheaders = nheaders,
                               .body = body,
@@ -131,6 +139,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct cx_fetch_list need;
         memset(&need, 0, sizeof(need));
         enum cx_result r = cx->normalize(&src, &raw, NULL, &out, &need, &err);
+        if (r == CX_NORM_NEED_FETCH) {
+            /* The second call, with every look-up answered (the connector must not ask
+             * for more than it can hold, nor leave a URL unterminated). */
+            static struct cx_fetched fetched;
+            check(need.n >= 1 && need.n <= CX_MAX_FETCHES);
+            for (size_t i = 0; i < need.n; i++) {
+                check(memchr(need.v[i].url, '\0', sizeof(need.v[i].url)) != NULL);
+                fetched.v[i].status = answer_status;
+                fetched.v[i].body = body;
+                fetched.v[i].len = body_len;
+            }
+            fetched.n = need.n;
+            cx_list_free(&out);
+            cx_list_init(&out);
+            memset(&need, 0, sizeof(need));
+            r = cx->normalize(&src, &raw, &fetched, &out, &need, &err);
+        }
         if (r == CX_NORM_OK) {
             check(out.n >= 1 && out.n <= CX_MAX_EVENTS);
             for (size_t i = 0; i < out.n; i++) {
