@@ -20,6 +20,7 @@ if [ -z "$redis" ]; then
     echo "private redis-server on $redis (data in $state/redis, AOF on)"
 fi
 sed "s|@REDIS@|$redis|" "$top/tools/demo.conf" >"$state/journeyd.conf"
+"$top/build/journeyd" --check-config -c "$state/journeyd.conf" >/dev/null
 cat <<INFO
 journeyd on http://127.0.0.1:8080 (config: $state/journeyd.conf, Ctrl-C stops)
   POST /hooks/stripe   Stripe webhooks   (secret whsec_demo)
@@ -27,6 +28,19 @@ journeyd on http://127.0.0.1:8080 (config: $state/journeyd.conf, Ctrl-C stops)
   GET  /c?to=https://example.com/&utm_source=google&utm_medium=cpc&gclid=...  click tracker
   POST /v1/events      custom events     (Authorization: Bearer demo-token)
   GET  /v1/journey?email=...             (Authorization: Bearer demo-token)
-  GET  /healthz /readyz /v1/status
+  GET  /v1/reports/attribution|funnel|sla?from=…&to=…   (Bearer demo-token)
+  GET  /healthz /readyz /v1/status /metrics
+  and one source of every other type: /hooks/{meta_leads,google_ads,typeform,calendly,hubspot,pipedrive,shopify}
 INFO
-"$top/build/journeyd" -c "$state/journeyd.conf"
+"$top/build/journeyd" -c "$state/journeyd.conf" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid; [ -n "${port:-}" ] && redis-cli -p "$port" shutdown >/dev/null 2>&1; exit 0' INT TERM
+# Seed a simulated month once, so the first look shows real journeys and reports.
+i=0
+until curl -sf http://127.0.0.1:8080/readyz >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+done
+if [ ! -f "$state/seeded" ]; then
+    "$top/build/bench/jdsim" --demo --url http://127.0.0.1:8080 && touch "$state/seeded"
+fi
+wait $pid
