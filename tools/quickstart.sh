@@ -6,7 +6,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 sh "$top/tools/deps.sh"
 cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$top/build" -j"$(nproc)" >/dev/null
+cmake --build "$top/build" -j"$(nproc)" --target journeyd jdsim >/dev/null
 state="$top/state"
 mkdir -p "$state/redis"
 redis="${JD_REDIS:-}"

@@ -52,8 +52,8 @@ static void graph_body(char *out, size_t outlen, const char *id)
 /* A route for GET /v19.0/<id>?… (the '?' keeps one id from prefixing another). */
 static int lead_route(const char *id)
 {
-    char target[128];
-    snprintf(target, sizeof target, "/v19.0/%s?", id);
+    char target[400];
+    snprintf(target, sizeof target, "/v19.0/%.320s?", id);
     return fake_api_route(fake, "GET", target, FAKE_PREFIX);
 }
 
