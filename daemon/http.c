@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <event2/buffer.h>
@@ -124,8 +125,16 @@ static void set_state(int fd, enum conn_state st)
 static void on_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     (void)buf;
-    if (info->n_added > 0)
-        set_state(bufferevent_getfd(arg), CONN_BUSY);
+    if (info->n_added == 0)
+        return;
+    int fd = bufferevent_getfd(arg);
+    if (fd >= 0 && (size_t)fd < nconns_cap && conns[fd] == CONN_NEW) {
+        /* Answers are written whole: without this, Nagle holds the tail of a large answer
+         * back until the client's delayed ACK (40 ms) on a keep-alive connection. */
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    set_state(fd, CONN_BUSY);
 }
 
 static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
