@@ -112,10 +112,10 @@ static int stage_rank(const char *s)
 
 /* "conversions" (DESIGN §7): each payment or refund with the credit every touch received
  * under the requested model, so each report number can be traced to its payments. */
-static cJSON *conversions_json(const cJSON *events, const redisReply *evs,
+static cJSON *conversions_json(const cJSON *events, const int64_t *ats, size_t nats,
                                const struct rp_attr_params *p)
 {
-    size_t n = (size_t)cJSON_GetArraySize(events), k = 0;
+    size_t n = (size_t)cJSON_GetArraySize(events), k = 0, skipped = 0;
     struct rp_event *rv = calloc(n ? n : 1, sizeof(*rv));
     cJSON *out = cJSON_CreateArray();
     struct rp_conversion *conv = NULL;
@@ -131,10 +131,12 @@ static cJSON *conversions_json(const cJSON *events, const redisReply *evs,
         const char *v;
         e->id = str_field(ev, "id");
         e->kind = str_field(ev, "kind");
-        if (!e->id || !e->kind || 3 * k + 1 >= evs->elements)
+        size_t at_index = (size_t)(e - rv) + skipped;
+        if (!e->id || !e->kind || at_index >= nats) {
+            skipped++;
             continue;
-        /* The store's score is the exact at in ms (the JSON has it as text). */
-        e->at_ms = strtoll(evs->element[3 * k + 1]->str, NULL, 10);
+        }
+        e->at_ms = ats[at_index];
         e->stage = stage_rank(str_field(ev, "stage"));
         e->source_type = (v = str_field(ev, "type")) ? v : "";
         e->is_touch = cJSON_IsObject(touch);
@@ -183,6 +185,7 @@ fail:
 
 static cJSON *build_answer(const redisReply *r, enum api_view view, const struct rp_attr_params *p)
 {
+    int64_t *ats = NULL;
     cJSON *root = cJSON_CreateObject();
     cJSON *contact = cJSON_AddObjectToObject(root, "contact");
     cJSON *events = cJSON_CreateArray();
@@ -224,10 +227,18 @@ static cJSON *build_answer(const redisReply *r, enum api_view view, const struct
     cJSON_AddItemToObject(contact, "last_seen", time_string(r->element[7]));
 
     const redisReply *evs = r->element[8];
+    /* The exact at of each event kept, in step with the events array (the JSON has it as
+     * text only). */
+    size_t nats = 0;
+    ats = calloc(evs->elements / 3 + 1, sizeof(*ats));
+    if (!ats)
+        goto fail;
     for (size_t i = 0; i + 2 < evs->elements; i += 3) {
         cJSON *ev = cJSON_ParseWithLength(evs->element[i + 2]->str, evs->element[i + 2]->len);
-        if (ev)
+        if (ev) {
             cJSON_AddItemToArray(events, ev);
+            ats[nats++] = strtoll(evs->element[i + 1]->str, NULL, 10);
+        }
     }
     struct revenue rv = {0};
     account_revenue(events, &rv);
@@ -248,7 +259,7 @@ static cJSON *build_answer(const redisReply *r, enum api_view view, const struct
     cJSON_AddNumberToObject(contact, "events_total", (double)r->element[5]->integer);
 
     if (view == VIEW_JOURNEY) {
-        cJSON *conversions = conversions_json(events, evs, p);
+        cJSON *conversions = conversions_json(events, ats, nats, p);
         cJSON_AddItemToObject(root, "events", events);
         if (conversions)
             cJSON_AddItemToObject(root, "conversions", conversions);
@@ -257,8 +268,10 @@ static cJSON *build_answer(const redisReply *r, enum api_view view, const struct
     } else {
         cJSON_Delete(events);
     }
+    free(ats);
     return root;
 fail:
+    free(ats);
     cJSON_Delete(events);
     cJSON_Delete(root);
     return NULL;

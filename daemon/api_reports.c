@@ -19,7 +19,7 @@
 #include "report.h"
 #include "util.h"
 
-#define REPORT_BATCH 200
+#define REPORT_BATCH 500
 #define REPORT_MAX_CONTACTS 1000000
 #define REPORT_MAX_EVENTS 5000000 /* kept in memory by a funnel or SLA report */
 #define DAY_MS INT64_C(86400000)
@@ -233,6 +233,38 @@ static int parse_contact(const redisReply *r, struct loaded *out)
     return 0;
 }
 
+/* {cid, e1 … e6} → one rp_contact with an event per stage entered, at its entry time:
+ * the funnel computes entries as the earliest event at that stage or higher, which gives
+ * back exactly these times (they never decrease with the stage). */
+static int parse_entries(const redisReply *r, struct loaded *out)
+{
+    static const char *const ids[7] = {"", "s1", "s2", "s3", "s4", "s5", "s6"};
+    memset(out, 0, sizeof(*out));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return -1;
+    out->blob = strdup(r->element[0]->str);
+    out->events = calloc(6, sizeof(*out->events));
+    if (!out->blob || !out->events)
+        return -1;
+    out->c.id = out->blob;
+    size_t k = 0;
+    for (int s = 1; s <= 6; s++) {
+        const redisReply *e = r->element[s];
+        if (e->type != REDIS_REPLY_STRING || e->len == 0)
+            continue;
+        struct rp_event *ev = &out->events[k++];
+        ev->id = ids[s];
+        ev->at_ms = strtoll(e->str, NULL, 10);
+        ev->kind = "custom";
+        ev->stage = s;
+        ev->source_type = ev->channel = ev->source = ev->campaign = ev->ad = ev->payment_key = "";
+    }
+    out->c.events = out->events;
+    out->c.n = k;
+    return 0;
+}
+
 static void finish(struct report_job *j)
 {
     cJSON *answer = NULL;
@@ -268,7 +300,9 @@ static void on_data(struct rq_client *c, const redisReply *r, void *priv)
     }
     for (size_t i = 0; i < r->elements; i++) {
         struct loaded l;
-        if (parse_contact(r->element[i], &l) != 0) {
+        int rc = j->kind == REPORT_FUNNEL ? parse_entries(r->element[i], &l)
+                                          : parse_contact(r->element[i], &l);
+        if (rc != 0) {
             free(l.events);
             free(l.blob);
             job_fail(j, 503, "unavailable", "out of memory");
@@ -276,7 +310,7 @@ static void on_data(struct rq_client *c, const redisReply *r, void *priv)
         }
         j->nevents += l.c.n;
         if (j->kind == REPORT_ATTRIBUTION) {
-            int rc = rp_attribution_add(j->acc, &l.c);
+            rc = rp_attribution_add(j->acc, &l.c);
             free(l.events);
             free(l.blob);
             if (rc == -2) {
@@ -326,8 +360,12 @@ static void load_next(struct report_job *j)
     const char *argv[1 + REPORT_BATCH];
     size_t lens[1 + REPORT_BATCH];
     int argc = 0;
-    argv[argc] = "data";
-    lens[argc++] = 4;
+    /* Each report reads only what its arithmetic uses. */
+    argv[argc] = j->kind == REPORT_FUNNEL        ? "entries"
+                 : j->kind == REPORT_ATTRIBUTION ? "touches"
+                                                 : "data";
+    lens[argc] = strlen(argv[argc]);
+    argc++;
     while (j->next < j->nids && argc <= REPORT_BATCH) {
         /* Skip ids already asked for: a merge between index and data reads may name one
          * survivor twice (the list is sorted, so duplicates are neighbours). */

@@ -14,6 +14,8 @@
 --   "spend_set" ARGV[2..] (key, day start ms, value) triples: stores ad spend rows
 --   "data"  ARGV[2..] contact ids: per contact {id, {event id, at, record, ...}}; a merged
 --           id answers with its survivor, an erased one with nothing
+--   "touches" the same, only touches and conversions (what attribution reads)
+--   "entries" ARGV[2..] contact ids: per contact {id, e1 … e6} stage entry times
 --   "spend" ARGV[2] from_ms ARGV[3] to_ms: spend rows dated in [from, to)
 local mode = ARGV[1]
 
@@ -70,7 +72,25 @@ elseif mode == 'spend_set' then
         redis.call('ZADD', 'jd:spend:d', ARGV[i + 1], ARGV[i])
     end
     return (#ARGV - 1) / 3
-elseif mode == 'data' then
+elseif mode == 'entries' then
+    -- The funnel needs only when each contact entered each stage (apply.lua keeps them).
+    local out = {}
+    for i = 2, #ARGV do
+        local cid = ARGV[i]
+        if redis.call('EXISTS', 'jd:c:' .. cid) == 0 then
+            cid = redis.call('HGET', 'jd:alias', cid)
+        end
+        if cid then
+            local e = redis.call('HMGET', 'jd:c:' .. cid, 'e1', 'e2', 'e3', 'e4', 'e5', 'e6')
+            table.insert(out, {cid, e[1] or '', e[2] or '', e[3] or '', e[4] or '', e[5] or '',
+                e[6] or ''})
+        end
+    end
+    return out
+elseif mode == 'data' or mode == 'touches' then
+    -- "touches": attribution needs only touches and conversions (record field 4 is the
+    -- touch flag; payments and refunds start with their kind).
+    local only_attr = mode == 'touches'
     local out = {}
     for i = 2, #ARGV do
         local cid = ARGV[i]
@@ -91,9 +111,17 @@ elseif mode == 'data' then
             end
             local evs = {}
             for k = 1, #ids do
-                table.insert(evs, ids[k])
-                table.insert(evs, j[2 * k])
-                table.insert(evs, recs[k])
+                local r = recs[k]
+                local keep = true
+                if only_attr then
+                    local kind, _, _, touch = string.match(r, '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)')
+                    keep = touch == '1' or kind == 'payment' or kind == 'refund'
+                end
+                if keep then
+                    table.insert(evs, ids[k])
+                    table.insert(evs, j[2 * k])
+                    table.insert(evs, r)
+                end
             end
             table.insert(out, {cid, evs})
         end
