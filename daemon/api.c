@@ -509,3 +509,55 @@ void api_handle_status(struct jd *jd, struct evhttp_request *req, const char *re
         http_reply_unavailable(jd, req, "store unavailable");
     }
 }
+
+static void on_replayed(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct api_req *ar = priv;
+    (void)c;
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        http_reply_unavailable(ar->jd, ar->req, "store unavailable");
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "replayed", (double)r->integer);
+        jlog(JLOG_NOTICE, "msg=\"dead letters replayed\" count=%lld", r->integer);
+        http_reply_json(ar->req, 200, o);
+    }
+    free(ar);
+}
+
+/* POST /v1/dead/replay?count=N: after a fix, dead-lettered webhooks go back to the raw
+ * stream (oldest first, at most N, default 100, at most 10,000 per call). */
+void api_handle_replay(struct jd *jd, struct evhttp_request *req, const char *rest)
+{
+    (void)rest;
+    if (!http_require_token(jd, req))
+        return;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    struct cx_form q = {0};
+    long count = 100;
+    const char *v;
+    if (query && (cx_form_parse(&q, query, strlen(query)) != 0 ||
+                  ((v = cx_form_get(&q, "count")) &&
+                   ((count = strtol(v, NULL, 10)) < 1 || count > 10000)))) {
+        cx_form_free(&q);
+        http_reply_error(req, 400, "bad_request", "count: a number from 1 to 10000");
+        return;
+    }
+    cx_form_free(&q);
+    struct api_req *ar = rq_is_ready(jd->rq_api) ? calloc(1, sizeof(*ar)) : NULL;
+    if (!ar) {
+        http_reply_unavailable(jd, req, "store unavailable");
+        return;
+    }
+    ar->jd = jd;
+    ar->req = req;
+    char n[24];
+    snprintf(n, sizeof(n), "%ld", count);
+    const char *argv[3] = {JD_RAW_STREAM, JD_DEAD_STREAM, n};
+    size_t lens[3] = {strlen(JD_RAW_STREAM), strlen(JD_DEAD_STREAM), strlen(n)};
+    if (rq_eval(jd->rq_api, JD_SCRIPT_REPLAY, 0, on_replayed, ar, 2, 3, argv, lens) != 0) {
+        free(ar);
+        http_reply_unavailable(jd, req, "store unavailable");
+    }
+}

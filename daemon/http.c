@@ -62,6 +62,7 @@ static const struct route routes[] = {
     {ROUTE_EXACT, "/v1/journey", EVHTTP_REQ_GET, api_handle_journey},
     {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET | EVHTTP_REQ_DELETE, api_handle_contact},
     {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, api_handle_status},
+    {ROUTE_EXACT, "/v1/dead/replay", EVHTTP_REQ_POST, api_handle_replay},
     {ROUTE_EXACT, "/v1/reports/attribution", EVHTTP_REQ_GET, api_handle_attribution},
     {ROUTE_EXACT, "/v1/reports/funnel", EVHTTP_REQ_GET, api_handle_funnel},
     {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, api_handle_sla},

@@ -24,6 +24,7 @@ enum jd_script {
     JD_SCRIPT_STATUS,
     JD_SCRIPT_ERASE,
     JD_SCRIPT_REPORT,
+    JD_SCRIPT_REPLAY,
     JD_NSCRIPTS
 };
 

@@ -29,9 +29,9 @@
 #include "worker.h"
 
 extern const char jd_script_apply[], jd_script_journey[], jd_script_dead[], jd_script_status[],
-    jd_script_erase[], jd_script_report[];
+    jd_script_erase[], jd_script_report[], jd_script_replay[];
 extern const size_t jd_script_apply_len, jd_script_journey_len, jd_script_dead_len,
-    jd_script_status_len, jd_script_erase_len, jd_script_report_len;
+    jd_script_status_len, jd_script_erase_len, jd_script_report_len, jd_script_replay_len;
 
 /* Indices match enum jd_script. Filled at startup: the lengths are link-time constants. */
 static struct rq_script scripts[JD_NSCRIPTS];
@@ -352,6 +352,8 @@ int main(int argc, char **argv)
     scripts[JD_SCRIPT_ERASE] = (struct rq_script){"erase", jd_script_erase, jd_script_erase_len};
     scripts[JD_SCRIPT_REPORT] =
         (struct rq_script){"report", jd_script_report, jd_script_report_len};
+    scripts[JD_SCRIPT_REPLAY] =
+        (struct rq_script){"replay", jd_script_replay, jd_script_replay_len};
 
     const char *roles = jd.cfg->roles;
     jd.roles_ingest = strstr(roles, "ingest") != NULL;

@@ -11,7 +11,7 @@
 
 #define RQ_BACKOFF_MIN_MS 100
 #define RQ_BACKOFF_MAX_MS 5000
-#define RQ_MAX_SCRIPTS 8
+#define RQ_MAX_SCRIPTS 16
 
 struct rq_client {
     struct event_base *base;
