@@ -175,41 +175,44 @@ static char *field(char **p)
     return f ? f : (char *)"";
 }
 
-/* {cid, {event id, at, record, ...}} → one owned rp_contact. */
+/* {cid, "id\x1eat\x1erecord\x1d…"} → one owned rp_contact (report.lua's "data" form). */
 static int parse_contact(const redisReply *r, struct loaded *out)
 {
     memset(out, 0, sizeof(*out));
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
         return -1;
-    const redisReply *evs = r->element[1];
-    size_t n = evs->elements / 3, total = r->element[0]->len + 1;
-    for (size_t i = 0; i < evs->elements; i++)
-        if (evs->element[i]->type == REDIS_REPLY_STRING)
-            total += evs->element[i]->len + 1;
-    out->blob = malloc(total);
+    const redisReply *cid = r->element[0], *evs = r->element[1];
+    size_t n = evs->len ? 1 : 0;
+    for (size_t i = 0; i < evs->len; i++)
+        n += evs->str[i] == '\x1d';
+    out->blob = malloc(cid->len + 1 + evs->len + 1);
     out->events = calloc(n ? n : 1, sizeof(*out->events));
     if (!out->blob || !out->events)
         return -1;
-    char *b = out->blob;
-    memcpy(b, r->element[0]->str, r->element[0]->len + 1);
-    out->c.id = b;
-    b += r->element[0]->len + 1;
+    memcpy(out->blob, cid->str, cid->len + 1);
+    out->c.id = out->blob;
+    char *b = out->blob + cid->len + 1;
+    memcpy(b, evs->str, evs->len + 1);
     size_t k = 0;
-    for (size_t i = 0; i + 2 < evs->elements; i += 3) {
-        const redisReply *id = evs->element[i], *at = evs->element[i + 1],
-                         *rec = evs->element[i + 2];
-        if (id->type != REDIS_REPLY_STRING || at->type != REDIS_REPLY_STRING ||
-            rec->type != REDIS_REPLY_STRING || rec->len == 0)
+    for (char *next = evs->len ? b : NULL; next && k < n;) {
+        char *item = next;
+        char *end = strchr(item, '\x1d');
+        if (end) {
+            *end = '\0';
+            next = end + 1;
+        } else {
+            next = NULL;
+        }
+        char *at = strchr(item, '\x1e');
+        char *p = at ? strchr(at + 1, '\x1e') : NULL;
+        if (!p)
             continue;
+        *at++ = '\0';
+        *p++ = '\0';
         struct rp_event *e = &out->events[k];
-        memcpy(b, id->str, id->len + 1);
-        e->id = b;
-        b += id->len + 1;
-        e->at_ms = strtoll(at->str, NULL, 10);
-        memcpy(b, rec->str, rec->len + 1);
-        char *p = b;
-        b += rec->len + 1;
+        e->id = item;
+        e->at_ms = strtoll(at, NULL, 10);
         e->kind = field(&p);
         e->stage = (int)strtol(field(&p), NULL, 10);
         e->source_type = field(&p);

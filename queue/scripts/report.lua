@@ -12,8 +12,9 @@
 --   "stages" ARGV[2] lowest rank ARGV[3] highest ARGV[4] from_ms ARGV[5] to_ms: the same
 --           for a range of stages, distinct
 --   "spend_set" ARGV[2..] (key, day start ms, value) triples: stores ad spend rows
---   "data"  ARGV[2..] contact ids: per contact {id, {event id, at, record, ...}}; a merged
---           id answers with its survivor, an erased one with nothing
+--   "data"  ARGV[2..] contact ids: per contact {id, events} where events is one string,
+--           "event id \30 at \30 record" joined by \29; a merged id answers with its
+--           survivor, an erased one with nothing
 --   "touches" the same, only touches and conversions (what attribution reads)
 --   "entries" ARGV[2..] contact ids: per contact {id, e1 … e6} stage entry times
 --   "spend" ARGV[2] from_ms ARGV[3] to_ms: spend rows dated in [from, to)
@@ -109,21 +110,23 @@ elseif mode == 'data' or mode == 'touches' then
                     table.insert(recs, r or '')
                 end
             end
+            -- One string per contact ("id \30 at \30 record", events joined by \29): a
+            -- reply element per event would cost the daemon three allocations each.
             local evs = {}
             for k = 1, #ids do
                 local r = recs[k]
-                local keep = true
-                if only_attr then
+                -- Attribution needs touches and conversions only: a touch has "1" as its
+                -- fourth field, a conversion starts with its kind.
+                local keep = r ~= ''
+                if keep and only_attr then
                     local kind, _, _, touch = string.match(r, '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)')
                     keep = touch == '1' or kind == 'payment' or kind == 'refund'
                 end
                 if keep then
-                    table.insert(evs, ids[k])
-                    table.insert(evs, j[2 * k])
-                    table.insert(evs, r)
+                    evs[#evs + 1] = ids[k] .. '\30' .. j[2 * k] .. '\30' .. r
                 end
             end
-            table.insert(out, {cid, evs})
+            table.insert(out, {cid, table.concat(evs, '\29')})
         end
     end
     return out
