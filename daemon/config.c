@@ -404,7 +404,7 @@ static const struct cfg_key main_keys[] = {
      .doc = "Days an event id still counts as seen (longer than any provider retries)."},
     {.key = "worker_batch", .type = CT_INT, .store = CS_I64,
      .off = IN_CFG(worker_batch, int64_t), .min = 1, .max = 1000,
-     .flags = CF_RELOADABLE, .def = "64",
+     .flags = CF_RELOADABLE, .def = "256",
      .doc = "Entries the worker reads from the raw stream at once (XREADGROUP COUNT)."},
     {.key = "claim_idle", .type = CT_DURATION, .store = CS_I64,
      .off = IN_CFG(claim_idle_ms, int64_t), .min = SEC, .max = DAY,

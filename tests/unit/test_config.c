@@ -116,7 +116,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->max_connections, 4096);
     assert_int_equal(c->max_queue, 1000000);
     assert_int_equal(c->dedup_days, 7);
-    assert_int_equal(c->worker_batch, 64);
+    assert_int_equal(c->worker_batch, 256);
     assert_int_equal(c->claim_idle_ms, 30000);
     assert_int_equal(c->max_deliveries, 5);
     assert_int_equal(c->retry_after_s, 5);
