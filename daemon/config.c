@@ -401,7 +401,8 @@ static const struct cfg_key main_keys[] = {
     {.key = "dedup_days", .type = CT_INT, .store = CS_I64,
      .off = IN_CFG(dedup_days, int64_t), .min = 3, .max = 3650,
      .flags = CF_RELOADABLE, .def = "7",
-     .doc = "Days an event id still counts as seen (longer than any provider retries)."},
+     .doc = "Days an erased contact's event ids still count as seen (stored events always "
+            "do), longer than any provider retries."},
     {.key = "worker_batch", .type = CT_INT, .store = CS_I64,
      .off = IN_CFG(worker_batch, int64_t), .min = 1, .max = 1000,
      .flags = CF_RELOADABLE, .def = "256",
