@@ -403,7 +403,8 @@ static void start_round(struct fetch_job *job, const struct cx_fetch_list *need)
     }
     if (job->waiting == 0) {
         /* Every look-up was refused at once: finish from the loop, not from here. */
-        job->later = evtimer_new(job->w->jd->base, on_later, job);
+        if (!job->later)
+            job->later = evtimer_new(job->w->jd->base, on_later, job);
         struct timeval now = {0, 0};
         if (!job->later || evtimer_add(job->later, &now) != 0)
             job_free(job); /* stays pending; the sweep brings it back */
