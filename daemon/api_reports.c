@@ -236,29 +236,34 @@ static int parse_contact(const redisReply *r, struct loaded *out)
     return 0;
 }
 
-/* {cid, e1 … e6} → one rp_contact with an event per stage entered, at its entry time:
- * the funnel computes entries as the earliest event at that stage or higher, which gives
- * back exactly these times (they never decrease with the stage). */
-static int parse_entries(const redisReply *r, struct loaded *out)
+/* "cid\x1ee1\x1e…\x1ee6" → one rp_contact with an event per stage entered, at its entry
+ * time: the funnel computes entries as the earliest event at that stage or higher, which
+ * gives back exactly these times (they never decrease with the stage). item is modified. */
+static int parse_entries(char *item, struct loaded *out)
 {
     static const char *const ids[7] = {"", "s1", "s2", "s3", "s4", "s5", "s6"};
     memset(out, 0, sizeof(*out));
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 ||
-        r->element[0]->type != REDIS_REPLY_STRING)
-        return -1;
-    out->blob = strdup(r->element[0]->str);
+    char *f[7];
+    f[0] = item;
+    for (int i = 1; i < 7; i++) {
+        char *sep = f[i - 1] ? strchr(f[i - 1], '\x1e') : NULL;
+        if (!sep)
+            return -1;
+        *sep = '\0';
+        f[i] = sep + 1;
+    }
+    out->blob = strdup(f[0]);
     out->events = calloc(6, sizeof(*out->events));
     if (!out->blob || !out->events)
         return -1;
     out->c.id = out->blob;
     size_t k = 0;
     for (int s = 1; s <= 6; s++) {
-        const redisReply *e = r->element[s];
-        if (e->type != REDIS_REPLY_STRING || e->len == 0)
+        if (!f[s][0])
             continue;
         struct rp_event *ev = &out->events[k++];
         ev->id = ids[s];
-        ev->at_ms = strtoll(e->str, NULL, 10);
+        ev->at_ms = strtoll(f[s], NULL, 10);
         ev->kind = "custom";
         ev->stage = s;
         ev->source_type = ev->channel = ev->source = ev->campaign = ev->ad = ev->payment_key = "";
@@ -266,6 +271,53 @@ static int parse_entries(const redisReply *r, struct loaded *out)
     out->c.events = out->events;
     out->c.n = k;
     return 0;
+}
+
+/* Keeps one loaded contact for the funnel or SLA arithmetic. */
+static int keep_contact(struct report_job *j, struct loaded *l)
+{
+    if (j->ncontacts == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 256;
+        struct loaded *n = realloc(j->contacts, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        j->contacts = n;
+        j->cap = cap;
+    }
+    j->contacts[j->ncontacts++] = *l;
+    return 0;
+}
+
+/* The funnel's batch: one string for all its contacts. */
+static int on_entries(struct report_job *j, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_STRING)
+        return -1;
+    char *copy = malloc(r->len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, r->str, r->len + 1);
+    int rc = 0;
+    for (char *next = r->len ? copy : NULL; next && rc == 0;) {
+        char *item = next;
+        char *end = strchr(item, '\x1d');
+        if (end) {
+            *end = '\0';
+            next = end + 1;
+        } else {
+            next = NULL;
+        }
+        struct loaded l;
+        if (parse_entries(item, &l) != 0 || keep_contact(j, &l) != 0) {
+            free(l.events);
+            free(l.blob);
+            rc = -1;
+        } else {
+            j->nevents += l.c.n;
+        }
+    }
+    free(copy);
+    return rc;
 }
 
 static void finish(struct report_job *j)
@@ -297,14 +349,20 @@ static void on_data(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct report_job *j = priv;
     (void)c;
+    if (r && j->kind == REPORT_FUNNEL) {
+        if (on_entries(j, r) != 0)
+            job_fail(j, 503, "unavailable", "out of memory or unexpected store answer");
+        else
+            load_next(j);
+        return;
+    }
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         job_fail(j, 503, "unavailable", "store unavailable");
         return;
     }
     for (size_t i = 0; i < r->elements; i++) {
         struct loaded l;
-        int rc = j->kind == REPORT_FUNNEL ? parse_entries(r->element[i], &l)
-                                          : parse_contact(r->element[i], &l);
+        int rc = parse_contact(r->element[i], &l);
         if (rc != 0) {
             free(l.events);
             free(l.blob);
@@ -332,19 +390,12 @@ static void on_data(struct rq_client *c, const redisReply *r, void *priv)
             job_fail(j, 422, "too_large", "the range holds too many events: narrow from/to");
             return;
         }
-        if (j->ncontacts == j->cap) {
-            size_t cap = j->cap ? j->cap * 2 : 256;
-            struct loaded *n = realloc(j->contacts, cap * sizeof(*n));
-            if (!n) {
-                free(l.events);
-                free(l.blob);
-                job_fail(j, 503, "unavailable", "out of memory");
-                return;
-            }
-            j->contacts = n;
-            j->cap = cap;
+        if (keep_contact(j, &l) != 0) {
+            free(l.events);
+            free(l.blob);
+            job_fail(j, 503, "unavailable", "out of memory");
+            return;
         }
-        j->contacts[j->ncontacts++] = l;
     }
     load_next(j);
 }

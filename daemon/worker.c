@@ -215,8 +215,10 @@ static int send_apply(struct worker *w, const char *entry, const struct cx_event
             owned[nowned++] = nums;
         if (!json || !record || !nums || cx_event_record(ev, record, CX_RECORD_MAX) != 0)
             goto out;
-        int conversion =
-            ev->has_amount && (strcmp(ev->kind, "payment") == 0 || strcmp(ev->kind, "refund") == 0);
+        /* Report flags: 1 a conversion (payment or refund with an amount), 2 a touch. */
+        int conversion = (ev->has_amount &&
+                          (strcmp(ev->kind, "payment") == 0 || strcmp(ev->kind, "refund") == 0)) |
+                         (ev->has_touch ? 2 : 0);
         int a = snprintf(nums, 64, "%lld", (long long)ev->at_ms) + 1;
         int b = snprintf(nums + a, (size_t)(64 - a), "%d", cx_stage_rank(cx_event_stage(ev))) + 1;
         int c = snprintf(nums + a + b, (size_t)(64 - a - b), "%d", conversion) + 1;

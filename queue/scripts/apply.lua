@@ -9,8 +9,8 @@
 -- KEYS[1] raw stream
 -- ARGV[1] consumer group   ARGV[2] raw stream entry id ("" for none)
 -- ARGV[3] unique identity types, comma-separated   ARGV[4] number of events
--- then per event: id, at_ms, stage rank, conversion (1 for a payment or refund with an
--- amount), identity count, (type, value) pairs, JSON, report record
+-- then per event: id, at_ms, stage rank, report flags (1: a payment or refund with an
+-- amount, 2: a touch; added), identity count, (type, value) pairs, JSON, report record
 --
 -- Key layout (prefix jd:):
 --   jd:ev        hash  event id -> canonical JSON (also the dedup set)
@@ -27,6 +27,7 @@
 --   jd:evr       hash  event id -> compact report record (built by the daemon)
 --   jd:evc       hash  event id -> contact id
 --   jd:conv      zset  conversion event ids scored by at_ms
+--   jd:c:<cid>:a zset  the contact's touches and conversions (what attribution reads)
 --   jd:st:<rank> zset  contact ids scored by when they entered that stage
 --   jd:c:<cid> fields e1..e6: the contact's stage entry times
 --
@@ -122,8 +123,8 @@ end
 
 local function delete_contact_keys(cid)
     for s = 1, 6 do redis.call('ZREM', 'jd:st:' .. s, cid) end
-    redis.call('DEL', ckey(cid), ckey(cid, 'ids'), ckey(cid, 'j'), ckey(cid, 'conf'),
-        ckey(cid, 'cp'), ckey(cid, 'mf'))
+    redis.call('DEL', ckey(cid), ckey(cid, 'ids'), ckey(cid, 'j'), ckey(cid, 'a'),
+        ckey(cid, 'conf'), ckey(cid, 'cp'), ckey(cid, 'mf'))
 end
 
 -- Moves everything of `from` into `into`; `from` becomes an alias.
@@ -148,6 +149,7 @@ local function merge_into(into, from)
         redis.call('HSET', 'jd:evc', id, into)
     end
     redis.call('ZUNIONSTORE', ckey(into, 'j'), 2, ckey(into, 'j'), ckey(from, 'j'))
+    redis.call('ZUNIONSTORE', ckey(into, 'a'), 2, ckey(into, 'a'), ckey(from, 'a'))
     local conf = redis.call('LRANGE', ckey(from, 'conf'), 0, -1)
     for _, c in ipairs(conf) do redis.call('RPUSH', ckey(into, 'conf'), c) end
     local cp = redis.call('SMEMBERS', ckey(from, 'cp'))
@@ -289,6 +291,7 @@ local function place_event(ev)
     end
     local first = first_event(target)
     redis.call('ZADD', ckey(target, 'j'), ev.at, ev.id)
+    if ev.attr then redis.call('ZADD', ckey(target, 'a'), ev.at, ev.id) end
     redis.call('HSET', 'jd:evc', ev.id, target)
     local s = tonumber(redis.call('HGET', ckey(target), 'stage') or '0')
     if ev.stage > s then redis.call('HSET', ckey(target), 'stage', ev.stage) end
@@ -318,6 +321,8 @@ local function stored_event(id, at)
     local ok, obj = pcall(cjson.decode, json)
     if not ok or type(obj) ~= 'table' then return ev end
     if type(obj.stage) == 'string' then ev.stage = STAGE_RANK[obj.stage] or 0 end
+    ev.attr = type(obj.touch) == 'table' or
+        ((obj.kind == 'payment' or obj.kind == 'refund') and type(obj.amount) == 'table')
     if type(obj.identities) == 'table' then
         for _, i in ipairs(obj.identities) do
             if type(i) == 'table' and type(i.type) == 'string' and type(i.value) == 'string' then
@@ -427,7 +432,9 @@ local n = tonumber(ARGV[4])
 local p = 5
 for _ = 1, n do
     local ev = {id = ARGV[p], at = tonumber(ARGV[p + 1]), stage = tonumber(ARGV[p + 2]), ids = {}}
-    local conversion = ARGV[p + 3] == '1'
+    local flags = tonumber(ARGV[p + 3])
+    local conversion = flags % 2 == 1
+    ev.attr = flags > 0
     local nids = tonumber(ARGV[p + 4])
     p = p + 5
     for _ = 1, nids do

@@ -27,5 +27,6 @@ for _, m in ipairs(redis.call('SMEMBERS', key .. ':mf')) do
     redis.call('HDEL', 'jd:alias', m)
 end
 for s = 1, 6 do redis.call('ZREM', 'jd:st:' .. s, cid) end
+redis.call('DEL', key .. ':a')
 redis.call('DEL', key, key .. ':ids', key .. ':j', key .. ':conf', key .. ':cp', key .. ':mf')
 return {cid, #events, #ids}

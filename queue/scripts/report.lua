@@ -16,7 +16,8 @@
 --           "event id \30 at \30 record" joined by \29; a merged id answers with its
 --           survivor, an erased one with nothing
 --   "touches" the same, only touches and conversions (what attribution reads)
---   "entries" ARGV[2..] contact ids: per contact {id, e1 … e6} stage entry times
+--   "entries" ARGV[2..] contact ids: one string, "id \30 e1 \30 … \30 e6" per contact
+--           (stage entry times, "" when not entered) joined by \29
 --   "spend" ARGV[2] from_ms ARGV[3] to_ms: spend rows dated in [from, to)
 local mode = ARGV[1]
 
@@ -75,19 +76,24 @@ elseif mode == 'spend_set' then
     return (#ARGV - 1) / 3
 elseif mode == 'entries' then
     -- The funnel needs only when each contact entered each stage (apply.lua keeps them).
+    -- One string for the whole batch, "cid \30 e1 \30 … e6" joined by \29: per-contact
+    -- tables cost more than the reads.
     local out = {}
     for i = 2, #ARGV do
         local cid = ARGV[i]
-        if redis.call('EXISTS', 'jd:c:' .. cid) == 0 then
-            cid = redis.call('HGET', 'jd:alias', cid)
+        local e = redis.call('HMGET', 'jd:c:' .. cid, 'e1', 'e2', 'e3', 'e4', 'e5', 'e6')
+        if not (e[1] or e[2] or e[3] or e[4] or e[5] or e[6]) then
+            -- Merged (or renamed) since the index was read: its survivor answers.
+            local live = redis.call('HGET', 'jd:alias', cid)
+            if live then
+                cid = live
+                e = redis.call('HMGET', 'jd:c:' .. cid, 'e1', 'e2', 'e3', 'e4', 'e5', 'e6')
+            end
         end
-        if cid then
-            local e = redis.call('HMGET', 'jd:c:' .. cid, 'e1', 'e2', 'e3', 'e4', 'e5', 'e6')
-            table.insert(out, {cid, e[1] or '', e[2] or '', e[3] or '', e[4] or '', e[5] or '',
-                e[6] or ''})
-        end
+        out[#out + 1] = cid .. '\30' .. (e[1] or '') .. '\30' .. (e[2] or '') .. '\30' ..
+            (e[3] or '') .. '\30' .. (e[4] or '') .. '\30' .. (e[5] or '') .. '\30' .. (e[6] or '')
     end
-    return out
+    return table.concat(out, '\29')
 elseif mode == 'data' or mode == 'touches' then
     -- "touches": attribution needs only touches and conversions (record field 4 is the
     -- touch flag; payments and refunds start with their kind).
@@ -99,7 +105,9 @@ elseif mode == 'data' or mode == 'touches' then
             cid = redis.call('HGET', 'jd:alias', cid)
         end
         if cid and redis.call('EXISTS', 'jd:c:' .. cid) == 1 then
-            local j = redis.call('ZRANGE', 'jd:c:' .. cid .. ':j', 0, -1, 'WITHSCORES')
+            -- Attribution reads only the touches and conversions apply.lua indexes apart.
+            local j = redis.call('ZRANGE', 'jd:c:' .. cid .. (only_attr and ':a' or ':j'), 0, -1,
+                'WITHSCORES')
             local ids = {}
             for k = 1, #j, 2 do table.insert(ids, j[k]) end
             local recs = {}
@@ -115,13 +123,7 @@ elseif mode == 'data' or mode == 'touches' then
             local evs = {}
             for k = 1, #ids do
                 local r = recs[k]
-                -- Attribution needs touches and conversions only: a touch has "1" as its
-                -- fourth field, a conversion starts with its kind.
                 local keep = r ~= ''
-                if keep and only_attr then
-                    local kind, _, _, touch = string.match(r, '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)')
-                    keep = touch == '1' or kind == 'payment' or kind == 'refund'
-                end
                 if keep then
                     evs[#evs + 1] = ids[k] .. '\30' .. j[2 * k] .. '\30' .. r
                 end
