@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,39 +19,9 @@
 #include "common.h"
 #include "connector.h"
 
-#ifndef JD_TEST_DATA
-#define JD_TEST_DATA "tests/data"
-#endif
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 static unsigned char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    unsigned char *buf = NULL;
-    long size = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/calendly/%s", JD_TEST_DATA, name);
-    /* fail_msg jumps out of the test; the returns only satisfy the compiler. */
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        fail_msg("cannot size %s", path);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        fail_msg("short read %s", path);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
+    return cx_test_slurp("calendly", name, len);
 }
 
 static const struct cx_connector *calendly(void)
@@ -285,20 +257,6 @@ static void norm_free(struct norm *n)
     n->owned = NULL;
 }
 
-static void expect_identities(const struct cx_event *ev, const char *const *tv, size_t n)
-{
-    size_t i;
-
-    if (ev->nidentities != n / 2)
-        fail_msg("%zu identities, want %zu", ev->nidentities, n / 2);
-    for (i = 0; i < n / 2; i++) {
-        if (strcmp(ev->identities[i].type, tv[2 * i]) != 0 ||
-            strcmp(ev->identities[i].value, tv[2 * i + 1]) != 0)
-            fail_msg("identity %zu: got %s=%s, want %s=%s", i, ev->identities[i].type,
-                     ev->identities[i].value, tv[2 * i], tv[2 * i + 1]);
-    }
-}
-
 #define INVITEE                                                                                    \
     "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/BBBBBBBBBBBBBBBB"
 
@@ -322,7 +280,7 @@ static void test_norm_invitee_created(void **state)
     assert_string_equal(ev->stage, "");
     assert_string_equal(cx_event_stage(ev), "opportunity");
     assert_int_equal(ev->has_amount, 0);
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 1);
     assert_string_equal(ev->touch.channel, "email");
     assert_string_equal(ev->touch.source, "newsletter");
@@ -384,7 +342,7 @@ static void test_norm_invitee_canceled(void **state)
     assert_int_equal(ev->at_ms, 1791045610902); /* cancellation.created_at */
     assert_string_equal(ev->stage, "");         /* a cancellation moves no stage */
     assert_string_equal(cx_event_stage(ev), "");
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 0); /* not a marketing touch */
     assert_string_equal(ev->attrs,
                         "{\"calendly_event\":\"invitee.canceled\",\"name\":\"Giulia Rossi\","

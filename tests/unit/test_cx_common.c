@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +17,6 @@
 
 #include "common.h"
 #include "connector.h"
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 #define CHECK_STR(row, got, want)                                                                  \
     do {                                                                                           \

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +17,6 @@
 
 #include "common.h"
 #include "connector.h"
-
-#ifndef JD_TEST_DATA
-#define JD_TEST_DATA "tests/data"
-#endif
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* HMAC-SHA256("form_secret", contact.json), computed with Python's hmac module. */
 #define CONTACT_JSON_SIG "fcb8d757a2d724d2b4ebd304bfcd3a5584b82b6f99cfffce5132a0458dd34433"
@@ -30,31 +26,7 @@
 
 static char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    char *buf;
-    long size = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/form/%s", JD_TEST_DATA, name);
-    /* fail_msg jumps out of the test; the returns only satisfy the compiler. */
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        fail_msg("cannot size %s", path);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        fail_msg("short read %s", path);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
+    return (char *)cx_test_slurp("form", name, len);
 }
 
 static const struct cx_connector *form(void)

@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,39 +19,9 @@
 #include "common.h"
 #include "connector.h"
 
-#ifndef JD_TEST_DATA
-#define JD_TEST_DATA "tests/data"
-#endif
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 static unsigned char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    unsigned char *buf = NULL;
-    long size = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/google_ads/%s", JD_TEST_DATA, name);
-    /* fail_msg jumps out of the test; the returns only satisfy the compiler. */
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        fail_msg("cannot size %s", path);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        fail_msg("short read %s", path);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
+    return cx_test_slurp("google_ads", name, len);
 }
 
 static const struct cx_connector *google(void)
@@ -212,20 +184,6 @@ static void norm_free(struct norm *n)
     n->owned = NULL;
 }
 
-static void expect_identities(const struct cx_event *ev, const char *const *tv, size_t n)
-{
-    size_t i;
-
-    if (ev->nidentities != n / 2)
-        fail_msg("%zu identities, want %zu", ev->nidentities, n / 2);
-    for (i = 0; i < n / 2; i++) {
-        if (strcmp(ev->identities[i].type, tv[2 * i]) != 0 ||
-            strcmp(ev->identities[i].value, tv[2 * i + 1]) != 0)
-            fail_msg("identity %zu: got %s=%s, want %s=%s", i, ev->identities[i].type,
-                     ev->identities[i].value, tv[2 * i], tv[2 * i + 1]);
-    }
-}
-
 #define DOCS_LEAD                                                                                  \
     "Cj0KCQjwit_8BRCoARIsAIx3Rj7g-AeL6z35IWb6VYiZUygtTfwD3hDlgSGmY-XTTlK3lfV1wcuIwIAaAmMxEALw_wcB"
 
@@ -249,7 +207,7 @@ static void test_norm_docs_sample(void **state)
     assert_int_equal(ev->at_ms, 1790900000000);
     assert_string_equal(cx_event_stage(ev), "lead");
     assert_int_equal(ev->has_amount, 0);
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 1);
     assert_string_equal(ev->touch.channel, "paid_search");
     assert_string_equal(ev->touch.platform, "google");
@@ -287,7 +245,7 @@ static void test_norm_composed_full(void **state)
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_int_equal(ev->at_ms, 1790856000000); /* lead_submit_time 2026-10-01T12:00:00Z */
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     /* int64 ids past 2^53 keep every digit */
     assert_string_equal(ev->touch.campaign, "21987654321098765");
     assert_string_equal(ev->touch.ad, "9007199254740993");
@@ -359,7 +317,7 @@ static void test_norm_shapes(void **state)
                           "{\"column_id\":\"PHONE_NUMBER\",\"string_value\":\"12\"}]}"),
         CX_NORM_OK);
     ev = &n.list.v[0];
-    expect_identities(ev, ids, N_ELEMS(ids)); /* "12" is no phone number */
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids)); /* "12" is no phone number */
     assert_string_equal(ev->touch.campaign, "Brand IT");
     assert_string_equal(ev->touch.ad, "777");
     assert_int_equal(ev->touch.nclick_ids, 0);

@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,40 +19,11 @@
 #include "common.h"
 #include "connector.h"
 
-#ifndef JD_TEST_DATA
-#define JD_TEST_DATA "tests/data"
-#endif
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 extern const struct cx_connector cx_hubspot;
 
 static unsigned char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    unsigned char *buf = NULL;
-    long size = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/hubspot/%s", JD_TEST_DATA, name);
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        fail_msg("cannot size %s", path);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        fail_msg("short read %s", path);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
+    return cx_test_slurp("hubspot", name, len);
 }
 
 /* ---- verify ---- */
@@ -457,19 +430,6 @@ static void norm_free(struct norm *n)
     n->owned = NULL;
 }
 
-static void expect_identities(const struct cx_event *ev, const char *const *tv, size_t n)
-{
-    size_t i;
-
-    if (ev->nidentities != n / 2)
-        fail_msg("%zu identities, want %zu", ev->nidentities, n / 2);
-    for (i = 0; i < n / 2; i++)
-        if (strcmp(ev->identities[i].type, tv[2 * i]) != 0 ||
-            strcmp(ev->identities[i].value, tv[2 * i + 1]) != 0)
-            fail_msg("identity %zu: got %s=%s, want %s=%s", i, ev->identities[i].type,
-                     ev->identities[i].value, tv[2 * i], tv[2 * i + 1]);
-}
-
 static void test_norm_node_sdk_body(void **state)
 {
     static const char *const ids[] = {"hubspot_contact", "123"};
@@ -492,7 +452,7 @@ static void test_norm_node_sdk_body(void **state)
     assert_string_equal(ev->stage, "");
     assert_string_equal(cx_event_stage(ev), "lead");
     assert_int_equal(ev->at_ms, 1564113600000); /* occurredAt, not the arrival time */
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 0);
     assert_int_equal(ev->has_amount, 0);
     assert_string_equal(ev->payment_key, "");
@@ -522,7 +482,7 @@ static void test_norm_legacy_docs_sample(void **state)
     assert_string_equal(ev->kind, "custom");
     assert_string_equal(cx_event_stage(ev), "");
     assert_int_equal(ev->at_ms, 1462216307945);
-    expect_identities(ev, ids0, N_ELEMS(ids0));
+    cx_test_expect_identities(ev, ids0, N_ELEMS(ids0));
     assert_string_equal(ev->attrs, "{\"hubspot_event\":\"contact.propertyChange\","
                                    "\"change_source\":\"ACADEMY\",\"property\":"
                                    "\"lifecyclestage\",\"value\":\"subscriber\"}");
@@ -530,7 +490,7 @@ static void test_norm_legacy_docs_sample(void **state)
     assert_string_equal(ev->id, "hubspot:33:22:3816279480:1462216307945");
     assert_string_equal(ev->kind, "lead");
     assert_int_equal(ev->at_ms, 1462216307945);
-    expect_identities(ev, ids1, N_ELEMS(ids1));
+    cx_test_expect_identities(ev, ids1, N_ELEMS(ids1));
     /* an override maps subscriber */
     n.src.stages = "subscriber:lead, 7:qualified";
     assert_int_equal(run(&n, 0), CX_NORM_OK);
@@ -624,12 +584,12 @@ static void test_norm_identity_properties_and_deals(void **state)
     one_change(body, sizeof body, "contact.propertyChange", "email", " Giulia@Example.IT");
     norm_init(&n, body, strlen(body));
     assert_int_equal(run(&n, 0), CX_NORM_OK);
-    expect_identities(&n.list.v[0], email_ids, N_ELEMS(email_ids));
+    cx_test_expect_identities(&n.list.v[0], email_ids, N_ELEMS(email_ids));
     norm_free(&n);
     one_change(body, sizeof body, "contact.propertyChange", "mobilephone", "02 1234 5678");
     norm_init(&n, body, strlen(body));
     assert_int_equal(run(&n, 0), CX_NORM_OK);
-    expect_identities(&n.list.v[0], phone_ids, N_ELEMS(phone_ids));
+    cx_test_expect_identities(&n.list.v[0], phone_ids, N_ELEMS(phone_ids));
     norm_free(&n);
     /* A deal without a look-up: its own id ties its events together; a new deal whose
      * stage is unknown is an opportunity. */
@@ -640,7 +600,7 @@ static void test_norm_identity_properties_and_deals(void **state)
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     assert_string_equal(n.list.v[0].kind, "stage_change");
     assert_string_equal(n.list.v[0].stage, "opportunity");
-    expect_identities(&n.list.v[0], deal_ids, N_ELEMS(deal_ids));
+    cx_test_expect_identities(&n.list.v[0], deal_ids, N_ELEMS(deal_ids));
     assert_int_equal(n.list.v[0].has_amount, 0);
     norm_free(&n);
 }
@@ -765,7 +725,7 @@ static void test_fetch_contact(void **state)
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "hubspot:62515:12345:1:1564113600000");
     assert_string_equal(ev->kind, "lead");
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_string_equal(ev->attrs, "{\"hubspot_event\":\"contact.creation\",\"change_source\":"
                                    "\"CRM\",\"first_name\":\"Giulia\",\"last_name\":\"Rossi\","
                                    "\"lifecyclestage\":\"lead\"}");
@@ -845,7 +805,7 @@ static void test_fetch_batch_and_deal(void **state)
     assert_string_equal(n.list.v[1].id, "hubspot:62515:11:2:1790856060000");
     assert_string_equal(n.list.v[1].kind, "stage_change");
     assert_string_equal(cx_event_stage(&n.list.v[1]), "opportunity");
-    expect_identities(&n.list.v[1], deal_ids, N_ELEMS(deal_ids));
+    cx_test_expect_identities(&n.list.v[1], deal_ids, N_ELEMS(deal_ids));
     assert_int_equal(n.list.v[1].has_amount, 0); /* a deal amount is not revenue */
     assert_string_equal(n.list.v[1].attrs,
                         "{\"hubspot_event\":\"deal.creation\",\"deal_name\":\"Rossi - annual "

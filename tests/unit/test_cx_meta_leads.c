@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,39 +19,9 @@
 #include "common.h"
 #include "connector.h"
 
-#ifndef JD_TEST_DATA
-#define JD_TEST_DATA "tests/data"
-#endif
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 static unsigned char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    unsigned char *buf = NULL;
-    long size = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/meta_leads/%s", JD_TEST_DATA, name);
-    /* fail_msg jumps out of the test; the returns only satisfy the compiler. */
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        fail_msg("cannot size %s", path);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        fail_msg("short read %s", path);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
+    return cx_test_slurp("meta_leads", name, len);
 }
 
 static const struct cx_connector *meta(void)
@@ -354,20 +326,6 @@ static void norm_free(struct norm *n)
     n->owned = NULL;
 }
 
-static void expect_identities(const struct cx_event *ev, const char *const *tv, size_t n)
-{
-    size_t i;
-
-    if (ev->nidentities != n / 2)
-        fail_msg("%zu identities, want %zu", ev->nidentities, n / 2);
-    for (i = 0; i < n / 2; i++) {
-        if (strcmp(ev->identities[i].type, tv[2 * i]) != 0 ||
-            strcmp(ev->identities[i].value, tv[2 * i + 1]) != 0)
-            fail_msg("identity %zu: got %s=%s, want %s=%s", i, ev->identities[i].type,
-                     ev->identities[i].value, tv[2 * i], tv[2 * i + 1]);
-    }
-}
-
 static void expect_touch(const struct cx_event *ev, const char *ad, const char *campaign)
 {
     assert_int_equal(ev->has_touch, 1);
@@ -405,13 +363,13 @@ static void test_norm_webhook_only(void **state)
     assert_string_equal(cx_event_stage(ev), "lead");
     assert_int_equal(ev->has_amount, 0);
     assert_string_equal(ev->payment_key, "");
-    expect_identities(ev, ids0, N_ELEMS(ids0));
+    cx_test_expect_identities(ev, ids0, N_ELEMS(ids0));
     expect_touch(ev, "12312312312", "");
     assert_string_equal(ev->attrs, "{\"form_id\":\"12312312312\",\"page_id\":\"123123123\"}");
     ev = &n.list.v[1];
     assert_string_equal(ev->id, "meta_leads:123123123124");
     assert_int_equal(ev->at_ms, 1440120384000);
-    expect_identities(ev, ids1, N_ELEMS(ids1));
+    cx_test_expect_identities(ev, ids1, N_ELEMS(ids1));
     expect_touch(ev, "12312312312", "");
     norm_free(&n);
 }
@@ -429,7 +387,7 @@ static void test_norm_big_ids(void **state)
     assert_int_equal(n.list.n, 1); /* the "feed" change is not a lead */
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "meta_leads:9007199254740993");
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     expect_touch(ev, "23851234567890125", "");
     assert_int_equal(ev->at_ms, 1790856000000);
     assert_string_equal(ev->attrs, "{\"form_id\":\"18446744073709551615\",\"page_id\":"
@@ -520,7 +478,7 @@ static void test_norm_fetch_answers(void **state)
     assert_string_equal(ev->id, "meta_leads:123123123123");
     assert_string_equal(ev->kind, "lead");
     assert_int_equal(ev->at_ms, 1440120384000);
-    expect_identities(ev, ids0, N_ELEMS(ids0));
+    cx_test_expect_identities(ev, ids0, N_ELEMS(ids0));
     expect_touch(ev, "12312312312", "");
     assert_string_equal(
         ev->attrs, "{\"form_id\":\"12312312312\",\"page_id\":\"123123123\",\"car_make\":"
@@ -531,7 +489,7 @@ static void test_norm_fetch_answers(void **state)
     ev = &n.list.v[1];
     assert_string_equal(ev->id, "meta_leads:123123123124");
     assert_int_equal(ev->at_ms, 1440120384000);
-    expect_identities(ev, ids1, N_ELEMS(ids1));
+    cx_test_expect_identities(ev, ids1, N_ELEMS(ids1));
     expect_touch(ev, "Spring promo - carousel", "spring_promo");
     assert_string_equal(ev->attrs,
                         "{\"form_id\":\"12312312312\",\"page_id\":\"123123123\",\"adset\":"

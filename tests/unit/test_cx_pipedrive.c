@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,40 +19,11 @@
 #include "common.h"
 #include "connector.h"
 
-#ifndef JD_TEST_DATA
-#define JD_TEST_DATA "tests/data"
-#endif
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 extern const struct cx_connector cx_pipedrive;
 
 static unsigned char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    unsigned char *buf = NULL;
-    long size = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/pipedrive/%s", JD_TEST_DATA, name);
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        fail_msg("cannot size %s", path);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        fail_msg("short read %s", path);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
+    return cx_test_slurp("pipedrive", name, len);
 }
 
 /* ---- verify ---- */
@@ -183,19 +156,6 @@ static void norm_free(struct norm *n)
     n->owned = NULL;
 }
 
-static void expect_identities(const struct cx_event *ev, const char *const *tv, size_t n)
-{
-    size_t i;
-
-    if (ev->nidentities != n / 2)
-        fail_msg("%zu identities, want %zu", ev->nidentities, n / 2);
-    for (i = 0; i < n / 2; i++)
-        if (strcmp(ev->identities[i].type, tv[2 * i]) != 0 ||
-            strcmp(ev->identities[i].value, tv[2 * i + 1]) != 0)
-            fail_msg("identity %zu: got %s=%s, want %s=%s", i, ev->identities[i].type,
-                     ev->identities[i].value, tv[2 * i], tv[2 * i + 1]);
-}
-
 static void test_norm_create_person(void **state)
 {
     static const char *const ids[] = {"pipedrive_person", "8"};
@@ -213,8 +173,8 @@ static void test_norm_create_person(void **state)
     assert_string_equal(ev->raw, "1669295936000-0");
     assert_string_equal(ev->kind, "lead");
     assert_string_equal(cx_event_stage(ev), "lead");
-    assert_int_equal(ev->at_ms, 1669295935665); /* meta.timestamp 2022-11-24T13:18:55.665Z */
-    expect_identities(ev, ids, N_ELEMS(ids));   /* emails[] and phones[] are empty */
+    assert_int_equal(ev->at_ms, 1669295935665);       /* meta.timestamp 2022-11-24T13:18:55.665Z */
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids)); /* emails[] and phones[] are empty */
     assert_int_equal(ev->has_touch, 0);
     assert_int_equal(ev->has_amount, 0);
     assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"person\",\"name\":\"Sample\","
@@ -236,7 +196,7 @@ static void test_norm_change_person(void **state)
     assert_string_equal(ev->kind, "custom"); /* CRM activity, no stage */
     assert_string_equal(cx_event_stage(ev), "");
     assert_int_equal(ev->at_ms, 1669303115616);
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"person\",\"name\":\"Sample Person\","
                                    "\"first_name\":\"Sample Person\"}");
     norm_free(&n);
@@ -256,7 +216,7 @@ static void test_norm_create_deal(void **state)
     assert_string_equal(ev->kind, "stage_change"); /* an open deal: qualified by default */
     assert_string_equal(ev->stage, "qualified");
     assert_int_equal(ev->at_ms, 1669295936089);
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_amount, 0); /* a deal's value is not revenue */
     assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"deal\",\"title\":\"Sample Org deal\","
                                    "\"status\":\"open\",\"value\":\"100\",\"currency\":\"EUR\","
@@ -344,7 +304,7 @@ static void test_norm_person_contacts_and_v1(void **state)
     norm_init(&n, v2, strlen(v2));
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1790856000000);
-    expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
+    cx_test_expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
     norm_free(&n);
 
     norm_init(&n, v1, strlen(v1));
@@ -352,7 +312,7 @@ static void test_norm_person_contacts_and_v1(void **state)
     assert_string_equal(n.list.v[0].id, "pipedrive:v1:added.person:42:1790856000123456");
     assert_string_equal(n.list.v[0].kind, "lead");
     assert_int_equal(n.list.v[0].at_ms, 1790856000123); /* timestamp_micro */
-    expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
+    cx_test_expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
     norm_free(&n);
 
     norm_init(&n, v1_deal, strlen(v1_deal));
@@ -360,7 +320,7 @@ static void test_norm_person_contacts_and_v1(void **state)
     assert_string_equal(n.list.v[0].id, "pipedrive:v1:updated.deal:77:1790856100");
     assert_string_equal(n.list.v[0].kind, "deal_won");
     assert_int_equal(n.list.v[0].at_ms, 1790856100000); /* Unix seconds */
-    expect_identities(&n.list.v[0], v1_deal_ids, N_ELEMS(v1_deal_ids));
+    cx_test_expect_identities(&n.list.v[0], v1_deal_ids, N_ELEMS(v1_deal_ids));
     assert_string_equal(n.list.v[0].attrs, "{\"pipedrive_entity\":\"deal\",\"status\":\"won\","
                                            "\"value\":\"2490.5\",\"currency\":\"EUR\"}");
     norm_free(&n);
@@ -449,7 +409,7 @@ static void test_fetch_person_of_deal(void **state)
     assert_int_equal(run(&n, 1), CX_NORM_OK);
     assert_int_equal(n.need.n, 0);
     assert_string_equal(n.list.v[0].kind, "stage_change");
-    expect_identities(&n.list.v[0], ids, N_ELEMS(ids));
+    cx_test_expect_identities(&n.list.v[0], ids, N_ELEMS(ids));
     n.fetched.v[0].status = 404;
     assert_int_equal(run(&n, 1), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "person 8: Pipedrive answered 404");

@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,40 +19,11 @@
 #include "common.h"
 #include "connector.h"
 
-#ifndef JD_TEST_DATA
-#define JD_TEST_DATA "tests/data"
-#endif
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 extern const struct cx_connector cx_shopify;
 
 static unsigned char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    unsigned char *buf = NULL;
-    long size = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/shopify/%s", JD_TEST_DATA, name);
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        fail_msg("cannot size %s", path);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        fail_msg("short read %s", path);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
+    return cx_test_slurp("shopify", name, len);
 }
 
 /* ---- verify ---- */
@@ -218,19 +191,6 @@ static void norm_free(struct norm *n)
     n->owned = NULL;
 }
 
-static void expect_identities(const struct cx_event *ev, const char *const *tv, size_t n)
-{
-    size_t i;
-
-    if (ev->nidentities != n / 2)
-        fail_msg("%zu identities, want %zu", ev->nidentities, n / 2);
-    for (i = 0; i < n / 2; i++)
-        if (strcmp(ev->identities[i].type, tv[2 * i]) != 0 ||
-            strcmp(ev->identities[i].value, tv[2 * i + 1]) != 0)
-            fail_msg("identity %zu: got %s=%s, want %s=%s", i, ev->identities[i].type,
-                     ev->identities[i].value, tv[2 * i], tv[2 * i + 1]);
-}
-
 #define WEBHOOK_ID "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
 
 static void test_norm_orders_paid(void **state)
@@ -269,7 +229,7 @@ static void test_norm_orders_paid(void **state)
     assert_string_equal(ev->payment_key, "820982911946154508");
     /* email and contact_email normalize to one; the order phone and the billing phone
      * are one number */
-    expect_identities(ev, want_ids, N_ELEMS(want_ids));
+    cx_test_expect_identities(ev, want_ids, N_ELEMS(want_ids));
     assert_int_equal(ev->has_touch, 1);
     assert_string_equal(ev->touch.channel, "paid_social");
     assert_string_equal(ev->touch.source, "facebook");
@@ -302,7 +262,7 @@ static void test_norm_d1_body_and_fallback_id(void **state)
     assert_string_equal(ev->payment_key, "820982911946154508");
     assert_int_equal(ev->at_ms, 1790856006000);
     assert_int_equal(ev->has_touch, 0);
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     norm_free(&n);
     /* A webhook id that is not a plain token is not used as a key. */
     assert_int_equal(normalize(&n, "orders/paid", "a b", D1_BODY, strlen(D1_BODY)), CX_NORM_OK);
@@ -329,7 +289,7 @@ static void test_norm_refund(void **state)
     assert_int_equal(ev->amount_minor, 124550);
     assert_string_equal(ev->currency, "EUR");
     assert_string_equal(ev->payment_key, "820982911946154508");
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     norm_free(&n);
     /* Without a webhook id, the refund's own id: one order may have several refunds. */
     assert_int_equal(normalize_file(&n, "refunds/create", NULL, "refunds_create.json"), CX_NORM_OK);

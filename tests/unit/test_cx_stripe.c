@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,39 +19,9 @@
 #include "common.h"
 #include "connector.h"
 
-#ifndef JD_TEST_DATA
-#define JD_TEST_DATA "tests/data"
-#endif
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 static unsigned char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    unsigned char *buf = NULL;
-    long size = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/stripe/%s", JD_TEST_DATA, name);
-    /* fail_msg jumps out of the test; the returns only satisfy the compiler. */
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        fail_msg("cannot size %s", path);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        fail_msg("short read %s", path);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
+    return cx_test_slurp("stripe", name, len);
 }
 
 static const struct cx_connector *stripe(void)
@@ -329,20 +301,6 @@ static void norm_free(struct norm *n)
     n->owned = NULL;
 }
 
-static void expect_identities(const struct cx_event *ev, const char *const *tv, size_t n)
-{
-    size_t i;
-
-    if (ev->nidentities != n / 2)
-        fail_msg("%zu identities, want %zu", ev->nidentities, n / 2);
-    for (i = 0; i < n / 2; i++) {
-        if (strcmp(ev->identities[i].type, tv[2 * i]) != 0 ||
-            strcmp(ev->identities[i].value, tv[2 * i + 1]) != 0)
-            fail_msg("identity %zu: got %s=%s, want %s=%s", i, ev->identities[i].type,
-                     ev->identities[i].value, tv[2 * i], tv[2 * i + 1]);
-    }
-}
-
 static void test_norm_checkout_session(void **state)
 {
     static const char *const ids[] = {
@@ -369,7 +327,7 @@ static void test_norm_checkout_session(void **state)
     assert_int_equal(ev->amount_minor, 249000);
     assert_string_equal(ev->currency, "EUR");
     assert_string_equal(ev->payment_key, "pi_1PgafyB7WZ01zgkWSjxsAJo3");
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 1);
     assert_string_equal(ev->touch.channel, "paid_search");
     assert_string_equal(ev->touch.source, "google");
@@ -409,7 +367,7 @@ static void test_norm_payment_intent(void **state)
     assert_string_equal(ev->currency, "EUR");
     /* Same key as the checkout session of the same purchase: revenue counts once. */
     assert_string_equal(ev->payment_key, "pi_1PgafyB7WZ01zgkWSjxsAJo3");
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 1);
     assert_string_equal(ev->touch.channel, "paid_social"); /* fbclid from Meta's fbc form */
     assert_string_equal(ev->touch.source, "facebook");
@@ -439,7 +397,7 @@ static void test_norm_invoice(void **state)
     assert_int_equal(ev->amount_minor, 4900);
     assert_string_equal(ev->currency, "EUR");
     assert_string_equal(ev->payment_key, "in_1Pgc6tB7WZ01zgkWu9fdqL6I"); /* no PaymentIntent */
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 1); /* from parent.subscription_details.metadata */
     assert_string_equal(ev->touch.channel, "email");
     assert_string_equal(ev->touch.source, "newsletter");
@@ -470,7 +428,7 @@ static void test_norm_charge_refunded(void **state)
     assert_int_equal(ev->amount_minor, 100000);
     assert_string_equal(ev->currency, "EUR");
     assert_string_equal(ev->payment_key, "pi_1PgafyB7WZ01zgkWSjxsAJo3");
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 0);
     assert_string_equal(ev->attrs, "{\"name\":\"Jenny Rosen\"}");
     norm_free(&n);

@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cx_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,39 +19,9 @@
 #include "common.h"
 #include "connector.h"
 
-#ifndef JD_TEST_DATA
-#define JD_TEST_DATA "tests/data"
-#endif
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 static unsigned char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    unsigned char *buf = NULL;
-    long size = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/typeform/%s", JD_TEST_DATA, name);
-    /* fail_msg jumps out of the test; the returns only satisfy the compiler. */
-    f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        fail_msg("cannot size %s", path);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        fail_msg("short read %s", path);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
+    return cx_test_slurp("typeform", name, len);
 }
 
 static const struct cx_connector *typeform(void)
@@ -241,20 +213,6 @@ static void norm_free(struct norm *n)
     n->owned = NULL;
 }
 
-static void expect_identities(const struct cx_event *ev, const char *const *tv, size_t n)
-{
-    size_t i;
-
-    if (ev->nidentities != n / 2)
-        fail_msg("%zu identities, want %zu", ev->nidentities, n / 2);
-    for (i = 0; i < n / 2; i++) {
-        if (strcmp(ev->identities[i].type, tv[2 * i]) != 0 ||
-            strcmp(ev->identities[i].value, tv[2 * i + 1]) != 0)
-            fail_msg("identity %zu: got %s=%s, want %s=%s", i, ev->identities[i].type,
-                     ev->identities[i].value, tv[2 * i], tv[2 * i + 1]);
-    }
-}
-
 static void test_norm_docs_example(void **state)
 {
     static const char *const ids[] = {"email", "laura@example.com"};
@@ -274,7 +232,7 @@ static void test_norm_docs_example(void **state)
     assert_string_equal(ev->stage, "");
     assert_string_equal(cx_event_stage(ev), "lead");
     assert_int_equal(ev->has_amount, 0);
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     /* the only hidden field is user_id: no utm, no click id, no touch */
     assert_int_equal(ev->has_touch, 0);
     /* answers keyed by the refs found in the definition (this payload's answers carry
@@ -304,7 +262,7 @@ static void test_norm_hidden_fields(void **state)
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "typeform:01JB7Q0R5S2T3U4V5W6X7Y8Z9A");
     assert_int_equal(ev->at_ms, 1790855910000); /* 13:58:30+02:00 */
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 1);
     assert_string_equal(ev->touch.channel, "paid_social");
     assert_string_equal(ev->touch.source, "facebook");
@@ -345,7 +303,7 @@ static void test_norm_shapes(void **state)
         CX_NORM_OK);
     ev = &n.list.v[0];
     assert_int_equal(ev->at_ms, 1790900000000);
-    expect_identities(ev, ids, N_ELEMS(ids));
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_string_equal(ev->touch.channel, "paid_search");
     assert_string_equal(ev->attrs,
                         "{\"form_id\":\"f\",\"ID9\":\"by id\",\"why\":\"something else\"}");
