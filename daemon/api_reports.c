@@ -236,36 +236,38 @@ static int parse_contact(const redisReply *r, struct loaded *out)
     return 0;
 }
 
-/* "cid\x1ee1\x1e…\x1ee6" → one rp_contact with an event per stage entered, at its entry
- * time: the funnel computes entries as the earliest event at that stage or higher, which
- * gives back exactly these times (they never decrease with the stage). item is modified. */
+/* "cid\x1ee2\x1e…\x1ee6" → one rp_contact with an event per stage entered (lead … paid),
+ * at its entry time: the funnel computes entries as the earliest event at that stage or
+ * higher, which gives back exactly these times (they never decrease with the stage).
+ * item is modified. */
 static int parse_entries(char *item, struct loaded *out)
 {
     static const char *const ids[7] = {"", "s1", "s2", "s3", "s4", "s5", "s6"};
     memset(out, 0, sizeof(*out));
-    char *f[7];
+    char *f[6];
     f[0] = item;
-    for (int i = 1; i < 7; i++) {
-        char *sep = f[i - 1] ? strchr(f[i - 1], '\x1e') : NULL;
+    for (int i = 1; i < 6; i++) {
+        char *sep = strchr(f[i - 1], '\x1e');
         if (!sep)
             return -1;
         *sep = '\0';
         f[i] = sep + 1;
     }
     out->blob = strdup(f[0]);
-    out->events = calloc(6, sizeof(*out->events));
+    out->events = calloc(5, sizeof(*out->events));
     if (!out->blob || !out->events)
         return -1;
     out->c.id = out->blob;
     size_t k = 0;
-    for (int s = 1; s <= 6; s++) {
-        if (!f[s][0])
+    for (int i = 1; i < 6; i++) {
+        int stage = i + 1; /* f[1] is lead (rank 2) */
+        if (!f[i][0])
             continue;
         struct rp_event *ev = &out->events[k++];
-        ev->id = ids[s];
-        ev->at_ms = strtoll(f[s], NULL, 10);
+        ev->id = ids[stage];
+        ev->at_ms = strtoll(f[i], NULL, 10);
         ev->kind = "custom";
-        ev->stage = s;
+        ev->stage = stage;
         ev->source_type = ev->channel = ev->source = ev->campaign = ev->ad = ev->payment_key = "";
     }
     out->c.events = out->events;

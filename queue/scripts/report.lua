@@ -16,7 +16,7 @@
 --           "event id \30 at \30 record" joined by \29; a merged id answers with its
 --           survivor, an erased one with nothing
 --   "touches" the same, only touches and conversions (what attribution reads)
---   "entries" ARGV[2..] contact ids: one string, "id \30 e1 \30 … \30 e6" per contact
+--   "entries" ARGV[2..] contact ids: one string, "id \30 e2 \30 … \30 e6" per contact
 --           (stage entry times, "" when not entered) joined by \29
 --   "spend" ARGV[2] from_ms ARGV[3] to_ms: spend rows dated in [from, to)
 local mode = ARGV[1]
@@ -75,23 +75,23 @@ elseif mode == 'spend_set' then
     end
     return (#ARGV - 1) / 3
 elseif mode == 'entries' then
-    -- The funnel needs only when each contact entered each stage (apply.lua keeps them).
-    -- One string for the whole batch, "cid \30 e1 \30 … e6" joined by \29: per-contact
+    -- The funnel needs only when each contact entered lead … paid (apply.lua keeps them).
+    -- One string for the whole batch, "cid \30 e2 \30 … e6" joined by \29: per-contact
     -- tables cost more than the reads.
-    local out = {}
+    local call, out = redis.call, {}
     for i = 2, #ARGV do
         local cid = ARGV[i]
-        local e = redis.call('HMGET', 'jd:c:' .. cid, 'e1', 'e2', 'e3', 'e4', 'e5', 'e6')
-        if not (e[1] or e[2] or e[3] or e[4] or e[5] or e[6]) then
+        local e = call('HMGET', 'jd:c:' .. cid, 'e2', 'e3', 'e4', 'e5', 'e6')
+        if not (e[1] or e[2] or e[3] or e[4] or e[5]) then
             -- Merged (or renamed) since the index was read: its survivor answers.
-            local live = redis.call('HGET', 'jd:alias', cid)
+            local live = call('HGET', 'jd:alias', cid)
             if live then
                 cid = live
-                e = redis.call('HMGET', 'jd:c:' .. cid, 'e1', 'e2', 'e3', 'e4', 'e5', 'e6')
+                e = call('HMGET', 'jd:c:' .. cid, 'e2', 'e3', 'e4', 'e5', 'e6')
             end
         end
-        out[#out + 1] = cid .. '\30' .. (e[1] or '') .. '\30' .. (e[2] or '') .. '\30' ..
-            (e[3] or '') .. '\30' .. (e[4] or '') .. '\30' .. (e[5] or '') .. '\30' .. (e[6] or '')
+        out[i - 1] = cid .. '\30' .. (e[1] or '') .. '\30' .. (e[2] or '') .. '\30' ..
+            (e[3] or '') .. '\30' .. (e[4] or '') .. '\30' .. (e[5] or '')
     end
     return table.concat(out, '\29')
 elseif mode == 'data' or mode == 'touches' then
