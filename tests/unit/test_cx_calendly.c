@@ -210,32 +210,15 @@ static void test_verify_body_check(void **state)
 
 /* ---- normalize ---- */
 
-struct norm {
-    struct cx_source src;
-    struct cx_raw raw;
-    struct cx_event_list list;
-    struct cx_err err;
-    unsigned char *owned;
-};
-
-static enum cx_result normalize_bytes(struct norm *n, const void *body, size_t len,
+static enum cx_result normalize_bytes(struct cx_test_norm *n, const void *body, size_t len,
                                       const char *stages)
 {
-    memset(n, 0, sizeof *n);
-    n->src.name = "calendly-sales";
-    n->src.type = "calendly";
-    n->src.default_country_code = "39";
+    cx_test_norm_init(n, "calendly", "calendly-sales", "1790932503000-0", 1790990000000, body, len);
     n->src.stages = stages;
-    n->raw.source = "calendly-sales";
-    n->raw.stream_id = "1790932503000-0";
-    n->raw.received_ms = 1790990000000;
-    n->raw.body = body;
-    n->raw.body_len = len;
-    cx_list_init(&n->list);
-    return calendly()->normalize(&n->src, &n->raw, NULL, &n->list, NULL, &n->err);
+    return cx_test_norm_run(n);
 }
 
-static enum cx_result normalize_file(struct norm *n, const char *name, const char *stages)
+static enum cx_result normalize_file(struct cx_test_norm *n, const char *name, const char *stages)
 {
     size_t len;
     unsigned char *body = slurp(name, &len);
@@ -245,16 +228,9 @@ static enum cx_result normalize_file(struct norm *n, const char *name, const cha
     return rc;
 }
 
-static enum cx_result normalize_str(struct norm *n, const char *body)
+static enum cx_result normalize_str(struct cx_test_norm *n, const char *body)
 {
     return normalize_bytes(n, body, strlen(body), NULL);
-}
-
-static void norm_free(struct norm *n)
-{
-    cx_list_free(&n->list);
-    free(n->owned);
-    n->owned = NULL;
 }
 
 #define INVITEE                                                                                    \
@@ -263,7 +239,7 @@ static void norm_free(struct norm *n)
 static void test_norm_invitee_created(void **state)
 {
     static const char *const ids[] = {"email", "giulia.rossi@example.it", "phone", "+393471234567"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -295,7 +271,7 @@ static void test_norm_invitee_created(void **state)
                         "\"2026-10-05T14:30:00.000000Z\",\"event_uri\":\"https://api.calendly.com/"
                         "scheduled_events/GBGBDCAADAEDCRZ2\",\"timezone\":\"Europe/Rome\","
                         "\"Company\":\"Acme S.r.l.\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_stage_mapping(void **state)
@@ -313,7 +289,7 @@ static void test_norm_stage_mapping(void **state)
         {"Discovery call:bogus", ""}, /* not a journeyd stage: the kind's default stays */
         {"Demo:won", ""},
     };
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
@@ -321,14 +297,14 @@ static void test_norm_stage_mapping(void **state)
         assert_int_equal(normalize_file(&n, "invitee_created.json", rows[i].stages), CX_NORM_OK);
         if (strcmp(n.list.v[0].stage, rows[i].want) != 0)
             fail_msg("row %zu: stage \"%s\", want \"%s\"", i, n.list.v[0].stage, rows[i].want);
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
 }
 
 static void test_norm_invitee_canceled(void **state)
 {
     static const char *const ids[] = {"email", "giulia.rossi@example.it"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -352,12 +328,12 @@ static void test_norm_invitee_canceled(void **state)
                         "scheduled_events/GBGBDCAADAEDCRZ2\",\"timezone\":\"Europe/Rome\","
                         "\"canceled_by\":\"Giulia Rossi\",\"cancel_reason\":\"Found another "
                         "slot\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_times(void **state)
 {
-    struct norm n;
+    struct cx_test_norm n;
 
     (void)state;
     /* created without payload.created_at: the envelope's created_at, else arrival */
@@ -370,12 +346,12 @@ static void test_norm_times(void **state)
     assert_int_equal(n.list.v[0].nidentities, 0);
     assert_int_equal(n.list.v[0].has_touch, 0);
     assert_string_equal(n.list.v[0].attrs, "");
-    norm_free(&n);
+    cx_test_norm_free(&n);
     assert_int_equal(normalize_str(&n, "{\"event\":\"invitee.created\",\"payload\":{\"uri\":"
                                        "\"u1\",\"created_at\":\"yesterday\"}}"),
                      CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1790990000000);
-    norm_free(&n);
+    cx_test_norm_free(&n);
     /* canceled without cancellation: payload.updated_at; rescheduled is marked */
     assert_int_equal(normalize_str(&n, "{\"event\":\"invitee.canceled\",\"payload\":{\"uri\":"
                                        "\"u1\",\"rescheduled\":true,\"updated_at\":"
@@ -385,7 +361,7 @@ static void test_norm_times(void **state)
     assert_string_equal(n.list.v[0].id, "calendly:u1:canceled");
     assert_string_equal(n.list.v[0].attrs,
                         "{\"calendly_event\":\"invitee.canceled\",\"rescheduled\":\"true\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_skip_and_poison(void **state)
@@ -409,7 +385,7 @@ static void test_norm_skip_and_poison(void **state)
         {"nope", CX_NORM_POISON, "calendly: body is not an event"},
         {long_uri, CX_NORM_POISON, "calendly: invitee uri too long"},
     };
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
@@ -423,7 +399,7 @@ static void test_norm_skip_and_poison(void **state)
             fail_msg("row %zu: %zu events left in the list", i, n.list.n);
         if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
             fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
 }
 

@@ -139,30 +139,13 @@ static void test_verify_shapes(void **state)
 
 /* ---- normalize ---- */
 
-struct norm {
-    struct cx_source src;
-    struct cx_raw raw;
-    struct cx_event_list list;
-    struct cx_err err;
-    unsigned char *owned;
-};
-
-static enum cx_result normalize_bytes(struct norm *n, const void *body, size_t len)
+static enum cx_result normalize_bytes(struct cx_test_norm *n, const void *body, size_t len)
 {
-    memset(n, 0, sizeof *n);
-    n->src.name = "google-leads";
-    n->src.type = "google_ads";
-    n->src.default_country_code = "39";
-    n->raw.source = "google-leads";
-    n->raw.stream_id = "1790856000000-0";
-    n->raw.received_ms = 1790900000000;
-    n->raw.body = body;
-    n->raw.body_len = len;
-    cx_list_init(&n->list);
-    return google()->normalize(&n->src, &n->raw, NULL, &n->list, NULL, &n->err);
+    cx_test_norm_init(n, "google_ads", "google-leads", "1790856000000-0", 1790900000000, body, len);
+    return cx_test_norm_run(n);
 }
 
-static enum cx_result normalize_file(struct norm *n, const char *name)
+static enum cx_result normalize_file(struct cx_test_norm *n, const char *name)
 {
     size_t len;
     unsigned char *body = slurp(name, &len);
@@ -172,16 +155,9 @@ static enum cx_result normalize_file(struct norm *n, const char *name)
     return rc;
 }
 
-static enum cx_result normalize_str(struct norm *n, const char *body)
+static enum cx_result normalize_str(struct cx_test_norm *n, const char *body)
 {
     return normalize_bytes(n, body, strlen(body));
-}
-
-static void norm_free(struct norm *n)
-{
-    cx_list_free(&n->list);
-    free(n->owned);
-    n->owned = NULL;
 }
 
 #define DOCS_LEAD                                                                                  \
@@ -191,7 +167,7 @@ static void test_norm_docs_sample(void **state)
 {
     static const char *const ids[] = {"google_lead", DOCS_LEAD, "gclid",
                                       DOCS_LEAD,     "phone",   "+11234567890"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -221,7 +197,7 @@ static void test_norm_docs_sample(void **state)
     assert_string_equal(ev->touch.click_ids[0].name, "gclid");
     assert_string_equal(ev->touch.click_ids[0].value, DOCS_LEAD);
     assert_string_equal(ev->attrs, "{\"form_id\":\"1234\",\"full_name\":\"John Doe\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_composed_full(void **state)
@@ -236,7 +212,7 @@ static void test_norm_composed_full(void **state)
         "marco.bianchi@example.it",
         "phone",
         "+39021234567"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
     char *json;
 
@@ -260,7 +236,7 @@ static void test_norm_composed_full(void **state)
     assert_non_null(strstr(json, "\"campaign\":\"21987654321098765\""));
     assert_non_null(strstr(json, "\"click_ids\":{\"gclid\":\"EAIaIQobChMI-test-gclid\"}"));
     free(json);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_submit_time(void **state)
@@ -282,7 +258,7 @@ static void test_norm_submit_time(void **state)
         {"", 1790900000000},
     };
     char body[256];
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
@@ -293,14 +269,14 @@ static void test_norm_submit_time(void **state)
         if (n.list.v[0].at_ms != rows[i].want)
             fail_msg("row %zu: at %lld, want %lld", i, (long long)n.list.v[0].at_ms,
                      (long long)rows[i].want);
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
 }
 
 static void test_norm_shapes(void **state)
 {
     static const char *const ids[] = {"google_lead", "L7", "email", "ops@example.com"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -323,7 +299,7 @@ static void test_norm_shapes(void **state)
     assert_int_equal(ev->touch.nclick_ids, 0);
     assert_string_equal(ev->touch.channel, "paid_search");
     assert_string_equal(ev->attrs, "{\"first_name\":\"Ada\",\"last_name\":\"Lovelace\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_poison(void **state)
@@ -341,7 +317,7 @@ static void test_norm_poison(void **state)
         {long_id, "google_ads: lead_id too long"},
         {"{\"lead_id\":\"a\\u0001b\"}", "google_ads: lead_id is not a usable identity"},
     };
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
@@ -353,7 +329,7 @@ static void test_norm_poison(void **state)
             fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
         if (n.list.n != 0)
             fail_msg("row %zu: %zu events left", i, n.list.n);
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
 }
 

@@ -256,30 +256,13 @@ static void test_verify_body_check(void **state)
 
 /* ---- normalization ---- */
 
-struct norm {
-    struct cx_source src;
-    struct cx_raw raw;
-    struct cx_event_list list;
-    struct cx_err err;
-    unsigned char *owned;
-};
-
-static enum cx_result normalize_bytes(struct norm *n, const void *body, size_t len)
+static enum cx_result normalize_bytes(struct cx_test_norm *n, const void *body, size_t len)
 {
-    memset(n, 0, sizeof *n);
-    n->src.name = "stripe-eu";
-    n->src.type = "stripe";
-    n->src.default_country_code = "39";
-    n->raw.source = "stripe-eu";
-    n->raw.stream_id = "1790856000000-0";
-    n->raw.received_ms = 1790900000000;
-    n->raw.body = body;
-    n->raw.body_len = len;
-    cx_list_init(&n->list);
-    return stripe()->normalize(&n->src, &n->raw, NULL, &n->list, NULL, &n->err);
+    cx_test_norm_init(n, "stripe", "stripe-eu", "1790856000000-0", 1790900000000, body, len);
+    return cx_test_norm_run(n);
 }
 
-static enum cx_result normalize_file(struct norm *n, const char *name)
+static enum cx_result normalize_file(struct cx_test_norm *n, const char *name)
 {
     size_t len;
     unsigned char *body = slurp(name, &len);
@@ -289,16 +272,9 @@ static enum cx_result normalize_file(struct norm *n, const char *name)
     return rc;
 }
 
-static enum cx_result normalize_str(struct norm *n, const char *body)
+static enum cx_result normalize_str(struct cx_test_norm *n, const char *body)
 {
     return normalize_bytes(n, body, strlen(body));
-}
-
-static void norm_free(struct norm *n)
-{
-    cx_list_free(&n->list);
-    free(n->owned);
-    n->owned = NULL;
 }
 
 static void test_norm_checkout_session(void **state)
@@ -308,7 +284,7 @@ static void test_norm_checkout_session(void **state)
         "+390212345678", "stripe_customer",         "cus_NffrFeUfNV2Hib",
         "gclid",         "EAIaIQobChMI-test-gclid", "anon",
         "a_7f3c2e"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -339,7 +315,7 @@ static void test_norm_checkout_session(void **state)
     assert_string_equal(ev->touch.click_ids[0].name, "gclid");
     assert_string_equal(ev->touch.click_ids[0].value, "EAIaIQobChMI-test-gclid");
     assert_string_equal(ev->attrs, "{\"name\":\"Giulia Rossi\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_payment_intent(void **state)
@@ -353,7 +329,7 @@ static void test_norm_payment_intent(void **state)
         "IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgk",
         "anon",
         "a_7f3c2e"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -376,7 +352,7 @@ static void test_norm_payment_intent(void **state)
     assert_int_equal(ev->touch.nclick_ids, 1);
     assert_string_equal(ev->touch.click_ids[0].name, "fbclid");
     assert_string_equal(ev->attrs, "");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_invoice(void **state)
@@ -384,7 +360,7 @@ static void test_norm_invoice(void **state)
     static const char *const ids[] = {"email",           "marco.bianchi@example.it",
                                       "phone",           "+39021234567",
                                       "stripe_customer", "cus_QXg1o8vcGmoR32"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -405,7 +381,7 @@ static void test_norm_invoice(void **state)
     assert_string_equal(ev->touch.campaign, "october");
     assert_int_equal(ev->touch.nclick_ids, 0);
     assert_string_equal(ev->attrs, "{\"name\":\"Marco Bianchi\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_charge_refunded(void **state)
@@ -413,7 +389,7 @@ static void test_norm_charge_refunded(void **state)
     static const char *const ids[] = {"email",           "giulia.rossi@example.it",
                                       "email",           "giulia@example.org",
                                       "stripe_customer", "cus_NffrFeUfNV2Hib"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -431,7 +407,7 @@ static void test_norm_charge_refunded(void **state)
     cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_int_equal(ev->has_touch, 0);
     assert_string_equal(ev->attrs, "{\"name\":\"Jenny Rosen\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_skip_and_poison(void **state)
@@ -484,7 +460,7 @@ static void test_norm_skip_and_poison(void **state)
          "{\"amount_refunded\":500}}}",
          CX_NORM_POISON, "stripe charge.refunded evt_r: amount_refunded went down"},
     };
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
@@ -496,13 +472,13 @@ static void test_norm_skip_and_poison(void **state)
             fail_msg("row %zu: %zu events left in the list", i, n.list.n);
         if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
             fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
 }
 
 static void test_norm_shapes(void **state)
 {
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -525,7 +501,7 @@ static void test_norm_shapes(void **state)
     assert_string_equal(ev->identities[1].type, "anon"); /* a bare client_reference_id */
     assert_string_equal(ev->identities[1].value, "a_0123abcd");
     assert_string_equal(ev->attrs, "{\"stripe_type\":\"checkout.session.completed\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
     /* The async success of the same session is the payment. Expanded objects give ids. */
     assert_int_equal(
@@ -543,7 +519,7 @@ static void test_norm_shapes(void **state)
     assert_string_equal(ev->identities[0].type, "stripe_customer");
     assert_string_equal(ev->identities[0].value, "cus_u");
     assert_int_equal(ev->at_ms, 1790856100000);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
     /* Older API versions: invoice.payment_intent is the key; a trial's zero invoice is no
      * revenue. */
@@ -554,14 +530,14 @@ static void test_norm_shapes(void **state)
                      CX_NORM_OK);
     assert_string_equal(n.list.v[0].payment_key, "pi_i");
     assert_string_equal(n.list.v[0].currency, "USD");
-    norm_free(&n);
+    cx_test_norm_free(&n);
     assert_int_equal(normalize_str(&n, "{\"id\":\"evt_t\",\"type\":\"invoice.paid\",\"created\":"
                                        "1790856000,\"data\":{\"object\":{\"id\":\"in_t\","
                                        "\"amount_paid\":0,\"currency\":\"eur\"}}}"),
                      CX_NORM_OK);
     assert_string_equal(n.list.v[0].kind, "custom");
     assert_int_equal(n.list.v[0].has_amount, 0);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
     /* A missing `created` is refused: the arrival time would make the journey depend on
      * arrival order. */
@@ -570,7 +546,7 @@ static void test_norm_shapes(void **state)
                                        "\"currency\":\"jpy\",\"payment_intent\":null}}}"),
                      CX_NORM_POISON);
     assert_non_null(strstr(n.err.msg, "created"));
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
     /* A refund without previous_attributes refunds the whole cumulative amount; without
      * a PaymentIntent the charge id is the key. JPY amounts are already minor units. */
@@ -585,7 +561,7 @@ static void test_norm_shapes(void **state)
     assert_string_equal(ev->currency, "JPY");
     assert_string_equal(ev->payment_key, "ch_r");
     assert_int_equal(ev->at_ms, 1790900000000);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
     /* PaymentIntent without amount_received (old shape) uses amount; the pre-2022 embedded
      * charges give the billing email. */
@@ -604,7 +580,7 @@ static void test_norm_shapes(void **state)
     assert_string_equal(ev->identities[1].type, "anon");
     assert_string_equal(ev->identities[1].value, "a_77");
     assert_string_equal(ev->touch.channel, "referral");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 int main(void)

@@ -168,30 +168,13 @@ static void test_verify_body_check(void **state)
 
 /* ---- normalize ---- */
 
-struct norm {
-    struct cx_source src;
-    struct cx_raw raw;
-    struct cx_event_list list;
-    struct cx_err err;
-    unsigned char *owned;
-};
-
-static enum cx_result normalize_bytes(struct norm *n, const void *body, size_t len)
+static enum cx_result normalize_bytes(struct cx_test_norm *n, const void *body, size_t len)
 {
-    memset(n, 0, sizeof *n);
-    n->src.name = "typeform-demo";
-    n->src.type = "typeform";
-    n->src.default_country_code = "39";
-    n->raw.source = "typeform-demo";
-    n->raw.stream_id = "1790856000000-0";
-    n->raw.received_ms = 1790900000000;
-    n->raw.body = body;
-    n->raw.body_len = len;
-    cx_list_init(&n->list);
-    return typeform()->normalize(&n->src, &n->raw, NULL, &n->list, NULL, &n->err);
+    cx_test_norm_init(n, "typeform", "typeform-demo", "1790856000000-0", 1790900000000, body, len);
+    return cx_test_norm_run(n);
 }
 
-static enum cx_result normalize_file(struct norm *n, const char *name)
+static enum cx_result normalize_file(struct cx_test_norm *n, const char *name)
 {
     size_t len;
     unsigned char *body = slurp(name, &len);
@@ -201,22 +184,15 @@ static enum cx_result normalize_file(struct norm *n, const char *name)
     return rc;
 }
 
-static enum cx_result normalize_str(struct norm *n, const char *body)
+static enum cx_result normalize_str(struct cx_test_norm *n, const char *body)
 {
     return normalize_bytes(n, body, strlen(body));
-}
-
-static void norm_free(struct norm *n)
-{
-    cx_list_free(&n->list);
-    free(n->owned);
-    n->owned = NULL;
 }
 
 static void test_norm_docs_example(void **state)
 {
     static const char *const ids[] = {"email", "laura@example.com"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -243,7 +219,7 @@ static void test_norm_docs_example(void **state)
                         "medium-sized city with a university. Geographically, the area is "
                         "hilly.\",\"readable_ref_short_text\":\"Laura\",\"readable_ref_date\":"
                         "\"2005-10-15\",\"user_id\":\"abc123456\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_hidden_fields(void **state)
@@ -253,7 +229,7 @@ static void test_norm_hidden_fields(void **state)
         "phone",  "+393471234567",
         "fbclid", "IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgk",
         "anon",   "a_7f3c2e"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -279,13 +255,13 @@ static void test_norm_hidden_fields(void **state)
                         "{\"form_id\":\"aBcD1234\",\"form_title\":\"Book a demo\",\"first_name\":"
                         "\"Giulia\",\"company_size\":\"11-50\",\"newsletter\":\"true\",\"seats\":"
                         "\"25\",\"topics\":\"Attribution, Funnel\",\"plan\":\"pro\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_shapes(void **state)
 {
     static const char *const ids[] = {"gclid", "Cj0-g", "anon", "a_1", "email", "n@example.com"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -307,7 +283,7 @@ static void test_norm_shapes(void **state)
     assert_string_equal(ev->touch.channel, "paid_search");
     assert_string_equal(ev->attrs,
                         "{\"form_id\":\"f\",\"ID9\":\"by id\",\"why\":\"something else\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_skip_and_poison(void **state)
@@ -331,7 +307,7 @@ static void test_norm_skip_and_poison(void **state)
         {"[1]", CX_NORM_POISON, "typeform: body is not an event with event_id and event_type"},
         {"{", CX_NORM_POISON, "typeform: body is not an event with event_id and event_type"},
     };
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
@@ -343,7 +319,7 @@ static void test_norm_skip_and_poison(void **state)
             fail_msg("row %zu: %zu events left in the list", i, n.list.n);
         if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
             fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
 }
 
