@@ -176,23 +176,57 @@ static const struct {
     {"ttclid", "paid_social"},
 };
 
+/* The DESIGN §6 table's lists. daemon/config.c repeats them as the defaults of its
+ * [channels] keys (so --help-config shows them); a unit test keeps the two equal. */
 static const char *const search_engines[] = {"google", "bing",   "microsoft", "yahoo", "duckduckgo",
                                              "baidu",  "yandex", "ecosia",    "qwant"};
 static const char *const social_networks[] = {
     "facebook", "fb", "instagram", "ig",       "meta",   "linkedin", "tiktok",
     "twitter",  "x",  "pinterest", "snapchat", "reddit", "youtube",  "threads"};
+static const char *const paid_mediums[] = {"cpc", "ppc", "paid"};
+static const char *const paid_social_mediums[] = {"paid_social", "paidsocial"};
+static const char *const email_mediums[] = {"email", "newsletter"};
+static const char *const social_mediums[] = {"social"};
+static const char *const referral_mediums[] = {"referral"};
 
-static int in_list(const char *v, const char *const *list, size_t n)
+#define LIST(a)                                                                                    \
+    {                                                                                              \
+        (a), sizeof(a) / sizeof((a)[0])                                                            \
+    }
+
+static const struct cx_channel_map default_map = {
+    .lists =
+        {
+            [CX_CHL_SEARCH_ENGINES] = LIST(search_engines),
+            [CX_CHL_SOCIAL_NETWORKS] = LIST(social_networks),
+            [CX_CHL_PAID_MEDIUMS] = LIST(paid_mediums),
+            [CX_CHL_PAID_SOCIAL_MEDIUMS] = LIST(paid_social_mediums),
+            [CX_CHL_EMAIL_MEDIUMS] = LIST(email_mediums),
+            [CX_CHL_SOCIAL_MEDIUMS] = LIST(social_mediums),
+            [CX_CHL_REFERRAL_MEDIUMS] = LIST(referral_mediums),
+        },
+    .rules = NULL,
+    .nrules = 0,
+};
+
+const struct cx_channel_map *cx_channel_defaults(void)
 {
+    return &default_map;
+}
+
+static int in_list(const struct cx_channel_map *m, enum cx_channel_list_id id, const char *v)
+{
+    const struct cx_channel_list *l = &m->lists[id];
     size_t i;
 
-    for (i = 0; i < n; i++)
-        if (strcasecmp(v, list[i]) == 0)
+    /* An empty value is "absent" in a touch, never a match for anything. */
+    if (!v[0] || !l->v)
+        return 0;
+    for (i = 0; i < l->n; i++)
+        if (l->v[i] && strcasecmp(v, l->v[i]) == 0)
             return 1;
     return 0;
 }
-
-#define IN_LIST(v, list) in_list((v), (list), sizeof(list) / sizeof((list)[0]))
 
 /* Meta's _fbc cookie is "fb.<subdomain index>.<creation ms>.<fbclid>"; sites often pass
  * it instead of the fbclid itself. Returns the fbclid part or NULL. */
@@ -273,13 +307,42 @@ void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_get
     if (found)
         ev->has_touch = 1;
     if (ev->has_touch)
-        cx_copy_text(ev->touch.channel, sizeof ev->touch.channel, cx_touch_channel(&ev->touch));
+        cx_event_set_channel(ev, src);
 }
 
-const char *cx_touch_channel(const struct cx_touch *t)
+void cx_event_set_channel(struct cx_event *ev, const struct cx_source *src)
 {
+    if (!ev)
+        return;
+    cx_copy_text(ev->touch.channel, sizeof ev->touch.channel,
+                 cx_touch_channel(&ev->touch, src ? src->channels : NULL));
+}
+
+/* The operator's rule that applies, or NULL. A rule whose fields are not terminated
+ * inside themselves is skipped: the map is plain memory its builder may have botched, and
+ * the answer is copied into a fixed field. */
+static const char *user_rule(const struct cx_channel_map *m, const struct cx_touch *t)
+{
+    size_t i;
+
+    for (i = 0; m->rules && i < m->nrules && i < CX_CHANNEL_RULES_MAX; i++) {
+        const struct cx_channel_rule *r = &m->rules[i];
+        const char *v = r->on == CX_CHANNEL_ON_SOURCE ? t->source : t->medium;
+
+        if (!memchr(r->value, '\0', sizeof r->value) ||
+            !memchr(r->channel, '\0', sizeof r->channel) || !r->value[0] || !r->channel[0])
+            continue;
+        if (v[0] && strcasecmp(v, r->value) == 0)
+            return r->channel;
+    }
+    return NULL;
+}
+
+const char *cx_touch_channel(const struct cx_touch *t, const struct cx_channel_map *map)
+{
+    const struct cx_channel_map *m = map ? map : &default_map;
+    const char *medium, *rule;
     size_t i, k;
-    const char *medium;
     int any_utm;
 
     if (!t)
@@ -287,11 +350,18 @@ const char *cx_touch_channel(const struct cx_touch *t)
     medium = t->medium;
     any_utm = t->source[0] || t->medium[0] || t->campaign[0] || t->content[0] || t->term[0];
 
-    /* An ad-platform lead: the platform itself is the channel. */
+    /* An ad-platform lead: the platform itself is the channel. The built-in lists back
+     * the configured ones up, because the platform is named by our own connector (or an
+     * events client) for a lead that is paid by definition: a list written without
+     * "google" must not turn every Google Ads lead into "other". */
     if (t->platform[0]) {
-        if (IN_LIST(t->platform, search_engines))
+        if (in_list(m, CX_CHL_SEARCH_ENGINES, t->platform))
             return "paid_search";
-        if (IN_LIST(t->platform, social_networks))
+        if (in_list(m, CX_CHL_SOCIAL_NETWORKS, t->platform))
+            return "paid_social";
+        if (in_list(&default_map, CX_CHL_SEARCH_ENGINES, t->platform))
+            return "paid_search";
+        if (in_list(&default_map, CX_CHL_SOCIAL_NETWORKS, t->platform))
             return "paid_social";
     }
     /* A click id names its platform, whatever utm_source claims. */
@@ -299,21 +369,22 @@ const char *cx_touch_channel(const struct cx_touch *t)
         for (k = 0; k < sizeof click_ids / sizeof click_ids[0]; k++)
             if (strcmp(t->click_ids[i].name, click_ids[k].name) == 0)
                 return click_ids[k].channel;
-    if (strcasecmp(medium, "cpc") == 0 || strcasecmp(medium, "ppc") == 0 ||
-        strcasecmp(medium, "paid") == 0) {
-        if (IN_LIST(t->source, search_engines))
+    if ((rule = user_rule(m, t)) != NULL)
+        return rule;
+    if (in_list(m, CX_CHL_PAID_MEDIUMS, medium)) {
+        if (in_list(m, CX_CHL_SEARCH_ENGINES, t->source))
             return "paid_search";
-        if (IN_LIST(t->source, social_networks))
+        if (in_list(m, CX_CHL_SOCIAL_NETWORKS, t->source))
             return "paid_social";
         return "other";
     }
-    if (strcasecmp(medium, "paid_social") == 0 || strcasecmp(medium, "paidsocial") == 0)
+    if (in_list(m, CX_CHL_PAID_SOCIAL_MEDIUMS, medium))
         return "paid_social";
-    if (strcasecmp(medium, "email") == 0 || strcasecmp(medium, "newsletter") == 0)
+    if (in_list(m, CX_CHL_EMAIL_MEDIUMS, medium))
         return "email";
-    if (strcasecmp(medium, "social") == 0)
+    if (in_list(m, CX_CHL_SOCIAL_MEDIUMS, medium))
         return "organic_social";
-    if (strcasecmp(medium, "referral") == 0)
+    if (in_list(m, CX_CHL_REFERRAL_MEDIUMS, medium))
         return "referral";
     /* An unknown ad platform is still paid, just not classifiable: "other". */
     if (any_utm || t->platform[0] || t->ad[0])

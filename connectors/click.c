@@ -96,7 +96,7 @@ static enum cx_result click_normalize(const struct cx_source *src, const struct 
     if (query && cx_form_parse(&q, query, strlen(query)) == 0)
         cx_event_set_touch(ev, src, cx_form_getter, &q);
     else
-        cx_copy_text(ev->touch.channel, sizeof ev->touch.channel, cx_touch_channel(&ev->touch));
+        cx_event_set_channel(ev, src);
     set_to_attr(ev, cx_json_str(root, "to"));
     rc = CX_NORM_OK;
 out:

@@ -39,6 +39,59 @@ struct cx_header {
 
 enum cx_form_auth { CX_AUTH_HMAC, CX_AUTH_TOKEN, CX_AUTH_ORIGIN };
 
+/* The channel table of DESIGN §6 as data, so an operator can adapt it ([channels] in the
+ * config). A touch's channel is the first of these that applies:
+ *   1. an ad-platform lead: its platform in search_engines / social_networks, then in the
+ *      built-in lists (a Google Ads or Meta lead stays paid whatever the lists say);
+ *   2. a click id, fixed: it names its platform and wins over any utm value;
+ *   3. the operator's rules, in the order written: utm_medium or utm_source equal to the
+ *      rule's value (ASCII case-insensitive) gives the rule's channel;
+ *   4. utm_medium in paid_mediums: paid_search / paid_social by utm_source, else other;
+ *   5. paid_social_mediums, email_mediums, social_mediums, referral_mediums, in turn;
+ *   6. any other utm (or a platform or ad): other; nothing: direct.
+ * Rules come after click ids because a click id is proof of the ad platform, while utm
+ * values are whatever a link's author typed; they come before the default medium rules
+ * because an explicit rule is the operator saying what a value means. */
+#define CX_CHANNEL_MAX 32       /* a channel name with its NUL: struct cx_touch.channel */
+#define CX_CHANNEL_VALUE_MAX 64 /* a utm value in a list or rule, with its NUL */
+#define CX_CHANNEL_LIST_MAX 32  /* items of one list */
+#define CX_CHANNEL_RULES_MAX 64
+
+enum cx_channel_list_id {
+    CX_CHL_SEARCH_ENGINES, /* utm_source / platform values that are search engines */
+    CX_CHL_SOCIAL_NETWORKS,
+    CX_CHL_PAID_MEDIUMS, /* cpc, ppc, paid: paid_search or paid_social by the source */
+    CX_CHL_PAID_SOCIAL_MEDIUMS,
+    CX_CHL_EMAIL_MEDIUMS,
+    CX_CHL_SOCIAL_MEDIUMS, /* organic_social */
+    CX_CHL_REFERRAL_MEDIUMS,
+    CX_CHL_COUNT
+};
+
+struct cx_channel_list {
+    const char *const *v; /* compared ASCII case-insensitively */
+    size_t n;             /* 0: the rule that uses the list never applies */
+};
+
+enum cx_channel_on { CX_CHANNEL_ON_MEDIUM, CX_CHANNEL_ON_SOURCE };
+
+struct cx_channel_rule {
+    enum cx_channel_on on;
+    char value[CX_CHANNEL_VALUE_MAX];
+    char channel[CX_CHANNEL_MAX];
+};
+
+/* Owned by whoever built it (the daemon's config); connectors only read it. Every list
+ * is complete: there is no "unset" list, cx_channel_defaults() has the built-in ones. */
+struct cx_channel_map {
+    struct cx_channel_list lists[CX_CHL_COUNT];
+    const struct cx_channel_rule *rules;
+    size_t nrules;
+};
+
+/* The DESIGN §6 table as shipped; what a NULL map means. Static storage. */
+const struct cx_channel_map *cx_channel_defaults(void);
+
 /* One configured source as the connectors see it. Owned by the daemon's config; connectors
  * borrow it for the duration of a call. */
 struct cx_source {
@@ -52,9 +105,10 @@ struct cx_source {
     const char *api_token, *api_base;
     const char *stages;
     enum cx_form_auth auth;
-    const char *allow_origins;        /* form auth=origin: comma-separated hosts */
-    int64_t tolerance_s;              /* replay window for signed timestamps */
-    const char *default_country_code; /* digits, e.g. "39"; NULL or "" = none */
+    const char *allow_origins;             /* form auth=origin: comma-separated hosts */
+    int64_t tolerance_s;                   /* replay window for signed timestamps */
+    const char *default_country_code;      /* digits, e.g. "39"; NULL or "" = none */
+    const struct cx_channel_map *channels; /* NULL = cx_channel_defaults() */
 };
 
 /* A borrowed view of one HTTP request, no libevent types. */
@@ -224,16 +278,21 @@ int cx_event_add_identity(struct cx_event *ev, const struct cx_source *src, cons
 /* Fills the touch's utm, click id and channel fields from name/value pairs (utm_source,
  * utm_medium, ..., gclid, fbclid, ...). Pairs with other names are ignored. Sets
  * ev->has_touch when any utm value or click id was found, and adds gclid / fbclid as
- * identities. `get` returns the value for a name or NULL. */
+ * identities. The channel follows src->channels. `get` returns the value for a name or
+ * NULL. */
 typedef const char *(*cx_getter)(void *ctx, const char *name);
 void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_getter get, void *ctx);
+/* (Re)computes ev->touch.channel from the touch as it stands, by src's map (src may be
+ * NULL), for connectors that fill touch fields themselves (platform, medium, source). */
+void cx_event_set_channel(struct cx_event *ev, const struct cx_source *src);
 /* The compact record the report indexes keep per event (DESIGN §6, §6b): kind, stage
  * rank, source type, touch flag, channel, source, campaign, ad, amount, currency and
  * payment key, separated by CX_RECORD_SEP. 0 / -1 when it does not fit. */
 #define CX_RECORD_SEP '\x1f'
 #define CX_RECORD_MAX 2048
 int cx_event_record(const struct cx_event *ev, char *out, size_t cap);
-/* Channel of a touch (DESIGN §6 table). */
-const char *cx_touch_channel(const struct cx_touch *t);
+/* Channel of a touch by the map (NULL: the DESIGN §6 defaults). The answer points into
+ * the map or static storage: copy it before the map goes. */
+const char *cx_touch_channel(const struct cx_touch *t, const struct cx_channel_map *map);
 
 #endif

@@ -191,7 +191,7 @@ static enum cx_result google_normalize(const struct cx_source *src, const struct
         cx_copy_text(ev->touch.campaign, sizeof ev->touch.campaign, id);
     if (cx_json_id(root, "creative_id", id, sizeof id) == 0)
         cx_copy_text(ev->touch.ad, sizeof ev->touch.ad, id);
-    cx_copy_text(ev->touch.channel, sizeof ev->touch.channel, cx_touch_channel(&ev->touch));
+    cx_event_set_channel(ev, src);
 
     /* A test lead is still processed (it proves the pipeline end to end) but marked. */
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "is_test")) &&

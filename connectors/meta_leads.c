@@ -221,7 +221,7 @@ static int fill_lead(struct cx_event *ev, const struct cx_source *src, const str
         cx_copy_text(ev->touch.campaign, sizeof ev->touch.campaign, s);
     else if (cx_json_id(graph, "campaign_id", tmp, sizeof tmp) == 0)
         cx_copy_text(ev->touch.campaign, sizeof ev->touch.campaign, tmp);
-    cx_copy_text(ev->touch.channel, sizeof ev->touch.channel, cx_touch_channel(&ev->touch));
+    cx_event_set_channel(ev, src);
 
     if (!form_id[0] && cx_json_id(graph, "form_id", form_id, sizeof form_id) != 0)
         form_id[0] = '\0';

@@ -1,10 +1,13 @@
 /*
  * journeyd.conf: the table-driven ini parser (DESIGN §9, STYLE B6).
  *
- * Every key is one row of main_keys[] or source_keys[]: its value grammar, where the value
- * lands in struct cfg / struct cfg_source, bounds, flags, default and a doc line. Parsing,
- * defaults, per-type requirements, freeing and --help-config all walk the same rows, so a
- * key cannot exist without being documented, defaulted and freed.
+ * Every key is one row of main_keys[], sla_keys[], channel_keys[] or source_keys[]: its
+ * value grammar, where the value lands in struct cfg / struct cfg_source, bounds, flags,
+ * default and a doc line. Parsing, defaults, per-type requirements, freeing and
+ * --help-config all walk the same rows, so a key cannot exist without being documented,
+ * defaulted and freed. The one exception is the [channels] rules (medium.<value> =
+ * <channel>): their keys are data, so they have a parser of their own (set_channel_rule),
+ * fixed-size storage that needs no freeing, and a paragraph in --help-config.
  *
  * Nothing is half-applied: cfg_parse builds a fresh struct and returns it fully validated
  * or frees it, which is what lets a SIGHUP keep the old config when the new one is wrong
@@ -312,6 +315,31 @@ static const char *check_username(const char *v)
     return NULL;
 }
 
+/* A utm value in a [channels] list or rule: what a link's author types, kept to the
+ * characters of a slug so a rule can be its key (medium.<value>) too. */
+static const char *check_channel_value(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= CX_CHANNEL_VALUE_MAX || !all_of(v, "_.-"))
+        return "expected 1-63 of A-Z a-z 0-9 _ . -";
+    return NULL;
+}
+
+/* A channel name becomes a report key, a JSON string and a field of the report record:
+ * lower case (reports group exactly, so "Partners" and "partners" would be two rows), no
+ * separators, no "(" that would make it look like the reports' own "(none)"/"(direct)". */
+static const char *check_channel_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= CX_CHANNEL_MAX || v[0] == '-' || v[0] == '_')
+        return "expected 1-31 of a-z 0-9 _ -, starting with a letter or digit";
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i] >= 'a' && v[i] <= 'z') && !is_digit((unsigned char)v[i]) && v[i] != '_' &&
+            v[i] != '-')
+            return "expected 1-31 of a-z 0-9 _ -, starting with a letter or digit";
+    return NULL;
+}
+
 static const char *check_stages(const char *v)
 {
     /* The connector owns the meaning; the shape is checked here so a typo fails at load
@@ -533,15 +561,48 @@ static const struct cfg_key source_keys[] = {
      .unit = SEC, .bare = SEC, .flags = CF_RELOADABLE, .def = "300s",
      .doc = "Replay window for signed timestamps (whole seconds)."},
 };
+
+/* [channels] (DESIGN §6): the lists the default channel rules use. Each default is the
+ * built-in list of connectors/canon.c (a unit test keeps them equal); a list written here
+ * replaces it, and an empty one turns its rule off. The operator's own rules
+ * (medium.<value> = <channel>, source.<value> = <channel>) are not rows: their keys are
+ * open-ended (set_channel_rule). */
+#define CHANNEL_LIST(name, id, dflt, text)                                                         \
+    {.key = (name), .type = CT_LIST, .store = CS_STRV,                                             \
+     .off = IN_CFG(channel_lists[id][0], char *), .off2 = IN_CFG(nchannel_lists[id], size_t),      \
+     .cap = CX_CHANNEL_LIST_MAX, .check = check_channel_value, .flags = CF_RELOADABLE,             \
+     .def = (dflt), .doc = (text)}
+static const struct cfg_key channel_keys[] = {
+    CHANNEL_LIST("search_engines", CX_CHL_SEARCH_ENGINES,
+                 "google, bing, microsoft, yahoo, duckduckgo, baidu, yandex, ecosia, qwant",
+                 "utm_source values (and ad platforms) of search engines: paid_search."),
+    CHANNEL_LIST("social_networks", CX_CHL_SOCIAL_NETWORKS,
+                 "facebook, fb, instagram, ig, meta, linkedin, tiktok, twitter, x, pinterest, "
+                 "snapchat, reddit, youtube, threads",
+                 "utm_source values (and ad platforms) of social networks: paid_social."),
+    CHANNEL_LIST("paid_mediums", CX_CHL_PAID_MEDIUMS, "cpc, ppc, paid",
+                 "utm_medium of paid links: paid_search or paid_social by utm_source, else other."),
+    CHANNEL_LIST("paid_social_mediums", CX_CHL_PAID_SOCIAL_MEDIUMS, "paid_social, paidsocial",
+                 "utm_medium values that mean paid_social whatever the source."),
+    CHANNEL_LIST("email_mediums", CX_CHL_EMAIL_MEDIUMS, "email, newsletter",
+                 "utm_medium values that mean email."),
+    CHANNEL_LIST("social_mediums", CX_CHL_SOCIAL_MEDIUMS, "social",
+                 "utm_medium values that mean organic_social."),
+    CHANNEL_LIST("referral_mediums", CX_CHL_REFERRAL_MEDIUMS, "referral",
+                 "utm_medium values that mean referral."),
+};
+#undef CHANNEL_LIST
 /* clang-format on */
 
 _Static_assert(ARRAY_LEN(main_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
+_Static_assert(ARRAY_LEN(channel_keys) == CX_CHL_COUNT, "one [channels] row per list");
+_Static_assert(CX_CHANNEL_LIST_MAX <= CFG_MAX_ITEMS, "raise CFG_MAX_ITEMS");
 _Static_assert(ARRAY_LEN(source_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
 _Static_assert(CFG_MAX_HOSTS <= CFG_MAX_ITEMS && CFG_MAX_TOKENS <= CFG_MAX_ITEMS &&
                    CX_MAX_SECRETS <= CFG_MAX_ITEMS,
                "raise CFG_MAX_ITEMS");
 
-enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA };
+enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA, IN_CHANNELS };
 
 struct parser {
     const char *name; /* prefixes every message; its directory anchors relative paths */
@@ -554,6 +615,10 @@ struct parser {
     unsigned sla_line;
     unsigned sla_seen[CFG_MAX_KEYS];
     unsigned char sla_file[CFG_MAX_KEYS];
+    unsigned channels_line;
+    unsigned channels_seen[CFG_MAX_KEYS];
+    unsigned char channels_file[CFG_MAX_KEYS];
+    unsigned rule_line[CX_CHANNEL_RULES_MAX]; /* of each cfg.channel_rules[i] */
     struct cfg_source *src;
     unsigned src_line[CFG_MAX_SOURCES];
     unsigned src_seen[CFG_MAX_KEYS];
@@ -1199,23 +1264,65 @@ static const char *section_label(const struct parser *p, char *out, size_t outsz
         snprintf(out, outsz, "[journeyd]");
     else if (p->in == IN_SLA)
         snprintf(out, outsz, "[sla]");
+    else if (p->in == IN_CHANNELS)
+        snprintf(out, outsz, "[channels]");
     else
         snprintf(out, outsz, "[source %s]", p->src->name);
     return out;
 }
 
+/* medium.<value> = <channel> or source.<value> = <channel> in [channels]: appended in
+ * file order, which is the order cx_touch_channel consults them. The channel is taken
+ * literally (no _file, no env:): it is a short name, never a secret. */
+static int set_channel_rule(struct parser *p, const char *key, const char *val, unsigned line)
+{
+    struct cfg *c = p->c;
+    const char *dot = strchr(key, '.');
+    const char *value = dot + 1, *why;
+    enum cx_channel_on on = key[0] == 'm' ? CX_CHANNEL_ON_MEDIUM : CX_CHANNEL_ON_SOURCE;
+    char b[48];
+
+    if ((why = check_channel_value(value)) != NULL)
+        return fail(p, line, "invalid rule '%s': after '%.*s.' %s", key, (int)(dot - key), key,
+                    why);
+    if ((why = check_channel_name(val)) != NULL)
+        return fail(p, line, "invalid channel '%s' for %s: %s", shown(val, b, sizeof(b)), key, why);
+    /* utm values match case-insensitively, so these two could never both apply. */
+    for (size_t i = 0; i < c->nchannel_rules; i++)
+        if (c->channel_rules[i].on == on && strcasecmp(c->channel_rules[i].value, value) == 0)
+            return fail(p, line, "duplicate rule '%s' (first at line %u)", key, p->rule_line[i]);
+    if (c->nchannel_rules == CX_CHANNEL_RULES_MAX)
+        return fail(p, line, "more than %d channel rules", CX_CHANNEL_RULES_MAX);
+    struct cx_channel_rule *r = &c->channel_rules[c->nchannel_rules];
+    r->on = on;
+    /* Both fit: the checks above bound them below the fields' sizes. */
+    memcpy(r->value, value, strlen(value) + 1);
+    memcpy(r->channel, val, strlen(val) + 1);
+    p->rule_line[c->nchannel_rules++] = line;
+    return 0;
+}
+
 static int set_key(struct parser *p, char *key, const char *val, unsigned line)
 {
-    const struct cfg_key *tab = p->in == IN_MAIN  ? main_keys
-                                : p->in == IN_SLA ? sla_keys
-                                                  : source_keys;
-    size_t ntab = p->in == IN_MAIN  ? ARRAY_LEN(main_keys)
-                  : p->in == IN_SLA ? ARRAY_LEN(sla_keys)
-                                    : ARRAY_LEN(source_keys);
-    unsigned *seen = p->in == IN_MAIN ? p->main_seen : p->in == IN_SLA ? p->sla_seen : p->src_seen;
-    unsigned char *seen_file = p->in == IN_MAIN  ? p->main_file
-                               : p->in == IN_SLA ? p->sla_file
-                                                 : p->src_file;
+    if (p->in == IN_CHANNELS &&
+        (strncmp(key, "medium.", 7) == 0 || strncmp(key, "source.", 7) == 0))
+        return set_channel_rule(p, key, val, line);
+    const struct cfg_key *tab = p->in == IN_MAIN       ? main_keys
+                                : p->in == IN_SLA      ? sla_keys
+                                : p->in == IN_CHANNELS ? channel_keys
+                                                       : source_keys;
+    size_t ntab = p->in == IN_MAIN       ? ARRAY_LEN(main_keys)
+                  : p->in == IN_SLA      ? ARRAY_LEN(sla_keys)
+                  : p->in == IN_CHANNELS ? ARRAY_LEN(channel_keys)
+                                         : ARRAY_LEN(source_keys);
+    unsigned *seen = p->in == IN_MAIN       ? p->main_seen
+                     : p->in == IN_SLA      ? p->sla_seen
+                     : p->in == IN_CHANNELS ? p->channels_seen
+                                            : p->src_seen;
+    unsigned char *seen_file = p->in == IN_MAIN       ? p->main_file
+                               : p->in == IN_SLA      ? p->sla_file
+                               : p->in == IN_CHANNELS ? p->channels_file
+                                                      : p->src_file;
     void *base = p->in == IN_SOURCE ? (void *)p->src : (void *)p->c;
     const struct cfg_key *k = find_key(tab, ntab, key);
     size_t klen = strlen(key);
@@ -1357,6 +1464,14 @@ static int parse_header(struct parser *p, char *s, unsigned line)
         p->in = IN_SLA;
         return 0;
     }
+    if (strcmp(inner, "channels") == 0) {
+        if (p->channels_line)
+            return fail(p, line, "duplicate section [channels] (first at line %u)",
+                        p->channels_line);
+        p->channels_line = line;
+        p->in = IN_CHANNELS;
+        return 0;
+    }
     if (strncmp(inner, "source", 6) != 0 || (inner[6] && !is_space((unsigned char)inner[6])))
         return fail(p, line, "unknown section [%s]", shown(inner, b, sizeof(b)));
     const char *name = trim(inner + 6);
@@ -1426,6 +1541,15 @@ static int finish(struct parser *p)
         return -1;
     if (apply_defaults(p, sla_keys, ARRAY_LEN(sla_keys), p->sla_seen, c, p->sla_line))
         return -1;
+    if (apply_defaults(p, channel_keys, ARRAY_LEN(channel_keys), p->channels_seen, c,
+                       p->channels_line))
+        return -1;
+    for (size_t i = 0; i < CX_CHL_COUNT; i++) {
+        c->channels.lists[i].v = (const char *const *)c->channel_lists[i];
+        c->channels.lists[i].n = c->nchannel_lists[i];
+    }
+    c->channels.rules = c->channel_rules;
+    c->channels.nrules = c->nchannel_rules;
     /* The view is built last: [journeyd] may come after the sources. */
     for (size_t i = 0; i < c->nsources; i++) {
         struct cfg_source *s = &c->sources[i];
@@ -1440,6 +1564,7 @@ static int finish(struct parser *p)
         s->cx.stages = s->stages;
         s->cx.allow_origins = s->allow_origins;
         s->cx.default_country_code = c->default_country_code;
+        s->cx.channels = &c->channels;
     }
     return 0;
 }
@@ -1592,6 +1717,7 @@ void cfg_free(struct cfg *c)
     }
     free_fields(main_keys, ARRAY_LEN(main_keys), c);
     free_fields(sla_keys, ARRAY_LEN(sla_keys), c);
+    free_fields(channel_keys, ARRAY_LEN(channel_keys), c);
     explicit_bzero(c, sizeof(*c));
     free(c);
 }
@@ -1685,6 +1811,14 @@ void cfg_print_reference(FILE *out)
           out);
     print_keys(out, "[journeyd]", main_keys, ARRAY_LEN(main_keys));
     print_keys(out, "[sla]", sla_keys, ARRAY_LEN(sla_keys));
+    print_keys(out, "[channels]  (DESIGN §6; values 1-63 of A-Z a-z 0-9 _ . -, any case)",
+               channel_keys, ARRAY_LEN(channel_keys));
+    fprintf(out,
+            "  %-22s Your own rules (up to %d), consulted in the order written: after an\n"
+            "  %-22s ad-platform lead and a click id, before the lists above. <ch>: 1-31 of\n"
+            "  %-22s a-z 0-9 _ -. A list replaces its default; an empty one turns its rule\n"
+            "  %-22s off. Reloadable; an event's channel is fixed when the worker applies it.\n",
+            "medium.<value> = <ch>", CX_CHANNEL_RULES_MAX, "source.<value> = <ch>", "", "");
     print_keys(out, "[source <name>]  (name: 1-63 of A-Z a-z 0-9 _ . -)", source_keys,
                ARRAY_LEN(source_keys));
     fputs("\nRequired per source type:\n", out);

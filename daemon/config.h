@@ -1,7 +1,8 @@
 /*
- * journeyd.conf: an ini file with one [journeyd] section and [source <name>] sections
- * (DESIGN §9). The parser is table-driven: every key has one entry with its type, bounds,
- * default and flags, and --check-config, the docs and the defaults all come from it.
+ * journeyd.conf: an ini file with one [journeyd] section, optional [sla] and [channels]
+ * sections and [source <name>] sections (DESIGN §9). The parser is table-driven: every key has one
+ * entry with its type, bounds, default and flags, and --check-config, the docs and the defaults all
+ * come from it.
  *
  * Any key may take a `_file` suffix (`secret_file = /run/credentials/.../stripe`) to read
  * its value from a file; a relative path is looked up in $CREDENTIALS_DIRECTORY when set
@@ -71,6 +72,13 @@ struct cfg {
     char *sla_leads_per_month, *sla_qualified_rate;
     size_t outbound_max_transfers, outbound_max_queued;
     int64_t outbound_timeout_ms, outbound_attempts, outbound_backoff_ms;
+    /* [channels] (DESIGN §6): the lists (indexed by enum cx_channel_list_id), the
+     * operator's rules in file order, and the connectors' view of both. */
+    char *channel_lists[CX_CHL_COUNT][CX_CHANNEL_LIST_MAX];
+    size_t nchannel_lists[CX_CHL_COUNT];
+    struct cx_channel_rule channel_rules[CX_CHANNEL_RULES_MAX];
+    size_t nchannel_rules;
+    struct cx_channel_map channels; /* points into the fields above; every source's cx too */
 
     struct cfg_source sources[CFG_MAX_SOURCES];
     size_t nsources;

@@ -236,9 +236,11 @@ static void setup_builtin_sources(struct jd *jd)
     for (size_t i = 0; i < c->napi_tokens && i < CX_MAX_SECRETS; i++)
         jd->events_source.secrets[jd->events_source.nsecrets++] = c->api_tokens[i];
     jd->events_source.default_country_code = c->default_country_code;
+    jd->events_source.channels = &c->channels;
     jd->click_source.name = "click";
     jd->click_source.type = "click";
     jd->click_source.default_country_code = c->default_country_code;
+    jd->click_source.channels = &c->channels;
 }
 
 static void raise_fd_limit(void)

@@ -31,7 +31,12 @@ static const char good_conf[] = "; journeyd test configuration\n"
                                 "[source site]\n"
                                 "type = form\n"
                                 "auth = hmac\n"
-                                "secret = form_test_secret\n";
+                                "secret = form_test_secret\n"
+                                "\n"
+                                "[channels]\n"
+                                "search_engines = google, bing, startpage\n"
+                                "medium.affiliate = partners\n"
+                                "source.news.example.com = news_sites\n";
 
 struct bad_case {
     const char *what;
@@ -91,6 +96,18 @@ static const struct bad_case bad_cases[] = {
      "this line is garbage\n"     /* 4 */
      "api_tokens = test-token\n", /* 5 */
      4, 1},
+    {"a [channels] rule naming an invalid channel",
+     "[journeyd]\n"                  /* 1 */
+     "listen = 127.0.0.1:18080\n"    /* 2 */
+     "redis = 127.0.0.1:1\n"         /* 3 */
+     "api_tokens = test-token\n"     /* 4 */
+     "[channels]\n"                  /* 5 */
+     "medium.affiliate = partners\n" /* 6 */
+     "source.partnerx = Partner X\n" /* 7 */
+     "[source stripe]\n"             /* 8 */
+     "type = stripe\n"               /* 9 */
+     "secret = whsec_test_secret\n", /* 10 */
+     7, 1},
     {"a stripe source without a secret",
      "[journeyd]\n"               /* 1 */
      "listen = 127.0.0.1:18080\n" /* 2 */

@@ -1061,7 +1061,10 @@ static void test_reference(void **state)
         "max_deliveries", "retry_after", "drain_timeout", "unique_types", "roles",
         "max_journey_events", "consumer", "[source <name>]", "type", "secret", "verify_token",
         "username", "password", "public_url", "api_token", "api_base", "stages", "auth",
-        "allow_origins", "thank_you_url", "tolerance",
+        "allow_origins", "thank_you_url", "tolerance", "[channels]", "search_engines",
+        "social_networks", "paid_mediums", "paid_social_mediums", "email_mediums", "social_mediums",
+        "referral_mediums", "medium.<value>", "source.<value>", "google, bing, microsoft",
+        "cpc, ppc, paid",
         /* types, defaults and flags come from the same rows */
         "127.0.0.1:8080", "size 1K..64M", "default: 1M", "integer 1..1000", "duration 100ms..10m",
         "debug|info|notice|warning|error", "hmac|token|origin", "secret", "reloadable",
@@ -1122,6 +1125,137 @@ static void test_sla_section(void **state)
     expect_error("[sla]\nsecret = x\n", "test.conf:2: unknown key 'secret' in [sla]");
 }
 
+/* [channels] (DESIGN §6): the lists and the operator's rules, their bounds, and
+ * line-numbered errors. What the mapping does with them is tests/unit/test_channels.c. */
+static void test_channels_section(void **state)
+{
+    (void)state;
+    struct cfg *c = must_parse("[source s]\ntype = stripe\nsecret = x\n");
+    static const size_t default_counts[CX_CHL_COUNT] = {9, 14, 3, 2, 2, 1, 1};
+    for (size_t i = 0; i < CX_CHL_COUNT; i++) {
+        assert_int_equal(c->nchannel_lists[i], default_counts[i]);
+        assert_int_equal(c->channels.lists[i].n, default_counts[i]);
+        assert_ptr_equal(c->channels.lists[i].v, c->channel_lists[i]);
+    }
+    assert_string_equal(c->channel_lists[CX_CHL_SEARCH_ENGINES][0], "google");
+    assert_string_equal(c->channel_lists[CX_CHL_SOCIAL_NETWORKS][13], "threads");
+    assert_string_equal(c->channel_lists[CX_CHL_PAID_MEDIUMS][2], "paid");
+    assert_int_equal(c->channels.nrules, 0);
+    assert_ptr_equal(cfg_find_source(c, "s")->cx.channels, &c->channels);
+    cfg_free(c);
+
+    /* A list from a file, one item a line, like any list key. */
+    char dir[256], path[512], text[16384];
+    make_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/referral", dir);
+    write_file(path, "referral\npartner\n", 17);
+    snprintf(text, sizeof(text), "[channels]\nreferral_mediums_file = %s\n", path);
+    c = must_parse(text);
+    assert_int_equal(c->channels.lists[CX_CHL_REFERRAL_MEDIUMS].n, 2);
+    assert_string_equal(c->channels.lists[CX_CHL_REFERRAL_MEDIUMS].v[1], "partner");
+    cfg_free(c);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+
+    c = must_parse("[channels]\n"
+                   "search_engines = startpage, kagi.com\n"
+                   "email_mediums =\n"
+                   "medium.affiliate = affiliate\n"
+                   "source.Partner-X.example = partners\n"
+                   "medium.partner-x.example = partners_2\n"
+                   "[source s]\ntype = stripe\nsecret = x\n");
+    assert_int_equal(c->nchannel_lists[CX_CHL_SEARCH_ENGINES], 2);
+    assert_string_equal(c->channel_lists[CX_CHL_SEARCH_ENGINES][1], "kagi.com");
+    assert_int_equal(c->channels.lists[CX_CHL_EMAIL_MEDIUMS].n, 0);
+    assert_int_equal(c->channels.lists[CX_CHL_SOCIAL_NETWORKS].n, 14); /* untouched */
+    assert_int_equal(c->channels.nrules, 3);
+    assert_ptr_equal(c->channels.rules, c->channel_rules);
+    assert_int_equal(c->channel_rules[0].on, CX_CHANNEL_ON_MEDIUM);
+    assert_string_equal(c->channel_rules[0].value, "affiliate");
+    assert_string_equal(c->channel_rules[0].channel, "affiliate");
+    assert_int_equal(c->channel_rules[1].on, CX_CHANNEL_ON_SOURCE);
+    assert_string_equal(c->channel_rules[1].value, "Partner-X.example");
+    assert_string_equal(c->channel_rules[1].channel, "partners");
+    assert_int_equal(c->channel_rules[2].on, CX_CHANNEL_ON_MEDIUM);
+    assert_ptr_equal(cfg_find_source(c, "s")->cx.channels, &c->channels);
+    cfg_free(c);
+
+    /* The most of everything is accepted; one more is refused on its own line. */
+    size_t len = (size_t)snprintf(text, sizeof(text), "[channels]\nsearch_engines = e0");
+    for (int i = 1; i < CX_CHANNEL_LIST_MAX; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, ", e%d", i);
+    len += (size_t)snprintf(text + len, sizeof(text) - len, "\n");
+    for (int i = 0; i < CX_CHANNEL_RULES_MAX; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s.v%d = c%d\n",
+                                i % 2 ? "source" : "medium", i, i);
+    assert_true(len < sizeof(text) - 64);
+    c = must_parse(text);
+    assert_int_equal(c->nchannel_lists[CX_CHL_SEARCH_ENGINES], CX_CHANNEL_LIST_MAX);
+    assert_int_equal(c->channels.nrules, CX_CHANNEL_RULES_MAX);
+    cfg_free(c);
+    snprintf(text + len, sizeof(text) - len, "medium.one-more = x\n");
+    expect_error(text, "test.conf:67: more than 64 channel rules");
+    len = (size_t)snprintf(text, sizeof(text), "[channels]\n\nsocial_networks = n0");
+    for (int i = 1; i <= CX_CHANNEL_LIST_MAX; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, ", n%d", i);
+    snprintf(text + len, sizeof(text) - len, "\n");
+    expect_error(text, "test.conf:3: too many items in social_networks (at most 32)");
+    char name[80];
+    memset(name, 'a', 31);
+    snprintf(name + 31, sizeof(name) - 31, "\n");
+    snprintf(text, sizeof(text), "[channels]\nmedium.x = %s", name);
+    c = must_parse(text); /* 31 bytes: the longest name that fits cx_touch.channel */
+    assert_string_equal(c->channel_rules[0].channel, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    cfg_free(c);
+
+    expect_error("[channels]\nmedium.affiliate = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                 "test.conf:2: invalid channel 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' for "
+                 "medium.affiliate: expected 1-31 of a-z 0-9 _ -, starting with a letter or "
+                 "digit");
+    expect_error("[channels]\n\nmedium.affiliate = Partners\n",
+                 "test.conf:3: invalid channel 'Partners' for medium.affiliate: expected 1-31 of "
+                 "a-z 0-9 _ -, starting with a letter or digit");
+    expect_error("[channels]\nsource.x = paid search\n",
+                 "test.conf:2: invalid channel 'paid search' for source.x: expected 1-31 of a-z "
+                 "0-9 _ -, starting with a letter or digit");
+    expect_error("[channels]\nsource.x = (direct)\n",
+                 "test.conf:2: invalid channel '(direct)' for source.x: expected 1-31 of a-z 0-9 "
+                 "_ -, starting with a letter or digit");
+    expect_error("[channels]\nsource.x = a\"b\n",
+                 "test.conf:2: invalid channel 'a\"b' for source.x: expected 1-31 of a-z 0-9 _ -, "
+                 "starting with a letter or digit");
+    expect_error("[channels]\nsource.x = _x\n",
+                 "test.conf:2: invalid channel '_x' for source.x: expected 1-31 of a-z 0-9 _ -, "
+                 "starting with a letter or digit");
+    expect_error("[channels]\nsource.x =\n",
+                 "test.conf:2: invalid channel '' for source.x: expected 1-31 of a-z 0-9 _ -, "
+                 "starting with a letter or digit");
+    expect_error("[channels]\nsource.x = env:CHANNEL\n",
+                 "test.conf:2: invalid channel 'env:CHANNEL' for source.x: expected 1-31 of a-z "
+                 "0-9 _ -, starting with a letter or digit");
+    expect_error("[channels]\nmedium. = x\n",
+                 "test.conf:2: invalid rule 'medium.': after 'medium.' expected 1-63 of A-Z a-z "
+                 "0-9 _ . -");
+    expect_error("[channels]\nmedium.a b = x\n", "test.conf:2: invalid key 'medium.a b'");
+    expect_error("[channels]\nmedium.Affiliate = a\nsource.affiliate = b\n"
+                 "medium.affiliate = c\n",
+                 "test.conf:4: duplicate rule 'medium.affiliate' (first at line 2)");
+    expect_error("[channels]\ncampaign.x = y\n",
+                 "test.conf:2: unknown key 'campaign.x' in [channels]");
+    expect_error("[channels]\nsearch_engine = x\n",
+                 "test.conf:2: unknown key 'search_engine' in [channels]");
+    expect_error("[journeyd]\nmedium.x = y\n", "test.conf:2: unknown key 'medium.x' in [journeyd]");
+    expect_error("[channels]\nsearch_engines = google, start page\n",
+                 "test.conf:2: invalid item 'start page' in search_engines: expected 1-63 of A-Z "
+                 "a-z 0-9 _ . -");
+    expect_error("[channels]\nemail_mediums = email,\n",
+                 "test.conf:2: empty item in email_mediums");
+    expect_error("[channels]\nreferral_mediums = ref\nreferral_mediums = referral\n",
+                 "test.conf:3: duplicate key 'referral_mediums' in [channels] (first at line 2)");
+    expect_error("[channels]\n[journeyd]\n[channels]\n",
+                 "test.conf:3: duplicate section [channels] (first at line 1)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1150,6 +1284,7 @@ int main(void)
         cmocka_unit_test(test_reference),
         cmocka_unit_test(test_cfg_free),
         cmocka_unit_test(test_sla_section),
+        cmocka_unit_test(test_channels_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -715,7 +715,7 @@ static void test_channel_table(void **state)
             cx_copy_text(t.click_ids[0].value, sizeof t.click_ids[0].value, "x");
             t.nclick_ids = 1;
         }
-        CHECK_STR(i, cx_touch_channel(&t), rows[i].want);
+        CHECK_STR(i, cx_touch_channel(&t, NULL), rows[i].want);
     }
 }
 
