@@ -1378,12 +1378,15 @@ static size_t period_find(const int64_t *b, size_t n, int64_t lo, int64_t hi, in
 /* Funnel (§6b)                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
+_Static_assert(sizeof(((struct rp_entries *)0)->at) == (ST_PAID + 1) * sizeof(int64_t),
+               "rp_entries holds one time per stage rank");
+
 /* Stage entry (§6b): the earliest at among events whose stage is s or higher. t[s] for
- * ranks 0…6, INT64_MAX = never. Order-free: a minimum does not care about order. */
+ * ranks 0…6, RP_NEVER = never. Order-free: a minimum does not care about order. */
 static void stage_entries(const struct rp_contact *c, int64_t t[ST_PAID + 1])
 {
     for (int s = 0; s <= ST_PAID; s++)
-        t[s] = INT64_MAX;
+        t[s] = RP_NEVER;
     for (size_t i = 0; c->events && i < c->n; i++) {
         int s = clamp_stage(c->events[i].stage);
         if (c->events[i].at_ms < t[s])
@@ -1437,7 +1440,7 @@ static int64_t secs_between(int64_t a, int64_t b)
  * time ("so far, even after to"), medians of (entry − lead entry).
  * Activity: per period, the contacts that entered each stage in it; medians from the
  * lead entry of the contacts entering the stage in the period (which may lie earlier). */
-static int funnel_stats(const int64_t (*ent)[ST_PAID + 1], size_t nc, const int64_t *b, size_t np,
+static int funnel_stats(const struct rp_entries *ent, size_t nc, const int64_t *b, size_t np,
                         int64_t lo, int64_t hi, int activity, struct fstat *st)
 {
     struct frec *rec = NULL;
@@ -1449,8 +1452,8 @@ static int funnel_stats(const int64_t (*ent)[ST_PAID + 1], size_t nc, const int6
                !(rec = calloc(nc * (NSTAGES - 1), sizeof(*rec)))))
         return -1;
     for (size_t c = 0; c < nc; c++) {
-        const int64_t *t = ent[c];
-        if (t[ST_LEAD] == INT64_MAX)
+        const int64_t *t = ent[c].at;
+        if (t[ST_LEAD] == RP_NEVER)
             continue;
         if (!activity) {
             size_t p = period_find(b, np, lo, hi, t[ST_LEAD]);
@@ -1458,7 +1461,7 @@ static int funnel_stats(const int64_t (*ent)[ST_PAID + 1], size_t nc, const int6
                 continue;
             st[p].count[0]++;
             for (int s = ST_QUALIFIED; s <= ST_PAID; s++)
-                if (t[s] != INT64_MAX) {
+                if (t[s] != RP_NEVER) {
                     st[p].count[s - ST_LEAD]++;
                     rec[nrec].p = p;
                     rec[nrec].k = s - ST_LEAD;
@@ -1567,25 +1570,18 @@ fail:
     return NULL;
 }
 
-cJSON *rp_funnel(const struct rp_contact *contacts, size_t n, const struct rp_funnel_params *p)
+/* The funnel answer over the contacts' stage entries. */
+static cJSON *funnel_json(const struct rp_entries *ent, size_t n, const struct rp_funnel_params *p)
 {
-    int64_t(*ent)[ST_PAID + 1] = NULL;
     struct periods ps = {NULL, 0};
     struct fstat *st = NULL, cst;
     cJSON *o = NULL, *arr;
     char label[32];
-    if (!p || (n && !contacts) || (unsigned)p->by > RP_MONTH)
-        return NULL;
-    if (n && !(ent = calloc(n, sizeof(*ent))))
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        stage_entries(&contacts[i], ent[i]);
     if (periods_build(p->by, p->from_ms, p->to_ms, &ps))
         goto fail;
     if (ps.n && !(st = calloc(ps.n, sizeof(*st))))
         goto fail;
-    if (funnel_stats((const int64_t(*)[ST_PAID + 1]) ent, n, ps.b, ps.n, p->from_ms, p->to_ms,
-                     p->activity, st))
+    if (funnel_stats(ent, n, ps.b, ps.n, p->from_ms, p->to_ms, p->activity, st))
         goto fail;
     if (!(o = cJSON_CreateObject()) ||
         put(o, "view", cJSON_CreateString(p->activity ? "activity" : "cohort")) ||
@@ -1604,8 +1600,7 @@ cJSON *rp_funnel(const struct rp_contact *contacts, size_t n, const struct rp_fu
         /* The whole compared period, unclipped: [compare_from, compare_to). */
         int64_t cb[2] = {p->compare_from_ms, p->compare_to_ms};
         size_t cn = p->compare_to_ms > p->compare_from_ms ? 1 : 0;
-        if (funnel_stats((const int64_t(*)[ST_PAID + 1]) ent, n, cb, cn, p->compare_from_ms,
-                         p->compare_to_ms, p->activity, &cst))
+        if (funnel_stats(ent, n, cb, cn, p->compare_from_ms, p->compare_to_ms, p->activity, &cst))
             goto fail;
         if (!cn)
             memset(&cst, 0, sizeof(cst));
@@ -1615,16 +1610,38 @@ cJSON *rp_funnel(const struct rp_contact *contacts, size_t n, const struct rp_fu
                              label)))
             goto fail;
     }
-    free(ent);
     free(ps.b);
     free(st);
     return o;
 fail:
     cJSON_Delete(o);
-    free(ent);
     free(ps.b);
     free(st);
     return NULL;
+}
+
+cJSON *rp_funnel(const struct rp_contact *contacts, size_t n, const struct rp_funnel_params *p)
+{
+    struct rp_entries *ent = NULL;
+    if (!p || (n && !contacts) || (unsigned)p->by > RP_MONTH)
+        return NULL;
+    if (n && !(ent = calloc(n, sizeof(*ent))))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        stage_entries(&contacts[i], ent[i].at);
+    cJSON *o = funnel_json(ent, n, p);
+    free(ent);
+    return o;
+}
+
+/* The entries are taken as they are (no minimum over the higher stages as stage_entries
+ * does): the activity view's caller passes RP_NEVER for stages it did not read, and a
+ * minimum would pull a later stage's time into them. */
+cJSON *rp_funnel_entries(const struct rp_entries *e, size_t n, const struct rp_funnel_params *p)
+{
+    if (!p || (n && !e) || (unsigned)p->by > RP_MONTH)
+        return NULL;
+    return funnel_json(e, n, p);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1823,7 +1840,7 @@ static int is_marketing(const struct rp_event *e)
 }
 
 struct waiting {
-    const char *contact;
+    char *contact; /* owned: the caller may free its contacts before the answer is built */
     int64_t lead_at, waited;
 };
 
@@ -1913,11 +1930,27 @@ static int leads_target(const struct dec *t, int64_t from, int64_t to, uint64_t 
 struct sla_acc {
     uint64_t leads, self_served, answered, within, qualified;
     int64_t *resp;
-    size_t nresp;
+    size_t nresp, cresp;
     struct waiting *wait;
-    size_t nwait;
+    size_t nwait, cwait;
     struct purse revenue;
 };
+
+/* Room for one more element in a growing array of elements of size sz. */
+static int grow(void **v, size_t *cap, size_t n, size_t sz)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 64;
+    if (c > SIZE_MAX / sz)
+        return -1;
+    void *nv = realloc(*v, c * sz);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = c;
+    return 0;
+}
 
 /* One contact's part of the SLA. */
 static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p,
@@ -1977,6 +2010,8 @@ static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p
     if (resp) {
         if (duration_secs(bh, lead->at_ms, resp->at_ms, &secs))
             goto out;
+        if (grow((void **)&acc->resp, &acc->cresp, acc->nresp, sizeof(*acc->resp)))
+            goto out;
         acc->answered++;
         acc->within += (uint64_t)within_limit(secs, hours);
         acc->resp[acc->nresp++] = secs;
@@ -1986,7 +2021,9 @@ static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p
         if (duration_secs(bh, lead->at_ms, end, &secs))
             goto out;
         if (!within_limit(secs, hours)) {
-            acc->wait[acc->nwait].contact = nz(c->id);
+            if (grow((void **)&acc->wait, &acc->cwait, acc->nwait, sizeof(*acc->wait)) ||
+                !(acc->wait[acc->nwait].contact = strdup(nz(c->id))))
+                goto out;
             acc->wait[acc->nwait].lead_at = lead->at_ms;
             acc->wait[acc->nwait].waited = secs;
             acc->nwait++;
@@ -2079,40 +2116,109 @@ fail:
     return NULL;
 }
 
-cJSON *rp_sla(const struct rp_contact *contacts, size_t n, const struct rp_sla_params *p)
-{
+struct rp_sla {
+    const struct rp_sla_params *p;
     struct bhours bh;
     struct dec hours, share, lpm, qrt;
     struct sla_acc acc;
+    int failed; /* sticky: a half-added contact is never reported */
+};
+
+struct rp_sla *rp_sla_new(const struct rp_sla_params *p)
+{
+    struct rp_sla *s;
+    if (!p || !(s = calloc(1, sizeof(*s))))
+        return NULL;
+    s->p = p;
+    if ((p->business_hours && bh_parse(p->business_hours, &s->bh)) ||
+        dec_parse(p->response_hours ? p->response_hours : "24", &s->hours) ||
+        dec_parse(p->response_share ? p->response_share : "0.9", &s->share) ||
+        (p->leads_per_month && dec_parse(p->leads_per_month, &s->lpm)) ||
+        (p->qualified_rate && dec_parse(p->qualified_rate, &s->qrt))) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int rp_sla_add(struct rp_sla *s, const struct rp_contact *c)
+{
+    if (!s || !c || s->failed)
+        return -1;
+    if (sla_contact(c, s->p, s->p->business_hours ? &s->bh : NULL, &s->hours, &s->acc)) {
+        s->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+cJSON *rp_sla_json(struct rp_sla *s)
+{
+    const struct rp_sla_params *p;
     cJSON *o = NULL;
-    if (!p || (n && !contacts))
+    if (!s || s->failed)
         return NULL;
-    if (p->business_hours && bh_parse(p->business_hours, &bh))
-        return NULL;
-    if (dec_parse(p->response_hours ? p->response_hours : "24", &hours) ||
-        dec_parse(p->response_share ? p->response_share : "0.9", &share) ||
-        (p->leads_per_month && dec_parse(p->leads_per_month, &lpm)) ||
-        (p->qualified_rate && dec_parse(p->qualified_rate, &qrt)))
-        return NULL;
-    memset(&acc, 0, sizeof(acc));
-    if (n &&
-        (!(acc.resp = calloc(n, sizeof(*acc.resp))) || !(acc.wait = calloc(n, sizeof(*acc.wait)))))
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        if (sla_contact(&contacts[i], p, p->business_hours ? &bh : NULL, &hours, &acc))
-            goto out;
+    p = s->p;
     if (!(o = cJSON_CreateObject()) || put(o, "from", instant_json(p->from_ms)) ||
-        put(o, "to", instant_json(p->to_ms)) || put(o, "sales", sla_sales_json(&acc, &share)) ||
+        put(o, "to", instant_json(p->to_ms)) ||
+        put(o, "sales", sla_sales_json(&s->acc, &s->share)) ||
         put(o, "marketing",
-            sla_marketing_json(&acc, p, p->leads_per_month ? &lpm : NULL,
-                               p->qualified_rate ? &qrt : NULL)) ||
-        put(o, "revenue", purse_json(&acc.revenue))) {
+            sla_marketing_json(&s->acc, p, p->leads_per_month ? &s->lpm : NULL,
+                               p->qualified_rate ? &s->qrt : NULL)) ||
+        put(o, "revenue", purse_json(&s->acc.revenue))) {
         cJSON_Delete(o);
         o = NULL;
     }
-out:
-    free(acc.resp);
-    free(acc.wait);
-    free(acc.revenue.v);
     return o;
+}
+
+void rp_sla_free(struct rp_sla *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->acc.nwait; i++)
+        free(s->acc.wait[i].contact);
+    free(s->acc.resp);
+    free(s->acc.wait);
+    free(s->acc.revenue.v);
+    free(s);
+}
+
+cJSON *rp_sla(const struct rp_contact *contacts, size_t n, const struct rp_sla_params *p)
+{
+    struct rp_sla *s;
+    cJSON *o = NULL;
+    if (!p || (n && !contacts) || !(s = rp_sla_new(p)))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (rp_sla_add(s, &contacts[i]))
+            goto out;
+    o = rp_sla_json(s);
+out:
+    rp_sla_free(s);
+    return o;
+}
+
+int rp_sla_slice_done(const struct rp_event *ev, size_t n, int qualified)
+{
+    struct rp_contact c = {NULL, ev, n};
+    struct jview v;
+    int lead = 0, answered = 0, done = 0;
+    if (n == 0 || view_open(&c, &v))
+        return 0;
+    /* The same walk as sla_contact: the lead is the first event at stage lead or higher;
+     * the response scan stops at the first sales response or payment after it. */
+    for (size_t i = 0; i < v.n && !done; i++) {
+        int st = clamp_stage(v.ev[i]->stage);
+        if (!lead) {
+            lead = st >= ST_LEAD;
+        } else if (!answered) {
+            answered = is_sales_response(v.ev[i]) || is_kind(v.ev[i], "payment");
+        }
+        if (lead && st >= ST_QUALIFIED)
+            qualified = 0;
+        done = lead && answered && !qualified;
+    }
+    view_close(&v);
+    return done;
 }

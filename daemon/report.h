@@ -122,6 +122,22 @@ struct rp_funnel_params {
  * periods or a time localtime_r/mktime cannot represent. */
 cJSON *rp_funnel(const struct rp_contact *contacts, size_t n, const struct rp_funnel_params *p);
 
+/* A contact's stage entries (§6b) as apply.lua indexes them (jd:st:<rank>, the contact's
+ * e2…e6): at[s] for ranks lead (2) … paid (6), RP_NEVER when not entered; at[0] and at[1]
+ * are not read. */
+#define RP_NEVER INT64_MAX
+struct rp_entries {
+    int64_t at[7];
+};
+
+/* rp_funnel over stage entries instead of events: the same answer as rp_funnel given
+ * contacts whose stage entries (the earliest event at that stage or higher) are these.
+ * The times are used as given, so the view reads only some of them: the cohort view every
+ * stage of the contacts whose lead entry lies in [from, to) or the compared period; the
+ * activity view the lead entry of every contact and each other stage only where it lies
+ * in one of those ranges (a stage entered outside them may be passed as RP_NEVER). */
+cJSON *rp_funnel_entries(const struct rp_entries *e, size_t n, const struct rp_funnel_params *p);
+
 /* Targets are decimal texts ("0.9", "50", "0.35") and compare as decimals, never doubles
  * (DESIGN §6b); NULL = not set. */
 struct rp_sla_params {
@@ -138,6 +154,32 @@ struct rp_sla_params {
  * fraction of at most 9 digits, 18 digits in all), or a range too long to walk (business
  * hours: 100 years; months: 1000 years). */
 cJSON *rp_sla(const struct rp_contact *contacts, size_t n, const struct rp_sla_params *p);
+
+/* The same scorecard accumulated a contact at a time, so a caller can read contacts in
+ * batches and drop each batch once added. rp_sla_new copies nothing: p and its strings
+ * must outlive the accumulator. NULL on allocation failure or malformed parameters (as
+ * rp_sla). add returns 0, -1 on allocation failure or overflow (sticky: json then gives
+ * NULL). rp_sla_json does not consume the accumulator; rp_sla_free accepts NULL. */
+struct rp_sla;
+struct rp_sla *rp_sla_new(const struct rp_sla_params *p);
+int rp_sla_add(struct rp_sla *s, const struct rp_contact *c);
+cJSON *rp_sla_json(struct rp_sla *s);
+void rp_sla_free(struct rp_sla *s);
+
+/* What rp_sla reads of a contact, so a caller need not load whole journeys. A contact
+ * counts the same when given only
+ *   - its payments and refunds with an amount and `at` before `to` (the conversions, and
+ *     the earlier payments whose keys they may repeat), and
+ *   - its events in journey order from its lead entry on (the events with `at` at or
+ *     after the entry time), as far as rp_sla_slice_done asks;
+ * one whose lead entry is not in [from, to) needs only the first part, one without a
+ * conversion in [from, to) only the second, one with neither nothing (leave it out).
+ * rp_sla_slice_done: given the events read so far from the lead entry on (journey order
+ * is restored if need be) and whether the contact ever entered qualified, 1 when they
+ * hold the lead event, the first later sales response or payment, and (if qualified) an
+ * event at stage qualified or higher; 0: read on, unless the journey has ended. */
+int rp_sla_slice_done(const struct rp_event *ev, size_t n, int qualified);
+
 /* 0 when the business_hours text is valid: day names (mon or monday, any case) or ranges
  * (mon-fri, may wrap: fri-mon), comma-separated, then one window HH:MM-HH:MM on the local
  * clock with start < end (24:00 allowed as the end). */

@@ -1237,7 +1237,7 @@ static void random_journey(struct rjourney *j, size_t index)
         snprintf(j->ids[i], sizeof(j->ids[i]), "e%02zu", (size_t)below(100));
         /* coarse instants so that equal at (ordered by id) happen often */
         int64_t at = base + (int64_t)below(120) * DAY + (int64_t)below(3) * HOUR;
-        uint64_t kind = below(10);
+        uint64_t kind = below(14);
         uint64_t amount;
         switch (below(4)) {
         case 0:
@@ -1265,8 +1265,20 @@ static void random_journey(struct rjourney *j, size_t index)
             j->ev[i] = ev(j->ids[i], at, "form", 2, "form");
         } else if (kind == 8) {
             j->ev[i] = ev(j->ids[i], at, "stage_change", 2 + (int)below(4), "hubspot");
-        } else {
+        } else if (kind == 9) {
             j->ev[i] = ev(j->ids[i], at, "sales_touch", 2, "events");
+        } else if (kind == 10) {
+            /* a repeat of a payment key, kept without amount (§3): self-serves, no revenue */
+            j->ev[i] = ev(j->ids[i], at, "payment", 6, "stripe");
+            j->ev[i].payment_key = keys[below(4)];
+        } else if (kind == 11) {
+            /* a CRM record of no sales kind: still the sales team's doing (§6b) */
+            j->ev[i] = ev(j->ids[i], at, "custom", (int)below(4), "pipedrive");
+        } else if (kind == 12) {
+            j->ev[i] = ev(j->ids[i], at, "lead", 2 + (int)below(2), "events");
+        } else {
+            /* qualified by marketing's own event: neither a response nor a payment */
+            j->ev[i] = ev(j->ids[i], at, "custom", (int)below(5), "events");
         }
     }
     /* make ids unique within the journey (§3), keeping collisions of at */
@@ -1437,6 +1449,183 @@ static char *reports(const struct rp_contact *cs, size_t n, enum rp_model m)
     return text;
 }
 
+/* ---- what the daemon reads from the store instead of whole journeys (report.h) ---- */
+
+/* §6b stage entries, written out here from the definition: e[s] = the earliest at among
+ * the events at stage s or higher; RP_NEVER when none. */
+static void entries_of(const struct rp_contact *c, struct rp_entries *e)
+{
+    for (int s = 0; s <= 6; s++) {
+        e->at[s] = RP_NEVER;
+        for (size_t i = 0; i < c->n; i++) {
+            int st = c->events[i].stage < 0 ? 0 : c->events[i].stage > 6 ? 6 : c->events[i].stage;
+            if (st >= s && c->events[i].at_ms < e->at[s])
+                e->at[s] = c->events[i].at_ms;
+        }
+    }
+}
+
+static int in_ranges(int64_t t, const struct rp_funnel_params *f)
+{
+    return (t >= f->from_ms && t < f->to_ms) ||
+           (f->has_compare && t >= f->compare_from_ms && t < f->compare_to_ms);
+}
+
+/* rp_funnel_entries given only what api_reports.c reads (the cohort view: every entry of
+ * the contacts whose lead entry is in a range; the activity view: the contacts with any
+ * entry in a range, their lead entry, and their other entries in a range only) answers
+ * what rp_funnel answers over whole journeys. */
+static void check_funnel_reads(const struct rp_contact *cs, size_t n, struct rp_funnel_params *f)
+{
+    static struct rp_entries e[256];
+    assert_true(n <= 256);
+    for (int activity = 0; activity < 2; activity++) {
+        f->activity = activity;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct rp_entries all;
+            entries_of(&cs[i], &all);
+            int keep = 0;
+            for (int s = 2; s <= (activity ? 6 : 2); s++)
+                keep |= all.at[s] != RP_NEVER && in_ranges(all.at[s], f);
+            if (!keep)
+                continue;
+            e[k] = all;
+            for (int s = 3; activity && s <= 6; s++)
+                if (!in_ranges(e[k].at[s], f))
+                    e[k].at[s] = RP_NEVER;
+            k++;
+        }
+        cJSON *a = rp_funnel(cs, n, f), *b = rp_funnel_entries(e, k, f);
+        char *x = cJSON_PrintUnformatted(a), *y = cJSON_PrintUnformatted(b);
+        assert_non_null(x);
+        assert_non_null(y);
+        if (strcmp(x, y) != 0)
+            fail_msg("funnel (activity %d) from entries differs\n%s\n%s", activity, x, y);
+        free(x);
+        free(y);
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+}
+
+static int is_money(const struct rp_event *e)
+{
+    return e->has_amount && (strcmp(e->kind, "payment") == 0 || strcmp(e->kind, "refund") == 0);
+}
+
+/* What api_reports.c reads of one contact (sorted: its journey in order) for the SLA, as
+ * it reads it: nothing unless it entered lead in [from, to) or has a conversion then; its
+ * payments and refunds with an amount before `to`; from its lead entry on, pages of 3, 12,
+ * 48 … events until rp_sla_slice_done or the end. Returns the events, in journey order,
+ * each once. */
+static size_t sla_reads(const struct rp_contact *sorted, const struct rp_sla_params *p,
+                        struct rp_event *out)
+{
+    struct rp_entries e;
+    size_t n = 0;
+    entries_of(sorted, &e);
+    int lead = e.at[2] >= p->from_ms && e.at[2] < p->to_ms, conv = 0;
+    for (size_t i = 0; i < sorted->n; i++)
+        conv |= is_money(&sorted->events[i]) && sorted->events[i].at_ms >= p->from_ms &&
+                sorted->events[i].at_ms < p->to_ms;
+    if (conv)
+        for (size_t i = 0; i < sorted->n; i++)
+            if (is_money(&sorted->events[i]) && sorted->events[i].at_ms < p->to_ms)
+                out[n++] = sorted->events[i];
+    if (lead) {
+        size_t first = 0, read = 0, ask = 3, nslice = 0;
+        struct rp_event slice[MAXEV];
+        while (first < sorted->n && sorted->events[first].at_ms < e.at[2])
+            first++;
+        for (;;) {
+            size_t got = 0;
+            while (got < ask && first + read + got < sorted->n) {
+                slice[nslice++] = sorted->events[first + read + got];
+                got++;
+            }
+            read += got;
+            if (got < ask || rp_sla_slice_done(slice, nslice, e.at[3] != RP_NEVER))
+                break;
+            ask = ask * 4 < 256 ? ask * 4 : 256;
+        }
+        for (size_t i = 0; i < nslice; i++) {
+            int seen = 0;
+            for (size_t k = 0; k < n; k++)
+                seen |= strcmp(out[k].id, slice[i].id) == 0;
+            if (!seen)
+                out[n++] = slice[i];
+        }
+    }
+    qsort(out, n, sizeof(*out), ev_cmp);
+    return n;
+}
+
+/* rp_sla over what the daemon reads equals rp_sla over whole journeys, and the
+ * accumulator equals the one-call form. */
+static void check_sla_reads(const struct rp_contact *cs, size_t n, const struct rp_sla_params *p)
+{
+    static struct rp_event ev_store[256][2 * MAXEV];
+    struct rp_contact part[256];
+    size_t k = 0;
+    assert_true(n <= 256);
+    for (size_t i = 0; i < n; i++) {
+        size_t m = sla_reads(&cs[i], p, ev_store[k]);
+        if (m == 0)
+            continue;
+        part[k].id = cs[i].id;
+        part[k].events = ev_store[k];
+        part[k].n = m;
+        k++;
+    }
+    cJSON *a = rp_sla(cs, n, p), *b = rp_sla(part, k, p);
+    struct rp_sla *acc = rp_sla_new(p);
+    assert_non_null(acc);
+    for (size_t i = k; i > 0; i--)
+        assert_int_equal(rp_sla_add(acc, &part[i - 1]), 0);
+    cJSON *c = rp_sla_json(acc);
+    rp_sla_free(acc);
+    char *x = cJSON_PrintUnformatted(a), *y = cJSON_PrintUnformatted(b);
+    char *z = cJSON_PrintUnformatted(c);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_non_null(z);
+    if (strcmp(x, y) != 0 || strcmp(x, z) != 0)
+        fail_msg("SLA over the store reads differs\n%s\n%s\n%s", x, y, z);
+    free(x);
+    free(y);
+    free(z);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(c);
+}
+
+static void test_slice_done(void **state)
+{
+    (void)state;
+    struct rp_event e[4] = {
+        ev("a", 1000, "click", 1, "click"),
+        ev("b", 2000, "form", 2, "form"),
+        ev("c", 3000, "custom", 3, "events"),
+        ev("d", 4000, "sales_touch", 2, "events"),
+    };
+    /* no lead yet; a lead without response; then answered and (if it must) qualified */
+    assert_int_equal(rp_sla_slice_done(e, 1, 0), 0);
+    assert_int_equal(rp_sla_slice_done(e, 2, 0), 0);
+    assert_int_equal(rp_sla_slice_done(e, 3, 0), 0);
+    assert_int_equal(rp_sla_slice_done(e, 4, 0), 1);
+    assert_int_equal(rp_sla_slice_done(e, 4, 1), 1);
+    /* qualified, but no event at qualified or higher read yet */
+    struct rp_event f[3] = {e[1], e[3], ev("e", 5000, "payment", 6, "stripe")};
+    assert_int_equal(rp_sla_slice_done(f, 2, 1), 0);
+    assert_int_equal(rp_sla_slice_done(f, 2, 0), 1);
+    assert_int_equal(rp_sla_slice_done(f, 3, 1), 1);
+    /* a payment before any response ends the walk (self-served); order is journey order */
+    struct rp_event g[2] = {ev("z", 3000, "payment", 6, "stripe"), e[1]};
+    assert_int_equal(rp_sla_slice_done(g, 2, 1), 1);
+    assert_int_equal(rp_sla_slice_done(g, 0, 0), 0);
+}
+
 static void test_property(void **state)
 {
     (void)state;
@@ -1477,6 +1666,26 @@ static void test_property(void **state)
             fail_msg("seed %" PRIu64 " round %d: reports differ\n%s\n%s", seed, round, x, y);
         free(x);
         free(y);
+        /* What api_reports.c reads instead of whole journeys gives the same answers: the
+         * ranges move round by round (compare before, inside, after the range). */
+        struct rp_funnel_params f;
+        memset(&f, 0, sizeof(f));
+        f.by = (enum rp_period)(round % 3);
+        f.from_ms = utc(2026, 9, 10, 0, 0) + (int64_t)(round % 7) * 5 * DAY;
+        f.to_ms = f.from_ms + (int64_t)(10 + round % 40) * DAY;
+        f.has_compare = round % 4 != 0;
+        f.compare_from_ms = utc(2026, 8, 25, 0, 0) + (int64_t)(round % 9) * 12 * DAY;
+        f.compare_to_ms = f.compare_from_ms + 7 * DAY;
+        check_funnel_reads(ca, BATCH, &f);
+        struct rp_sla_params sp;
+        memset(&sp, 0, sizeof(sp));
+        sp.from_ms = f.from_ms;
+        sp.to_ms = f.to_ms;
+        sp.now_ms = utc(2026, 10, 15, 0, 0);
+        sp.business_hours = round % 2 ? "mon-fri 09:00-18:00" : NULL;
+        sp.leads_per_month = "7.5";
+        sp.qualified_rate = "0.3";
+        check_sla_reads(ca, BATCH, &sp);
     }
     set_tz("UTC");
 }
@@ -1509,6 +1718,7 @@ int main(void)
         cmocka_unit_test(test_sla),
         cmocka_unit_test(test_sla_business_hours),
         cmocka_unit_test(test_sla_target),
+        cmocka_unit_test(test_slice_done),
         cmocka_unit_test(test_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
