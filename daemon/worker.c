@@ -31,6 +31,7 @@ struct apply_ctx {
 };
 
 static void read_more(struct worker *w);
+static void read_next(struct worker *w, int block);
 
 /* A raw entry's fields, borrowed from the hiredis reply (valid inside the callback only). */
 struct raw_fields {
@@ -537,8 +538,16 @@ static void on_read(struct rq_client *c, const redisReply *r, void *priv)
     }
     /* [[stream, [[id, fields], ...]]] or nil after BLOCK ran out. */
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
-        process_entries(w, r->element[0]->element[1], 1);
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2) {
+        const redisReply *entries = r->element[0]->element[1];
+        /* The next read goes out before this batch's scripts: Redis answers it at once
+         * and then applies this batch while we normalize the next one, so neither side
+         * waits for the other. Replies come in order on the one connection, so at most
+         * two batches are ever in flight. */
+        if (entries->type == REDIS_REPLY_ARRAY && entries->elements > 0)
+            read_next(w, 0);
+        process_entries(w, entries, 1);
+    }
     if (w->outstanding == 0)
         read_more(w);
     jd_check_drained(w->jd);
@@ -560,6 +569,13 @@ static void on_group(struct rq_client *c, const redisReply *r, void *priv)
 
 static void read_more(struct worker *w)
 {
+    read_next(w, 1);
+}
+
+/* XREADGROUP of the next batch; `block` waits on the server for new entries, which only
+ * an idle worker may do: a blocked read holds back every command behind it. */
+static void read_next(struct worker *w, int block)
+{
     struct jd *jd = w->jd;
     if (w->reading || w->stopping || !rq_is_ready(jd->rq_worker))
         return;
@@ -572,22 +588,22 @@ static void read_more(struct worker *w)
             w->reading = 1;
         return;
     }
-    char count[24], block[24];
+    char count[24], block_ms[24];
     snprintf(count, sizeof(count), "%lld", (long long)jd->cfg->worker_batch);
-    snprintf(block, sizeof(block), "%d", WORKER_BLOCK_MS);
-    const char *argv[10] = {"XREADGROUP", "GROUP", JD_GROUP, w->consumer, "COUNT",
-                            count,        "BLOCK", block,    "STREAMS",   JD_RAW_STREAM};
-    const char *argv_last = ">";
-    const char *full[11];
+    snprintf(block_ms, sizeof(block_ms), "%d", WORKER_BLOCK_MS);
+    const char *argv[11] = {"XREADGROUP", "GROUP",  JD_GROUP,  w->consumer,   "COUNT", count,
+                            "BLOCK",      block_ms, "STREAMS", JD_RAW_STREAM, ">"};
     size_t lens[11];
-    for (int i = 0; i < 10; i++)
-        full[i] = argv[i];
-    full[10] = argv_last;
-    for (int i = 0; i < 11; i++)
-        lens[i] = strlen(full[i]);
+    int argc = 0;
+    for (int i = 0; i < 11; i++) {
+        if (!block && (i == 6 || i == 7))
+            continue;
+        argv[argc] = argv[i];
+        lens[argc++] = strlen(argv[i]);
+    }
     /* The deadline must outlast the server-side BLOCK. */
-    if (rq_command(jd->rq_worker, WORKER_BLOCK_MS + jd->cfg->redis_timeout_ms, on_read, w, 11, full,
-                   lens) == 0)
+    if (rq_command(jd->rq_worker, block ? WORKER_BLOCK_MS + jd->cfg->redis_timeout_ms : 0, on_read,
+                   w, argc, argv, lens) == 0)
         w->reading = 1;
     else
         schedule_retry(w);
