@@ -31,7 +31,8 @@
 static enum cx_verdict calendly_verify(const struct cx_source *src, const struct cx_input *in,
                                        struct cx_reply *reply, struct cx_err *err)
 {
-    cJSON *root;
+    static const char *const keys[] = {"event", "payload"};
+    struct cx_json_top top = {.keys = keys, .nkeys = 2};
     enum cx_verdict v;
 
     (void)reply;
@@ -43,15 +44,12 @@ static enum cx_verdict calendly_verify(const struct cx_source *src, const struct
                               err);
     if (v != CX_OK)
         return v;
-    root = cx_json_parse(in->body, in->body_len, CX_JSON_MAX_DEPTH);
-    if (cx_json_str(root, "event") && cx_json_obj(root, "payload")) {
-        v = CX_OK;
-    } else {
+    if (cx_json_check(in->body, in->body_len, CX_JSON_MAX_DEPTH, &top) != 0 || top.type != '{' ||
+        top.found[0] != 's' || top.found[1] != '{') {
         cx_fail(err, "body is not a Calendly event (JSON object with event and payload)");
-        v = CX_BAD_REQUEST;
+        return CX_BAD_REQUEST;
     }
-    cJSON_Delete(root);
-    return v;
+    return CX_OK;
 }
 
 /* ---- normalize ---- */

@@ -504,6 +504,12 @@ static size_t quote_big_integers(const unsigned char *in, size_t len, char *out)
             size_t ndigits = j - i - (c == '-');
             int inexact =
                 ndigits > 16 || (ndigits == 16 && memcmp(digits, "9007199254740992", 16) >= 0);
+            /* A fraction or exponent is copied whole: its digits are not a new number
+             * ("3e79007199254740993" must not become 3e"7900…"). */
+            if (!integral)
+                while (j < len && (is_digit(in[j]) || in[j] == '.' || in[j] == 'e' ||
+                                   in[j] == 'E' || in[j] == '+' || in[j] == '-'))
+                    j++;
             if (integral && inexact) {
                 out[o++] = '"';
                 memcpy(out + o, in + i, j - i);
@@ -557,6 +563,207 @@ cJSON *cx_json_parse(const unsigned char *body, size_t len, int max_depth)
     }
     free(copy);
     return root;
+}
+
+/* ---- verify-time shape check ----
+ *
+ * Verify answers 400 to a body that is not JSON of the provider's shape, but parsing it
+ * into a cJSON tree there (hundreds of small allocations for a 2 KB Stripe event) was a
+ * quarter of ingest's CPU. This walks the RFC 8259 grammar once without allocating and
+ * notes the top-level members verify asks about; the worker's full parse follows later.
+ * It is at least as strict as cJSON, so what passes here parses there
+ * (tests/unit/test_json_check.c checks that against cJSON on random texts). */
+
+struct json_scan {
+    const unsigned char *p, *end;
+    int depth, max_depth;
+};
+
+static void scan_ws(struct json_scan *j)
+{
+    while (j->p < j->end && is_json_ws(*j->p))
+        j->p++;
+}
+
+static int is_hex(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* From just after the opening quote to just after the closing one; *escaped tells whether
+ * the raw text differs from the value. */
+static int scan_string(struct json_scan *j, int *escaped)
+{
+    *escaped = 0;
+    while (j->p < j->end) {
+        unsigned char c = *j->p++;
+        if (c == '"')
+            return 0;
+        if (c < 0x20)
+            return -1;
+        if (c != '\\')
+            continue;
+        if (j->p >= j->end)
+            return -1;
+        *escaped = 1;
+        c = *j->p++;
+        if (c == 'u') {
+            for (int k = 0; k < 4; k++, j->p++)
+                if (j->p >= j->end || !is_hex(*j->p))
+                    return -1;
+        } else if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' &&
+                   c != 'r' && c != 't') {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static int scan_digits(struct json_scan *j)
+{
+    const unsigned char *start = j->p;
+    while (j->p < j->end && is_digit(*j->p))
+        j->p++;
+    return j->p > start ? 0 : -1;
+}
+
+static int scan_number(struct json_scan *j)
+{
+    if (*j->p == '-')
+        j->p++;
+    if (j->p < j->end && *j->p == '0')
+        j->p++;
+    else if (scan_digits(j) != 0)
+        return -1;
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (scan_digits(j) != 0)
+            return -1;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        if (scan_digits(j) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int scan_literal(struct json_scan *j, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
+        return -1;
+    j->p += n;
+    return 0;
+}
+
+static int scan_value(struct json_scan *j, struct cx_json_top *top);
+
+/* A member of the top-level object: the first one of each asked-for name counts, as
+ * cJSON_GetObjectItem finds the first. */
+static void note_member(struct cx_json_top *top, const unsigned char *key, size_t klen,
+                        const unsigned char *value, size_t vlen)
+{
+    for (size_t i = 0; i < top->nkeys && i < CX_JSON_TOP_KEYS; i++) {
+        if (top->found[i] || strlen(top->keys[i]) != klen || memcmp(top->keys[i], key, klen) != 0)
+            continue;
+        /* A string of more than its two quotes is non-empty (cx_json_str's test). */
+        top->found[i] = value[0] == '"' ? (vlen > 2 ? 's' : 'e') : (char)value[0];
+    }
+}
+
+static int scan_container(struct json_scan *j, unsigned char close, struct cx_json_top *top)
+{
+    if (++j->depth > j->max_depth)
+        return -1;
+    j->p++;
+    scan_ws(j);
+    if (j->p < j->end && *j->p == close) {
+        j->p++;
+        j->depth--;
+        return 0;
+    }
+    for (;;) {
+        const unsigned char *key = NULL, *value;
+        size_t klen = 0;
+        int escaped = 0;
+        if (close == '}') {
+            if (j->p >= j->end || *j->p != '"')
+                return -1;
+            key = ++j->p;
+            if (scan_string(j, &escaped) != 0)
+                return -1;
+            klen = (size_t)(j->p - key) - 1;
+            scan_ws(j);
+            if (j->p >= j->end || *j->p != ':')
+                return -1;
+            j->p++;
+        }
+        scan_ws(j);
+        value = j->p;
+        if (scan_value(j, NULL) != 0)
+            return -1;
+        /* An escaped name is left unmatched: verify then refuses what it cannot read. */
+        if (top && key && !escaped)
+            note_member(top, key, klen, value, (size_t)(j->p - value));
+        scan_ws(j);
+        if (j->p >= j->end)
+            return -1;
+        if (*j->p == close) {
+            j->p++;
+            j->depth--;
+            return 0;
+        }
+        if (*j->p++ != ',')
+            return -1;
+        scan_ws(j);
+    }
+}
+
+static int scan_value(struct json_scan *j, struct cx_json_top *top)
+{
+    int escaped;
+
+    if (j->p >= j->end)
+        return -1;
+    switch (*j->p) {
+    case '{':
+        return scan_container(j, '}', top);
+    case '[':
+        return scan_container(j, ']', NULL);
+    case '"':
+        j->p++;
+        return scan_string(j, &escaped);
+    case 't':
+        return scan_literal(j, "true");
+    case 'f':
+        return scan_literal(j, "false");
+    case 'n':
+        return scan_literal(j, "null");
+    default:
+        return *j->p == '-' || is_digit(*j->p) ? scan_number(j) : -1;
+    }
+}
+
+int cx_json_check(const unsigned char *body, size_t len, int max_depth, struct cx_json_top *top)
+{
+    struct json_scan j = {body, body + len, 0, max_depth};
+
+    if (top) {
+        top->type = 0;
+        memset(top->found, 0, sizeof top->found);
+    }
+    if (!body || len == 0 || max_depth < 1 || !cx_utf8_valid(body, len))
+        return -1;
+    scan_ws(&j);
+    if (top && j.p < j.end)
+        top->type = (char)*j.p;
+    if (scan_value(&j, top) != 0)
+        return -1;
+    scan_ws(&j);
+    return j.p == j.end ? 0 : -1;
 }
 
 int cx_json_id(const cJSON *o, const char *key, char *out, size_t cap)

@@ -62,6 +62,20 @@ int cx_json_int(const cJSON *o, const char *key, int64_t *out);
  * Integer literals beyond 2^53 become strings (see cx_json_id).
  * NULL when the bytes are not one JSON value, are too deep or are not valid UTF-8. */
 cJSON *cx_json_parse(const unsigned char *body, size_t len, int max_depth);
+/* What cx_json_check reports about the top level: type is its first character ('{', '[',
+ * '"', …); found[i] describes the first member named keys[i] of a top-level object: 's' a
+ * non-empty string, 'e' an empty one, '{' object, '[' array, another value's first
+ * character, or 0 when absent. */
+#define CX_JSON_TOP_KEYS 4
+struct cx_json_top {
+    const char *const *keys;
+    size_t nkeys;
+    char type;
+    char found[CX_JSON_TOP_KEYS];
+};
+/* 0 when the bytes are one JSON value (RFC 8259, valid UTF-8, at most max_depth levels),
+ * checked without building a tree (verify's hot path); -1 otherwise. top may be NULL. */
+int cx_json_check(const unsigned char *body, size_t len, int max_depth, struct cx_json_top *top);
 /* An id that may arrive as a string or a number: cx_json_parse keeps integers beyond 2^53
  * as their decimal text (never a rounded double), smaller ones print exactly. 0 / -1. */
 int cx_json_id(const cJSON *o, const char *key, char *out, size_t cap);

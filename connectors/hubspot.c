@@ -258,8 +258,7 @@ static enum cx_verdict hubspot_verify(const struct cx_source *src, const struct 
     const char *v3, *legacy, *version, *ts;
     int has_url = src->public_url && src->public_url[0];
     int64_t t = 0, tolerance_ms, age;
-    cJSON *root;
-    enum cx_verdict verdict;
+    struct cx_json_top top = {.keys = NULL, .nkeys = 0};
 
     (void)reply;
     v3 = cx_header_get(in->headers, in->nheaders, "X-HubSpot-Signature-v3");
@@ -309,15 +308,11 @@ static enum cx_verdict hubspot_verify(const struct cx_source *src, const struct 
         cx_fail(err, "hubspot: no X-HubSpot-Signature-v3 or X-HubSpot-Signature header");
         return CX_BAD_SIGNATURE;
     }
-    root = cx_json_parse(in->body, in->body_len, CX_JSON_MAX_DEPTH);
-    if (cJSON_IsArray(root)) {
-        verdict = CX_OK;
-    } else {
+    if (cx_json_check(in->body, in->body_len, CX_JSON_MAX_DEPTH, &top) != 0 || top.type != '[') {
         cx_fail(err, "hubspot: body is not a JSON array of events");
-        verdict = CX_BAD_REQUEST;
+        return CX_BAD_REQUEST;
     }
-    cJSON_Delete(root);
-    return verdict;
+    return CX_OK;
 }
 
 /* ---- normalize ---- */

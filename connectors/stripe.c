@@ -26,22 +26,20 @@
 static enum cx_verdict stripe_verify(const struct cx_source *src, const struct cx_input *in,
                                      struct cx_reply *reply, struct cx_err *err)
 {
-    cJSON *root;
+    static const char *const keys[] = {"id", "type"};
+    struct cx_json_top top = {.keys = keys, .nkeys = 2};
     enum cx_verdict verdict;
 
     (void)reply;
     verdict = cx_verify_timestamped(src, in, "Stripe-Signature", STRIPE_DEFAULT_TOLERANCE_S, err);
     if (verdict != CX_OK)
         return verdict;
-    root = cx_json_parse(in->body, in->body_len, CX_JSON_MAX_DEPTH);
-    if (cJSON_IsObject(root) && cx_json_str(root, "id") && cx_json_str(root, "type")) {
-        verdict = CX_OK;
-    } else {
+    if (cx_json_check(in->body, in->body_len, CX_JSON_MAX_DEPTH, &top) != 0 || top.type != '{' ||
+        top.found[0] != 's' || top.found[1] != 's') {
         cx_fail(err, "body is not a Stripe event (JSON object with id and type)");
-        verdict = CX_BAD_REQUEST;
+        return CX_BAD_REQUEST;
     }
-    cJSON_Delete(root);
-    return verdict;
+    return CX_OK;
 }
 
 /* ---- normalize ---- */
