@@ -1,5 +1,8 @@
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/buffer.h>
 
 #include "api.h"
 #include "common.h"
@@ -9,6 +12,9 @@
 
 #define API_MAX_CURRENCIES 32
 #define API_MAX_PAYMENT_KEYS 4096
+/* Nesting up to which scan_event vouches for a stored event (its container stack is one
+ * 64-bit word); canonical events nest three deep, deeper ones are parsed and printed. */
+#define API_EVENT_MAX_DEPTH 64
 
 enum api_view { VIEW_JOURNEY, VIEW_CONTACT };
 
@@ -50,16 +56,333 @@ static const char *str_field(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* ---- stored events, spliced as they are ----
+ *
+ * The stored event JSON is canonical (connectors/canon.c prints it with cJSON), so the
+ * answer carries it verbatim instead of parsing and re-printing every event. Only what the
+ * answer computes needs a look inside: the touch flag and id of every event (for the
+ * conversions' credit), and the amounts of payments and refunds (revenue, conversions). A
+ * scanner that builds nothing finds the first two and checks the text is one well-formed
+ * JSON object; payments, refunds and anything the scanner does not vouch for are parsed
+ * with cJSON exactly as before, so the numbers cannot change. */
+
+/* One returned event: its text in journey.lua's reply and what the answer needs of it. */
+struct jev {
+    const char *text; /* borrowed from the reply */
+    size_t len;
+    int64_t at_ms;
+    cJSON *tree;  /* owned; parsed only when needed */
+    int keep;     /* 0: no usable JSON, left out of the answer as before */
+    int verbatim; /* the text is spliced as it is (else tree is printed) */
+    /* From the scan: spans of the first top-level "id" and "kind" when they are strings
+     * (as stored, escapes not decoded), whether the first "touch" is an object, and
+     * whether a top-level key or those two values hold an escape (then it is parsed). */
+    const char *id, *kind;
+    size_t id_len, kind_len;
+    int has_id, has_kind, has_touch, escaped;
+};
+
+static size_t skip_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_hex(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* s[i] is '"'. The index after the closing quote, or 0 when the string is not valid JSON
+ * (a raw control byte, a bad escape, no end). *esc is set when it holds an escape. */
+static size_t scan_string(const char *s, size_t len, size_t i, int *esc)
+{
+    for (i++; i < len; i++) {
+        /* Strings are most of an event's text: plain bytes in a tight loop (~1 GB/s). */
+        while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+            i++;
+        if (i == len)
+            return 0;
+        if (s[i] == '"')
+            return i + 1;
+        if (s[i] != '\\')
+            return 0; /* a raw control byte */
+        *esc = 1;
+        if (++i >= len)
+            return 0;
+        switch (s[i]) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+            break;
+        case 'u':
+            if (len - i <= 4 || !is_hex(s[i + 1]) || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) ||
+                !is_hex(s[i + 4]))
+                return 0;
+            i += 4;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* The index after a number starting at i (RFC 8259 grammar), or 0. */
+static size_t scan_number(const char *s, size_t len, size_t i)
+{
+    size_t d;
+    if (i < len && s[i] == '-')
+        i++;
+    if (i < len && s[i] == '0')
+        i++;
+    else if (i < len && s[i] >= '1' && s[i] <= '9')
+        while (i < len && is_digit(s[i]))
+            i++;
+    else
+        return 0;
+    if (i < len && s[i] == '.') {
+        for (d = ++i; i < len && is_digit(s[i]);)
+            i++;
+        if (i == d)
+            return 0;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        for (d = i; i < len && is_digit(s[i]);)
+            i++;
+        if (i == d)
+            return 0;
+    }
+    return i;
+}
+
+static size_t scan_literal(const char *s, size_t len, size_t i)
+{
+    static const char *const lits[] = {"true", "false", "null"};
+    for (size_t k = 0; k < 3; k++) {
+        size_t n = strlen(lits[k]);
+        if (len - i >= n && memcmp(s + i, lits[k], n) == 0)
+            return i + n;
+    }
+    return 0;
+}
+
+enum scan_key { KEY_OTHER, KEY_ID, KEY_KIND, KEY_TOUCH };
+
+static enum scan_key classify_key(const char *k, size_t n)
+{
+    if (n == 2 && memcmp(k, "id", 2) == 0)
+        return KEY_ID;
+    if (n == 4 && memcmp(k, "kind", 4) == 0)
+        return KEY_KIND;
+    if (n == 5 && memcmp(k, "touch", 5) == 0)
+        return KEY_TOUCH;
+    return KEY_OTHER;
+}
+
+/* 0 when the text is exactly one JSON object (RFC 8259 grammar, nesting at most
+ * API_EVENT_MAX_DEPTH, surrounding whitespace allowed), so it can be spliced into the
+ * answer as it is; fills e's id / kind / touch from its first top-level members of those
+ * names, the way cJSON_GetObjectItemCaseSensitive would find them. -1 otherwise. One pass,
+ * no allocation, no recursion. */
+static int scan_event(struct jev *e)
+{
+    const char *s = e->text;
+    size_t len = e->len, i = 0;
+    uint64_t arrays = 0; /* bit d: the container at depth d + 1 is an array */
+    int depth = 0, seen_id = 0, seen_kind = 0, seen_touch = 0;
+    enum scan_key key = KEY_OTHER; /* of the member being read at depth 1 */
+    enum { WANT_VALUE, WANT_MEMBER, AFTER_VALUE } st = WANT_VALUE;
+    for (;;) {
+        i = skip_ws(s, len, i);
+        if (st == AFTER_VALUE) {
+            if (depth == 0)
+                return i == len ? 0 : -1;
+            int in_array = (int)((arrays >> (depth - 1)) & 1);
+            if (i < len && s[i] == ',') {
+                st = in_array ? WANT_VALUE : WANT_MEMBER;
+                i++;
+            } else if (i < len && s[i] == (in_array ? ']' : '}')) {
+                depth--;
+                i++;
+            } else {
+                return -1;
+            }
+            continue;
+        }
+        if (i >= len)
+            return -1;
+        if (st == WANT_MEMBER) {
+            int esc = 0;
+            size_t end = s[i] == '"' ? scan_string(s, len, i, &esc) : 0;
+            if (!end)
+                return -1;
+            if (depth == 1) {
+                key = classify_key(s + i + 1, end - i - 2);
+                /* "\u0069d" is "id" too: such a text gets parsed instead. */
+                e->escaped |= esc;
+            }
+            i = skip_ws(s, len, end);
+            if (i >= len || s[i] != ':')
+                return -1;
+            i++;
+            st = WANT_VALUE;
+            continue;
+        }
+        /* WANT_VALUE */
+        char c = s[i];
+        int member = depth == 1; /* a member of the event object itself */
+        size_t end;
+        if (depth == 0 && c != '{')
+            return -1;
+        if (member && key == KEY_TOUCH && !seen_touch) {
+            seen_touch = 1;
+            e->has_touch = c == '{';
+        }
+        if (c == '{' || c == '[') {
+            if (depth == API_EVENT_MAX_DEPTH)
+                return -1;
+            if (c == '[')
+                arrays |= UINT64_C(1) << depth;
+            else
+                arrays &= ~(UINT64_C(1) << depth);
+            depth++;
+            i = skip_ws(s, len, i + 1);
+            if (i < len && s[i] == (c == '{' ? '}' : ']')) {
+                depth--;
+                i++;
+                st = AFTER_VALUE;
+            } else {
+                st = c == '{' ? WANT_MEMBER : WANT_VALUE;
+            }
+        } else {
+            int esc = 0;
+            if (c == '"')
+                end = scan_string(s, len, i, &esc);
+            else if (c == 't' || c == 'f' || c == 'n')
+                end = scan_literal(s, len, i);
+            else
+                end = scan_number(s, len, i);
+            if (!end)
+                return -1;
+            if (member && key == KEY_ID && !seen_id && c == '"') {
+                e->id = s + i + 1;
+                e->id_len = end - i - 2;
+                e->has_id = 1;
+                e->escaped |= esc;
+            } else if (member && key == KEY_KIND && !seen_kind && c == '"') {
+                e->kind = s + i + 1;
+                e->kind_len = end - i - 2;
+                e->has_kind = 1;
+                e->escaped |= esc;
+            }
+            i = end;
+            st = AFTER_VALUE;
+        }
+        /* Only the first member of a name counts, whatever its type. */
+        seen_id |= member && key == KEY_ID;
+        seen_kind |= member && key == KEY_KIND;
+    }
+}
+
+static int kind_is(const struct jev *e, const char *kind)
+{
+    size_t n = strlen(kind);
+    return e->has_kind && e->kind_len == n && memcmp(e->kind, kind, n) == 0;
+}
+
+/* Decides how an event goes into the answer. Parsed with cJSON (as every event was
+ * before): payments and refunds, whose amounts and payment keys the answer computes with;
+ * texts with escapes in the fields looked at; texts the scanner does not accept (cJSON is
+ * more lenient, and printing its tree keeps the answer valid JSON). An event cJSON cannot
+ * parse either (or out of memory) is left out, as it always was. */
+static void load_event(struct jev *e)
+{
+    if (e->len == 0)
+        return; /* the event's JSON is missing */
+    int ok = scan_event(e) == 0;
+    if (ok && !e->escaped && !kind_is(e, "payment") && !kind_is(e, "refund")) {
+        e->keep = e->verbatim = 1;
+        return;
+    }
+    e->tree = cJSON_ParseWithLength(e->text, e->len);
+    e->keep = e->tree != NULL;
+    e->verbatim = ok;
+}
+
+/* journey.lua's "at at …" and its array of texts → one jev per event (texts borrowed
+ * from the reply). Returns 0, -1 on allocation failure, -2 when the two do not agree. */
+static int split_events(const redisReply *ats, const redisReply *texts, struct jev **out,
+                        size_t *nout)
+{
+    size_t n = texts->elements;
+    const char *p = ats->str;
+    *out = NULL;
+    *nout = 0;
+    struct jev *v = calloc(n + 1, sizeof(*v));
+    if (!v)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        const redisReply *t = texts->element[k];
+        char *end;
+        errno = 0;
+        long long at = strtoll(p, &end, 10);
+        if (end == p || errno || *end != (k + 1 < n ? ' ' : '\0') ||
+            (t->type != REDIS_REPLY_STRING && t->type != REDIS_REPLY_NIL)) {
+            free(v);
+            return -2;
+        }
+        p = *end ? end + 1 : end;
+        v[k].text = t->type == REDIS_REPLY_STRING ? t->str : "";
+        v[k].len = t->type == REDIS_REPLY_STRING ? t->len : 0;
+        v[k].at_ms = (int64_t)at;
+    }
+    if (*p) {
+        free(v);
+        return -2;
+    }
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+static void free_events(struct jev *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        cJSON_Delete(v[i].tree);
+    free(v);
+}
+
 /* Revenue counts once per payment key (DESIGN §3): the first payment event in journey
  * order that carries a key is the conversion; later ones with the same key stay in the
- * journey without an amount. Refunds subtract what they refunded. */
-static void account_revenue(cJSON *events, struct revenue *rv)
+ * journey without an amount. Refunds subtract what they refunded. Only parsed events can
+ * be payments or refunds (load_event), so the others are passed over. */
+static void account_revenue(struct jev *v, size_t n, struct revenue *rv)
 {
-    const char **seen = calloc(API_MAX_PAYMENT_KEYS, sizeof(*seen));
-    size_t nseen = 0;
-    cJSON *ev;
-    cJSON_ArrayForEach(ev, events)
-    {
+    size_t ntrees = 0, nseen = 0;
+    for (size_t i = 0; i < n; i++)
+        ntrees += v[i].tree != NULL;
+    if (ntrees == 0)
+        return;
+    const char **seen =
+        calloc(ntrees < API_MAX_PAYMENT_KEYS ? ntrees : API_MAX_PAYMENT_KEYS, sizeof(*seen));
+    for (size_t e = 0; e < n; e++) {
+        cJSON *ev = v[e].tree;
+        if (!ev)
+            continue;
         const char *kind = str_field(ev, "kind");
         const cJSON *amount = cJSON_GetObjectItemCaseSensitive(ev, "amount");
         const char *cur = amount ? str_field(amount, "currency") : NULL;
@@ -73,8 +396,10 @@ static void account_revenue(cJSON *events, struct revenue *rv)
                 if (strcmp(seen[i], key) == 0)
                     dup = 1;
             if (dup) {
+                /* The stored text still has the amount: this one is printed. */
                 cJSON_DeleteItemFromObjectCaseSensitive(ev, "amount");
                 cJSON_AddBoolToObject(ev, "counted", 0);
+                v[e].verbatim = 0;
                 continue;
             }
             if (key && seen && nseen < API_MAX_PAYMENT_KEYS)
@@ -101,7 +426,6 @@ static cJSON *time_string(const redisReply *score)
     return cJSON_CreateString(buf);
 }
 
-/* Builds the answer from journey.lua's reply. NULL on allocation failure. */
 static int stage_rank(const char *s)
 {
     for (int i = 1; s && i <= 6; i++)
@@ -110,41 +434,67 @@ static int stage_rank(const char *s)
     return 0;
 }
 
-/* "conversions" (DESIGN §7): each payment or refund with the credit every touch received
- * under the requested model, so each report number can be traced to its payments. */
-static cJSON *conversions_json(const cJSON *events, const int64_t *ats, size_t nats,
-                               const struct rp_attr_params *p)
+/* Copies a span into the arena as a C string (the arena was sized for every span). */
+static const char *arena_put(char **arena, const char *s, size_t n)
 {
-    size_t n = (size_t)cJSON_GetArraySize(events), k = 0, skipped = 0;
+    char *out = *arena;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    *arena += n + 1;
+    return out;
+}
+
+/* "conversions" (DESIGN §7): each payment or refund with the credit every touch received
+ * under the requested model, so each report number can be traced to its payments.
+ * rp_contact_conversions reads the id, at, kind, touch flag, amount and payment key of
+ * touches, payments and refunds only; other events cannot change a split, so they stay out
+ * (and the touch's channel, source, … are not needed for credit by touch id). */
+static cJSON *conversions_json(const struct jev *v, size_t n, const struct rp_attr_params *p)
+{
+    size_t k = 0, arena_len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].keep && !v[i].tree && v[i].has_touch && v[i].has_id && v[i].has_kind)
+            arena_len += v[i].id_len + 1 + v[i].kind_len + 1;
     struct rp_event *rv = calloc(n ? n : 1, sizeof(*rv));
+    char *arena = malloc(arena_len ? arena_len : 1), *next = arena;
     cJSON *out = cJSON_CreateArray();
     struct rp_conversion *conv = NULL;
     size_t nconv = 0;
-    if (!rv || !out)
+    if (!rv || !arena || !out)
         goto fail;
-    const cJSON *ev;
-    cJSON_ArrayForEach(ev, events)
-    {
+    for (size_t i = 0; i < n; i++) {
+        const struct jev *j = &v[i];
         struct rp_event *e = &rv[k];
-        const cJSON *touch = cJSON_GetObjectItemCaseSensitive(ev, "touch");
-        const cJSON *amount = cJSON_GetObjectItemCaseSensitive(ev, "amount");
-        const char *v;
-        e->id = str_field(ev, "id");
-        e->kind = str_field(ev, "kind");
-        size_t at_index = (size_t)(e - rv) + skipped;
-        if (!e->id || !e->kind || at_index >= nats) {
-            skipped++;
+        if (!j->keep)
+            continue;
+        if (!j->tree) {
+            if (!j->has_touch || !j->has_id || !j->has_kind)
+                continue;
+            e->id = arena_put(&next, j->id, j->id_len);
+            e->kind = arena_put(&next, j->kind, j->kind_len);
+            e->at_ms = j->at_ms;
+            e->is_touch = 1;
+            e->source_type = e->channel = e->source = e->campaign = e->ad = e->payment_key = "";
+            k++;
             continue;
         }
-        e->at_ms = ats[at_index];
+        const cJSON *ev = j->tree;
+        const cJSON *touch = cJSON_GetObjectItemCaseSensitive(ev, "touch");
+        const cJSON *amount = cJSON_GetObjectItemCaseSensitive(ev, "amount");
+        const char *s;
+        e->id = str_field(ev, "id");
+        e->kind = str_field(ev, "kind");
+        if (!e->id || !e->kind)
+            continue;
+        e->at_ms = j->at_ms;
         e->stage = stage_rank(str_field(ev, "stage"));
-        e->source_type = (v = str_field(ev, "type")) ? v : "";
+        e->source_type = (s = str_field(ev, "type")) ? s : "";
         e->is_touch = cJSON_IsObject(touch);
-        e->channel = e->is_touch && (v = str_field(touch, "channel")) ? v : "";
-        e->source = e->is_touch && (v = str_field(touch, "source")) ? v : "";
-        e->campaign = e->is_touch && (v = str_field(touch, "campaign")) ? v : "";
-        e->ad = e->is_touch && (v = str_field(touch, "ad")) ? v : "";
-        e->payment_key = (v = str_field(ev, "payment_key")) ? v : "";
+        e->channel = e->is_touch && (s = str_field(touch, "channel")) ? s : "";
+        e->source = e->is_touch && (s = str_field(touch, "source")) ? s : "";
+        e->campaign = e->is_touch && (s = str_field(touch, "campaign")) ? s : "";
+        e->ad = e->is_touch && (s = str_field(touch, "ad")) ? s : "";
+        e->payment_key = (s = str_field(ev, "payment_key")) ? s : "";
         const char *cur = amount ? str_field(amount, "currency") : NULL;
         if (cur && strlen(cur) == 3 && cx_json_int(amount, "minor", &e->amount_minor) == 0) {
             e->has_amount = 1;
@@ -174,23 +524,23 @@ static cJSON *conversions_json(const cJSON *events, const int64_t *ats, size_t n
         }
     }
     rp_conversions_free(conv, nconv);
+    free(arena);
     free(rv);
     return out;
 fail:
     rp_conversions_free(conv, nconv);
+    free(arena);
     free(rv);
     cJSON_Delete(out);
     return NULL;
 }
 
-static cJSON *build_answer(const redisReply *r, enum api_view view, const struct rp_attr_params *p)
+/* The "contact" object. NULL on allocation failure. */
+static cJSON *contact_json(const redisReply *r, const struct revenue *rv)
 {
-    int64_t *ats = NULL;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *contact = cJSON_AddObjectToObject(root, "contact");
-    cJSON *events = cJSON_CreateArray();
-    if (!root || !contact || !events)
-        goto fail;
+    cJSON *contact = cJSON_CreateObject();
+    if (!contact)
+        return NULL;
     cJSON_AddStringToObject(contact, "id", r->element[0]->str);
     long rank = strtol(r->element[1]->str, NULL, 10);
     if (rank >= 1 && rank <= 6)
@@ -204,10 +554,11 @@ static cJSON *build_answer(const redisReply *r, enum api_view view, const struct
     cJSON *idarr = cJSON_AddArrayToObject(contact, "identities");
     if (!sorted || !idarr) {
         free(sorted);
-        goto fail;
+        cJSON_Delete(contact);
+        return NULL;
     }
     for (size_t i = 0; i < ids->elements; i++)
-        sorted[i] = ids->element[i]->str;
+        sorted[i] = ids->element[i]->type == REDIS_REPLY_STRING ? ids->element[i]->str : "";
     qsort(sorted, ids->elements, sizeof(*sorted), cmp_str);
     for (size_t i = 0; i < ids->elements; i++) {
         const char *tab = strchr(sorted[i], '\t');
@@ -226,65 +577,103 @@ static cJSON *build_answer(const redisReply *r, enum api_view view, const struct
     cJSON_AddItemToObject(contact, "first_seen", time_string(r->element[6]));
     cJSON_AddItemToObject(contact, "last_seen", time_string(r->element[7]));
 
-    const redisReply *evs = r->element[8];
-    /* The exact at of each event kept, in step with the events array (the JSON has it as
-     * text only). */
-    size_t nats = 0;
-    ats = calloc(evs->elements / 3 + 1, sizeof(*ats));
-    if (!ats)
-        goto fail;
-    for (size_t i = 0; i + 2 < evs->elements; i += 3) {
-        cJSON *ev = cJSON_ParseWithLength(evs->element[i + 2]->str, evs->element[i + 2]->len);
-        if (ev) {
-            cJSON_AddItemToArray(events, ev);
-            ats[nats++] = strtoll(evs->element[i + 1]->str, NULL, 10);
-        }
-    }
-    struct revenue rv = {0};
-    account_revenue(events, &rv);
     cJSON *rev = cJSON_AddObjectToObject(contact, "revenue");
-    for (size_t i = 0; rev && i < rv.n; i++)
-        cJSON_AddNumberToObject(rev, rv.cur[i], (double)rv.minor[i]);
+    for (size_t i = 0; rev && i < rv->n; i++)
+        cJSON_AddNumberToObject(rev, rv->cur[i], (double)rv->minor[i]);
 
+    /* Conflict records are written by apply.lua's cjson, which escapes '/': parsed and
+     * printed, so they read like everything else (at most 100 of them). */
     cJSON *conf = cJSON_AddArrayToObject(contact, "conflicts");
     for (size_t i = 0; conf && i < r->element[3]->elements; i++) {
         const redisReply *c = r->element[3]->element[i];
-        cJSON *o = cJSON_ParseWithLength(c->str, c->len);
+        cJSON *o = c->type == REDIS_REPLY_STRING ? cJSON_ParseWithLength(c->str, c->len) : NULL;
         if (o)
             cJSON_AddItemToArray(conf, o);
     }
     cJSON *mf = cJSON_AddArrayToObject(contact, "merged_from");
     for (size_t i = 0; mf && i < r->element[4]->elements; i++)
-        cJSON_AddItemToArray(mf, cJSON_CreateString(r->element[4]->element[i]->str));
+        if (r->element[4]->element[i]->type == REDIS_REPLY_STRING)
+            cJSON_AddItemToArray(mf, cJSON_CreateString(r->element[4]->element[i]->str));
     cJSON_AddNumberToObject(contact, "events_total", (double)r->element[5]->integer);
+    return contact;
+}
 
+static int add_str(struct evbuffer *buf, const char *s)
+{
+    return evbuffer_add(buf, s, strlen(s));
+}
+
+/* Appends a tree's unformatted text (NULL: allocation failed building it). */
+static int add_printed(struct evbuffer *buf, const cJSON *tree)
+{
+    char *text = tree ? cJSON_PrintUnformatted(tree) : NULL;
+    int rc = text && add_str(buf, text) == 0 ? 0 : -1;
+    cJSON_free(text);
+    return rc;
+}
+
+/* The answer from journey.lua's reply, key order as it always was: {"contact":…,
+ * "events":[…],"conversions":[…],"truncated":true}, the last three for the journey view.
+ * Returns 0, -1 on allocation failure, -2 when the reply's event texts do not add up. */
+static int build_answer(const redisReply *r, enum api_view view, const struct rp_attr_params *p,
+                        struct evbuffer *buf)
+{
+    struct jev *v = NULL;
+    size_t n = 0, bytes = 0;
+    cJSON *conversions = NULL, *contact = NULL;
+    int rc = split_events(r->element[8], r->element[9], &v, &n);
+    if (rc != 0)
+        return rc;
+    rc = -1;
+    for (size_t i = 0; i < n; i++)
+        load_event(&v[i]);
+    struct revenue rv = {0};
+    account_revenue(v, n, &rv);
+    if (view == VIEW_JOURNEY)
+        /* NULL (overflow or memory) leaves "conversions" out, as it always did. */
+        conversions = conversions_json(v, n, p);
+    /* One block for the whole answer: the event texts dominate it. */
+    for (size_t i = 0; view == VIEW_JOURNEY && i < n; i++)
+        bytes += v[i].verbatim ? v[i].len + 1 : 0;
+    contact = contact_json(r, &rv);
+    if (evbuffer_expand(buf, bytes + 4096) != 0 || add_str(buf, "{\"contact\":") != 0 ||
+        add_printed(buf, contact) != 0)
+        goto out;
     if (view == VIEW_JOURNEY) {
-        cJSON *conversions = conversions_json(events, ats, nats, p);
-        cJSON_AddItemToObject(root, "events", events);
-        if (conversions)
-            cJSON_AddItemToObject(root, "conversions", conversions);
-        if ((long long)(evs->elements / 3) < r->element[5]->integer)
-            cJSON_AddBoolToObject(root, "truncated", 1);
-    } else {
-        cJSON_Delete(events);
+        int first = 1;
+        if (add_str(buf, ",\"events\":[") != 0)
+            goto out;
+        for (size_t i = 0; i < n; i++) {
+            if (!v[i].keep)
+                continue;
+            if ((!first && add_str(buf, ",") != 0) ||
+                (v[i].verbatim ? evbuffer_add(buf, v[i].text, v[i].len)
+                               : add_printed(buf, v[i].tree)) != 0)
+                goto out;
+            first = 0;
+        }
+        if (add_str(buf, "]") != 0 ||
+            (conversions &&
+             (add_str(buf, ",\"conversions\":") != 0 || add_printed(buf, conversions) != 0)) ||
+            ((long long)n < r->element[5]->integer && add_str(buf, ",\"truncated\":true") != 0))
+            goto out;
     }
-    free(ats);
-    return root;
-fail:
-    free(ats);
-    cJSON_Delete(events);
-    cJSON_Delete(root);
-    return NULL;
+    rc = add_str(buf, "}") == 0 ? 0 : -1;
+out:
+    cJSON_Delete(contact);
+    cJSON_Delete(conversions);
+    free_events(v, n);
+    return rc;
 }
 
 static int reply_shape_ok(const redisReply *r)
 {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 9)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 10)
         return 0;
     return r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
            r->element[2]->type == REDIS_REPLY_ARRAY && r->element[3]->type == REDIS_REPLY_ARRAY &&
            r->element[4]->type == REDIS_REPLY_ARRAY && r->element[5]->type == REDIS_REPLY_INTEGER &&
-           r->element[8]->type == REDIS_REPLY_ARRAY;
+           r->element[8]->type == REDIS_REPLY_STRING && r->element[9]->type == REDIS_REPLY_ARRAY;
 }
 
 static void on_journey(struct rq_client *c, const redisReply *r, void *priv)
@@ -300,11 +689,24 @@ static void on_journey(struct rq_client *c, const redisReply *r, void *priv)
     } else if (!reply_shape_ok(r)) {
         http_reply_error(ar->req, 500, "internal", "unexpected store answer");
     } else {
-        cJSON *answer = build_answer(r, ar->view, &ar->attr);
-        if (answer)
-            http_reply_json(ar->req, 200, answer);
-        else
+        struct evbuffer *buf = evbuffer_new();
+        int rc = buf ? build_answer(r, ar->view, &ar->attr, buf) : -1;
+        /* The headers http_reply_text sets, for a body already in a buffer. */
+        struct evkeyvalq *h = evhttp_request_get_output_headers(ar->req);
+        if (rc == 0 && (evhttp_add_header(h, "Content-Type", "application/json") != 0 ||
+                        evhttp_add_header(h, "Cache-Control", "no-store") != 0)) {
+            (void)evhttp_remove_header(h, "Content-Type"); /* the error reply sets its own */
+            rc = -1;
+        }
+        if (rc == 0) {
+            http_send(ar->req, 200, buf);
+        } else if (rc == -2) {
+            http_reply_error(ar->req, 500, "internal", "unexpected store answer");
+        } else {
             http_reply_unavailable(ar->jd, ar->req, "out of memory");
+        }
+        if (buf)
+            evbuffer_free(buf);
     }
     free(ar);
 }

@@ -147,6 +147,297 @@ static void dump_journey(const char *label, const cJSON *j)
     cJSON_free(s);
 }
 
+/* ---- the answer splices stored event texts as they are ---- */
+
+/* GET path; the body must be exactly one JSON value (nothing after it). NULL otherwise. */
+static cJSON *get_strict(const char *path, struct jd_http *h)
+{
+    jd_get_auth(&daemon_, path, h);
+    JD_EXPECT(h->status == 200, "GET %s: want 200, got %ld %.300s", path, h->status,
+              h->body ? h->body : "");
+    const char *end = NULL;
+    cJSON *j = h->body ? cJSON_ParseWithOpts(h->body, &end, 1) : NULL;
+    JD_EXPECT(j != NULL,
+              "GET %s: the answer (%zu bytes) is not one valid JSON text; it breaks "
+              "near byte %td: %.200s",
+              path, h->len, end && h->body ? end - h->body : (ptrdiff_t)-1,
+              end ? end : "(no body)");
+    return j;
+}
+
+/* The stored JSON of an event (the caller frees it), or NULL. */
+static char *stored_text(redisContext *rc, const char *id)
+{
+    redisReply *r = redisCommand(rc, "HGET jd:ev %s", id);
+    char *out = r && r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
+    if (r)
+        freeReplyObject(r);
+    return out;
+}
+
+static void store_text(redisContext *rc, const char *id, const char *text, size_t len)
+{
+    redisReply *r = redisCommand(rc, "HSET jd:ev %s %b", id, text, len);
+    JD_REQUIRE(r && r->type == REDIS_REPLY_INTEGER, "HSET jd:ev %s failed", id);
+    freeReplyObject(r);
+}
+
+/* The answer carries each event's stored text verbatim where it is canonical. */
+static void expect_spliced(redisContext *rc, const struct jd_http *h, const char *id)
+{
+    char *text = stored_text(rc, id);
+    JD_EXPECT(text && h->body && strstr(h->body, text),
+              "event %s: its stored text is not in the answer as it is (stored %.300s)", id,
+              text ? text : "(missing)");
+    free(text);
+}
+
+static const cJSON *event_by_id(const cJSON *j, const char *id)
+{
+    const cJSON *ev;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(j, "events"))
+    {
+        const char *got = jd_json_str(ev, "id");
+        if (got && strcmp(got, id) == 0)
+            return ev;
+    }
+    return NULL;
+}
+
+/* Credit of a conversion to a touch id, or INT64_MIN when that touch has no credit row. */
+static int64_t credit_of(const cJSON *j, const char *conv_id, const char *touch_id)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(j, "conversions"))
+    {
+        const char *ev = jd_json_str(c, "event");
+        if (!ev || strcmp(ev, conv_id) != 0)
+            continue;
+        const cJSON *cr;
+        cJSON_ArrayForEach(cr, cJSON_GetObjectItemCaseSensitive(c, "credit"))
+        {
+            const char *t = jd_json_str(cr, "touch");
+            int ok;
+            int64_t v = jd_json_int(cJSON_GetObjectItemCaseSensitive(cr, "minor"), &ok);
+            if (t && strcmp(t, touch_id) == 0 && ok)
+                return v;
+        }
+    }
+    return INT64_MIN;
+}
+
+/* The journey answer is assembled from the stored event texts without re-printing them
+ * (DESIGN §7). The risks of splicing: an event with quotes, backslashes, control
+ * characters, non-ASCII text or a large attribute must still give one valid JSON answer
+ * with the same data; a payment repeating a payment key is the one event that is changed
+ * ("counted": false, no amount); and a stored text that is not canonical, not valid or
+ * missing must not break the answer (left out when unreadable, as before). */
+static void splice_checks(const struct jd_redis *redis)
+{
+    static const char *const email = "splice.check@example.org";
+    /* A 3,500-byte attribute (as JSON text in the request) of every kind of character
+     * that needs care. */
+    static const char *const pieces[] = {"\\\"q\\\" ", "\\\\back ", "\\u0001\\u001f ", "\\n\\t ",
+                                         "é😀 ",        "\\u2028 ",  "</script> ",      "{[,:]} "};
+    struct jd_buf big = {0};
+    for (size_t i = 0; big.len < 3500; i++)
+        jd_buf_printf(&big, "%s", pieces[i % (sizeof pieces / sizeof pieces[0])]);
+    struct jd_buf b = {0};
+    jd_buf_printf(
+        &b,
+        "{\"events\":["
+        /* A touch whose id holds quotes, backslashes and non-ASCII text: parsed, not
+         * spliced blind, since the credit names it. */
+        "{\"id\":\"tricky \\\"q\\\" \\\\b\\\\ /sl é😀\\u2028\",\"kind\":\"click\","
+        "\"at\":\"2026-10-01T10:00:00Z\",\"identities\":[{\"type\":\"email\",\"value\":\"%s\"}],"
+        "\"touch\":{\"source\":\"google\",\"medium\":\"cpc\",\"campaign\":\"spr\\\"ing\\\\\"},"
+        "\"attributes\":{\"big\":\"%s\",\"nested\":{\"a\":[1,2.5,-300,true,false,null,{}],"
+        "\"b\":[]}}},"
+        "{\"id\":\"plain-touch\",\"kind\":\"visit\",\"at\":\"2026-10-01T11:00:00Z\","
+        "\"identities\":[{\"type\":\"email\",\"value\":\"%s\"}],"
+        "\"touch\":{\"source\":\"facebook\",\"medium\":\"paid_social\"}},"
+        "{\"id\":\"pay1\",\"kind\":\"payment\",\"at\":\"2026-10-01T12:00:00Z\","
+        "\"identities\":[{\"type\":\"email\",\"value\":\"%s\"}],"
+        "\"amount\":{\"minor\":10000,\"currency\":\"EUR\"},\"payment_key\":\"k\\\"1\\\\\"},"
+        "{\"id\":\"pay2\",\"kind\":\"payment\",\"at\":\"2026-10-01T13:00:00Z\","
+        "\"identities\":[{\"type\":\"email\",\"value\":\"%s\"}],"
+        "\"amount\":{\"minor\":10000,\"currency\":\"EUR\"},\"payment_key\":\"k\\\"1\\\\\"},"
+        "{\"id\":\"ref1\",\"kind\":\"refund\",\"at\":\"2026-10-01T14:00:00Z\","
+        "\"identities\":[{\"type\":\"email\",\"value\":\"%s\"}],"
+        "\"amount\":{\"minor\":2500,\"currency\":\"EUR\"},\"payment_key\":\"k\\\"1\\\\\"}",
+        email, big.p, email, email, email, email);
+    /* Events whose stored text is replaced below. */
+    static const char *const later[] = {"ws", "trail", "arr", "gone", "deep", "ctl"};
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
+        jd_buf_printf(&b,
+                      ",{\"id\":\"%s\",\"kind\":\"custom\",\"at\":\"2026-10-01T15:0%zu:00Z\","
+                      "\"identities\":[{\"type\":\"email\",\"value\":\"%s\"}]}",
+                      later[i], i, email);
+    jd_buf_printf(&b, "]}");
+    struct jd_http h;
+    jd_post_events(&daemon_, b.p, &h);
+    JD_REQUIRE(h.status == 200, "POST /v1/events (splice checks): want 200, got %ld %.300s",
+               h.status, h.body ? h.body : "");
+    jd_http_free(&h);
+    jd_buf_free(&b);
+    jd_buf_free(&big);
+    long dead = jd_wait_drained(&daemon_, 60);
+    JD_EXPECT(dead == 0, "splice checks: dead_letters is %ld", dead);
+
+    static const char *const tricky = "events:tricky \"q\" \\b\\ /sl é😀\u2028";
+    char path[256];
+    char enc[128];
+    jd_urlencode(email, enc, sizeof enc);
+    snprintf(path, sizeof path, "/v1/journey?email=%s&model=linear", enc);
+    redisContext *rc = jd_redis_connect(redis);
+    cJSON *j = get_strict(path, &h);
+    if (j) {
+        int failures_before = jd_failures();
+        JD_EXPECT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")) == 11,
+                  "splice checks: want 11 events, got %d",
+                  cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")));
+        static const char *const verbatim[] = {"events:plain-touch", "events:pay1", "events:ref1"};
+        for (size_t i = 0; i < sizeof verbatim / sizeof verbatim[0]; i++)
+            expect_spliced(rc, &h, verbatim[i]);
+        expect_spliced(rc, &h, tricky);
+        /* The same data as the stored text, whichever way it got into the answer. */
+        char *text = stored_text(rc, tricky);
+        cJSON *stored = text ? cJSON_Parse(text) : NULL;
+        JD_EXPECT(stored && cJSON_Compare(stored, event_by_id(j, tricky), 1),
+                  "the tricky event reads differently from its stored text");
+        cJSON_Delete(stored);
+        free(text);
+        const cJSON *pay2 = event_by_id(j, "events:pay2");
+        JD_EXPECT(pay2 && !cJSON_GetObjectItemCaseSensitive(pay2, "amount") &&
+                      cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pay2, "counted")),
+                  "the repeated payment key: want no amount and \"counted\": false, got %s",
+                  jd_json_brief(pay2));
+        expect_revenue_eur(j, 10000 - 2500, "splice checks");
+        JD_EXPECT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "conversions")) == 2,
+                  "splice checks: want 2 conversions (pay1, ref1), got %s",
+                  jd_json_brief(cJSON_GetObjectItemCaseSensitive(j, "conversions")));
+        JD_EXPECT(credit_of(j, "events:pay1", tricky) == 5000 &&
+                      credit_of(j, "events:pay1", "events:plain-touch") == 5000 &&
+                      credit_of(j, "events:ref1", tricky) == -1250 &&
+                      credit_of(j, "events:ref1", "events:plain-touch") == -1250,
+                  "splice checks: linear credit should be 5000 / 5000 and -1250 / -1250, got %s",
+                  jd_json_brief(cJSON_GetObjectItemCaseSensitive(j, "conversions")));
+        if (jd_failures() > failures_before)
+            dump_journey("splice checks", j);
+    }
+    cJSON_Delete(j);
+    jd_http_free(&h);
+
+    /* Stored texts that are not what the worker writes. The answer stays one valid JSON
+     * text: the valid ones go in, cJSON's reading of what only cJSON accepts is printed,
+     * and what nothing can read is left out (also from the conversions). */
+    static const char ws[] = " { \"kind\" : \"custom\" ,\n\"id\" : \"events:ws\" } ";
+    store_text(rc, "events:ws", ws, strlen(ws));
+    static const char trail[] = "{\"id\":\"events:trail\",\"kind\":\"custom\"}garbage";
+    store_text(rc, "events:trail", trail, strlen(trail));
+    store_text(rc, "events:arr", "[1,2]", 5);
+    static const char cut[] = "{\"id\":\"events:plain-touch\",\"kind\":\"visit\",\"touch\":{";
+    store_text(rc, "events:plain-touch", cut, strlen(cut));
+    struct jd_buf deep = {0};
+    jd_buf_printf(&deep, "{\"id\":\"events:deep\",\"kind\":\"custom\",\"x\":");
+    for (int i = 0; i < 100; i++)
+        jd_buf_printf(&deep, "[");
+    for (int i = 0; i < 100; i++)
+        jd_buf_printf(&deep, "]");
+    jd_buf_printf(&deep, "}");
+    store_text(rc, "events:deep", deep.p, deep.len);
+    jd_buf_free(&deep);
+    static const char ctl[] = "{\"id\":\"events:ctl\",\"kind\":\"custom\",\"x\":\"a\x01\x1f b\"}";
+    store_text(rc, "events:ctl", ctl, strlen(ctl));
+    redisReply *r = redisCommand(rc, "HDEL jd:ev events:gone");
+    JD_EXPECT(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1, "HDEL events:gone failed");
+    if (r)
+        freeReplyObject(r);
+
+    j = get_strict(path, &h);
+    if (j) {
+        int failures_before = jd_failures();
+        JD_EXPECT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")) == 9,
+                  "after storing odd texts: want 9 events (the cut one and the missing one left "
+                  "out), got %d",
+                  cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")));
+        JD_EXPECT(h.body && strstr(h.body, ws), "valid stored text with spaces not spliced as is");
+        JD_EXPECT(!event_by_id(j, "events:plain-touch") && !event_by_id(j, "events:gone"),
+                  "an unreadable or missing event is in the answer");
+        JD_EXPECT(event_by_id(j, "events:trail") && event_by_id(j, "events:deep") &&
+                      event_by_id(j, "events:ctl"),
+                  "events only cJSON reads are missing from the answer");
+        const cJSON *ctl_ev = event_by_id(j, "events:ctl");
+        const char *x = ctl_ev ? jd_json_str(ctl_ev, "x") : NULL;
+        JD_EXPECT(x && strcmp(x, "a\x01\x1f b") == 0, "events:ctl: x is %s", jd_json_brief(ctl_ev));
+        JD_EXPECT(credit_of(j, "events:pay1", tricky) == 10000 &&
+                      credit_of(j, "events:pay1", "events:plain-touch") == INT64_MIN,
+                  "with the second touch unreadable, the first should get all 10000: %s",
+                  jd_json_brief(cJSON_GetObjectItemCaseSensitive(j, "conversions")));
+        if (jd_failures() > failures_before)
+            dump_journey("splice checks after odd stored texts", j);
+    }
+    cJSON_Delete(j);
+    jd_http_free(&h);
+
+    /* A journey longer than Lua's unpack limit (about 8,000 values) but within
+     * max_journey_events (10,000 by default): the script reads it in slices. The events
+     * are written straight into the store, as apply.lua would keep them. */
+    enum { BULK = 9000 };
+    const char **zargv = calloc(2 + 2 * BULK, sizeof(*zargv));
+    const char **hargv = calloc(2 + 2 * BULK, sizeof(*hargv));
+    char(*ids)[32] = calloc(BULK, sizeof(*ids));
+    char(*ats)[24] = calloc(BULK, sizeof(*ats));
+    char(*texts)[160] = calloc(BULK, sizeof(*texts));
+    JD_REQUIRE(zargv && hargv && ids && ats && texts, "out of memory");
+    redisReply *cr = redisCommand(rc, "HGET jd:idx email\t%s", email);
+    JD_REQUIRE(cr && cr->type == REDIS_REPLY_STRING, "no contact for %s in jd:idx", email);
+    char zkey[96];
+    snprintf(zkey, sizeof zkey, "jd:c:%s:j", cr->str);
+    zargv[0] = "ZADD";
+    zargv[1] = zkey;
+    hargv[0] = "HSET";
+    hargv[1] = "jd:ev";
+    for (int i = 0; i < BULK; i++) {
+        /* 2026-10-02 onwards, one second apart: after every event above. */
+        snprintf(ids[i], sizeof ids[i], "events:bulk-%05d", i);
+        snprintf(ats[i], sizeof ats[i], "%lld", 1790899200000LL + i * 1000LL);
+        char at[32];
+        jd_rfc3339(1790899200 + i, at, sizeof at);
+        snprintf(texts[i], sizeof texts[i],
+                 "{\"id\":\"%s\",\"source\":\"events\",\"type\":\"events\",\"kind\":\"visit\","
+                 "\"at\":\"%s\",\"identities\":[]}",
+                 ids[i], at);
+        zargv[2 + 2 * i] = ats[i];
+        zargv[3 + 2 * i] = ids[i];
+        hargv[2 + 2 * i] = ids[i];
+        hargv[3 + 2 * i] = texts[i];
+    }
+    freeReplyObject(cr);
+    redisReply *zr = redisCommandArgv(rc, 2 + 2 * BULK, zargv, NULL);
+    redisReply *hr = redisCommandArgv(rc, 2 + 2 * BULK, hargv, NULL);
+    JD_REQUIRE(zr && zr->type == REDIS_REPLY_INTEGER && zr->integer == BULK && hr &&
+                   hr->type == REDIS_REPLY_INTEGER && hr->integer == BULK,
+               "writing %d events straight into the store failed", BULK);
+    freeReplyObject(zr);
+    freeReplyObject(hr);
+    j = get_strict(path, &h);
+    JD_EXPECT(j && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")) == 9 + BULK,
+              "a journey of %d events: want %d events in the answer, got %d", 11 + BULK, 9 + BULK,
+              j ? cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")) : -1);
+    JD_EXPECT(j && !cJSON_GetObjectItemCaseSensitive(j, "truncated"),
+              "a journey within max_journey_events is marked truncated");
+    JD_EXPECT(j && event_by_id(j, "events:bulk-08999"), "the last bulk event is missing");
+    cJSON_Delete(j);
+    jd_http_free(&h);
+    free(zargv);
+    free(hargv);
+    free(ids);
+    free(ats);
+    free(texts);
+    redisFree(rc);
+}
+
 int main(void)
 {
     jd_setup("e2e_journey", 240, 1);
@@ -470,6 +761,9 @@ int main(void)
     j = jd_journey(&daemon_, "email", email, &st);
     JD_EXPECT(j && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "events")) == 4,
               "the paying contact changed after another visitor's clicks");
+
+    /* 7. The answer splices stored event texts; what that must survive. */
+    splice_checks(&redis);
 
     cJSON_Delete(j);
     cJSON_free(core);
