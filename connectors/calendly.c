@@ -45,7 +45,7 @@ static enum cx_verdict calendly_verify(const struct cx_source *src, const struct
     if (v != CX_OK)
         return v;
     if (cx_json_check(in->body, in->body_len, CX_JSON_MAX_DEPTH, &top) != 0 || top.type != '{' ||
-        top.found[0] != 's' || top.found[1] != '{') {
+        top.found[0].kind != 's' || top.found[1].kind != '{') {
         cx_fail(err, "body is not a Calendly event (JSON object with event and payload)");
         return CX_BAD_REQUEST;
     }

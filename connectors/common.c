@@ -667,10 +667,20 @@ static void note_member(struct cx_json_top *top, const unsigned char *key, size_
                         const unsigned char *value, size_t vlen)
 {
     for (size_t i = 0; i < top->nkeys && i < CX_JSON_TOP_KEYS; i++) {
-        if (top->found[i] || strlen(top->keys[i]) != klen || memcmp(top->keys[i], key, klen) != 0)
+        struct cx_json_member *m = &top->found[i];
+        if (m->kind || strlen(top->keys[i]) != klen || memcmp(top->keys[i], key, klen) != 0)
             continue;
-        /* A string of more than its two quotes is non-empty (cx_json_str's test). */
-        top->found[i] = value[0] == '"' ? (vlen > 2 ? 's' : 'e') : (char)value[0];
+        m->value = value;
+        m->len = vlen;
+        if (value[0] == '"') {
+            m->value++;
+            m->len -= 2;
+            /* Non-empty as cx_json_str counts it. */
+            m->kind = m->len > 0 ? 's' : 'e';
+            m->escaped = memchr(m->value, '\\', m->len) != NULL;
+        } else {
+            m->kind = (char)value[0];
+        }
     }
 }
 
@@ -696,6 +706,8 @@ static int scan_container(struct json_scan *j, unsigned char close, struct cx_js
             if (scan_string(j, &escaped) != 0)
                 return -1;
             klen = (size_t)(j->p - key) - 1;
+            if (top && escaped)
+                top->escaped_name = 1;
             scan_ws(j);
             if (j->p >= j->end || *j->p != ':')
                 return -1;
@@ -753,6 +765,7 @@ int cx_json_check(const unsigned char *body, size_t len, int max_depth, struct c
 
     if (top) {
         top->type = 0;
+        top->escaped_name = 0;
         memset(top->found, 0, sizeof top->found);
     }
     if (!body || len == 0 || max_depth < 1 || !cx_utf8_valid(body, len))

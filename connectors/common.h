@@ -63,15 +63,25 @@ int cx_json_int(const cJSON *o, const char *key, int64_t *out);
  * NULL when the bytes are not one JSON value, are too deep or are not valid UTF-8. */
 cJSON *cx_json_parse(const unsigned char *body, size_t len, int max_depth);
 /* What cx_json_check reports about the top level: type is its first character ('{', '[',
- * '"', …); found[i] describes the first member named keys[i] of a top-level object: 's' a
- * non-empty string, 'e' an empty one, '{' object, '[' array, another value's first
- * character, or 0 when absent. */
+ * '"', …); escaped_name is set when a top-level member name holds an escape (it may spell
+ * a key: "\u0069d" is "id", and such names are never matched). found[i] describes the
+ * first member named keys[i] of a top-level object: kind 's' a non-empty string, 'e' an
+ * empty one, '{' object, '[' array, another value's first character, or 0 when absent;
+ * value and len span its text (a string's without the quotes, escapes as written, and
+ * escaped set when it holds one). */
 #define CX_JSON_TOP_KEYS 4
+struct cx_json_member {
+    char kind;
+    int escaped;
+    const unsigned char *value;
+    size_t len;
+};
 struct cx_json_top {
     const char *const *keys;
     size_t nkeys;
     char type;
-    char found[CX_JSON_TOP_KEYS];
+    int escaped_name;
+    struct cx_json_member found[CX_JSON_TOP_KEYS];
 };
 /* 0 when the bytes are one JSON value (RFC 8259, valid UTF-8, at most max_depth levels),
  * checked without building a tree (verify's hot path); -1 otherwise. top may be NULL. */

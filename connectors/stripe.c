@@ -35,7 +35,7 @@ static enum cx_verdict stripe_verify(const struct cx_source *src, const struct c
     if (verdict != CX_OK)
         return verdict;
     if (cx_json_check(in->body, in->body_len, CX_JSON_MAX_DEPTH, &top) != 0 || top.type != '{' ||
-        top.found[0] != 's' || top.found[1] != 's') {
+        top.found[0].kind != 's' || top.found[1].kind != 's') {
         cx_fail(err, "body is not a Stripe event (JSON object with id and type)");
         return CX_BAD_REQUEST;
     }

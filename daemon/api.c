@@ -12,8 +12,8 @@
 
 #define API_MAX_CURRENCIES 32
 #define API_MAX_PAYMENT_KEYS 4096
-/* Nesting up to which scan_event vouches for a stored event (its container stack is one
- * 64-bit word); canonical events nest three deep, deeper ones are parsed and printed. */
+/* Nesting up to which scan_event vouches for a stored event; canonical events nest three
+ * deep, deeper ones are parsed and printed. */
 #define API_EVENT_MAX_DEPTH 64
 
 enum api_view { VIEW_JOURNEY, VIEW_CONTACT };
@@ -82,220 +82,34 @@ struct jev {
     int has_id, has_kind, has_touch, escaped;
 };
 
-static size_t skip_ws(const char *s, size_t len, size_t i)
-{
-    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
-}
-
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int is_hex(char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* s[i] is '"'. The index after the closing quote, or 0 when the string is not valid JSON
- * (a raw control byte, a bad escape, no end). *esc is set when it holds an escape. */
-static size_t scan_string(const char *s, size_t len, size_t i, int *esc)
-{
-    for (i++; i < len; i++) {
-        /* Strings are most of an event's text: plain bytes in a tight loop (~1 GB/s). */
-        while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
-            i++;
-        if (i == len)
-            return 0;
-        if (s[i] == '"')
-            return i + 1;
-        if (s[i] != '\\')
-            return 0; /* a raw control byte */
-        *esc = 1;
-        if (++i >= len)
-            return 0;
-        switch (s[i]) {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-            break;
-        case 'u':
-            if (len - i <= 4 || !is_hex(s[i + 1]) || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) ||
-                !is_hex(s[i + 4]))
-                return 0;
-            i += 4;
-            break;
-        default:
-            return 0;
-        }
-    }
-    return 0;
-}
-
-/* The index after a number starting at i (RFC 8259 grammar), or 0. */
-static size_t scan_number(const char *s, size_t len, size_t i)
-{
-    size_t d;
-    if (i < len && s[i] == '-')
-        i++;
-    if (i < len && s[i] == '0')
-        i++;
-    else if (i < len && s[i] >= '1' && s[i] <= '9')
-        while (i < len && is_digit(s[i]))
-            i++;
-    else
-        return 0;
-    if (i < len && s[i] == '.') {
-        for (d = ++i; i < len && is_digit(s[i]);)
-            i++;
-        if (i == d)
-            return 0;
-    }
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        if (++i < len && (s[i] == '+' || s[i] == '-'))
-            i++;
-        for (d = i; i < len && is_digit(s[i]);)
-            i++;
-        if (i == d)
-            return 0;
-    }
-    return i;
-}
-
-static size_t scan_literal(const char *s, size_t len, size_t i)
-{
-    static const char *const lits[] = {"true", "false", "null"};
-    for (size_t k = 0; k < 3; k++) {
-        size_t n = strlen(lits[k]);
-        if (len - i >= n && memcmp(s + i, lits[k], n) == 0)
-            return i + n;
-    }
-    return 0;
-}
-
-enum scan_key { KEY_OTHER, KEY_ID, KEY_KIND, KEY_TOUCH };
-
-static enum scan_key classify_key(const char *k, size_t n)
-{
-    if (n == 2 && memcmp(k, "id", 2) == 0)
-        return KEY_ID;
-    if (n == 4 && memcmp(k, "kind", 4) == 0)
-        return KEY_KIND;
-    if (n == 5 && memcmp(k, "touch", 5) == 0)
-        return KEY_TOUCH;
-    return KEY_OTHER;
-}
-
-/* 0 when the text is exactly one JSON object (RFC 8259 grammar, nesting at most
- * API_EVENT_MAX_DEPTH, surrounding whitespace allowed), so it can be spliced into the
- * answer as it is; fills e's id / kind / touch from its first top-level members of those
- * names, the way cJSON_GetObjectItemCaseSensitive would find them. -1 otherwise. One pass,
- * no allocation, no recursion. */
+/* 0 when the text is exactly one JSON object (cx_json_check: RFC 8259 grammar, valid
+ * UTF-8, nesting at most API_EVENT_MAX_DEPTH, surrounding whitespace allowed), so it can be
+ * spliced into the answer as it is; fills e's id / kind / touch from its first top-level
+ * members of those names, the way cJSON_GetObjectItemCaseSensitive would find them.
+ * -1 otherwise. */
 static int scan_event(struct jev *e)
 {
-    const char *s = e->text;
-    size_t len = e->len, i = 0;
-    uint64_t arrays = 0; /* bit d: the container at depth d + 1 is an array */
-    int depth = 0, seen_id = 0, seen_kind = 0, seen_touch = 0;
-    enum scan_key key = KEY_OTHER; /* of the member being read at depth 1 */
-    enum { WANT_VALUE, WANT_MEMBER, AFTER_VALUE } st = WANT_VALUE;
-    for (;;) {
-        i = skip_ws(s, len, i);
-        if (st == AFTER_VALUE) {
-            if (depth == 0)
-                return i == len ? 0 : -1;
-            int in_array = (int)((arrays >> (depth - 1)) & 1);
-            if (i < len && s[i] == ',') {
-                st = in_array ? WANT_VALUE : WANT_MEMBER;
-                i++;
-            } else if (i < len && s[i] == (in_array ? ']' : '}')) {
-                depth--;
-                i++;
-            } else {
-                return -1;
-            }
-            continue;
-        }
-        if (i >= len)
-            return -1;
-        if (st == WANT_MEMBER) {
-            int esc = 0;
-            size_t end = s[i] == '"' ? scan_string(s, len, i, &esc) : 0;
-            if (!end)
-                return -1;
-            if (depth == 1) {
-                key = classify_key(s + i + 1, end - i - 2);
-                /* "\u0069d" is "id" too: such a text gets parsed instead. */
-                e->escaped |= esc;
-            }
-            i = skip_ws(s, len, end);
-            if (i >= len || s[i] != ':')
-                return -1;
-            i++;
-            st = WANT_VALUE;
-            continue;
-        }
-        /* WANT_VALUE */
-        char c = s[i];
-        int member = depth == 1; /* a member of the event object itself */
-        size_t end;
-        if (depth == 0 && c != '{')
-            return -1;
-        if (member && key == KEY_TOUCH && !seen_touch) {
-            seen_touch = 1;
-            e->has_touch = c == '{';
-        }
-        if (c == '{' || c == '[') {
-            if (depth == API_EVENT_MAX_DEPTH)
-                return -1;
-            if (c == '[')
-                arrays |= UINT64_C(1) << depth;
-            else
-                arrays &= ~(UINT64_C(1) << depth);
-            depth++;
-            i = skip_ws(s, len, i + 1);
-            if (i < len && s[i] == (c == '{' ? '}' : ']')) {
-                depth--;
-                i++;
-                st = AFTER_VALUE;
-            } else {
-                st = c == '{' ? WANT_MEMBER : WANT_VALUE;
-            }
-        } else {
-            int esc = 0;
-            if (c == '"')
-                end = scan_string(s, len, i, &esc);
-            else if (c == 't' || c == 'f' || c == 'n')
-                end = scan_literal(s, len, i);
-            else
-                end = scan_number(s, len, i);
-            if (!end)
-                return -1;
-            if (member && key == KEY_ID && !seen_id && c == '"') {
-                e->id = s + i + 1;
-                e->id_len = end - i - 2;
-                e->has_id = 1;
-                e->escaped |= esc;
-            } else if (member && key == KEY_KIND && !seen_kind && c == '"') {
-                e->kind = s + i + 1;
-                e->kind_len = end - i - 2;
-                e->has_kind = 1;
-                e->escaped |= esc;
-            }
-            i = end;
-            st = AFTER_VALUE;
-        }
-        /* Only the first member of a name counts, whatever its type. */
-        seen_id |= member && key == KEY_ID;
-        seen_kind |= member && key == KEY_KIND;
+    static const char *const keys[] = {"id", "kind", "touch"};
+    struct cx_json_top top = {.keys = keys, .nkeys = 3};
+    const struct cx_json_member *id = &top.found[0], *kind = &top.found[1];
+
+    if (cx_json_check((const unsigned char *)e->text, e->len, API_EVENT_MAX_DEPTH, &top) != 0 ||
+        top.type != '{')
+        return -1;
+    e->has_id = id->kind == 's' || id->kind == 'e';
+    if (e->has_id) {
+        e->id = (const char *)id->value;
+        e->id_len = id->len;
     }
+    e->has_kind = kind->kind == 's' || kind->kind == 'e';
+    if (e->has_kind) {
+        e->kind = (const char *)kind->value;
+        e->kind_len = kind->len;
+    }
+    e->has_touch = top.found[2].kind == '{';
+    /* "\u0069d" is "id" too: such a text gets parsed instead. */
+    e->escaped = top.escaped_name || (e->has_id && id->escaped) || (e->has_kind && kind->escaped);
+    return 0;
 }
 
 static int kind_is(const struct jev *e, const char *kind)
