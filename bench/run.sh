@@ -300,6 +300,10 @@ jda_rps=$RPS jda_p50=$P50 jda_p99=$P99
 note_hwm "$JPID" "ingest, always"
 drain "$rb" 600 >/dev/null
 stop "$JPID"
+start_jd jd-always-ingest-only "$rb" "ingest, api"
+wrk_run journeyd-always-ingest-only "$JPORT"
+jdai_rps=$RPS jdai_p50=$P50 jdai_p99=$P99
+stop "$JPID"
 stop "$RPID"
 
 # ---- 3. stitching: a pre-filled raw stream, one worker ----
@@ -435,10 +439,12 @@ table="$work/results.md"
     echo "| ingest ref_xadd (evhttp + XADD, everysec) | $xa_rps req/s, p50 $xa_p50 ms, p99 $xa_p99 ms | — | reference |"
     echo "| ingest journeyd (verify + XADD + worker, everysec) | $jd_rps req/s, p50 $jd_p50 ms, p99 $jd_p99 ms, non-2xx $jd_bad | — | — |"
     echo "| journeyd / ref_xadd | $r_xadd | ≥ 0.80 | $(verdict "$r_xadd" 0.8 ge) |"
-    echo "| ingest journeyd without its worker (roles = ingest, api) | $jdi_rps req/s, p50 $jdi_p50 ms, p99 $jdi_p99 ms (ratio to ref_xadd $(ratio "$jdi_rps" "$xa_rps")) | — | where the time goes |"
+    echo "| ingest journeyd without its worker (roles = ingest, api; the worker elsewhere) | $jdi_rps req/s, p50 $jdi_p50 ms, p99 $jdi_p99 ms | — | — |"
+    echo "| journeyd without its worker / ref_xadd | $(ratio "$jdi_rps" "$xa_rps") | ≥ 0.80 | $(verdict "$(ratio "$jdi_rps" "$xa_rps")" 0.8 ge) |"
     echo "| journeyd / ref_evhttp | $r_ev | — | — |"
     echo "| durability: ref_xadd, appendfsync always | $xaa_rps req/s, p50 $xaa_p50 ms, p99 $xaa_p99 ms | — | reference |"
     echo "| durability: journeyd, appendfsync always | $jda_rps req/s, p50 $jda_p50 ms, p99 $jda_p99 ms (ratio $r_always) | ≥ 0.80 × ref_xadd | $(verdict "$r_always" 0.8 ge) |"
+    echo "| durability: journeyd without its worker, appendfsync always | $jdai_rps req/s, p50 $jdai_p50 ms, p99 $jdai_p99 ms (ratio $(ratio "$jdai_rps" "$xaa_rps")) | ≥ 0.80 × ref_xadd | $(verdict "$(ratio "$jdai_rps" "$xaa_rps")" 0.8 ge) |"
     echo "| report: attribution (linear, by campaign, all time) | ${t_attr} s | < 1 s (issue 6) | $(verdict_time "$t_attr") |"
     echo "| report: attribution (time_decay, by channel, 40 days) | ${t_attr_td} s | < 1 s (issue 6) | $(verdict_time "$t_attr_td") |"
     echo "| report: funnel (cohort, by week, 40 days) | ${t_funnel} s | < 1 s (issue 6) | $(verdict_time "$t_funnel") |"
