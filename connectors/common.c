@@ -590,6 +590,19 @@ static int is_hex(unsigned char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* Four hex digits of a \u escape. */
+static int scan_hex4(struct json_scan *j, unsigned *code)
+{
+    *code = 0;
+    for (int k = 0; k < 4; k++, j->p++) {
+        if (j->p >= j->end || !is_hex(*j->p))
+            return -1;
+        unsigned char c = *j->p;
+        *code = *code * 16 + (unsigned)(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return 0;
+}
+
 /* From just after the opening quote to just after the closing one; *escaped tells whether
  * the raw text differs from the value. */
 static int scan_string(struct json_scan *j, int *escaped)
@@ -608,9 +621,20 @@ static int scan_string(struct json_scan *j, int *escaped)
         *escaped = 1;
         c = *j->p++;
         if (c == 'u') {
-            for (int k = 0; k < 4; k++, j->p++)
-                if (j->p >= j->end || !is_hex(*j->p))
+            unsigned code;
+            if (scan_hex4(j, &code) != 0)
+                return -1;
+            /* As cJSON: a high surrogate needs a low one right after, a low one alone is
+             * refused (found by tests/fuzz/fuzz_json.c). */
+            if (code >= 0xDC00 && code <= 0xDFFF)
+                return -1;
+            if (code >= 0xD800 && code <= 0xDBFF) {
+                if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u')
                     return -1;
+                j->p += 2;
+                if (scan_hex4(j, &code) != 0 || code < 0xDC00 || code > 0xDFFF)
+                    return -1;
+            }
         } else if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' &&
                    c != 'r' && c != 't') {
             return -1;
