@@ -25,7 +25,8 @@
 --   jd:c:<cid>:mf   set   contact ids merged into this one
 -- Report indexes (DESIGN §6, §6b), so reports never scan every journey:
 --   jd:evr       hash  event id -> compact report record (built by the daemon)
---   jd:evc       hash  event id -> contact id
+--   jd:evc       hash  conversion event id -> contact id (readers look up conversions only;
+--                      a merge also writes the moved touches, in the same one call)
 --   jd:conv      zset  conversion event ids scored by at_ms
 --   jd:c:<cid>:a zset  the contact's touches and conversions (what attribution reads)
 --   jd:st:<rank> zset  contact ids scored by when they entered that stage
@@ -151,9 +152,12 @@ local function merge_into(into, from)
         local e = redis.call('HGET', ckey(from), E_FIELD[s])
         if e then set_entry(into, s, tonumber(e)) end
     end
-    for _, id in ipairs(redis.call('ZRANGE', ckey(from, 'j'), 0, -1)) do
-        redis.call('HSET', 'jd:evc', id, into)
+    local evc = {}
+    for _, id in ipairs(redis.call('ZRANGE', ckey(from, 'a'), 0, -1)) do
+        table.insert(evc, id)
+        table.insert(evc, into)
     end
+    if #evc > 0 then redis.call('HSET', 'jd:evc', unpack(evc)) end
     redis.call('ZUNIONSTORE', ckey(into, 'j'), 2, ckey(into, 'j'), ckey(from, 'j'))
     redis.call('ZUNIONSTORE', ckey(into, 'a'), 2, ckey(into, 'a'), ckey(from, 'a'))
     local conf = redis.call('LRANGE', ckey(from, 'conf'), 0, -1)
@@ -193,7 +197,7 @@ local function rename(cid, new_cid)
     end
     if #idx > 0 then redis.call('HSET', 'jd:idx', unpack(idx)) end
     local evc = {}
-    for _, id in ipairs(redis.call('ZRANGE', ckey(new_cid, 'j'), 0, -1)) do
+    for _, id in ipairs(redis.call('ZRANGE', ckey(new_cid, 'a'), 0, -1)) do
         table.insert(evc, id)
         table.insert(evc, new_cid)
     end
@@ -343,7 +347,7 @@ local function place_event(ev)
     local first = first_event(target)
     redis.call('ZADD', ckey(target, 'j'), ev.at, ev.id)
     if ev.attr then redis.call('ZADD', ckey(target, 'a'), ev.at, ev.id) end
-    redis.call('HSET', 'jd:evc', ev.id, target)
+    if ev.conv then redis.call('HSET', 'jd:evc', ev.id, target) end
     local s = tonumber(redis.call('HGET', ckey(target), 'stage') or '0')
     if ev.stage > s then redis.call('HSET', ckey(target), 'stage', ev.stage) end
     if ev.stage > 0 then
@@ -372,8 +376,9 @@ local function stored_event(id, at)
     local ok, obj = pcall(cjson.decode, json)
     if not ok or type(obj) ~= 'table' then return ev end
     if type(obj.stage) == 'string' then ev.stage = STAGE_RANK[obj.stage] or 0 end
-    ev.attr = type(obj.touch) == 'table' or
-        ((obj.kind == 'payment' or obj.kind == 'refund') and type(obj.amount) == 'table')
+    -- The daemon's report flags, from the same fields: 1 a conversion, 2 a touch.
+    ev.conv = (obj.kind == 'payment' or obj.kind == 'refund') and type(obj.amount) == 'table'
+    ev.attr = ev.conv or type(obj.touch) == 'table'
     if type(obj.identities) == 'table' then
         for _, i in ipairs(obj.identities) do
             if type(i) == 'table' and type(i.type) == 'string' and type(i.value) == 'string' then
@@ -538,7 +543,7 @@ local function place_simple(ev, held)
     local first = contact and first_event(target) or nil
     redis.call('ZADD', ckey(target, 'j'), ev.at_s, ev.id)
     if ev.attr then redis.call('ZADD', ckey(target, 'a'), ev.at_s, ev.id) end
-    redis.call('HSET', 'jd:evc', ev.id, target)
+    if ev.conv then redis.call('HSET', 'jd:evc', ev.id, target) end
     if ev.stage > (tonumber(cur[1]) or 0) then
         table.insert(hset, 'stage')
         table.insert(hset, ev.stage)
@@ -594,6 +599,7 @@ for _ = 1, n do
     local flags = tonumber(ARGV[p + 3])
     local conversion = flags % 2 == 1
     ev.attr = flags > 0
+    ev.conv = conversion
     local nids = tonumber(ARGV[p + 4])
     p = p + 5
     for _ = 1, nids do
