@@ -24,6 +24,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,7 +298,75 @@ static const struct {
 struct run_result {
     char *lines[NLOOKUPS];  /* normalized journey per lookup */
     char *masked[NLOOKUPS]; /* the same with the contact id masked */
+    char *indexes;          /* the report indexes, as read_indexes prints them */
 };
+
+/* Appends to a growing string; the test stops on allocation failure. */
+static void cat(char **s, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cat(char **s, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    JD_REQUIRE(n >= 0, "vsnprintf");
+    char *grown = realloc(*s, *len + (size_t)n + 1);
+    JD_REQUIRE(grown != NULL, "out of memory");
+    va_start(ap, fmt);
+    vsnprintf(grown + *len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    *s = grown;
+    *len += (size_t)n;
+}
+
+/* What the reports read, which apply.lua keeps beside the journeys: each stage's contacts
+ * with their entry times, and each conversion's contact. Contact ids do not depend on
+ * arrival order, so neither may these; renames and merges must leave no trace of the
+ * contacts they retired. Each stage member must be a live contact whose eN field agrees. */
+static char *read_indexes(const struct jd_redis *redis, const char *label)
+{
+    redisContext *c = jd_redis_connect(redis);
+    char *out = NULL;
+    size_t len = 0;
+    for (int st = 1; st <= 6; st++) {
+        redisReply *r = redisCommand(c, "ZRANGE jd:st:%d 0 -1 WITHSCORES", st);
+        JD_REQUIRE(r && r->type == REDIS_REPLY_ARRAY, "ZRANGE jd:st:%d", st);
+        cat(&out, &len, "st%d:", st);
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const char *cid = r->element[i]->str, *score = r->element[i + 1]->str;
+            cat(&out, &len, " %s=%s", cid, score);
+            redisReply *e = redisCommand(c, "HGET jd:c:%s e%d", cid, st);
+            JD_EXPECT(e && e->type == REDIS_REPLY_STRING && strcmp(e->str, score) == 0,
+                      "run %s: jd:st:%d holds %s at %s, but the contact's e%d is %s", label, st,
+                      cid, score, st, e && e->type == REDIS_REPLY_STRING ? e->str : "(none)");
+            if (e)
+                freeReplyObject(e);
+        }
+        cat(&out, &len, "\n");
+        freeReplyObject(r);
+    }
+    redisReply *conv = redisCommand(c, "ZRANGE jd:conv 0 -1");
+    JD_REQUIRE(conv && conv->type == REDIS_REPLY_ARRAY, "ZRANGE jd:conv");
+    cat(&out, &len, "conv:");
+    for (size_t i = 0; i < conv->elements; i++) {
+        redisReply *e = redisCommand(c, "HGET jd:evc %s", conv->element[i]->str);
+        int ok = e && e->type == REDIS_REPLY_STRING;
+        cat(&out, &len, " %s=%s", conv->element[i]->str, ok ? e->str : "(none)");
+        if (ok) {
+            redisReply *x = redisCommand(c, "EXISTS jd:c:%s", e->str);
+            JD_EXPECT(x && x->type == REDIS_REPLY_INTEGER && x->integer == 1,
+                      "run %s: conversion %s points at %s, which is not a live contact", label,
+                      conv->element[i]->str, e->str);
+            if (x)
+                freeReplyObject(x);
+        }
+        if (e)
+            freeReplyObject(e);
+    }
+    freeReplyObject(conv);
+    redisFree(c);
+    return out;
+}
 
 static void send_delivery(const struct jd_daemon *d, int i)
 {
@@ -652,6 +721,7 @@ static void do_run(const char *label, const int *seq, int nseq, struct run_resul
         normalize(j, st, &out->lines[k], &out->masked[k]);
         cJSON_Delete(j);
     }
+    out->indexes = read_indexes(&redis, label);
     if (check)
         check_expected(d);
     for (int k = ndaemons - 1; k >= 0; k--)
@@ -662,6 +732,9 @@ static void do_run(const char *label, const int *seq, int nseq, struct run_resul
 
 static void compare(const char *label, const struct run_result *base, const struct run_result *r)
 {
+    JD_EXPECT(strcmp(base->indexes, r->indexes) == 0,
+              "run %s: the report indexes differ from run a\n  a: %s\n  %s: %s", label,
+              base->indexes, label, r->indexes);
     for (size_t k = 0; k < NLOOKUPS; k++) {
         if (strcmp(base->lines[k], r->lines[k]) == 0)
             continue;
@@ -679,6 +752,7 @@ static void compare(const char *label, const struct run_result *base, const stru
 
 static void free_run(struct run_result *r)
 {
+    free(r->indexes);
     for (size_t k = 0; k < NLOOKUPS; k++) {
         free(r->lines[k]);
         free(r->masked[k]);
