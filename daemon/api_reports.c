@@ -343,6 +343,19 @@ static int job_send(struct report_job *j, rq_reply_cb cb, void *priv, int argc, 
     return 0;
 }
 
+/* 1 when the job still waits and the reply is the array it asked for; else 0, and a job
+ * still waiting is answered 503. */
+static int job_array_reply(struct report_job *j, const redisReply *r)
+{
+    if (j->answered)
+        return 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        job_fail(j, 503, "unavailable", "store unavailable");
+        return 0;
+    }
+    return 1;
+}
+
 static int job_eval(struct report_job *j, rq_reply_cb cb, int argc, const char **argv,
                     const size_t *lens)
 {
@@ -573,12 +586,8 @@ static void on_data(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct report_job *j = priv;
     (void)c;
-    if (j->answered)
+    if (!job_array_reply(j, r))
         goto out;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        job_fail(j, 503, "unavailable", "store unavailable");
-        goto out;
-    }
     for (size_t i = 0; i < r->elements; i++) {
         struct loaded l;
         if (parse_contact(r->element[i], &l) != 0) {
@@ -641,12 +650,8 @@ static void on_index(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct report_job *j = priv;
     (void)c;
-    if (j->answered)
+    if (!job_array_reply(j, r))
         goto out;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        job_fail(j, 503, "unavailable", "store unavailable");
-        goto out;
-    }
     if (r->elements > REPORT_MAX_CONTACTS) {
         job_fail(j, 422, "too_large", "the range holds too many contacts: narrow from/to");
         goto out;
@@ -846,12 +851,8 @@ static void on_evc(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct report_job *j = priv;
     (void)c;
-    if (j->answered)
+    if (!job_array_reply(j, r))
         goto out;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        job_fail(j, 503, "unavailable", "store unavailable");
-        goto out;
-    }
     for (size_t i = 0; i < r->elements; i++) {
         size_t e;
         if (r->element[i]->type != REDIS_REPLY_STRING)
@@ -1551,12 +1552,8 @@ static void on_spend(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct report_job *j = priv;
     (void)c;
-    if (j->answered)
+    if (!job_array_reply(j, r))
         goto out;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        job_fail(j, 503, "unavailable", "store unavailable");
-        goto out;
-    }
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
         const char *t1 = k ? strchr(k, '\t') : NULL, *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
