@@ -73,17 +73,27 @@ static int hex_val(unsigned char c)
 int cx_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                    const void *msg2, size_t msg2_len, unsigned char out[CX_SHA256_LEN])
 {
+    struct cx_bytes parts[2] = {{msg, msg_len}, {msg2, msg2_len}};
+    return cx_hmac_sha256_parts(key, key_len, parts, 2, out);
+}
+
+int cx_hmac_sha256_parts(const void *key, size_t key_len, const struct cx_bytes *parts, size_t n,
+                         unsigned char out[CX_SHA256_LEN])
+{
     EVP_MAC *mac = NULL;
     EVP_MAC_CTX *ctx = NULL;
     OSSL_PARAM params[2];
     char digest[] = "SHA256";
-    size_t outl = 0;
+    size_t outl = 0, i;
     int rc = -1;
 
     /* An empty secret is a configuration mistake; refusing it means an unset secret can
      * never authenticate anything. */
-    if (!key || key_len == 0 || !out || (msg_len && !msg) || (msg2_len && !msg2))
+    if (!key || key_len == 0 || !out || (n && !parts))
         return -1;
+    for (i = 0; i < n; i++)
+        if (parts[i].len && !parts[i].p)
+            return -1;
     mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (!mac)
         goto out;
@@ -94,10 +104,9 @@ int cx_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_
     params[1] = OSSL_PARAM_construct_end();
     if (EVP_MAC_init(ctx, key, key_len, params) != 1)
         goto out;
-    if (msg_len && EVP_MAC_update(ctx, msg, msg_len) != 1)
-        goto out;
-    if (msg2_len && EVP_MAC_update(ctx, msg2, msg2_len) != 1)
-        goto out;
+    for (i = 0; i < n; i++)
+        if (parts[i].len && EVP_MAC_update(ctx, parts[i].p, parts[i].len) != 1)
+            goto out;
     if (EVP_MAC_final(ctx, out, &outl, CX_SHA256_LEN) != 1 || outl != CX_SHA256_LEN)
         goto out;
     rc = 0;

@@ -15,6 +15,14 @@
 
 #define CX_SHA256_LEN 32
 
+/* A piece of a signed string (providers sign concatenations). */
+struct cx_bytes {
+    const void *p;
+    size_t len;
+};
+/* HMAC-SHA256 under key of the parts concatenated (empty parts allowed). 0 / -1. */
+int cx_hmac_sha256_parts(const void *key, size_t key_len, const struct cx_bytes *parts, size_t n,
+                         unsigned char out[CX_SHA256_LEN]);
 /* HMAC-SHA256 of msg (and msg2 appended, may be NULL/0) under key. 0 / -1. */
 int cx_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                    const void *msg2, size_t msg2_len, unsigned char out[CX_SHA256_LEN]);

@@ -42,12 +42,7 @@
 
 /* ---- hashing over several parts (the signed strings are concatenations) ---- */
 
-struct hs_part {
-    const void *p;
-    size_t len;
-};
-
-static int sha256_parts(const struct hs_part *parts, size_t n, unsigned char out[CX_SHA256_LEN])
+static int sha256_parts(const struct cx_bytes *parts, size_t n, unsigned char out[CX_SHA256_LEN])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int outl = 0;
@@ -66,40 +61,6 @@ static int sha256_parts(const struct hs_part *parts, size_t n, unsigned char out
     rc = 0;
 out:
     EVP_MD_CTX_free(ctx);
-    return rc;
-}
-
-static int hmac_sha256_parts(const char *key, const struct hs_part *parts, size_t n,
-                             unsigned char out[CX_SHA256_LEN])
-{
-    EVP_MAC *mac = NULL;
-    EVP_MAC_CTX *ctx = NULL;
-    OSSL_PARAM params[2];
-    char digest[] = "SHA256";
-    size_t outl = 0, i;
-    int rc = -1;
-
-    if (!key || !key[0])
-        return -1;
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (!mac)
-        goto out;
-    ctx = EVP_MAC_CTX_new(mac);
-    if (!ctx)
-        goto out;
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params) != 1)
-        goto out;
-    for (i = 0; i < n; i++)
-        if (parts[i].len && EVP_MAC_update(ctx, parts[i].p, parts[i].len) != 1)
-            goto out;
-    if (EVP_MAC_final(ctx, out, &outl, CX_SHA256_LEN) != 1 || outl != CX_SHA256_LEN)
-        goto out;
-    rc = 0;
-out:
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     return rc;
 }
 
@@ -220,16 +181,16 @@ static int check_scheme(enum hs_scheme scheme, const struct cx_source *src,
         for (u = 0; u < nuris; u++) {
             int rc;
             if (scheme == HS_V3) {
-                struct hs_part parts[4] = {{method, strlen(method)},
-                                           {uris[u], ulens[u]},
-                                           {in->body, in->body_len},
-                                           {ts, strlen(ts)}};
-                rc = hmac_sha256_parts(secret, parts, 4, macs[nmacs]);
+                struct cx_bytes parts[4] = {{method, strlen(method)},
+                                            {uris[u], ulens[u]},
+                                            {in->body, in->body_len},
+                                            {ts, strlen(ts)}};
+                rc = cx_hmac_sha256_parts(secret, strlen(secret), parts, 4, macs[nmacs]);
             } else {
-                struct hs_part parts[4] = {{secret, strlen(secret)},
-                                           {method, scheme == HS_V2 ? strlen(method) : 0},
-                                           {uris[u], ulens[u]},
-                                           {in->body, in->body_len}};
+                struct cx_bytes parts[4] = {{secret, strlen(secret)},
+                                            {method, scheme == HS_V2 ? strlen(method) : 0},
+                                            {uris[u], ulens[u]},
+                                            {in->body, in->body_len}};
                 rc = sha256_parts(parts, 4, macs[nmacs]);
             }
             if (rc != 0) {
