@@ -72,6 +72,20 @@ local function ckey(cid, suffix)
     return 'jd:c:' .. cid
 end
 
+-- Points every member at cid in hash (jd:idx for identities, jd:evc and jd:alias for ids),
+-- one HSET per slice: unpack has a stack limit, and a contact may hold thousands of ids.
+local POINT_SLICE = 1000
+local function point_all(hash, members, cid)
+    for i = 1, #members, POINT_SLICE do
+        local args = {}
+        for k = i, math.min(i + POINT_SLICE - 1, #members) do
+            args[#args + 1] = members[k]
+            args[#args + 1] = cid
+        end
+        redis.call('HSET', hash, unpack(args))
+    end
+end
+
 local function cid_for(event_id)
     return 'c_' .. string.sub(redis.sha1hex(event_id), 1, 20)
 end
@@ -152,12 +166,7 @@ local function merge_into(into, from)
         local e = redis.call('HGET', ckey(from), E_FIELD[s])
         if e then set_entry(into, s, tonumber(e)) end
     end
-    local evc = {}
-    for _, id in ipairs(redis.call('ZRANGE', ckey(from, 'a'), 0, -1)) do
-        table.insert(evc, id)
-        table.insert(evc, into)
-    end
-    if #evc > 0 then redis.call('HSET', 'jd:evc', unpack(evc)) end
+    point_all('jd:evc', redis.call('ZRANGE', ckey(from, 'a'), 0, -1), into)
     redis.call('ZUNIONSTORE', ckey(into, 'j'), 2, ckey(into, 'j'), ckey(from, 'j'))
     redis.call('ZUNIONSTORE', ckey(into, 'a'), 2, ckey(into, 'a'), ckey(from, 'a'))
     local conf = redis.call('LRANGE', ckey(from, 'conf'), 0, -1)
@@ -190,18 +199,8 @@ local function rename(cid, new_cid)
         -- Keys the contact never needed (no conflicts, no merges) do not exist.
         redis.pcall('RENAME', ckey(cid, suffix or nil), new_keys[i])
     end
-    local idx = {}
-    for _, ident in ipairs(redis.call('SMEMBERS', ckey(new_cid, 'ids'))) do
-        table.insert(idx, ident)
-        table.insert(idx, new_cid)
-    end
-    if #idx > 0 then redis.call('HSET', 'jd:idx', unpack(idx)) end
-    local evc = {}
-    for _, id in ipairs(redis.call('ZRANGE', ckey(new_cid, 'a'), 0, -1)) do
-        table.insert(evc, id)
-        table.insert(evc, new_cid)
-    end
-    if #evc > 0 then redis.call('HSET', 'jd:evc', unpack(evc)) end
+    point_all('jd:idx', redis.call('SMEMBERS', ckey(new_cid, 'ids')), new_cid)
+    point_all('jd:evc', redis.call('ZRANGE', ckey(new_cid, 'a'), 0, -1), new_cid)
     local entries = redis.call('HMGET', ckey(new_cid), 'e1', 'e2', 'e3', 'e4', 'e5', 'e6')
     for st = 1, 6 do
         if entries[st] then
@@ -210,14 +209,11 @@ local function rename(cid, new_cid)
         end
     end
     -- The old id and every id merged into it now resolve to the new one.
-    local aliases = {cid, new_cid}
+    local aliases = {cid}
     for _, m in ipairs(redis.call('SMEMBERS', ckey(new_cid, 'mf'))) do
-        if m ~= new_cid then
-            table.insert(aliases, m)
-            table.insert(aliases, new_cid)
-        end
+        if m ~= new_cid then table.insert(aliases, m) end
     end
-    redis.call('HSET', 'jd:alias', unpack(aliases))
+    point_all('jd:alias', aliases, new_cid)
     redis.call('SADD', ckey(new_cid, 'mf'), cid)
     redis.call('SREM', ckey(new_cid, 'mf'), new_cid)
     return new_cid
@@ -512,7 +508,7 @@ local function place_simple(ev, held)
     -- From here on the event is placed; nothing below reads what it wrote.
     local hset = {}
     if not contact then hset = {'stage', '0'} end
-    local idx, members, seen = {}, {}, {}
+    local members, seen = {}, {}
     -- Unique identities first (as place_event): two values of one type in the same event
     -- keep the first and record the second as a conflict.
     for pass = 1, 2 do
@@ -523,8 +519,6 @@ local function place_simple(ev, held)
                     record_conflict(target, nil, ev.id, idn.type, uval[idn.type], idn.value)
                 else
                     seen[idn.key] = true
-                    table.insert(idx, idn.key)
-                    table.insert(idx, target)
                     table.insert(members, idn.key)
                     if is_unique then
                         uval[idn.type] = idn.value
@@ -535,8 +529,8 @@ local function place_simple(ev, held)
             end
         end
     end
-    if #idx > 0 then
-        redis.call('HSET', 'jd:idx', unpack(idx))
+    if #members > 0 then
+        point_all('jd:idx', members, target)
         redis.call('SADD', ckey(target, 'ids'), unpack(members))
     end
 
