@@ -1,4 +1,4 @@
-# STYLE B8: one warning set for every target; -Werror unless JD_WERROR=OFF.
+# STYLE B8: one warning set for every target; -Werror with JD_WERROR=ON (the CI's choice).
 function(jd_warnings target)
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla

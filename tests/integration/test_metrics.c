@@ -87,7 +87,11 @@ static int add_family(struct exposition *e, const char *name, int line)
         return f;
     JD_REQUIRE(e->nfam < MAX_FAMILIES, "line %d: more than %d metric families", line, MAX_FAMILIES);
     f = e->nfam++;
-    snprintf(e->fam[f].name, sizeof e->fam[f].name, "%s", name);
+    /* `name` may point into *e (a sample's name): copy it out first so the two buffers of
+     * the second snprintf cannot overlap (GCC's -Wrestrict sees that they could). */
+    char copy[sizeof e->fam[f].name];
+    snprintf(copy, sizeof copy, "%s", name);
+    snprintf(e->fam[f].name, sizeof e->fam[f].name, "%s", copy);
     e->fam[f].type = MT_UNTYPED;
     e->fam[f].first_sample = e->fam[f].last_sample = -1;
     return f;

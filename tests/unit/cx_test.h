@@ -27,6 +27,9 @@ static inline unsigned char *cx_test_slurp(const char *dir, const char *name, si
     long size = 0;
     FILE *f;
 
+    /* Set on every path: GCC at -O2 sees the early returns below and cannot know that
+     * fail_msg does not return, so callers' `len` would be "maybe uninitialized". */
+    *len = 0;
     snprintf(path, sizeof path, "%s/%s/%s", JD_TEST_DATA, dir, name);
     /* fail_msg jumps out of the test; the returns only satisfy the compiler. */
     f = fopen(path, "rb");
