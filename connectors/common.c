@@ -453,6 +453,13 @@ int cx_json_int(const cJSON *o, const char *key, int64_t *out)
 /* Rejects what cJSON would accept or silently mangle: nesting deeper than the caller
  * allows (cJSON's own limit is a build-time 1000 and it recurses), and raw control
  * bytes inside strings (RFC 8259 forbids them; a raw NUL would cut the value). */
+/* "\u0000" at s: cJSON keeps strings NUL-terminated, so an escaped NUL would silently
+ * cut an id or an identity ("a@b.c\u0000evil" is "a@b.c"). Both scanners refuse it. */
+static int is_nul_escape(const unsigned char *s, size_t left)
+{
+    return left >= 6 && memcmp(s, "\\u0000", 6) == 0;
+}
+
 static int json_prescan(const unsigned char *s, size_t len, int max_depth)
 {
     size_t i;
@@ -461,9 +468,11 @@ static int json_prescan(const unsigned char *s, size_t len, int max_depth)
     for (i = 0; i < len; i++) {
         unsigned char c = s[i];
         if (in_str) {
-            if (c == '\\')
+            if (c == '\\') {
+                if (is_nul_escape(s + i, len - i))
+                    return -1;
                 i++;
-            else if (c == '"')
+            } else if (c == '"')
                 in_str = 0;
             else if (c < 0x20)
                 return -1;
@@ -631,7 +640,7 @@ static int scan_string(struct json_scan *j, int *escaped)
         c = *j->p++;
         if (c == 'u') {
             unsigned code;
-            if (scan_hex4(j, &code) != 0)
+            if (scan_hex4(j, &code) != 0 || code == 0) /* see is_nul_escape */
                 return -1;
             /* As cJSON: a high surrogate needs a low one right after, a low one alone is
              * refused (found by tests/fuzz/fuzz_json.c). */

@@ -68,7 +68,8 @@ const char *cx_json_str(const cJSON *o, const char *key); /* non-empty strings o
 int cx_json_int(const cJSON *o, const char *key, int64_t *out);
 /* Parses at most `max_depth` levels deep (cJSON's own limit is fixed at build time).
  * Integer literals beyond 2^53 become strings (see cx_json_id).
- * NULL when the bytes are not one JSON value, are too deep or are not valid UTF-8. */
+ * NULL when the bytes are not one JSON value, are too deep, are not valid UTF-8 or hold an
+ * escaped NUL (\u0000, which would cut the string where cJSON stores it). */
 cJSON *cx_json_parse(const unsigned char *body, size_t len, int max_depth);
 /* What cx_json_check reports about the top level: type is its first character ('{', '[',
  * '"', …); escaped_name is set when a top-level member name holds an escape (it may spell
@@ -91,8 +92,9 @@ struct cx_json_top {
     int escaped_name;
     struct cx_json_member found[CX_JSON_TOP_KEYS];
 };
-/* 0 when the bytes are one JSON value (RFC 8259, valid UTF-8, at most max_depth levels),
- * checked without building a tree (verify's hot path); -1 otherwise. top may be NULL. */
+/* 0 when the bytes are one JSON value (RFC 8259, valid UTF-8, at most max_depth levels, no
+ * escaped NUL), checked without building a tree (verify's hot path); -1 otherwise. top may
+ * be NULL. */
 int cx_json_check(const unsigned char *body, size_t len, int max_depth, struct cx_json_top *top);
 /* An id that may arrive as a string or a number: cx_json_parse keeps integers beyond 2^53
  * as their decimal text (never a rounded double), smaller ones print exactly. 0 / -1. */

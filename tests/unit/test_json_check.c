@@ -62,6 +62,11 @@ static void test_fixed_cases(void **state)
         {"\"unterminated", 0},
         {"\"bad \xc3\x28 utf-8\"", 0},
         {"\"overlong \xc0\xaf\"", 0},
+        /* An escaped NUL would cut the value where cJSON stores it (issue 11.8). */
+        {"\"a@b.c\\u0000evil\"", 0},
+        {"{\"id\":\"\\u0000\"}", 0},
+        {"{\"\\u0000\":1}", 0},
+        {"\"\\u0001 and \\u00e9\"", 1},
     };
     (void)state;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -122,6 +127,20 @@ static void test_top_members(void **state)
     assert_int_equal(top.found[0].kind, 0);
 
     assert_int_equal(check("{\"id\":\"x\"", &top), -1);
+}
+
+/* The worker's parse refuses an escaped NUL as the door's check does: a body stored before
+ * the check existed (or replayed) must not be cut either. */
+static void test_parse_refuses_nul_escape(void **state)
+{
+    static const char cut[] = "{\"id\":\"events:nul\\u0000x\"}";
+    static const char fine[] = "{\"id\":\"events:\\u0041\"}";
+    (void)state;
+    assert_null(cx_json_parse((const unsigned char *)cut, strlen(cut), CX_JSON_MAX_DEPTH));
+    cJSON *root = cx_json_parse((const unsigned char *)fine, strlen(fine), CX_JSON_MAX_DEPTH);
+    assert_non_null(root);
+    assert_string_equal(cx_json_str(root, "id"), "events:A");
+    cJSON_Delete(root);
 }
 
 /* Found by the differential test below: an exponent's digits were taken for a new
@@ -272,8 +291,11 @@ static void test_against_cjson(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixed_cases),   cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_top_members),   cmocka_unit_test(test_parse_keeps_exponents),
+        cmocka_unit_test(test_fixed_cases),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_top_members),
+        cmocka_unit_test(test_parse_keeps_exponents),
+        cmocka_unit_test(test_parse_refuses_nul_escape),
         cmocka_unit_test(test_against_cjson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
