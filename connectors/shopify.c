@@ -6,10 +6,16 @@
  * (newer deliveries also send the un-prefixed Shopify-Hmac-Sha256) = base64 HMAC-SHA256
  * keyed with the app's client secret over the raw body. No timestamp is signed. After a
  * secret rotation Shopify signs with the old secret for up to an hour, so every configured
- * secret is tried. Dedup on X-Shopify-Webhook-Id (shopify.dev "Ignore duplicate webhooks").
+ * secret is tried.
  *
- * The topic and the webhook id travel in headers, so ingest keeps them with the raw body
- * (keep_headers) and normalize reads them back.
+ * The HMAC covers the body only, and Shopify signs no timestamp: every header can be
+ * changed by whoever captured one delivery. So the dedup key and the event time come from
+ * the signed body — the order id for orders/paid, the refund's own id for refunds (one
+ * order can have several) — never from X-Shopify-Webhook-Id or X-Shopify-Triggered-At,
+ * which shopify.dev suggests for dedup: a captured refund re-sent with fresh webhook ids
+ * would otherwise subtract the refund again and again. The topic travels in a header too
+ * (ingest keeps it with the raw body); only orders/paid and refunds/create are read, each
+ * checked against the body's shape, so a changed topic cannot turn one into the other.
  */
 #include "common.h"
 #include "registry.h"
@@ -22,8 +28,6 @@
 #include <openssl/crypto.h>
 
 #define SH_ID_MAX 32 /* Shopify ids are 64-bit integers */
-/* Header values that become part of an event id: webhook ids are UUIDs. */
-#define SH_WEBHOOK_ID_MAX 128
 
 static const char *header(const struct cx_header *h, size_t n, const char *prefixed,
                           const char *bare)
@@ -68,25 +72,6 @@ static enum cx_verdict shopify_verify(const struct cx_source *src, const struct 
 
 /* ---- normalize ---- */
 
-/* Webhook ids are UUIDs; anything else is not used as a dedup key. */
-static int usable_webhook_id(const char *s)
-{
-    size_t i, len;
-
-    if (!s)
-        return 0;
-    len = strnlen(s, SH_WEBHOOK_ID_MAX);
-    if (len == 0 || len >= SH_WEBHOOK_ID_MAX)
-        return 0;
-    for (i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '-' || c == '_' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 /* note_attributes: [{name, value}], the order's cart attributes (where a storefront puts
  * our anonymous id or utm values it kept). */
 static const char *note_get(void *ctx, const char *name)
@@ -126,8 +111,7 @@ static void apply_landing_site(struct cx_event *ev, const struct cx_source *src,
 }
 
 /* First parseable RFC 3339 time among the keys, else the fallback. */
-static int64_t first_time(const cJSON *o, const char *const *keys, size_t n, const char *hdr,
-                          int64_t fallback)
+static int64_t first_time(const cJSON *o, const char *const *keys, size_t n, int64_t fallback)
 {
     int64_t ms;
     size_t i;
@@ -135,8 +119,6 @@ static int64_t first_time(const cJSON *o, const char *const *keys, size_t n, con
     for (i = 0; i < n; i++)
         if (cx_parse_rfc3339(cx_json_str(o, keys[i]), &ms) == 0)
             return ms;
-    if (hdr && cx_parse_rfc3339(hdr, &ms) == 0)
-        return ms;
     return fallback;
 }
 
@@ -245,7 +227,7 @@ static enum cx_result shopify_normalize(const struct cx_source *src, const struc
 {
     static const char *const order_times[] = {"processed_at", "updated_at", "created_at"};
     static const char *const refund_times[] = {"processed_at", "created_at"};
-    const char *topic, *webhook_id, *triggered;
+    const char *topic;
     char order_id[SH_ID_MAX], own_id[SH_ID_MAX];
     enum cx_result rc = CX_NORM_POISON;
     struct cx_event *ev;
@@ -256,8 +238,6 @@ static enum cx_result shopify_normalize(const struct cx_source *src, const struc
     (void)fetched; /* never enriched: the order carries everything */
     (void)need;
     topic = header(raw->headers, raw->nheaders, "x-shopify-topic", "shopify-topic");
-    webhook_id = header(raw->headers, raw->nheaders, "x-shopify-webhook-id", "shopify-webhook-id");
-    triggered = cx_header_get(raw->headers, raw->nheaders, "x-shopify-triggered-at");
     root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
     if (!cJSON_IsObject(root)) {
         cx_fail(err, "shopify: body is not a JSON object");
@@ -286,25 +266,20 @@ static enum cx_result shopify_normalize(const struct cx_source *src, const struc
         cx_fail(err, "shopify: out of memory");
         goto out;
     }
-    /* X-Shopify-Webhook-Id is the documented dedup key. Without it, the object's own id:
-     * the order for orders/paid, the refund itself for refunds (one order can have
-     * several). */
-    if (usable_webhook_id(webhook_id))
-        n = snprintf(ev->id, sizeof ev->id, "shopify:%s", webhook_id);
-    else
-        n = snprintf(ev->id, sizeof ev->id, "shopify:%s:%s", topic, is_order ? order_id : own_id);
+    /* Signed ids only (see the top of the file). */
+    n = snprintf(ev->id, sizeof ev->id, "shopify:%s:%s", topic, is_order ? order_id : own_id);
     if (n < 0 || (size_t)n >= sizeof ev->id) {
         cx_fail(err, "shopify: event id too long");
         goto out;
     }
     if (is_order) {
         ev->at_ms = first_time(root, order_times, sizeof order_times / sizeof order_times[0],
-                               triggered, raw->received_ms);
+                               raw->received_ms);
         if (order_event(ev, src, root, order_id, err) != 0)
             goto out;
     } else {
         ev->at_ms = first_time(root, refund_times, sizeof refund_times / sizeof refund_times[0],
-                               triggered, raw->received_ms);
+                               raw->received_ms);
         r = refund_event(ev, src, root, order_id, err);
         if (r < 0)
             goto out;
@@ -321,10 +296,7 @@ out:
     return rc;
 }
 
-static const char *const keep[] = {
-    "x-shopify-topic",    "x-shopify-webhook-id",   "shopify-topic",
-    "shopify-webhook-id", "x-shopify-triggered-at", NULL,
-};
+static const char *const keep[] = {"x-shopify-topic", "shopify-topic", NULL};
 
 const struct cx_connector cx_shopify = {
     .type = "shopify",

@@ -147,6 +147,9 @@ struct norm {
     unsigned char *owned;
 };
 
+/* Sent with every delivery; the replay test changes it (it is not signed). */
+static const char *triggered_at = "2026-10-01T12:00:06.000Z";
+
 static enum cx_result normalize(struct norm *n, const char *topic, const char *webhook_id,
                                 const void *body, size_t len)
 {
@@ -161,7 +164,7 @@ static enum cx_result normalize(struct norm *n, const char *topic, const char *w
         n->h[k++] = (struct cx_header){"x-shopify-topic", topic};
     if (webhook_id)
         n->h[k++] = (struct cx_header){"x-shopify-webhook-id", webhook_id};
-    n->h[k++] = (struct cx_header){"x-shopify-triggered-at", "2026-10-01T12:00:06.000Z"};
+    n->h[k++] = (struct cx_header){"x-shopify-triggered-at", triggered_at};
     n->raw.source = "shop-eu";
     n->raw.stream_id = "1790856007000-0";
     n->raw.received_ms = 1790856007000;
@@ -214,7 +217,7 @@ static void test_norm_orders_paid(void **state)
     assert_int_equal(normalize_file(&n, "orders/paid", WEBHOOK_ID, "orders_paid.json"), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "shopify:" WEBHOOK_ID);
+    assert_string_equal(ev->id, "shopify:orders/paid:820982911946154508");
     assert_string_equal(ev->source, "shop-eu");
     assert_string_equal(ev->type, "shopify");
     assert_string_equal(ev->raw, "1790856007000-0");
@@ -252,19 +255,19 @@ static void test_norm_d1_body_and_fallback_id(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    /* No webhook id: the documented key is missing, so topic and order id. No times in
-     * the body: X-Shopify-Triggered-At. */
+    /* No webhook id: the key is the order id all the same. No times in the body: the
+     * arrival time (X-Shopify-Triggered-At is not signed). */
     assert_int_equal(normalize(&n, "orders/paid", NULL, D1_BODY, strlen(D1_BODY)), CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "shopify:orders/paid:820982911946154508");
     assert_int_equal(ev->amount_minor, 19900);
     assert_string_equal(ev->currency, "USD");
     assert_string_equal(ev->payment_key, "820982911946154508");
-    assert_int_equal(ev->at_ms, 1790856006000);
+    assert_int_equal(ev->at_ms, 1790856007000);
     assert_int_equal(ev->has_touch, 0);
     cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     norm_free(&n);
-    /* A webhook id that is not a plain token is not used as a key. */
+    /* Whatever the webhook id, the key is the order id. */
     assert_int_equal(normalize(&n, "orders/paid", "a b", D1_BODY, strlen(D1_BODY)), CX_NORM_OK);
     assert_string_equal(n.list.v[0].id, "shopify:orders/paid:820982911946154508");
     norm_free(&n);
@@ -281,7 +284,7 @@ static void test_norm_refund(void **state)
                                     "refunds_create.json"),
                      CX_NORM_OK);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "shopify:c1a2b3c4-0000-4000-8000-000000000001");
+    assert_string_equal(ev->id, "shopify:refunds/create:929361462");
     assert_string_equal(ev->kind, "refund");
     assert_string_equal(cx_event_stage(ev), "");
     assert_int_equal(ev->at_ms, 1791189000000);
@@ -291,9 +294,45 @@ static void test_norm_refund(void **state)
     assert_string_equal(ev->payment_key, "820982911946154508");
     cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     norm_free(&n);
-    /* Without a webhook id, the refund's own id: one order may have several refunds. */
+    /* Without a webhook id too, the refund's own id: one order may have several refunds. */
     assert_int_equal(normalize_file(&n, "refunds/create", NULL, "refunds_create.json"), CX_NORM_OK);
     assert_string_equal(n.list.v[0].id, "shopify:refunds/create:929361462");
+    norm_free(&n);
+}
+
+/* Issue 11.5: the HMAC covers only the body, so a captured refund re-sent with fresh
+ * webhook ids and trigger times must be the same event (one subtraction), and a changed
+ * topic must not turn a signed refund into an order or an order into a refund. */
+static void test_norm_replay_with_new_headers(void **state)
+{
+    static const char *const webhook_ids[] = {"c1a2b3c4-0000-4000-8000-000000000001",
+                                              "c1a2b3c4-0000-4000-8000-0000000000ff", NULL};
+    static const char *const triggers[] = {"2026-10-01T12:00:06.000Z", "2030-01-01T00:00:00.000Z"};
+    struct norm n;
+    char first_id[sizeof n.list.v[0].id] = "";
+    int64_t first_at = 0;
+
+    (void)state;
+    for (size_t i = 0; i < N_ELEMS(webhook_ids); i++) {
+        triggered_at = triggers[i % 2];
+        assert_int_equal(
+            normalize_file(&n, "refunds/create", webhook_ids[i], "refunds_create.json"),
+            CX_NORM_OK);
+        if (i == 0) {
+            snprintf(first_id, sizeof first_id, "%s", n.list.v[0].id);
+            first_at = n.list.v[0].at_ms;
+        }
+        assert_string_equal(n.list.v[0].id, first_id);
+        assert_int_equal(n.list.v[0].at_ms, first_at);
+        norm_free(&n);
+    }
+    triggered_at = triggers[0];
+    /* The refund's body under the order topic, and the order's under the refund topic. */
+    assert_int_not_equal(normalize_file(&n, "orders/paid", NULL, "refunds_create.json"),
+                         CX_NORM_OK);
+    norm_free(&n);
+    assert_int_not_equal(normalize_file(&n, "refunds/create", NULL, "orders_paid.json"),
+                         CX_NORM_OK);
     norm_free(&n);
 }
 
@@ -379,8 +418,9 @@ static void test_norm_amounts_and_shapes(void **state)
 
 static void test_keep_headers_and_registered(void **state)
 {
-    static const char *const want[] = {"x-shopify-topic", "x-shopify-webhook-id", "shopify-topic",
-                                       "shopify-webhook-id", "x-shopify-triggered-at"};
+    /* Only the topic: the webhook id and the trigger time are not signed, so nothing reads
+     * them (issue 11.5). */
+    static const char *const want[] = {"x-shopify-topic", "shopify-topic"};
     size_t i;
 
     (void)state;
@@ -401,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_norm_orders_paid),
         cmocka_unit_test(test_norm_d1_body_and_fallback_id),
         cmocka_unit_test(test_norm_refund),
+        cmocka_unit_test(test_norm_replay_with_new_headers),
         cmocka_unit_test(test_norm_amounts_and_shapes),
         cmocka_unit_test(test_keep_headers_and_registered),
     };
