@@ -1,3 +1,7 @@
+/*
+ * Structured logging (log.h): formats one key=value line at the caller's level and writes
+ * it to stderr with journald's priority prefix when stderr is the journal.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +49,13 @@ void jlog_write(enum jlog_level level, int with_errno, const char *fmt, ...)
     va_end(ap);
     if (with_errno && n > 0 && (size_t)n < sizeof(line))
         snprintf(line + n, sizeof(line) - (size_t)n, " error=\"%s\"", strerror(saved));
+    /* One event is one line, whatever a value holds: a newline or another control byte in
+     * a field (a payload id in a dead-letter reason, a header) could otherwise forge a
+     * line of its own. Callers still quote untrusted values (jlog_quote) so that no field
+     * can forge another field; this is the floor under that. */
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     fprintf(stderr, "%s\n", line);
     errno = saved;
 }
