@@ -8,7 +8,8 @@
 # `journeyd --help-config`; no backticked word in the prose is a misspelt key (a key plus
 # a suffix, like `tolerance_s`); no doc calls channels "not yet configurable" while
 # [channels] exists; every relative link and #anchor resolves; journeyd.8 and docs/api.md
-# name every path in the daemon's route table. Each failure names file:line.
+# name every path in the daemon's route table, and journeyd.8 and docs/running.md every
+# key a reload cannot change. Each failure names file:line.
 # Usage: docs_config.sh <journeyd binary> <source dir>
 set -eu
 bin=$1
@@ -158,5 +159,14 @@ while read -r r; do
     [ ! -f docs/api.md ] || grep -qF "$r" docs/api.md || bad docs/api.md "route $r is not listed"
 done <"$tmp/routes"
 
-[ $fail -eq 0 ] && echo "docs: $n config snippets accepted, keys, links and routes agree"
+# 7. The keys a reload cannot change are the ones the table flags; the docs list them all.
+"$bin" --help-config | awk '/^  [a-z]/ { k = $1 } /restart to change/ { print k }' >"$tmp/restart"
+while read -r k; do
+    for f in docs/journeyd.8 docs/running.md; do
+        sed 's/\\-/-/g' "$f" | grep -qF -e "$k" -e "${k%%_*}_*" ||
+            bad "$f" "'$k' needs a restart (--help-config) but the doc's list of such keys misses it"
+    done
+done <"$tmp/restart"
+
+[ $fail -eq 0 ] && echo "docs: $n config snippets as marked, keys, links and routes agree"
 exit $fail
