@@ -328,6 +328,7 @@ static const char *const keep[] = {
 
 const struct cx_connector cx_shopify = {
     .type = "shopify",
+    .needs = (const char *const[]){"secret", NULL},
     .keep_headers = keep,
     .verify = shopify_verify,
     .normalize = shopify_normalize,

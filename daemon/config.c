@@ -3,11 +3,13 @@
  *
  * Every key is one row of main_keys[], sla_keys[], channel_keys[] or source_keys[]: its
  * value grammar, where the value lands in struct cfg / struct cfg_source, bounds, flags,
- * default and a doc line. Parsing, defaults, per-type requirements, freeing and
- * --help-config all walk the same rows, so a key cannot exist without being documented,
- * defaulted and freed. The one exception is the [channels] rules (medium.<value> =
- * <channel>): their keys are data, so they have a parser of their own (set_channel_rule),
- * fixed-size storage that needs no freeing, and a paragraph in --help-config.
+ * default and a doc line. Parsing, defaults, freeing and --help-config all walk the same
+ * rows, so a key cannot exist without being documented, defaulted and freed. The one
+ * exception is the [channels] rules (medium.<value> = <channel>): their keys are data, so
+ * they have a parser of their own (set_channel_rule), fixed-size storage that needs no
+ * freeing, and a paragraph in --help-config. Source types and what each requires are the
+ * connector registry's (cx_lookup, cx_connector.needs): a provider is added in
+ * connectors/ without a line here.
  *
  * Nothing is half-applied: cfg_parse builds a fresh struct and returns it fully validated
  * or frees it, which is what lets a SIGHUP keep the old config when the new one is wrong
@@ -39,6 +41,7 @@
 #define CFG_MAX_KEYS 64       /* rows per table; see the static asserts below */
 #define CFG_MAX_ITEMS 64      /* the largest list capacity of any row */
 #define CFG_UNIX_PATH_MAX 107 /* sizeof(sun_path) - 1 on Linux */
+#define CFG_MAX_TYPES 32      /* registered connector types listed in a message */
 
 #define KIB INT64_C(1024)
 #define MIB (1024 * KIB)
@@ -58,7 +61,8 @@ enum cfg_type {
     CT_LIST, /* comma-separated (and newline-separated when read from a file) */
     CT_ENUM,
     CT_HOSTPORT,
-    CT_REDIS, /* host:port or unix:/path */
+    CT_REDIS,     /* host:port or unix:/path */
+    CT_CONNECTOR, /* a type in the connector registry (cx_lookup), unless `check` refuses it */
 };
 
 /* Where a parsed value lands, since one grammar can feed fields of different C types
@@ -111,31 +115,6 @@ static const char *const auth_names[] = {[CX_AUTH_HMAC] = "hmac",
                                          [CX_AUTH_TOKEN] = "token",
                                          [CX_AUTH_ORIGIN] = "origin",
                                          [CX_AUTH_ORIGIN + 1] = NULL};
-/* Checked here rather than through cx_lookup so the config (and --check-config) does not
- * depend on which connectors happen to be linked in. */
-static const char *const source_types[] = {"stripe",     "form",     "events",  "meta_leads",
-                                           "google_ads", "typeform", "hubspot", "pipedrive",
-                                           "calendly",   "shopify",  NULL};
-
-/* What each source type cannot work without; all of them verify something. */
-static const struct source_rule {
-    const char *type;
-    const char *needs[2];
-} source_rules[] = {
-    {"stripe", {"secret"}},
-    {"typeform", {"secret"}},
-    {"shopify", {"secret"}},
-    {"calendly", {"secret"}},
-    {"hubspot", {"secret"}},
-    {"form", {"secret"}},
-    {"pipedrive", {"username", "password"}},
-    {"meta_leads", {"secret", "verify_token"}},
-    {"google_ads", {"secret"}},
-    {"events", {"secret"}}, /* the bearer token(s); none would refuse every request */
-};
-/* A browser-posted form has no shared secret; the Origin check and the redirect replace
- * it. */
-static const char *const form_origin_needs[] = {"allow_origins", "thank_you_url"};
 
 static int is_space(int ch)
 {
@@ -298,6 +277,8 @@ static const char *check_url(const char *v)
     return NULL;
 }
 
+/* Any registered connector type is a source type (CT_CONNECTOR asks the registry), but
+ * one. */
 static const char *check_type(const char *v)
 {
     /* The click connector trusts its records because only the built-in GET /c handler
@@ -514,8 +495,8 @@ static const struct cfg_key sla_keys[] = {
 };
 
 static const struct cfg_key source_keys[] = {
-    {.key = "type", .type = CT_ENUM, .store = CS_STR,
-     .off = IN_SRC(type, char *), .values = source_types, .check = check_type,
+    {.key = "type", .type = CT_CONNECTOR, .store = CS_STR,
+     .off = IN_SRC(type, char *), .check = check_type,
      .flags = CF_RELOADABLE,
      .doc = "Provider (required); the section name is the path: POST /hooks/<name>."},
     {.key = "secret", .type = CT_LIST, .store = CS_PACKED,
@@ -686,6 +667,26 @@ static void join_values(const char *const *values, const char *sep, char *out, s
             break;
         n += (size_t)w;
     }
+}
+
+/* The values a CT_ENUM or CT_CONNECTOR row accepts, joined by sep. For a connector row
+ * they are the registry's types (the one list of them) less those the row's check refuses
+ * (click, which cannot be a [source]). */
+static void join_choices(const struct cfg_key *k, const char *sep, char *out, size_t outsz)
+{
+    const char *types[CFG_MAX_TYPES + 1];
+    const struct cx_connector *cx;
+    size_t n = 0;
+
+    if (k->type != CT_CONNECTOR) {
+        join_values(k->values, sep, out, outsz);
+        return;
+    }
+    for (size_t i = 0; n < CFG_MAX_TYPES && (cx = cx_connector_at(i)) != NULL; i++)
+        if (!k->check || !k->check(cx->type))
+            types[n++] = cx->type;
+    types[n] = NULL;
+    join_values(types, sep, out, outsz);
 }
 
 static void fmt_size(int64_t v, char *out, size_t outsz)
@@ -1090,13 +1091,14 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
             return bad_value(p, k, v, line, "expected yes or no");
         *(int *)at(base, k->off) = b;
         return 0;
-    case CT_ENUM: {
+    case CT_ENUM:
+    case CT_CONNECTOR: {
         if (k->check && (why = k->check(v)) != NULL)
             return bad_value(p, k, v, line, why);
-        int i = find_value(k->values, v);
+        int i = k->type == CT_ENUM ? find_value(k->values, v) : cx_lookup(v) ? 0 : -1;
         if (i < 0) {
             char list[160], exp[192];
-            join_values(k->values, ", ", list, sizeof(list));
+            join_choices(k, ", ", list, sizeof(list));
             snprintf(exp, sizeof(exp), "expected one of %s", list);
             return bad_value(p, k, v, line, exp);
         }
@@ -1104,7 +1106,7 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
             *(enum cx_form_auth *)at(base, k->off) = (enum cx_form_auth)i;
             return 0;
         }
-        return store_string(p, k, base, k->values[i], line);
+        return store_string(p, k, base, k->type == CT_ENUM ? k->values[i] : v, line);
     }
     case CT_HOSTPORT:
     case CT_REDIS: {
@@ -1396,8 +1398,6 @@ static int end_source(struct parser *p)
 {
     struct cfg_source *s = p->src;
     unsigned sl = p->src_line[s - p->c->sources];
-    const char *const *needs = NULL;
-    size_t nneeds = 0;
 
     p->src = NULL;
     p->in = IN_NONE;
@@ -1410,19 +1410,14 @@ static int end_source(struct parser *p)
         if ((source_keys[i].flags & CF_FORM_ONLY) && p->src_seen[i] && !is_form)
             return fail(p, p->src_seen[i], "'%s' applies only to sources of type form",
                         source_keys[i].key);
-    if (is_form && s->cx.auth == CX_AUTH_ORIGIN) {
-        needs = form_origin_needs;
-        nneeds = ARRAY_LEN(form_origin_needs);
-    } else {
-        for (size_t i = 0; i < ARRAY_LEN(source_rules); i++) {
-            if (strcmp(source_rules[i].type, s->type) == 0) {
-                needs = source_rules[i].needs;
-                nneeds = ARRAY_LEN(source_rules[i].needs);
-            }
-        }
-    }
-    for (size_t i = 0; i < nneeds; i++)
-        if (needs[i] && !has_value(s, needs[i]))
+    /* What a type needs is its connector's to say; the type row let only registered
+     * types through. */
+    const struct cx_connector *cx = cx_lookup(s->type);
+    const char *const *needs = cx ? cx->needs : NULL;
+    if (cx && cx->needs_origin && s->cx.auth == CX_AUTH_ORIGIN)
+        needs = cx->needs_origin;
+    for (size_t i = 0; needs && needs[i]; i++)
+        if (!has_value(s, needs[i]))
             return fail(p, sl, "[source %s] needs '%s'", s->name, needs[i]);
     return 0;
 }
@@ -1767,7 +1762,8 @@ static void describe_type(const struct cfg_key *k, char *out, size_t outsz)
         }
         return;
     case CT_ENUM:
-        join_values(k->values, "|", list, sizeof(list));
+    case CT_CONNECTOR:
+        join_choices(k, "|", list, sizeof(list));
         snprintf(out, outsz, "%s", list);
         return;
     case CT_HOSTPORT:
@@ -1821,13 +1817,21 @@ void cfg_print_reference(FILE *out)
             "medium.<value> = <ch>", CX_CHANNEL_RULES_MAX, "source.<value> = <ch>", "", "");
     print_keys(out, "[source <name>]  (name: 1-63 of A-Z a-z 0-9 _ . -)", source_keys,
                ARRAY_LEN(source_keys));
-    fputs("\nRequired per source type:\n", out);
-    for (size_t i = 0; i < ARRAY_LEN(source_rules); i++) {
-        const struct source_rule *r = &source_rules[i];
-        fprintf(out, "  %-22s %s%s%s%s\n", r->type, r->needs[0], r->needs[1] ? ", " : "",
-                r->needs[1] ? r->needs[1] : "",
-                strcmp(r->type, "form") == 0
-                    ? " (auth = hmac|token); allow_origins, thank_you_url (auth = origin)"
-                    : "");
+    fputs("\nRequired per source type (each connector says what it needs):\n", out);
+    const struct cfg_key *type_row = find_key(source_keys, ARRAY_LEN(source_keys), "type");
+    const struct cx_connector *cx;
+    for (size_t i = 0; (cx = cx_connector_at(i)) != NULL; i++) {
+        char needs[160], origin[160];
+        if (type_row->check && type_row->check(cx->type))
+            continue;
+        join_values(cx->needs ? cx->needs : (const char *const[]){"nothing", NULL}, ", ", needs,
+                    sizeof(needs));
+        if (!cx->needs_origin) {
+            fprintf(out, "  %-22s %s\n", cx->type, needs);
+            continue;
+        }
+        join_values(cx->needs_origin, ", ", origin, sizeof(origin));
+        fprintf(out, "  %-22s %s (auth = hmac|token); %s (auth = origin)\n", cx->type, needs,
+                origin);
     }
 }

@@ -132,7 +132,6 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     jd_check_drained(jd);
 }
 
-static int check_sources(const struct cfg *c, char *msg, size_t cap);
 static void setup_builtin_sources(struct jd *jd);
 
 /* Report periods and business hours follow the configured zone (DESIGN §6b): the libc
@@ -157,15 +156,12 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     struct cfg_err err = {{0}};
-    char msg[256] = "";
     struct cfg *fresh = cfg_load(jd->config_path, &err);
-    if (!fresh || check_sources(fresh, msg, sizeof(msg)) != 0) {
+    if (!fresh) {
         char q[300];
-        const char *why = fresh ? msg : err.msg;
         jlog(JLOG_ERROR, "msg=\"reload refused, keeping the running config\" error=\"%s\"",
-             jlog_quote(why, strlen(why), q, sizeof(q)));
+             jlog_quote(err.msg, strlen(err.msg), q, sizeof(q)));
         jd->reload_failures++;
-        cfg_free(fresh);
         return;
     }
     notify_reloading();
@@ -212,18 +208,6 @@ static struct rq_client *new_redis(struct jd *jd, const char *name, const char *
         .nscripts = JD_NSCRIPTS,
     };
     return rq_new(jd->base, &rc, on_redis_state, jd);
-}
-
-static int check_sources(const struct cfg *c, char *msg, size_t cap)
-{
-    for (size_t i = 0; i < c->nsources; i++) {
-        if (!cx_lookup(c->sources[i].type)) {
-            snprintf(msg, cap, "[source %s]: type '%s' is not supported by this build",
-                     c->sources[i].name, c->sources[i].type);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 static void setup_builtin_sources(struct jd *jd)
@@ -318,12 +302,6 @@ int main(int argc, char **argv)
     jd.cfg = cfg_load(path, &cerr);
     if (!jd.cfg) {
         fprintf(stderr, "journeyd: %s\n", cerr.msg);
-        return 1;
-    }
-    char msg[256];
-    if (check_sources(jd.cfg, msg, sizeof(msg)) != 0) {
-        fprintf(stderr, "journeyd: %s: %s\n", path, msg);
-        CFG_FREE(jd.cfg);
         return 1;
     }
     jd.config_path = path;

@@ -580,8 +580,8 @@ static void test_errors_with_lines(void **state)
     expect_error("[source s]\nsecret = x\n", "test.conf:1: [source s] needs 'type'");
     expect_error("[source s]\ntype = strip\n",
                  "test.conf:2: invalid value 'strip' for type: expected one of stripe, form, "
-                 "events, meta_leads, google_ads, typeform, hubspot, pipedrive, calendly, "
-                 "shopify");
+                 "events, hubspot, pipedrive, shopify, meta_leads, google_ads, typeform, "
+                 "calendly");
     expect_error("[source c]\ntype = click\n",
                  "test.conf:2: invalid value 'click' for type: the click tracker is built in "
                  "(GET /c, with click_allow in [journeyd])");
@@ -750,6 +750,94 @@ static void test_required_per_type(void **state)
     c = must_parse("[source f]\ntype = form\nauth = token\nsecret = t1, t2\n");
     assert_int_equal(c->sources[0].cx.auth, CX_AUTH_TOKEN);
     cfg_free(c);
+}
+
+/* A valid value for each key a connector may name among its needs. A connector naming a
+ * key not listed here fails the test below: the config would refuse every source of it. */
+static const char *need_line(const char *key)
+{
+    static const struct {
+        const char *key, *line;
+    } lines[] = {
+        {"secret", "secret = a\n"},
+        {"verify_token", "verify_token = v\n"},
+        {"username", "username = u\n"},
+        {"password", "password = p\n"},
+        {"public_url", "public_url = https://hooks.example.com/x\n"},
+        {"api_token", "api_token = t\n"},
+        {"allow_origins", "allow_origins = example.com\n"},
+        {"thank_you_url", "thank_you_url = https://www.example.com/thanks\n"},
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        if (strcmp(lines[i].key, key) == 0)
+            return lines[i].line;
+    fail_msg("a connector needs '%s', which this test has no value for", key);
+    return NULL;
+}
+
+/* [source x] of `type` with `auth` (NULL: none written) and every key of needs but the
+ * skip-th (skip past the end: all of them). */
+static void source_text(char *out, size_t cap, const char *type, const char *auth,
+                        const char *const *needs, size_t skip)
+{
+    size_t n = (size_t)snprintf(out, cap, "[source x]\ntype = %s\n", type);
+    if (auth)
+        n += (size_t)snprintf(out + n, cap - n, "auth = %s\n", auth);
+    for (size_t j = 0; needs && needs[j]; j++)
+        if (j != skip)
+            n += (size_t)snprintf(out + n, cap - n, "%s", need_line(needs[j]));
+    assert_true(n < cap);
+}
+
+/* Each need of `needs` alone missing is refused by name; all of them parse. */
+static void check_needs(const char *type, const char *auth, const char *const *needs)
+{
+    char text[1024], want[128];
+    size_t count = 0;
+    while (needs && needs[count])
+        count++;
+    source_text(text, sizeof(text), type, auth, needs, count);
+    cfg_free(must_parse(text));
+    for (size_t j = 0; j < count; j++) {
+        source_text(text, sizeof(text), type, auth, needs, j);
+        snprintf(want, sizeof(want), "test.conf:1: [source x] needs '%s'", needs[j]);
+        expect_error(text, want);
+    }
+}
+
+/* What a type requires is its connector's descriptor (cx_connector.needs, needs_origin),
+ * not a table in the config: every registered type that can be a [source] is checked
+ * against its own descriptor, so a connector added to the registry is covered here
+ * without a line of this test. */
+static void test_required_from_descriptor(void **state)
+{
+    (void)state;
+    const struct cx_connector *cx;
+    size_t ntypes = 0;
+    for (size_t i = 0; (cx = cx_connector_at(i)) != NULL; i++) {
+        char text[128];
+        if (strcmp(cx->type, "click") == 0) {
+            /* Built in (GET /c), never a [source]. */
+            snprintf(text, sizeof(text), "[source x]\ntype = %s\n", cx->type);
+            struct cfg_err err;
+            assert_null(parse_named(text, "test.conf", &err));
+            assert_non_null(strstr(err.msg, "the click tracker is built in"));
+            continue;
+        }
+        ntypes++;
+        /* Every source verifies something: a type that needs nothing would accept anyone. */
+        if (!cx->needs || !cx->needs[0])
+            fail_msg("connector %s needs nothing", cx->type);
+        check_needs(cx->type, NULL, cx->needs);
+        if (cx->needs_origin) {
+            check_needs(cx->type, "origin", cx->needs_origin);
+            check_needs(cx->type, "token", cx->needs);
+        }
+    }
+    assert_int_equal(ntypes, 10);
+    /* The form's origin mode is its descriptor's second list. */
+    assert_non_null(cx_lookup("form")->needs_origin);
+    assert_null(cx_lookup("stripe")->needs_origin);
 }
 
 static void test_secret_rotation(void **state)
@@ -1275,6 +1363,7 @@ int main(void)
         cmocka_unit_test(test_long_lines_and_files),
         cmocka_unit_test(test_too_many_sources),
         cmocka_unit_test(test_required_per_type),
+        cmocka_unit_test(test_required_from_descriptor),
         cmocka_unit_test(test_secret_rotation),
         cmocka_unit_test(test_cx_view),
         cmocka_unit_test(test_file_values),
