@@ -435,8 +435,12 @@ static const struct cfg_key main_keys[] = {
     {.key = "unique_types", .type = CT_LIST, .store = CS_STRV,
      .off = IN_CFG(unique_types[0], char *), .off2 = IN_CFG(nunique_types, size_t),
      .cap = ARRAY_LEN(((struct cfg *)0)->unique_types), .check = check_identity_type,
-     .def = "hubspot_contact, pipedrive_person",
-     .doc = "Identity types that never merge two contacts holding different values."},
+     /* Reloadable because the worker reads it for every batch it applies, so a reload
+      * and a restart do the same thing: the rule applies from the next event on, and a
+      * merge done under the old rule stays done either way. */
+     .flags = CF_RELOADABLE, .def = "hubspot_contact, pipedrive_person",
+     .doc = "Identity types that never merge two contacts holding different values; a "
+            "change applies to events applied after it (merges already done stay)."},
     {.key = "roles", .type = CT_LIST, .store = CS_JOINED,
      .off = IN_CFG(roles, char *), .cap = ARRAY_LEN(role_names) - 1, .min = 1,
      .values = role_names, .def = "ingest,worker,api",
@@ -1717,6 +1721,104 @@ void cfg_free(struct cfg *c)
     free(c);
 }
 
+static const void *at_const(const void *base, size_t off)
+{
+    return (const char *)base + off;
+}
+
+static int str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+static int strv_differs(const char *const *a, size_t na, const char *const *b, size_t nb)
+{
+    if (na != nb)
+        return 1;
+    for (size_t i = 0; i < na; i++)
+        if (str_differs(a[i], b[i]))
+            return 1;
+    return 0;
+}
+
+/* Whether the row's value differs between a and b (two configs, or two sources). */
+static int value_differs(const struct cfg_key *k, const void *a, const void *b)
+{
+#define FIELD(T, base, off) (*(T const *)at_const(base, off))
+    switch (k->store) {
+    case CS_STR:
+    case CS_JOINED:
+        return str_differs(FIELD(char *, a, k->off), FIELD(char *, b, k->off));
+    case CS_HOSTPORT:
+        return str_differs(FIELD(char *, a, k->off), FIELD(char *, b, k->off)) ||
+               FIELD(int, a, k->off2) != FIELD(int, b, k->off2);
+    case CS_REDIS:
+        return str_differs(FIELD(char *, a, k->off), FIELD(char *, b, k->off)) ||
+               FIELD(int, a, k->off2) != FIELD(int, b, k->off2) ||
+               str_differs(FIELD(char *, a, k->off3), FIELD(char *, b, k->off3));
+    case CS_INT:
+        return FIELD(int, a, k->off) != FIELD(int, b, k->off);
+    case CS_I64:
+        return FIELD(int64_t, a, k->off) != FIELD(int64_t, b, k->off);
+    case CS_SIZE:
+        return FIELD(size_t, a, k->off) != FIELD(size_t, b, k->off);
+    case CS_AUTH:
+        return FIELD(enum cx_form_auth, a, k->off) != FIELD(enum cx_form_auth, b, k->off);
+    case CS_STRV:
+        return strv_differs(at_const(a, k->off), FIELD(size_t, a, k->off2), at_const(b, k->off),
+                            FIELD(size_t, b, k->off2));
+    case CS_PACKED:
+        return strv_differs(at_const(a, k->off2), FIELD(size_t, a, k->off3), at_const(b, k->off2),
+                            FIELD(size_t, b, k->off3));
+    }
+#undef FIELD
+    return 1;
+}
+
+/* Appends the names of the table's restart-only rows whose values differ; `where` is ""
+ * or "[source <name>] ". */
+static size_t note_restart_keys(const struct cfg_key *tab, size_t n, const void *a, const void *b,
+                                const char *where, char *out, size_t cap, size_t *len)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((tab[i].flags & CF_RELOADABLE) || !value_differs(&tab[i], a, b))
+            continue;
+        found++;
+        if (*len < cap) {
+            int w = snprintf(out + *len, cap - *len, "%s%s%s", *len ? ", " : "", where, tab[i].key);
+            *len = w < 0 ? cap : *len + (size_t)w;
+        }
+    }
+    return found;
+}
+
+size_t cfg_restart_changes(const struct cfg *old, const struct cfg *fresh, char *out, size_t cap)
+{
+    char where[96];
+    size_t len = 0, found = 0;
+
+    if (cap)
+        out[0] = '\0';
+    if (!old || !fresh)
+        return 0;
+    found += note_restart_keys(main_keys, ARRAY_LEN(main_keys), old, fresh, "", out, cap, &len);
+    found += note_restart_keys(sla_keys, ARRAY_LEN(sla_keys), old, fresh, "", out, cap, &len);
+    found +=
+        note_restart_keys(channel_keys, ARRAY_LEN(channel_keys), old, fresh, "", out, cap, &len);
+    /* A source added or removed is a reload's ordinary business; one kept by name is
+     * compared row by row. */
+    for (size_t i = 0; i < fresh->nsources; i++) {
+        const struct cfg_source *was = cfg_find_source(old, fresh->sources[i].name);
+        if (!was)
+            continue;
+        snprintf(where, sizeof(where), "[source %s] ", fresh->sources[i].name);
+        found += note_restart_keys(source_keys, ARRAY_LEN(source_keys), was, &fresh->sources[i],
+                                   where, out, cap, &len);
+    }
+    return found;
+}
+
 const struct cfg_source *cfg_find_source(const struct cfg *c, const char *name)
 {
     if (!c || !name)
@@ -1803,7 +1905,10 @@ void cfg_print_reference(FILE *out)
           "a comment. Lists are comma-separated. Sizes take K, M, G (KiB, MiB, GiB); durations\n"
           "take ms, s, m, h, d. Any key also takes a _file suffix (key_file = path) to read its\n"
           "value from a file, relative paths resolved in $CREDENTIALS_DIRECTORY when set, else\n"
-          "next to the config file; and a value env:NAME reads the environment variable NAME.\n",
+          "next to the config file; and a value env:NAME reads the environment variable NAME.\n"
+          "SIGHUP reloads the file; a key marked \"restart to change\" is read at start only:\n"
+          "if a reload changes it, a warning names it and the daemon keeps running with the\n"
+          "value it started with until the next restart.\n",
           out);
     print_keys(out, "[journeyd]", main_keys, ARRAY_LEN(main_keys));
     print_keys(out, "[sla]", sla_keys, ARRAY_LEN(sla_keys));

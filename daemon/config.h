@@ -102,6 +102,14 @@ void cfg_free(struct cfg *c);
     } while (0)
 
 const struct cfg_source *cfg_find_source(const struct cfg *c, const char *name);
+/* Which keys marked "restart to change" (not CF_RELOADABLE) differ between the running
+ * config and a freshly loaded one, for SIGHUP's warning: their names only, never their
+ * values (some are secrets), joined by ", " into out (cut short if it is too small; a
+ * source's key reads "[source <name>] <key>"). Returns how many differ. The fresh config
+ * is still taken whole; what was built from these keys at start (the listener, the Redis
+ * connections, the roles, the consumer name, the outbound limits) keeps its start values
+ * until a restart. */
+size_t cfg_restart_changes(const struct cfg *old, const struct cfg *fresh, char *out, size_t cap);
 /* The keys and their documentation, for `journeyd --help-config`. */
 void cfg_print_reference(FILE *out);
 

@@ -142,11 +142,6 @@ static void apply_timezone(const struct cfg *c)
         tzset();
 }
 
-static int str_differs(const char *a, const char *b)
-{
-    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
-}
-
 /* SIGHUP: parse the file into a new config; on any error keep the old one (nginx's cycle
  * rule, pgbouncer's reload). Nothing in flight borrows from the old config across a
  * callback, so it is freed at once. */
@@ -166,11 +161,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
     notify_reloading();
     struct cfg *old = jd->cfg;
-    if (str_differs(old->listen_host, fresh->listen_host) ||
-        old->listen_port != fresh->listen_port || str_differs(old->redis_host, fresh->redis_host) ||
-        old->redis_port != fresh->redis_port || str_differs(old->redis_unix, fresh->redis_unix) ||
-        strcmp(old->roles, fresh->roles) != 0 || str_differs(old->consumer, fresh->consumer))
-        jlog(JLOG_WARNING, "msg=\"listen, redis, roles and consumer change only on restart\"");
+    char restart[256];
+    if (cfg_restart_changes(old, fresh, restart, sizeof(restart)) > 0)
+        jlog(JLOG_WARNING, "msg=\"changed keys take effect only on restart\" keys=\"%s\"", restart);
     jd->cfg = fresh;
     setup_builtin_sources(jd);
     http_apply_limits(jd);

@@ -1163,6 +1163,81 @@ static void test_reference(void **state)
     free(buf);
 }
 
+/* SIGHUP's warning: the keys not flagged reloadable whose values differ, named exactly,
+ * by the table's flag rather than a list of its own. */
+static void test_restart_changes(void **state)
+{
+    (void)state;
+    static const char base[] = "[journeyd]\nlisten = 127.0.0.1:8080\napi_tokens = tok-a\n"
+                               "[source s]\ntype = stripe\nsecret = whsec_a\n";
+    char out[256];
+    struct cfg *old = must_parse(base);
+    struct cfg *same = must_parse(base);
+    assert_int_equal(cfg_restart_changes(old, same, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    cfg_free(same);
+
+    /* Reloadable keys (secrets among them, and unique_types) are not named. */
+    struct cfg *fresh = must_parse("[journeyd]\nlisten = 127.0.0.1:8080\napi_tokens = tok-b\n"
+                                   "max_body = 2M\nunique_types = custom:crm\n"
+                                   "[source s]\ntype = stripe\nsecret = whsec_b\ntolerance = 60\n"
+                                   "[source t]\ntype = events\nsecret = x\n");
+    assert_int_equal(cfg_restart_changes(old, fresh, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    cfg_free(fresh);
+
+    /* Restart-only keys, in table order; values never appear. */
+    fresh = must_parse("[journeyd]\nlisten = 127.0.0.1:9090\nconsumer = w1\n"
+                       "outbound_timeout = 7s\napi_tokens = tok-a\n"
+                       "[source s]\ntype = stripe\nsecret = whsec_a\n");
+    assert_int_equal(cfg_restart_changes(old, fresh, out, sizeof(out)), 3);
+    assert_string_equal(out, "listen, consumer, outbound_timeout");
+    assert_int_equal(cfg_restart_changes(fresh, old, out, sizeof(out)), 3);
+    assert_string_equal(out, "listen, consumer, outbound_timeout");
+    cfg_free(fresh);
+
+    fresh = must_parse("[journeyd]\nredis = unix:/run/redis.sock\nroles = ingest\n");
+    assert_int_equal(cfg_restart_changes(old, fresh, out, sizeof(out)), 2);
+    assert_string_equal(out, "redis, roles");
+    /* A short buffer still counts them all and stays a string. */
+    assert_int_equal(cfg_restart_changes(old, fresh, out, 8), 2);
+    assert_int_equal(strlen(out), 7);
+    cfg_free(fresh);
+
+    assert_int_equal(cfg_restart_changes(NULL, old, out, sizeof(out)), 0);
+    cfg_free(old);
+}
+
+/* unique_types says what it does: reloadable (the worker reads it for every batch), so
+ * --help-config must not call it "restart to change". */
+static void test_unique_types_reloadable(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    cfg_print_reference(f);
+    assert_int_equal(fclose(f), 0);
+    const char *row = strstr(buf, "\n  unique_types ");
+    assert_non_null(row);
+    const char *next = strstr(row + 1, "\n  roles ");
+    assert_non_null(next);
+    char text[512];
+    snprintf(text, sizeof(text), "%.*s", (int)(next - row), row);
+    if (!strstr(text, "; reloadable") || strstr(text, "restart to change"))
+        fail_msg("unique_types is not reloadable in --help-config: %s", text);
+    free(buf);
+
+    struct cfg *a = must_parse("[journeyd]\n");
+    struct cfg *b = must_parse("[journeyd]\nunique_types = hubspot_contact, custom:crm\n");
+    char out[64];
+    assert_int_equal(cfg_restart_changes(a, b, out, sizeof(out)), 0);
+    assert_int_equal(b->nunique_types, 2);
+    cfg_free(a);
+    cfg_free(b);
+}
+
 static void test_cfg_free(void **state)
 {
     (void)state;
@@ -1371,6 +1446,8 @@ int main(void)
         cmocka_unit_test(test_example_parses),
         cmocka_unit_test(test_truncated_example),
         cmocka_unit_test(test_reference),
+        cmocka_unit_test(test_restart_changes),
+        cmocka_unit_test(test_unique_types_reloadable),
         cmocka_unit_test(test_cfg_free),
         cmocka_unit_test(test_sla_section),
         cmocka_unit_test(test_channels_section),
