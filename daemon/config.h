@@ -1,8 +1,9 @@
 /*
  * journeyd.conf: an ini file with one [journeyd] section, optional [sla] and [channels]
  * sections and [source <name>] sections (DESIGN §9). The parser is table-driven: every key has one
- * entry with its type, bounds, default and flags, and --check-config, the docs and the defaults all
- * come from it.
+ * entry (daemon/config_keys.c) with its type, bounds, default and flags, and --check-config, the
+ * docs, the defaults and SIGHUP's restart-only warning all come from it; the engine that walks
+ * the entries is daemon/config.c.
  *
  * Any key may take a `_file` suffix (`secret_file = /run/credentials/.../stripe`) to read
  * its value from a file; a relative path is looked up in $CREDENTIALS_DIRECTORY when set

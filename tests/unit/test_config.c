@@ -1,8 +1,9 @@
 /*
- * Unit tests of the config parser (daemon/config.c): defaults, every value grammar, every
- * error with its exact line, _file / $CREDENTIALS_DIRECTORY / env: values, the connectors'
- * cx view, and the shipped journeyd.conf.example. Run under ASan: every error path must
- * free what it built.
+ * Unit tests of the config parser (daemon/config.c, its tables in config_keys.c):
+ * defaults, every value grammar, every error with its exact line, _file /
+ * $CREDENTIALS_DIRECTORY / env: values, the connectors' cx view, what each source type
+ * requires (from its connector's descriptor), SIGHUP's restart-only comparison, and the
+ * shipped journeyd.conf.example. Run under ASan: every error path must free what it built.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -752,27 +753,27 @@ static void test_required_per_type(void **state)
     cfg_free(c);
 }
 
-/* A valid value for each key a connector may name among its needs. A connector naming a
- * key not listed here fails the test below: the config would refuse every source of it. */
-static const char *need_line(const char *key)
+/* A valid line for each key a connector may name among its needs ("\n<key> = <value>"):
+ * a connector naming a key not listed here fails the test below, since the config would
+ * refuse every source of it. Returns the line (with its newline) and its length. */
+static const char *need_line(const char *key, int *len)
 {
-    static const struct {
-        const char *key, *line;
-    } lines[] = {
-        {"secret", "secret = a\n"},
-        {"verify_token", "verify_token = v\n"},
-        {"username", "username = u\n"},
-        {"password", "password = p\n"},
-        {"public_url", "public_url = https://hooks.example.com/x\n"},
-        {"api_token", "api_token = t\n"},
-        {"allow_origins", "allow_origins = example.com\n"},
-        {"thank_you_url", "thank_you_url = https://www.example.com/thanks\n"},
-    };
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        if (strcmp(lines[i].key, key) == 0)
-            return lines[i].line;
-    fail_msg("a connector needs '%s', which this test has no value for", key);
-    return NULL;
+    static const char lines[] = "\nsecret = a"
+                                "\nverify_token = v"
+                                "\nusername = u"
+                                "\npassword = p"
+                                "\npublic_url = https://hooks.example.com/x"
+                                "\napi_token = t"
+                                "\nallow_origins = example.com"
+                                "\nthank_you_url = https://www.example.com/thanks\n";
+    char pat[80];
+    snprintf(pat, sizeof(pat), "\n%s = ", key);
+    const char *line = strstr(lines, pat);
+    if (!line)
+        fail_msg("a connector needs '%s', which this test has no value for", key);
+    line++;
+    *len = (int)(strchr(line, '\n') - line) + 1;
+    return line;
 }
 
 /* [source x] of `type` with `auth` (NULL: none written) and every key of needs but the
@@ -783,9 +784,12 @@ static void source_text(char *out, size_t cap, const char *type, const char *aut
     size_t n = (size_t)snprintf(out, cap, "[source x]\ntype = %s\n", type);
     if (auth)
         n += (size_t)snprintf(out + n, cap - n, "auth = %s\n", auth);
-    for (size_t j = 0; needs && needs[j]; j++)
+    for (size_t j = 0; needs && needs[j]; j++) {
+        int len;
+        const char *line = need_line(needs[j], &len);
         if (j != skip)
-            n += (size_t)snprintf(out + n, cap - n, "%s", need_line(needs[j]));
+            n += (size_t)snprintf(out + n, cap - n, "%.*s", len, line);
+    }
     assert_true(n < cap);
 }
 
@@ -1132,15 +1136,22 @@ static void test_truncated_example(void **state)
     free(text);
 }
 
-static void test_reference(void **state)
+/* What `journeyd --help-config` prints; free() it. */
+static char *reference_text(void)
 {
-    (void)state;
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     assert_non_null(f);
     cfg_print_reference(f);
     assert_int_equal(fclose(f), 0);
+    return buf;
+}
+
+static void test_reference(void **state)
+{
+    (void)state;
+    char *buf = reference_text();
     static const char *const keys[] = {
         "[journeyd]", "listen", "redis", "api_tokens", "default_country_code", "timezone",
         "click_allow", "click_cookie_secure", "click_cookie_days", "log_level", "max_body",
@@ -1213,12 +1224,7 @@ static void test_restart_changes(void **state)
 static void test_unique_types_reloadable(void **state)
 {
     (void)state;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    cfg_print_reference(f);
-    assert_int_equal(fclose(f), 0);
+    char *buf = reference_text();
     const char *row = strstr(buf, "\n  unique_types ");
     assert_non_null(row);
     const char *next = strstr(row + 1, "\n  roles ");
