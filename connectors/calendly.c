@@ -207,6 +207,7 @@ out:
 
 const struct cx_connector cx_calendly = {
     .type = "calendly",
+    .needs = (const char *const[]){"secret", NULL},
     .keep_headers = NULL,
     .verify = calendly_verify,
     .normalize = calendly_normalize,

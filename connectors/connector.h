@@ -232,6 +232,14 @@ struct cx_event_list {
 
 struct cx_connector {
     const char *type;
+    /* The source keys (by their config names, DESIGN §9) a [source] of this type cannot
+     * work without: the config refuses such a source at load time, with the line of its
+     * section, instead of every webhook being refused later. NULL-terminated; NULL = none. */
+    const char *const *needs;
+    /* What replaces `needs` for a source with auth = origin (the form's browser posts: no
+     * shared secret, the Origin check and the redirect take its place). NULL: the type has
+     * no origin mode. */
+    const char *const *needs_origin;
     /* 1 when the provider checks the endpoint with a GET (Meta's hub.challenge); a GET to
      * any other source is answered 405 without calling verify. */
     int get_handshake;

@@ -283,6 +283,8 @@ static enum cx_result events_normalize(const struct cx_source *src, const struct
 
 const struct cx_connector cx_events = {
     .type = "events",
+    /* the bearer token(s); none would refuse every request */
+    .needs = (const char *const[]){"secret", NULL},
     .keep_headers = NULL,
     .verify = events_verify,
     .normalize = events_normalize,

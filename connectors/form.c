@@ -428,6 +428,10 @@ static const char *const form_keep_headers[] = {"content-type", NULL};
 
 const struct cx_connector cx_form = {
     .type = "form",
+    .needs = (const char *const[]){"secret", NULL},
+    /* A browser-posted form has no shared secret; the Origin check and the redirect
+     * replace it. */
+    .needs_origin = (const char *const[]){"allow_origins", "thank_you_url", NULL},
     .keep_headers = form_keep_headers,
     .verify = form_verify,
     .normalize = form_normalize,

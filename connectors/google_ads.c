@@ -224,6 +224,7 @@ out:
 
 const struct cx_connector cx_google_ads = {
     .type = "google_ads",
+    .needs = (const char *const[]){"secret", NULL},
     .keep_headers = NULL,
     .verify = google_verify,
     .normalize = google_normalize,

@@ -694,6 +694,7 @@ out:
 
 const struct cx_connector cx_hubspot = {
     .type = "hubspot",
+    .needs = (const char *const[]){"secret", NULL},
     .keep_headers = NULL,
     .verify = hubspot_verify,
     .normalize = hubspot_normalize,

@@ -443,6 +443,7 @@ out:
 
 const struct cx_connector cx_meta_leads = {
     .type = "meta_leads",
+    .needs = (const char *const[]){"secret", "verify_token", NULL},
     .get_handshake = 1,
     .keep_headers = NULL,
     .verify = meta_verify,

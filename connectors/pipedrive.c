@@ -426,6 +426,7 @@ out:
 
 const struct cx_connector cx_pipedrive = {
     .type = "pipedrive",
+    .needs = (const char *const[]){"username", "password", NULL},
     .keep_headers = NULL,
     .verify = pipedrive_verify,
     .normalize = pipedrive_normalize,

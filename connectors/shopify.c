@@ -300,6 +300,7 @@ static const char *const keep[] = {"x-shopify-topic", "shopify-topic", NULL};
 
 const struct cx_connector cx_shopify = {
     .type = "shopify",
+    .needs = (const char *const[]){"secret", NULL},
     .keep_headers = keep,
     .verify = shopify_verify,
     .normalize = shopify_normalize,

@@ -370,6 +370,7 @@ out:
 
 const struct cx_connector cx_stripe = {
     .type = "stripe",
+    .needs = (const char *const[]){"secret", NULL},
     .keep_headers = NULL,
     .verify = stripe_verify,
     .normalize = stripe_normalize,

@@ -251,6 +251,7 @@ out:
 
 const struct cx_connector cx_typeform = {
     .type = "typeform",
+    .needs = (const char *const[]){"secret", NULL},
     .keep_headers = NULL,
     .verify = typeform_verify,
     .normalize = typeform_normalize,

@@ -1,20 +1,24 @@
 /*
- * journeyd.conf: the table-driven ini parser (DESIGN §9, STYLE B6).
+ * journeyd.conf: the engine of the table-driven ini parser (DESIGN §9, STYLE B6): the
+ * ini syntax, the value grammars and their storage, _file and env: values, defaults,
+ * load and free, the SIGHUP comparison and the --help-config reference.
  *
- * Every key is one row of main_keys[], sla_keys[], channel_keys[] or source_keys[]: its
- * value grammar, where the value lands in struct cfg / struct cfg_source, bounds, flags,
- * default and a doc line. Parsing, defaults, per-type requirements, freeing and
- * --help-config all walk the same rows, so a key cannot exist without being documented,
- * defaulted and freed. The one exception is the [channels] rules (medium.<value> =
- * <channel>): their keys are data, so they have a parser of their own (set_channel_rule),
- * fixed-size storage that needs no freeing, and a paragraph in --help-config.
+ * Every key is one row of the tables in config_keys.c: its value grammar, where the value
+ * lands in struct cfg / struct cfg_source, bounds, flags, default and a doc line. Parsing,
+ * defaults, freeing, the restart-only comparison and --help-config all walk the same
+ * rows, so a key cannot exist without being documented, defaulted and freed. The one
+ * exception is the [channels] rules (medium.<value> = <channel>): their keys are data, so
+ * they have a parser of their own (set_channel_rule), fixed-size storage that needs no
+ * freeing, and a paragraph in --help-config. Source types and what each requires are the
+ * connector registry's (cx_lookup, cx_connector.needs): a provider is added in
+ * connectors/ without a line here.
  *
  * Nothing is half-applied: cfg_parse builds a fresh struct and returns it fully validated
  * or frees it, which is what lets a SIGHUP keep the old config when the new one is wrong
  * (nginx's cycle rule).
  */
 #include "config.h"
-#include "report.h"
+#include "config_keys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,8 +31,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
 /* Bounds on untrusted-ish input: a config file is written by an operator, but a typo or a
  * wrong path (secret_file = /dev/zero) must not be able to eat memory. */
 #define CFG_LINE_MAX 4096
@@ -36,129 +38,8 @@
 #define CFG_VALUE_FILE_MAX (64 * 1024)
 #define CFG_SOURCE_NAME_MAX 63
 #define CFG_KEY_NAME_MAX 64
-#define CFG_MAX_KEYS 64       /* rows per table; see the static asserts below */
-#define CFG_MAX_ITEMS 64      /* the largest list capacity of any row */
 #define CFG_UNIX_PATH_MAX 107 /* sizeof(sun_path) - 1 on Linux */
-
-#define KIB INT64_C(1024)
-#define MIB (1024 * KIB)
-#define GIB (1024 * MIB)
-#define SEC INT64_C(1000)
-#define MINUTE (60 * SEC)
-#define HOUR (60 * MINUTE)
-#define DAY (24 * HOUR)
-
-/* The grammar of a value. */
-enum cfg_type {
-    CT_STRING,
-    CT_INT,
-    CT_SIZE,     /* bytes; k/K/m/M/g/G, optional B or iB */
-    CT_DURATION, /* ms s m h d; a bare number is in the row's `bare` unit */
-    CT_BOOL,
-    CT_LIST, /* comma-separated (and newline-separated when read from a file) */
-    CT_ENUM,
-    CT_HOSTPORT,
-    CT_REDIS, /* host:port or unix:/path */
-};
-
-/* Where a parsed value lands, since one grammar can feed fields of different C types
- * (a list into an array, a joined string or a packed buffer). */
-enum cfg_store {
-    CS_STR,      /* char * at off */
-    CS_INT,      /* int at off */
-    CS_I64,      /* int64_t at off */
-    CS_SIZE,     /* size_t at off */
-    CS_STRV,     /* char *[cap] at off, size_t count at off2 */
-    CS_JOINED,   /* char * at off: the items joined by "," */
-    CS_PACKED,   /* char * at off holds the items NUL-separated, const char *[cap] at off2
-                    points into it, size_t count at off3 (cx.secrets) */
-    CS_HOSTPORT, /* char *host at off, int port at off2 */
-    CS_REDIS,    /* char *host at off (NULL for unix), int port at off2, char *path at off3 */
-    CS_AUTH,     /* enum cx_form_auth at off */
-};
-
-#define CF_SECRET 1u     /* never echoed in messages; wiped on free like every string */
-#define CF_RELOADABLE 2u /* takes effect on SIGHUP; the others need a restart */
-#define CF_FORM_ONLY 4u  /* meaningful only for sources of type form */
-
-struct cfg_key {
-    const char *key;
-    enum cfg_type type;
-    enum cfg_store store;
-    size_t off, off2, off3;
-    size_t cap;       /* CT_LIST: most items */
-    int64_t min, max; /* CT_INT, CT_SIZE (bytes), CT_DURATION (ms); CT_LIST: fewest items */
-    int64_t unit;     /* CT_DURATION: ms per unit of the stored field */
-    int64_t bare;     /* CT_DURATION: ms per unit of a number written without one */
-    const char *const *values;           /* CT_ENUM, and CT_LIST items when restricted */
-    const char *(*check)(const char *v); /* extra rule; returns what was expected or NULL */
-    unsigned flags;
-    const char *def; /* parsed like a written value; NULL = unset */
-    const char *doc;
-};
-
-/* offsetof that refuses to compile unless the member has type T, so a row can never write
- * an int64_t into a size_t or an int (negative array size on mismatch). */
-#define AT(st, m, T)                                                                               \
-    (offsetof(st, m) + 0 * sizeof(char[_Generic(&((st *)0)->m, T * : 1, default : -1)]))
-#define IN_CFG(m, T) AT(struct cfg, m, T)
-#define IN_SRC(m, T) AT(struct cfg_source, m, T)
-
-static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error", NULL};
-static const char *const role_names[] = {"ingest", "worker", "api", NULL};
-/* Indexed by the enum so the mapping cannot drift from connector.h. */
-static const char *const auth_names[] = {[CX_AUTH_HMAC] = "hmac",
-                                         [CX_AUTH_TOKEN] = "token",
-                                         [CX_AUTH_ORIGIN] = "origin",
-                                         [CX_AUTH_ORIGIN + 1] = NULL};
-/* Checked here rather than through cx_lookup so the config (and --check-config) does not
- * depend on which connectors happen to be linked in. */
-static const char *const source_types[] = {"stripe",     "form",     "events",  "meta_leads",
-                                           "google_ads", "typeform", "hubspot", "pipedrive",
-                                           "calendly",   "shopify",  NULL};
-
-/* What each source type cannot work without; all of them verify something. */
-static const struct source_rule {
-    const char *type;
-    const char *needs[2];
-} source_rules[] = {
-    {"stripe", {"secret"}},
-    {"typeform", {"secret"}},
-    {"shopify", {"secret"}},
-    {"calendly", {"secret"}},
-    {"hubspot", {"secret"}},
-    {"form", {"secret"}},
-    {"pipedrive", {"username", "password"}},
-    {"meta_leads", {"secret", "verify_token"}},
-    {"google_ads", {"secret"}},
-    {"events", {"secret"}}, /* the bearer token(s); none would refuse every request */
-};
-/* A browser-posted form has no shared secret; the Origin check and the redirect replace
- * it. */
-static const char *const form_origin_needs[] = {"allow_origins", "thank_you_url"};
-
-static int is_space(int ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
-}
-
-static int is_digit(int ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
-static int is_alnum(int ch)
-{
-    return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-static int all_of(const char *s, const char *extra)
-{
-    for (; *s; s++)
-        if (!is_alnum((unsigned char)*s) && !strchr(extra, *s))
-            return 0;
-    return 1;
-}
+#define CFG_MAX_TYPES 32      /* registered connector types listed in a message */
 
 static int has_control_n(const char *s, size_t n)
 {
@@ -191,416 +72,6 @@ static void wipe_free(char *s)
     explicit_bzero(s, strlen(s));
     free(s);
 }
-
-/* Every check returns what it expected, for the message, or NULL when the value is fine. */
-
-static const char *check_country(const char *v)
-{
-    size_t n = strlen(v);
-    if (n == 0)
-        return NULL;
-    /* Calling codes never start with 0: that is the trunk prefix. */
-    if (n > 3 || v[0] == '0' || strspn(v, "0123456789") != n)
-        return "expected 1-3 digits like 39, or nothing";
-    return NULL;
-}
-
-static const char *check_timezone(const char *v)
-{
-    /* No '.', so no "..": the name ends up under /usr/share/zoneinfo. */
-    if (!*v || strlen(v) > 64 || v[0] == '/' || !all_of(v, "/_+-"))
-        return "expected a zone name like Europe/Rome";
-    return NULL;
-}
-
-static const char *check_host(const char *v)
-{
-    if (strstr(v, "://"))
-        return "expected a host name like example.com, not a URL";
-    const char *colon = strchr(v, ':');
-    size_t hl = colon ? (size_t)(colon - v) : strlen(v);
-    if (hl == 0 || hl > 253)
-        return "expected a host name like example.com";
-    for (size_t i = 0; i < hl; i++)
-        if (!is_alnum((unsigned char)v[i]) && v[i] != '.' && v[i] != '-' && v[i] != '_')
-            return "expected a host name like example.com";
-    if (colon) {
-        char *end;
-        if (!is_digit((unsigned char)colon[1]))
-            return "expected a host name like example.com, with an optional :port";
-        errno = 0;
-        long port = strtol(colon + 1, &end, 10);
-        if (errno || *end || port < 1 || port > 65535)
-            return "expected a host name like example.com, with an optional :port";
-    }
-    return NULL;
-}
-
-static const char *check_identity_type(const char *v)
-{
-    if (!*v || strlen(v) >= CX_IDENT_TYPE_MAX || !all_of(v, "_:"))
-        return "expected an identity type like hubspot_contact";
-    return NULL;
-}
-
-static const char *check_consumer(const char *v)
-{
-    if (strlen(v) > 128 || !all_of(v, "_.:@-"))
-        return "expected at most 128 of A-Z a-z 0-9 _ . : @ -";
-    return NULL;
-}
-
-/* Targets are decimals ("0.9", "50", "24"): compared as decimals, never doubles. */
-static const char *check_decimal(const char *v)
-{
-    size_t i = 0, digits = 0, frac = 0;
-    while (v[i] >= '0' && v[i] <= '9')
-        i++, digits++;
-    if (v[i] == '.') {
-        i++;
-        while (v[i] >= '0' && v[i] <= '9')
-            i++, frac++;
-    }
-    if (v[i] || digits == 0 || digits > 9 || frac > 6 || (v[digits] == '.' && frac == 0))
-        return "expected a decimal such as 24, 0.9 or 12.5";
-    return NULL;
-}
-
-static const char *check_share(const char *v)
-{
-    const char *bad = check_decimal(v);
-    if (bad)
-        return bad;
-    /* A share or rate is at most 1. */
-    if (strtod(v, NULL) > 1.0)
-        return "expected a decimal between 0 and 1";
-    return NULL;
-}
-
-static const char *check_business_hours(const char *v)
-{
-    return !v[0] || rp_parse_business_hours(v) == 0
-               ? NULL
-               : "expected days and hours such as 'mon-fri 09:00-18:00'";
-}
-
-static const char *check_url(const char *v)
-{
-    size_t skip;
-    if (strncmp(v, "https://", 8) == 0)
-        skip = 8;
-    else if (strncmp(v, "http://", 7) == 0)
-        skip = 7;
-    else
-        return "expected an absolute http:// or https:// URL";
-    if (!v[skip] || v[skip] == '/' || strchr(v, ' '))
-        return "expected an absolute http:// or https:// URL";
-    return NULL;
-}
-
-static const char *check_type(const char *v)
-{
-    /* The click connector trusts its records because only the built-in GET /c handler
-     * writes them: as a [source] it would be an unauthenticated POST /hooks/<name>. */
-    if (strcmp(v, "click") == 0)
-        return "the click tracker is built in (GET /c, with click_allow in [journeyd])";
-    return NULL;
-}
-
-static const char *check_username(const char *v)
-{
-    /* HTTP Basic joins user and password with the first ':'. */
-    if (strchr(v, ':'))
-        return "expected no ':' (HTTP Basic cannot carry it)";
-    return NULL;
-}
-
-/* A utm value in a [channels] list or rule: what a link's author types, kept to the
- * characters of a slug so a rule can be its key (medium.<value>) too. */
-static const char *check_channel_value(const char *v)
-{
-    size_t n = strlen(v);
-    if (n == 0 || n >= CX_CHANNEL_VALUE_MAX || !all_of(v, "_.-"))
-        return "expected 1-63 of A-Z a-z 0-9 _ . -";
-    return NULL;
-}
-
-/* A channel name becomes a report key, a JSON string and a field of the report record:
- * lower case (reports group exactly, so "Partners" and "partners" would be two rows), no
- * separators, no "(" that would make it look like the reports' own "(none)"/"(direct)". */
-static const char *check_channel_name(const char *v)
-{
-    size_t n = strlen(v);
-    if (n == 0 || n >= CX_CHANNEL_MAX || v[0] == '-' || v[0] == '_')
-        return "expected 1-31 of a-z 0-9 _ -, starting with a letter or digit";
-    for (size_t i = 0; i < n; i++)
-        if (!(v[i] >= 'a' && v[i] <= 'z') && !is_digit((unsigned char)v[i]) && v[i] != '_' &&
-            v[i] != '-')
-            return "expected 1-31 of a-z 0-9 _ -, starting with a letter or digit";
-    return NULL;
-}
-
-static const char *check_stages(const char *v)
-{
-    /* The connector owns the meaning; the shape is checked here so a typo fails at load
-     * time instead of at the first webhook. */
-    const char *s = v;
-    while (*s) {
-        const char *e = s + strcspn(s, ",");
-        const char *colon = memchr(s, ':', (size_t)(e - s));
-        const char *a = s, *b = e;
-        while (a < b && is_space((unsigned char)*a))
-            a++;
-        while (b > a && is_space((unsigned char)b[-1]))
-            b--;
-        if (!colon || colon == a || colon + 1 >= b)
-            return "expected <provider stage>:<journeyd stage>, ...";
-        s = *e ? e + 1 : e;
-    }
-    return NULL;
-}
-
-/* clang-format off */
-static const struct cfg_key main_keys[] = {
-    {.key = "listen", .type = CT_HOSTPORT, .store = CS_HOSTPORT,
-     .off = IN_CFG(listen_host, char *), .off2 = IN_CFG(listen_port, int),
-     .def = "127.0.0.1:8080",
-     .doc = "Address of the HTTP server (webhooks, API, click tracker); [::1]:8080 for IPv6."},
-    {.key = "redis", .type = CT_REDIS, .store = CS_REDIS,
-     .off = IN_CFG(redis_host, char *), .off2 = IN_CFG(redis_port, int),
-     .off3 = IN_CFG(redis_unix, char *),
-     .def = "127.0.0.1:6379",
-     .doc = "Redis server: host:port, or unix:/absolute/path.sock."},
-    {.key = "api_tokens", .type = CT_LIST, .store = CS_STRV,
-     .off = IN_CFG(api_tokens[0], char *), .off2 = IN_CFG(napi_tokens, size_t),
-     .cap = CFG_MAX_TOKENS, .flags = CF_SECRET | CF_RELOADABLE,
-     .doc = "Bearer tokens accepted by the HTTP API; several allow rotation."},
-    {.key = "default_country_code", .type = CT_STRING, .store = CS_STR,
-     .off = IN_CFG(default_country_code, char *), .check = check_country,
-     .flags = CF_RELOADABLE, .def = "",
-     .doc = "Calling code (digits, like 39) for phone numbers written without one."},
-    {.key = "timezone", .type = CT_STRING, .store = CS_STR,
-     .off = IN_CFG(timezone, char *), .check = check_timezone,
-     .flags = CF_RELOADABLE, .def = "UTC",
-     .doc = "Time zone of report periods and business hours (tz database name)."},
-    {.key = "click_allow", .type = CT_LIST, .store = CS_STRV,
-     .off = IN_CFG(click_allow[0], char *), .off2 = IN_CFG(nclick_allow, size_t),
-     .cap = CFG_MAX_HOSTS, .check = check_host, .flags = CF_RELOADABLE,
-     .doc = "Hosts the click tracker may redirect to (GET /c?to=...); nothing else is allowed."},
-    {.key = "click_cookie_secure", .type = CT_BOOL, .store = CS_INT,
-     .off = IN_CFG(click_cookie_secure, int), .flags = CF_RELOADABLE, .def = "yes",
-     .doc = "Mark the click tracker's cookie Secure (turn off only for plain-http testing)."},
-    {.key = "click_cookie_days", .type = CT_INT, .store = CS_I64,
-     .off = IN_CFG(click_cookie_days, int64_t), .min = 1, .max = 3650,
-     .flags = CF_RELOADABLE, .def = "365",
-     .doc = "Lifetime of the click tracker's anonymous-id cookie, in days."},
-    {.key = "log_level", .type = CT_ENUM, .store = CS_STR,
-     .off = IN_CFG(log_level, char *), .values = log_levels,
-     .flags = CF_RELOADABLE, .def = "info",
-     .doc = "Least severe level that is logged."},
-    {.key = "max_body", .type = CT_SIZE, .store = CS_SIZE,
-     .off = IN_CFG(max_body, size_t), .min = KIB, .max = 64 * MIB,
-     .flags = CF_RELOADABLE, .def = "1M",
-     .doc = "Largest request body accepted; bigger ones get 413."},
-    {.key = "request_timeout", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(request_timeout_ms, int64_t), .min = 100, .max = 10 * MINUTE,
-     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "10s",
-     .doc = "Time a client has to send a request and the daemon has to answer it."},
-    {.key = "redis_timeout", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(redis_timeout_ms, int64_t), .min = 10, .max = 5 * MINUTE,
-     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "2s",
-     .doc = "Deadline of one Redis command; a webhook waiting longer gets 503."},
-    {.key = "redis_connect_timeout", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(redis_connect_timeout_ms, int64_t), .min = 10, .max = 5 * MINUTE,
-     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "2s",
-     .doc = "Deadline of one connection attempt to Redis."},
-    {.key = "max_inflight", .type = CT_INT, .store = CS_SIZE,
-     .off = IN_CFG(max_inflight, size_t), .min = 1, .max = 1000000,
-     .flags = CF_RELOADABLE, .def = "4096",
-     .doc = "Webhooks waiting for Redis at once; more get 503 with Retry-After."},
-    {.key = "max_connections", .type = CT_INT, .store = CS_SIZE,
-     .off = IN_CFG(max_connections, size_t), .min = 1, .max = 1000000,
-     .flags = CF_RELOADABLE, .def = "4096",
-     .doc = "Open HTTP connections; the listener pauses above this."},
-    {.key = "max_queue", .type = CT_INT, .store = CS_I64,
-     .off = IN_CFG(max_queue, int64_t), .min = 1, .max = INT64_C(1000000000000),
-     .flags = CF_RELOADABLE, .def = "1000000",
-     .doc = "Raw stream length at which ingest answers 503 instead of queueing."},
-    {.key = "dedup_days", .type = CT_INT, .store = CS_I64,
-     .off = IN_CFG(dedup_days, int64_t), .min = 3, .max = 3650,
-     .flags = CF_RELOADABLE, .def = "7",
-     .doc = "Days an erased contact's event ids still count as seen (stored events always "
-            "do), longer than any provider retries."},
-    {.key = "worker_batch", .type = CT_INT, .store = CS_I64,
-     .off = IN_CFG(worker_batch, int64_t), .min = 1, .max = 1000,
-     .flags = CF_RELOADABLE, .def = "256",
-     .doc = "Entries the worker reads from the raw stream at once (XREADGROUP COUNT)."},
-    {.key = "claim_idle", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(claim_idle_ms, int64_t), .min = SEC, .max = DAY,
-     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "30s",
-     .doc = "An entry pending this long (its worker died) is claimed by another worker."},
-    {.key = "max_deliveries", .type = CT_INT, .store = CS_I64,
-     .off = IN_CFG(max_deliveries, int64_t), .min = 1, .max = 100,
-     .flags = CF_RELOADABLE, .def = "5",
-     .doc = "Attempts at one entry before it goes to the dead-letter stream."},
-    {.key = "retry_after", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(retry_after_s, int64_t), .min = SEC, .max = HOUR,
-     .unit = SEC, .bare = SEC, .flags = CF_RELOADABLE, .def = "5s",
-     .doc = "Retry-After sent with a 503 (whole seconds)."},
-    {.key = "drain_timeout", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(drain_timeout_ms, int64_t), .min = 0, .max = HOUR,
-     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "10s",
-     .doc = "On SIGTERM, how long to wait for in-flight webhooks before exiting."},
-    {.key = "unique_types", .type = CT_LIST, .store = CS_STRV,
-     .off = IN_CFG(unique_types[0], char *), .off2 = IN_CFG(nunique_types, size_t),
-     .cap = ARRAY_LEN(((struct cfg *)0)->unique_types), .check = check_identity_type,
-     .def = "hubspot_contact, pipedrive_person",
-     .doc = "Identity types that never merge two contacts holding different values."},
-    {.key = "roles", .type = CT_LIST, .store = CS_JOINED,
-     .off = IN_CFG(roles, char *), .cap = ARRAY_LEN(role_names) - 1, .min = 1,
-     .values = role_names, .def = "ingest,worker,api",
-     .doc = "What this process runs; split them across processes to scale apart."},
-    {.key = "max_journey_events", .type = CT_INT, .store = CS_I64,
-     .off = IN_CFG(max_journey_events, int64_t), .min = 1, .max = 1000000,
-     .flags = CF_RELOADABLE, .def = "10000",
-     .doc = "Events one journey answer of the API returns at most."},
-    {.key = "consumer", .type = CT_STRING, .store = CS_STR,
-     .off = IN_CFG(consumer, char *), .check = check_consumer, .def = "",
-     .doc = "Name of this worker in the consumer group; empty = hostname-pid."},
-    {.key = "attribution_lookback", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(attribution_lookback_ms, int64_t), .min = SEC, .max = 3650 * DAY, .unit = 1,
-     .bare = DAY, .flags = CF_RELOADABLE, .def = "90d",
-     .doc = "Touches this long before a conversion get credit (DESIGN §6; query: lookback=)."},
-    {.key = "attribution_half_life", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(attribution_half_life_ms, int64_t), .min = SEC, .max = 3650 * DAY, .unit = 1,
-     .bare = DAY, .flags = CF_RELOADABLE, .def = "7d",
-     .doc = "Half-life of the time_decay model (query: half_life=)."},
-    {.key = "outbound_max_transfers", .type = CT_INT, .store = CS_SIZE,
-     .off = IN_CFG(outbound_max_transfers, size_t), .min = 1, .max = 1024, .def = "16",
-     .doc = "Provider API look-ups (Meta leads, CRM records) running at once."},
-    {.key = "outbound_max_queued", .type = CT_INT, .store = CS_SIZE,
-     .off = IN_CFG(outbound_max_queued, size_t), .min = 1, .max = 100000, .def = "1024",
-     .doc = "Look-ups waiting for a free transfer; beyond it the webhook waits in Redis."},
-    {.key = "outbound_timeout", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(outbound_timeout_ms, int64_t), .min = 100, .max = 5 * MINUTE, .unit = 1,
-     .bare = SEC, .def = "10s", .doc = "Whole-transfer timeout of one look-up attempt."},
-    {.key = "outbound_attempts", .type = CT_INT, .store = CS_I64,
-     .off = IN_CFG(outbound_attempts, int64_t), .min = 1, .max = 10, .def = "3",
-     .doc = "Attempts of a look-up on transport errors, 5xx and 429 before giving up for now."},
-    {.key = "outbound_backoff", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_CFG(outbound_backoff_ms, int64_t), .min = 1, .max = 5 * MINUTE, .unit = 1,
-     .bare = SEC, .def = "500ms",
-     .doc = "First retry delay of a look-up; doubles per attempt (a 429's Retry-After wins)."},
-};
-
-/* [sla] (DESIGN §6b): the marketing-sales agreement the SLA report checks. */
-static const struct cfg_key sla_keys[] = {
-    {.key = "response_hours", .type = CT_STRING, .store = CS_STR,
-     .off = IN_CFG(sla_response_hours, char *), .check = check_decimal, .flags = CF_RELOADABLE,
-     .def = "24", .doc = "Sales answers a lead within this many hours (business hours if set)."},
-    {.key = "response_share", .type = CT_STRING, .store = CS_STR,
-     .off = IN_CFG(sla_response_share, char *), .check = check_share, .flags = CF_RELOADABLE,
-     .def = "0.9", .doc = "Share of leads that must be answered within response_hours."},
-    {.key = "business_hours", .type = CT_STRING, .store = CS_STR,
-     .off = IN_CFG(sla_business_hours, char *), .check = check_business_hours,
-     .flags = CF_RELOADABLE, .def = "",
-     .doc = "e.g. 'mon-fri 09:00-18:00' (local time zone); empty = the clock runs always."},
-    {.key = "leads_per_month", .type = CT_STRING, .store = CS_STR,
-     .off = IN_CFG(sla_leads_per_month, char *), .check = check_decimal, .flags = CF_RELOADABLE,
-     .doc = "Marketing's lead target per month (pro-rata for partial months); unset = none."},
-    {.key = "qualified_rate", .type = CT_STRING, .store = CS_STR,
-     .off = IN_CFG(sla_qualified_rate, char *), .check = check_share, .flags = CF_RELOADABLE,
-     .doc = "Marketing's target share of leads that get qualified; unset = none."},
-};
-
-static const struct cfg_key source_keys[] = {
-    {.key = "type", .type = CT_ENUM, .store = CS_STR,
-     .off = IN_SRC(type, char *), .values = source_types, .check = check_type,
-     .flags = CF_RELOADABLE,
-     .doc = "Provider (required); the section name is the path: POST /hooks/<name>."},
-    {.key = "secret", .type = CT_LIST, .store = CS_PACKED,
-     .off = IN_SRC(secrets_buf, char *), .off2 = IN_SRC(cx.secrets[0], const char *),
-     .off3 = IN_SRC(cx.nsecrets, size_t), .cap = CX_MAX_SECRETS,
-     .flags = CF_SECRET | CF_RELOADABLE,
-     .doc = "Signing secret, app secret, client secret or google_key; several = rotation."},
-    {.key = "verify_token", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(verify_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
-     .doc = "Token of Meta's GET subscription handshake (hub.verify_token)."},
-    {.key = "username", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(username, char *), .check = check_username, .flags = CF_RELOADABLE,
-     .doc = "HTTP Basic user name the provider sends (Pipedrive)."},
-    {.key = "password", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(password, char *), .flags = CF_SECRET | CF_RELOADABLE,
-     .doc = "HTTP Basic password the provider sends (Pipedrive)."},
-    {.key = "public_url", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(public_url, char *), .check = check_url, .flags = CF_RELOADABLE,
-     .doc = "URL the provider calls, for schemes that sign it (HubSpot v3)."},
-    {.key = "api_token", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(api_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
-     .doc = "Token to read from the provider's API (Meta Graph, HubSpot CRM, Pipedrive)."},
-    {.key = "api_base", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(api_base, char *), .check = check_url, .flags = CF_RELOADABLE,
-     .doc = "Override of the provider's API base URL (proxies, tests)."},
-    {.key = "stages", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(stages, char *), .check = check_stages, .flags = CF_RELOADABLE,
-     .doc = "CRM stage mapping: <provider stage>:<journeyd stage>, ..."},
-    {.key = "auth", .type = CT_ENUM, .store = CS_AUTH,
-     .off = IN_SRC(cx.auth, enum cx_form_auth), .values = auth_names,
-     .flags = CF_RELOADABLE | CF_FORM_ONLY, .def = "hmac",
-     .doc = "form: hmac (X-Journeyd-Signature), token (Bearer = secret) or origin."},
-    {.key = "allow_origins", .type = CT_LIST, .store = CS_JOINED,
-     .off = IN_SRC(allow_origins, char *), .cap = CFG_MAX_HOSTS, .check = check_host,
-     .flags = CF_RELOADABLE | CF_FORM_ONLY,
-     .doc = "form, auth = origin: hosts whose pages may post the form."},
-    {.key = "thank_you_url", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(thank_you_url, char *), .check = check_url,
-     .flags = CF_RELOADABLE | CF_FORM_ONLY,
-     .doc = "form, auth = origin: where the browser is sent (303) after posting."},
-    {.key = "tolerance", .type = CT_DURATION, .store = CS_I64,
-     .off = IN_SRC(cx.tolerance_s, int64_t), .min = SEC, .max = 7 * DAY,
-     .unit = SEC, .bare = SEC, .flags = CF_RELOADABLE, .def = "300s",
-     .doc = "Replay window for signed timestamps (whole seconds)."},
-};
-
-/* [channels] (DESIGN §6): the lists the default channel rules use. Each default is the
- * built-in list of connectors/canon.c (a unit test keeps them equal); a list written here
- * replaces it, and an empty one turns its rule off. The operator's own rules
- * (medium.<value> = <channel>, source.<value> = <channel>) are not rows: their keys are
- * open-ended (set_channel_rule). */
-#define CHANNEL_LIST(name, id, dflt, text)                                                         \
-    {.key = (name), .type = CT_LIST, .store = CS_STRV,                                             \
-     .off = IN_CFG(channel_lists[id][0], char *), .off2 = IN_CFG(nchannel_lists[id], size_t),      \
-     .cap = CX_CHANNEL_LIST_MAX, .check = check_channel_value, .flags = CF_RELOADABLE,             \
-     .def = (dflt), .doc = (text)}
-static const struct cfg_key channel_keys[] = {
-    CHANNEL_LIST("search_engines", CX_CHL_SEARCH_ENGINES,
-                 "google, bing, microsoft, yahoo, duckduckgo, baidu, yandex, ecosia, qwant",
-                 "utm_source values (and ad platforms) of search engines: paid_search."),
-    CHANNEL_LIST("social_networks", CX_CHL_SOCIAL_NETWORKS,
-                 "facebook, fb, instagram, ig, meta, linkedin, tiktok, twitter, x, pinterest, "
-                 "snapchat, reddit, youtube, threads",
-                 "utm_source values (and ad platforms) of social networks: paid_social."),
-    CHANNEL_LIST("paid_mediums", CX_CHL_PAID_MEDIUMS, "cpc, ppc, paid",
-                 "utm_medium of paid links: paid_search or paid_social by utm_source, else other."),
-    CHANNEL_LIST("paid_social_mediums", CX_CHL_PAID_SOCIAL_MEDIUMS, "paid_social, paidsocial",
-                 "utm_medium values that mean paid_social whatever the source."),
-    CHANNEL_LIST("email_mediums", CX_CHL_EMAIL_MEDIUMS, "email, newsletter",
-                 "utm_medium values that mean email."),
-    CHANNEL_LIST("social_mediums", CX_CHL_SOCIAL_MEDIUMS, "social",
-                 "utm_medium values that mean organic_social."),
-    CHANNEL_LIST("referral_mediums", CX_CHL_REFERRAL_MEDIUMS, "referral",
-                 "utm_medium values that mean referral."),
-};
-#undef CHANNEL_LIST
-/* clang-format on */
-
-_Static_assert(ARRAY_LEN(main_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
-_Static_assert(ARRAY_LEN(channel_keys) == CX_CHL_COUNT, "one [channels] row per list");
-_Static_assert(CX_CHANNEL_LIST_MAX <= CFG_MAX_ITEMS, "raise CFG_MAX_ITEMS");
-_Static_assert(ARRAY_LEN(source_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
-_Static_assert(CFG_MAX_HOSTS <= CFG_MAX_ITEMS && CFG_MAX_TOKENS <= CFG_MAX_ITEMS &&
-                   CX_MAX_SECRETS <= CFG_MAX_ITEMS,
-               "raise CFG_MAX_ITEMS");
 
 enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA, IN_CHANNELS };
 
@@ -686,6 +157,26 @@ static void join_values(const char *const *values, const char *sep, char *out, s
             break;
         n += (size_t)w;
     }
+}
+
+/* The values a CT_ENUM or CT_CONNECTOR row accepts, joined by sep. For a connector row
+ * they are the registry's types (the one list of them) less those the row's check refuses
+ * (click, which cannot be a [source]). */
+static void join_choices(const struct cfg_key *k, const char *sep, char *out, size_t outsz)
+{
+    const char *types[CFG_MAX_TYPES + 1];
+    const struct cx_connector *cx;
+    size_t n = 0;
+
+    if (k->type != CT_CONNECTOR) {
+        join_values(k->values, sep, out, outsz);
+        return;
+    }
+    for (size_t i = 0; n < CFG_MAX_TYPES && (cx = cx_connector_at(i)) != NULL; i++)
+        if (!k->check || !k->check(cx->type))
+            types[n++] = cx->type;
+    types[n] = NULL;
+    join_values(types, sep, out, outsz);
 }
 
 static void fmt_size(int64_t v, char *out, size_t outsz)
@@ -1090,13 +581,14 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
             return bad_value(p, k, v, line, "expected yes or no");
         *(int *)at(base, k->off) = b;
         return 0;
-    case CT_ENUM: {
+    case CT_ENUM:
+    case CT_CONNECTOR: {
         if (k->check && (why = k->check(v)) != NULL)
             return bad_value(p, k, v, line, why);
-        int i = find_value(k->values, v);
+        int i = k->type == CT_ENUM ? find_value(k->values, v) : cx_lookup(v) ? 0 : -1;
         if (i < 0) {
             char list[160], exp[192];
-            join_values(k->values, ", ", list, sizeof(list));
+            join_choices(k, ", ", list, sizeof(list));
             snprintf(exp, sizeof(exp), "expected one of %s", list);
             return bad_value(p, k, v, line, exp);
         }
@@ -1104,7 +596,7 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
             *(enum cx_form_auth *)at(base, k->off) = (enum cx_form_auth)i;
             return 0;
         }
-        return store_string(p, k, base, k->values[i], line);
+        return store_string(p, k, base, k->type == CT_ENUM ? k->values[i] : v, line);
     }
     case CT_HOSTPORT:
     case CT_REDIS: {
@@ -1282,10 +774,10 @@ static int set_channel_rule(struct parser *p, const char *key, const char *val, 
     enum cx_channel_on on = key[0] == 'm' ? CX_CHANNEL_ON_MEDIUM : CX_CHANNEL_ON_SOURCE;
     char b[48];
 
-    if ((why = check_channel_value(value)) != NULL)
+    if ((why = cfg_check_channel_value(value)) != NULL)
         return fail(p, line, "invalid rule '%s': after '%.*s.' %s", key, (int)(dot - key), key,
                     why);
-    if ((why = check_channel_name(val)) != NULL)
+    if ((why = cfg_check_channel_name(val)) != NULL)
         return fail(p, line, "invalid channel '%s' for %s: %s", shown(val, b, sizeof(b)), key, why);
     /* utm values match case-insensitively, so these two could never both apply. */
     for (size_t i = 0; i < c->nchannel_rules; i++)
@@ -1307,14 +799,14 @@ static int set_key(struct parser *p, char *key, const char *val, unsigned line)
     if (p->in == IN_CHANNELS &&
         (strncmp(key, "medium.", 7) == 0 || strncmp(key, "source.", 7) == 0))
         return set_channel_rule(p, key, val, line);
-    const struct cfg_key *tab = p->in == IN_MAIN       ? main_keys
-                                : p->in == IN_SLA      ? sla_keys
-                                : p->in == IN_CHANNELS ? channel_keys
-                                                       : source_keys;
-    size_t ntab = p->in == IN_MAIN       ? ARRAY_LEN(main_keys)
-                  : p->in == IN_SLA      ? ARRAY_LEN(sla_keys)
-                  : p->in == IN_CHANNELS ? ARRAY_LEN(channel_keys)
-                                         : ARRAY_LEN(source_keys);
+    const struct cfg_key *tab = p->in == IN_MAIN       ? cfg_main_keys
+                                : p->in == IN_SLA      ? cfg_sla_keys
+                                : p->in == IN_CHANNELS ? cfg_channel_keys
+                                                       : cfg_source_keys;
+    size_t ntab = p->in == IN_MAIN       ? cfg_nmain_keys
+                  : p->in == IN_SLA      ? cfg_nsla_keys
+                  : p->in == IN_CHANNELS ? cfg_nchannel_keys
+                                         : cfg_nsource_keys;
     unsigned *seen = p->in == IN_MAIN       ? p->main_seen
                      : p->in == IN_SLA      ? p->sla_seen
                      : p->in == IN_CHANNELS ? p->channels_seen
@@ -1373,7 +865,7 @@ static int apply_defaults(struct parser *p, const struct cfg_key *tab, size_t n,
 /* Whether a source has a usable value for the key (a required one). */
 static int has_value(const struct cfg_source *s, const char *key)
 {
-    const struct cfg_key *k = find_key(source_keys, ARRAY_LEN(source_keys), key);
+    const struct cfg_key *k = find_key(cfg_source_keys, cfg_nsource_keys, key);
     const char *base = (const char *)s;
     if (!k)
         return 0;
@@ -1396,33 +888,26 @@ static int end_source(struct parser *p)
 {
     struct cfg_source *s = p->src;
     unsigned sl = p->src_line[s - p->c->sources];
-    const char *const *needs = NULL;
-    size_t nneeds = 0;
 
     p->src = NULL;
     p->in = IN_NONE;
-    if (apply_defaults(p, source_keys, ARRAY_LEN(source_keys), p->src_seen, s, sl))
+    if (apply_defaults(p, cfg_source_keys, cfg_nsource_keys, p->src_seen, s, sl))
         return -1;
     if (!s->type)
         return fail(p, sl, "[source %s] needs 'type'", s->name);
     int is_form = strcmp(s->type, "form") == 0;
-    for (size_t i = 0; i < ARRAY_LEN(source_keys); i++)
-        if ((source_keys[i].flags & CF_FORM_ONLY) && p->src_seen[i] && !is_form)
+    for (size_t i = 0; i < cfg_nsource_keys; i++)
+        if ((cfg_source_keys[i].flags & CF_FORM_ONLY) && p->src_seen[i] && !is_form)
             return fail(p, p->src_seen[i], "'%s' applies only to sources of type form",
-                        source_keys[i].key);
-    if (is_form && s->cx.auth == CX_AUTH_ORIGIN) {
-        needs = form_origin_needs;
-        nneeds = ARRAY_LEN(form_origin_needs);
-    } else {
-        for (size_t i = 0; i < ARRAY_LEN(source_rules); i++) {
-            if (strcmp(source_rules[i].type, s->type) == 0) {
-                needs = source_rules[i].needs;
-                nneeds = ARRAY_LEN(source_rules[i].needs);
-            }
-        }
-    }
-    for (size_t i = 0; i < nneeds; i++)
-        if (needs[i] && !has_value(s, needs[i]))
+                        cfg_source_keys[i].key);
+    /* What a type needs is its connector's to say; the type row let only registered
+     * types through. */
+    const struct cx_connector *cx = cx_lookup(s->type);
+    const char *const *needs = cx ? cx->needs : NULL;
+    if (cx && cx->needs_origin && s->cx.auth == CX_AUTH_ORIGIN)
+        needs = cx->needs_origin;
+    for (size_t i = 0; needs && needs[i]; i++)
+        if (!has_value(s, needs[i]))
             return fail(p, sl, "[source %s] needs '%s'", s->name, needs[i]);
     return 0;
 }
@@ -1537,11 +1022,11 @@ static int finish(struct parser *p)
     struct cfg *c = p->c;
     if (p->in == IN_SOURCE && end_source(p))
         return -1;
-    if (apply_defaults(p, main_keys, ARRAY_LEN(main_keys), p->main_seen, c, p->main_line))
+    if (apply_defaults(p, cfg_main_keys, cfg_nmain_keys, p->main_seen, c, p->main_line))
         return -1;
-    if (apply_defaults(p, sla_keys, ARRAY_LEN(sla_keys), p->sla_seen, c, p->sla_line))
+    if (apply_defaults(p, cfg_sla_keys, cfg_nsla_keys, p->sla_seen, c, p->sla_line))
         return -1;
-    if (apply_defaults(p, channel_keys, ARRAY_LEN(channel_keys), p->channels_seen, c,
+    if (apply_defaults(p, cfg_channel_keys, cfg_nchannel_keys, p->channels_seen, c,
                        p->channels_line))
         return -1;
     for (size_t i = 0; i < CX_CHL_COUNT; i++) {
@@ -1712,14 +1197,111 @@ void cfg_free(struct cfg *c)
     if (!c)
         return;
     for (size_t i = 0; i < c->nsources; i++) {
-        free_fields(source_keys, ARRAY_LEN(source_keys), &c->sources[i]);
+        free_fields(cfg_source_keys, cfg_nsource_keys, &c->sources[i]);
         wipe_free(c->sources[i].name);
     }
-    free_fields(main_keys, ARRAY_LEN(main_keys), c);
-    free_fields(sla_keys, ARRAY_LEN(sla_keys), c);
-    free_fields(channel_keys, ARRAY_LEN(channel_keys), c);
+    free_fields(cfg_main_keys, cfg_nmain_keys, c);
+    free_fields(cfg_sla_keys, cfg_nsla_keys, c);
+    free_fields(cfg_channel_keys, cfg_nchannel_keys, c);
     explicit_bzero(c, sizeof(*c));
     free(c);
+}
+
+static const void *at_const(const void *base, size_t off)
+{
+    return (const char *)base + off;
+}
+
+static int str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+static int strv_differs(const char *const *a, size_t na, const char *const *b, size_t nb)
+{
+    if (na != nb)
+        return 1;
+    for (size_t i = 0; i < na; i++)
+        if (str_differs(a[i], b[i]))
+            return 1;
+    return 0;
+}
+
+/* Whether the row's value differs between a and b (two configs, or two sources). */
+static int value_differs(const struct cfg_key *k, const void *a, const void *b)
+{
+#define FIELD(T, base, off) (*(T const *)at_const(base, off))
+    switch (k->store) {
+    case CS_STR:
+    case CS_JOINED:
+        return str_differs(FIELD(char *, a, k->off), FIELD(char *, b, k->off));
+    case CS_HOSTPORT:
+        return str_differs(FIELD(char *, a, k->off), FIELD(char *, b, k->off)) ||
+               FIELD(int, a, k->off2) != FIELD(int, b, k->off2);
+    case CS_REDIS:
+        return str_differs(FIELD(char *, a, k->off), FIELD(char *, b, k->off)) ||
+               FIELD(int, a, k->off2) != FIELD(int, b, k->off2) ||
+               str_differs(FIELD(char *, a, k->off3), FIELD(char *, b, k->off3));
+    case CS_INT:
+        return FIELD(int, a, k->off) != FIELD(int, b, k->off);
+    case CS_I64:
+        return FIELD(int64_t, a, k->off) != FIELD(int64_t, b, k->off);
+    case CS_SIZE:
+        return FIELD(size_t, a, k->off) != FIELD(size_t, b, k->off);
+    case CS_AUTH:
+        return FIELD(enum cx_form_auth, a, k->off) != FIELD(enum cx_form_auth, b, k->off);
+    case CS_STRV:
+        return strv_differs(at_const(a, k->off), FIELD(size_t, a, k->off2), at_const(b, k->off),
+                            FIELD(size_t, b, k->off2));
+    case CS_PACKED:
+        return strv_differs(at_const(a, k->off2), FIELD(size_t, a, k->off3), at_const(b, k->off2),
+                            FIELD(size_t, b, k->off3));
+    }
+#undef FIELD
+    return 1;
+}
+
+/* Appends the names of the table's restart-only rows whose values differ; `where` is ""
+ * or "[source <name>] ". */
+static size_t note_restart_keys(const struct cfg_key *tab, size_t n, const void *a, const void *b,
+                                const char *where, char *out, size_t cap, size_t *len)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((tab[i].flags & CF_RELOADABLE) || !value_differs(&tab[i], a, b))
+            continue;
+        found++;
+        if (*len < cap) {
+            int w = snprintf(out + *len, cap - *len, "%s%s%s", *len ? ", " : "", where, tab[i].key);
+            *len = w < 0 ? cap : *len + (size_t)w;
+        }
+    }
+    return found;
+}
+
+size_t cfg_restart_changes(const struct cfg *old, const struct cfg *fresh, char *out, size_t cap)
+{
+    char where[96];
+    size_t len = 0, found = 0;
+
+    if (cap)
+        out[0] = '\0';
+    if (!old || !fresh)
+        return 0;
+    found += note_restart_keys(cfg_main_keys, cfg_nmain_keys, old, fresh, "", out, cap, &len);
+    found += note_restart_keys(cfg_sla_keys, cfg_nsla_keys, old, fresh, "", out, cap, &len);
+    found += note_restart_keys(cfg_channel_keys, cfg_nchannel_keys, old, fresh, "", out, cap, &len);
+    /* A source added or removed is a reload's ordinary business; one kept by name is
+     * compared row by row. */
+    for (size_t i = 0; i < fresh->nsources; i++) {
+        const struct cfg_source *was = cfg_find_source(old, fresh->sources[i].name);
+        if (!was)
+            continue;
+        snprintf(where, sizeof(where), "[source %s] ", fresh->sources[i].name);
+        found += note_restart_keys(cfg_source_keys, cfg_nsource_keys, was, &fresh->sources[i],
+                                   where, out, cap, &len);
+    }
+    return found;
 }
 
 const struct cfg_source *cfg_find_source(const struct cfg *c, const char *name)
@@ -1767,7 +1349,8 @@ static void describe_type(const struct cfg_key *k, char *out, size_t outsz)
         }
         return;
     case CT_ENUM:
-        join_values(k->values, "|", list, sizeof(list));
+    case CT_CONNECTOR:
+        join_choices(k, "|", list, sizeof(list));
         snprintf(out, outsz, "%s", list);
         return;
     case CT_HOSTPORT:
@@ -1807,27 +1390,38 @@ void cfg_print_reference(FILE *out)
           "a comment. Lists are comma-separated. Sizes take K, M, G (KiB, MiB, GiB); durations\n"
           "take ms, s, m, h, d. Any key also takes a _file suffix (key_file = path) to read its\n"
           "value from a file, relative paths resolved in $CREDENTIALS_DIRECTORY when set, else\n"
-          "next to the config file; and a value env:NAME reads the environment variable NAME.\n",
+          "next to the config file; and a value env:NAME reads the environment variable NAME.\n"
+          "SIGHUP reloads the file; a key marked \"restart to change\" is read at start only:\n"
+          "if a reload changes it, a warning names it and the daemon keeps running with the\n"
+          "value it started with until the next restart.\n",
           out);
-    print_keys(out, "[journeyd]", main_keys, ARRAY_LEN(main_keys));
-    print_keys(out, "[sla]", sla_keys, ARRAY_LEN(sla_keys));
+    print_keys(out, "[journeyd]", cfg_main_keys, cfg_nmain_keys);
+    print_keys(out, "[sla]", cfg_sla_keys, cfg_nsla_keys);
     print_keys(out, "[channels]  (DESIGN §6; values 1-63 of A-Z a-z 0-9 _ . -, any case)",
-               channel_keys, ARRAY_LEN(channel_keys));
+               cfg_channel_keys, cfg_nchannel_keys);
     fprintf(out,
             "  %-22s Your own rules (up to %d), consulted in the order written: after an\n"
             "  %-22s ad-platform lead and a click id, before the lists above. <ch>: 1-31 of\n"
             "  %-22s a-z 0-9 _ -. A list replaces its default; an empty one turns its rule\n"
             "  %-22s off. Reloadable; an event's channel is fixed when the worker applies it.\n",
             "medium.<value> = <ch>", CX_CHANNEL_RULES_MAX, "source.<value> = <ch>", "", "");
-    print_keys(out, "[source <name>]  (name: 1-63 of A-Z a-z 0-9 _ . -)", source_keys,
-               ARRAY_LEN(source_keys));
-    fputs("\nRequired per source type:\n", out);
-    for (size_t i = 0; i < ARRAY_LEN(source_rules); i++) {
-        const struct source_rule *r = &source_rules[i];
-        fprintf(out, "  %-22s %s%s%s%s\n", r->type, r->needs[0], r->needs[1] ? ", " : "",
-                r->needs[1] ? r->needs[1] : "",
-                strcmp(r->type, "form") == 0
-                    ? " (auth = hmac|token); allow_origins, thank_you_url (auth = origin)"
-                    : "");
+    print_keys(out, "[source <name>]  (name: 1-63 of A-Z a-z 0-9 _ . -)", cfg_source_keys,
+               cfg_nsource_keys);
+    fputs("\nRequired per source type (each connector says what it needs):\n", out);
+    const struct cfg_key *type_row = find_key(cfg_source_keys, cfg_nsource_keys, "type");
+    const struct cx_connector *cx;
+    for (size_t i = 0; (cx = cx_connector_at(i)) != NULL; i++) {
+        char needs[160], origin[160];
+        if (type_row->check && type_row->check(cx->type))
+            continue;
+        join_values(cx->needs ? cx->needs : (const char *const[]){"nothing", NULL}, ", ", needs,
+                    sizeof(needs));
+        if (!cx->needs_origin) {
+            fprintf(out, "  %-22s %s\n", cx->type, needs);
+            continue;
+        }
+        join_values(cx->needs_origin, ", ", origin, sizeof(origin));
+        fprintf(out, "  %-22s %s (auth = hmac|token); %s (auth = origin)\n", cx->type, needs,
+                origin);
     }
 }

@@ -1,8 +1,9 @@
 /*
  * journeyd.conf: an ini file with one [journeyd] section, optional [sla] and [channels]
  * sections and [source <name>] sections (DESIGN §9). The parser is table-driven: every key has one
- * entry with its type, bounds, default and flags, and --check-config, the docs and the defaults all
- * come from it.
+ * entry (daemon/config_keys.c) with its type, bounds, default and flags, and --check-config, the
+ * docs, the defaults and SIGHUP's restart-only warning all come from it; the engine that walks
+ * the entries is daemon/config.c.
  *
  * Any key may take a `_file` suffix (`secret_file = /run/credentials/.../stripe`) to read
  * its value from a file; a relative path is looked up in $CREDENTIALS_DIRECTORY when set
@@ -102,6 +103,14 @@ void cfg_free(struct cfg *c);
     } while (0)
 
 const struct cfg_source *cfg_find_source(const struct cfg *c, const char *name);
+/* Which keys marked "restart to change" (not CF_RELOADABLE) differ between the running
+ * config and a freshly loaded one, for SIGHUP's warning: their names only, never their
+ * values (some are secrets), joined by ", " into out (cut short if it is too small; a
+ * source's key reads "[source <name>] <key>"). Returns how many differ. The fresh config
+ * is still taken whole; what was built from these keys at start (the listener, the Redis
+ * connections, the roles, the consumer name, the outbound limits) keeps its start values
+ * until a restart. */
+size_t cfg_restart_changes(const struct cfg *old, const struct cfg *fresh, char *out, size_t cap);
 /* The keys and their documentation, for `journeyd --help-config`. */
 void cfg_print_reference(FILE *out);
 

@@ -132,7 +132,6 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     jd_check_drained(jd);
 }
 
-static int check_sources(const struct cfg *c, char *msg, size_t cap);
 static void setup_builtin_sources(struct jd *jd);
 
 /* Report periods and business hours follow the configured zone (DESIGN §6b): the libc
@@ -141,11 +140,6 @@ static void apply_timezone(const struct cfg *c)
 {
     if (setenv("TZ", c->timezone && c->timezone[0] ? c->timezone : "UTC", 1) == 0)
         tzset();
-}
-
-static int str_differs(const char *a, const char *b)
-{
-    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
 /* SIGHUP: parse the file into a new config; on any error keep the old one (nginx's cycle
@@ -157,24 +151,19 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     struct cfg_err err = {{0}};
-    char msg[256] = "";
     struct cfg *fresh = cfg_load(jd->config_path, &err);
-    if (!fresh || check_sources(fresh, msg, sizeof(msg)) != 0) {
+    if (!fresh) {
         char q[300];
-        const char *why = fresh ? msg : err.msg;
         jlog(JLOG_ERROR, "msg=\"reload refused, keeping the running config\" error=\"%s\"",
-             jlog_quote(why, strlen(why), q, sizeof(q)));
+             jlog_quote(err.msg, strlen(err.msg), q, sizeof(q)));
         jd->reload_failures++;
-        cfg_free(fresh);
         return;
     }
     notify_reloading();
     struct cfg *old = jd->cfg;
-    if (str_differs(old->listen_host, fresh->listen_host) ||
-        old->listen_port != fresh->listen_port || str_differs(old->redis_host, fresh->redis_host) ||
-        old->redis_port != fresh->redis_port || str_differs(old->redis_unix, fresh->redis_unix) ||
-        strcmp(old->roles, fresh->roles) != 0 || str_differs(old->consumer, fresh->consumer))
-        jlog(JLOG_WARNING, "msg=\"listen, redis, roles and consumer change only on restart\"");
+    char restart[256];
+    if (cfg_restart_changes(old, fresh, restart, sizeof(restart)) > 0)
+        jlog(JLOG_WARNING, "msg=\"changed keys take effect only on restart\" keys=\"%s\"", restart);
     jd->cfg = fresh;
     setup_builtin_sources(jd);
     http_apply_limits(jd);
@@ -212,18 +201,6 @@ static struct rq_client *new_redis(struct jd *jd, const char *name, const char *
         .nscripts = JD_NSCRIPTS,
     };
     return rq_new(jd->base, &rc, on_redis_state, jd);
-}
-
-static int check_sources(const struct cfg *c, char *msg, size_t cap)
-{
-    for (size_t i = 0; i < c->nsources; i++) {
-        if (!cx_lookup(c->sources[i].type)) {
-            snprintf(msg, cap, "[source %s]: type '%s' is not supported by this build",
-                     c->sources[i].name, c->sources[i].type);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 static void setup_builtin_sources(struct jd *jd)
@@ -318,12 +295,6 @@ int main(int argc, char **argv)
     jd.cfg = cfg_load(path, &cerr);
     if (!jd.cfg) {
         fprintf(stderr, "journeyd: %s\n", cerr.msg);
-        return 1;
-    }
-    char msg[256];
-    if (check_sources(jd.cfg, msg, sizeof(msg)) != 0) {
-        fprintf(stderr, "journeyd: %s: %s\n", path, msg);
-        CFG_FREE(jd.cfg);
         return 1;
     }
     jd.config_path = path;

@@ -6,6 +6,12 @@
  *   whsec_new, whsec_old  + HUP  both 200 (the rotation window)
  *   whsec_new             + HUP  old-signed 401, new-signed 200
  *   unknown key           + HUP  refused and logged; whsec_new still the only secret
+ *   unique_types += custom:crm, outbound_timeout changed
+ *                         + HUP  unique_types is reloadable (the worker reads it for every
+ *                                batch): two custom:crm values sharing an email merged
+ *                                before, and no longer merge after it (a conflict instead);
+ *                                the restart-only outbound_timeout is the one key the
+ *                                warning names
  *
  * Meanwhile a second thread keeps posting signed form webhooks (a secret that every
  * version of the file keeps) on one keep-alive connection: a reload must not drop, reset
@@ -87,6 +93,38 @@ static long post_signed(const char *secret)
     long st = h.status;
     jd_http_free(&h);
     return st;
+}
+
+/* One custom event through POST /v1/events carrying an email and a custom:crm id. */
+static void post_crm_event(const char *id, const char *at, const char *email, const char *crm)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"events\":[{\"id\":\"%s\",\"kind\":\"custom\",\"at\":\"%s\",\"identities\":["
+             "{\"type\":\"email\",\"value\":\"%s\"},{\"type\":\"custom:crm\",\"value\":\"%s\"}]}]}",
+             id, at, email, crm);
+    struct jd_http h;
+    jd_post_events(&daemon_, body, &h);
+    JD_EXPECT(h.status == 200, "POST /v1/events %s: want 200, got %ld", id, h.status);
+    jd_http_free(&h);
+}
+
+/* Waits until the contact of `email` holds custom:crm `crm` and, if want_conflict, has a
+ * conflict (the worker applies asynchronously); returns its journey (cJSON_Delete) or
+ * NULL after 15 s. */
+static cJSON *wait_contact(const char *email, const char *crm, int want_conflict)
+{
+    int64_t deadline = jd_mono_ms() + 15000;
+    while (jd_mono_ms() < deadline) {
+        long st;
+        cJSON *j = jd_journey(&daemon_, "email", email, &st);
+        if (j && jd_has_identity(jd_json_path(j, "contact.identities"), "custom:crm", crm) &&
+            (!want_conflict || cJSON_GetArraySize(jd_json_path(j, "contact.conflicts")) > 0))
+            return j;
+        cJSON_Delete(j);
+        jd_sleep_ms(50);
+    }
+    return NULL;
 }
 
 /* Posts with `secret` until the answer is `want` (a reload is asynchronous). */
@@ -207,6 +245,17 @@ int main(void)
     expect_status(OLD_SECRET, 200, "signed with the configured secret");
     expect_status(NEW_SECRET, 401, "signed with a secret not configured yet");
 
+    /* custom:crm is not a unique type yet: two values sharing an email make one contact. */
+    post_crm_event("reload_crm_1", "2026-09-01T10:00:00Z", "crm-a@example.com", "1");
+    post_crm_event("reload_crm_2", "2026-09-01T11:00:00Z", "crm-a@example.com", "2");
+    cJSON *merged = wait_contact("crm-a@example.com", "2", 0);
+    JD_EXPECT(merged, "crm-a@example.com never held custom:crm 2 before the reload");
+    if (merged)
+        JD_EXPECT(jd_has_identity(jd_json_path(merged, "contact.identities"), "custom:crm", "1"),
+                  "before the reload, custom:crm 1 and 2 should be one contact: %s",
+                  jd_json_brief(jd_json_path(merged, "contact.identities")));
+    cJSON_Delete(merged);
+
     pthread_t th;
     JD_REQUIRE(pthread_create(&th, NULL, load, NULL) == 0, "pthread_create failed");
     /* Let the load thread's keep-alive connection exist before the first reload. */
@@ -242,6 +291,27 @@ int main(void)
     long rz = jd_get_status(&daemon_, "/readyz");
     JD_EXPECT(rz == 200, "GET /readyz after a refused reload: want 200, got %ld", rz);
 
+    /* 4. unique_types is reloadable and takes effect; a restart-only key is named. */
+    write_conf(NEW_SECRET, "unique_types = hubspot_contact, pipedrive_person, custom:crm\n"
+                           "outbound_timeout = 7s\n");
+    jd_daemon_signal(&daemon_, SIGHUP);
+    JD_EXPECT(wait_log("msg=reloaded", 3), "no third \"msg=reloaded\" log line");
+    post_crm_event("reload_crm_3", "2026-09-02T10:00:00Z", "crm-b@example.com", "3");
+    post_crm_event("reload_crm_4", "2026-09-02T11:00:00Z", "crm-b@example.com", "4");
+    cJSON *kept = wait_contact("crm-b@example.com", "3", 1);
+    JD_EXPECT(kept, "after reloading unique_types with custom:crm, crm-b@example.com's contact "
+                    "never showed a conflict");
+    if (kept)
+        JD_EXPECT(!jd_has_identity(jd_json_path(kept, "contact.identities"), "custom:crm", "4"),
+                  "after the reload custom:crm is unique, yet 3 and 4 merged: %s",
+                  jd_json_brief(jd_json_path(kept, "contact.identities")));
+    cJSON_Delete(kept);
+    JD_EXPECT(wait_log("msg=\"changed keys take effect only on restart\" "
+                       "keys=\"outbound_timeout\"",
+                       1),
+              "no warning naming exactly outbound_timeout after a reload that changed it and "
+              "unique_types");
+
     /* A few more load requests after the last reload before stopping the thread. */
     int sent_now = atomic_load(&load_sent);
     deadline = jd_mono_ms() + 15000;
@@ -253,8 +323,8 @@ int main(void)
     int nerr = atomic_load(&nload_errors);
     for (int i = 0; i < nerr && i < 8; i++)
         jd_error(__FILE__, __LINE__, "load across reloads: %s", load_errors[i]);
-    JD_EXPECT(ok == sent, "load across 3 reloads: %d of %d webhooks got 200", ok, sent);
-    jd_note("load across 3 reloads: %d of %d form webhooks got 200", ok, sent);
+    JD_EXPECT(ok == sent, "load across 4 reloads: %d of %d webhooks got 200", ok, sent);
+    jd_note("load across 4 reloads: %d of %d form webhooks got 200", ok, sent);
 
     struct jd_http h;
     jd_get_auth(&daemon_, "/metrics", &h);
@@ -263,7 +333,7 @@ int main(void)
     JD_EXPECT(metric_value(h.body, "journeyd_reloads_total", &v),
               "journeyd_reloads_total absent from /metrics");
     if (metric_value(h.body, "journeyd_reloads_total", &v))
-        JD_EXPECT(v == 2, "journeyd_reloads_total is %g, want 2", v);
+        JD_EXPECT(v == 3, "journeyd_reloads_total is %g, want 3", v);
     JD_EXPECT(metric_value(h.body, "journeyd_reload_failures_total", &v),
               "journeyd_reload_failures_total absent from /metrics");
     if (metric_value(h.body, "journeyd_reload_failures_total", &v))
@@ -273,8 +343,11 @@ int main(void)
     char *log = read_file(daemon_.log);
     int reloaded = log ? count_occurrences(log, "msg=reloaded") : -1;
     int refused = log ? count_occurrences(log, "reload refused") : -1;
+    /* Secrets rotated and unique_types changed: none of that is restart-only. */
+    int restart = log ? count_occurrences(log, "take effect only on restart") : -1;
     free(log);
-    JD_EXPECT(reloaded == 2, "the log has %d \"msg=reloaded\" lines, want 2", reloaded);
+    JD_EXPECT(restart == 1, "the log has %d restart warnings, want 1 (outbound_timeout)", restart);
+    JD_EXPECT(reloaded == 3, "the log has %d \"msg=reloaded\" lines, want 3", reloaded);
     JD_EXPECT(refused == 1, "the log has %d \"reload refused\" lines, want 1", refused);
 
     long dead = jd_wait_drained(&daemon_, 60);

@@ -1,8 +1,9 @@
 /*
- * Unit tests of the config parser (daemon/config.c): defaults, every value grammar, every
- * error with its exact line, _file / $CREDENTIALS_DIRECTORY / env: values, the connectors'
- * cx view, and the shipped journeyd.conf.example. Run under ASan: every error path must
- * free what it built.
+ * Unit tests of the config parser (daemon/config.c, its tables in config_keys.c):
+ * defaults, every value grammar, every error with its exact line, _file /
+ * $CREDENTIALS_DIRECTORY / env: values, the connectors' cx view, what each source type
+ * requires (from its connector's descriptor), SIGHUP's restart-only comparison, and the
+ * shipped journeyd.conf.example. Run under ASan: every error path must free what it built.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -580,8 +581,8 @@ static void test_errors_with_lines(void **state)
     expect_error("[source s]\nsecret = x\n", "test.conf:1: [source s] needs 'type'");
     expect_error("[source s]\ntype = strip\n",
                  "test.conf:2: invalid value 'strip' for type: expected one of stripe, form, "
-                 "events, meta_leads, google_ads, typeform, hubspot, pipedrive, calendly, "
-                 "shopify");
+                 "events, hubspot, pipedrive, shopify, meta_leads, google_ads, typeform, "
+                 "calendly");
     expect_error("[source c]\ntype = click\n",
                  "test.conf:2: invalid value 'click' for type: the click tracker is built in "
                  "(GET /c, with click_allow in [journeyd])");
@@ -750,6 +751,97 @@ static void test_required_per_type(void **state)
     c = must_parse("[source f]\ntype = form\nauth = token\nsecret = t1, t2\n");
     assert_int_equal(c->sources[0].cx.auth, CX_AUTH_TOKEN);
     cfg_free(c);
+}
+
+/* A valid line for each key a connector may name among its needs ("\n<key> = <value>"):
+ * a connector naming a key not listed here fails the test below, since the config would
+ * refuse every source of it. Returns the line (with its newline) and its length. */
+static const char *need_line(const char *key, int *len)
+{
+    static const char lines[] = "\nsecret = a"
+                                "\nverify_token = v"
+                                "\nusername = u"
+                                "\npassword = p"
+                                "\npublic_url = https://hooks.example.com/x"
+                                "\napi_token = t"
+                                "\nallow_origins = example.com"
+                                "\nthank_you_url = https://www.example.com/thanks\n";
+    char pat[80];
+    snprintf(pat, sizeof(pat), "\n%s = ", key);
+    const char *line = strstr(lines, pat);
+    if (!line)
+        fail_msg("a connector needs '%s', which this test has no value for", key);
+    line++;
+    *len = (int)(strchr(line, '\n') - line) + 1;
+    return line;
+}
+
+/* [source x] of `type` with `auth` (NULL: none written) and every key of needs but the
+ * skip-th (skip past the end: all of them). */
+static void source_text(char *out, size_t cap, const char *type, const char *auth,
+                        const char *const *needs, size_t skip)
+{
+    size_t n = (size_t)snprintf(out, cap, "[source x]\ntype = %s\n", type);
+    if (auth)
+        n += (size_t)snprintf(out + n, cap - n, "auth = %s\n", auth);
+    for (size_t j = 0; needs && needs[j]; j++) {
+        int len;
+        const char *line = need_line(needs[j], &len);
+        if (j != skip)
+            n += (size_t)snprintf(out + n, cap - n, "%.*s", len, line);
+    }
+    assert_true(n < cap);
+}
+
+/* Each need of `needs` alone missing is refused by name; all of them parse. */
+static void check_needs(const char *type, const char *auth, const char *const *needs)
+{
+    char text[1024], want[128];
+    size_t count = 0;
+    while (needs && needs[count])
+        count++;
+    source_text(text, sizeof(text), type, auth, needs, count);
+    cfg_free(must_parse(text));
+    for (size_t j = 0; j < count; j++) {
+        source_text(text, sizeof(text), type, auth, needs, j);
+        snprintf(want, sizeof(want), "test.conf:1: [source x] needs '%s'", needs[j]);
+        expect_error(text, want);
+    }
+}
+
+/* What a type requires is its connector's descriptor (cx_connector.needs, needs_origin),
+ * not a table in the config: every registered type that can be a [source] is checked
+ * against its own descriptor, so a connector added to the registry is covered here
+ * without a line of this test. */
+static void test_required_from_descriptor(void **state)
+{
+    (void)state;
+    const struct cx_connector *cx;
+    size_t ntypes = 0;
+    for (size_t i = 0; (cx = cx_connector_at(i)) != NULL; i++) {
+        char text[128];
+        if (strcmp(cx->type, "click") == 0) {
+            /* Built in (GET /c), never a [source]. */
+            snprintf(text, sizeof(text), "[source x]\ntype = %s\n", cx->type);
+            struct cfg_err err;
+            assert_null(parse_named(text, "test.conf", &err));
+            assert_non_null(strstr(err.msg, "the click tracker is built in"));
+            continue;
+        }
+        ntypes++;
+        /* Every source verifies something: a type that needs nothing would accept anyone. */
+        if (!cx->needs || !cx->needs[0])
+            fail_msg("connector %s needs nothing", cx->type);
+        check_needs(cx->type, NULL, cx->needs);
+        if (cx->needs_origin) {
+            check_needs(cx->type, "origin", cx->needs_origin);
+            check_needs(cx->type, "token", cx->needs);
+        }
+    }
+    assert_int_equal(ntypes, 10);
+    /* The form's origin mode is its descriptor's second list. */
+    assert_non_null(cx_lookup("form")->needs_origin);
+    assert_null(cx_lookup("stripe")->needs_origin);
 }
 
 static void test_secret_rotation(void **state)
@@ -1044,15 +1136,22 @@ static void test_truncated_example(void **state)
     free(text);
 }
 
-static void test_reference(void **state)
+/* What `journeyd --help-config` prints; free() it. */
+static char *reference_text(void)
 {
-    (void)state;
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     assert_non_null(f);
     cfg_print_reference(f);
     assert_int_equal(fclose(f), 0);
+    return buf;
+}
+
+static void test_reference(void **state)
+{
+    (void)state;
+    char *buf = reference_text();
     static const char *const keys[] = {
         "[journeyd]", "listen", "redis", "api_tokens", "default_country_code", "timezone",
         "click_allow", "click_cookie_secure", "click_cookie_days", "log_level", "max_body",
@@ -1073,6 +1172,76 @@ static void test_reference(void **state)
         if (!strstr(buf, keys[i]))
             fail_msg("reference lacks '%s'", keys[i]);
     free(buf);
+}
+
+/* SIGHUP's warning: the keys not flagged reloadable whose values differ, named exactly,
+ * by the table's flag rather than a list of its own. */
+static void test_restart_changes(void **state)
+{
+    (void)state;
+    static const char base[] = "[journeyd]\nlisten = 127.0.0.1:8080\napi_tokens = tok-a\n"
+                               "[source s]\ntype = stripe\nsecret = whsec_a\n";
+    char out[256];
+    struct cfg *old = must_parse(base);
+    struct cfg *same = must_parse(base);
+    assert_int_equal(cfg_restart_changes(old, same, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    cfg_free(same);
+
+    /* Reloadable keys (secrets among them, and unique_types) are not named. */
+    struct cfg *fresh = must_parse("[journeyd]\nlisten = 127.0.0.1:8080\napi_tokens = tok-b\n"
+                                   "max_body = 2M\nunique_types = custom:crm\n"
+                                   "[source s]\ntype = stripe\nsecret = whsec_b\ntolerance = 60\n"
+                                   "[source t]\ntype = events\nsecret = x\n");
+    assert_int_equal(cfg_restart_changes(old, fresh, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    cfg_free(fresh);
+
+    /* Restart-only keys, in table order; values never appear. */
+    fresh = must_parse("[journeyd]\nlisten = 127.0.0.1:9090\nconsumer = w1\n"
+                       "outbound_timeout = 7s\napi_tokens = tok-a\n"
+                       "[source s]\ntype = stripe\nsecret = whsec_a\n");
+    assert_int_equal(cfg_restart_changes(old, fresh, out, sizeof(out)), 3);
+    assert_string_equal(out, "listen, consumer, outbound_timeout");
+    assert_int_equal(cfg_restart_changes(fresh, old, out, sizeof(out)), 3);
+    assert_string_equal(out, "listen, consumer, outbound_timeout");
+    cfg_free(fresh);
+
+    fresh = must_parse("[journeyd]\nredis = unix:/run/redis.sock\nroles = ingest\n");
+    assert_int_equal(cfg_restart_changes(old, fresh, out, sizeof(out)), 2);
+    assert_string_equal(out, "redis, roles");
+    /* A short buffer still counts them all and stays a string. */
+    assert_int_equal(cfg_restart_changes(old, fresh, out, 8), 2);
+    assert_int_equal(strlen(out), 7);
+    cfg_free(fresh);
+
+    assert_int_equal(cfg_restart_changes(NULL, old, out, sizeof(out)), 0);
+    cfg_free(old);
+}
+
+/* unique_types says what it does: reloadable (the worker reads it for every batch), so
+ * --help-config must not call it "restart to change". */
+static void test_unique_types_reloadable(void **state)
+{
+    (void)state;
+    char *buf = reference_text();
+    const char *row = strstr(buf, "\n  unique_types ");
+    assert_non_null(row);
+    const char *next = strstr(row + 1, "\n  roles ");
+    assert_non_null(next);
+    char text[512];
+    snprintf(text, sizeof(text), "%.*s", (int)(next - row), row);
+    if (!strstr(text, "; reloadable") || strstr(text, "restart to change"))
+        fail_msg("unique_types is not reloadable in --help-config: %s", text);
+    free(buf);
+
+    struct cfg *a = must_parse("[journeyd]\n");
+    struct cfg *b = must_parse("[journeyd]\nunique_types = hubspot_contact, custom:crm\n");
+    char out[64];
+    assert_int_equal(cfg_restart_changes(a, b, out, sizeof(out)), 0);
+    assert_int_equal(b->nunique_types, 2);
+    cfg_free(a);
+    cfg_free(b);
 }
 
 static void test_cfg_free(void **state)
@@ -1275,6 +1444,7 @@ int main(void)
         cmocka_unit_test(test_long_lines_and_files),
         cmocka_unit_test(test_too_many_sources),
         cmocka_unit_test(test_required_per_type),
+        cmocka_unit_test(test_required_from_descriptor),
         cmocka_unit_test(test_secret_rotation),
         cmocka_unit_test(test_cx_view),
         cmocka_unit_test(test_file_values),
@@ -1282,6 +1452,8 @@ int main(void)
         cmocka_unit_test(test_example_parses),
         cmocka_unit_test(test_truncated_example),
         cmocka_unit_test(test_reference),
+        cmocka_unit_test(test_restart_changes),
+        cmocka_unit_test(test_unique_types_reloadable),
         cmocka_unit_test(test_cfg_free),
         cmocka_unit_test(test_sla_section),
         cmocka_unit_test(test_channels_section),

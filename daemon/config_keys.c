@@ -1,0 +1,443 @@
+/*
+ * journeyd.conf's keys: the [journeyd], [sla], [source <name>] and [channels] tables,
+ * one row per key with its grammar, target field, bounds, flags, default and doc line,
+ * and the checks the rows name (DESIGN §9, STYLE B6). A key is added here and only here;
+ * config.c's engine parses, defaults, frees, compares (SIGHUP) and documents every row
+ * the same way. What a source type requires is not here but in its connector's
+ * descriptor (cx_connector.needs).
+ */
+#include "config_keys.h"
+#include "report.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error", NULL};
+static const char *const role_names[] = {"ingest", "worker", "api", NULL};
+/* Indexed by the enum so the mapping cannot drift from connector.h. */
+static const char *const auth_names[] = {[CX_AUTH_HMAC] = "hmac",
+                                         [CX_AUTH_TOKEN] = "token",
+                                         [CX_AUTH_ORIGIN] = "origin",
+                                         [CX_AUTH_ORIGIN + 1] = NULL};
+
+/* Every check returns what it expected, for the message, or NULL when the value is fine. */
+
+static const char *check_country(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0)
+        return NULL;
+    /* Calling codes never start with 0: that is the trunk prefix. */
+    if (n > 3 || v[0] == '0' || strspn(v, "0123456789") != n)
+        return "expected 1-3 digits like 39, or nothing";
+    return NULL;
+}
+
+static const char *check_timezone(const char *v)
+{
+    /* No '.', so no "..": the name ends up under /usr/share/zoneinfo. */
+    if (!*v || strlen(v) > 64 || v[0] == '/' || !all_of(v, "/_+-"))
+        return "expected a zone name like Europe/Rome";
+    return NULL;
+}
+
+static const char *check_host(const char *v)
+{
+    if (strstr(v, "://"))
+        return "expected a host name like example.com, not a URL";
+    const char *colon = strchr(v, ':');
+    size_t hl = colon ? (size_t)(colon - v) : strlen(v);
+    if (hl == 0 || hl > 253)
+        return "expected a host name like example.com";
+    for (size_t i = 0; i < hl; i++)
+        if (!is_alnum((unsigned char)v[i]) && v[i] != '.' && v[i] != '-' && v[i] != '_')
+            return "expected a host name like example.com";
+    if (colon) {
+        char *end;
+        if (!is_digit((unsigned char)colon[1]))
+            return "expected a host name like example.com, with an optional :port";
+        errno = 0;
+        long port = strtol(colon + 1, &end, 10);
+        if (errno || *end || port < 1 || port > 65535)
+            return "expected a host name like example.com, with an optional :port";
+    }
+    return NULL;
+}
+
+static const char *check_identity_type(const char *v)
+{
+    if (!*v || strlen(v) >= CX_IDENT_TYPE_MAX || !all_of(v, "_:"))
+        return "expected an identity type like hubspot_contact";
+    return NULL;
+}
+
+static const char *check_consumer(const char *v)
+{
+    if (strlen(v) > 128 || !all_of(v, "_.:@-"))
+        return "expected at most 128 of A-Z a-z 0-9 _ . : @ -";
+    return NULL;
+}
+
+/* Targets are decimals ("0.9", "50", "24"): compared as decimals, never doubles. */
+static const char *check_decimal(const char *v)
+{
+    size_t i = 0, digits = 0, frac = 0;
+    while (v[i] >= '0' && v[i] <= '9')
+        i++, digits++;
+    if (v[i] == '.') {
+        i++;
+        while (v[i] >= '0' && v[i] <= '9')
+            i++, frac++;
+    }
+    if (v[i] || digits == 0 || digits > 9 || frac > 6 || (v[digits] == '.' && frac == 0))
+        return "expected a decimal such as 24, 0.9 or 12.5";
+    return NULL;
+}
+
+static const char *check_share(const char *v)
+{
+    const char *bad = check_decimal(v);
+    if (bad)
+        return bad;
+    /* A share or rate is at most 1. */
+    if (strtod(v, NULL) > 1.0)
+        return "expected a decimal between 0 and 1";
+    return NULL;
+}
+
+static const char *check_business_hours(const char *v)
+{
+    return !v[0] || rp_parse_business_hours(v) == 0
+               ? NULL
+               : "expected days and hours such as 'mon-fri 09:00-18:00'";
+}
+
+static const char *check_url(const char *v)
+{
+    size_t skip;
+    if (strncmp(v, "https://", 8) == 0)
+        skip = 8;
+    else if (strncmp(v, "http://", 7) == 0)
+        skip = 7;
+    else
+        return "expected an absolute http:// or https:// URL";
+    if (!v[skip] || v[skip] == '/' || strchr(v, ' '))
+        return "expected an absolute http:// or https:// URL";
+    return NULL;
+}
+
+/* Any registered connector type is a source type (CT_CONNECTOR asks the registry), but
+ * one. */
+static const char *check_type(const char *v)
+{
+    /* The click connector trusts its records because only the built-in GET /c handler
+     * writes them: as a [source] it would be an unauthenticated POST /hooks/<name>. */
+    if (strcmp(v, "click") == 0)
+        return "the click tracker is built in (GET /c, with click_allow in [journeyd])";
+    return NULL;
+}
+
+static const char *check_username(const char *v)
+{
+    /* HTTP Basic joins user and password with the first ':'. */
+    if (strchr(v, ':'))
+        return "expected no ':' (HTTP Basic cannot carry it)";
+    return NULL;
+}
+
+/* A utm value in a [channels] list or rule: what a link's author types, kept to the
+ * characters of a slug so a rule can be its key (medium.<value>) too. */
+const char *cfg_check_channel_value(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= CX_CHANNEL_VALUE_MAX || !all_of(v, "_.-"))
+        return "expected 1-63 of A-Z a-z 0-9 _ . -";
+    return NULL;
+}
+
+/* A channel name becomes a report key, a JSON string and a field of the report record:
+ * lower case (reports group exactly, so "Partners" and "partners" would be two rows), no
+ * separators, no "(" that would make it look like the reports' own "(none)"/"(direct)". */
+const char *cfg_check_channel_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= CX_CHANNEL_MAX || v[0] == '-' || v[0] == '_')
+        return "expected 1-31 of a-z 0-9 _ -, starting with a letter or digit";
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i] >= 'a' && v[i] <= 'z') && !is_digit((unsigned char)v[i]) && v[i] != '_' &&
+            v[i] != '-')
+            return "expected 1-31 of a-z 0-9 _ -, starting with a letter or digit";
+    return NULL;
+}
+
+static const char *check_stages(const char *v)
+{
+    /* The connector owns the meaning; the shape is checked here so a typo fails at load
+     * time instead of at the first webhook. */
+    const char *s = v;
+    while (*s) {
+        const char *e = s + strcspn(s, ",");
+        const char *colon = memchr(s, ':', (size_t)(e - s));
+        const char *a = s, *b = e;
+        while (a < b && is_space((unsigned char)*a))
+            a++;
+        while (b > a && is_space((unsigned char)b[-1]))
+            b--;
+        if (!colon || colon == a || colon + 1 >= b)
+            return "expected <provider stage>:<journeyd stage>, ...";
+        s = *e ? e + 1 : e;
+    }
+    return NULL;
+}
+
+/* clang-format off */
+const struct cfg_key cfg_main_keys[] = {
+    {.key = "listen", .type = CT_HOSTPORT, .store = CS_HOSTPORT,
+     .off = IN_CFG(listen_host, char *), .off2 = IN_CFG(listen_port, int),
+     .def = "127.0.0.1:8080",
+     .doc = "Address of the HTTP server (webhooks, API, click tracker); [::1]:8080 for IPv6."},
+    {.key = "redis", .type = CT_REDIS, .store = CS_REDIS,
+     .off = IN_CFG(redis_host, char *), .off2 = IN_CFG(redis_port, int),
+     .off3 = IN_CFG(redis_unix, char *),
+     .def = "127.0.0.1:6379",
+     .doc = "Redis server: host:port, or unix:/absolute/path.sock."},
+    {.key = "api_tokens", .type = CT_LIST, .store = CS_STRV,
+     .off = IN_CFG(api_tokens[0], char *), .off2 = IN_CFG(napi_tokens, size_t),
+     .cap = CFG_MAX_TOKENS, .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Bearer tokens accepted by the HTTP API; several allow rotation."},
+    {.key = "default_country_code", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(default_country_code, char *), .check = check_country,
+     .flags = CF_RELOADABLE, .def = "",
+     .doc = "Calling code (digits, like 39) for phone numbers written without one."},
+    {.key = "timezone", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(timezone, char *), .check = check_timezone,
+     .flags = CF_RELOADABLE, .def = "UTC",
+     .doc = "Time zone of report periods and business hours (tz database name)."},
+    {.key = "click_allow", .type = CT_LIST, .store = CS_STRV,
+     .off = IN_CFG(click_allow[0], char *), .off2 = IN_CFG(nclick_allow, size_t),
+     .cap = CFG_MAX_HOSTS, .check = check_host, .flags = CF_RELOADABLE,
+     .doc = "Hosts the click tracker may redirect to (GET /c?to=...); nothing else is allowed."},
+    {.key = "click_cookie_secure", .type = CT_BOOL, .store = CS_INT,
+     .off = IN_CFG(click_cookie_secure, int), .flags = CF_RELOADABLE, .def = "yes",
+     .doc = "Mark the click tracker's cookie Secure (turn off only for plain-http testing)."},
+    {.key = "click_cookie_days", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(click_cookie_days, int64_t), .min = 1, .max = 3650,
+     .flags = CF_RELOADABLE, .def = "365",
+     .doc = "Lifetime of the click tracker's anonymous-id cookie, in days."},
+    {.key = "log_level", .type = CT_ENUM, .store = CS_STR,
+     .off = IN_CFG(log_level, char *), .values = log_levels,
+     .flags = CF_RELOADABLE, .def = "info",
+     .doc = "Least severe level that is logged."},
+    {.key = "max_body", .type = CT_SIZE, .store = CS_SIZE,
+     .off = IN_CFG(max_body, size_t), .min = KIB, .max = 64 * MIB,
+     .flags = CF_RELOADABLE, .def = "1M",
+     .doc = "Largest request body accepted; bigger ones get 413."},
+    {.key = "request_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(request_timeout_ms, int64_t), .min = 100, .max = 10 * MINUTE,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "10s",
+     .doc = "Time a client has to send a request and the daemon has to answer it."},
+    {.key = "redis_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(redis_timeout_ms, int64_t), .min = 10, .max = 5 * MINUTE,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "2s",
+     .doc = "Deadline of one Redis command; a webhook waiting longer gets 503."},
+    {.key = "redis_connect_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(redis_connect_timeout_ms, int64_t), .min = 10, .max = 5 * MINUTE,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "2s",
+     .doc = "Deadline of one connection attempt to Redis."},
+    {.key = "max_inflight", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(max_inflight, size_t), .min = 1, .max = 1000000,
+     .flags = CF_RELOADABLE, .def = "4096",
+     .doc = "Webhooks waiting for Redis at once; more get 503 with Retry-After."},
+    {.key = "max_connections", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(max_connections, size_t), .min = 1, .max = 1000000,
+     .flags = CF_RELOADABLE, .def = "4096",
+     .doc = "Open HTTP connections; the listener pauses above this."},
+    {.key = "max_queue", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(max_queue, int64_t), .min = 1, .max = INT64_C(1000000000000),
+     .flags = CF_RELOADABLE, .def = "1000000",
+     .doc = "Raw stream length at which ingest answers 503 instead of queueing."},
+    {.key = "dedup_days", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(dedup_days, int64_t), .min = 3, .max = 3650,
+     .flags = CF_RELOADABLE, .def = "7",
+     .doc = "Days an erased contact's event ids still count as seen (stored events always "
+            "do), longer than any provider retries."},
+    {.key = "worker_batch", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(worker_batch, int64_t), .min = 1, .max = 1000,
+     .flags = CF_RELOADABLE, .def = "256",
+     .doc = "Entries the worker reads from the raw stream at once (XREADGROUP COUNT)."},
+    {.key = "claim_idle", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(claim_idle_ms, int64_t), .min = SEC, .max = DAY,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "30s",
+     .doc = "An entry pending this long (its worker died) is claimed by another worker."},
+    {.key = "max_deliveries", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(max_deliveries, int64_t), .min = 1, .max = 100,
+     .flags = CF_RELOADABLE, .def = "5",
+     .doc = "Attempts at one entry before it goes to the dead-letter stream."},
+    {.key = "retry_after", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(retry_after_s, int64_t), .min = SEC, .max = HOUR,
+     .unit = SEC, .bare = SEC, .flags = CF_RELOADABLE, .def = "5s",
+     .doc = "Retry-After sent with a 503 (whole seconds)."},
+    {.key = "drain_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(drain_timeout_ms, int64_t), .min = 0, .max = HOUR,
+     .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "10s",
+     .doc = "On SIGTERM, how long to wait for in-flight webhooks before exiting."},
+    {.key = "unique_types", .type = CT_LIST, .store = CS_STRV,
+     .off = IN_CFG(unique_types[0], char *), .off2 = IN_CFG(nunique_types, size_t),
+     .cap = ARRAY_LEN(((struct cfg *)0)->unique_types), .check = check_identity_type,
+     /* Reloadable because the worker reads it for every batch it applies, so a reload
+      * and a restart do the same thing: the rule applies from the next event on, and a
+      * merge done under the old rule stays done either way. */
+     .flags = CF_RELOADABLE, .def = "hubspot_contact, pipedrive_person",
+     .doc = "Identity types that never merge two contacts holding different values; a "
+            "change applies to events applied after it (merges already done stay)."},
+    {.key = "roles", .type = CT_LIST, .store = CS_JOINED,
+     .off = IN_CFG(roles, char *), .cap = ARRAY_LEN(role_names) - 1, .min = 1,
+     .values = role_names, .def = "ingest,worker,api",
+     .doc = "What this process runs; split them across processes to scale apart."},
+    {.key = "max_journey_events", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(max_journey_events, int64_t), .min = 1, .max = 1000000,
+     .flags = CF_RELOADABLE, .def = "10000",
+     .doc = "Events one journey answer of the API returns at most."},
+    {.key = "consumer", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(consumer, char *), .check = check_consumer, .def = "",
+     .doc = "Name of this worker in the consumer group; empty = hostname-pid."},
+    {.key = "attribution_lookback", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(attribution_lookback_ms, int64_t), .min = SEC, .max = 3650 * DAY, .unit = 1,
+     .bare = DAY, .flags = CF_RELOADABLE, .def = "90d",
+     .doc = "Touches this long before a conversion get credit (DESIGN §6; query: lookback=)."},
+    {.key = "attribution_half_life", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(attribution_half_life_ms, int64_t), .min = SEC, .max = 3650 * DAY, .unit = 1,
+     .bare = DAY, .flags = CF_RELOADABLE, .def = "7d",
+     .doc = "Half-life of the time_decay model (query: half_life=)."},
+    {.key = "outbound_max_transfers", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(outbound_max_transfers, size_t), .min = 1, .max = 1024, .def = "16",
+     .doc = "Provider API look-ups (Meta leads, CRM records) running at once."},
+    {.key = "outbound_max_queued", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(outbound_max_queued, size_t), .min = 1, .max = 100000, .def = "1024",
+     .doc = "Look-ups waiting for a free transfer; beyond it the webhook waits in Redis."},
+    {.key = "outbound_timeout", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(outbound_timeout_ms, int64_t), .min = 100, .max = 5 * MINUTE, .unit = 1,
+     .bare = SEC, .def = "10s", .doc = "Whole-transfer timeout of one look-up attempt."},
+    {.key = "outbound_attempts", .type = CT_INT, .store = CS_I64,
+     .off = IN_CFG(outbound_attempts, int64_t), .min = 1, .max = 10, .def = "3",
+     .doc = "Attempts of a look-up on transport errors, 5xx and 429 before giving up for now."},
+    {.key = "outbound_backoff", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(outbound_backoff_ms, int64_t), .min = 1, .max = 5 * MINUTE, .unit = 1,
+     .bare = SEC, .def = "500ms",
+     .doc = "First retry delay of a look-up; doubles per attempt (a 429's Retry-After wins)."},
+};
+
+/* [sla] (DESIGN §6b): the marketing-sales agreement the SLA report checks. */
+const struct cfg_key cfg_sla_keys[] = {
+    {.key = "response_hours", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_response_hours, char *), .check = check_decimal, .flags = CF_RELOADABLE,
+     .def = "24", .doc = "Sales answers a lead within this many hours (business hours if set)."},
+    {.key = "response_share", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_response_share, char *), .check = check_share, .flags = CF_RELOADABLE,
+     .def = "0.9", .doc = "Share of leads that must be answered within response_hours."},
+    {.key = "business_hours", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_business_hours, char *), .check = check_business_hours,
+     .flags = CF_RELOADABLE, .def = "",
+     .doc = "e.g. 'mon-fri 09:00-18:00' (local time zone); empty = the clock runs always."},
+    {.key = "leads_per_month", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_leads_per_month, char *), .check = check_decimal, .flags = CF_RELOADABLE,
+     .doc = "Marketing's lead target per month (pro-rata for partial months); unset = none."},
+    {.key = "qualified_rate", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(sla_qualified_rate, char *), .check = check_share, .flags = CF_RELOADABLE,
+     .doc = "Marketing's target share of leads that get qualified; unset = none."},
+};
+
+const struct cfg_key cfg_source_keys[] = {
+    {.key = "type", .type = CT_CONNECTOR, .store = CS_STR,
+     .off = IN_SRC(type, char *), .check = check_type,
+     .flags = CF_RELOADABLE,
+     .doc = "Provider (required); the section name is the path: POST /hooks/<name>."},
+    {.key = "secret", .type = CT_LIST, .store = CS_PACKED,
+     .off = IN_SRC(secrets_buf, char *), .off2 = IN_SRC(cx.secrets[0], const char *),
+     .off3 = IN_SRC(cx.nsecrets, size_t), .cap = CX_MAX_SECRETS,
+     .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Signing secret, app secret, client secret or google_key; several = rotation."},
+    {.key = "verify_token", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(verify_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Token of Meta's GET subscription handshake (hub.verify_token)."},
+    {.key = "username", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(username, char *), .check = check_username, .flags = CF_RELOADABLE,
+     .doc = "HTTP Basic user name the provider sends (Pipedrive)."},
+    {.key = "password", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(password, char *), .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "HTTP Basic password the provider sends (Pipedrive)."},
+    {.key = "public_url", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(public_url, char *), .check = check_url, .flags = CF_RELOADABLE,
+     .doc = "URL the provider calls, for schemes that sign it (HubSpot v3)."},
+    {.key = "api_token", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(api_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Token to read from the provider's API (Meta Graph, HubSpot CRM, Pipedrive)."},
+    {.key = "api_base", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(api_base, char *), .check = check_url, .flags = CF_RELOADABLE,
+     .doc = "Override of the provider's API base URL (proxies, tests)."},
+    {.key = "stages", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(stages, char *), .check = check_stages, .flags = CF_RELOADABLE,
+     .doc = "CRM stage mapping: <provider stage>:<journeyd stage>, ..."},
+    {.key = "auth", .type = CT_ENUM, .store = CS_AUTH,
+     .off = IN_SRC(cx.auth, enum cx_form_auth), .values = auth_names,
+     .flags = CF_RELOADABLE | CF_FORM_ONLY, .def = "hmac",
+     .doc = "form: hmac (X-Journeyd-Signature), token (Bearer = secret) or origin."},
+    {.key = "allow_origins", .type = CT_LIST, .store = CS_JOINED,
+     .off = IN_SRC(allow_origins, char *), .cap = CFG_MAX_HOSTS, .check = check_host,
+     .flags = CF_RELOADABLE | CF_FORM_ONLY,
+     .doc = "form, auth = origin: hosts whose pages may post the form."},
+    {.key = "thank_you_url", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(thank_you_url, char *), .check = check_url,
+     .flags = CF_RELOADABLE | CF_FORM_ONLY,
+     .doc = "form, auth = origin: where the browser is sent (303) after posting."},
+    {.key = "tolerance", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_SRC(cx.tolerance_s, int64_t), .min = SEC, .max = 7 * DAY,
+     .unit = SEC, .bare = SEC, .flags = CF_RELOADABLE, .def = "300s",
+     .doc = "Replay window for signed timestamps (whole seconds)."},
+};
+
+/* [channels] (DESIGN §6): the lists the default channel rules use. Each default is the
+ * built-in list of connectors/canon.c (a unit test keeps them equal); a list written here
+ * replaces it, and an empty one turns its rule off. The operator's own rules
+ * (medium.<value> = <channel>, source.<value> = <channel>) are not rows: their keys are
+ * open-ended (set_channel_rule). */
+#define CHANNEL_LIST(name, id, dflt, text)                                                         \
+    {.key = (name), .type = CT_LIST, .store = CS_STRV,                                             \
+     .off = IN_CFG(channel_lists[id][0], char *), .off2 = IN_CFG(nchannel_lists[id], size_t),      \
+     .cap = CX_CHANNEL_LIST_MAX, .check = cfg_check_channel_value, .flags = CF_RELOADABLE,             \
+     .def = (dflt), .doc = (text)}
+const struct cfg_key cfg_channel_keys[] = {
+    CHANNEL_LIST("search_engines", CX_CHL_SEARCH_ENGINES,
+                 "google, bing, microsoft, yahoo, duckduckgo, baidu, yandex, ecosia, qwant",
+                 "utm_source values (and ad platforms) of search engines: paid_search."),
+    CHANNEL_LIST("social_networks", CX_CHL_SOCIAL_NETWORKS,
+                 "facebook, fb, instagram, ig, meta, linkedin, tiktok, twitter, x, pinterest, "
+                 "snapchat, reddit, youtube, threads",
+                 "utm_source values (and ad platforms) of social networks: paid_social."),
+    CHANNEL_LIST("paid_mediums", CX_CHL_PAID_MEDIUMS, "cpc, ppc, paid",
+                 "utm_medium of paid links: paid_search or paid_social by utm_source, else other."),
+    CHANNEL_LIST("paid_social_mediums", CX_CHL_PAID_SOCIAL_MEDIUMS, "paid_social, paidsocial",
+                 "utm_medium values that mean paid_social whatever the source."),
+    CHANNEL_LIST("email_mediums", CX_CHL_EMAIL_MEDIUMS, "email, newsletter",
+                 "utm_medium values that mean email."),
+    CHANNEL_LIST("social_mediums", CX_CHL_SOCIAL_MEDIUMS, "social",
+                 "utm_medium values that mean organic_social."),
+    CHANNEL_LIST("referral_mediums", CX_CHL_REFERRAL_MEDIUMS, "referral",
+                 "utm_medium values that mean referral."),
+};
+#undef CHANNEL_LIST
+/* clang-format on */
+
+_Static_assert(ARRAY_LEN(cfg_main_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
+_Static_assert(ARRAY_LEN(cfg_sla_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
+_Static_assert(ARRAY_LEN(cfg_channel_keys) == CX_CHL_COUNT, "one [channels] row per list");
+_Static_assert(CX_CHANNEL_LIST_MAX <= CFG_MAX_ITEMS, "raise CFG_MAX_ITEMS");
+_Static_assert(ARRAY_LEN(cfg_source_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
+_Static_assert(CFG_MAX_HOSTS <= CFG_MAX_ITEMS && CFG_MAX_TOKENS <= CFG_MAX_ITEMS &&
+                   CX_MAX_SECRETS <= CFG_MAX_ITEMS,
+               "raise CFG_MAX_ITEMS");
+
+const size_t cfg_nmain_keys = ARRAY_LEN(cfg_main_keys);
+const size_t cfg_nsla_keys = ARRAY_LEN(cfg_sla_keys);
+const size_t cfg_nsource_keys = ARRAY_LEN(cfg_source_keys);
+const size_t cfg_nchannel_keys = ARRAY_LEN(cfg_channel_keys);
