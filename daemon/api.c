@@ -691,16 +691,17 @@ static void on_status(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct api_req *ar = priv;
     (void)c;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    struct stream_status st;
+    if (stream_parse_status(r, &st) != 0) {
         http_reply_unavailable(ar->jd, ar->req, "store unavailable");
         free(ar);
         return;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *q = cJSON_AddObjectToObject(o, "queue");
-    cJSON_AddNumberToObject(q, "length", (double)r->element[0]->integer);
-    cJSON_AddNumberToObject(q, "pending", (double)r->element[1]->integer);
-    cJSON_AddNumberToObject(o, "dead_letters", (double)r->element[2]->integer);
+    cJSON_AddNumberToObject(q, "length", (double)st.length);
+    cJSON_AddNumberToObject(q, "pending", (double)st.pending);
+    cJSON_AddNumberToObject(o, "dead_letters", (double)st.dead_letters);
     cJSON_AddStringToObject(o, "redis", "ready");
     http_reply_json(ar->req, 200, o);
     free(ar);
@@ -718,9 +719,7 @@ void api_handle_status(struct jd *jd, struct evhttp_request *req, const char *re
     }
     ar->jd = jd;
     ar->req = req;
-    const char *argv[3] = {JD_RAW_STREAM, JD_DEAD_STREAM, JD_GROUP};
-    size_t lens[3] = {strlen(JD_RAW_STREAM), strlen(JD_DEAD_STREAM), strlen(JD_GROUP)};
-    if (rq_eval(jd->rq_api, JD_SCRIPT_STATUS, 0, on_status, ar, 2, 3, argv, lens) != 0) {
+    if (stream_status(jd->rq_api, on_status, ar) != 0) {
         free(ar);
         http_reply_unavailable(jd, req, "store unavailable");
     }
@@ -768,11 +767,7 @@ void api_handle_replay(struct jd *jd, struct evhttp_request *req, const char *re
     }
     ar->jd = jd;
     ar->req = req;
-    char n[24];
-    snprintf(n, sizeof(n), "%ld", count);
-    const char *argv[3] = {JD_RAW_STREAM, JD_DEAD_STREAM, n};
-    size_t lens[3] = {strlen(JD_RAW_STREAM), strlen(JD_DEAD_STREAM), strlen(n)};
-    if (rq_eval(jd->rq_api, JD_SCRIPT_REPLAY, 0, on_replayed, ar, 2, 3, argv, lens) != 0) {
+    if (stream_replay_dead(jd->rq_api, count, on_replayed, ar) != 0) {
         free(ar);
         http_reply_unavailable(jd, req, "store unavailable");
     }

@@ -12,8 +12,6 @@
 #include "metrics.h"
 #include "util.h"
 
-#define INGEST_MAX_FIELDS (12 + 2 * 8)
-
 /* What to answer once the XADD is acknowledged. */
 enum ingest_answer { ANSWER_QUEUED, ANSWER_REDIRECT };
 
@@ -121,44 +119,26 @@ static const char *queue_refusal(struct jd *jd)
     return NULL;
 }
 
-/* XADD <stream> * src <name> type <type> recv <ms> [h:<header> <value>]... body <bytes>.
- * Takes ownership of ir (filled by new_ingest_req). */
+/* Queues the webhook as a raw record (queue/stream.h) with the headers its connector
+ * keeps. Takes ownership of ir (filled by new_ingest_req). */
 static void enqueue(struct jd *jd, struct ingest_req *ir, const struct cx_source *src,
                     const struct cx_connector *cx, const struct cx_header *hdrs, size_t nhdrs,
                     const unsigned char *body, size_t body_len)
 {
-    const char *argv[INGEST_MAX_FIELDS];
-    size_t lens[INGEST_MAX_FIELDS];
-    char recv[24], hnames[8][64];
-    int argc = 0;
-#define ARG(s, l)                                                                                  \
-    do {                                                                                           \
-        argv[argc] = (s);                                                                          \
-        lens[argc] = (l);                                                                          \
-        argc++;                                                                                    \
-    } while (0)
-    snprintf(recv, sizeof(recv), "%lld", (long long)jd_now_ms());
-    ARG("XADD", 4);
-    ARG(JD_RAW_STREAM, strlen(JD_RAW_STREAM));
-    ARG("*", 1);
-    ARG("src", 3);
-    ARG(src->name, strlen(src->name));
-    ARG("type", 4);
-    ARG(src->type, strlen(src->type));
-    ARG("recv", 4);
-    ARG(recv, strlen(recv));
-    for (size_t k = 0; cx && cx->keep_headers && k < 8 && cx->keep_headers[k]; k++) {
+    struct stream_record rec = {
+        .src = src->name,
+        .type = src->type,
+        .recv_ms = jd_now_ms(),
+        .body = (const char *)body,
+        .body_len = body_len,
+    };
+    for (size_t k = 0; cx && cx->keep_headers && k < STREAM_MAX_HEADERS && cx->keep_headers[k];
+         k++) {
         const char *v = cx_header_get(hdrs, nhdrs, cx->keep_headers[k]);
-        if (!v)
-            continue;
-        snprintf(hnames[k], sizeof(hnames[k]), "h:%s", cx->keep_headers[k]);
-        ARG(hnames[k], strlen(hnames[k]));
-        ARG(v, strlen(v));
+        if (v)
+            rec.headers[rec.nheaders++] = (struct stream_header){cx->keep_headers[k], v};
     }
-    ARG("body", 4);
-    ARG((const char *)body, body_len);
-#undef ARG
-    if (rq_command(jd->rq_ingest, 0, on_xadd, ir, argc, argv, lens) != 0) {
+    if (stream_add(jd->rq_ingest, &rec, on_xadd, ir) != 0) {
         ingest_reply(ir, 0);
         return;
     }
@@ -426,10 +406,8 @@ static void on_queue_probe(evutil_socket_t fd, short what, void *arg)
     struct rq_client *c = jd->rq_ingest ? jd->rq_ingest : jd->rq_api;
     (void)fd;
     (void)what;
-    const char *argv[3] = {JD_RAW_STREAM, JD_DEAD_STREAM, JD_GROUP};
-    size_t lens[3] = {strlen(JD_RAW_STREAM), strlen(JD_DEAD_STREAM), strlen(JD_GROUP)};
     if (c)
-        (void)rq_eval(c, JD_SCRIPT_STATUS, 0, on_queue_status, jd, 2, 3, argv, lens);
+        (void)stream_status(c, on_queue_status, jd);
 }
 
 int ingest_start(struct jd *jd)

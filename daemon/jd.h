@@ -16,21 +16,8 @@
 #include "metrics.h"
 #include "redis.h"
 
-/* The Lua scripts, in the order they are loaded on every Redis connection. */
-enum jd_script {
-    JD_SCRIPT_APPLY,
-    JD_SCRIPT_JOURNEY,
-    JD_SCRIPT_DEAD,
-    JD_SCRIPT_STATUS,
-    JD_SCRIPT_ERASE,
-    JD_SCRIPT_REPORT,
-    JD_SCRIPT_REPLAY,
-    JD_NSCRIPTS
-};
-
-#define JD_RAW_STREAM "jd:raw"
-#define JD_DEAD_STREAM "jd:dead"
-#define JD_GROUP "jd"
+#include "scripts.h" /* enum jd_script, generated from the script list (queue/) */
+#include "stream.h"  /* JD_RAW_STREAM, JD_DEAD_STREAM, JD_GROUP */
 
 struct worker;
 

@@ -28,14 +28,6 @@
 #include "util.h"
 #include "worker.h"
 
-extern const char jd_script_apply[], jd_script_journey[], jd_script_dead[], jd_script_status[],
-    jd_script_erase[], jd_script_report[], jd_script_replay[];
-extern const size_t jd_script_apply_len, jd_script_journey_len, jd_script_dead_len,
-    jd_script_status_len, jd_script_erase_len, jd_script_report_len, jd_script_replay_len;
-
-/* Indices match enum jd_script. Filled at startup: the lengths are link-time constants. */
-static struct rq_script scripts[JD_NSCRIPTS];
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: journeyd -c FILE            run\n"
@@ -197,7 +189,7 @@ static struct rq_client *new_redis(struct jd *jd, const char *name, const char *
         .unix_path = jd->cfg->redis_unix,
         .connect_timeout_ms = jd->cfg->redis_connect_timeout_ms,
         .command_timeout_ms = jd->cfg->redis_timeout_ms,
-        .scripts = scripts,
+        .scripts = jd_scripts,
         .nscripts = JD_NSCRIPTS,
     };
     return rq_new(jd->base, &rc, on_redis_state, jd);
@@ -315,18 +307,6 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
-
-    scripts[JD_SCRIPT_APPLY] = (struct rq_script){"apply", jd_script_apply, jd_script_apply_len};
-    scripts[JD_SCRIPT_JOURNEY] =
-        (struct rq_script){"journey", jd_script_journey, jd_script_journey_len};
-    scripts[JD_SCRIPT_DEAD] = (struct rq_script){"dead", jd_script_dead, jd_script_dead_len};
-    scripts[JD_SCRIPT_STATUS] =
-        (struct rq_script){"status", jd_script_status, jd_script_status_len};
-    scripts[JD_SCRIPT_ERASE] = (struct rq_script){"erase", jd_script_erase, jd_script_erase_len};
-    scripts[JD_SCRIPT_REPORT] =
-        (struct rq_script){"report", jd_script_report, jd_script_report_len};
-    scripts[JD_SCRIPT_REPLAY] =
-        (struct rq_script){"replay", jd_script_replay, jd_script_replay_len};
 
     const char *roles = jd.cfg->roles;
     jd.roles_ingest = strstr(roles, "ingest") != NULL;

@@ -1,15 +1,24 @@
+/*
+ * The worker's policy: read a batch from the raw stream, normalize each entry with its
+ * connector, apply the canonical events with one atomic script call that also acks the
+ * entry, and decide what goes to the dead-letter stream (a poison payload, a source no
+ * longer configured, too many deliveries). A periodic sweep claims entries a crashed or
+ * slow consumer left pending. The wire format is queue/stream.c's; look-up rounds for thin
+ * webhooks are daemon/lookup.c's, which calls back through on_lookups_done.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "log.h"
+#include "lookup.h"
 #include "outbound.h"
+#include "stream.h"
 #include "util.h"
 #include "worker.h"
 
 #define WORKER_BLOCK_MS 1000
-#define WORKER_MAX_FIELDS 32
 
 struct worker {
     struct jd *jd;
@@ -18,10 +27,10 @@ struct worker {
     int reading;        /* an XREADGROUP or claim is in flight */
     size_t outstanding; /* apply / dead-letter scripts and look-up jobs in flight */
     int stopping;
-    struct event *sweep;    /* periodic claim of entries left pending by a crash */
-    struct event *retry;    /* read again after a failure */
-    struct fetch_job *jobs; /* entries waiting for look-ups: not to be claimed again */
-    int sweeping;           /* sweep commands in flight */
+    struct event *sweep;     /* periodic claim of entries left pending by a crash */
+    struct event *retry;     /* read again after a failure */
+    struct lookups *lookups; /* entries waiting for look-ups: not to be claimed again */
+    int sweeping;            /* sweep commands in flight */
 };
 
 /* One raw entry being applied: what the reply callback needs to log and account. */
@@ -32,64 +41,6 @@ struct apply_ctx {
 
 static void read_more(struct worker *w);
 static void read_next(struct worker *w, int block);
-
-/* A raw entry's fields, borrowed from the hiredis reply (valid inside the callback only). */
-struct raw_fields {
-    const char *src, *type, *body;
-    size_t body_len;
-    int64_t recv;
-    struct cx_header headers[8];
-    size_t nheaders;
-    /* All pairs, for copying into the dead-letter stream. */
-    const char *argv[WORKER_MAX_FIELDS];
-    size_t lens[WORKER_MAX_FIELDS];
-    int argc;
-};
-
-/* Finds the known fields among the pairs in f->argv (NUL-terminated strings). */
-static int index_fields(struct raw_fields *f)
-{
-    for (int i = 0; i + 1 < f->argc; i += 2) {
-        const char *k = f->argv[i], *v = f->argv[i + 1];
-        if (strcmp(k, "src") == 0)
-            f->src = v;
-        else if (strcmp(k, "type") == 0)
-            f->type = v;
-        else if (strcmp(k, "recv") == 0)
-            f->recv = strtoll(v, NULL, 10);
-        else if (strcmp(k, "body") == 0) {
-            f->body = v;
-            f->body_len = f->lens[i + 1];
-        } else if (strncmp(k, "h:", 2) == 0 && f->nheaders < 8) {
-            f->headers[f->nheaders].name = k + 2;
-            f->headers[f->nheaders].value = v;
-            f->nheaders++;
-        }
-    }
-    return f->src && f->type && f->body ? 0 : -1;
-}
-
-static int parse_fields(const redisReply *f, struct raw_fields *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (!f || f->type != REDIS_REPLY_ARRAY || f->elements % 2 || f->elements > WORKER_MAX_FIELDS)
-        return -1;
-    for (size_t i = 0; i < f->elements; i++) {
-        const redisReply *e = f->element[i];
-        if (e->type != REDIS_REPLY_STRING)
-            return -1;
-        out->argv[out->argc] = e->str;
-        out->lens[out->argc++] = e->len;
-    }
-    return index_fields(out);
-}
-
-static void on_ignore(struct rq_client *c, const redisReply *r, void *priv)
-{
-    (void)c;
-    (void)r;
-    (void)priv;
-}
 
 static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
 {
@@ -112,9 +63,7 @@ static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
         char why[200] = "no reply";
         if (r && r->type == REDIS_REPLY_ERROR) {
             jlog_quote(r->str, r->len, why, sizeof(why));
-            const char *argv[4] = {"HSET", "jd:lasterr", ctx->entry, why};
-            size_t lens[4] = {4, 10, strlen(ctx->entry), strlen(why)};
-            (void)rq_command(jd->rq_worker, 0, on_ignore, NULL, 4, argv, lens);
+            stream_note_error(jd->rq_worker, ctx->entry, why);
         }
         jlog(JLOG_WARNING, "msg=\"apply failed, will retry\" entry=%s error=\"%s\"", ctx->entry,
              why);
@@ -122,18 +71,22 @@ static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
     free(ctx);
     if (w->outstanding == 0 && !w->reading)
         read_more(w);
-    jd_check_drained(jd);
 }
 
-static int send_script(struct worker *w, enum jd_script script, const char *entry, int numkeys,
-                       int argc, const char **argv, const size_t *lens)
+static struct apply_ctx *ctx_new(struct worker *w, const char *entry)
 {
     struct apply_ctx *ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
-        return -1;
+        return NULL;
     ctx->w = w;
     snprintf(ctx->entry, sizeof(ctx->entry), "%s", entry);
-    if (rq_eval(w->jd->rq_worker, script, 0, on_script_done, ctx, numkeys, argc, argv, lens) != 0) {
+    return ctx;
+}
+
+/* Accounts a script call that was (rc == 0) or was not sent; on_script_done frees ctx. */
+static int ctx_sent(struct worker *w, struct apply_ctx *ctx, int rc)
+{
+    if (rc != 0) {
         free(ctx);
         return -1;
     }
@@ -141,29 +94,26 @@ static int send_script(struct worker *w, enum jd_script script, const char *entr
     return 0;
 }
 
-static void dead_letter(struct worker *w, const char *entry, const struct raw_fields *f,
+static int send_script(struct worker *w, enum jd_script script, const char *entry, int numkeys,
+                       int argc, const char **argv, const size_t *lens)
+{
+    struct apply_ctx *ctx = ctx_new(w, entry);
+    if (!ctx)
+        return -1;
+    return ctx_sent(
+        w, ctx,
+        rq_eval(w->jd->rq_worker, script, 0, on_script_done, ctx, numkeys, argc, argv, lens));
+}
+
+static void dead_letter(struct worker *w, const char *entry, const struct stream_record *f,
                         const char *reason, long long deliveries)
 {
-    const char *argv[5 + WORKER_MAX_FIELDS];
-    size_t lens[5 + WORKER_MAX_FIELDS];
-    char dl[24];
-    snprintf(dl, sizeof(dl), "%lld", deliveries);
-    argv[0] = JD_RAW_STREAM;
-    argv[1] = JD_DEAD_STREAM;
-    argv[2] = JD_GROUP;
-    argv[3] = entry;
-    argv[4] = reason;
-    argv[5] = dl;
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    int argc = 6;
-    for (int i = 0; f && i < f->argc; i++, argc++) {
-        argv[argc] = f->argv[i];
-        lens[argc] = f->lens[i];
-    }
     jlog(JLOG_NOTICE, "msg=dead-letter entry=%s source=%s reason=\"%s\"", entry,
          f && f->src ? f->src : "?", reason[0] ? reason : "repeated failures");
-    if (send_script(w, JD_SCRIPT_DEAD, entry, 2, argc, argv, lens) != 0)
+    struct apply_ctx *ctx = ctx_new(w, entry);
+    if (!ctx || ctx_sent(w, ctx,
+                         stream_dead_letter(w->jd->rq_worker, entry, f, reason, deliveries,
+                                            on_script_done, ctx)) != 0)
         jlog(JLOG_WARNING, "msg=\"dead-letter not sent, will retry\" entry=%s", entry);
 }
 
@@ -248,176 +198,48 @@ out:
     return rc;
 }
 
-/* A raw entry whose connector asked for look-ups (a Meta lead's fields, a HubSpot contact).
- * It owns a copy of the entry, since the hiredis reply is gone when the answers arrive,
- * and counts as one outstanding operation of the batch until it is applied or given up. */
-struct fetch_job;
+static void normalize_and_apply(struct worker *w, const char *entry, const struct stream_record *f,
+                                long long deliveries, struct lookup_job *job);
 
-struct fetch_slot {
-    struct fetch_job *job;
-    size_t index;
-};
-
-struct fetch_job {
-    struct worker *w;
-    struct fetch_job *prev, *next; /* the worker's jobs in flight */
-    char entry[64];
-    long long deliveries;
-    struct raw_fields f; /* points into blob */
-    char *blob;
-    struct fetch_slot slots[CX_MAX_FETCHES];
-    struct {
-        long status;
-        char *body;
-        size_t len;
-    } answers[CX_MAX_FETCHES];
-    size_t nanswers, waiting;
-    int failed;
-    char why[160];
-    struct event *later; /* finishes a round whose every look-up was refused at once */
-};
-
-static void normalize_and_apply(struct worker *w, const char *entry, const struct raw_fields *f,
-                                long long deliveries, struct fetch_job *job);
-
-static void job_free(struct fetch_job *job)
+/* A raw entry whose connector asked for look-ups counts as one outstanding operation of
+ * the batch until it is applied or given up. */
+static struct lookup_job *job_start(struct worker *w, const char *entry,
+                                    const struct stream_record *f, long long deliveries)
 {
-    struct worker *w = job->w;
-    if (job->prev)
-        job->prev->next = job->next;
-    else
-        w->jobs = job->next;
-    if (job->next)
-        job->next->prev = job->prev;
-    for (size_t i = 0; i < job->nanswers; i++)
-        free(job->answers[i].body);
-    if (job->later)
-        event_free(job->later);
-    free(job->blob);
-    free(job);
-    w->outstanding--;
-    if (w->outstanding == 0 && !w->reading)
-        read_more(w);
-    jd_check_drained(w->jd);
-}
-
-static struct fetch_job *job_new(struct worker *w, const char *entry, const struct raw_fields *f,
-                                 long long deliveries)
-{
-    struct fetch_job *job = calloc(1, sizeof(*job));
-    size_t total = 0;
-    for (int i = 0; i < f->argc; i++)
-        total += f->lens[i] + 1;
-    char *blob = job ? malloc(total ? total : 1) : NULL;
-    if (!job || !blob) {
-        free(job);
-        free(blob);
-        return NULL;
-    }
-    job->w = w;
-    job->blob = blob;
-    job->deliveries = deliveries;
-    snprintf(job->entry, sizeof(job->entry), "%s", entry);
-    for (int i = 0; i < f->argc; i++) {
-        memcpy(blob, f->argv[i], f->lens[i]);
-        blob[f->lens[i]] = '\0';
-        job->f.argv[i] = blob;
-        job->f.lens[i] = f->lens[i];
-        blob += f->lens[i] + 1;
-    }
-    job->f.argc = f->argc;
-    (void)index_fields(&job->f);
-    job->next = w->jobs;
-    if (w->jobs)
-        w->jobs->prev = job;
-    w->jobs = job;
-    w->outstanding++;
+    struct lookup_job *job = lookup_job_new(w->lookups, entry, f, deliveries);
+    if (job)
+        w->outstanding++;
     return job;
 }
 
-static void round_done(struct fetch_job *job)
+static void job_finish(struct worker *w, struct lookup_job *job)
 {
-    struct worker *w = job->w;
+    lookup_job_free(job);
+    w->outstanding--;
+    if (w->outstanding == 0 && !w->reading)
+        read_more(w);
+}
+
+/* A round of look-ups is over: normalize again with the answers, or leave the entry
+ * pending when one failed (the sweep claims it again after claim_idle, and after
+ * max_deliveries it is dead-lettered with this reason). */
+static void on_lookups_done(struct lookup_job *job, void *ud)
+{
+    struct worker *w = ud;
     if (job->failed) {
-        /* Left pending: the sweep claims it again after claim_idle, and after
-         * max_deliveries it is dead-lettered with this reason. */
-        const char *argv[4] = {"HSET", "jd:lasterr", job->entry, job->why};
-        size_t lens[4] = {4, 10, strlen(job->entry), strlen(job->why)};
-        (void)rq_command(w->jd->rq_worker, 0, on_ignore, NULL, 4, argv, lens);
+        stream_note_error(w->jd->rq_worker, job->entry, job->why);
         jlog(JLOG_NOTICE, "msg=\"look-up failed, will retry\" entry=%s source=%s reason=\"%s\"",
-             job->entry, job->f.src, job->why);
-        job_free(job);
+             job->entry, job->rec.src, job->why);
+        job_finish(w, job);
         return;
     }
-    normalize_and_apply(w, job->entry, &job->f, job->deliveries, job);
-}
-
-static void on_later(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    round_done(arg);
-}
-
-static void on_fetched(void *ud, enum outbound_result result, long status, const char *body,
-                       size_t len, const char *error)
-{
-    struct fetch_slot *slot = ud;
-    struct fetch_job *job = slot->job;
-    if (result == OUTBOUND_OK || result == OUTBOUND_PERMANENT) {
-        /* The connector judges completed answers, 4xx included ("lead not found"). */
-        job->answers[slot->index].status = status;
-        job->answers[slot->index].body = malloc(len + 1);
-        if (job->answers[slot->index].body) {
-            memcpy(job->answers[slot->index].body, body, len);
-            job->answers[slot->index].body[len] = '\0';
-            job->answers[slot->index].len = len;
-        } else {
-            job->failed = 1;
-            snprintf(job->why, sizeof(job->why), "out of memory");
-        }
-    } else {
-        job->failed = 1;
-        snprintf(job->why, sizeof(job->why), "look-up failed: %s (HTTP %ld)",
-                 error ? error : "unavailable", status);
-    }
-    if (--job->waiting == 0)
-        round_done(job);
-}
-
-/* Starts one round of look-ups. Takes ownership of job. */
-static void start_round(struct fetch_job *job, const struct cx_fetch_list *need)
-{
-    struct outbound *out = job->w->jd->outbound;
-    size_t first = job->nanswers;
-    job->nanswers += need->n;
-    job->waiting = need->n;
-    for (size_t i = 0; i < need->n; i++) {
-        const struct cx_fetch *fx = &need->v[i];
-        const char *headers[2] = {fx->headers[0], fx->headers[1]};
-        struct fetch_slot *slot = &job->slots[first + i];
-        slot->job = job;
-        slot->index = first + i;
-        if (!out || outbound_get(out, fx->url, headers, fx->nheaders, on_fetched, slot) != 0) {
-            job->failed = 1;
-            snprintf(job->why, sizeof(job->why), "look-up queue full or unavailable");
-            job->waiting--;
-        }
-    }
-    if (job->waiting == 0) {
-        /* Every look-up was refused at once: finish from the loop, not from here. */
-        if (!job->later)
-            job->later = evtimer_new(job->w->jd->base, on_later, job);
-        struct timeval now = {0, 0};
-        if (!job->later || evtimer_add(job->later, &now) != 0)
-            job_free(job); /* stays pending; the sweep brings it back */
-    }
+    normalize_and_apply(w, job->entry, &job->rec, job->deliveries, job);
 }
 
 /* read → normalize → apply → ack for one raw entry; with job set, normalize again with
  * the look-ups' answers. Consumes job (frees it or starts its next round). */
-static void normalize_and_apply(struct worker *w, const char *entry, const struct raw_fields *f,
-                                long long deliveries, struct fetch_job *job)
+static void normalize_and_apply(struct worker *w, const char *entry, const struct stream_record *f,
+                                long long deliveries, struct lookup_job *job)
 {
     const struct cx_source *src = source_for(w->jd, f->src, f->type);
     const struct cx_connector *cx = cx_lookup(f->type);
@@ -429,27 +251,24 @@ static void normalize_and_apply(struct worker *w, const char *entry, const struc
         dead_letter(w, entry, f, "source no longer configured", deliveries);
         goto out;
     }
+    struct cx_header headers[STREAM_MAX_HEADERS];
+    for (size_t i = 0; i < f->nheaders; i++)
+        headers[i] = (struct cx_header){f->headers[i].name, f->headers[i].value};
     struct cx_raw raw = {
         .source = f->src,
         .stream_id = entry,
-        .received_ms = f->recv,
+        .received_ms = f->recv_ms,
         .body = (const unsigned char *)f->body,
         .body_len = f->body_len,
-        .headers = f->headers,
+        .headers = headers,
         .nheaders = f->nheaders,
     };
     struct cx_fetched *fetched = NULL;
     need = calloc(1, sizeof(*need));
     if (job) {
         fetched = calloc(1, sizeof(*fetched));
-        if (fetched) {
-            fetched->n = job->nanswers;
-            for (size_t i = 0; i < job->nanswers; i++) {
-                fetched->v[i].status = job->answers[i].status;
-                fetched->v[i].body = (const unsigned char *)job->answers[i].body;
-                fetched->v[i].len = job->answers[i].len;
-            }
-        }
+        if (fetched)
+            lookup_job_fetched(job, fetched);
     }
     if (!need || (job && !fetched)) {
         free(fetched);
@@ -468,12 +287,13 @@ static void normalize_and_apply(struct worker *w, const char *entry, const struc
             dead_letter(w, entry, f, "too many look-ups for one webhook", deliveries);
             break;
         }
-        if (!job && !(job = job_new(w, entry, f, deliveries))) {
+        if (!job && !(job = job_start(w, entry, f, deliveries))) {
             jlog(JLOG_WARNING, "msg=\"out of memory, will retry\" entry=%s", entry);
             break;
         }
-        start_round(job, need);
-        job = NULL; /* owned by its round now */
+        /* Owned by its round now, unless none could start (the sweep brings it back). */
+        if (lookup_start_round(job, w->jd->outbound, need) == 0)
+            job = NULL;
         break;
     case CX_NORM_SKIP:
         w->jd->n.skipped++;
@@ -488,20 +308,22 @@ out:
     free(need);
     cx_list_free(&events);
     if (job)
-        job_free(job);
+        job_finish(w, job);
 }
 
 /* One entry as XREADGROUP or XCLAIM returned it. */
 static void process_entry(struct worker *w, const redisReply *e, long long deliveries)
 {
-    if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-        e->element[0]->type != REDIS_REPLY_STRING)
+    const char *entry;
+    struct stream_record f;
+    switch (stream_parse_entry(e, &entry, &f)) {
+    case STREAM_ENTRY_GONE:
         return; /* an entry deleted while pending: nothing to apply */
-    const char *entry = e->element[0]->str;
-    struct raw_fields f;
-    if (parse_fields(e->element[1], &f) != 0) {
+    case STREAM_ENTRY_MALFORMED:
         dead_letter(w, entry, NULL, "malformed raw entry", deliveries);
         return;
+    case STREAM_ENTRY_OK:
+        break;
     }
     if (deliveries > w->jd->cfg->max_deliveries) {
         dead_letter(w, entry, &f, "", deliveries);
@@ -533,13 +355,10 @@ static void on_read(struct rq_client *c, const redisReply *r, void *priv)
         if (r && strncmp(r->str, "NOGROUP", 7) == 0)
             w->group_ready = 0;
         schedule_retry(w);
-        jd_check_drained(w->jd);
         return;
     }
-    /* [[stream, [[id, fields], ...]]] or nil after BLOCK ran out. */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2) {
-        const redisReply *entries = r->element[0]->element[1];
+    const redisReply *entries = stream_read_entries(r);
+    if (entries) {
         /* The next read goes out before this batch's scripts: Redis answers it at once
          * and then applies this batch while we normalize the next one, so neither side
          * waits for the other. Replies come in order on the one connection, so at most
@@ -550,7 +369,6 @@ static void on_read(struct rq_client *c, const redisReply *r, void *priv)
     }
     if (w->outstanding == 0)
         read_more(w);
-    jd_check_drained(w->jd);
 }
 
 static void on_group(struct rq_client *c, const redisReply *r, void *priv)
@@ -580,30 +398,12 @@ static void read_next(struct worker *w, int block)
     if (w->reading || w->stopping || !rq_is_ready(jd->rq_worker))
         return;
     if (!w->group_ready) {
-        const char *argv[6] = {"XGROUP", "CREATE", JD_RAW_STREAM, JD_GROUP, "0", "MKSTREAM"};
-        size_t lens[6];
-        for (int i = 0; i < 6; i++)
-            lens[i] = strlen(argv[i]);
-        if (rq_command(jd->rq_worker, 0, on_group, w, 6, argv, lens) == 0)
+        if (stream_group_create(jd->rq_worker, on_group, w) == 0)
             w->reading = 1;
         return;
     }
-    char count[24], block_ms[24];
-    snprintf(count, sizeof(count), "%lld", (long long)jd->cfg->worker_batch);
-    snprintf(block_ms, sizeof(block_ms), "%d", WORKER_BLOCK_MS);
-    const char *argv[11] = {"XREADGROUP", "GROUP",  JD_GROUP,  w->consumer,   "COUNT", count,
-                            "BLOCK",      block_ms, "STREAMS", JD_RAW_STREAM, ">"};
-    size_t lens[11];
-    int argc = 0;
-    for (int i = 0; i < 11; i++) {
-        if (!block && (i == 6 || i == 7))
-            continue;
-        argv[argc] = argv[i];
-        lens[argc++] = strlen(argv[i]);
-    }
-    /* The deadline must outlast the server-side BLOCK. */
-    if (rq_command(jd->rq_worker, block ? WORKER_BLOCK_MS + jd->cfg->redis_timeout_ms : 0, on_read,
-                   w, argc, argv, lens) == 0)
+    if (stream_read(jd->rq_worker, w->consumer, jd->cfg->worker_batch, block ? WORKER_BLOCK_MS : 0,
+                    jd->cfg->redis_timeout_ms, on_read, w) == 0)
         w->reading = 1;
     else
         schedule_retry(w);
@@ -624,7 +424,6 @@ static void on_claimed(struct rq_client *c, const redisReply *r, void *priv)
     (void)c;
     w->sweeping--;
     process_entries(w, r, 1);
-    jd_check_drained(w->jd);
 }
 
 /* Entries that already failed max_deliveries times go to the dead-letter stream. */
@@ -634,38 +433,13 @@ static void on_claimed_exhausted(struct rq_client *c, const redisReply *r, void 
     (void)c;
     w->sweeping--;
     process_entries(w, r, w->jd->cfg->max_deliveries + 1);
-    jd_check_drained(w->jd);
 }
-
-#define WORKER_CLAIM_MAX 256
 
 static void claim(struct worker *w, const char **ids, int n, rq_reply_cb cb)
 {
-    const char *argv[5 + WORKER_CLAIM_MAX];
-    size_t lens[5 + WORKER_CLAIM_MAX];
-    char idle[24];
-    if (n == 0)
-        return;
-    snprintf(idle, sizeof(idle), "%lld", (long long)w->jd->cfg->claim_idle_ms);
-    argv[0] = "XCLAIM";
-    argv[1] = JD_RAW_STREAM;
-    argv[2] = JD_GROUP;
-    argv[3] = w->consumer;
-    argv[4] = idle;
-    for (int i = 0; i < n; i++)
-        argv[5 + i] = ids[i];
-    for (int i = 0; i < 5 + n; i++)
-        lens[i] = strlen(argv[i]);
-    if (rq_command(w->jd->rq_worker, 0, cb, w, 5 + n, argv, lens) == 0)
+    if (n > 0 &&
+        stream_claim(w->jd->rq_worker, w->consumer, w->jd->cfg->claim_idle_ms, ids, n, cb, w) == 0)
         w->sweeping++;
-}
-
-static int is_ours_in_flight(const struct worker *w, const char *entry)
-{
-    for (const struct fetch_job *j = w->jobs; j; j = j->next)
-        if (strcmp(j->entry, entry) == 0)
-            return 1;
-    return 0;
 }
 
 /* Entries waiting for look-ups stay pending for as long as the look-ups take (retries and
@@ -673,22 +447,10 @@ static int is_ours_in_flight(const struct worker *w, const char *entry)
  * claiming them, without counting a delivery (JUSTID). */
 static void keep_jobs_claimed(struct worker *w)
 {
-    const char *argv[6 + WORKER_CLAIM_MAX];
-    size_t lens[6 + WORKER_CLAIM_MAX];
-    int argc = 0;
-    argv[argc++] = "XCLAIM";
-    argv[argc++] = JD_RAW_STREAM;
-    argv[argc++] = JD_GROUP;
-    argv[argc++] = w->consumer;
-    argv[argc++] = "0";
-    for (const struct fetch_job *j = w->jobs; j && argc < 5 + WORKER_CLAIM_MAX; j = j->next)
-        argv[argc++] = j->entry;
-    if (argc == 5)
-        return;
-    argv[argc++] = "JUSTID";
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    (void)rq_command(w->jd->rq_worker, 0, on_ignore, NULL, argc, argv, lens);
+    const char *ids[STREAM_CLAIM_MAX];
+    int n = lookups_entries(w->lookups, ids, STREAM_CLAIM_MAX);
+    if (n > 0)
+        stream_keep_claimed(w->jd->rq_worker, w->consumer, ids, n);
 }
 
 static void on_pending(struct rq_client *c, const redisReply *r, void *priv)
@@ -698,21 +460,17 @@ static void on_pending(struct rq_client *c, const redisReply *r, void *priv)
     w->sweeping--;
     if (!r || r->type != REDIS_REPLY_ARRAY || w->stopping)
         return;
-    /* XPENDING rows: [id, consumer, idle ms, deliveries]. */
-    const char *retry[WORKER_CLAIM_MAX], *exhausted[WORKER_CLAIM_MAX];
+    const char *retry[STREAM_CLAIM_MAX], *exhausted[STREAM_CLAIM_MAX];
     int nretry = 0, nexhausted = 0;
-    for (size_t i = 0; i < r->elements && i < WORKER_CLAIM_MAX; i++) {
-        const redisReply *row = r->element[i];
-        if (row->type != REDIS_REPLY_ARRAY || row->elements != 4 ||
-            row->element[0]->type != REDIS_REPLY_STRING ||
-            row->element[3]->type != REDIS_REPLY_INTEGER)
+    for (size_t i = 0; i < r->elements && i < STREAM_CLAIM_MAX; i++) {
+        const char *id;
+        long long deliveries;
+        if (stream_pending_row(r->element[i], &id, &deliveries) != 0 || lookups_has(w->lookups, id))
             continue;
-        if (is_ours_in_flight(w, row->element[0]->str))
-            continue;
-        if (row->element[3]->integer >= w->jd->cfg->max_deliveries)
-            exhausted[nexhausted++] = row->element[0]->str;
+        if (deliveries >= w->jd->cfg->max_deliveries)
+            exhausted[nexhausted++] = id;
         else
-            retry[nretry++] = row->element[0]->str;
+            retry[nretry++] = id;
     }
     claim(w, retry, nretry, on_claimed);
     claim(w, exhausted, nexhausted, on_claimed_exhausted);
@@ -727,13 +485,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     if (w->sweeping || w->stopping || !w->group_ready || !rq_is_ready(jd->rq_worker))
         return;
     keep_jobs_claimed(w);
-    char idle[24];
-    snprintf(idle, sizeof(idle), "%lld", (long long)jd->cfg->claim_idle_ms);
-    const char *argv[8] = {"XPENDING", JD_RAW_STREAM, JD_GROUP, "IDLE", idle, "-", "+", "256"};
-    size_t lens[8];
-    for (int i = 0; i < 8; i++)
-        lens[i] = strlen(argv[i]);
-    if (rq_command(jd->rq_worker, 0, on_pending, w, 8, argv, lens) == 0)
+    if (stream_pending(jd->rq_worker, jd->cfg->claim_idle_ms, STREAM_CLAIM_MAX, on_pending, w) == 0)
         w->sweeping++;
 }
 
@@ -753,11 +505,12 @@ struct worker *worker_new(struct jd *jd)
     }
     w->sweep = event_new(jd->base, -1, EV_PERSIST, on_sweep, w);
     w->retry = evtimer_new(jd->base, on_retry, w);
+    w->lookups = lookups_new(jd->base, on_lookups_done, w);
     int64_t period = jd->cfg->claim_idle_ms / 2;
     if (period < 200)
         period = 200;
     struct timeval tv = {(time_t)(period / 1000), (suseconds_t)((period % 1000) * 1000)};
-    if (!w->sweep || !w->retry || event_add(w->sweep, &tv) != 0) {
+    if (!w->sweep || !w->retry || !w->lookups || event_add(w->sweep, &tv) != 0) {
         worker_free(w);
         return NULL;
     }
@@ -793,5 +546,6 @@ void worker_free(struct worker *w)
         event_free(w->sweep);
     if (w->retry)
         event_free(w->retry);
+    lookups_free(w->lookups);
     free(w);
 }

@@ -12,25 +12,7 @@
 -- then per event: id, at_ms, stage rank, report flags (1: a payment or refund with an
 -- amount, 2: a touch; added), identity count, (type, value) pairs, JSON, report record
 --
--- Key layout (prefix jd:):
---   jd:ev        hash  event id -> canonical JSON (also the dedup set)
---   jd:gone:<id> string, erased events' ids (GDPR), so redeliveries stay out
---   jd:idx       hash  "type\tvalue" -> contact id
---   jd:alias     hash  old contact id -> live contact id (merged or renamed)
---   jd:c:<cid>   hash  stage (rank), u:<unique type> -> value
---   jd:c:<cid>:ids  set   "type\tvalue"
---   jd:c:<cid>:j    zset  event id scored by at_ms (ties order by id: journey order)
---   jd:c:<cid>:conf list  conflict records (JSON)
---   jd:c:<cid>:cp   set   contacts this one has conflicts with
---   jd:c:<cid>:mf   set   contact ids merged into this one
--- Report indexes (DESIGN §6, §6b), so reports never scan every journey:
---   jd:evr       hash  event id -> compact report record (built by the daemon)
---   jd:evc       hash  conversion event id -> contact id (readers look up conversions only;
---                      a merge also writes the moved touches, in the same one call)
---   jd:conv      zset  conversion event ids scored by at_ms
---   jd:c:<cid>:a zset  the contact's touches and conversions (what attribution reads)
---   jd:st:<rank> zset  contact ids scored by when they entered that stage
---   jd:c:<cid> fields e1..e6: the contact's stage entry times
+-- The keys it writes: the jd: key layout at the top of prelude.lua.
 --
 -- Contact ids are derived from the contact's first event in journey order, so any
 -- arrival order of the same deliveries yields the same ids (DESIGN §4, order independence).
@@ -38,10 +20,9 @@
 local RESTITCH_MAX_EVENTS = 20000
 local RESTITCH_MAX_CONTACTS = 200
 
-local STAGE_RANK = {visit = 1, lead = 2, qualified = 3, opportunity = 4, won = 5, paid = 6}
 -- Built once: Lua prints a number with sprintf each time it is concatenated.
 local ST_KEY, E_FIELD = {}, {}
-for st = 1, 6 do
+for st = 1, NSTAGES do
     ST_KEY[st] = 'jd:st:' .. st
     E_FIELD[st] = 'e' .. st
 end
@@ -143,7 +124,7 @@ local function set_entry(cid, s, at)
 end
 
 local function delete_contact_keys(cid)
-    for s = 1, 6 do redis.call('ZREM', ST_KEY[s], cid) end
+    for s = 1, NSTAGES do redis.call('ZREM', ST_KEY[s], cid) end
     redis.call('DEL', ckey(cid), ckey(cid, 'ids'), ckey(cid, 'j'), ckey(cid, 'a'),
         ckey(cid, 'conf'), ckey(cid, 'cp'), ckey(cid, 'mf'))
 end
@@ -162,7 +143,7 @@ local function merge_into(into, from)
     local s1 = tonumber(redis.call('HGET', ckey(into), 'stage') or '0')
     local s2 = tonumber(redis.call('HGET', ckey(from), 'stage') or '0')
     if s2 > s1 then redis.call('HSET', ckey(into), 'stage', s2) end
-    for s = 1, 6 do
+    for s = 1, NSTAGES do
         local e = redis.call('HGET', ckey(from), E_FIELD[s])
         if e then set_entry(into, s, tonumber(e)) end
     end
@@ -201,8 +182,8 @@ local function rename(cid, new_cid)
     end
     point_all('jd:idx', redis.call('SMEMBERS', ckey(new_cid, 'ids')), new_cid)
     point_all('jd:evc', redis.call('ZRANGE', ckey(new_cid, 'a'), 0, -1), new_cid)
-    local entries = redis.call('HMGET', ckey(new_cid), 'e1', 'e2', 'e3', 'e4', 'e5', 'e6')
-    for st = 1, 6 do
+    local entries = redis.call('HMGET', ckey(new_cid), unpack(E_FIELD))
+    for st = 1, NSTAGES do
         if entries[st] then
             redis.call('ZREM', ST_KEY[st], cid)
             redis.call('ZADD', ST_KEY[st], entries[st], new_cid)
@@ -482,7 +463,7 @@ local function place_simple(ev, held)
     -- then merges the held one: the general path's business.
     if contact and carries_unique and not unique_held then return false end
 
-    local fields = {'stage', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6'}
+    local fields = {'stage', unpack(E_FIELD)}
     local utypes = {}
     for t, _ in pairs(unique) do
         table.insert(utypes, t)
@@ -499,7 +480,7 @@ local function place_simple(ev, held)
         cur = {}
     end
     local uval = {}
-    for i, t in ipairs(utypes) do uval[t] = cur[7 + i] or nil end
+    for i, t in ipairs(utypes) do uval[t] = cur[1 + NSTAGES + i] or nil end
     -- The event's own unique values against the contact's: a clash means re-stitch.
     for _, idn in ipairs(ev.ids) do
         if unique[idn.type] and uval[idn.type] and uval[idn.type] ~= idn.value then return false end

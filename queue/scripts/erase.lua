@@ -5,11 +5,8 @@
 --
 -- ARGV[1] contact id (a merged id resolves to its survivor)  ARGV[2] tombstone seconds
 -- Returns nil when unknown, else {contact id, events erased, identities erased}.
-local cid = ARGV[1]
-if redis.call('EXISTS', 'jd:c:' .. cid) == 0 then
-    cid = redis.call('HGET', 'jd:alias', cid)
-end
-if not cid or redis.call('EXISTS', 'jd:c:' .. cid) == 0 then return nil end
+local cid = live_contact(ARGV[1])
+if not cid then return nil end
 local key = 'jd:c:' .. cid
 local events = redis.call('ZRANGE', key .. ':j', 0, -1)
 for _, id in ipairs(events) do
@@ -26,7 +23,7 @@ end
 for _, m in ipairs(redis.call('SMEMBERS', key .. ':mf')) do
     redis.call('HDEL', 'jd:alias', m)
 end
-for s = 1, 6 do redis.call('ZREM', 'jd:st:' .. s, cid) end
+for s = 1, NSTAGES do redis.call('ZREM', 'jd:st:' .. s, cid) end
 redis.call('DEL', key .. ':a')
 redis.call('DEL', key, key .. ':ids', key .. ':j', key .. ':conf', key .. ':cp', key .. ':mf')
 return {cid, #events, #ids}

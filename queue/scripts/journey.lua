@@ -16,13 +16,11 @@
 local cid
 if ARGV[1] == 'identity' then
     cid = redis.call('HGET', 'jd:idx', ARGV[2])
+    if cid and redis.call('EXISTS', 'jd:c:' .. cid) == 0 then cid = nil end
 else
-    cid = ARGV[2]
-    if redis.call('EXISTS', 'jd:c:' .. cid) == 0 then
-        cid = redis.call('HGET', 'jd:alias', cid)
-    end
+    cid = live_contact(ARGV[2])
 end
-if not cid or redis.call('EXISTS', 'jd:c:' .. cid) == 0 then return nil end
+if not cid then return nil end
 
 local key = 'jd:c:' .. cid
 local limit = tonumber(ARGV[3])

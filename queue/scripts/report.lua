@@ -48,11 +48,8 @@ elseif mode == 'spend_set' then
 elseif mode == 'touches' then
     local out = {}
     for i = 2, #ARGV do
-        local cid = ARGV[i]
-        if redis.call('EXISTS', 'jd:c:' .. cid) == 0 then
-            cid = redis.call('HGET', 'jd:alias', cid)
-        end
-        if cid and redis.call('EXISTS', 'jd:c:' .. cid) == 1 then
+        local cid = live_contact(ARGV[i])
+        if cid then
             -- Attribution reads only the touches and conversions apply.lua indexes apart.
             local j = redis.call('ZRANGE', 'jd:c:' .. cid .. ':a', 0, -1, 'WITHSCORES')
             local ids = {}

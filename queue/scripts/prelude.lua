@@ -1,0 +1,46 @@
+-- prelude.lua: prepended to every script at build time (cmake/Embed.cmake), so what all
+-- scripts share is written once. Keep it small: Redis receives it with every EVAL, and
+-- its locals count against Lua's limit of 200 per function in every script.
+--
+-- The jd: key layout, every key the scripts and the daemon use (one home for it):
+--   jd:raw       stream  raw webhooks: src, type, recv, h:<header>..., body (queue/stream.c)
+--                        consumer group "jd"; an entry is deleted once applied
+--   jd:dead      stream  dead letters: entry, reason, deliveries, then the raw fields
+--   jd:lasterr   hash    raw entry id -> its last apply or look-up error (dead.lua's reason)
+--   jd:ev        hash    event id -> canonical JSON (also the dedup set)
+--   jd:gone:<id> string  erased events' ids (GDPR), so redeliveries stay out
+--   jd:idx       hash    "type\tvalue" -> contact id
+--   jd:alias     hash    old contact id -> live contact id (merged or renamed)
+--   jd:c:<cid>   hash    stage (rank), u:<unique type> -> value, e<rank>: stage entry times
+--   jd:c:<cid>:ids  set   "type\tvalue"
+--   jd:c:<cid>:j    zset  event id scored by at_ms (ties order by id: journey order)
+--   jd:c:<cid>:a    zset  the contact's touches and conversions (what attribution reads)
+--   jd:c:<cid>:conf list  conflict records (JSON)
+--   jd:c:<cid>:cp   set   contacts this one has conflicts with
+--   jd:c:<cid>:mf   set   contact ids merged into this one
+-- Report indexes (DESIGN §6, §6b), so reports never scan every journey:
+--   jd:evr       hash    event id -> compact report record (built by the daemon)
+--   jd:evc       hash    conversion event id -> contact id (readers look up conversions only;
+--                        a merge also writes the moved touches, in the same one call)
+--   jd:conv      zset    conversion event ids scored by at_ms
+--   jd:st:<rank> zset    contact ids scored by when they entered that stage
+--   jd:spend     hash    "YYYY-MM-DD\tsource\tcampaign" -> "minor\tcurrency" (POST /v1/spend)
+--   jd:spend:d   zset    those keys scored by their day's local midnight (ms)
+-- Written only by apply.lua, erase.lua and report.lua's spend_set; the daemon reads the
+-- report indexes and the journeys directly (daemon/api_reports.c) and all the rest through
+-- journey.lua, report.lua and status.lua.
+
+-- Stage ranks, generated from connectors/stage.h (the one stage table of the tree).
+local STAGE_RANK = {JD_STAGE_RANK}
+local NSTAGES = JD_NSTAGES
+
+-- The live contact a contact id names: itself, or the survivor of the merge or rename
+-- that retired it; nil when there is none (unknown or erased).
+local function live_contact(cid)
+    if redis.call('EXISTS', 'jd:c:' .. cid) == 0 then
+        cid = redis.call('HGET', 'jd:alias', cid)
+    end
+    if not cid or redis.call('EXISTS', 'jd:c:' .. cid) == 0 then return nil end
+    return cid
+end
+

@@ -1,0 +1,289 @@
+/*
+ * The raw stream: encodes a webhook as a stream record and decodes it back, and sends the
+ * stream commands (add, group create, read, pending, claim, dead-letter, replay, status)
+ * with their exact argument lists, so the wire format is written in this one file.
+ * Arguments always go binary-safe through rq_command / rq_eval: bodies may hold '%' and
+ * NULs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scripts.h"
+#include "stream.h"
+
+/* Fills the lengths of argc NUL-terminated arguments. */
+static void set_lens(const char *const *argv, size_t *lens, int argc)
+{
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+}
+
+void stream_encode(const struct stream_record *rec, struct stream_xadd *out)
+{
+    int argc = 0;
+#define ARG(s, l)                                                                                  \
+    do {                                                                                           \
+        out->argv[argc] = (s);                                                                     \
+        out->lens[argc] = (l);                                                                     \
+        argc++;                                                                                    \
+    } while (0)
+    snprintf(out->recv, sizeof(out->recv), "%lld", (long long)rec->recv_ms);
+    ARG("XADD", 4);
+    ARG(JD_RAW_STREAM, strlen(JD_RAW_STREAM));
+    ARG("*", 1);
+    ARG("src", 3);
+    ARG(rec->src, strlen(rec->src));
+    ARG("type", 4);
+    ARG(rec->type, strlen(rec->type));
+    ARG("recv", 4);
+    ARG(out->recv, strlen(out->recv));
+    for (size_t k = 0; k < rec->nheaders && k < STREAM_MAX_HEADERS; k++) {
+        snprintf(out->hnames[k], sizeof(out->hnames[k]), "h:%s", rec->headers[k].name);
+        ARG(out->hnames[k], strlen(out->hnames[k]));
+        ARG(rec->headers[k].value, strlen(rec->headers[k].value));
+    }
+    ARG("body", 4);
+    ARG(rec->body, rec->body_len);
+#undef ARG
+    out->argc = argc;
+}
+
+int stream_add(struct rq_client *c, const struct stream_record *rec, rq_reply_cb cb, void *priv)
+{
+    struct stream_xadd x;
+    stream_encode(rec, &x);
+    return rq_command(c, 0, cb, priv, x.argc, x.argv, x.lens);
+}
+
+/* Finds the known fields among rec->items (NUL-terminated strings). */
+static int index_fields(struct stream_record *rec)
+{
+    for (int i = 0; i + 1 < rec->nitems; i += 2) {
+        const char *k = rec->items[i], *v = rec->items[i + 1];
+        if (strcmp(k, "src") == 0)
+            rec->src = v;
+        else if (strcmp(k, "type") == 0)
+            rec->type = v;
+        else if (strcmp(k, "recv") == 0)
+            rec->recv_ms = strtoll(v, NULL, 10);
+        else if (strcmp(k, "body") == 0) {
+            rec->body = v;
+            rec->body_len = rec->lens[i + 1];
+        } else if (strncmp(k, "h:", 2) == 0 && rec->nheaders < STREAM_MAX_HEADERS) {
+            rec->headers[rec->nheaders].name = k + 2;
+            rec->headers[rec->nheaders].value = v;
+            rec->nheaders++;
+        }
+    }
+    return rec->src && rec->type && rec->body ? 0 : -1;
+}
+
+int stream_parse(const redisReply *fields, struct stream_record *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!fields || fields->type != REDIS_REPLY_ARRAY || fields->elements % 2 ||
+        fields->elements > STREAM_MAX_FIELDS)
+        return -1;
+    for (size_t i = 0; i < fields->elements; i++) {
+        const redisReply *e = fields->element[i];
+        if (!e || e->type != REDIS_REPLY_STRING)
+            return -1;
+        out->items[out->nitems] = e->str;
+        out->lens[out->nitems++] = e->len;
+    }
+    return index_fields(out);
+}
+
+enum stream_entry_kind stream_parse_entry(const redisReply *e, const char **id,
+                                          struct stream_record *out)
+{
+    *id = NULL;
+    if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return STREAM_ENTRY_GONE;
+    *id = e->element[0]->str;
+    return stream_parse(e->element[1], out) == 0 ? STREAM_ENTRY_OK : STREAM_ENTRY_MALFORMED;
+}
+
+const redisReply *stream_read_entries(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2)
+        return NULL;
+    return r->element[0]->element[1];
+}
+
+int stream_record_copy(const struct stream_record *rec, struct stream_record *out, char **blob)
+{
+    size_t total = 0;
+    for (int i = 0; i < rec->nitems; i++)
+        total += rec->lens[i] + 1;
+    char *p = malloc(total ? total : 1);
+    *blob = p;
+    memset(out, 0, sizeof(*out));
+    if (!p)
+        return -1;
+    for (int i = 0; i < rec->nitems; i++) {
+        memcpy(p, rec->items[i], rec->lens[i]);
+        p[rec->lens[i]] = '\0';
+        out->items[i] = p;
+        out->lens[i] = rec->lens[i];
+        p += rec->lens[i] + 1;
+    }
+    out->nitems = rec->nitems;
+    (void)index_fields(out);
+    return 0;
+}
+
+int stream_group_create(struct rq_client *c, rq_reply_cb cb, void *priv)
+{
+    const char *argv[6] = {"XGROUP", "CREATE", JD_RAW_STREAM, JD_GROUP, "0", "MKSTREAM"};
+    size_t lens[6];
+    set_lens(argv, lens, 6);
+    return rq_command(c, 0, cb, priv, 6, argv, lens);
+}
+
+int stream_read(struct rq_client *c, const char *consumer, long long count, int block_ms,
+                int64_t timeout_ms, rq_reply_cb cb, void *priv)
+{
+    char count_s[24], block_s[24];
+    snprintf(count_s, sizeof(count_s), "%lld", count);
+    snprintf(block_s, sizeof(block_s), "%d", block_ms);
+    const char *all[11] = {"XREADGROUP", "GROUP", JD_GROUP,  consumer,      "COUNT", count_s,
+                           "BLOCK",      block_s, "STREAMS", JD_RAW_STREAM, ">"};
+    const char *argv[11];
+    size_t lens[11];
+    int argc = 0;
+    /* Without BLOCK the server answers at once, with what is there. */
+    for (int i = 0; i < 11; i++) {
+        if (block_ms <= 0 && (i == 6 || i == 7))
+            continue;
+        argv[argc++] = all[i];
+    }
+    set_lens(argv, lens, argc);
+    return rq_command(c, block_ms > 0 ? block_ms + timeout_ms : 0, cb, priv, argc, argv, lens);
+}
+
+int stream_pending(struct rq_client *c, int64_t idle_ms, int count, rq_reply_cb cb, void *priv)
+{
+    char idle[24], count_s[24];
+    snprintf(idle, sizeof(idle), "%lld", (long long)idle_ms);
+    snprintf(count_s, sizeof(count_s), "%d", count);
+    const char *argv[8] = {"XPENDING", JD_RAW_STREAM, JD_GROUP, "IDLE", idle, "-", "+", count_s};
+    size_t lens[8];
+    set_lens(argv, lens, 8);
+    return rq_command(c, 0, cb, priv, 8, argv, lens);
+}
+
+int stream_pending_row(const redisReply *row, const char **id, long long *deliveries)
+{
+    if (!row || row->type != REDIS_REPLY_ARRAY || row->elements != 4 ||
+        row->element[0]->type != REDIS_REPLY_STRING || row->element[3]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    *id = row->element[0]->str;
+    *deliveries = row->element[3]->integer;
+    return 0;
+}
+
+/* XCLAIM jd:raw jd <consumer> <min idle> <ids>... [JUSTID] */
+static int claim(struct rq_client *c, const char *consumer, int64_t min_idle_ms,
+                 const char *const *ids, int n, int justid, rq_reply_cb cb, void *priv)
+{
+    const char *argv[6 + STREAM_CLAIM_MAX];
+    size_t lens[6 + STREAM_CLAIM_MAX];
+    char idle[24];
+    int argc = 0;
+    if (n <= 0)
+        return -1;
+    if (n > STREAM_CLAIM_MAX)
+        n = STREAM_CLAIM_MAX;
+    snprintf(idle, sizeof(idle), "%lld", (long long)min_idle_ms);
+    argv[argc++] = "XCLAIM";
+    argv[argc++] = JD_RAW_STREAM;
+    argv[argc++] = JD_GROUP;
+    argv[argc++] = consumer;
+    argv[argc++] = idle;
+    for (int i = 0; i < n; i++)
+        argv[argc++] = ids[i];
+    if (justid)
+        argv[argc++] = "JUSTID";
+    set_lens(argv, lens, argc);
+    return rq_command(c, 0, cb, priv, argc, argv, lens);
+}
+
+int stream_claim(struct rq_client *c, const char *consumer, int64_t min_idle_ms,
+                 const char *const *ids, int n, rq_reply_cb cb, void *priv)
+{
+    return claim(c, consumer, min_idle_ms, ids, n, 0, cb, priv);
+}
+
+static void on_ignore(struct rq_client *c, const redisReply *r, void *priv)
+{
+    (void)c;
+    (void)r;
+    (void)priv;
+}
+
+void stream_keep_claimed(struct rq_client *c, const char *consumer, const char *const *ids, int n)
+{
+    (void)claim(c, consumer, 0, ids, n, 1, on_ignore, NULL);
+}
+
+void stream_note_error(struct rq_client *c, const char *entry, const char *why)
+{
+    const char *argv[4] = {"HSET", "jd:lasterr", entry, why};
+    size_t lens[4];
+    set_lens(argv, lens, 4);
+    (void)rq_command(c, 0, on_ignore, NULL, 4, argv, lens);
+}
+
+int stream_dead_letter(struct rq_client *c, const char *entry, const struct stream_record *rec,
+                       const char *reason, long long deliveries, rq_reply_cb cb, void *priv)
+{
+    const char *argv[6 + STREAM_MAX_FIELDS];
+    size_t lens[6 + STREAM_MAX_FIELDS];
+    char dl[24];
+    snprintf(dl, sizeof(dl), "%lld", deliveries);
+    argv[0] = JD_RAW_STREAM;
+    argv[1] = JD_DEAD_STREAM;
+    argv[2] = JD_GROUP;
+    argv[3] = entry;
+    argv[4] = reason;
+    argv[5] = dl;
+    set_lens(argv, lens, 6);
+    int argc = 6;
+    for (int i = 0; rec && i < rec->nitems; i++, argc++) {
+        argv[argc] = rec->items[i];
+        lens[argc] = rec->lens[i];
+    }
+    return rq_eval(c, JD_SCRIPT_DEAD, 0, cb, priv, 2, argc, argv, lens);
+}
+
+int stream_replay_dead(struct rq_client *c, long count, rq_reply_cb cb, void *priv)
+{
+    char n[24];
+    snprintf(n, sizeof(n), "%ld", count);
+    const char *argv[3] = {JD_RAW_STREAM, JD_DEAD_STREAM, n};
+    size_t lens[3];
+    set_lens(argv, lens, 3);
+    return rq_eval(c, JD_SCRIPT_REPLAY, 0, cb, priv, 2, 3, argv, lens);
+}
+
+int stream_status(struct rq_client *c, rq_reply_cb cb, void *priv)
+{
+    const char *argv[3] = {JD_RAW_STREAM, JD_DEAD_STREAM, JD_GROUP};
+    size_t lens[3];
+    set_lens(argv, lens, 3);
+    return rq_eval(c, JD_SCRIPT_STATUS, 0, cb, priv, 2, 3, argv, lens);
+}
+
+int stream_parse_status(const redisReply *r, struct stream_status *out)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        return -1;
+    out->length = r->element[0]->integer;
+    out->pending = r->element[1]->integer;
+    out->dead_letters = r->element[2]->integer;
+    return 0;
+}

@@ -1,0 +1,126 @@
+/*
+ * The raw stream's wire format and the commands on it: the one place that knows how a
+ * webhook is laid out in Redis. Ingest adds a record (XADD jd:raw * src <name> type <type>
+ * recv <ms> [h:<header> <value>]... body <bytes>), the worker reads it back through the
+ * consumer group (XREADGROUP, XPENDING, XCLAIM), parses it into borrowed fields, and
+ * moves what it cannot apply to the dead-letter stream, which the API can replay. The
+ * stream, group and key names live here too. Module prefix stream_; every command goes
+ * through rq_command / rq_eval, so the rq_ contract holds (a callback runs exactly once
+ * when the call returned 0; a reply is valid only inside its callback).
+ */
+#ifndef JD_QUEUE_STREAM_H
+#define JD_QUEUE_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "redis.h"
+
+#define JD_RAW_STREAM "jd:raw"
+#define JD_DEAD_STREAM "jd:dead"
+#define JD_GROUP "jd"
+
+/* Headers a record keeps (a connector's keep_headers), and the most field/value items a
+ * record may have: src, type, recv, body and 8 headers, with room for unknown fields. */
+#define STREAM_MAX_HEADERS 8
+#define STREAM_MAX_FIELDS 32
+/* The most ids one stream_claim takes. */
+#define STREAM_CLAIM_MAX 256
+
+struct stream_header {
+    const char *name; /* without the "h:" prefix */
+    const char *value;
+};
+
+/* One raw record. Encoding borrows every pointer; parsing fills them with pointers into
+ * the reply (or the copy) they came from. body may hold any bytes, NULs and '%' included;
+ * the other strings are NUL-terminated. */
+struct stream_record {
+    const char *src, *type;
+    int64_t recv_ms;
+    struct stream_header headers[STREAM_MAX_HEADERS];
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+    /* Parsing only: every field/value item in stream order (NUL-terminated, lens[] exact),
+     * unknown fields included, so a dead letter keeps the entry whole. */
+    const char *items[STREAM_MAX_FIELDS];
+    size_t lens[STREAM_MAX_FIELDS];
+    int nitems;
+};
+
+/* The XADD argument vector of a record, with the storage its numbers and header names
+ * need. Valid while the record it was encoded from is. */
+struct stream_xadd {
+    const char *argv[4 + 2 * (4 + STREAM_MAX_HEADERS)];
+    size_t lens[4 + 2 * (4 + STREAM_MAX_HEADERS)];
+    int argc;
+    char recv[24];
+    char hnames[STREAM_MAX_HEADERS][64];
+};
+
+/* Builds XADD jd:raw * src type recv h:<name>... body. Headers past STREAM_MAX_HEADERS are
+ * not kept; a header name is cut at 61 bytes. */
+void stream_encode(const struct stream_record *rec, struct stream_xadd *out);
+/* Encodes rec and sends the XADD; the reply is the new entry id (a string). */
+int stream_add(struct rq_client *c, const struct stream_record *rec, rq_reply_cb cb, void *priv);
+
+/* A record from its field/value array (the second element of an entry). Returns 0, or -1
+ * when the reply is not a well-formed record (not an array of strings in pairs, more than
+ * STREAM_MAX_FIELDS items, or src, type or body missing). out borrows from fields. */
+int stream_parse(const redisReply *fields, struct stream_record *out);
+
+enum stream_entry_kind {
+    STREAM_ENTRY_OK,        /* *id and *out are filled */
+    STREAM_ENTRY_GONE,      /* not an [id, fields] pair: an entry deleted while pending */
+    STREAM_ENTRY_MALFORMED, /* *id is filled, the fields are not a record */
+};
+/* One [id, fields] entry as XREADGROUP or XCLAIM returns it. */
+enum stream_entry_kind stream_parse_entry(const redisReply *e, const char **id,
+                                          struct stream_record *out);
+/* The entries of an XREADGROUP reply ([[stream, [[id, fields], ...]]]), or NULL when it
+ * holds none (BLOCK ran out: nil). */
+const redisReply *stream_read_entries(const redisReply *r);
+
+/* Copies a parsed record into one allocation, so it outlives its reply. Returns 0 and
+ * sets *blob (free it with free() once out is no longer used), or -1 out of memory. */
+int stream_record_copy(const struct stream_record *rec, struct stream_record *out, char **blob);
+
+/* XGROUP CREATE jd:raw jd 0 MKSTREAM. A BUSYGROUP error means it already exists. */
+int stream_group_create(struct rq_client *c, rq_reply_cb cb, void *priv);
+/* XREADGROUP of up to count new entries for consumer; block_ms > 0 waits on the server
+ * that long (the command's deadline is then block_ms + timeout_ms, so it outlasts it). */
+int stream_read(struct rq_client *c, const char *consumer, long long count, int block_ms,
+                int64_t timeout_ms, rq_reply_cb cb, void *priv);
+/* XPENDING jd:raw jd IDLE idle_ms - + count: rows of [id, consumer, idle ms, deliveries]. */
+int stream_pending(struct rq_client *c, int64_t idle_ms, int count, rq_reply_cb cb, void *priv);
+/* The id and delivery count of one XPENDING row; -1 when the row is not one. */
+int stream_pending_row(const redisReply *row, const char **id, long long *deliveries);
+/* XCLAIM of n ids (at most STREAM_CLAIM_MAX) idle for min_idle_ms, for consumer: the
+ * reply holds the claimed entries. n == 0 sends nothing and returns -1. */
+int stream_claim(struct rq_client *c, const char *consumer, int64_t min_idle_ms,
+                 const char *const *ids, int n, rq_reply_cb cb, void *priv);
+/* XCLAIM ... JUSTID of ids already ours: resets their idle time without counting a
+ * delivery, so no other consumer claims them meanwhile. Fire and forget. */
+void stream_keep_claimed(struct rq_client *c, const char *consumer, const char *const *ids, int n);
+
+/* Records an entry's last failure (the reason a later dead letter gives); fire and forget. */
+void stream_note_error(struct rq_client *c, const char *entry, const char *why);
+/* dead.lua: moves entry with its fields (rec may be NULL: a malformed entry) to jd:dead
+ * with the reason ("" = the last noted error) and acknowledges it. Reply: integer 1. */
+int stream_dead_letter(struct rq_client *c, const char *entry, const struct stream_record *rec,
+                       const char *reason, long long deliveries, rq_reply_cb cb, void *priv);
+/* replay.lua: the oldest count dead letters back to jd:raw. Reply: integer, how many. */
+int stream_replay_dead(struct rq_client *c, long count, rq_reply_cb cb, void *priv);
+
+struct stream_status {
+    long long length, pending, dead_letters;
+};
+/* status.lua: queue length, entries pending in the group, dead letters. */
+int stream_status(struct rq_client *c, rq_reply_cb cb, void *priv);
+/* The status reply; -1 when it is not one. */
+int stream_parse_status(const redisReply *r, struct stream_status *out);
+
+#endif
