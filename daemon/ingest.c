@@ -76,7 +76,7 @@ static void ingest_reply(struct ingest_req *ir, int queued)
     if (ir->answer == ANSWER_REDIRECT) {
         /* A click must still reach its landing page even when it cannot be recorded. */
         if (!queued)
-            jd->n.clicks_unrecorded++;
+            jd->metrics.n.clicks_unrecorded++;
         evhttp_add_header(evhttp_request_get_output_headers(ir->req), "Location", ir->location);
         status = ir->redirect_status;
         http_reply_text(ir->req, status, "text/plain", "");
@@ -88,9 +88,9 @@ static void ingest_reply(struct ingest_req *ir, int queued)
         http_reply_unavailable(jd, ir->req, "queue unavailable");
     }
     if (queued)
-        jd->n.accepted++;
+        jd->metrics.n.accepted++;
     else
-        jd->n.unavailable++;
+        jd->metrics.n.unavailable++;
     account(jd, ir->source, status, ir->start_us);
     free(ir);
 }
@@ -106,7 +106,11 @@ static void on_xadd(struct rq_client *c, const redisReply *r, void *priv)
         jlog(JLOG_INFO, "msg=\"webhook not queued\" source=%s reason=\"%s\"", ir->source,
              r && r->type == REDIS_REPLY_ERROR ? "redis error" : "redis unavailable");
     ingest_reply(ir, queued);
-    jd_check_drained(jd);
+}
+
+int ingest_is_idle(const struct jd *jd)
+{
+    return jd->ingest_inflight == 0;
 }
 
 /* Why the queue cannot take a webhook now, or NULL. */
@@ -233,7 +237,7 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
         return;
     }
     if (v != CX_OK) {
-        jd->n.rejected++;
+        jd->metrics.n.rejected++;
         jlog(JLOG_INFO, "msg=\"webhook refused\" source=%s status=%d reason=%s", src->name,
              verdict_status(v), verdict_code(v));
         http_reply_error(req, verdict_status(v), verdict_code(v), err.msg[0] ? err.msg : "refused");
@@ -243,7 +247,7 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
     const char *why = queue_refusal(jd);
     struct ingest_req *ir = why ? NULL : new_ingest_req(jd, req, src->name, start_us);
     if (!ir) {
-        jd->n.unavailable++;
+        jd->metrics.n.unavailable++;
         http_reply_unavailable(jd, req, why ? why : "out of memory");
         account(jd, src->name, 503, start_us);
         return;
@@ -395,7 +399,7 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
              aid, (long long)jd->cfg->click_cookie_days * 86400,
              jd->cfg->click_cookie_secure ? "; Secure" : "");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
-    jd->n.clicks++;
+    jd->metrics.n.clicks++;
     cx_form_free(&q);
 
     if (queue_refusal(jd)) {

@@ -122,7 +122,6 @@ static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
     free(ctx);
     if (w->outstanding == 0 && !w->reading)
         read_more(w);
-    jd_check_drained(jd);
 }
 
 static int send_script(struct worker *w, enum jd_script script, const char *entry, int numkeys,
@@ -298,7 +297,6 @@ static void job_free(struct fetch_job *job)
     w->outstanding--;
     if (w->outstanding == 0 && !w->reading)
         read_more(w);
-    jd_check_drained(w->jd);
 }
 
 static struct fetch_job *job_new(struct worker *w, const char *entry, const struct raw_fields *f,
@@ -533,7 +531,6 @@ static void on_read(struct rq_client *c, const redisReply *r, void *priv)
         if (r && strncmp(r->str, "NOGROUP", 7) == 0)
             w->group_ready = 0;
         schedule_retry(w);
-        jd_check_drained(w->jd);
         return;
     }
     /* [[stream, [[id, fields], ...]]] or nil after BLOCK ran out. */
@@ -550,7 +547,6 @@ static void on_read(struct rq_client *c, const redisReply *r, void *priv)
     }
     if (w->outstanding == 0)
         read_more(w);
-    jd_check_drained(w->jd);
 }
 
 static void on_group(struct rq_client *c, const redisReply *r, void *priv)
@@ -624,7 +620,6 @@ static void on_claimed(struct rq_client *c, const redisReply *r, void *priv)
     (void)c;
     w->sweeping--;
     process_entries(w, r, 1);
-    jd_check_drained(w->jd);
 }
 
 /* Entries that already failed max_deliveries times go to the dead-letter stream. */
@@ -634,7 +629,6 @@ static void on_claimed_exhausted(struct rq_client *c, const redisReply *r, void 
     (void)c;
     w->sweeping--;
     process_entries(w, r, w->jd->cfg->max_deliveries + 1);
-    jd_check_drained(w->jd);
 }
 
 #define WORKER_CLAIM_MAX 256
