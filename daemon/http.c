@@ -102,6 +102,15 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     free(w);
 }
 
+/* A connection whose watch could not be allocated still resets its state when it closes,
+ * or the next connection on its descriptor would look idle. */
+static void on_unwatched_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    if (bev)
+        set_state(arg, bufferevent_getfd(bev), CONN_NEW);
+}
+
 /* First request on a connection: from now on its input and its close are watched. */
 static void watch_connection(struct http_server *s, struct evhttp_connection *evcon)
 {
@@ -114,16 +123,17 @@ static void watch_connection(struct http_server *s, struct evhttp_connection *ev
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct conn_watch *w = calloc(1, sizeof(*w));
-    if (!w)
-        return; /* stays CONN_NEW, which a stop waits for: safe, only less precise */
-    w->server = s;
-    w->bev = bev;
-    w->entry = evbuffer_add_cb(bufferevent_get_input(bev), on_conn_input, w);
-    if (!w->entry) {
-        free(w);
-        return;
+    if (w) {
+        w->server = s;
+        w->bev = bev;
+        w->entry = evbuffer_add_cb(bufferevent_get_input(bev), on_conn_input, w);
     }
-    evhttp_connection_set_closecb(evcon, on_conn_close, w);
+    if (!w || !w->entry) {
+        /* Out of memory: a later request on this connection may look idle to a stop. */
+        free(w);
+        evhttp_connection_set_closecb(evcon, on_unwatched_close, s);
+    } else
+        evhttp_connection_set_closecb(evcon, on_conn_close, w);
     set_state(s, fd, CONN_BUSY);
 }
 
