@@ -1,8 +1,9 @@
 /*
- * Click tracker (type "click"). The daemon's GET /c handler has already checked the
- * destination against the allow-list, minted the click id and anonymous id and stored
- * {"id","aid","at_ms","query","to"} as the raw record; this connector only turns that
- * record into a canonical click.
+ * Click tracker (type "click"): both ends of the click's raw record. At the door, the
+ * daemon's GET /c handler checks the destination against the allow-list and mints the
+ * random ids, then asks this file for the rest: the anonymous id already in the browser's
+ * cookie, the record it enqueues ({"id","aid","at_ms","query","to"}) and the redirect
+ * location. In the worker, normalize turns that record into a canonical click.
  */
 #include "common.h"
 #include "registry.h"
@@ -24,6 +25,61 @@ static enum cx_verdict click_verify(const struct cx_source *src, const struct cx
     (void)reply;
     (void)err;
     return CX_OK;
+}
+
+/* The click tracker's anonymous id: "a_" + 32 lowercase hex digits. */
+static int is_anon_id(const char *s, size_t len)
+{
+    if (len != 34 || s[0] != 'a' || s[1] != '_')
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int cx_click_cookie_aid(const char *cookie, char out[CX_CLICK_AID_SIZE])
+{
+    out[0] = '\0';
+    for (const char *p = cookie; p && *p;) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > 7 && strncmp(p, "jd_aid=", 7) == 0 && is_anon_id(p + 7, len - 7)) {
+            memcpy(out, p + 7, len - 7);
+            out[len - 7] = '\0';
+            return 1;
+        }
+        p = end;
+    }
+    return 0;
+}
+
+char *cx_click_record(const char *click_id, const char *aid, const char *query, const char *to,
+                      int64_t at_ms)
+{
+    cJSON *body = cJSON_CreateObject();
+    char *text = NULL;
+
+    if (body && cJSON_AddStringToObject(body, "id", click_id) &&
+        cJSON_AddStringToObject(body, "aid", aid) &&
+        cJSON_AddNumberToObject(body, "at_ms", (double)at_ms) &&
+        cJSON_AddStringToObject(body, "query", query) && cJSON_AddStringToObject(body, "to", to))
+        text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    return text;
+}
+
+int cx_click_location(const char *to, const char *aid, char *out, size_t cap)
+{
+    /* The id goes before any #fragment, after any existing query. */
+    const char *hash = strchr(to, '#');
+    size_t base_len = hash ? (size_t)(hash - to) : strlen(to);
+    const char *qmark = memchr(to, '?', base_len);
+    int n = snprintf(out, cap, "%.*s%cjd_aid=%s%s", (int)base_len, to, qmark ? '&' : '?', aid,
+                     hash ? hash : "");
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 static void set_to_attr(struct cx_event *ev, const char *to)

@@ -260,6 +260,20 @@ const struct cx_connector *cx_lookup(const char *type);
 /* The i-th registered connector, NULL past the last (fuzzers and tests enumerate). */
 const struct cx_connector *cx_connector_at(size_t i);
 
+/* The click tracker's door (GET /c, connectors/click.c). The daemon checks the destination
+ * against the allow-list and mints the random ids; these build everything else, purely.
+ * cx_click_cookie_aid: the anonymous id ("a_" + 32 lowercase hex digits) from a Cookie
+ * header's jd_aid, copied to out; 1 when found, else 0 with out = "" (cookie may be NULL).
+ * cx_click_record: the raw record the daemon enqueues and normalize reads back,
+ * {"id","aid","at_ms","query","to"}; release with cJSON_free, NULL when out of memory.
+ * cx_click_location: where the browser goes, `to` with jd_aid=<aid> appended to its query
+ * (before any #fragment); 0, or -1 when it does not fit in cap. */
+#define CX_CLICK_AID_SIZE 40
+int cx_click_cookie_aid(const char *cookie, char out[CX_CLICK_AID_SIZE]);
+char *cx_click_record(const char *click_id, const char *aid, const char *query, const char *to,
+                      int64_t at_ms);
+int cx_click_location(const char *to, const char *aid, char *out, size_t cap);
+
 /* Event list ownership: cx_list_init zeroes; cx_list_add returns a zeroed event with
  * source/type/raw filled from the arguments, or NULL when the list is full or out of
  * memory; cx_list_free releases the array (NULL-safe). */

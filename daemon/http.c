@@ -1,3 +1,9 @@
+/*
+ * The HTTP server (http.h): evhttp set-up and limits, the listener and its connection
+ * guard, the per-connection state a graceful stop waits on, and the reply helpers. All of
+ * it lives in one struct http_server that struct jd owns; every request goes to the
+ * dispatcher the server was started with.
+ */
 #include <dirent.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -10,99 +16,15 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
-#include "api.h"
 #include "common.h"
 #include "http.h"
-#include "ingest.h"
+#include "jd.h"
 #include "log.h"
-#include "metrics.h"
-
-enum route_kind { ROUTE_EXACT, ROUTE_PREFIX };
-
-static void on_conn_close(struct evhttp_connection *evcon, void *arg);
-
-static int stop_requested;
-
-struct route {
-    enum route_kind kind;
-    const char *path;
-    int methods; /* EVHTTP_REQ_* mask */
-    void (*handler)(struct jd *jd, struct evhttp_request *req, const char *rest);
-};
-
-static void handle_healthz(struct jd *jd, struct evhttp_request *req, const char *rest)
-{
-    (void)jd;
-    (void)rest;
-    http_reply_text(req, 200, "application/json", "{\"status\":\"ok\"}");
-}
-
-static void handle_readyz(struct jd *jd, struct evhttp_request *req, const char *rest)
-{
-    (void)rest;
-    int ready = (!jd->rq_ingest || rq_is_ready(jd->rq_ingest)) &&
-                (!jd->rq_worker || rq_is_ready(jd->rq_worker)) &&
-                (!jd->rq_api || rq_is_ready(jd->rq_api)) && !jd->stopping;
-    if (ready)
-        http_reply_text(req, 200, "application/json", "{\"status\":\"ready\"}");
-    else
-        http_reply_unavailable(jd, req, jd->stopping ? "stopping" : "redis not ready");
-}
-
-/* Longest paths first within each kind; the first match wins. */
-static const struct route routes[] = {
-    {ROUTE_EXACT, "/healthz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, handle_healthz},
-    {ROUTE_EXACT, "/readyz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, handle_readyz},
-    {ROUTE_PREFIX, "/hooks/", EVHTTP_REQ_POST | EVHTTP_REQ_GET, ingest_handle_hook},
-    {ROUTE_EXACT, "/c", EVHTTP_REQ_GET, ingest_handle_click},
-    {ROUTE_EXACT, "/v1/events", EVHTTP_REQ_POST, ingest_handle_events},
-    {ROUTE_EXACT, "/v1/journey", EVHTTP_REQ_GET, api_handle_journey},
-    {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET | EVHTTP_REQ_DELETE, api_handle_contact},
-    {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, api_handle_status},
-    {ROUTE_EXACT, "/v1/dead/replay", EVHTTP_REQ_POST, api_handle_replay},
-    {ROUTE_EXACT, "/v1/reports/attribution", EVHTTP_REQ_GET, api_handle_attribution},
-    {ROUTE_EXACT, "/v1/reports/funnel", EVHTTP_REQ_GET, api_handle_funnel},
-    {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, api_handle_sla},
-    {ROUTE_EXACT, "/v1/spend", EVHTTP_REQ_POST, api_handle_spend},
-    {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, metrics_handle},
-};
-
-static void route_request(struct evhttp_request *req, void *arg)
-{
-    struct jd *jd = arg;
-    const char *uri = evhttp_request_get_uri(req);
-    const struct evhttp_uri *parsed = evhttp_request_get_evhttp_uri(req);
-    const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
-    if (!uri || !path) {
-        http_reply_error(req, 400, "bad_request", "unparseable request target");
-        return;
-    }
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    if (evcon)
-        evhttp_connection_set_closecb(evcon, on_conn_close, NULL);
-    int method = (int)evhttp_request_get_command(req);
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        const struct route *r = &routes[i];
-        size_t plen = strlen(r->path);
-        const char *rest = NULL;
-        if (r->kind == ROUTE_EXACT && strcmp(path, r->path) == 0)
-            rest = "";
-        else if (r->kind == ROUTE_PREFIX && strncmp(path, r->path, plen) == 0)
-            rest = path + plen;
-        if (!rest)
-            continue;
-        if (!(method & r->methods)) {
-            http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path");
-            return;
-        }
-        r->handler(jd, req, rest);
-        return;
-    }
-    http_reply_error(req, 404, "not_found", "no such endpoint");
-}
 
 /* Where each client connection stands, so a graceful stop waits for requests being
  * received or answered and not for idle keep-alive clients (libevent 2.1 has no hook for
@@ -113,51 +35,124 @@ static void route_request(struct evhttp_request *req, void *arg)
  *   CONN_CLOSING answered while stopping: evhttp closes it once the answer is written.
  * Reset to CONN_NEW when the connection closes. */
 enum conn_state { CONN_NEW, CONN_BUSY, CONN_IDLE, CONN_CLOSING };
-static unsigned char *conns;
-static size_t nconns_cap;
-static int listen_port;
 
-static void set_state(int fd, enum conn_state st)
+struct http_server {
+    struct evhttp *http;
+    struct evconnlistener *listener; /* freed with http */
+    struct event *conn_guard;        /* caps open connections (libevent 2.1 has no such limit) */
+    http_dispatch_fn dispatch;
+    void *dispatch_ctx;
+    unsigned char *conns; /* enum conn_state, by descriptor */
+    size_t nconns_cap;
+    int listen_port;
+    size_t max_connections;
+    int guard_paused;
+    int stop_requested;
+};
+
+/* A connection that has had a request: it watches the input for the next one. Created at
+ * its first request (a connection before that is CONN_NEW, busy anyway) and freed when it
+ * closes, so only connections evhttp still holds have one. */
+struct conn_watch {
+    struct http_server *server;
+    struct bufferevent *bev;
+    struct evbuffer_cb_entry *entry;
+};
+
+static void set_state(struct http_server *s, int fd, enum conn_state st)
 {
-    if (fd >= 0 && (size_t)fd < nconns_cap)
-        conns[fd] = (unsigned char)st;
+    if (fd >= 0 && (size_t)fd < s->nconns_cap)
+        s->conns[fd] = (unsigned char)st;
+}
+
+static enum conn_state get_state(const struct http_server *s, int fd)
+{
+    return fd >= 0 && (size_t)fd < s->nconns_cap ? (enum conn_state)s->conns[fd] : CONN_NEW;
+}
+
+/* Marks a request as one of ours; its argument is how an answer finds its server. */
+static void on_request_done(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+}
+
+/* The server a request came through, NULL for one that did not pass route_request.
+ * evhttp keeps no user pointer per server or per connection, so route_request leaves it
+ * as the request's completion-callback argument. */
+static struct http_server *server_of(struct evhttp_request *req)
+{
+    return req->on_complete_cb == on_request_done ? req->on_complete_cb_arg : NULL;
 }
 
 static void on_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
+    struct conn_watch *w = arg;
     (void)buf;
-    if (info->n_added == 0)
-        return;
-    int fd = bufferevent_getfd(arg);
-    if (fd >= 0 && (size_t)fd < nconns_cap && conns[fd] == CONN_NEW) {
-        /* Answers are written whole: without this, Nagle holds the tail of a large answer
-         * back until the client's delayed ACK (40 ms) on a keep-alive connection. */
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    set_state(fd, CONN_BUSY);
-}
-
-static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
-{
-    (void)arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (bev && !evbuffer_add_cb(bufferevent_get_input(bev), on_conn_input, bev)) {
-        bufferevent_free(bev);
-        return NULL;
-    }
-    return bev;
+    if (info->n_added > 0)
+        set_state(w->server, bufferevent_getfd(w->bev), CONN_BUSY);
 }
 
 static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 {
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-    (void)arg;
-    if (bev)
-        set_state(bufferevent_getfd(bev), CONN_NEW);
+    struct conn_watch *w = arg;
+    (void)evcon;
+    set_state(w->server, bufferevent_getfd(w->bev), CONN_NEW);
+    evbuffer_remove_cb_entry(bufferevent_get_input(w->bev), w->entry);
+    free(w);
 }
 
-static int is_client_socket(int fd)
+/* A connection whose watch could not be allocated still resets its state when it closes,
+ * or the next connection on its descriptor would look idle. */
+static void on_unwatched_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    if (bev)
+        set_state(arg, bufferevent_getfd(bev), CONN_NEW);
+}
+
+/* First request on a connection: from now on its input and its close are watched. */
+static void watch_connection(struct http_server *s, struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    int fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0 || get_state(s, fd) != CONN_NEW)
+        return;
+    /* Answers are written whole: without this, Nagle holds the tail of a large answer
+     * back until the client's delayed ACK (40 ms) on a keep-alive connection. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct conn_watch *w = calloc(1, sizeof(*w));
+    if (w) {
+        w->server = s;
+        w->bev = bev;
+        w->entry = evbuffer_add_cb(bufferevent_get_input(bev), on_conn_input, w);
+    }
+    if (!w || !w->entry) {
+        /* Out of memory: a later request on this connection may look idle to a stop. */
+        free(w);
+        evhttp_connection_set_closecb(evcon, on_unwatched_close, s);
+    } else
+        evhttp_connection_set_closecb(evcon, on_conn_close, w);
+    set_state(s, fd, CONN_BUSY);
+}
+
+static void route_request(struct evhttp_request *req, void *arg)
+{
+    struct http_server *s = arg;
+    evhttp_request_set_on_complete_cb(req, on_request_done, s);
+    watch_connection(s, evhttp_request_get_connection(req));
+    const char *uri = evhttp_request_get_uri(req);
+    const struct evhttp_uri *parsed = evhttp_request_get_evhttp_uri(req);
+    const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
+    if (!uri || !path) {
+        http_reply_error(req, 400, "bad_request", "unparseable request target");
+        return;
+    }
+    s->dispatch(s->dispatch_ctx, req, path);
+}
+
+static int is_client_socket(int fd, int listen_port)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -170,7 +165,7 @@ static int is_client_socket(int fd)
     return 0;
 }
 
-size_t http_busy_connections(void)
+size_t http_busy_connections(const struct http_server *s)
 {
     size_t busy = 0;
     DIR *d = opendir("/proc/self/fd");
@@ -180,7 +175,7 @@ size_t http_busy_connections(void)
     while ((e = readdir(d))) {
         char *end;
         long fd = strtol(e->d_name, &end, 10);
-        if (*end || end == e->d_name || fd == dirfd(d) || (size_t)fd >= nconns_cap)
+        if (*end || end == e->d_name || fd == dirfd(d) || (size_t)fd >= s->nconns_cap)
             continue;
         /* The listener itself is bound to the port too, but it was never a connection
          * with bytes: it is told apart by accepting (SO_ACCEPTCONN). */
@@ -188,7 +183,7 @@ size_t http_busy_connections(void)
         socklen_t alen = sizeof(acc);
         if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == 0 && acc)
             continue;
-        if (conns[fd] != CONN_IDLE && is_client_socket((int)fd))
+        if (s->conns[fd] != CONN_IDLE && is_client_socket((int)fd, s->listen_port))
             busy++;
     }
     closedir(d);
@@ -197,11 +192,13 @@ size_t http_busy_connections(void)
 
 void http_send(struct evhttp_request *req, int status, struct evbuffer *body)
 {
+    struct http_server *s = server_of(req);
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    if (bev)
-        set_state(bufferevent_getfd(bev), stop_requested ? CONN_CLOSING : CONN_IDLE);
-    if (stop_requested)
+    int stopping = s && s->stop_requested;
+    if (s && bev)
+        set_state(s, bufferevent_getfd(bev), stopping ? CONN_CLOSING : CONN_IDLE);
+    if (stopping)
         /* Stopping: no keep-alive, so each client leaves after its answer, and the stop
          * waits until the answer is out (the connection then closes). */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
@@ -309,54 +306,36 @@ static size_t count_open_fds(void)
 
 static void on_conn_guard(evutil_socket_t fd, short what, void *arg)
 {
-    struct jd *jd = arg;
-    static int paused;
+    struct http_server *s = arg;
     (void)fd;
     (void)what;
-    if (!jd->listener || jd->stopping)
+    if (!s->listener || s->stop_requested)
         return;
     size_t open = count_open_fds();
-    if (!paused && open > jd->cfg->max_connections) {
-        evconnlistener_disable(jd->listener);
-        paused = 1;
+    if (!s->guard_paused && open > s->max_connections) {
+        evconnlistener_disable(s->listener);
+        s->guard_paused = 1;
         jlog(JLOG_WARNING, "msg=\"connection limit reached, pausing accept\" open=%zu", open);
-    } else if (paused && open < jd->cfg->max_connections * 9 / 10) {
-        evconnlistener_enable(jd->listener);
-        paused = 0;
+    } else if (s->guard_paused && open < s->max_connections * 9 / 10) {
+        evconnlistener_enable(s->listener);
+        s->guard_paused = 0;
         jlog(JLOG_NOTICE, "msg=\"accepting connections again\" open=%zu", open);
     }
 }
 
-void http_apply_limits(struct jd *jd)
+void http_apply_limits(struct http_server *s, const struct cfg *c)
 {
-    const struct cfg *c = jd->cfg;
-    if (!jd->http)
+    if (!s)
         return;
-    evhttp_set_max_body_size(jd->http, (ev_ssize_t)c->max_body);
-    evhttp_set_max_headers_size(jd->http, 64 * 1024);
-    evhttp_set_timeout(jd->http, (int)((c->request_timeout_ms + 999) / 1000));
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)c->max_body);
+    evhttp_set_max_headers_size(s->http, 64 * 1024);
+    evhttp_set_timeout(s->http, (int)((c->request_timeout_ms + 999) / 1000));
+    s->max_connections = c->max_connections;
 }
 
-int http_start(struct jd *jd)
+/* The listener evhttp serves: ours, so the connection guard can pause it. 0 / -1. */
+static int listen_on(struct http_server *s, struct event_base *base, const struct cfg *c)
 {
-    const struct cfg *c = jd->cfg;
-    jd->http = evhttp_new(jd->base);
-    if (!jd->http)
-        return -1;
-    http_apply_limits(jd);
-    evhttp_set_allowed_methods(jd->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT);
-    evhttp_set_gencb(jd->http, route_request, jd);
-    evhttp_set_bevcb(jd->http, on_new_connection, NULL);
-    struct rlimit rl;
-    nconns_cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20)
-                     ? (size_t)rl.rlim_cur
-                     : (size_t)1 << 20;
-    conns = calloc(nconns_cap, sizeof(*conns));
-    if (!conns)
-        return -1;
-    listen_port = c->listen_port;
-
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
     char addr[300];
@@ -366,46 +345,74 @@ int http_start(struct jd *jd)
         jlog(JLOG_ERROR, "msg=\"listen address must be numeric\" listen=%s", addr);
         return -1;
     }
-    jd->listener = evconnlistener_new_bind(
-        jd->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-        1024, (struct sockaddr *)&ss, sslen);
-    if (!jd->listener) {
+    s->listener = evconnlistener_new_bind(
+        base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+        (struct sockaddr *)&ss, sslen);
+    if (!s->listener) {
         jlog_errno(JLOG_ERROR, "msg=\"cannot listen\" listen=%s", addr);
         return -1;
     }
-    if (!evhttp_bind_listener(jd->http, jd->listener)) {
-        evconnlistener_free(jd->listener);
-        jd->listener = NULL;
+    if (!evhttp_bind_listener(s->http, s->listener)) {
+        evconnlistener_free(s->listener);
+        s->listener = NULL;
         return -1;
     }
-    jd->conn_guard = event_new(jd->base, -1, EV_PERSIST, on_conn_guard, jd);
-    struct timeval tv = {0, 250 * 1000};
-    if (!jd->conn_guard || event_add(jd->conn_guard, &tv) != 0)
-        return -1;
     jlog(JLOG_NOTICE, "msg=listening listen=%s", addr);
     return 0;
 }
 
-void http_stop_accepting(struct jd *jd)
+struct http_server *http_start(struct event_base *base, const struct cfg *c,
+                               http_dispatch_fn dispatch, void *ctx)
 {
-    stop_requested = 1;
-    if (jd->listener)
-        evconnlistener_disable(jd->listener);
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->dispatch = dispatch;
+    s->dispatch_ctx = ctx;
+    s->listen_port = c->listen_port;
+    s->http = evhttp_new(base);
+    if (!s->http)
+        goto fail;
+    http_apply_limits(s, c);
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT);
+    evhttp_set_gencb(s->http, route_request, s);
+    struct rlimit rl;
+    s->nconns_cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20)
+                        ? (size_t)rl.rlim_cur
+                        : (size_t)1 << 20;
+    s->conns = calloc(s->nconns_cap, sizeof(*s->conns));
+    if (!s->conns || listen_on(s, base, c) != 0)
+        goto fail;
+    s->conn_guard = event_new(base, -1, EV_PERSIST, on_conn_guard, s);
+    struct timeval tv = {0, 250 * 1000};
+    if (!s->conn_guard || event_add(s->conn_guard, &tv) != 0)
+        goto fail;
+    return s;
+fail:
+    http_free(s);
+    return NULL;
 }
 
-void http_free(struct jd *jd)
+void http_stop_accepting(struct http_server *s)
 {
-    if (jd->conn_guard) {
-        event_free(jd->conn_guard);
-        jd->conn_guard = NULL;
-    }
-    if (jd->http) {
-        /* Frees the bound listener (and its socket) too. */
-        evhttp_free(jd->http);
-        jd->http = NULL;
-        jd->listener = NULL;
-    }
-    free(conns);
-    conns = NULL;
-    nconns_cap = 0;
+    if (!s)
+        return;
+    s->stop_requested = 1;
+    if (s->listener)
+        evconnlistener_disable(s->listener);
+}
+
+void http_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    if (s->conn_guard)
+        event_free(s->conn_guard);
+    /* Frees the bound listener (and its socket) too, and closes every connection, whose
+     * close callbacks still use the state table: it goes after. */
+    if (s->http)
+        evhttp_free(s->http);
+    free(s->conns);
+    free(s);
 }

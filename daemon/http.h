@@ -1,8 +1,10 @@
 /*
- * The HTTP front: evhttp set-up, one generic callback with a static route table (evhttp
- * routes exact paths only, and our sources live under a prefix), JSON reply helpers, and
- * the connection guard. Every request is answered exactly once: a handler either replies
- * before it returns or hands the request to exactly one pending structure that will.
+ * The HTTP server: evhttp with its limits, the listener and the connection guard that caps
+ * open descriptors, the per-connection state a graceful stop waits on, and the reply
+ * helpers every answer goes through. It knows no endpoint: whoever starts it hands it one
+ * dispatcher (routes.c's table), which gets every request whose target parsed. Every
+ * request is answered exactly once: a handler either replies before it returns or hands
+ * the request to exactly one pending structure that will.
  */
 #ifndef JD_HTTP_H
 #define JD_HTTP_H
@@ -10,25 +12,36 @@
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 #include <event2/http.h>
 
-#include "jd.h"
+#include "config.h"
 #include "connector.h"
+
+struct jd;
+struct http_server;
 
 #define HTTP_MAX_HEADERS 64
 
-int http_start(struct jd *jd);
-/* Body size, header size and timeout from the (re)loaded config. */
-void http_apply_limits(struct jd *jd);
-/* Stops accepting new connections (SIGTERM); requests in flight still get answers. */
-void http_stop_accepting(struct jd *jd);
-void http_free(struct jd *jd);
+/* Called with every request whose target parsed; path is its path, as sent. */
+typedef void (*http_dispatch_fn)(void *ctx, struct evhttp_request *req, const char *path);
+
+/* Listens on the config's address and hands requests to dispatch(ctx, ...). NULL (and
+ * logged) when it cannot. */
+struct http_server *http_start(struct event_base *base, const struct cfg *c,
+                               http_dispatch_fn dispatch, void *ctx);
+/* Body size, header size, timeout and connection cap from the (re)loaded config. */
+void http_apply_limits(struct http_server *s, const struct cfg *c);
+/* Stops accepting new connections (SIGTERM); requests in flight still get answers, and
+ * each connection closes after its answer. */
+void http_stop_accepting(struct http_server *s);
+/* Connections with a request being received or answered: a graceful stop waits for them. */
+size_t http_busy_connections(const struct http_server *s);
+void http_free(struct http_server *s);
 
 /* Every answer goes through here (busy-connection accounting, Connection: close while
  * stopping). body may be NULL. */
 void http_send(struct evhttp_request *req, int status, struct evbuffer *body);
-/* Connections with a request being received or answered: a graceful stop waits for them. */
-size_t http_busy_connections(void);
 /* Replies with a JSON body; takes ownership of `body` (cJSON_Delete). */
 void http_reply_json(struct evhttp_request *req, int status, cJSON *body);
 /* Replies with a literal JSON text. */

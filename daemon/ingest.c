@@ -1,3 +1,9 @@
+/*
+ * Ingest (ingest.h): the webhook doors /hooks/<name>, /v1/events and the click tracker's
+ * GET /c. Each handler checks at the door, answers a refusal through one helper, and
+ * hands an accepted request to one struct ingest_req that is answered when Redis has
+ * acknowledged the XADD; it owns the in-flight count main.c polls to end a graceful stop.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -74,7 +80,7 @@ static void ingest_reply(struct ingest_req *ir, int queued)
     if (ir->answer == ANSWER_REDIRECT) {
         /* A click must still reach its landing page even when it cannot be recorded. */
         if (!queued)
-            jd->n.clicks_unrecorded++;
+            jd->metrics.n.clicks_unrecorded++;
         evhttp_add_header(evhttp_request_get_output_headers(ir->req), "Location", ir->location);
         status = ir->redirect_status;
         http_reply_text(ir->req, status, "text/plain", "");
@@ -86,9 +92,9 @@ static void ingest_reply(struct ingest_req *ir, int queued)
         http_reply_unavailable(jd, ir->req, "queue unavailable");
     }
     if (queued)
-        jd->n.accepted++;
+        jd->metrics.n.accepted++;
     else
-        jd->n.unavailable++;
+        jd->metrics.n.unavailable++;
     account(jd, ir->source, status, ir->start_us);
     free(ir);
 }
@@ -104,7 +110,11 @@ static void on_xadd(struct rq_client *c, const redisReply *r, void *priv)
         jlog(JLOG_INFO, "msg=\"webhook not queued\" source=%s reason=\"%s\"", ir->source,
              r && r->type == REDIS_REPLY_ERROR ? "redis error" : "redis unavailable");
     ingest_reply(ir, queued);
-    jd_check_drained(jd);
+}
+
+int ingest_is_idle(const struct jd *jd)
+{
+    return jd->ingest_inflight == 0;
 }
 
 /* Why the queue cannot take a webhook now, or NULL. */
@@ -159,6 +169,22 @@ static struct ingest_req *new_ingest_req(struct jd *jd, struct evhttp_request *r
     return ir;
 }
 
+/* Why a request is not taken: the status and the body's code and message (503s carry
+ * Retry-After and the message alone). */
+struct refusal {
+    int status;
+    const char *code;
+    const char *message;
+};
+
+static void refuse(struct jd *jd, struct evhttp_request *req, const struct refusal *no)
+{
+    if (no->status == 503)
+        http_reply_unavailable(jd, req, no->message);
+    else
+        http_reply_error(req, no->status, no->code, no->message);
+}
+
 /* Shared by /hooks/<name> and /v1/events: verify on the raw bytes, then enqueue. */
 static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
                                const struct cx_source *src, const struct cx_connector *cx,
@@ -182,51 +208,46 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
     };
     struct cx_reply reply = {0};
     struct cx_err err = {{0}};
+    struct refusal no = {0};
+    int status = 0; /* answered here, with this status; 0: enqueued */
     if (is_get && !cx->get_handshake) {
-        http_reply_error(req, 405, "method_not_allowed", "webhooks are POSTed");
-        account(jd, src->name, 405, start_us);
-        return;
+        no = (struct refusal){405, "method_not_allowed", "webhooks are POSTed"};
+        goto out;
     }
-    enum cx_verdict v = body ? cx->verify(src, &in, &reply, &err) : CX_BAD_REQUEST;
     if (!body) {
-        http_reply_unavailable(jd, req, "out of memory");
-        account(jd, src->name, 503, start_us);
-        return;
+        no = (struct refusal){503, "unavailable", "out of memory"};
+        goto out;
     }
+    enum cx_verdict v = cx->verify(src, &in, &reply, &err);
     if (v == CX_HANDSHAKE) {
-        int status = reply.status ? reply.status : 200;
+        status = reply.status ? reply.status : 200;
         http_reply_text(req, status, reply.content_type[0] ? reply.content_type : "text/plain",
                         reply.body);
-        account(jd, src->name, status, start_us);
-        return;
+        goto out;
     }
     if (is_get && v == CX_BAD_SIGNATURE) {
         /* A handshake with the wrong verify token (Meta's GET subscription check). */
-        http_reply_error(req, 403, "handshake_refused", err.msg[0] ? err.msg : "wrong token");
-        account(jd, src->name, 403, start_us);
-        return;
+        no = (struct refusal){403, "handshake_refused", err.msg[0] ? err.msg : "wrong token"};
+        goto out;
     }
     if (is_get) {
         /* GET exists only for providers' handshakes. */
-        http_reply_error(req, 405, "method_not_allowed", "webhooks are POSTed");
-        account(jd, src->name, 405, start_us);
-        return;
+        no = (struct refusal){405, "method_not_allowed", "webhooks are POSTed"};
+        goto out;
     }
     if (v != CX_OK) {
-        jd->n.rejected++;
+        jd->metrics.n.rejected++;
         jlog(JLOG_INFO, "msg=\"webhook refused\" source=%s status=%d reason=%s", src->name,
              verdict_status(v), verdict_code(v));
-        http_reply_error(req, verdict_status(v), verdict_code(v), err.msg[0] ? err.msg : "refused");
-        account(jd, src->name, verdict_status(v), start_us);
-        return;
+        no = (struct refusal){verdict_status(v), verdict_code(v), err.msg[0] ? err.msg : "refused"};
+        goto out;
     }
     const char *why = queue_refusal(jd);
     struct ingest_req *ir = why ? NULL : new_ingest_req(jd, req, src->name, start_us);
     if (!ir) {
-        jd->n.unavailable++;
-        http_reply_unavailable(jd, req, why ? why : "out of memory");
-        account(jd, src->name, 503, start_us);
-        return;
+        jd->metrics.n.unavailable++;
+        no = (struct refusal){503, "unavailable", why ? why : "out of memory"};
+        goto out;
     }
     if (thank_you && thank_you[0]) {
         /* Browser-posted forms go on to the site's thank-you page. */
@@ -234,7 +255,15 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
         ir->redirect_status = 303;
         snprintf(ir->location, sizeof(ir->location), "%s", thank_you);
     }
+    /* Answered (and counted) when Redis has replied: status stays 0. */
     enqueue(jd, ir, src, cx, hdrs, nhdrs, body, body_len);
+out:
+    if (no.status) {
+        refuse(jd, req, &no);
+        status = no.status;
+    }
+    if (status)
+        account(jd, src->name, status, start_us);
 }
 
 void ingest_handle_hook(struct jd *jd, struct evhttp_request *req, const char *source_name)
@@ -267,35 +296,6 @@ void ingest_handle_events(struct jd *jd, struct evhttp_request *req, const char 
     verify_and_enqueue(jd, req, &jd->events_source, cx, NULL);
 }
 
-/* The click tracker's anonymous id: "a_" + 32 lowercase hex digits. */
-static int is_anon_id(const char *s, size_t len)
-{
-    if (len != 34 || s[0] != 'a' || s[1] != '_')
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
-static void cookie_anon_id(struct evhttp_request *req, char out[40])
-{
-    const char *cookie = evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
-    out[0] = '\0';
-    for (const char *p = cookie; p && *p;) {
-        while (*p == ' ' || *p == ';')
-            p++;
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > 7 && strncmp(p, "jd_aid=", 7) == 0 && is_anon_id(p + 7, len - 7)) {
-            memcpy(out, p + 7, len - 7);
-            out[len - 7] = '\0';
-            return;
-        }
-        p = end;
-    }
-}
-
 static int host_allowed(const struct cfg *c, const char *host)
 {
     for (size_t i = 0; i < c->nclick_allow; i++)
@@ -304,88 +304,78 @@ static int host_allowed(const struct cfg *c, const char *host)
     return 0;
 }
 
+/* An absolute http(s) URL to an allow-listed host, without userinfo, short enough to
+ * carry the anonymous id. */
+static int destination_allowed(const struct cfg *c, const char *to)
+{
+    struct evhttp_uri *dest = to ? evhttp_uri_parse_with_flags(to, 0) : NULL;
+    const char *scheme = dest ? evhttp_uri_get_scheme(dest) : NULL;
+    const char *host = dest ? evhttp_uri_get_host(dest) : NULL;
+    int ok = scheme && host &&
+             (strcasecmp(scheme, "https") == 0 || strcasecmp(scheme, "http") == 0) &&
+             host_allowed(c, host) && !evhttp_uri_get_userinfo(dest) && strlen(to) < 1900;
+    if (dest)
+        evhttp_uri_free(dest);
+    return ok;
+}
+
 /* GET /c?to=<url>&utm_…&gclid=… records the click and redirects to an allow-listed
  * destination with the anonymous id appended, so the landing page can put it in its
- * forms. Anything not on the allow-list is refused: no open redirect. */
+ * forms. Anything not on the allow-list is refused: no open redirect. The record and the
+ * location come from the click connector; this handler mints the ids and does the I/O.
+ * A click that cannot be recorded still redirects (ingest_reply). */
 void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
     struct cx_form q = {0};
+    struct refusal no = {0};
+    struct ingest_req *ir = NULL;
+    char *record = NULL;
+    char aid[CX_CLICK_AID_SIZE], click_id[48], cookie[160];
     if (!jd->roles_ingest || !query || cx_form_parse(&q, query, strlen(query)) != 0) {
-        cx_form_free(&q);
-        http_reply_error(req, 400, "bad_request", "expected /c?to=<url>&utm_…");
-        return;
+        no = (struct refusal){400, "bad_request", "expected /c?to=<url>&utm_…"};
+        goto out;
     }
     const char *to = cx_form_get(&q, "to");
-    struct evhttp_uri *dest = to ? evhttp_uri_parse_with_flags(to, 0) : NULL;
-    const char *scheme = dest ? evhttp_uri_get_scheme(dest) : NULL;
-    const char *host = dest ? evhttp_uri_get_host(dest) : NULL;
-    int ok = scheme && host &&
-             (strcasecmp(scheme, "https") == 0 || strcasecmp(scheme, "http") == 0) &&
-             host_allowed(jd->cfg, host) && !evhttp_uri_get_userinfo(dest) && strlen(to) < 1900;
-    if (dest)
-        evhttp_uri_free(dest);
-    if (!ok) {
-        cx_form_free(&q);
-        http_reply_error(req, 400, "destination_not_allowed",
-                         "the destination is not on the click_allow list");
-        return;
+    if (!destination_allowed(jd->cfg, to)) {
+        no = (struct refusal){400, "destination_not_allowed",
+                              "the destination is not on the click_allow list"};
+        goto out;
     }
-
-    char aid[40], click_id[48];
-    cookie_anon_id(req, aid);
-    if (!aid[0] && jd_random_id("a_", 16, aid, sizeof(aid)) != 0) {
-        cx_form_free(&q);
-        http_reply_unavailable(jd, req, "no randomness");
-        return;
+    cx_click_cookie_aid(evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie"), aid);
+    if ((!aid[0] && jd_random_id("a_", 16, aid, sizeof(aid)) != 0) ||
+        jd_random_id("", 12, click_id, sizeof(click_id)) != 0) {
+        no = (struct refusal){503, "unavailable", "no randomness"};
+        goto out;
     }
-    if (jd_random_id("", 12, click_id, sizeof(click_id)) != 0) {
-        cx_form_free(&q);
-        http_reply_unavailable(jd, req, "no randomness");
-        return;
+    ir = new_ingest_req(jd, req, "click", jd_mono_us());
+    record = ir ? cx_click_record(click_id, aid, query, to, jd_now_ms()) : NULL;
+    if (!record || cx_click_location(to, aid, ir->location, sizeof(ir->location)) != 0) {
+        no = (struct refusal){503, "unavailable", "out of memory"};
+        goto out;
     }
-    struct ingest_req *ir = new_ingest_req(jd, req, "click", jd_mono_us());
-    cJSON *body = cJSON_CreateObject();
-    char *text = NULL;
-    if (ir && body && cJSON_AddStringToObject(body, "id", click_id) &&
-        cJSON_AddStringToObject(body, "aid", aid) &&
-        cJSON_AddNumberToObject(body, "at_ms", (double)jd_now_ms()) &&
-        cJSON_AddStringToObject(body, "query", query) && cJSON_AddStringToObject(body, "to", to))
-        text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    if (!text) {
-        free(ir);
-        cx_form_free(&q);
-        http_reply_unavailable(jd, req, "out of memory");
-        return;
-    }
-    /* The id goes before any #fragment, after any existing query. */
-    const char *hash = strchr(to, '#');
-    size_t base_len = hash ? (size_t)(hash - to) : strlen(to);
-    const char *qmark = memchr(to, '?', base_len);
-    snprintf(ir->location, sizeof(ir->location), "%.*s%cjd_aid=%s%s", (int)base_len, to,
-             qmark ? '&' : '?', aid, hash ? hash : "");
     ir->answer = ANSWER_REDIRECT;
     ir->redirect_status = 302;
-
-    char cookie[160];
     snprintf(cookie, sizeof(cookie), "jd_aid=%s; Max-Age=%lld; Path=/; HttpOnly; SameSite=Lax%s",
              aid, (long long)jd->cfg->click_cookie_days * 86400,
              jd->cfg->click_cookie_secure ? "; Secure" : "");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
-    jd->n.clicks++;
-    cx_form_free(&q);
-
-    if (queue_refusal(jd)) {
+    jd->metrics.n.clicks++;
+    /* Both take ir over. */
+    if (queue_refusal(jd))
         ingest_reply(ir, 0);
-        cJSON_free(text);
-        return;
-    }
-    enqueue(jd, ir, &jd->click_source, cx_lookup("click"), NULL, 0, (const unsigned char *)text,
-            strlen(text));
-    cJSON_free(text);
+    else
+        enqueue(jd, ir, &jd->click_source, cx_lookup("click"), NULL, 0,
+                (const unsigned char *)record, strlen(record));
+    ir = NULL;
+out:
+    if (no.status)
+        refuse(jd, req, &no);
+    free(ir);
+    cJSON_free(record);
+    cx_form_free(&q);
 }
 
 static void on_queue_status(struct rq_client *c, const redisReply *r, void *priv)

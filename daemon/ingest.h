@@ -16,5 +16,7 @@ void ingest_handle_events(struct jd *jd, struct evhttp_request *req, const char 
 /* Samples the raw stream length periodically (back-pressure: max_queue). */
 int ingest_start(struct jd *jd);
 void ingest_free(struct jd *jd);
+/* No webhook is waiting for Redis (a graceful stop waits for this). */
+int ingest_is_idle(const struct jd *jd);
 
 #endif

@@ -4,7 +4,8 @@
  *
  * Startup (STYLE B4): config → logging → event base → signals → Redis clients → worker →
  * HTTP → READY. Any failure before READY exits non-zero with a clear message; after
- * READY nothing exits but a signal.
+ * READY nothing exits but a signal. A graceful stop ends when the drain timer finds
+ * ingest, the worker and the HTTP server idle: this file asks, no module calls back.
  */
 #include <getopt.h>
 #include <netdb.h>
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "notify.h"
 #include "outbound.h"
+#include "routes.h"
 #include "util.h"
 #include "worker.h"
 
@@ -78,11 +80,13 @@ static void on_redis_state(struct rq_client *c, enum rq_state s, const char *why
     }
 }
 
-void jd_check_drained(struct jd *jd)
+/* A graceful stop is over when no webhook waits for Redis, the worker has no entry in
+ * hand and no connection is mid-request. Polled on the drain timer (pgbouncer's janitor):
+ * the modules never call up here to say they are done. */
+static void exit_if_drained(struct jd *jd)
 {
-    if (!jd->stopping)
-        return;
-    if (jd->ingest_inflight == 0 && worker_is_idle(jd->worker) && http_busy_connections() == 0)
+    if (ingest_is_idle(jd) && worker_is_idle(jd->worker) &&
+        (!jd->http || http_busy_connections(jd->http) == 0))
         event_base_loopexit(jd->base, NULL);
 }
 
@@ -97,7 +101,7 @@ static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
         event_base_loopexit(jd->base, NULL);
         return;
     }
-    jd_check_drained(jd);
+    exit_if_drained(jd);
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -113,7 +117,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     jlog(JLOG_NOTICE, "msg=stopping signal=%d", (int)sig);
     jd->stopping = 1;
     notify_stopping();
-    http_stop_accepting(jd);
+    http_stop_accepting(jd->http);
     if (jd->worker)
         worker_stop(jd->worker);
     jd->drain_deadline_ms = jd_mono_ms() + jd->cfg->drain_timeout_ms;
@@ -121,7 +125,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     struct timeval tv = {0, 50 * 1000};
     if (!jd->drain_timer || event_add(jd->drain_timer, &tv) != 0)
         event_base_loopexit(jd->base, NULL);
-    jd_check_drained(jd);
+    exit_if_drained(jd);
 }
 
 static void setup_builtin_sources(struct jd *jd);
@@ -148,7 +152,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         char q[300];
         jlog(JLOG_ERROR, "msg=\"reload refused, keeping the running config\" error=\"%s\"",
              jlog_quote(err.msg, strlen(err.msg), q, sizeof(q)));
-        jd->reload_failures++;
+        jd->metrics.n.reload_failures++;
         return;
     }
     notify_reloading();
@@ -158,11 +162,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         jlog(JLOG_WARNING, "msg=\"changed keys take effect only on restart\" keys=\"%s\"", restart);
     jd->cfg = fresh;
     setup_builtin_sources(jd);
-    http_apply_limits(jd);
+    http_apply_limits(jd->http, fresh);
     jlog_set_level((enum jlog_level)jlog_parse_level(fresh->log_level));
     apply_timezone(fresh);
     cfg_free(old);
-    jd->reloads++;
+    jd->metrics.n.reloads++;
     jlog(JLOG_NOTICE, "msg=reloaded sources=%zu", fresh->nsources);
     notify_ready();
 }
@@ -232,7 +236,7 @@ static void jd_free(struct jd *jd)
     rq_free(jd->rq_worker);
     rq_free(jd->rq_api);
     worker_free(jd->worker);
-    http_free(jd);
+    http_free(jd->http);
     if (jd->drain_timer)
         event_free(jd->drain_timer);
     if (jd->sig_term)
@@ -357,7 +361,8 @@ int main(int argc, char **argv)
         goto oom;
     if (jd.roles_ingest && ingest_start(&jd) != 0)
         goto oom;
-    if ((jd.roles_ingest || jd.roles_api) && http_start(&jd) != 0) {
+    if ((jd.roles_ingest || jd.roles_api) &&
+        !(jd.http = http_start(jd.base, jd.cfg, routes_dispatch, &jd))) {
         fprintf(stderr, "journeyd: cannot start the HTTP listener on %s:%d\n", jd.cfg->listen_host,
                 jd.cfg->listen_port);
         goto out;
@@ -371,8 +376,8 @@ int main(int argc, char **argv)
         goto out;
     }
     jlog(JLOG_NOTICE, "msg=stopped accepted=%llu applied=%llu duplicates=%llu",
-         (unsigned long long)jd.n.accepted, (unsigned long long)jd.n.applied,
-         (unsigned long long)jd.n.duplicates);
+         (unsigned long long)jd.metrics.n.accepted, (unsigned long long)jd.metrics.n.applied,
+         (unsigned long long)jd.metrics.n.duplicates);
     rc = 0;
     goto out;
 oom:

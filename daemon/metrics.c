@@ -1,13 +1,15 @@
+/*
+ * The counters' bookkeeping and the Prometheus text exposition of them and of the gauges
+ * the caller samples (metrics.h says who bumps what).
+ */
 #include <stdio.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 
-#include "http.h"
-#include "jd.h"
 #include "metrics.h"
 #include "outbound.h"
-#include "util.h"
+#include "redis.h"
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
 static const double latency_bounds[METRICS_LATENCY_BUCKETS] = {
@@ -59,15 +61,11 @@ static void gauge(struct evbuffer *b, const char *name, const char *help, int64_
                         (long long)v);
 }
 
-void metrics_handle(struct jd *jd, struct evhttp_request *req, const char *rest)
+struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
 {
-    (void)rest;
-    const struct metrics *m = &jd->metrics;
     struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        http_reply_unavailable(jd, req, "out of memory");
-        return;
-    }
+    if (!b)
+        return NULL;
     evbuffer_add_printf(b, "# HELP journeyd_webhooks_total Webhooks answered, by source and "
                            "HTTP status.\n# TYPE journeyd_webhooks_total counter\n");
     for (size_t i = 0; i < m->nwebhooks; i++)
@@ -100,26 +98,26 @@ void metrics_handle(struct jd *jd, struct evhttp_request *req, const char *rest)
           m->pending);
     gauge(b, "journeyd_dead_letters", "Entries in the dead-letter stream.", m->dead_letters);
     gauge(b, "journeyd_ingest_inflight", "Webhooks waiting for Redis to acknowledge the write.",
-          (int64_t)jd->ingest_inflight);
+          g->ingest_inflight);
     counter(b, "journeyd_events_applied_total", "Canonical events applied to journeys.",
-            jd->n.applied);
+            m->n.applied);
     counter(b, "journeyd_duplicates_skipped_total", "Redeliveries recognised and skipped.",
-            jd->n.duplicates);
-    counter(b, "journeyd_merges_total", "Contacts merged into another.", jd->n.merges);
-    counter(b, "journeyd_conflicts_total", "Merges refused by merge protection.", jd->n.conflicts);
+            m->n.duplicates);
+    counter(b, "journeyd_merges_total", "Contacts merged into another.", m->n.merges);
+    counter(b, "journeyd_conflicts_total", "Merges refused by merge protection.", m->n.conflicts);
     counter(b, "journeyd_restitches_total", "Re-stitches of contacts with conflicts.",
-            jd->n.restitched);
+            m->n.restitched);
     counter(b, "journeyd_dead_lettered_total", "Raw entries moved to the dead-letter stream.",
-            jd->n.dead_letters);
-    counter(b, "journeyd_skipped_total", "Raw entries with nothing of interest.", jd->n.skipped);
-    counter(b, "journeyd_clicks_total", "Clicks on the click tracker.", jd->n.clicks);
+            m->n.dead_letters);
+    counter(b, "journeyd_skipped_total", "Raw entries with nothing of interest.", m->n.skipped);
+    counter(b, "journeyd_clicks_total", "Clicks on the click tracker.", m->n.clicks);
     counter(b, "journeyd_clicks_unrecorded_total",
-            "Clicks redirected while the queue was unavailable.", jd->n.clicks_unrecorded);
-    counter(b, "journeyd_reloads_total", "Configuration reloads applied.", (uint64_t)jd->reloads);
+            "Clicks redirected while the queue was unavailable.", m->n.clicks_unrecorded);
+    counter(b, "journeyd_reloads_total", "Configuration reloads applied.", m->n.reloads);
     counter(b, "journeyd_reload_failures_total", "Reloads refused (old config kept).",
-            (uint64_t)jd->reload_failures);
-    if (jd->outbound) {
-        const struct outbound_counters *oc = outbound_counters(jd->outbound);
+            m->n.reload_failures);
+    if (g->outbound) {
+        const struct outbound_counters *oc = outbound_counters(g->outbound);
         evbuffer_add_printf(
             b,
             "# HELP journeyd_outbound_transfers_total Provider API look-ups by result.\n"
@@ -133,11 +131,11 @@ void metrics_handle(struct jd *jd, struct evhttp_request *req, const char *rest)
         counter(b, "journeyd_outbound_retries_total", "Look-up attempts repeated after an error.",
                 oc->retries);
         gauge(b, "journeyd_outbound_active", "Look-ups running or waiting for a free transfer.",
-              (int64_t)outbound_active(jd->outbound));
+              (int64_t)outbound_active(g->outbound));
     }
     evbuffer_add_printf(b, "# HELP journeyd_redis_up Redis connection ready (1) or not (0).\n"
                            "# TYPE journeyd_redis_up gauge\n");
-    const struct rq_client *conns[3] = {jd->rq_ingest, jd->rq_worker, jd->rq_api};
+    const struct rq_client *const *conns = g->redis;
     static const char *const roles[3] = {"ingest", "worker", "api"};
     for (size_t i = 0; i < 3; i++)
         if (conns[i])
@@ -149,11 +147,6 @@ void metrics_handle(struct jd *jd, struct evhttp_request *req, const char *rest)
         if (conns[i])
             evbuffer_add_printf(b, "journeyd_redis_state{connection=\"%s\",state=\"%s\"} 1\n",
                                 roles[i], state_name(conns[i]));
-    gauge(b, "journeyd_uptime_seconds", "Seconds since start.",
-          (jd_now_ms() - jd->started_ms) / 1000);
-
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    http_send(req, 200, b);
-    evbuffer_free(b);
+    gauge(b, "journeyd_uptime_seconds", "Seconds since start.", g->uptime_s);
+    return b;
 }

@@ -1,21 +1,34 @@
 /*
- * Prometheus text exposition for GET /metrics. Counters live here, bounded: webhooks are
- * counted per (source, status) in a fixed table; anything past it goes to one overflow
- * row instead of growing memory.
+ * The daemon's counters and their Prometheus text for GET /metrics. This module owns every
+ * counter (the event counts, webhooks per (source, status) in a fixed table with one
+ * overflow row instead of growing memory, the ingest latency histogram, the queue sample);
+ * what it does not own (in-flight writes, look-ups, Redis connections, uptime) its caller
+ * samples into a struct metrics_gauges at scrape time. It knows neither struct jd nor HTTP.
  */
 #ifndef JD_METRICS_H
 #define JD_METRICS_H
 
 #include <stdint.h>
 
-#include <event2/http.h>
+#include <event2/buffer.h>
 
-struct jd;
+struct outbound;
+struct rq_client;
 
 #define METRICS_MAX_ROWS 256
 #define METRICS_LATENCY_BUCKETS 12
 
+/* Bumped where the thing happens: ingest (accepted … clicks_unrecorded), the worker
+ * (applied … skipped), main (reloads). */
+struct metrics_counters {
+    uint64_t accepted, rejected, unavailable, clicks, clicks_unrecorded;
+    uint64_t applied, duplicates, merges, conflicts, restitched, dead_letters, skipped;
+    uint64_t reloads, reload_failures;
+};
+
 struct metrics {
+    /* First member: jd.h's transitional alias jd->n relies on it. */
+    struct metrics_counters n;
     struct {
         char source[64];
         int status;
@@ -33,6 +46,16 @@ struct metrics {
 
 void metrics_count_webhook(struct metrics *m, const char *source, int status);
 void metrics_observe_latency(struct metrics *m, int64_t micros);
-void metrics_handle(struct jd *jd, struct evhttp_request *req, const char *rest);
+/* What a scrape shows besides the counters: sampled by the caller, borrowed for the call. */
+struct metrics_gauges {
+    int64_t ingest_inflight;
+    const struct outbound *outbound; /* NULL: no look-ups in this process (no worker role) */
+    /* The Redis connections by role (ingest, worker, api); NULL where the role is off. */
+    const struct rq_client *redis[3];
+    int64_t uptime_s;
+};
+
+/* The exposition text, or NULL when out of memory; the caller frees it. */
+struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_gauges *g);
 
 #endif

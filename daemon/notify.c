@@ -1,3 +1,8 @@
+/*
+ * systemd notification (notify.h) through libsystemd's sd_notify: the READY, STOPPING and
+ * RELOADING messages main.c sends, and the WATCHDOG=1 timer. A send failure is logged
+ * once, so a broken socket cannot flood the log.
+ */
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>

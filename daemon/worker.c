@@ -50,13 +50,13 @@ static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
     (void)c;
     w->outstanding--;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
-        jd->n.applied += (uint64_t)r->element[0]->integer;
-        jd->n.duplicates += (uint64_t)r->element[1]->integer;
-        jd->n.merges += (uint64_t)r->element[2]->integer;
-        jd->n.conflicts += (uint64_t)r->element[3]->integer;
-        jd->n.restitched += (uint64_t)r->element[4]->integer;
+        jd->metrics.n.applied += (uint64_t)r->element[0]->integer;
+        jd->metrics.n.duplicates += (uint64_t)r->element[1]->integer;
+        jd->metrics.n.merges += (uint64_t)r->element[2]->integer;
+        jd->metrics.n.conflicts += (uint64_t)r->element[3]->integer;
+        jd->metrics.n.restitched += (uint64_t)r->element[4]->integer;
     } else if (r && r->type == REDIS_REPLY_INTEGER) {
-        jd->n.dead_letters++;
+        jd->metrics.n.dead_letters++;
     } else {
         /* Left pending: the sweep claims it again, and after max_deliveries it is
          * dead-lettered with the error recorded here. */
@@ -296,7 +296,7 @@ static void normalize_and_apply(struct worker *w, const char *entry, const struc
             job = NULL;
         break;
     case CX_NORM_SKIP:
-        w->jd->n.skipped++;
+        w->jd->metrics.n.skipped++;
         events.n = 0; /* apply.lua with no events only acknowledges */
         __attribute__((fallthrough));
     case CX_NORM_OK:

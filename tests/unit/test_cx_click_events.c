@@ -1,6 +1,6 @@
 /*
- * Click tracker records, the custom events API and the canonical JSON every event leaves
- * the connectors as (parsed back and compared field by field).
+ * Click tracker records (built at the door, read back by normalize), the custom events API and the
+ * canonical JSON every event leaves the connectors as (parsed back and compared field by field).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -146,6 +146,77 @@ static void test_click_edge_cases(void **state)
     cx_list_free(&n.list);
     assert_int_equal(run_normalize(&n, "click", "click", "not json"), CX_NORM_POISON);
     cx_list_free(&n.list);
+}
+
+#define AID "a_0123456789abcdef0123456789abcdef"
+
+static void test_click_cookie_aid(void **state)
+{
+    char aid[CX_CLICK_AID_SIZE];
+
+    (void)state;
+    assert_int_equal(cx_click_cookie_aid("theme=dark; jd_aid=" AID "; lang=it", aid), 1);
+    assert_string_equal(aid, AID);
+    assert_int_equal(cx_click_cookie_aid("jd_aid=" AID, aid), 1);
+    assert_string_equal(aid, AID);
+    /* A forged or damaged id is not reused: the handler mints a fresh one. */
+    assert_int_equal(cx_click_cookie_aid("jd_aid=a_0123456789ABCDEF0123456789abcdef", aid), 0);
+    assert_string_equal(aid, "");
+    assert_int_equal(cx_click_cookie_aid("jd_aid=a_123; jd_aid=" AID, aid), 1);
+    assert_string_equal(aid, AID);
+    assert_int_equal(cx_click_cookie_aid("xjd_aid=" AID, aid), 0);
+    assert_int_equal(cx_click_cookie_aid("jd_aid=" AID "0", aid), 0);
+    assert_int_equal(cx_click_cookie_aid(";; ", aid), 0);
+    assert_int_equal(cx_click_cookie_aid(NULL, aid), 0);
+    assert_string_equal(aid, "");
+}
+
+/* The record the door enqueues is the one normalize reads: built, then read back. */
+static void test_click_record_round_trip(void **state)
+{
+    struct norm n;
+    const struct cx_event *ev;
+    char *rec;
+
+    (void)state;
+    rec = cx_click_record("4f2a", AID,
+                          "to=https%3A%2F%2Fexample.com%2F&utm_source=google&"
+                          "utm_medium=cpc&utm_campaign=spring_promo&gclid=G-1",
+                          "https://example.com/", 1790855000123);
+    assert_non_null(rec);
+    assert_string_equal(rec, "{\"id\":\"4f2a\",\"aid\":\"" AID "\",\"at_ms\":1790855000123,"
+                             "\"query\":\"to=https%3A%2F%2Fexample.com%2F&utm_source=google&"
+                             "utm_medium=cpc&utm_campaign=spring_promo&gclid=G-1\","
+                             "\"to\":\"https://example.com/\"}");
+    assert_int_equal(run_normalize(&n, "click", "click", rec), CX_NORM_OK);
+    cJSON_free(rec);
+    assert_int_equal(n.list.n, 1);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "click:4f2a");
+    assert_int_equal(ev->at_ms, 1790855000123);
+    assert_string_equal(ev->identities[0].type, "anon");
+    assert_string_equal(ev->identities[0].value, AID);
+    assert_string_equal(ev->touch.channel, "paid_search");
+    assert_string_equal(ev->touch.campaign, "spring_promo");
+    assert_string_equal(ev->attrs, "{\"to\":\"https://example.com/\"}");
+    cx_list_free(&n.list);
+}
+
+static void test_click_location(void **state)
+{
+    char loc[64];
+
+    (void)state;
+    assert_int_equal(cx_click_location("https://example.com/p", "a_1", loc, sizeof loc), 0);
+    assert_string_equal(loc, "https://example.com/p?jd_aid=a_1");
+    assert_int_equal(cx_click_location("https://example.com/p?x=1", "a_1", loc, sizeof loc), 0);
+    assert_string_equal(loc, "https://example.com/p?x=1&jd_aid=a_1");
+    /* The id goes before the fragment, and a ? inside the fragment is not a query. */
+    assert_int_equal(cx_click_location("https://example.com/p#top?x", "a_1", loc, sizeof loc), 0);
+    assert_string_equal(loc, "https://example.com/p?jd_aid=a_1#top?x");
+    assert_int_equal(cx_click_location("https://example.com/p?x=1#f", "a_1", loc, sizeof loc), 0);
+    assert_string_equal(loc, "https://example.com/p?x=1&jd_aid=a_1#f");
+    assert_int_equal(cx_click_location("https://example.com/p", "a_1", loc, 20), -1);
 }
 
 /* ---- events API ---- */
@@ -606,6 +677,9 @@ int main(void)
         cmocka_unit_test(test_click_verify),
         cmocka_unit_test(test_click_normalize),
         cmocka_unit_test(test_click_edge_cases),
+        cmocka_unit_test(test_click_cookie_aid),
+        cmocka_unit_test(test_click_record_round_trip),
+        cmocka_unit_test(test_click_location),
         cmocka_unit_test(test_events_verify),
         cmocka_unit_test(test_events_verify_bad_bodies),
         cmocka_unit_test(test_events_too_many_identities),
