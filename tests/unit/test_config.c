@@ -1146,6 +1146,129 @@ static void test_file_values(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* cfg_load with stderr sent to a temporary file (as tests/unit/test_log.c does): the
+ * config, and in `log` what it logged. */
+static struct cfg *load_logged(const char *path, struct cfg_err *err, char *log, size_t logsz)
+{
+    char tmp[] = "/tmp/jd-test-cfglog-XXXXXX";
+    int fd = mkstemp(tmp);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, STDERR_FILENO) >= 0);
+    struct cfg *c = cfg_load(path, err);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    ssize_t n = pread(fd, log, logsz - 1, 0);
+    assert_true(n >= 0);
+    log[n] = '\0';
+    close(fd);
+    unlink(tmp);
+    return c;
+}
+
+static void write_mode(const char *path, const char *text, mode_t mode)
+{
+    write_file(path, text, strlen(text));
+    /* chmod, not the umask: the bits are what is tested (as root too: st_mode is read). */
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Secrets others on the host can read (issue 11.11): an inline secret in a config file
+ * readable by others, or a secret file readable by others, is a warning naming the file
+ * and the key, never the value; a secret file writable by others is refused, since anyone
+ * could swap in a secret of their own. The mode is the descriptor's that was read. */
+static void test_secret_file_modes(void **state)
+{
+    (void)state;
+    char dir[256], conf[300], secret[300], text[1024], log[4096], want[700];
+    struct cfg_err err;
+    struct cfg *c;
+
+    unsetenv("CREDENTIALS_DIRECTORY");
+    unsetenv("JOURNAL_STREAM");
+    make_tmpdir(dir, sizeof(dir));
+    snprintf(conf, sizeof(conf), "%s/journeyd.conf", dir);
+    snprintf(secret, sizeof(secret), "%s/stripe.secret", dir);
+
+    /* Inline secrets in a world-readable config: one line per key, values never shown. */
+    static const char inline_text[] = "[journeyd]\n"
+                                      "api_tokens = api-token-never-logged\n"
+                                      "[source s]\n"
+                                      "type = stripe\n"
+                                      "secret = whsec_never_logged_1\n";
+    write_mode(conf, inline_text, 0644);
+    c = load_logged(conf, &err, log, sizeof(log));
+    if (!c)
+        fail_msg("%s", err.msg);
+    cfg_free(c);
+    snprintf(want, sizeof(want),
+             "level=warning msg=\"config file readable by others holds a secret (use a _file or "
+             "env: value)\" file=\"%s\" key=api_tokens config_line=2\n",
+             conf);
+    assert_non_null(strstr(log, want));
+    assert_non_null(strstr(log, "key=secret config_line=5\n"));
+    assert_null(strstr(log, "never-logged"));
+    assert_null(strstr(log, "never_logged"));
+
+    /* Not readable by others, or no inline secret (env:, _file): nothing to say. */
+    write_mode(conf, inline_text, 0640);
+    c = load_logged(conf, &err, log, sizeof(log));
+    assert_non_null(c);
+    cfg_free(c);
+    assert_string_equal(log, "");
+    assert_int_equal(setenv("JD_TEST_MODE_SECRET", "whsec_from_the_environment", 1), 0);
+    write_mode(conf, "[source s]\ntype = stripe\nsecret = env:JD_TEST_MODE_SECRET\n", 0644);
+    c = load_logged(conf, &err, log, sizeof(log));
+    assert_non_null(c);
+    cfg_free(c);
+    assert_string_equal(log, "");
+    unsetenv("JD_TEST_MODE_SECRET");
+
+    /* A secret file: 0600 silent, 0644 a warning naming it, 0666 refused with the line. */
+    snprintf(text, sizeof(text), "[source s]\ntype = stripe\nsecret_file = %s\n", secret);
+    write_mode(conf, text, 0644);
+    write_mode(secret, "whsec_in_a_file_never_logged\n", 0600);
+    c = load_logged(conf, &err, log, sizeof(log));
+    if (!c)
+        fail_msg("%s", err.msg);
+    cfg_free(c);
+    assert_string_equal(log, "");
+    assert_int_equal(chmod(secret, 0644), 0);
+    c = load_logged(conf, &err, log, sizeof(log));
+    assert_non_null(c);
+    cfg_free(c);
+    snprintf(want, sizeof(want),
+             "level=warning msg=\"secret file readable by others\" file=\"%s\" key=secret "
+             "config_line=3\n",
+             secret);
+    assert_non_null(strstr(log, want));
+    assert_null(strstr(log, "never_logged"));
+    assert_int_equal(chmod(secret, 0602), 0);
+    assert_null(load_logged(conf, &err, log, sizeof(log)));
+    snprintf(want, sizeof(want),
+             "%s:3: secret_file '%s' is writable by others (anyone on the host could replace it)",
+             conf, secret);
+    assert_string_equal(err.msg, want);
+    assert_null(strstr(log, "never_logged"));
+
+    /* Only secrets: a world-writable file for another key is the operator's business. */
+    write_mode(secret, "debug\n", 0666);
+    snprintf(text, sizeof(text), "[journeyd]\nlog_level_file = %s\n", secret);
+    write_mode(conf, text, 0644);
+    c = load_logged(conf, &err, log, sizeof(log));
+    if (!c)
+        fail_msg("%s", err.msg);
+    cfg_free(c);
+    assert_string_equal(log, "");
+
+    assert_int_equal(unlink(secret), 0);
+    assert_int_equal(unlink(conf), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_env_values(void **state)
 {
     (void)state;
@@ -1552,6 +1675,7 @@ int main(void)
         cmocka_unit_test(test_secret_min_length),
         cmocka_unit_test(test_api_base_https),
         cmocka_unit_test(test_file_values),
+        cmocka_unit_test(test_secret_file_modes),
         cmocka_unit_test(test_env_values),
         cmocka_unit_test(test_example_parses),
         cmocka_unit_test(test_truncated_example),
