@@ -151,6 +151,7 @@ static void test_source_defaults(void **state)
     assert_null(s->cx.allow_origins);
     assert_int_equal(s->cx.auth, CX_AUTH_HMAC);
     assert_int_equal(s->cx.tolerance_s, 300);
+    assert_int_equal(s->cx.legacy_signatures, 0);
     cfg_free(c);
 }
 
@@ -901,6 +902,7 @@ static void test_cx_view(void **state)
                                "username = user\n"
                                "password = pw_padded_to_16ch\n"
                                "public_url = https://hooks.example.com/hooks/hub\n"
+                               "legacy_signatures = yes\n"
                                "api_token = at\n"
                                "api_base = http://127.0.0.1:9999\n"
                                "stages = lead:lead, customer:won\n"
@@ -936,6 +938,7 @@ static void test_cx_view(void **state)
     assert_string_equal(s->cx.stages, "lead:lead, customer:won");
     assert_string_equal(s->cx.default_country_code, "39");
     assert_int_equal(s->cx.tolerance_s, 60);
+    assert_int_equal(s->cx.legacy_signatures, 1);
     assert_int_equal(s->cx.auth, CX_AUTH_HMAC);
 
     s = cfg_find_source(c, "pay");
