@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "stderr_capture.h"
 
 #ifndef JD_TEST_DATA
 #define JD_TEST_DATA "tests/data"
@@ -1149,27 +1150,35 @@ static void test_file_values(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
-/* cfg_load with stderr sent to a temporary file (as tests/unit/test_log.c does): the
- * config, and in `log` what it logged. */
+/* cfg_load with stderr captured: the config, and in `log` what it logged. */
 static struct cfg *load_logged(const char *path, struct cfg_err *err, char *log, size_t logsz)
 {
-    char tmp[] = "/tmp/jd-test-cfglog-XXXXXX";
-    int fd = mkstemp(tmp);
-    assert_true(fd >= 0);
-    fflush(stderr);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    assert_true(dup2(fd, STDERR_FILENO) >= 0);
+    struct stderr_capture cap;
+    capture_begin(&cap);
     struct cfg *c = cfg_load(path, err);
-    fflush(stderr);
-    assert_true(dup2(saved, STDERR_FILENO) >= 0);
-    close(saved);
-    ssize_t n = pread(fd, log, logsz - 1, 0);
-    assert_true(n >= 0);
-    log[n] = '\0';
-    close(fd);
-    unlink(tmp);
+    capture_end(&cap, log, logsz);
     return c;
+}
+
+/* Loads path, which must parse, and frees it: what it logged is in log. */
+static void must_load(const char *path, char *log, size_t logsz)
+{
+    struct cfg_err err;
+    struct cfg *c = load_logged(path, &err, log, logsz);
+    if (!c)
+        fail_msg("%s", err.msg);
+    cfg_free(c);
+}
+
+/* Loads path, which must parse: it logged a line holding want, and no secret value (every
+ * secret of the test below holds "never_logged"). */
+static void expect_warning(const char *path, const char *want)
+{
+    char log[4096];
+    must_load(path, log, sizeof(log));
+    if (!strstr(log, want))
+        fail_msg("want \"%s\" in the log: %s", want, log);
+    assert_null(strstr(log, "never_logged"));
 }
 
 static void write_mode(const char *path, const char *text, mode_t mode)
@@ -1188,7 +1197,6 @@ static void test_secret_file_modes(void **state)
     (void)state;
     char dir[256], conf[300], secret[300], text[1024], log[4096], want[700];
     struct cfg_err err;
-    struct cfg *c;
 
     unsetenv("CREDENTIALS_DIRECTORY");
     unsetenv("JOURNAL_STREAM");
@@ -1198,57 +1206,40 @@ static void test_secret_file_modes(void **state)
 
     /* Inline secrets in a world-readable config: one line per key, values never shown. */
     static const char inline_text[] = "[journeyd]\n"
-                                      "api_tokens = api-token-never-logged\n"
+                                      "api_tokens = api_token_never_logged\n"
                                       "[source s]\n"
                                       "type = stripe\n"
                                       "secret = whsec_never_logged_1\n";
     write_mode(conf, inline_text, 0644);
-    c = load_logged(conf, &err, log, sizeof(log));
-    if (!c)
-        fail_msg("%s", err.msg);
-    cfg_free(c);
     snprintf(want, sizeof(want),
              "level=warning msg=\"config file readable by others holds a secret (use a _file or "
              "env: value)\" file=\"%s\" key=api_tokens config_line=2\n",
              conf);
-    assert_non_null(strstr(log, want));
-    assert_non_null(strstr(log, "key=secret config_line=5\n"));
-    assert_null(strstr(log, "never-logged"));
-    assert_null(strstr(log, "never_logged"));
+    expect_warning(conf, want);
+    expect_warning(conf, "key=secret config_line=5\n");
 
     /* Not readable by others, or no inline secret (env:, _file): nothing to say. */
     write_mode(conf, inline_text, 0640);
-    c = load_logged(conf, &err, log, sizeof(log));
-    assert_non_null(c);
-    cfg_free(c);
+    must_load(conf, log, sizeof(log));
     assert_string_equal(log, "");
     assert_int_equal(setenv("JD_TEST_MODE_SECRET", "whsec_from_the_environment", 1), 0);
     write_mode(conf, "[source s]\ntype = stripe\nsecret = env:JD_TEST_MODE_SECRET\n", 0644);
-    c = load_logged(conf, &err, log, sizeof(log));
-    assert_non_null(c);
-    cfg_free(c);
+    must_load(conf, log, sizeof(log));
     assert_string_equal(log, "");
     unsetenv("JD_TEST_MODE_SECRET");
 
-    /* A secret file: 0600 silent, 0644 a warning naming it, 0666 refused with the line. */
+    /* A secret file: 0600 silent, 0644 a warning naming it, o+w refused with the line. */
     snprintf(text, sizeof(text), "[source s]\ntype = stripe\nsecret_file = %s\n", secret);
     write_mode(conf, text, 0644);
     write_mode(secret, "whsec_in_a_file_never_logged\n", 0600);
-    c = load_logged(conf, &err, log, sizeof(log));
-    if (!c)
-        fail_msg("%s", err.msg);
-    cfg_free(c);
+    must_load(conf, log, sizeof(log));
     assert_string_equal(log, "");
     assert_int_equal(chmod(secret, 0644), 0);
-    c = load_logged(conf, &err, log, sizeof(log));
-    assert_non_null(c);
-    cfg_free(c);
     snprintf(want, sizeof(want),
              "level=warning msg=\"secret file readable by others\" file=\"%s\" key=secret "
              "config_line=3\n",
              secret);
-    assert_non_null(strstr(log, want));
-    assert_null(strstr(log, "never_logged"));
+    expect_warning(conf, want);
     assert_int_equal(chmod(secret, 0602), 0);
     assert_null(load_logged(conf, &err, log, sizeof(log)));
     snprintf(want, sizeof(want),
@@ -1261,10 +1252,7 @@ static void test_secret_file_modes(void **state)
     write_mode(secret, "debug\n", 0666);
     snprintf(text, sizeof(text), "[journeyd]\nlog_level_file = %s\n", secret);
     write_mode(conf, text, 0644);
-    c = load_logged(conf, &err, log, sizeof(log));
-    if (!c)
-        fail_msg("%s", err.msg);
-    cfg_free(c);
+    must_load(conf, log, sizeof(log));
     assert_string_equal(log, "");
 
     assert_int_equal(unlink(secret), 0);

@@ -300,6 +300,19 @@ static void test_node_sdk_and_derived_vectors(void **state)
     free(body);
 }
 
+/* A POST with one secret, the body and the URL (NULL: none) at now_ms; no signature yet. */
+static void req_init(struct req *r, const void *body, size_t len, const char *public_url,
+                     int64_t now_ms)
+{
+    memset(r, 0, sizeof *r);
+    r->secrets = secret1;
+    r->nsecrets = 1;
+    r->body = body;
+    r->len = len;
+    r->public_url = public_url;
+    r->now_ms = now_ms;
+}
+
 /* v1 and v2 sign no timestamp, so one captured delivery replays forever (issue 11.11):
  * once public_url is set (v3 can be checked) they are refused unless the source sets
  * legacy_signatures; without public_url, v1 keeps working as before. */
@@ -310,12 +323,7 @@ static void test_legacy_signatures_need_consent(void **state)
     unsigned char *body = slurp("sdk_nodejs_v1_test_body.json", &len);
 
     (void)state;
-    memset(&r, 0, sizeof r);
-    r.secrets = secret1;
-    r.nsecrets = 1;
-    r.body = body;
-    r.len = len;
-    r.now_ms = JD_TS;
+    req_init(&r, body, len, NULL, JD_TS);
     r.legacy = NODE_V1;
     r.version = "v1";
     assert_int_equal(verify(&r), CX_OK); /* no public_url: v1 is all there is */
@@ -328,28 +336,16 @@ static void test_legacy_signatures_need_consent(void **state)
     r.legacy_signatures = 1;
     assert_int_equal(verify(&r), CX_OK);
     /* v2 signs the URL, so it always has one: only with consent. */
-    memset(&r, 0, sizeof r);
-    r.secrets = secret1;
-    r.nsecrets = 1;
-    r.body = PY_BODY;
-    r.len = strlen(PY_BODY);
-    r.public_url = SDK_URI;
-    r.now_ms = PY_TS + 1000;
+    req_init(&r, PY_BODY, strlen(PY_BODY), SDK_URI, PY_TS + 1000);
     r.legacy = PY_V2_POST;
     r.version = "v2";
     assert_int_equal(verify(&r), CX_BAD_SIGNATURE);
     r.legacy_signatures = 1;
     assert_int_equal(verify(&r), CX_BAD_REQUEST); /* accepted; the body is not an array */
     /* v3 is unaffected either way. */
-    memset(&r, 0, sizeof r);
-    r.secrets = secret1;
-    r.nsecrets = 1;
-    r.body = body;
-    r.len = len;
-    r.public_url = JD_URI;
+    req_init(&r, body, len, JD_URI, JD_TS);
     r.v3 = JD_V3;
     r.ts = "1700000000000";
-    r.now_ms = JD_TS;
     r.legacy = NODE_V1;
     assert_int_equal(verify(&r), CX_OK);
     free(body);
