@@ -12,8 +12,8 @@
  *                                                (bench/wrk_replay.lua); valid for 300 s
  *   jdsim --free-port                            prints a free loopback TCP port
  *
- * --secrets type=secret,... (defaults match tools/demo.conf: stripe=whsec_demo,
- * form=form_demo_secret, token=demo-token; pipedrive takes user:password).
+ * --secrets type=secret,... (defaults match tools/demo.conf: stripe=whsec_demo_secret,
+ * form=form_demo_secret, token=demo-token-local-only; pipedrive takes user:password).
  * --hooks type=source-name,... (defaults: form=site, every other type under its own name).
  * Sources the daemon does not have (POST /hooks/<name> answers 404) are left out of the
  * month, and what they would have brought goes through the website form and the events
@@ -775,7 +775,7 @@ int main(int argc, char **argv)
         .duration = 10,
         .dup_rate = 0.10,
         .count = 100000,
-        .token = "demo-token",
+        .token = "demo-token-local-only",
     };
     int seed_given = 0, contacts_given = 0;
     for (int t = 0; t < SY_NTYPES; t++) {
@@ -785,7 +785,7 @@ int main(int argc, char **argv)
         c.secret[t] = secret_names[t];
     }
     c.hook[SY_FORM] = "site";
-    c.secret[SY_STRIPE] = "whsec_demo";
+    c.secret[SY_STRIPE] = "whsec_demo_secret";
     c.secret[SY_FORM] = "form_demo_secret";
     c.secret[SY_PIPEDRIVE] = "journeyd:pipedrive_bench_secret";
     static const struct option opts[] = {

@@ -37,7 +37,7 @@ if [ $quick -eq 1 ]; then
 else
     dur=10 contacts=100000 nreq=100000 lagdur=30 qdur=10 mode="full"
 fi
-token=demo-token
+token=demo-token-local-only
 
 sh "$top/tools/deps.sh" --bench
 build="$top/build-bench"
@@ -118,7 +118,7 @@ roles = $4
 
 [source stripe]
 type = stripe
-secret = whsec_demo
+secret = whsec_demo_secret
 
 [source site]
 type = form
@@ -200,7 +200,7 @@ to_ms() {
 
 # wrk_run NAME PORT: posts pre-signed Stripe webhooks, signed just now; sets RPS P50 P99 BAD
 wrk_run() {
-    "$sim" --emit-wrk "$work/stripe.req" --count "$nreq" --secrets stripe=whsec_demo
+    "$sim" --emit-wrk "$work/stripe.req" --count "$nreq" --secrets stripe=whsec_demo_secret
     wrk -t1 -c64 -d2s -s "$bench/wrk_replay.lua" "http://127.0.0.1:$2" -- /hooks/stripe \
         "$work/stripe.req" >/dev/null 2>&1 || true
     wrk -t1 -c64 -d"${dur}s" --latency -s "$bench/wrk_replay.lua" "http://127.0.0.1:$2" -- \
@@ -250,7 +250,7 @@ ra=$RPORT
 start_jd jd-everysec "$ra" "ingest, worker, api"
 echo "simulated month (jdsim, 200 contacts, every source the config has):"
 "$sim" --url "http://127.0.0.1:$JPORT" --contacts 200 --seed 42 --concurrency 16 \
-    --secrets stripe=whsec_demo,form=form_demo_secret,token=$token >"$work/month.txt" 2>&1 || true
+    --secrets stripe=whsec_demo_secret,form=form_demo_secret,token=$token >"$work/month.txt" 2>&1 || true
 sed 's/^/  /' "$work/month.txt"
 drain "$ra" 120 >"$work/month-drain.txt"
 month_sent=$(awk '/^sent/ {print $2}' "$work/month.txt")
@@ -381,7 +381,7 @@ start_jd jd-full "$rc" "ingest, worker, api"
 lagpid=$!
 echo "$lagpid" >>"$work/pids"
 "$sim" --load --url "http://127.0.0.1:$JPORT" --rate "$rate" --duration "$lagdur" \
-    --concurrency 128 --secrets stripe=whsec_demo --quiet >"$work/load.txt" 2>&1 &
+    --concurrency 128 --secrets stripe=whsec_demo_secret --quiet >"$work/load.txt" 2>&1 &
 loadpid=$!
 echo "$loadpid" >>"$work/pids"
 sleep $((lagdur / 3))

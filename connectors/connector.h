@@ -102,6 +102,7 @@ struct cx_source {
     const char *verify_token;
     const char *username, *password;
     const char *public_url;
+    int legacy_signatures; /* HubSpot: accept v1/v2 (no timestamp) even with public_url */
     const char *api_token, *api_base;
     const char *stages;
     enum cx_form_auth auth;

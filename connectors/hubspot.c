@@ -249,6 +249,13 @@ static enum cx_verdict hubspot_verify(const struct cx_source *src, const struct 
     } else if (legacy) {
         enum hs_scheme scheme;
 
+        /* v1 and v2 sign no timestamp: one captured delivery replays forever. Once v3 can
+         * be checked (public_url), they are accepted only if the source asks for them. */
+        if (has_url && !src->legacy_signatures) {
+            cx_fail(err, "hubspot: v1/v2 signature refused (public_url is set, so v3 is "
+                         "required; legacy_signatures = yes allows them)");
+            return CX_BAD_SIGNATURE;
+        }
         /* Without the version header the Node SDK's default, v1, applies. */
         version = cx_header_get(in->headers, in->nheaders, "X-HubSpot-Signature-Version");
         if (!version || strcasecmp(version, "v1") == 0) {

@@ -16,9 +16,15 @@
  * Nothing is half-applied: cfg_parse builds a fresh struct and returns it fully validated
  * or frees it, which is what lets a SIGHUP keep the old config when the new one is wrong
  * (nginx's cycle rule).
+ *
+ * cfg_load also judges the files it reads by their mode (fstat of the descriptor read): a
+ * secret others on the host can read is logged as a warning (jlog, naming the file and the
+ * key), a secret file others can write is refused. It logs itself, rather than hand the
+ * warnings to its callers, so that start, SIGHUP and --check-config all say the same.
  */
 #include "config.h"
 #include "config_keys.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +83,7 @@ enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA, IN_CHANNELS };
 
 struct parser {
     const char *name; /* prefixes every message; its directory anchors relative paths */
+    mode_t mode;      /* of the file being parsed; 0 for a buffer (nothing to warn about) */
     struct cfg_err *err;
     struct cfg *c;
     enum cfg_where in;
@@ -629,9 +636,10 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
     return fail(p, line, "internal: %s has no type", k->key);
 }
 
-/* 0, -1 with why filled, or -2 when the file holds more than cap bytes. */
-static int read_file(const char *path, size_t cap, char **out, size_t *outlen, char *why,
-                     size_t whysz)
+/* 0, -1 with why filled, or -2 when the file holds more than cap bytes. *mode is the
+ * mode of the descriptor read, so what is judged by it is what was read (no TOCTOU). */
+static int read_file(const char *path, size_t cap, char **out, size_t *outlen, mode_t *mode,
+                     char *why, size_t whysz)
 {
     struct stat st;
     char *buf = NULL;
@@ -678,6 +686,7 @@ static int read_file(const char *path, size_t cap, char **out, size_t *outlen, c
     close(fd);
     *out = buf;
     *outlen = len;
+    *mode = st.st_mode;
     return 0;
 fail:
     if (buf) {
@@ -688,6 +697,16 @@ fail:
     return rc;
 }
 
+/* A secret others can read is worth a warning, not a refusal: an operator may have meant
+ * it (a single-user host), and refusing would turn a chmod slip into an outage at reload.
+ * The line names the file and the key, never the value. */
+static void warn_readable(const char *what, const char *file, const char *key, unsigned line)
+{
+    char q[160];
+    jlog(JLOG_WARNING, "msg=\"%s\" file=\"%s\" key=%s config_line=%u", what,
+         jlog_quote(file, strlen(file), q, sizeof(q)), key, line);
+}
+
 static int read_value_file(struct parser *p, const struct cfg_key *k, const char *path,
                            unsigned line, char **out)
 {
@@ -695,6 +714,7 @@ static int read_value_file(struct parser *p, const struct cfg_key *k, const char
     const char *cred = getenv("CREDENTIALS_DIRECTORY");
     const char *slash = strrchr(p->name, '/');
     size_t len;
+    mode_t mode;
     int w;
 
     if (!*path)
@@ -709,7 +729,7 @@ static int read_value_file(struct parser *p, const struct cfg_key *k, const char
         w = snprintf(full, sizeof(full), "%s", path);
     if (w < 0 || (size_t)w >= sizeof(full))
         return fail(p, line, "path of %s_file is too long", k->key);
-    int rc = read_file(full, CFG_VALUE_FILE_MAX, out, &len, why, sizeof(why));
+    int rc = read_file(full, CFG_VALUE_FILE_MAX, out, &len, &mode, why, sizeof(why));
     if (rc == -2)
         return fail(p, line, "%s_file '%s' is larger than 64 KiB", k->key,
                     shown(full, b, sizeof(b)));
@@ -722,6 +742,15 @@ static int read_value_file(struct parser *p, const struct cfg_key *k, const char
         *out = NULL;
         return fail(p, line, "%s_file '%s' contains a NUL byte", k->key, shown(full, b, sizeof(b)));
     }
+    if ((k->flags & CF_SECRET) && (mode & S_IWOTH)) {
+        wipe_free(*out);
+        *out = NULL;
+        return fail(p, line,
+                    "%s_file '%s' is writable by others (anyone on the host could replace it)",
+                    k->key, shown(full, b, sizeof(b)));
+    }
+    if ((k->flags & CF_SECRET) && (mode & S_IROTH))
+        warn_readable("secret file readable by others", full, k->key, line);
     /* Editors end files with a newline; the value does not include it. */
     if (len > 0 && (*out)[len - 1] == '\n')
         (*out)[--len] = '\0';
@@ -847,6 +876,9 @@ static int set_key(struct parser *p, char *key, const char *val, unsigned line)
         if (read_value_env(p, k, val, line, &resolved))
             return -1;
         val = resolved;
+    } else if ((k->flags & CF_SECRET) && *val && (p->mode & S_IROTH)) {
+        warn_readable("config file readable by others holds a secret (use a _file or env: value)",
+                      p->name, k->key, line);
     }
     rc = set_value(p, k, base, val, line);
     wipe_free(resolved);
@@ -1054,7 +1086,9 @@ static int finish(struct parser *p)
     return 0;
 }
 
-struct cfg *cfg_parse(const char *text, size_t len, const char *name, struct cfg_err *err)
+/* mode: the file's, for the warnings about secrets others can read (0: none). */
+static struct cfg *parse(const char *text, size_t len, const char *name, mode_t mode,
+                         struct cfg_err *err)
 {
     struct cfg_err scratch = {{0}};
     struct parser p;
@@ -1067,6 +1101,7 @@ struct cfg *cfg_parse(const char *text, size_t len, const char *name, struct cfg
     p.err = err ? err : &scratch;
     p.err->msg[0] = '\0';
     p.name = name ? name : "(config)";
+    p.mode = mode;
     if (!text && len) {
         fail(&p, 0, "no text");
         return NULL;
@@ -1109,12 +1144,18 @@ struct cfg *cfg_parse(const char *text, size_t len, const char *name, struct cfg
     return p.c;
 }
 
+struct cfg *cfg_parse(const char *text, size_t len, const char *name, struct cfg_err *err)
+{
+    return parse(text, len, name, 0, err);
+}
+
 struct cfg *cfg_load(const char *path, struct cfg_err *err)
 {
     struct cfg_err scratch = {{0}};
     char *text = NULL;
     size_t len = 0;
     char why[96];
+    mode_t mode = 0;
     struct cfg *c;
 
     if (!err)
@@ -1123,7 +1164,7 @@ struct cfg *cfg_load(const char *path, struct cfg_err *err)
         snprintf(err->msg, sizeof(err->msg), "(config): no path");
         return NULL;
     }
-    int rc = read_file(path, CFG_FILE_MAX, &text, &len, why, sizeof(why));
+    int rc = read_file(path, CFG_FILE_MAX, &text, &len, &mode, why, sizeof(why));
     if (rc == -2) {
         snprintf(err->msg, sizeof(err->msg), "%s: file is larger than 1 MiB", path);
         return NULL;
@@ -1132,7 +1173,7 @@ struct cfg *cfg_load(const char *path, struct cfg_err *err)
         snprintf(err->msg, sizeof(err->msg), "%s: cannot read: %s", path, why);
         return NULL;
     }
-    c = cfg_parse(text, len, path, err);
+    c = parse(text, len, path, mode, err);
     explicit_bzero(text, len);
     free(text);
     return c;

@@ -90,7 +90,9 @@ struct cfg_err {
 };
 
 /* Parses and validates the whole file. Returns a new config (free with cfg_free) or NULL
- * with err filled. Never exits. */
+ * with err filled. Never exits. Logs a warning (jlog) for each secret others can read (an
+ * inline secret in a file readable by others, a <key>_file readable by others); a secret
+ * file writable by others is an error. */
 struct cfg *cfg_load(const char *path, struct cfg_err *err);
 /* Same, from a buffer (tests, fuzzing); `name` prefixes messages. */
 struct cfg *cfg_parse(const char *text, size_t len, const char *name, struct cfg_err *err);

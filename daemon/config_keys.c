@@ -9,6 +9,7 @@
 #include "config_keys.h"
 #include "report.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -126,6 +127,40 @@ static const char *check_url(const char *v)
     return NULL;
 }
 
+/* Outgoing look-ups carry the provider's API token: over plain http a network hop could
+ * read it. Plain http is only for a loopback address (the tests' fake APIs, a local
+ * proxy). */
+static const char *check_api_base(const char *v)
+{
+    const char *why = check_url(v);
+    if (why || strncmp(v, "https://", 8) == 0)
+        return why;
+    const char *host = v + 7, *end;
+    if (*host == '[')
+        end = strchr(host, ']') ? strchr(host, ']') + 1 : host;
+    else
+        end = host + strcspn(host, ":/?#");
+    char name[64];
+    size_t n = (size_t)(end - host);
+    if (n == 0 || n >= sizeof(name) || (*end && !strchr(":/?#", *end)))
+        return "must be https:// (http:// only to a loopback address)";
+    memcpy(name, host, n);
+    name[n] = '\0';
+    struct in_addr a4;
+    if (strcmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0 ||
+        (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127))
+        return NULL;
+    return "must be https:// (http:// only to a loopback address)";
+}
+
+/* A short secret can be guessed, or found offline from one captured signed delivery.
+ * The providers' own are longer (Stripe 38 characters, HubSpot 36, Meta 32). */
+#define CFG_SECRET_MIN 16
+static const char *check_secret(const char *v)
+{
+    return strlen(v) >= CFG_SECRET_MIN ? NULL : "shorter than 16 characters (guessable)";
+}
+
 /* Any registered connector type is a source type (CT_CONNECTOR asks the registry), but
  * one. */
 static const char *check_type(const char *v)
@@ -203,8 +238,8 @@ const struct cfg_key cfg_main_keys[] = {
      .doc = "Redis server: host:port, or unix:/absolute/path.sock."},
     {.key = "api_tokens", .type = CT_LIST, .store = CS_STRV,
      .off = IN_CFG(api_tokens[0], char *), .off2 = IN_CFG(napi_tokens, size_t),
-     .cap = CFG_MAX_TOKENS, .flags = CF_SECRET | CF_RELOADABLE,
-     .doc = "Bearer tokens accepted by the HTTP API; several allow rotation."},
+     .cap = CFG_MAX_TOKENS, .check = check_secret, .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Bearer tokens accepted by the HTTP API (16+ characters); several allow rotation."},
     {.key = "default_country_code", .type = CT_STRING, .store = CS_STR,
      .off = IN_CFG(default_country_code, char *), .check = check_country,
      .flags = CF_RELOADABLE, .def = "",
@@ -354,9 +389,9 @@ const struct cfg_key cfg_source_keys[] = {
      .doc = "Provider (required); the section name is the path: POST /hooks/<name>."},
     {.key = "secret", .type = CT_LIST, .store = CS_PACKED,
      .off = IN_SRC(secrets_buf, char *), .off2 = IN_SRC(cx.secrets[0], const char *),
-     .off3 = IN_SRC(cx.nsecrets, size_t), .cap = CX_MAX_SECRETS,
+     .off3 = IN_SRC(cx.nsecrets, size_t), .cap = CX_MAX_SECRETS, .check = check_secret,
      .flags = CF_SECRET | CF_RELOADABLE,
-     .doc = "Signing secret, app secret, client secret or google_key; several = rotation."},
+     .doc = "Signing secret, app secret, client secret or google_key (16+ characters); several = rotation."},
     {.key = "verify_token", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(verify_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
      .doc = "Token of Meta's GET subscription handshake (hub.verify_token)."},
@@ -364,17 +399,20 @@ const struct cfg_key cfg_source_keys[] = {
      .off = IN_SRC(username, char *), .check = check_username, .flags = CF_RELOADABLE,
      .doc = "HTTP Basic user name the provider sends (Pipedrive)."},
     {.key = "password", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(password, char *), .flags = CF_SECRET | CF_RELOADABLE,
-     .doc = "HTTP Basic password the provider sends (Pipedrive)."},
+     .off = IN_SRC(password, char *), .check = check_secret, .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "HTTP Basic password the provider sends (Pipedrive; 16+ characters)."},
     {.key = "public_url", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(public_url, char *), .check = check_url, .flags = CF_RELOADABLE,
      .doc = "URL the provider calls, for schemes that sign it (HubSpot v3)."},
+    {.key = "legacy_signatures", .type = CT_BOOL, .store = CS_INT,
+     .off = IN_SRC(cx.legacy_signatures, int), .flags = CF_RELOADABLE, .def = "no",
+     .doc = "HubSpot with public_url: also accept v1/v2 signatures (no timestamp: replayable)."},
     {.key = "api_token", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(api_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
      .doc = "Token to read from the provider's API (Meta Graph, HubSpot CRM, Pipedrive)."},
     {.key = "api_base", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(api_base, char *), .check = check_url, .flags = CF_RELOADABLE,
-     .doc = "Override of the provider's API base URL (proxies, tests)."},
+     .off = IN_SRC(api_base, char *), .check = check_api_base, .flags = CF_RELOADABLE,
+     .doc = "Override of the provider's API base URL (https://, or http:// to a loopback address)."},
     {.key = "stages", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(stages, char *), .check = check_stages, .flags = CF_RELOADABLE,
      .doc = "CRM stage mapping: <provider stage>:<journeyd stage>, ..."},

@@ -23,12 +23,12 @@ sed "s|@REDIS@|$redis|" "$top/tools/demo.conf" >"$state/journeyd.conf"
 "$top/build/journeyd" --check-config -c "$state/journeyd.conf" >/dev/null
 cat <<INFO
 journeyd on http://127.0.0.1:8080 (config: $state/journeyd.conf, Ctrl-C stops)
-  POST /hooks/stripe   Stripe webhooks   (secret whsec_demo)
+  POST /hooks/stripe   Stripe webhooks   (secret whsec_demo_secret)
   POST /hooks/site     website forms     (HMAC secret form_demo_secret)
   GET  /c?to=https://example.com/&utm_source=google&utm_medium=cpc&gclid=...  click tracker
-  POST /v1/events      custom events     (Authorization: Bearer demo-token)
-  GET  /v1/journey?email=...             (Authorization: Bearer demo-token)
-  GET  /v1/reports/attribution|funnel|sla?from=…&to=…   (Bearer demo-token)
+  POST /v1/events      custom events     (Authorization: Bearer demo-token-local-only)
+  GET  /v1/journey?email=...             (Authorization: Bearer demo-token-local-only)
+  GET  /v1/reports/attribution|funnel|sla?from=…&to=…   (Bearer demo-token-local-only)
   GET  /healthz /readyz /v1/status /metrics
   and one source of every other type: /hooks/{meta_leads,google_ads,typeform,calendly,hubspot,pipedrive,shopify}
 INFO

@@ -100,6 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .username = "user",
         .password = "pass",
         .public_url = "https://example.com/hooks/fuzz",
+        .legacy_signatures = 1, /* so HubSpot's v1/v2 checks stay fuzzed */
         .api_token = "token",
         .allow_origins = "example.com",
         .tolerance_s = 300,

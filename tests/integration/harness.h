@@ -28,7 +28,7 @@
 #define JD_PATH_MAX 512
 
 /* The fixed test configuration (the daemon's contract in the test brief). */
-#define JD_TOKEN "test-token"
+#define JD_TOKEN "test-token-5f3a9c17"
 #define JD_STRIPE_SECRET "whsec_test_secret"
 #define JD_FORM_SECRET "form_test_secret"
 

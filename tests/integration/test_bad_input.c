@@ -452,7 +452,7 @@ int main(void)
     expect_get("GET /v1/status with a token prefix", "/v1/status",
                "Authorization: Bearer test-toke", 401, "unauthorized");
     expect_get("GET /v1/status with token + suffix", "/v1/status",
-               "Authorization: Bearer test-tokenX", 401, "unauthorized");
+               "Authorization: Bearer " JD_TOKEN "X", 401, "unauthorized");
     expect_get("GET /v1/status with Basic auth", "/v1/status",
                "Authorization: Basic dGVzdC10b2tlbjp4", 401, "unauthorized");
     expect_get("GET /v1/journey without token", "/v1/journey?email=a%40example.com", NULL, 401,
@@ -546,7 +546,7 @@ int main(void)
                                 "Content-Length: 2\r\n\r\n{}";
     raw_exchange("header line without a colon", junk5, sizeof junk5 - 1);
     static const char junk6[] = "GET /v1/journey?email=%zz%00 HTTP/1.1\r\nHost: x\r\n"
-                                "Authorization: Bearer test-token\r\n\r\n";
+                                "Authorization: Bearer " JD_TOKEN "\r\n\r\n";
     raw_exchange("bad percent-encoding in the query", junk6, sizeof junk6 - 1);
     static const char junk7[] = "POST /hooks/stripe HTTP/1.1\r\nHost: x\r\n"
                                 "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n";

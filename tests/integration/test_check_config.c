@@ -18,7 +18,7 @@ static const char good_conf[] = "; journeyd test configuration\n"
                                 "[journeyd]\n"
                                 "listen = 127.0.0.1:18080\n"
                                 "redis = 127.0.0.1:1\n"
-                                "api_tokens = test-token, other-token\n"
+                                "api_tokens = test-token-5f3a9c17, other-token-8d2e4b60\n"
                                 "default_country_code = 39\n"
                                 "click_allow = example.com, shop.example.com\n"
                                 "retry_after = 2s\n"
@@ -26,7 +26,7 @@ static const char good_conf[] = "; journeyd test configuration\n"
                                 "\n"
                                 "[source stripe]\n"
                                 "type = stripe\n"
-                                "secret = whsec_test_secret, whsec_old\n"
+                                "secret = whsec_test_secret, whsec_old_secret_1\n"
                                 "\n"
                                 "[source site]\n"
                                 "type = form\n"
@@ -47,74 +47,83 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
     {"unknown key in a source section",
-     "[journeyd]\n"                  /* 1 */
-     "listen = 127.0.0.1:18080\n"    /* 2 */
-     "redis = 127.0.0.1:1\n"         /* 3 */
-     "api_tokens = test-token\n"     /* 4 */
-     "default_country_code = 39\n"   /* 5 */
-     "click_allow = example.com\n"   /* 6 */
-     "\n"                            /* 7 */
-     "[source stripe]\n"             /* 8 */
-     "type = stripe\n"               /* 9 */
-     "scret = whsec_test_secret\n"   /* 10 */
-     "secret = whsec_test_secret\n", /* 11 */
+     "[journeyd]\n"                       /* 1 */
+     "listen = 127.0.0.1:18080\n"         /* 2 */
+     "redis = 127.0.0.1:1\n"              /* 3 */
+     "api_tokens = test-token-5f3a9c17\n" /* 4 */
+     "default_country_code = 39\n"        /* 5 */
+     "click_allow = example.com\n"        /* 6 */
+     "\n"                                 /* 7 */
+     "[source stripe]\n"                  /* 8 */
+     "type = stripe\n"                    /* 9 */
+     "scret = whsec_test_secret\n"        /* 10 */
+     "secret = whsec_test_secret\n",      /* 11 */
      10, 1},
     {"unknown key in [journeyd]",
-     "[journeyd]\n"                  /* 1 */
-     "listen = 127.0.0.1:18080\n"    /* 2 */
-     "redis = 127.0.0.1:1\n"         /* 3 */
-     "api_tokens = test-token\n"     /* 4 */
-     "lisen_backlog = 12\n"          /* 5 */
-     "\n"                            /* 6 */
-     "[source stripe]\n"             /* 7 */
-     "type = stripe\n"               /* 8 */
-     "secret = whsec_test_secret\n", /* 9 */
+     "[journeyd]\n"                       /* 1 */
+     "listen = 127.0.0.1:18080\n"         /* 2 */
+     "redis = 127.0.0.1:1\n"              /* 3 */
+     "api_tokens = test-token-5f3a9c17\n" /* 4 */
+     "lisen_backlog = 12\n"               /* 5 */
+     "\n"                                 /* 6 */
+     "[source stripe]\n"                  /* 7 */
+     "type = stripe\n"                    /* 8 */
+     "secret = whsec_test_secret\n",      /* 9 */
      5, 1},
     {"a duration that is not one",
-     "[journeyd]\n"                  /* 1 */
-     "listen = 127.0.0.1:18080\n"    /* 2 */
-     "redis = 127.0.0.1:1\n"         /* 3 */
-     "api_tokens = test-token\n"     /* 4 */
-     "retry_after = soon\n"          /* 5 */
-     "[source stripe]\n"             /* 6 */
-     "type = stripe\n"               /* 7 */
-     "secret = whsec_test_secret\n", /* 8 */
+     "[journeyd]\n"                       /* 1 */
+     "listen = 127.0.0.1:18080\n"         /* 2 */
+     "redis = 127.0.0.1:1\n"              /* 3 */
+     "api_tokens = test-token-5f3a9c17\n" /* 4 */
+     "retry_after = soon\n"               /* 5 */
+     "[source stripe]\n"                  /* 6 */
+     "type = stripe\n"                    /* 7 */
+     "secret = whsec_test_secret\n",      /* 8 */
      5, 1},
     {"an unknown source type",
-     "[journeyd]\n"               /* 1 */
-     "listen = 127.0.0.1:18080\n" /* 2 */
-     "redis = 127.0.0.1:1\n"      /* 3 */
-     "api_tokens = test-token\n"  /* 4 */
-     "[source x]\n"               /* 5 */
-     "type = nosuchprovider\n"    /* 6 */
-     "secret = s\n",              /* 7 */
+     "[journeyd]\n"                       /* 1 */
+     "listen = 127.0.0.1:18080\n"         /* 2 */
+     "redis = 127.0.0.1:1\n"              /* 3 */
+     "api_tokens = test-token-5f3a9c17\n" /* 4 */
+     "[source x]\n"                       /* 5 */
+     "type = nosuchprovider\n"            /* 6 */
+     "secret = whsec_test_secret\n",      /* 7 */
      6, 0},
     {"a line that is not key = value",
-     "[journeyd]\n"               /* 1 */
-     "listen = 127.0.0.1:18080\n" /* 2 */
-     "redis = 127.0.0.1:1\n"      /* 3 */
-     "this line is garbage\n"     /* 4 */
-     "api_tokens = test-token\n", /* 5 */
+     "[journeyd]\n"                        /* 1 */
+     "listen = 127.0.0.1:18080\n"          /* 2 */
+     "redis = 127.0.0.1:1\n"               /* 3 */
+     "this line is garbage\n"              /* 4 */
+     "api_tokens = test-token-5f3a9c17\n", /* 5 */
      4, 1},
     {"a [channels] rule naming an invalid channel",
-     "[journeyd]\n"                  /* 1 */
-     "listen = 127.0.0.1:18080\n"    /* 2 */
-     "redis = 127.0.0.1:1\n"         /* 3 */
-     "api_tokens = test-token\n"     /* 4 */
-     "[channels]\n"                  /* 5 */
-     "medium.affiliate = partners\n" /* 6 */
-     "source.partnerx = Partner X\n" /* 7 */
-     "[source stripe]\n"             /* 8 */
-     "type = stripe\n"               /* 9 */
-     "secret = whsec_test_secret\n", /* 10 */
+     "[journeyd]\n"                       /* 1 */
+     "listen = 127.0.0.1:18080\n"         /* 2 */
+     "redis = 127.0.0.1:1\n"              /* 3 */
+     "api_tokens = test-token-5f3a9c17\n" /* 4 */
+     "[channels]\n"                       /* 5 */
+     "medium.affiliate = partners\n"      /* 6 */
+     "source.partnerx = Partner X\n"      /* 7 */
+     "[source stripe]\n"                  /* 8 */
+     "type = stripe\n"                    /* 9 */
+     "secret = whsec_test_secret\n",      /* 10 */
      7, 1},
-    {"a stripe source without a secret",
+    /* Issue 11.11: a secret this short can be guessed; the value is never echoed. */
+    {"a secret of one character",
      "[journeyd]\n"               /* 1 */
      "listen = 127.0.0.1:18080\n" /* 2 */
      "redis = 127.0.0.1:1\n"      /* 3 */
-     "api_tokens = test-token\n"  /* 4 */
-     "[source stripe]\n"          /* 5 */
-     "type = stripe\n",           /* 6 */
+     "[source stripe]\n"          /* 4 */
+     "type = stripe\n"            /* 5 */
+     "secret = x\n",              /* 6 */
+     6, 1},
+    {"a stripe source without a secret",
+     "[journeyd]\n"                       /* 1 */
+     "listen = 127.0.0.1:18080\n"         /* 2 */
+     "redis = 127.0.0.1:1\n"              /* 3 */
+     "api_tokens = test-token-5f3a9c17\n" /* 4 */
+     "[source stripe]\n"                  /* 5 */
+     "type = stripe\n",                   /* 6 */
      0, 0},
 };
 

@@ -345,7 +345,7 @@ static void test_set_touch_follows_source(void **state)
     static const char *const kv[] = {"utm_source", "partnerx", "utm_medium", "email", NULL};
     struct pairs p = {kv};
     struct cfg *c = must_parse("[channels]\nsource.partnerx = partners\n"
-                               "[source s]\ntype = stripe\nsecret = x\n");
+                               "[source s]\ntype = stripe\nsecret = x_padded_to_16ch\n");
     const struct cfg_source *s = cfg_find_source(c, "s");
     assert_non_null(s);
     assert_ptr_equal(s->cx.channels, &c->channels);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "stderr_capture.h"
 
 #ifndef JD_TEST_DATA
 #define JD_TEST_DATA "tests/data"
@@ -140,7 +141,7 @@ static void test_defaults(void **state)
 static void test_source_defaults(void **state)
 {
     (void)state;
-    struct cfg *c = must_parse("[source hooks]\ntype = events\nsecret = t\n");
+    struct cfg *c = must_parse("[source hooks]\ntype = events\nsecret = t_padded_to_16ch\n");
     assert_int_equal(c->nsources, 1);
     const struct cfg_source *s = &c->sources[0];
     assert_string_equal(s->name, "hooks");
@@ -151,6 +152,7 @@ static void test_source_defaults(void **state)
     assert_null(s->cx.allow_origins);
     assert_int_equal(s->cx.auth, CX_AUTH_HMAC);
     assert_int_equal(s->cx.tolerance_s, 300);
+    assert_int_equal(s->cx.legacy_signatures, 0);
     cfg_free(c);
 }
 
@@ -168,7 +170,7 @@ static void test_syntax(void **state)
                                "consumer = worker-1 ;comment\r\n"
                                "[source  web-1.eu_x]\r\n"
                                "type = form\r\n"
-                               "secret = ab#cd;ef, gh ;comment\r\n";
+                               "secret = ab#cd;ef_padded_to_16ch, gh_padded_to_16ch ;comment\r\n";
     struct cfg_err err;
     struct cfg *c = parse_named(text, "test.conf", &err);
     /* "Europe/Rome;not-a-comment" is a value with a ';' in it, and not a valid zone. */
@@ -183,7 +185,7 @@ static void test_syntax(void **state)
                              "consumer = worker-1 ;comment\r\n"
                              "[source  web-1.eu_x]\r\n"
                              "type = form\r\n"
-                             "secret = ab#cd;ef, gh ;comment\r\n"
+                             "secret = ab#cd;ef_padded_to_16ch, gh_padded_to_16ch ;comment\r\n"
                              "stages =\r\n"; /* empty value, no newline at the end */
     c = must_parse(ok);
     assert_string_equal(c->log_level, "debug");
@@ -191,8 +193,8 @@ static void test_syntax(void **state)
     assert_int_equal(c->nsources, 1);
     assert_string_equal(c->sources[0].name, "web-1.eu_x");
     assert_int_equal(c->sources[0].cx.nsecrets, 2);
-    assert_string_equal(c->sources[0].cx.secrets[0], "ab#cd;ef");
-    assert_string_equal(c->sources[0].cx.secrets[1], "gh");
+    assert_string_equal(c->sources[0].cx.secrets[0], "ab#cd;ef_padded_to_16ch");
+    assert_string_equal(c->sources[0].cx.secrets[1], "gh_padded_to_16ch");
     assert_string_equal(c->sources[0].stages, "");
     cfg_free(c);
 }
@@ -289,10 +291,10 @@ static void test_durations(void **state)
                       "invalid value '1500ms' for retry_after: expected whole seconds");
     expect_main_error("claim_idle", "2d", "invalid value '2d' for claim_idle: expected 1s..1d");
 
-    c = must_parse("[source s]\ntype = stripe\nsecret = x\ntolerance = 10m\n");
+    c = must_parse("[source s]\ntype = stripe\nsecret = x_padded_to_16ch\ntolerance = 10m\n");
     assert_int_equal(c->sources[0].cx.tolerance_s, 600);
     cfg_free(c);
-    expect_error("[source s]\ntype = stripe\nsecret = x\ntolerance = 0\n",
+    expect_error("[source s]\ntype = stripe\nsecret = x_padded_to_16ch\ntolerance = 0\n",
                  "test.conf:4: invalid value '0' for tolerance: expected 1s..7d");
 }
 
@@ -353,11 +355,12 @@ static void test_ints(void **state)
 static void test_lists(void **state)
 {
     (void)state;
-    struct cfg *c = must_main_value("api_tokens", "  a , b,c  ");
+    struct cfg *c =
+        must_main_value("api_tokens", "  a_padded_to_16ch , b_padded_to_16ch,c_padded_to_16ch  ");
     assert_int_equal(c->napi_tokens, 3);
-    assert_string_equal(c->api_tokens[0], "a");
-    assert_string_equal(c->api_tokens[1], "b");
-    assert_string_equal(c->api_tokens[2], "c");
+    assert_string_equal(c->api_tokens[0], "a_padded_to_16ch");
+    assert_string_equal(c->api_tokens[1], "b_padded_to_16ch");
+    assert_string_equal(c->api_tokens[2], "c_padded_to_16ch");
     cfg_free(c);
 
     c = must_main_value("api_tokens", "");
@@ -378,13 +381,20 @@ static void test_lists(void **state)
     assert_string_equal(c->unique_types[1], "custom:crm_id");
     cfg_free(c);
 
-    expect_main_error("api_tokens", "a,,b", "empty item in api_tokens");
-    expect_main_error("api_tokens", "a, b,", "empty item in api_tokens");
-    expect_main_error("api_tokens", ", a", "empty item in api_tokens");
-    expect_main_error("api_tokens", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
-                      "too many items in api_tokens (at most 16)");
-    c = must_main_value("api_tokens", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16");
+    expect_main_error("api_tokens", "a_padded_to_16ch,,b_padded_to_16ch",
+                      "empty item in api_tokens");
+    expect_main_error("api_tokens", "a_padded_to_16ch, b_padded_to_16ch,",
+                      "empty item in api_tokens");
+    expect_main_error("api_tokens", ", a_padded_to_16ch", "empty item in api_tokens");
+    char many[17 * 20] = "";
+    for (int i = 1; i <= 17; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%stoken-%02d-of-many",
+                 i > 1 ? "," : "", i);
+    expect_main_error("api_tokens", many, "too many items in api_tokens (at most 16)");
+    *strrchr(many, ',') = '\0';
+    c = must_main_value("api_tokens", many);
     assert_int_equal(c->napi_tokens, 16);
+    assert_string_equal(c->api_tokens[15], "token-16-of-many");
     cfg_free(c);
     expect_main_error("click_allow", "example.com, https://evil.example",
                       "invalid item 'https://evil.example' in click_allow: expected a host "
@@ -540,10 +550,11 @@ static void test_errors_with_lines(void **state)
                  "test.conf:2: key 'listen' outside any section");
     expect_error("[journeyd]\nlog_level = info\n; x\nlog_level = debug\n",
                  "test.conf:4: duplicate key 'log_level' in [journeyd] (first at line 2)");
-    expect_error("[source a]\ntype = events\nsecret = t\n[source b]\ntype = events\nsecret = t\n"
+    expect_error("[source a]\ntype = events\nsecret = t_padded_to_16ch\n[source b]\ntype = "
+                 "events\nsecret = t_padded_to_16ch\n"
                  "[source a]\n",
                  "test.conf:7: duplicate source 'a' (first at line 1)");
-    expect_error("[journeyd]\n[source a]\ntype = events\nsecret = t\n[journeyd]\n",
+    expect_error("[journeyd]\n[source a]\ntype = events\nsecret = t_padded_to_16ch\n[journeyd]\n",
                  "test.conf:5: duplicate section [journeyd] (first at line 1)");
     expect_error("[journeyd]\nworker_batch = 5000\n",
                  "test.conf:2: invalid value '5000' for worker_batch: expected 1..1000");
@@ -565,7 +576,7 @@ static void test_errors_with_lines(void **state)
     char text[256], name[80];
     memset(name, 'n', 63);
     name[63] = '\0';
-    snprintf(text, sizeof(text), "[source %s]\ntype = events\nsecret = t\n", name);
+    snprintf(text, sizeof(text), "[source %s]\ntype = events\nsecret = t_padded_to_16ch\n", name);
     struct cfg *c = must_parse(text);
     cfg_free(c);
     snprintf(text, sizeof(text), "[source %sn]\ntype = events\n", name);
@@ -578,7 +589,7 @@ static void test_errors_with_lines(void **state)
                  "test.conf:1: [source s] needs 'secret'");
     expect_error("[journeyd]\n\n[source s]\ntype = stripe\n", "test.conf:3: [source s] needs "
                                                               "'secret'");
-    expect_error("[source s]\nsecret = x\n", "test.conf:1: [source s] needs 'type'");
+    expect_error("[source s]\nsecret = x_padded_to_16ch\n", "test.conf:1: [source s] needs 'type'");
     expect_error("[source s]\ntype = strip\n",
                  "test.conf:2: invalid value 'strip' for type: expected one of stripe, form, "
                  "events, hubspot, pipedrive, shopify, meta_leads, google_ads, typeform, "
@@ -586,17 +597,18 @@ static void test_errors_with_lines(void **state)
     expect_error("[source c]\ntype = click\n",
                  "test.conf:2: invalid value 'click' for type: the click tracker is built in "
                  "(GET /c, with click_allow in [journeyd])");
-    expect_error("[source s]\ntype = stripe\nsecret = x\n\nauth = token\n",
+    expect_error("[source s]\ntype = stripe\nsecret = x_padded_to_16ch\n\nauth = token\n",
                  "test.conf:5: 'auth' applies only to sources of type form");
     expect_error("[source s]\ntype = events\nthank_you_url = https://x.example/\n",
                  "test.conf:3: 'thank_you_url' applies only to sources of type form");
     /* An empty secret is no secret. */
     expect_error("[source s]\ntype = stripe\nsecret =\n", "test.conf:1: [source s] needs "
                                                           "'secret'");
-    expect_error("[source s]\ntype = stripe\nsecret = x\nsecret_file = /x\n",
+    expect_error("[source s]\ntype = stripe\nsecret = x_padded_to_16ch\nsecret_file = /x\n",
                  "test.conf:4: both 'secret' and 'secret_file' given (first at line 3)");
 #define SECRET_FILE JD_TEST_DATA "/config/stripe.secret"
-    expect_error("[source s]\ntype = stripe\nsecret_file = " SECRET_FILE "\nsecret = x\n",
+    expect_error("[source s]\ntype = stripe\nsecret_file = " SECRET_FILE
+                 "\nsecret = x_padded_to_16ch\n",
                  "test.conf:4: both 'secret' and 'secret_file' given (first at line 3)");
     expect_error("[source s]\ntype = stripe\nsecret_file = " SECRET_FILE "\nsecret_file = /y\n",
                  "test.conf:4: duplicate key 'secret_file' in [source s] (first at line 3)");
@@ -674,8 +686,8 @@ static void test_too_many_sources(void **state)
     assert_non_null(text);
     size_t len = 0;
     for (int i = 0; i < CFG_MAX_SOURCES; i++)
-        len +=
-            (size_t)snprintf(text + len, cap - len, "[source s%d]\ntype = events\nsecret = t\n", i);
+        len += (size_t)snprintf(text + len, cap - len,
+                                "[source s%d]\ntype = events\nsecret = t_padded_to_16ch\n", i);
     struct cfg *c = must_parse(text);
     assert_int_equal(c->nsources, CFG_MAX_SOURCES);
     assert_non_null(cfg_find_source(c, "s63"));
@@ -696,16 +708,16 @@ static void test_required_per_type(void **state)
         const char *keys; /* the lines that satisfy it */
         const char *first_need;
     } cases[] = {
-        {"stripe", "secret = a\n", "secret"},
-        {"typeform", "secret = a\n", "secret"},
-        {"shopify", "secret = a\n", "secret"},
-        {"calendly", "secret = a\n", "secret"},
-        {"hubspot", "secret = a\n", "secret"},
-        {"google_ads", "secret = a\n", "secret"},
-        {"form", "secret = a\n", "secret"},
-        {"pipedrive", "username = u\npassword = p\n", "username"},
-        {"meta_leads", "secret = a\nverify_token = v\n", "secret"},
-        {"events", "secret = a\n", "secret"},
+        {"stripe", "secret = a_padded_to_16ch\n", "secret"},
+        {"typeform", "secret = a_padded_to_16ch\n", "secret"},
+        {"shopify", "secret = a_padded_to_16ch\n", "secret"},
+        {"calendly", "secret = a_padded_to_16ch\n", "secret"},
+        {"hubspot", "secret = a_padded_to_16ch\n", "secret"},
+        {"google_ads", "secret = a_padded_to_16ch\n", "secret"},
+        {"form", "secret = a_padded_to_16ch\n", "secret"},
+        {"pipedrive", "username = u\npassword = p_padded_to_16ch\n", "username"},
+        {"meta_leads", "secret = a_padded_to_16ch\nverify_token = v\n", "secret"},
+        {"events", "secret = a_padded_to_16ch\n", "secret"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char text[256], want[128];
@@ -720,9 +732,9 @@ static void test_required_per_type(void **state)
     }
     expect_error("[source x]\ntype = pipedrive\nusername = u\n",
                  "test.conf:1: [source x] needs 'password'");
-    expect_error("[source x]\ntype = meta_leads\nsecret = s\n",
+    expect_error("[source x]\ntype = meta_leads\nsecret = s_padded_to_16ch\n",
                  "test.conf:1: [source x] needs 'verify_token'");
-    expect_error("[source x]\ntype = pipedrive\nusername = a:b\npassword = p\n",
+    expect_error("[source x]\ntype = pipedrive\nusername = a:b\npassword = p_padded_to_16ch\n",
                  "test.conf:3: invalid value 'a:b' for username: expected no ':' (HTTP Basic "
                  "cannot carry it)");
 
@@ -748,7 +760,8 @@ static void test_required_per_type(void **state)
     assert_string_equal(c->sources[0].thank_you_url, "https://www.example.com/thanks");
     assert_int_equal(c->sources[0].cx.nsecrets, 0);
     cfg_free(c);
-    c = must_parse("[source f]\ntype = form\nauth = token\nsecret = t1, t2\n");
+    c = must_parse(
+        "[source f]\ntype = form\nauth = token\nsecret = t1_padded_to_16ch, t2_padded_to_16ch\n");
     assert_int_equal(c->sources[0].cx.auth, CX_AUTH_TOKEN);
     cfg_free(c);
 }
@@ -758,10 +771,10 @@ static void test_required_per_type(void **state)
  * refuse every source of it. Returns the line (with its newline) and its length. */
 static const char *need_line(const char *key, int *len)
 {
-    static const char lines[] = "\nsecret = a"
+    static const char lines[] = "\nsecret = a_padded_to_16ch"
                                 "\nverify_token = v"
                                 "\nusername = u"
-                                "\npassword = p"
+                                "\npassword = p_padded_to_16ch"
                                 "\npublic_url = https://hooks.example.com/x"
                                 "\napi_token = t"
                                 "\nallow_origins = example.com"
@@ -847,30 +860,36 @@ static void test_required_from_descriptor(void **state)
 static void test_secret_rotation(void **state)
 {
     (void)state;
-    struct cfg *c = must_parse("[source s]\ntype = stripe\nsecret = whsec_new , whsec_old,x\n");
+    struct cfg *c = must_parse("[source s]\ntype = stripe\nsecret = whsec_new_5be07d1a , "
+                               "whsec_old_9f2c41e0,x_padded_to_16ch\n");
     const struct cfg_source *s = &c->sources[0];
     assert_int_equal(s->cx.nsecrets, 3);
-    assert_string_equal(s->cx.secrets[0], "whsec_new");
-    assert_string_equal(s->cx.secrets[1], "whsec_old");
-    assert_string_equal(s->cx.secrets[2], "x");
+    assert_string_equal(s->cx.secrets[0], "whsec_new_5be07d1a");
+    assert_string_equal(s->cx.secrets[1], "whsec_old_9f2c41e0");
+    assert_string_equal(s->cx.secrets[2], "x_padded_to_16ch");
     /* One buffer holds them all, in order. */
     assert_ptr_equal(s->cx.secrets[0], s->secrets_buf);
-    assert_ptr_equal(s->cx.secrets[1], s->secrets_buf + strlen("whsec_new") + 1);
-    assert_ptr_equal(s->cx.secrets[2], s->cx.secrets[1] + strlen("whsec_old") + 1);
+    assert_ptr_equal(s->cx.secrets[1], s->secrets_buf + strlen("whsec_new_5be07d1a") + 1);
+    assert_ptr_equal(s->cx.secrets[2], s->cx.secrets[1] + strlen("whsec_old_9f2c41e0") + 1);
     assert_null(s->cx.secrets[3]);
     cfg_free(c);
 
-    c = must_parse("[source s]\ntype = shopify\nsecret = 1,2,3,4,5,6,7,8\n");
+    char text[512] = "[source s]\ntype = shopify\nsecret = ";
+    for (int i = 1; i <= 8; i++)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text), "%sshopify_secret_%02d",
+                 i > 1 ? "," : "", i);
+    c = must_parse(text);
     assert_int_equal(c->sources[0].cx.nsecrets, CX_MAX_SECRETS);
-    assert_string_equal(c->sources[0].cx.secrets[7], "8");
+    assert_string_equal(c->sources[0].cx.secrets[7], "shopify_secret_08");
     cfg_free(c);
-    expect_error("[source s]\ntype = shopify\nsecret = 1,2,3,4,5,6,7,8,9\n",
-                 "test.conf:3: too many items in secret (at most 8)");
+    strcat(text, ",shopify_secret_09\n");
+    expect_error(text, "test.conf:3: too many items in secret (at most 8)");
     /* Secret values never appear in messages. */
     expect_error("[source s]\ntype = shopify\nsecret = top\x01secret\n",
                  "test.conf:3: invalid value for secret: contains a control character");
-    expect_error("[source s]\ntype = meta_leads\nsecret = a\nverify_token = top\tsecret\n",
-                 "test.conf:4: invalid value for verify_token: contains a control character");
+    expect_error(
+        "[source s]\ntype = meta_leads\nsecret = a_padded_to_16ch\nverify_token = top\tsecret\n",
+        "test.conf:4: invalid value for verify_token: contains a control character");
 }
 
 static void test_cx_view(void **state)
@@ -879,18 +898,19 @@ static void test_cx_view(void **state)
     /* [journeyd] after the sources: the view still gets its country code. */
     struct cfg *c = must_parse("[source hub]\n"
                                "type = hubspot\n"
-                               "secret = s1\n"
+                               "secret = s1_padded_to_16ch\n"
                                "verify_token = vt\n"
                                "username = user\n"
-                               "password = pw\n"
+                               "password = pw_padded_to_16ch\n"
                                "public_url = https://hooks.example.com/hooks/hub\n"
+                               "legacy_signatures = yes\n"
                                "api_token = at\n"
                                "api_base = http://127.0.0.1:9999\n"
                                "stages = lead:lead, customer:won\n"
                                "tolerance = 1m\n"
                                "[source pay]\n"
                                "type = stripe\n"
-                               "secret = s2\n"
+                               "secret = s2_padded_to_16ch\n"
                                "[journeyd]\n"
                                "default_country_code = 39\n");
     assert_int_equal(c->nsources, 2);
@@ -912,30 +932,113 @@ static void test_cx_view(void **state)
     assert_string_equal(s->cx.type, "hubspot");
     assert_string_equal(s->cx.verify_token, "vt");
     assert_string_equal(s->cx.username, "user");
-    assert_string_equal(s->cx.password, "pw");
+    assert_string_equal(s->cx.password, "pw_padded_to_16ch");
     assert_string_equal(s->cx.public_url, "https://hooks.example.com/hooks/hub");
     assert_string_equal(s->cx.api_token, "at");
     assert_string_equal(s->cx.api_base, "http://127.0.0.1:9999");
     assert_string_equal(s->cx.stages, "lead:lead, customer:won");
     assert_string_equal(s->cx.default_country_code, "39");
     assert_int_equal(s->cx.tolerance_s, 60);
+    assert_int_equal(s->cx.legacy_signatures, 1);
     assert_int_equal(s->cx.auth, CX_AUTH_HMAC);
 
     s = cfg_find_source(c, "pay");
     assert_ptr_equal(s, &c->sources[1]);
-    assert_string_equal(s->cx.secrets[0], "s2");
+    assert_string_equal(s->cx.secrets[0], "s2_padded_to_16ch");
     assert_ptr_equal(s->cx.default_country_code, c->default_country_code);
     assert_null(cfg_find_source(c, "nope"));
     assert_null(cfg_find_source(c, NULL));
     assert_null(cfg_find_source(NULL, "pay"));
     cfg_free(c);
 
-    expect_error("[source hub]\ntype = hubspot\nsecret = s\nstages = lead\n",
+    expect_error("[source hub]\ntype = hubspot\nsecret = s_padded_to_16ch\nstages = lead\n",
                  "test.conf:4: invalid value 'lead' for stages: expected <provider "
                  "stage>:<journeyd stage>, ...");
-    expect_error("[source hub]\ntype = hubspot\nsecret = s\napi_base = ftp://x\n",
+    expect_error("[source hub]\ntype = hubspot\nsecret = s_padded_to_16ch\napi_base = ftp://x\n",
                  "test.conf:4: invalid value 'ftp://x' for api_base: expected an absolute "
                  "http:// or https:// URL");
+}
+
+/* A short secret or token can be guessed, or found offline from one captured signed
+ * delivery (issue 11.11): 15 characters are refused, 16 accepted, and the message never
+ * quotes the value, not even the short one. */
+static void test_secret_min_length(void **state)
+{
+    (void)state;
+    static const char fifteen[] = "fifteen-chars-x", sixteen[] = "sixteen-chars-xy";
+    static const struct {
+        const char *before; /* the value, then a newline, ends the text */
+        const char *error;
+    } cases[] = {
+        {"[journeyd]\napi_tokens = ",
+         "test.conf:2: invalid item in api_tokens: shorter than 16 characters (guessable)"},
+        {"[source s]\ntype = stripe\nsecret = ",
+         "test.conf:3: invalid item in secret: shorter than 16 characters (guessable)"},
+        {"[source p]\ntype = pipedrive\nusername = u\npassword = ",
+         "test.conf:4: invalid value for password: shorter than 16 characters (guessable)"},
+        /* Every item of a rotation list counts, not only the first. */
+        {"[source s]\ntype = stripe\nsecret = whsec_current_1234567, ",
+         "test.conf:3: invalid item in secret: shorter than 16 characters (guessable)"},
+    };
+    assert_int_equal(strlen(fifteen), 15);
+    assert_int_equal(strlen(sixteen), 16);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[256];
+        struct cfg_err err;
+        snprintf(text, sizeof(text), "%s%s\n", cases[i].before, sixteen);
+        cfg_free(must_parse(text));
+        snprintf(text, sizeof(text), "%s%s\n", cases[i].before, fifteen);
+        expect_error(text, cases[i].error);
+        assert_null(parse_named(text, "test.conf", &err));
+        assert_null(strstr(err.msg, fifteen));
+    }
+    /* From a file or the environment, the same rule. */
+    assert_int_equal(setenv("JD_TEST_SHORT", fifteen, 1), 0);
+    expect_error("[source s]\ntype = stripe\nsecret = env:JD_TEST_SHORT\n",
+                 "test.conf:3: invalid item in secret: shorter than 16 characters (guessable)");
+    unsetenv("JD_TEST_SHORT");
+}
+
+/* Outgoing API look-ups carry the provider's token: plain http only to a loopback
+ * address, and a name that merely starts like one is not one (issue 11.11). */
+static void test_api_base_https(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"https://x",
+                                     "https://api.hubapi.com/crm",
+                                     "http://127.0.0.1:8080/x",
+                                     "http://127.9.8.7/",
+                                     "http://localhost:1/",
+                                     "http://localhost",
+                                     "http://[::1]:9/",
+                                     "http://[::1]"};
+    static const char *const refused[] = {"http://example.com",
+                                          "http://127.0.0.1.evil.example/",
+                                          "http://localhost.evil.example/",
+                                          "http://localhost@evil.example/",
+                                          "http://128.0.0.1/",
+                                          "http://[::2]:9/",
+                                          "http://[::1]evil.example/",
+                                          "http://10.0.0.1:8080/"};
+    char text[256], want[320];
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "[source h]\ntype = hubspot\nsecret = hs-client-secret-5b7e\napi_base = %s\n",
+                 ok[i]);
+        struct cfg *c = must_parse(text);
+        assert_string_equal(c->sources[0].cx.api_base, ok[i]);
+        cfg_free(c);
+    }
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "[source h]\ntype = hubspot\nsecret = hs-client-secret-5b7e\napi_base = %s\n",
+                 refused[i]);
+        snprintf(want, sizeof(want),
+                 "test.conf:4: invalid value '%s' for api_base: must be https:// (http:// only "
+                 "to a loopback address)",
+                 refused[i]);
+        expect_error(text, want);
+    }
 }
 
 static void test_file_values(void **state)
@@ -950,26 +1053,27 @@ static void test_file_values(void **state)
 
     /* Absolute path; exactly one trailing newline is dropped. */
     snprintf(path, sizeof(path), "%s/stripe.secret", dir);
-    write_file(path, "whsec_file\n", 11);
+    write_file(path, "whsec_from_a_file\n", 18);
     snprintf(text, sizeof(text), "[source s]\ntype = stripe\nsecret_file = %s\n", path);
     c = must_parse(text);
     assert_int_equal(c->sources[0].cx.nsecrets, 1);
-    assert_string_equal(c->sources[0].cx.secrets[0], "whsec_file");
+    assert_string_equal(c->sources[0].cx.secrets[0], "whsec_from_a_file");
     cfg_free(c);
 
     /* A list from a file: one item a line, or commas. */
-    write_file(path, "new\r\nold, older\n", 16);
+    write_file(path, "new_secret_1234567\r\nold_secret_1234567, older_secret_12345\n", 59);
     c = must_parse(text);
     assert_int_equal(c->sources[0].cx.nsecrets, 3);
-    assert_string_equal(c->sources[0].cx.secrets[0], "new");
-    assert_string_equal(c->sources[0].cx.secrets[2], "older");
+    assert_string_equal(c->sources[0].cx.secrets[0], "new_secret_1234567");
+    assert_string_equal(c->sources[0].cx.secrets[2], "older_secret_12345");
     cfg_free(c);
 
     /* A second newline is not dropped: a string value refuses it. */
     snprintf(path, sizeof(path), "%s/verify", dir);
     write_file(path, "tok\n\n", 5);
     snprintf(text, sizeof(text),
-             "[source m]\ntype = meta_leads\nsecret = s\nverify_token_file = %s\n", path);
+             "[source m]\ntype = meta_leads\nsecret = s_padded_to_16ch\nverify_token_file = %s\n",
+             path);
     expect_error(text, "test.conf:4: invalid value for verify_token: contains a control character");
     write_file(path, "tok\r\n", 5);
     c = must_parse(text);
@@ -994,12 +1098,12 @@ static void test_file_values(void **state)
     c = parse_named("[source s]\ntype = stripe\nsecret_file = stripe.secret\n", path, &err);
     if (!c)
         fail_msg("%s", err.msg);
-    assert_string_equal(c->sources[0].cx.secrets[0], "new");
+    assert_string_equal(c->sources[0].cx.secrets[0], "new_secret_1234567");
     cfg_free(c);
     c = cfg_load(JD_TEST_DATA "/config/relative.conf", &err);
     if (!c)
         fail_msg("%s", err.msg);
-    assert_string_equal(c->sources[0].cx.secrets[0], "whsec_from_file");
+    assert_string_equal(c->sources[0].cx.secrets[0], "whsec_from_a_file");
     cfg_free(c);
 
     /* Relative: in $CREDENTIALS_DIRECTORY when systemd set it (LoadCredential=). */
@@ -1046,10 +1150,120 @@ static void test_file_values(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* cfg_load with stderr captured: the config, and in `log` what it logged. */
+static struct cfg *load_logged(const char *path, struct cfg_err *err, char *log, size_t logsz)
+{
+    struct stderr_capture cap;
+    capture_begin(&cap);
+    struct cfg *c = cfg_load(path, err);
+    capture_end(&cap, log, logsz);
+    return c;
+}
+
+/* Loads path, which must parse, and frees it: what it logged is in log. */
+static void must_load(const char *path, char *log, size_t logsz)
+{
+    struct cfg_err err;
+    struct cfg *c = load_logged(path, &err, log, logsz);
+    if (!c)
+        fail_msg("%s", err.msg);
+    cfg_free(c);
+}
+
+/* Loads path, which must parse: it logged a line holding want, and no secret value (every
+ * secret of the test below holds "never_logged"). */
+static void expect_warning(const char *path, const char *want)
+{
+    char log[4096];
+    must_load(path, log, sizeof(log));
+    if (!strstr(log, want))
+        fail_msg("want \"%s\" in the log: %s", want, log);
+    assert_null(strstr(log, "never_logged"));
+}
+
+static void write_mode(const char *path, const char *text, mode_t mode)
+{
+    write_file(path, text, strlen(text));
+    /* chmod, not the umask: the bits are what is tested (as root too: st_mode is read). */
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Secrets others on the host can read (issue 11.11): an inline secret in a config file
+ * readable by others, or a secret file readable by others, is a warning naming the file
+ * and the key, never the value; a secret file writable by others is refused, since anyone
+ * could swap in a secret of their own. The mode is the descriptor's that was read. */
+static void test_secret_file_modes(void **state)
+{
+    (void)state;
+    char dir[256], conf[300], secret[300], text[1024], log[4096], want[700];
+    struct cfg_err err;
+
+    unsetenv("CREDENTIALS_DIRECTORY");
+    unsetenv("JOURNAL_STREAM");
+    make_tmpdir(dir, sizeof(dir));
+    snprintf(conf, sizeof(conf), "%s/journeyd.conf", dir);
+    snprintf(secret, sizeof(secret), "%s/stripe.secret", dir);
+
+    /* Inline secrets in a world-readable config: one line per key, values never shown. */
+    static const char inline_text[] = "[journeyd]\n"
+                                      "api_tokens = api_token_never_logged\n"
+                                      "[source s]\n"
+                                      "type = stripe\n"
+                                      "secret = whsec_never_logged_1\n";
+    write_mode(conf, inline_text, 0644);
+    snprintf(want, sizeof(want),
+             "level=warning msg=\"config file readable by others holds a secret (use a _file or "
+             "env: value)\" file=\"%s\" key=api_tokens config_line=2\n",
+             conf);
+    expect_warning(conf, want);
+    expect_warning(conf, "key=secret config_line=5\n");
+
+    /* Not readable by others, or no inline secret (env:, _file): nothing to say. */
+    write_mode(conf, inline_text, 0640);
+    must_load(conf, log, sizeof(log));
+    assert_string_equal(log, "");
+    assert_int_equal(setenv("JD_TEST_MODE_SECRET", "whsec_from_the_environment", 1), 0);
+    write_mode(conf, "[source s]\ntype = stripe\nsecret = env:JD_TEST_MODE_SECRET\n", 0644);
+    must_load(conf, log, sizeof(log));
+    assert_string_equal(log, "");
+    unsetenv("JD_TEST_MODE_SECRET");
+
+    /* A secret file: 0600 silent, 0644 a warning naming it, o+w refused with the line. */
+    snprintf(text, sizeof(text), "[source s]\ntype = stripe\nsecret_file = %s\n", secret);
+    write_mode(conf, text, 0644);
+    write_mode(secret, "whsec_in_a_file_never_logged\n", 0600);
+    must_load(conf, log, sizeof(log));
+    assert_string_equal(log, "");
+    assert_int_equal(chmod(secret, 0644), 0);
+    snprintf(want, sizeof(want),
+             "level=warning msg=\"secret file readable by others\" file=\"%s\" key=secret "
+             "config_line=3\n",
+             secret);
+    expect_warning(conf, want);
+    assert_int_equal(chmod(secret, 0602), 0);
+    assert_null(load_logged(conf, &err, log, sizeof(log)));
+    snprintf(want, sizeof(want),
+             "%s:3: secret_file '%s' is writable by others (anyone on the host could replace it)",
+             conf, secret);
+    assert_string_equal(err.msg, want);
+    assert_null(strstr(log, "never_logged"));
+
+    /* Only secrets: a world-writable file for another key is the operator's business. */
+    write_mode(secret, "debug\n", 0666);
+    snprintf(text, sizeof(text), "[journeyd]\nlog_level_file = %s\n", secret);
+    write_mode(conf, text, 0644);
+    must_load(conf, log, sizeof(log));
+    assert_string_equal(log, "");
+
+    assert_int_equal(unlink(secret), 0);
+    assert_int_equal(unlink(conf), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_env_values(void **state)
 {
     (void)state;
-    assert_int_equal(setenv("JD_TEST_SECRET", "env-new, env-old", 1), 0);
+    assert_int_equal(setenv("JD_TEST_SECRET", "env-new-secret-16, env-old-secret-16", 1), 0);
     assert_int_equal(setenv("JD_TEST_BATCH", "128", 1), 0);
     assert_int_equal(setenv("JD_TEST_BAD_BATCH", "lots", 1), 0);
     unsetenv("JD_TEST_UNSET");
@@ -1058,7 +1272,7 @@ static void test_env_values(void **state)
                                "[source s]\ntype = stripe\nsecret = env:JD_TEST_SECRET\n");
     assert_int_equal(c->worker_batch, 128);
     assert_int_equal(c->sources[0].cx.nsecrets, 2);
-    assert_string_equal(c->sources[0].cx.secrets[1], "env-old");
+    assert_string_equal(c->sources[0].cx.secrets[1], "env-old-secret-16");
     cfg_free(c);
 
     expect_error("[source s]\ntype = stripe\nsecret = env:JD_TEST_UNSET\n",
@@ -1179,8 +1393,9 @@ static void test_reference(void **state)
 static void test_restart_changes(void **state)
 {
     (void)state;
-    static const char base[] = "[journeyd]\nlisten = 127.0.0.1:8080\napi_tokens = tok-a\n"
-                               "[source s]\ntype = stripe\nsecret = whsec_a\n";
+    static const char base[] =
+        "[journeyd]\nlisten = 127.0.0.1:8080\napi_tokens = tok-a_padded_to_16ch\n"
+        "[source s]\ntype = stripe\nsecret = whsec_a_padded_to_16ch\n";
     char out[256];
     struct cfg *old = must_parse(base);
     struct cfg *same = must_parse(base);
@@ -1189,18 +1404,19 @@ static void test_restart_changes(void **state)
     cfg_free(same);
 
     /* Reloadable keys (secrets among them, and unique_types) are not named. */
-    struct cfg *fresh = must_parse("[journeyd]\nlisten = 127.0.0.1:8080\napi_tokens = tok-b\n"
-                                   "max_body = 2M\nunique_types = custom:crm\n"
-                                   "[source s]\ntype = stripe\nsecret = whsec_b\ntolerance = 60\n"
-                                   "[source t]\ntype = events\nsecret = x\n");
+    struct cfg *fresh =
+        must_parse("[journeyd]\nlisten = 127.0.0.1:8080\napi_tokens = tok-b_padded_to_16ch\n"
+                   "max_body = 2M\nunique_types = custom:crm\n"
+                   "[source s]\ntype = stripe\nsecret = whsec_b_padded_to_16ch\ntolerance = 60\n"
+                   "[source t]\ntype = events\nsecret = x_padded_to_16ch\n");
     assert_int_equal(cfg_restart_changes(old, fresh, out, sizeof(out)), 0);
     assert_string_equal(out, "");
     cfg_free(fresh);
 
     /* Restart-only keys, in table order; values never appear. */
     fresh = must_parse("[journeyd]\nlisten = 127.0.0.1:9090\nconsumer = w1\n"
-                       "outbound_timeout = 7s\napi_tokens = tok-a\n"
-                       "[source s]\ntype = stripe\nsecret = whsec_a\n");
+                       "outbound_timeout = 7s\napi_tokens = tok-a_padded_to_16ch\n"
+                       "[source s]\ntype = stripe\nsecret = whsec_a_padded_to_16ch\n");
     assert_int_equal(cfg_restart_changes(old, fresh, out, sizeof(out)), 3);
     assert_string_equal(out, "listen, consumer, outbound_timeout");
     assert_int_equal(cfg_restart_changes(fresh, old, out, sizeof(out)), 3);
@@ -1248,7 +1464,7 @@ static void test_cfg_free(void **state)
 {
     (void)state;
     cfg_free(NULL);
-    struct cfg *c = must_parse("[source s]\ntype = stripe\nsecret = a\n");
+    struct cfg *c = must_parse("[source s]\ntype = stripe\nsecret = a_padded_to_16ch\n");
     CFG_FREE(c);
     assert_null(c);
     CFG_FREE(c);
@@ -1299,7 +1515,7 @@ static void test_sla_section(void **state)
 static void test_channels_section(void **state)
 {
     (void)state;
-    struct cfg *c = must_parse("[source s]\ntype = stripe\nsecret = x\n");
+    struct cfg *c = must_parse("[source s]\ntype = stripe\nsecret = x_padded_to_16ch\n");
     static const size_t default_counts[CX_CHL_COUNT] = {9, 14, 3, 2, 2, 1, 1};
     for (size_t i = 0; i < CX_CHL_COUNT; i++) {
         assert_int_equal(c->nchannel_lists[i], default_counts[i]);
@@ -1332,7 +1548,7 @@ static void test_channels_section(void **state)
                    "medium.affiliate = affiliate\n"
                    "source.Partner-X.example = partners\n"
                    "medium.partner-x.example = partners_2\n"
-                   "[source s]\ntype = stripe\nsecret = x\n");
+                   "[source s]\ntype = stripe\nsecret = x_padded_to_16ch\n");
     assert_int_equal(c->nchannel_lists[CX_CHL_SEARCH_ENGINES], 2);
     assert_string_equal(c->channel_lists[CX_CHL_SEARCH_ENGINES][1], "kagi.com");
     assert_int_equal(c->channels.lists[CX_CHL_EMAIL_MEDIUMS].n, 0);
@@ -1447,7 +1663,10 @@ int main(void)
         cmocka_unit_test(test_required_from_descriptor),
         cmocka_unit_test(test_secret_rotation),
         cmocka_unit_test(test_cx_view),
+        cmocka_unit_test(test_secret_min_length),
+        cmocka_unit_test(test_api_base_https),
         cmocka_unit_test(test_file_values),
+        cmocka_unit_test(test_secret_file_modes),
         cmocka_unit_test(test_env_values),
         cmocka_unit_test(test_example_parses),
         cmocka_unit_test(test_truncated_example),

@@ -39,6 +39,7 @@ struct req {
     const char *const *secrets;
     size_t nsecrets;
     int64_t tolerance_s;
+    int legacy_signatures;
     const char *v3, *ts;          /* X-HubSpot-Signature-v3, X-HubSpot-Request-Timestamp */
     const char *legacy, *version; /* X-HubSpot-Signature, X-HubSpot-Signature-Version */
     const void *body;
@@ -66,6 +67,7 @@ static enum cx_verdict verify(const struct req *r)
     src.nsecrets = r->nsecrets;
     src.tolerance_s = r->tolerance_s;
     src.public_url = r->public_url;
+    src.legacy_signatures = r->legacy_signatures;
     h[n++] = (struct cx_header){"Content-Type", "application/json"};
     if (r->v3)
         h[n++] = (struct cx_header){
@@ -112,6 +114,8 @@ static void test_python_sdk_vectors(void **state)
     r.len = strlen(PY_BODY);
     r.public_url = SDK_URI;
     r.now_ms = PY_TS + 1000;
+    /* The SDKs sign v1/v2 beside a URL: only a source that allows them accepts them. */
+    r.legacy_signatures = 1;
     /* v1 */
     r.legacy = PY_V1;
     r.version = "v1";
@@ -237,6 +241,7 @@ static void test_node_sdk_and_derived_vectors(void **state)
     r.body = NODE_V2_BODY;
     r.len = strlen(NODE_V2_BODY);
     r.public_url = SDK_URI;
+    r.legacy_signatures = 1;
     r.legacy = NODE_V2;
     r.version = "v2";
     assert_int_equal(verify(&r), CX_BAD_REQUEST);
@@ -292,6 +297,57 @@ static void test_node_sdk_and_derived_vectors(void **state)
     r.v3 = NULL;
     assert_int_equal(verify(&r), CX_BAD_SIGNATURE); /* no signature at all */
     free(tampered);
+    free(body);
+}
+
+/* A POST with one secret, the body and the URL (NULL: none) at now_ms; no signature yet. */
+static void req_init(struct req *r, const void *body, size_t len, const char *public_url,
+                     int64_t now_ms)
+{
+    memset(r, 0, sizeof *r);
+    r->secrets = secret1;
+    r->nsecrets = 1;
+    r->body = body;
+    r->len = len;
+    r->public_url = public_url;
+    r->now_ms = now_ms;
+}
+
+/* v1 and v2 sign no timestamp, so one captured delivery replays forever (issue 11.11):
+ * once public_url is set (v3 can be checked) they are refused unless the source sets
+ * legacy_signatures; without public_url, v1 keeps working as before. */
+static void test_legacy_signatures_need_consent(void **state)
+{
+    struct req r;
+    size_t len;
+    unsigned char *body = slurp("sdk_nodejs_v1_test_body.json", &len);
+
+    (void)state;
+    req_init(&r, body, len, NULL, JD_TS);
+    r.legacy = NODE_V1;
+    r.version = "v1";
+    assert_int_equal(verify(&r), CX_OK); /* no public_url: v1 is all there is */
+    r.public_url = "";
+    assert_int_equal(verify(&r), CX_OK); /* an empty URL is no URL */
+    r.public_url = JD_URI;
+    assert_int_equal(verify(&r), CX_BAD_SIGNATURE); /* a valid v1, replayable: refused */
+    r.version = NULL;
+    assert_int_equal(verify(&r), CX_BAD_SIGNATURE);
+    r.legacy_signatures = 1;
+    assert_int_equal(verify(&r), CX_OK);
+    /* v2 signs the URL, so it always has one: only with consent. */
+    req_init(&r, PY_BODY, strlen(PY_BODY), SDK_URI, PY_TS + 1000);
+    r.legacy = PY_V2_POST;
+    r.version = "v2";
+    assert_int_equal(verify(&r), CX_BAD_SIGNATURE);
+    r.legacy_signatures = 1;
+    assert_int_equal(verify(&r), CX_BAD_REQUEST); /* accepted; the body is not an array */
+    /* v3 is unaffected either way. */
+    req_init(&r, body, len, JD_URI, JD_TS);
+    r.v3 = JD_V3;
+    r.ts = "1700000000000";
+    r.legacy = NODE_V1;
+    assert_int_equal(verify(&r), CX_OK);
     free(body);
 }
 
@@ -880,6 +936,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_python_sdk_vectors),
         cmocka_unit_test(test_node_sdk_and_derived_vectors),
+        cmocka_unit_test(test_legacy_signatures_need_consent),
         cmocka_unit_test(test_v3_query_and_decoding),
         cmocka_unit_test(test_verify_body_must_be_array),
         cmocka_unit_test(test_norm_node_sdk_body),

@@ -14,28 +14,16 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "stderr_capture.h"
 
 /* Runs one jlog call with stderr sent to a temporary file; returns what was written. */
 static char *capture(const char *value)
 {
-    char path[] = "/tmp/jd-test-log-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    fflush(stderr);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    assert_true(dup2(fd, STDERR_FILENO) >= 0);
-    jlog(JLOG_NOTICE, "msg=dead-letter reason=\"%s\"", value);
-    fflush(stderr);
-    assert_true(dup2(saved, STDERR_FILENO) >= 0);
-    close(saved);
+    struct stderr_capture cap;
     static char out[2048];
-    ssize_t n = pread(fd, out, sizeof out - 1, 0);
-    assert_true(n >= 0);
-    out[n] = '\0';
-    close(fd);
-    unlink(path);
-    return out;
+    capture_begin(&cap);
+    jlog(JLOG_NOTICE, "msg=dead-letter reason=\"%s\"", value);
+    return capture_end(&cap, out, sizeof out);
 }
 
 static size_t count_lines(const char *s)
