@@ -30,7 +30,10 @@
 --     "open_door" conflict {event, type, values: the "type:value" identities that linked}.
 --   * An open-door event never re-stitches: it is placed online, whatever conflicts the
 --     contacts it touches have. Its ids go to jd:evo, so a later re-stitch replays it by
---     the same rule.
+--     the same rule, and the contact's field o keeps the latest at of its open-door
+--     events: a verified event that makes a contact verified and comes before that in
+--     journey order re-stitches it (in order, the open-door event would have met a
+--     verified contact), so the rule holds whatever order the two doors arrive in.
 --
 -- Re-stitching (DESIGN §4: when a late event changes who held an identity first, the
 -- contacts involved are rebuilt by replaying their events in journey order) is bounded,
@@ -117,6 +120,12 @@ local function zadd_all(to, from)
     end
 end
 
+-- Field o: the latest at of the open-door events a contact holds (see needs_restitch).
+local function raise_open(cid, at)
+    local cur = redis.call('HGET', ckey(cid), 'o')
+    if not cur or at > tonumber(cur) then redis.call('HSET', ckey(cid), 'o', at) end
+end
+
 -- Does placing this event make its contact verified (see the header)?
 local function verifies(ev)
     if ev.open then return false end
@@ -199,6 +208,8 @@ local function merge_into(into, from)
     for i = 1, #h, 2 do
         if string.sub(h[i], 1, 2) == 'u:' or h[i] == 'v' then
             redis.call('HSET', ckey(into), h[i], h[i + 1])
+        elseif h[i] == 'o' then
+            raise_open(into, tonumber(h[i + 1]))
         end
     end
     local s1 = tonumber(redis.call('HGET', ckey(into), 'stage') or '0')
@@ -305,6 +316,15 @@ end
 local function needs_restitch(ev, contacts)
     for _, c in ipairs(contacts) do
         if redis.call('SCARD', ckey(c, 'cp')) > 0 then return true end
+    end
+    -- A person's identity from a verified door, earlier in journey order than an open-door
+    -- event of the contact: in order, that open event would have met a verified contact
+    -- (and maybe refused a join), so the contact is rebuilt.
+    if verifies(ev) then
+        for _, c in ipairs(contacts) do
+            local o = redis.call('HGET', ckey(c), 'o')
+            if o and tonumber(o) >= ev.at then return true end
+        end
     end
     -- The event's own unique values against the contacts it touches.
     for _, idn in ipairs(ev.ids) do
@@ -418,6 +438,7 @@ local function place_event(ev)
         end
     end
     if verifies(ev) then redis.call('HSET', ckey(target), 'v', '1') end
+    if ev.open then raise_open(target, ev.at) end
     local first = first_event(target)
     redis.call('ZADD', ckey(target, 'j'), ev.at, ev.id)
     if ev.attr then redis.call('ZADD', ckey(target, 'a'), ev.at, ev.id) end
@@ -585,6 +606,7 @@ local function place_simple(ev, held)
         table.insert(fields, 'u:' .. t)
     end
     table.insert(fields, 'v')
+    table.insert(fields, 'o')
     local target = contact
     local cur
     if target then
@@ -601,6 +623,8 @@ local function place_simple(ev, held)
     for _, idn in ipairs(ev.ids) do
         if unique[idn.type] and uval[idn.type] and uval[idn.type] ~= idn.value then return false end
     end
+    local open_at = cur[#fields] and tonumber(cur[#fields])
+    if open_at and open_at >= ev.at and verifies(ev) then return false end
 
     -- From here on the event is placed; nothing below reads what it wrote.
     local hset = {}
@@ -647,9 +671,13 @@ local function place_simple(ev, held)
             redis.call('ZADD', ST_KEY[st], ev.at_s, target)
         end
     end
-    if not cur[#fields] and verifies(ev) then
+    if not cur[#fields - 1] and verifies(ev) then
         table.insert(hset, 'v')
         table.insert(hset, '1')
+    end
+    if ev.open and not (open_at and open_at >= ev.at) then
+        table.insert(hset, 'o')
+        table.insert(hset, ev.at_s)
     end
     if #hset > 0 then redis.call('HSET', ckey(target), unpack(hset)) end
     if first and ev_lt(ev.at, ev.id, first[1], first[2]) then rename(target, cid_for(ev.id)) end
