@@ -45,7 +45,7 @@
 --   * What remains is capped per call: RESTITCH_BUDGET events re-placed in all, over all
 --     the events of the call (a batch of late events cannot multiply it). A re-stitch that
 --     would exceed the remaining budget is not started; the event is placed online, and
---     the call reports it (its reply's sixth element) so the daemon can count and log it.
+--     the call reports it (its reply's sixth element) for journeyd_restitches_skipped_total.
 --     Online placement of a late event can differ from in-order arrival only when that
 --     event carries identities that change which contact held an identity first.
 -- Events re-placed by re-stitches in one call, in all (see the header). A re-placed event
