@@ -401,7 +401,10 @@ static enum cx_result form_normalize(const struct cx_source *src, const struct c
         cx_fail(err, "form: event id too long");
         goto out;
     }
-    v = cx_form_get(&f, "submitted_at");
+    /* A browser-posted form (auth = origin) is an open door: anyone can send any
+     * submitted_at, and a backdated one would rewrite a contact's first_seen and who held
+     * an identity first (DESIGN §2b). Its `at` is when it arrived. */
+    v = src->auth == CX_AUTH_ORIGIN ? NULL : cx_form_get(&f, "submitted_at");
     if (!v || cx_parse_rfc3339(v, &ev->at_ms) != 0)
         ev->at_ms = raw->received_ms;
     if ((v = cx_form_get(&f, "email")))

@@ -107,6 +107,9 @@ struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_ga
     counter(b, "journeyd_conflicts_total", "Merges refused by merge protection.", m->n.conflicts);
     counter(b, "journeyd_restitches_total", "Re-stitches of contacts with conflicts.",
             m->n.restitched);
+    counter(b, "journeyd_restitches_skipped_total",
+            "Late events placed online because re-stitching them would exceed one call's budget.",
+            m->n.restitches_skipped);
     counter(b, "journeyd_dead_lettered_total", "Raw entries moved to the dead-letter stream.",
             m->n.dead_letters);
     counter(b, "journeyd_skipped_total", "Raw entries with nothing of interest.", m->n.skipped);

@@ -22,7 +22,8 @@ struct rq_client;
  * (applied … skipped), main (reloads). */
 struct metrics_counters {
     uint64_t accepted, rejected, unavailable, clicks, clicks_unrecorded;
-    uint64_t applied, duplicates, merges, conflicts, restitched, dead_letters, skipped;
+    uint64_t applied, duplicates, merges, conflicts, restitched, restitches_skipped, dead_letters,
+        skipped;
     uint64_t reloads, reload_failures;
 };
 

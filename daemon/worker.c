@@ -49,12 +49,13 @@ static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
     struct jd *jd = w->jd;
     (void)c;
     w->outstanding--;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 6) {
         jd->metrics.n.applied += (uint64_t)r->element[0]->integer;
         jd->metrics.n.duplicates += (uint64_t)r->element[1]->integer;
         jd->metrics.n.merges += (uint64_t)r->element[2]->integer;
         jd->metrics.n.conflicts += (uint64_t)r->element[3]->integer;
         jd->metrics.n.restitched += (uint64_t)r->element[4]->integer;
+        jd->metrics.n.restitches_skipped += (uint64_t)r->element[5]->integer;
     } else if (r && r->type == REDIS_REPLY_INTEGER) {
         jd->metrics.n.dead_letters++;
     } else {
@@ -127,8 +128,17 @@ static const struct cx_source *source_for(struct jd *jd, const char *name, const
     return s && strcmp(s->type, type) == 0 ? &s->cx : NULL;
 }
 
+/* Open doors (DESIGN §2b): what anyone can send without a secret. apply.lua lets their
+ * events join at most one verified contact and never re-stitch for them. */
+static int is_open_door(const struct cx_source *src)
+{
+    return strcmp(src->type, "click") == 0 ||
+           (strcmp(src->type, "form") == 0 && src->auth == CX_AUTH_ORIGIN);
+}
+
 /* Serializes the events into apply.lua's argument list and sends it. */
-static int send_apply(struct worker *w, const char *entry, const struct cx_event_list *events)
+static int send_apply(struct worker *w, const char *entry, const struct cx_event_list *events,
+                      int open_door)
 {
     size_t argc = 5, cap = 5;
     for (size_t i = 0; i < events->n; i++)
@@ -166,10 +176,11 @@ static int send_apply(struct worker *w, const char *entry, const struct cx_event
             owned[nowned++] = nums;
         if (!json || !record || !nums || cx_event_record(ev, record, CX_RECORD_MAX) != 0)
             goto out;
-        /* Report flags: 1 a conversion (payment or refund with an amount), 2 a touch. */
+        /* Flags: 1 a conversion (payment or refund with an amount), 2 a touch, 4 an open
+         * door. */
         int conversion = (ev->has_amount &&
                           (strcmp(ev->kind, "payment") == 0 || strcmp(ev->kind, "refund") == 0)) |
-                         (ev->has_touch ? 2 : 0);
+                         (ev->has_touch ? 2 : 0) | (open_door ? 4 : 0);
         int a = snprintf(nums, 64, "%lld", (long long)ev->at_ms) + 1;
         int b = snprintf(nums + a, (size_t)(64 - a), "%d", cx_stage_rank(cx_event_stage(ev))) + 1;
         int c = snprintf(nums + a + b, (size_t)(64 - a - b), "%d", conversion) + 1;
@@ -300,7 +311,7 @@ static void normalize_and_apply(struct worker *w, const char *entry, const struc
         events.n = 0; /* apply.lua with no events only acknowledges */
         __attribute__((fallthrough));
     case CX_NORM_OK:
-        if (send_apply(w, entry, &events) != 0)
+        if (send_apply(w, entry, &events, is_open_door(src)) != 0)
             jlog(JLOG_WARNING, "msg=\"apply not sent, will retry\" entry=%s", entry);
         break;
     }

@@ -9,16 +9,59 @@
 -- KEYS[1] raw stream
 -- ARGV[1] consumer group   ARGV[2] raw stream entry id ("" for none)
 -- ARGV[3] unique identity types, comma-separated   ARGV[4] number of events
--- then per event: id, at_ms, stage rank, report flags (1: a payment or refund with an
--- amount, 2: a touch; added), identity count, (type, value) pairs, JSON, report record
+-- then per event: id, at_ms, stage rank, flags (1: a payment or refund with an amount,
+-- 2: a touch, 4: it came through an open door; added), identity count, (type, value)
+-- pairs, JSON, report record
 --
 -- The keys it writes: the jd: key layout at the top of prelude.lua.
 --
 -- Contact ids are derived from the contact's first event in journey order, so any
 -- arrival order of the same deliveries yields the same ids (DESIGN §4, order independence).
-
-local RESTITCH_MAX_EVENTS = 20000
+--
+-- Open doors (DESIGN §2b: the click tracker, auth = origin forms). Anyone can send
+-- anything through them, so what they say about who is who is weaker than a signature:
+--   * A contact is "verified" (field v = 1 on jd:c:<cid>) once an event from a verified
+--     door that carries a non-anonymous identity (anything but anon and click ids) is
+--     placed in it. Merges, renames and re-stitches keep it: merges copy it, renames move
+--     the hash, re-stitches place the same events again and so set it again.
+--   * An open-door event joins the contacts it touches as any event does, except that it
+--     never joins two verified contacts: it goes to the earliest of them (journey order
+--     of their first events), the others keep their identities and both sides record an
+--     "open_door" conflict {event, type, values: the "type:value" identities that linked}.
+--   * An open-door event never re-stitches: it is placed online, whatever conflicts the
+--     contacts it touches have. Its ids go to jd:evo, so a later re-stitch replays it by
+--     the same rule, and the contact's field o keeps the latest at of its open-door
+--     events: a verified event that makes a contact verified and comes before that in
+--     journey order re-stitches it (in order, the open-door event would have met a
+--     verified contact), so the rule holds whatever order the two doors arrive in.
+--
+-- Re-stitching (DESIGN §4: when a late event changes who held an identity first, the
+-- contacts involved are rebuilt by replaying their events in journey order) is bounded,
+-- because it runs inside Redis's one thread:
+--   * An event later in journey order than every event the involved contacts hold cannot
+--     change who held what first: in-order replay would place it last, on the state we
+--     already have. It is placed online (O(identities), not O(journey)). Events arriving
+--     in order (the usual case, and every batch of a live source) never re-stitch.
+--   * What remains is capped per call: RESTITCH_BUDGET events re-placed in all, over all
+--     the events of the call (a batch of late events cannot multiply it). A re-stitch that
+--     would exceed the remaining budget is not started; the event is placed online, and
+--     the call reports it (its reply's sixth element) for journeyd_restitches_skipped_total.
+--     Online placement of a late event can differ from in-order arrival only when that
+--     event carries identities that change which contact held an identity first.
+-- Events re-placed by re-stitches in one call, in all (see the header). A re-placed event
+-- costs about 30 us of Redis time (its JSON decoded, its identities and journey written
+-- again), so the budget is about 6 ms; a batch of 250 late events on a conflicted contact
+-- costs about 13 ms besides (online placement), and the slowest call of
+-- tests/integration/test_restitch_bound.c measures about 20 ms: far below the 50 ms
+-- slow-log line, where the old unbounded re-stitch took seconds.
+local RESTITCH_BUDGET = 200
 local RESTITCH_MAX_CONTACTS = 200
+local restitch_budget = RESTITCH_BUDGET
+
+-- Identity types that name a browser or an ad click, not a person: an open door may
+-- attach them, and a contact holding only these is anonymous (DESIGN §2b).
+local ANON_TYPES = {anon = true, gclid = true, gbraid = true, wbraid = true, fbclid = true,
+    msclkid = true, li_fat_id = true, ttclid = true}
 
 -- Built once: Lua prints a number with sprintf each time it is concatenated.
 local ST_KEY, E_FIELD = {}, {}
@@ -30,7 +73,7 @@ end
 local unique = {}
 for t in string.gmatch(ARGV[3], '[^,%s]+') do unique[t] = true end
 
-local stats = {applied = 0, duplicates = 0, merges = 0, conflicts = 0, restitched = 0}
+local stats = {applied = 0, duplicates = 0, merges = 0, conflicts = 0, restitched = 0, unordered = 0}
 
 -- Byte-wise string order: Lua's `<` uses strcoll, which follows the server's locale.
 local function str_lt(a, b)
@@ -65,6 +108,34 @@ local function point_all(hash, members, cid)
         end
         redis.call('HSET', hash, unpack(args))
     end
+end
+
+-- Adds every member of zset `from` to zset `to` with its score, in slices (unpack limit).
+local function zadd_all(to, from)
+    local r = redis.call('ZRANGE', from, 0, -1, 'WITHSCORES')
+    for i = 1, #r, 2 * POINT_SLICE do
+        local args = {}
+        for k = i, math.min(i + 2 * POINT_SLICE - 1, #r), 2 do
+            args[#args + 1] = r[k + 1]
+            args[#args + 1] = r[k]
+        end
+        redis.call('ZADD', to, unpack(args))
+    end
+end
+
+-- Field o: the latest at of the open-door events a contact holds (see needs_restitch).
+local function raise_open(cid, at)
+    local cur = redis.call('HGET', ckey(cid), 'o')
+    if not cur or at > tonumber(cur) then redis.call('HSET', ckey(cid), 'o', at) end
+end
+
+-- Does placing this event make its contact verified (see the header)?
+local function verifies(ev)
+    if ev.open then return false end
+    for _, idn in ipairs(ev.ids) do
+        if not ANON_TYPES[idn.type] then return true end
+    end
+    return false
 end
 
 local function cid_for(event_id)
@@ -138,7 +209,11 @@ local function merge_into(into, from)
     end
     local h = redis.call('HGETALL', ckey(from))
     for i = 1, #h, 2 do
-        if string.sub(h[i], 1, 2) == 'u:' then redis.call('HSET', ckey(into), h[i], h[i + 1]) end
+        if string.sub(h[i], 1, 2) == 'u:' or h[i] == 'v' then
+            redis.call('HSET', ckey(into), h[i], h[i + 1])
+        elseif h[i] == 'o' then
+            raise_open(into, tonumber(h[i + 1]))
+        end
     end
     local s1 = tonumber(redis.call('HGET', ckey(into), 'stage') or '0')
     local s2 = tonumber(redis.call('HGET', ckey(from), 'stage') or '0')
@@ -148,8 +223,10 @@ local function merge_into(into, from)
         if e then set_entry(into, s, tonumber(e)) end
     end
     point_all('jd:evc', redis.call('ZRANGE', ckey(from, 'a'), 0, -1), into)
-    redis.call('ZUNIONSTORE', ckey(into, 'j'), 2, ckey(into, 'j'), ckey(from, 'j'))
-    redis.call('ZUNIONSTORE', ckey(into, 'a'), 2, ckey(into, 'a'), ckey(from, 'a'))
+    -- ZADD of what moves, not ZUNIONSTORE (which rewrites `into` whole): joining a small
+    -- contact to a big one costs what the small one holds.
+    zadd_all(ckey(into, 'j'), ckey(from, 'j'))
+    zadd_all(ckey(into, 'a'), ckey(from, 'a'))
     local conf = redis.call('LRANGE', ckey(from, 'conf'), 0, -1)
     for _, c in ipairs(conf) do redis.call('RPUSH', ckey(into, 'conf'), c) end
     local cp = redis.call('SMEMBERS', ckey(from, 'cp'))
@@ -243,6 +320,15 @@ local function needs_restitch(ev, contacts)
     for _, c in ipairs(contacts) do
         if redis.call('SCARD', ckey(c, 'cp')) > 0 then return true end
     end
+    -- A person's identity from a verified door, earlier in journey order than an open-door
+    -- event of the contact: in order, that open event would have met a verified contact
+    -- (and maybe refused a join), so the contact is rebuilt.
+    if verifies(ev) then
+        for _, c in ipairs(contacts) do
+            local o = redis.call('HGET', ckey(c), 'o')
+            if o and tonumber(o) >= ev.at then return true end
+        end
+    end
     -- The event's own unique values against the contacts it touches.
     for _, idn in ipairs(ev.ids) do
         if unique[idn.type] then
@@ -260,16 +346,49 @@ local function needs_restitch(ev, contacts)
     return false
 end
 
+-- An open-door event touching two or more verified contacts (see the header): it may
+-- join only the earliest of them. Returns the contacts it may join and the set of those
+-- it may not, after recording an open_door conflict between each of those and the one
+-- kept. The conflict names, for each side, the first of the event's identities it holds.
+local function open_door_contacts(ev, contacts)
+    local verified, link = {}, {}
+    for _, idn in ipairs(ev.ids) do
+        local h = holder(idn.key)
+        if h and not link[h] then
+            link[h] = idn.type .. ':' .. idn.value
+            if redis.call('HGET', ckey(h), 'v') then table.insert(verified, h) end
+        end
+    end
+    if #verified < 2 then return contacts, {} end
+    local keep = verified[1]
+    for i = 2, #verified do
+        if contact_before(verified[i], keep) then keep = verified[i] end
+    end
+    local refused, out = {}, {}
+    for _, c in ipairs(verified) do
+        if c ~= keep then
+            refused[c] = true
+            record_conflict(keep, c, ev.id, 'open_door', link[keep], link[c])
+        end
+    end
+    for _, c in ipairs(contacts) do
+        if not refused[c] then table.insert(out, c) end
+    end
+    return out, refused
+end
+
 -- Places one event, as if all events so far had been applied in journey order.
 -- Returns the contact id the event went to.
 local function place_event(ev)
-    local contacts = resolve_contacts(ev)
+    local contacts, refused = resolve_contacts(ev), {}
+    if ev.open then contacts, refused = open_door_contacts(ev, contacts) end
     local target = nil
     local carries_unique = false
     for _, idn in ipairs(ev.ids) do
-        if unique[idn.type] then
+        -- A unique identity a refused contact holds stays there, and does not count.
+        local h = unique[idn.type] and holder(idn.key)
+        if unique[idn.type] and not (h and refused[h]) then
             carries_unique = true
-            local h = holder(idn.key)
             if h then
                 target = h
                 break
@@ -321,6 +440,8 @@ local function place_event(ev)
             add_identity(target, idn.key, idn.type, idn.value)
         end
     end
+    if verifies(ev) then redis.call('HSET', ckey(target), 'v', '1') end
+    if ev.open then raise_open(target, ev.at) end
     local first = first_event(target)
     redis.call('ZADD', ckey(target, 'j'), ev.at, ev.id)
     if ev.attr then redis.call('ZADD', ckey(target, 'a'), ev.at, ev.id) end
@@ -349,6 +470,7 @@ end
 local function stored_event(id, at)
     local json = redis.call('HGET', 'jd:ev', id)
     local ev = {id = id, at = at, stage = 0, ids = {}}
+    ev.open = redis.call('SISMEMBER', 'jd:evo', id) == 1
     if not json then return ev end
     local ok, obj = pcall(cjson.decode, json)
     if not ok or type(obj) ~= 'table' then return ev end
@@ -388,11 +510,28 @@ local function restitch(ev, contacts)
         end
         i = i + 1
     end
+    if #queue > RESTITCH_MAX_CONTACTS then
+        stats.unordered = stats.unordered + 1
+        return nil
+    end
+    -- Later than everything the contacts hold: in-order replay would place it last, on the
+    -- state we already have, so placing it online is exact.
+    local late = true
+    for _, c in ipairs(queue) do
+        local last = redis.call('ZRANGE', ckey(c, 'j'), -1, -1, 'WITHSCORES')
+        if #last > 0 and not ev_lt(tonumber(last[2]), last[1], ev.at, ev.id) then
+            late = false
+            break
+        end
+    end
+    if late then return nil end
     local total = 0
     for _, c in ipairs(queue) do total = total + redis.call('ZCARD', ckey(c, 'j')) end
-    if total > RESTITCH_MAX_EVENTS or #queue > RESTITCH_MAX_CONTACTS then
-        return nil -- too large to redo atomically: place online (order may then matter)
+    if total > restitch_budget then
+        stats.unordered = stats.unordered + 1
+        return nil -- over this call's budget: place online (order may then matter)
     end
+    restitch_budget = restitch_budget - total
     local events = {ev}
     local old_first = {}
     for _, c in ipairs(queue) do
@@ -469,6 +608,8 @@ local function place_simple(ev, held)
         table.insert(utypes, t)
         table.insert(fields, 'u:' .. t)
     end
+    table.insert(fields, 'v')
+    table.insert(fields, 'o')
     local target = contact
     local cur
     if target then
@@ -485,6 +626,8 @@ local function place_simple(ev, held)
     for _, idn in ipairs(ev.ids) do
         if unique[idn.type] and uval[idn.type] and uval[idn.type] ~= idn.value then return false end
     end
+    local open_at = cur[#fields] and tonumber(cur[#fields])
+    if open_at and open_at >= ev.at and verifies(ev) then return false end
 
     -- From here on the event is placed; nothing below reads what it wrote.
     local hset = {}
@@ -531,6 +674,14 @@ local function place_simple(ev, held)
             redis.call('ZADD', ST_KEY[st], ev.at_s, target)
         end
     end
+    if not cur[#fields - 1] and verifies(ev) then
+        table.insert(hset, 'v')
+        table.insert(hset, '1')
+    end
+    if ev.open and not (open_at and open_at >= ev.at) then
+        table.insert(hset, 'o')
+        table.insert(hset, ev.at_s)
+    end
     if #hset > 0 then redis.call('HSET', ckey(target), unpack(hset)) end
     if first and ev_lt(ev.at, ev.id, first[1], first[2]) then rename(target, cid_for(ev.id)) end
     return true
@@ -543,6 +694,7 @@ local function apply_event(ev, json, record, conversion)
         return
     end
     redis.call('HSET', 'jd:evr', ev.id, record)
+    if ev.open then redis.call('SADD', 'jd:evo', ev.id) end
     if conversion then redis.call('ZADD', 'jd:conv', ev.at_s, ev.id) end
     local held = {}
     if #ev.ids > 0 then
@@ -556,7 +708,7 @@ local function apply_event(ev, json, record, conversion)
         return
     end
     local contacts = resolve_contacts(ev)
-    if needs_restitch(ev, contacts) then
+    if not ev.open and needs_restitch(ev, contacts) then
         if restitch(ev, contacts) then
             stats.applied = stats.applied + 1
             return
@@ -573,8 +725,9 @@ for _ = 1, n do
     local ev = {id = ARGV[p], at = tonumber(ARGV[p + 1]), at_s = ARGV[p + 1], stage = tonumber(ARGV[p + 2]), ids = {}}
     local flags = tonumber(ARGV[p + 3])
     local conversion = flags % 2 == 1
-    ev.attr = flags > 0
+    ev.attr = flags % 4 > 0
     ev.conv = conversion
+    ev.open = flags >= 4
     local nids = tonumber(ARGV[p + 4])
     p = p + 5
     for _ = 1, nids do
@@ -591,4 +744,5 @@ if ARGV[2] ~= '' then
     redis.call('XDEL', KEYS[1], ARGV[2])
 end
 
-return {stats.applied, stats.duplicates, stats.merges, stats.conflicts, stats.restitched}
+return {stats.applied, stats.duplicates, stats.merges, stats.conflicts, stats.restitched,
+    stats.unordered}

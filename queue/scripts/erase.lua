@@ -14,6 +14,7 @@ for _, id in ipairs(events) do
     redis.call('HDEL', 'jd:evr', id)
     redis.call('HDEL', 'jd:evc', id)
     redis.call('ZREM', 'jd:conv', id)
+    redis.call('SREM', 'jd:evo', id)
     redis.call('SET', 'jd:gone:' .. id, '1', 'EX', ARGV[2])
 end
 local ids = redis.call('SMEMBERS', key .. ':ids')

@@ -9,9 +9,12 @@
 --   jd:lasterr   hash    raw entry id -> its last apply or look-up error (dead.lua's reason)
 --   jd:ev        hash    event id -> canonical JSON (also the dedup set)
 --   jd:gone:<id> string  erased events' ids (GDPR), so redeliveries stay out
+--   jd:evo       set     ids of the events that came through an open door (DESIGN §2b)
 --   jd:idx       hash    "type\tvalue" -> contact id
 --   jd:alias     hash    old contact id -> live contact id (merged or renamed)
---   jd:c:<cid>   hash    stage (rank), u:<unique type> -> value, e<rank>: stage entry times
+--   jd:c:<cid>   hash    stage (rank), u:<unique type> -> value, e<rank>: stage entry times,
+--                        v = 1 once it holds a person's identity from a verified door,
+--                        o: at_ms of its latest open-door event (DESIGN §2b, apply.lua)
 --   jd:c:<cid>:ids  set   "type\tvalue"
 --   jd:c:<cid>:j    zset  event id scored by at_ms (ties order by id: journey order)
 --   jd:c:<cid>:a    zset  the contact's touches and conversions (what attribution reads)
