@@ -88,7 +88,16 @@ int main(void)
             redirected++;
     JD_EXPECT(redirected == FLOOD, "click flood: %d of %d redirected to the destination",
               redirected, FLOOD);
-    /* Short but invalid too: a raw byte that is not UTF-8, a value the touch would cut. */
+    /* Raw bytes that are not UTF-8 (no browser sends them, a script can): as above. */
+    n = snprintf(url, 256,
+                 "%s/c?to=https%%3A%%2F%%2Fexample.com%%2F&utm_source=\xff\xfe&pad=", d.base);
+    memset(url + n, 'y', pad);
+    url[n + (int)pad] = '\0';
+    redirected = 0;
+    for (int i = 0; i < FLOOD; i++)
+        redirected += get_location(url, loc, sizeof loc) == 302;
+    JD_EXPECT(redirected == FLOOD, "raw-byte click flood: %d of %d redirected", redirected, FLOOD);
+    /* Short but invalid too: a control byte. */
     snprintf(url, 256, "%s/c?to=https%%3A%%2F%%2Fexample.com%%2F&utm_source=a%%0Ab", d.base);
     JD_EXPECT(get_location(url, loc, sizeof loc) == 302, "a click with a control byte: want 302");
     /* No valid destination: refused, as before. */
@@ -130,9 +139,9 @@ int main(void)
     JD_EXPECT(r && r->type == REDIS_REPLY_NIL, "jd:dead exists (%lld bytes)",
               r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
     freeReplyObject(r);
-    JD_EXPECT(metric(&d, "journeyd_clicks_invalid_total") == FLOOD + 1,
+    JD_EXPECT(metric(&d, "journeyd_clicks_invalid_total") == 2 * FLOOD + 1,
               "journeyd_clicks_invalid_total is %lld, want %d",
-              metric(&d, "journeyd_clicks_invalid_total"), FLOOD + 1);
+              metric(&d, "journeyd_clicks_invalid_total"), 2 * FLOOD + 1);
     long status;
     cJSON *j = jd_journey(&d, "email", "web.lead@example.com", &status);
     JD_EXPECT(status == 200 && jd_count_event(j, "form:web:web-1") == 1,
