@@ -72,32 +72,6 @@ static long long counted(redisContext *rc, const char *source)
     return v;
 }
 
-static long long dropped_metric(const struct jd_daemon *d)
-{
-    static const char series[] = "journeyd_dead_letters_dropped_total{source=\"flood\"} ";
-    struct jd_http h;
-    jd_get_auth(d, "/metrics", &h);
-    const char *p = h.body ? strstr(h.body, series) : NULL;
-    long long v = p ? strtoll(p + strlen(series), NULL, 10) : -1;
-    jd_http_free(&h);
-    return v;
-}
-
-/* The daemon's log, whole (NUL-terminated, malloc'd). */
-static char *read_log(const struct jd_daemon *d)
-{
-    FILE *f = fopen(d->log, "rb");
-    JD_REQUIRE(f, "open %s", d->log);
-    struct jd_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        jd_buf_append(&b, chunk, n);
-    fclose(f);
-    jd_buf_append(&b, "", 1);
-    return b.p;
-}
-
 static void check_cap(redisContext *rc, const char *when)
 {
     struct dead_view v;
@@ -142,13 +116,14 @@ int main(void)
     check_cap(rc, "after the flood");
     struct dead_view v;
     read_dead(rc, &v);
-    long long dropped = dropped_metric(&d);
+    long long dropped = jd_metric(&d, "journeyd_dead_letters_dropped_total{source=\"flood\"}");
     jd_note("flood: %d of %d dead letters kept (%lld bytes, cap %d), %lld dropped", v.entries[1],
             FLOOD, v.bytes[1], CAP, dropped);
     JD_EXPECT(dropped == FLOOD - v.entries[1], "dropped_total{flood} is %lld, want %d", dropped,
               FLOOD - v.entries[1]);
 
-    char *log = read_log(&d);
+    char *log = jd_slurp(d.log);
+    JD_REQUIRE(log, "cannot read %s", d.log);
     JD_EXPECT(strstr(log, "msg=\"dead letters dropped\" source=flood"), "the drop is logged");
     /* The payment's dead-letter line: its reason keeps the id's quotes escaped. */
     const char *line = strstr(log, "msg=dead-letter entry=");

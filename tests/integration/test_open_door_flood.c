@@ -39,20 +39,6 @@ static long post_web(const struct jd_daemon *d, const char *body, size_t len)
     return status;
 }
 
-/* The value of one metrics series (its full name with labels), or -1 when absent. */
-static long long metric(const struct jd_daemon *d, const char *series)
-{
-    struct jd_http h;
-    long long v = -1;
-    jd_get_auth(d, "/metrics", &h);
-    size_t n = strlen(series);
-    for (const char *p = h.body; p && (p = strstr(p, series)); p += n)
-        if ((p == h.body || p[-1] == '\n') && p[n] == ' ')
-            v = strtoll(p + n + 1, NULL, 10);
-    jd_http_free(&h);
-    return v;
-}
-
 int main(void)
 {
     jd_setup("open_door_flood", 180, 1);
@@ -139,9 +125,9 @@ int main(void)
     JD_EXPECT(r && r->type == REDIS_REPLY_NIL, "jd:dead exists (%lld bytes)",
               r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
     freeReplyObject(r);
-    JD_EXPECT(metric(&d, "journeyd_clicks_invalid_total") == 2 * FLOOD + 1,
+    JD_EXPECT(jd_metric(&d, "journeyd_clicks_invalid_total") == 2 * FLOOD + 1,
               "journeyd_clicks_invalid_total is %lld, want %d",
-              metric(&d, "journeyd_clicks_invalid_total"), 2 * FLOOD + 1);
+              jd_metric(&d, "journeyd_clicks_invalid_total"), 2 * FLOOD + 1);
     long status;
     cJSON *j = jd_journey(&d, "email", "web.lead@example.com", &status);
     JD_EXPECT(status == 200 && jd_count_event(j, "form:web:web-1") == 1,
