@@ -107,7 +107,7 @@ int cx_stage_rank(const char *stage)
 
 /* Text that can go into an identity or touch verbatim: valid UTF-8, no control bytes
  * (they would make ids that look equal and are not, and break log lines). */
-static int text_usable(const char *s, size_t len)
+int cx_text_usable(const char *s, size_t len)
 {
     size_t i;
 
@@ -128,7 +128,7 @@ int cx_event_add_identity(struct cx_event *ev, const struct cx_source *src, cons
     if (!ev || !type || !value)
         return 1;
     tl = strnlen(type, CX_IDENT_TYPE_MAX);
-    if (tl == 0 || tl >= CX_IDENT_TYPE_MAX || !text_usable(type, tl))
+    if (tl == 0 || tl >= CX_IDENT_TYPE_MAX || !cx_text_usable(type, tl))
         return 1;
     if (strcmp(type, "email") == 0) {
         if (cx_norm_email(value, norm, sizeof norm) != 0)
@@ -139,7 +139,7 @@ int cx_event_add_identity(struct cx_event *ev, const struct cx_source *src, cons
     } else {
         /* Never truncated: a cut id would silently name a different contact. */
         vl = strnlen(value, CX_IDENT_VALUE_MAX);
-        if (vl == 0 || vl >= CX_IDENT_VALUE_MAX || !text_usable(value, vl))
+        if (vl == 0 || vl >= CX_IDENT_VALUE_MAX || !cx_text_usable(value, vl))
             return 1;
         memcpy(norm, value, vl + 1);
     }
@@ -255,7 +255,7 @@ static void touch_add_click_id(struct cx_event *ev, const struct cx_source *src,
     struct cx_touch *t = &ev->touch;
     size_t i, vl = strnlen(value, CX_IDENT_VALUE_MAX);
 
-    if (vl == 0 || vl >= CX_IDENT_VALUE_MAX || !text_usable(value, vl))
+    if (vl == 0 || vl >= CX_IDENT_VALUE_MAX || !cx_text_usable(value, vl))
         return;
     for (i = 0; i < t->nclick_ids && i < CX_MAX_CLICK_IDS; i++)
         if (strcmp(t->click_ids[i].name, name) == 0)
@@ -286,7 +286,7 @@ void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_get
         if (!v || !v[0])
             continue;
         vl = strlen(v);
-        if (!text_usable(v, vl))
+        if (!cx_text_usable(v, vl))
             continue;
         found = 1;
         if (!dst[0])

@@ -1,9 +1,12 @@
 /*
  * Click tracker (type "click"): both ends of the click's raw record. At the door, the
  * daemon's GET /c handler checks the destination against the allow-list and mints the
- * random ids, then asks this file for the rest: the anonymous id already in the browser's
- * cookie, the record it enqueues ({"id","aid","at_ms","query","to"}) and the redirect
- * location. In the worker, normalize turns that record into a canonical click.
+ * random ids, then asks this file for the rest: whether the query may be recorded
+ * (verify), the anonymous id already in the browser's cookie, the record it enqueues
+ * ({"id","aid","at_ms","query","to"}) and the redirect location. In the worker,
+ * normalize turns that record into a canonical click. /c is an open door (DESIGN §2b):
+ * verify accepts only what normalize reads back whole, so a click never dead-letters and
+ * its record stays small.
  */
 #include "common.h"
 #include "registry.h"
@@ -16,15 +19,65 @@
 /* Destinations are kept for the journey view; past this they are cut. */
 #define CLICK_TO_MAX 2048
 
+/* A tracked link's query (utm values, click ids, the destination) fits in this many times
+ * over; a longer one is padding, and the record is never bigger than it needs to be. */
+#define CLICK_QUERY_MAX 4096
+
+/* Longest value a parameter may have: what normalize keeps of it whole. utm values fill
+ * the touch's text fields; the destination is kept for the journey view; every other
+ * parameter is a click id (an identity) or means nothing to us, and none needs more. */
+static size_t value_cap(const char *name)
+{
+    if (strncmp(name, "utm_", 4) == 0)
+        return CX_TEXT_MAX;
+    if (strcmp(name, "to") == 0)
+        return CLICK_TO_MAX;
+    return CX_IDENT_VALUE_MAX;
+}
+
+/* The door's check of GET /c's query (in->query): at most CLICK_QUERY_MAX bytes, well-formed
+ * escapes, the raw text and every decoded name and value UTF-8 without control characters,
+ * and each value no longer than normalize keeps. A query that fails is not recorded (the
+ * browser is still redirected): its record would either dead-letter or lose part of the
+ * click silently. */
 static enum cx_verdict click_verify(const struct cx_source *src, const struct cx_input *in,
                                     struct cx_reply *reply, struct cx_err *err)
 {
-    /* Records are produced by our own handler, never posted by a provider. */
+    enum cx_verdict v = CX_BAD_REQUEST;
+    struct cx_form q;
+    size_t len;
+
     (void)src;
-    (void)in;
     (void)reply;
-    (void)err;
-    return CX_OK;
+    memset(&q, 0, sizeof q);
+    len = in->query ? strnlen(in->query, CLICK_QUERY_MAX + 1) : 0;
+    if (!in->query || len == 0) {
+        cx_fail(err, "click: no query");
+        goto out;
+    }
+    if (len > CLICK_QUERY_MAX) {
+        cx_fail(err, "click: query longer than %d bytes", CLICK_QUERY_MAX);
+        goto out;
+    }
+    if (!cx_text_usable(in->query, len) || cx_form_parse(&q, in->query, len) != 0) {
+        cx_fail(err, "click: malformed query");
+        goto out;
+    }
+    for (size_t i = 0; i < q.n; i++) {
+        size_t nl = strlen(q.names[i]), vl = strlen(q.values[i]);
+        if (!cx_text_usable(q.names[i], nl) || !cx_text_usable(q.values[i], vl)) {
+            cx_fail(err, "click: a parameter is not printable UTF-8");
+            goto out;
+        }
+        if (vl >= value_cap(q.names[i])) {
+            cx_fail(err, "click: a parameter's value is too long");
+            goto out;
+        }
+    }
+    v = CX_OK;
+out:
+    cx_form_free(&q);
+    return v;
 }
 
 /* The click tracker's anonymous id: "a_" + 32 lowercase hex digits. */

@@ -108,6 +108,9 @@ const char *cx_json_getter(void *obj, const char *name);
 
 /* 1 if the bytes are well-formed UTF-8 (no overlongs, no surrogates). */
 int cx_utf8_valid(const unsigned char *s, size_t len);
+/* 1 if the bytes are well-formed UTF-8 without control characters: what a touch value or
+ * an identity may hold (cx_event_add_identity and cx_event_set_touch drop anything else). */
+int cx_text_usable(const char *s, size_t len);
 /* Bounded copy that never splits a UTF-8 sequence; always NUL-terminates. */
 void cx_copy_text(char *dst, size_t cap, const char *src);
 

@@ -262,7 +262,9 @@ const struct cx_connector *cx_lookup(const char *type);
 const struct cx_connector *cx_connector_at(size_t i);
 
 /* The click tracker's door (GET /c, connectors/click.c). The daemon checks the destination
- * against the allow-list and mints the random ids; these build everything else, purely.
+ * against the allow-list and mints the random ids; the click connector's verify, given the
+ * query as cx_input.query, says whether it may be recorded (CX_OK: a record built from it
+ * is one normalize accepts); these build everything else, purely.
  * cx_click_cookie_aid: the anonymous id ("a_" + 32 lowercase hex digits) from a Cookie
  * header's jd_aid, copied to out; 1 when found, else 0 with out = "" (cookie may be NULL).
  * cx_click_record: the raw record the daemon enqueues and normalize reads back,

@@ -19,6 +19,8 @@
 #define FORM_NAME_MAX 64 /* attribute names longer than this are not form fields */
 #define FORM_HASH_HEX 32 /* 128 bits of the body hash: ample for a dedup key */
 #define FORM_SUBMISSION_ID_MAX 128
+/* An open door's body (auth = origin): a contact form's fields, many times over. */
+#define FORM_ORIGIN_BODY_MAX (16 * 1024)
 
 enum form_ctype { FORM_CT_NONE, FORM_CT_JSON, FORM_CT_URLENCODED, FORM_CT_OTHER };
 
@@ -130,13 +132,100 @@ static enum cx_verdict verify_origin(const struct cx_source *src, const struct c
     return CX_OK;
 }
 
+static int form_from_json(struct cx_form *f, const cJSON *root);
+static int is_consumed(const char *name);
+
+/* The body as name/value fields, one path for verify and normalize so they cannot
+ * disagree on what a body holds. *root keeps a JSON body's tree (the fields borrow
+ * nothing from it, but the caller frees it). 0, or -1 with err set. */
+static int form_fields(enum form_ctype ct, const unsigned char *body, size_t len, struct cx_form *f,
+                       cJSON **root, struct cx_err *err)
+{
+    memset(f, 0, sizeof *f);
+    *root = NULL;
+    switch (ct) {
+    case FORM_CT_JSON:
+        *root = cx_json_parse(body, len, CX_JSON_MAX_DEPTH);
+        if (!cJSON_IsObject(*root))
+            return cx_fail(err, "form: body is not a JSON object");
+        if (form_from_json(f, *root) != 0)
+            return cx_fail(err, "form: out of memory");
+        return 0;
+    case FORM_CT_URLENCODED:
+        if (cx_form_parse(f, (const char *)body, len) != 0)
+            return cx_fail(err, "form: malformed urlencoded body");
+        return 0;
+    case FORM_CT_NONE:
+    case FORM_CT_OTHER:
+        break;
+    }
+    return cx_fail(err, "form: Content-Type must be application/json or "
+                        "application/x-www-form-urlencoded");
+}
+
+/* A browser form's submission id: what a page's script mints (a UUID, a counter, a
+ * timestamp), nothing an attacker could pad. */
+static int submission_id_ok(const char *v)
+{
+    size_t len = strlen(v);
+
+    return len <= FORM_SUBMISSION_ID_MAX &&
+           strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") == len;
+}
+
+/* An open door (auth = origin, DESIGN §2b) enqueues only what normalize takes whole: the
+ * body within FORM_ORIGIN_BODY_MAX, every name and value UTF-8, names short enough to be
+ * fields, the fields with a meaning (identities, utm values, click ids) short enough to
+ * be kept and free of control characters, a submission id of a sane shape, and an event
+ * id that fits. Long free-text values (a message) stay allowed: normalize cuts them, and
+ * the body cap bounds them. What fails is refused with 400, never redirected to the
+ * thank-you page: a visitor must not be thanked for a lead that was dropped, and the
+ * site's developer sees the refusal. */
+static enum cx_verdict check_open_door(const struct cx_source *src, const struct cx_form *f,
+                                       struct cx_err *err)
+{
+    const char *sid = cx_form_get(f, "submission_id");
+    size_t id_len = strlen("form:") + strlen(src->name ? src->name : "") + 1 +
+                    (sid && sid[0] ? strlen(sid) : FORM_HASH_HEX);
+
+    for (size_t i = 0; i < f->n; i++) {
+        const char *name = f->names[i], *v = f->values[i];
+        size_t nl = strlen(name), vl = strlen(v);
+
+        if (!cx_utf8_valid((const unsigned char *)name, nl) ||
+            !cx_utf8_valid((const unsigned char *)v, vl)) {
+            cx_fail(err, "form: a field is not UTF-8");
+            return CX_BAD_REQUEST;
+        }
+        if (nl > FORM_NAME_MAX) {
+            cx_fail(err, "form: a field name is longer than %d bytes", FORM_NAME_MAX);
+            return CX_BAD_REQUEST;
+        }
+        if (is_consumed(name) && vl > 0 &&
+            (vl >= (strncmp(name, "utm_", 4) == 0 ? CX_TEXT_MAX : CX_IDENT_VALUE_MAX) ||
+             !cx_text_usable(v, vl))) {
+            cx_fail(err, "form: field '%s' is too long or not printable", name);
+            return CX_BAD_REQUEST;
+        }
+    }
+    if (sid && sid[0] && !submission_id_ok(sid)) {
+        cx_fail(err, "form: submission_id must be at most %d of A-Z a-z 0-9 . _ : -",
+                FORM_SUBMISSION_ID_MAX);
+        return CX_BAD_REQUEST;
+    }
+    if (id_len >= CX_ID_MAX) {
+        cx_fail(err, "form: event id too long");
+        return CX_BAD_REQUEST;
+    }
+    return CX_OK;
+}
+
 static enum cx_verdict form_verify(const struct cx_source *src, const struct cx_input *in,
                                    struct cx_reply *reply, struct cx_err *err)
 {
     enum cx_verdict v;
     struct cx_form f;
     cJSON *root;
-    int ok;
 
     (void)reply;
     switch (src->auth) {
@@ -153,6 +242,10 @@ static enum cx_verdict form_verify(const struct cx_source *src, const struct cx_
         break;
     case CX_AUTH_ORIGIN:
         v = verify_origin(src, in, err);
+        if (v == CX_OK && in->body_len > FORM_ORIGIN_BODY_MAX) {
+            cx_fail(err, "form: body longer than %d bytes", FORM_ORIGIN_BODY_MAX);
+            v = CX_BAD_REQUEST;
+        }
         break;
     default:
         cx_fail(err, "form source has no valid auth mode");
@@ -161,30 +254,14 @@ static enum cx_verdict form_verify(const struct cx_source *src, const struct cx_
     }
     if (v != CX_OK)
         return v;
-    switch (content_type(cx_header_get(in->headers, in->nheaders, "Content-Type"))) {
-    case FORM_CT_JSON:
-        root = cx_json_parse(in->body, in->body_len, CX_JSON_MAX_DEPTH);
-        ok = cJSON_IsObject(root);
-        cJSON_Delete(root);
-        if (!ok) {
-            cx_fail(err, "body is not a JSON object");
-            return CX_BAD_REQUEST;
-        }
-        return CX_OK;
-    case FORM_CT_URLENCODED:
-        ok = cx_form_parse(&f, (const char *)in->body, in->body_len) == 0;
-        cx_form_free(&f);
-        if (!ok) {
-            cx_fail(err, "malformed urlencoded body");
-            return CX_BAD_REQUEST;
-        }
-        return CX_OK;
-    case FORM_CT_NONE:
-    case FORM_CT_OTHER:
-        break;
-    }
-    cx_fail(err, "Content-Type must be application/json or application/x-www-form-urlencoded");
-    return CX_BAD_REQUEST;
+    if (form_fields(content_type(cx_header_get(in->headers, in->nheaders, "Content-Type")),
+                    in->body, in->body_len, &f, &root, err) != 0)
+        v = CX_BAD_REQUEST;
+    else if (src->auth == CX_AUTH_ORIGIN)
+        v = check_open_door(src, &f, err);
+    cx_form_free(&f);
+    cJSON_Delete(root);
+    return v;
 }
 
 /* ---- normalize ---- */
@@ -354,25 +431,8 @@ static enum cx_result form_normalize(const struct cx_source *src, const struct c
             i++;
         ct = (i < raw->body_len && raw->body[i] == '{') ? FORM_CT_JSON : FORM_CT_URLENCODED;
     }
-    if (ct == FORM_CT_JSON) {
-        root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
-        if (!cJSON_IsObject(root)) {
-            cx_fail(err, "form: body is not a JSON object");
-            goto out;
-        }
-        if (form_from_json(&f, root) != 0) {
-            cx_fail(err, "form: out of memory");
-            goto out;
-        }
-    } else if (ct == FORM_CT_URLENCODED) {
-        if (cx_form_parse(&f, (const char *)raw->body, raw->body_len) != 0) {
-            cx_fail(err, "form: malformed urlencoded body");
-            goto out;
-        }
-    } else {
-        cx_fail(err, "form: unsupported content type");
+    if (form_fields(ct, raw->body, raw->body_len, &f, &root, err) != 0)
         goto out;
-    }
     ev = cx_list_add(out, src, raw);
     if (!ev) {
         cx_fail(err, "form: out of memory");

@@ -60,6 +60,7 @@ struct cfg {
     int64_t worker_batch;   /* XREADGROUP COUNT */
     int64_t claim_idle_ms;  /* pending this long → claimed again */
     int64_t max_deliveries; /* then dead-lettered */
+    size_t dead_letter_max; /* bytes of dead letters per source (dead.lua) */
     int64_t retry_after_s;
     int64_t drain_timeout_ms;
     char *unique_types[16]; /* identity types that never merge (DESIGN §4) */

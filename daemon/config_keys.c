@@ -308,6 +308,11 @@ const struct cfg_key cfg_main_keys[] = {
      .off = IN_CFG(max_deliveries, int64_t), .min = 1, .max = 100,
      .flags = CF_RELOADABLE, .def = "5",
      .doc = "Attempts at one entry before it goes to the dead-letter stream."},
+    {.key = "dead_letter_max", .type = CT_SIZE, .store = CS_SIZE,
+     .off = IN_CFG(dead_letter_max, size_t), .min = KIB, .max = 64 * GIB,
+     .flags = CF_RELOADABLE, .def = "64M",
+     .doc = "Bytes of dead letters kept per source; past it that source's oldest are dropped "
+            "(counted and logged), never another source's."},
     {.key = "retry_after", .type = CT_DURATION, .store = CS_I64,
      .off = IN_CFG(retry_after_s, int64_t), .min = SEC, .max = HOUR,
      .unit = SEC, .bare = SEC, .flags = CF_RELOADABLE, .def = "5s",

@@ -72,6 +72,12 @@ static void account(struct jd *jd, const char *source, int status, int64_t start
     metrics_observe_latency(&jd->metrics, jd_mono_us() - start_us);
 }
 
+static void redirect(struct evhttp_request *req, int status, const char *location)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Location", location);
+    http_reply_text(req, status, "text/plain", "");
+}
+
 /* The answer once the webhook is in Redis (queued = 1) or could not be put there. */
 static void ingest_reply(struct ingest_req *ir, int queued)
 {
@@ -81,9 +87,8 @@ static void ingest_reply(struct ingest_req *ir, int queued)
         /* A click must still reach its landing page even when it cannot be recorded. */
         if (!queued)
             jd->metrics.n.clicks_unrecorded++;
-        evhttp_add_header(evhttp_request_get_output_headers(ir->req), "Location", ir->location);
         status = ir->redirect_status;
-        http_reply_text(ir->req, status, "text/plain", "");
+        redirect(ir->req, status, ir->location);
     } else if (queued) {
         status = 200;
         http_reply_text(ir->req, status, "application/json", "{\"status\":\"queued\"}");
@@ -323,18 +328,26 @@ static int destination_allowed(const struct cfg *c, const char *to)
  * destination with the anonymous id appended, so the landing page can put it in its
  * forms. Anything not on the allow-list is refused: no open redirect. The record and the
  * location come from the click connector; this handler mints the ids and does the I/O.
- * A click that cannot be recorded still redirects (ingest_reply). */
+ * /c is an open door (DESIGN §2b): a query the click connector's verify does not accept
+ * (too long, not UTF-8, a value normalize would not keep whole) is redirected without
+ * being recorded, so it never reaches the queue, let alone the dead letters. A click that
+ * cannot be recorded for want of Redis still redirects (ingest_reply). */
 void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
+    int64_t start_us = jd_mono_us();
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    const struct cx_connector *cx = cx_lookup("click");
+    struct cx_input in = {.method = "GET", .query = query, .now_ms = jd_now_ms()};
+    struct cx_reply reply = {0};
+    struct cx_err err = {{0}};
     struct cx_form q = {0};
     struct refusal no = {0};
     struct ingest_req *ir = NULL;
     char *record = NULL;
     char aid[CX_CLICK_AID_SIZE], click_id[48], cookie[160];
-    if (!jd->roles_ingest || !query || cx_form_parse(&q, query, strlen(query)) != 0) {
+    if (!jd->roles_ingest || !cx || !query || cx_form_parse(&q, query, strlen(query)) != 0) {
         no = (struct refusal){400, "bad_request", "expected /c?to=<url>&utm_…"};
         goto out;
     }
@@ -350,9 +363,11 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
         no = (struct refusal){503, "unavailable", "no randomness"};
         goto out;
     }
-    ir = new_ingest_req(jd, req, "click", jd_mono_us());
-    record = ir ? cx_click_record(click_id, aid, query, to, jd_now_ms()) : NULL;
-    if (!record || cx_click_location(to, aid, ir->location, sizeof(ir->location)) != 0) {
+    int valid = cx->verify(&jd->click_source, &in, &reply, &err) == CX_OK;
+    ir = new_ingest_req(jd, req, "click", start_us);
+    record = ir && valid ? cx_click_record(click_id, aid, query, to, in.now_ms) : NULL;
+    if (!ir || (valid && !record) ||
+        cx_click_location(to, aid, ir->location, sizeof(ir->location)) != 0) {
         no = (struct refusal){503, "unavailable", "out of memory"};
         goto out;
     }
@@ -363,12 +378,18 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
              jd->cfg->click_cookie_secure ? "; Secure" : "");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
     jd->metrics.n.clicks++;
+    if (!valid) {
+        jd->metrics.n.clicks_invalid++;
+        redirect(req, ir->redirect_status, ir->location);
+        account(jd, ir->source, ir->redirect_status, start_us);
+        goto out;
+    }
     /* Both take ir over. */
     if (queue_refusal(jd))
         ingest_reply(ir, 0);
     else
-        enqueue(jd, ir, &jd->click_source, cx_lookup("click"), NULL, 0,
-                (const unsigned char *)record, strlen(record));
+        enqueue(jd, ir, &jd->click_source, cx, NULL, 0, (const unsigned char *)record,
+                strlen(record));
     ir = NULL;
 out:
     if (no.status)

@@ -32,6 +32,22 @@ void metrics_count_webhook(struct metrics *m, const char *source, int status)
     m->nwebhooks++;
 }
 
+void metrics_count_dead_dropped(struct metrics *m, const char *source, uint64_t n)
+{
+    size_t i = 0;
+    while (i < m->ndead_dropped && strcmp(m->dead_dropped[i].source, source) != 0)
+        i++;
+    if (i == METRICS_MAX_DROP_ROWS) {
+        m->dead_dropped_overflow += n;
+        return;
+    }
+    if (i == m->ndead_dropped) {
+        snprintf(m->dead_dropped[i].source, sizeof(m->dead_dropped[i].source), "%s", source);
+        m->ndead_dropped++;
+    }
+    m->dead_dropped[i].count += n;
+}
+
 void metrics_observe_latency(struct metrics *m, int64_t micros)
 {
     double s = (double)micros / 1e6;
@@ -112,10 +128,23 @@ struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_ga
             m->n.restitches_skipped);
     counter(b, "journeyd_dead_lettered_total", "Raw entries moved to the dead-letter stream.",
             m->n.dead_letters);
+    evbuffer_add_printf(b, "# HELP journeyd_dead_letters_dropped_total Old dead letters dropped to "
+                           "keep a source within dead_letter_max.\n"
+                           "# TYPE journeyd_dead_letters_dropped_total counter\n");
+    for (size_t i = 0; i < m->ndead_dropped; i++)
+        evbuffer_add_printf(b, "journeyd_dead_letters_dropped_total{source=\"%s\"} %llu\n",
+                            m->dead_dropped[i].source,
+                            (unsigned long long)m->dead_dropped[i].count);
+    if (m->dead_dropped_overflow)
+        evbuffer_add_printf(b, "journeyd_dead_letters_dropped_total{source=\"(other)\"} %llu\n",
+                            (unsigned long long)m->dead_dropped_overflow);
     counter(b, "journeyd_skipped_total", "Raw entries with nothing of interest.", m->n.skipped);
     counter(b, "journeyd_clicks_total", "Clicks on the click tracker.", m->n.clicks);
     counter(b, "journeyd_clicks_unrecorded_total",
             "Clicks redirected while the queue was unavailable.", m->n.clicks_unrecorded);
+    counter(b, "journeyd_clicks_invalid_total",
+            "Clicks redirected without being recorded: their query was not valid.",
+            m->n.clicks_invalid);
     counter(b, "journeyd_reloads_total", "Configuration reloads applied.", m->n.reloads);
     counter(b, "journeyd_reload_failures_total", "Reloads refused (old config kept).",
             m->n.reload_failures);

@@ -16,12 +16,15 @@ struct outbound;
 struct rq_client;
 
 #define METRICS_MAX_ROWS 256
+/* Sources whose dead letters were dropped: configured sources plus click, events and
+ * "(none)", bounded by the config; past this, one overflow row. */
+#define METRICS_MAX_DROP_ROWS 64
 #define METRICS_LATENCY_BUCKETS 12
 
-/* Bumped where the thing happens: ingest (accepted … clicks_unrecorded), the worker
+/* Bumped where the thing happens: ingest (accepted … clicks_invalid), the worker
  * (applied … skipped), main (reloads). */
 struct metrics_counters {
-    uint64_t accepted, rejected, unavailable, clicks, clicks_unrecorded;
+    uint64_t accepted, rejected, unavailable, clicks, clicks_unrecorded, clicks_invalid;
     uint64_t applied, duplicates, merges, conflicts, restitched, restitches_skipped, dead_letters,
         skipped;
     uint64_t reloads, reload_failures;
@@ -37,6 +40,13 @@ struct metrics {
     } webhooks[METRICS_MAX_ROWS];
     size_t nwebhooks;
     uint64_t webhooks_overflow;
+    /* Old dead letters dropped to keep a source within dead_letter_max, by source. */
+    struct {
+        char source[64];
+        uint64_t count;
+    } dead_dropped[METRICS_MAX_DROP_ROWS];
+    size_t ndead_dropped;
+    uint64_t dead_dropped_overflow;
     /* Ingest latency: from the request's arrival at the handler to the reply. */
     uint64_t latency_buckets[METRICS_LATENCY_BUCKETS + 1];
     double latency_sum_s;
@@ -46,6 +56,8 @@ struct metrics {
 };
 
 void metrics_count_webhook(struct metrics *m, const char *source, int status);
+/* n old dead letters of source were dropped to make room (dead.lua's answer). */
+void metrics_count_dead_dropped(struct metrics *m, const char *source, uint64_t n);
 void metrics_observe_latency(struct metrics *m, int64_t micros);
 /* What a scrape shows besides the counters: sampled by the caller, borrowed for the call. */
 struct metrics_gauges {

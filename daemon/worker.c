@@ -19,6 +19,7 @@
 #include "worker.h"
 
 #define WORKER_BLOCK_MS 1000
+#define DROP_LOG_MS 60000
 
 struct worker {
     struct jd *jd;
@@ -31,12 +32,17 @@ struct worker {
     struct event *retry;     /* read again after a failure */
     struct lookups *lookups; /* entries waiting for look-ups: not to be claimed again */
     int sweeping;            /* sweep commands in flight */
+    /* Dead letters dropped to keep a source within dead_letter_max: logged at once, then
+     * at most once a DROP_LOG_MS with the count since, so a flood cannot flood the log. */
+    int64_t drop_logged_ms;
+    uint64_t drops_unlogged;
 };
 
 /* One raw entry being applied: what the reply callback needs to log and account. */
 struct apply_ctx {
     struct worker *w;
     char entry[64];
+    char source[64]; /* a dead letter's: whose cap it counts against */
 };
 
 static void read_more(struct worker *w);
@@ -106,15 +112,44 @@ static int send_script(struct worker *w, enum jd_script script, const char *entr
         rq_eval(w->jd->rq_worker, script, 0, on_script_done, ctx, numkeys, argc, argv, lens));
 }
 
+/* dead.lua's answer: how many older dead letters of the source went to make room. The
+ * rest of the accounting is on_script_done's, as for any script. */
+static void on_dead_lettered(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct apply_ctx *ctx = priv;
+    struct worker *w = ctx->w;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        int64_t now = jd_mono_us() / 1000;
+        metrics_count_dead_dropped(&w->jd->metrics, ctx->source, (uint64_t)r->integer);
+        w->drops_unlogged += (uint64_t)r->integer;
+        if (w->drop_logged_ms == 0 || now - w->drop_logged_ms >= DROP_LOG_MS) {
+            jlog(JLOG_WARNING,
+                 "msg=\"dead letters dropped\" source=%s dropped=%llu dead_letter_max=%zu",
+                 ctx->source, (unsigned long long)w->drops_unlogged, w->jd->cfg->dead_letter_max);
+            w->drop_logged_ms = now;
+            w->drops_unlogged = 0;
+        }
+    }
+    on_script_done(c, r, priv);
+}
+
 static void dead_letter(struct worker *w, const char *entry, const struct stream_record *f,
                         const char *reason, long long deliveries)
 {
-    jlog(JLOG_NOTICE, "msg=dead-letter entry=%s source=%s reason=\"%s\"", entry,
-         f && f->src ? f->src : "?", reason[0] ? reason : "repeated failures");
+    /* The reason quotes payload ids: escaped, so it cannot close its field and forge
+     * another. */
+    char why[CX_ID_MAX + 128];
+    const char *source = stream_dead_source(f);
+    const char *text = reason[0] ? reason : "repeated failures";
+    jlog(JLOG_NOTICE, "msg=dead-letter entry=%s source=%s reason=\"%s\"", entry, source,
+         jlog_quote(text, strlen(text), why, sizeof(why)));
     struct apply_ctx *ctx = ctx_new(w, entry);
-    if (!ctx || ctx_sent(w, ctx,
-                         stream_dead_letter(w->jd->rq_worker, entry, f, reason, deliveries,
-                                            on_script_done, ctx)) != 0)
+    if (ctx)
+        snprintf(ctx->source, sizeof(ctx->source), "%s", source);
+    if (!ctx ||
+        ctx_sent(w, ctx,
+                 stream_dead_letter(w->jd->rq_worker, entry, f, reason, deliveries,
+                                    w->jd->cfg->dead_letter_max, on_dead_lettered, ctx)) != 0)
         jlog(JLOG_WARNING, "msg=\"dead-letter not sent, will retry\" entry=%s", entry);
 }
 

@@ -238,36 +238,54 @@ void stream_note_error(struct rq_client *c, const char *entry, const char *why)
     (void)rq_command(c, 0, on_ignore, NULL, 4, argv, lens);
 }
 
-int stream_dead_letter(struct rq_client *c, const char *entry, const struct stream_record *rec,
-                       const char *reason, long long deliveries, rq_reply_cb cb, void *priv)
+const char *stream_dead_source(const struct stream_record *rec)
 {
-    const char *argv[6 + STREAM_MAX_FIELDS];
-    size_t lens[6 + STREAM_MAX_FIELDS];
-    char dl[24];
+    return rec && rec->src ? rec->src : STREAM_NO_SOURCE;
+}
+
+int stream_dead_letter(struct rq_client *c, const char *entry, const struct stream_record *rec,
+                       const char *reason, long long deliveries, size_t max_bytes, rq_reply_cb cb,
+                       void *priv)
+{
+    const char *argv[10 + STREAM_MAX_FIELDS];
+    size_t lens[10 + STREAM_MAX_FIELDS];
+    char dl[24], cap[24], ids[64 + sizeof(JD_DEAD_IDS_PREFIX)];
+    const char *source = stream_dead_source(rec);
     snprintf(dl, sizeof(dl), "%lld", deliveries);
+    snprintf(cap, sizeof(cap), "%zu", max_bytes);
+    /* A source name longer than the key holds would share its cut prefix with another
+     * source's: refuse rather than mix two sources' accounting. */
+    int n = snprintf(ids, sizeof(ids), "%s%s", JD_DEAD_IDS_PREFIX, source);
+    if (n < 0 || (size_t)n >= sizeof(ids))
+        return -1;
     argv[0] = JD_RAW_STREAM;
     argv[1] = JD_DEAD_STREAM;
-    argv[2] = JD_GROUP;
-    argv[3] = entry;
-    argv[4] = reason;
-    argv[5] = dl;
-    set_lens(argv, lens, 6);
-    int argc = 6;
+    argv[2] = JD_DEAD_BYTES;
+    argv[3] = ids;
+    argv[4] = JD_GROUP;
+    argv[5] = entry;
+    argv[6] = reason;
+    argv[7] = dl;
+    argv[8] = source;
+    argv[9] = cap;
+    set_lens(argv, lens, 10);
+    int argc = 10;
     for (int i = 0; rec && i < rec->nitems; i++, argc++) {
         argv[argc] = rec->items[i];
         lens[argc] = rec->lens[i];
     }
-    return rq_eval(c, JD_SCRIPT_DEAD, 0, cb, priv, 2, argc, argv, lens);
+    return rq_eval(c, JD_SCRIPT_DEAD, 0, cb, priv, 4, argc, argv, lens);
 }
 
 int stream_replay_dead(struct rq_client *c, long count, rq_reply_cb cb, void *priv)
 {
     char n[24];
     snprintf(n, sizeof(n), "%ld", count);
-    const char *argv[3] = {JD_RAW_STREAM, JD_DEAD_STREAM, n};
-    size_t lens[3];
-    set_lens(argv, lens, 3);
-    return rq_eval(c, JD_SCRIPT_REPLAY, 0, cb, priv, 2, 3, argv, lens);
+    const char *argv[6] = {JD_RAW_STREAM,      JD_DEAD_STREAM,  JD_DEAD_BYTES, n,
+                           JD_DEAD_IDS_PREFIX, STREAM_NO_SOURCE};
+    size_t lens[6];
+    set_lens(argv, lens, 6);
+    return rq_eval(c, JD_SCRIPT_REPLAY, 0, cb, priv, 3, 6, argv, lens);
 }
 
 int stream_status(struct rq_client *c, rq_reply_cb cb, void *priv)

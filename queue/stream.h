@@ -21,6 +21,12 @@
 #define JD_RAW_STREAM "jd:raw"
 #define JD_DEAD_STREAM "jd:dead"
 #define JD_GROUP "jd"
+/* The dead letters' byte accounting (dead.lua, replay.lua): bytes per source, and each
+ * source's dead letters oldest first as "<id> <bytes>", under this prefix + the source. */
+#define JD_DEAD_BYTES "jd:dead:bytes"
+#define JD_DEAD_IDS_PREFIX "jd:dead:ids:"
+/* The source a dead letter counts against when its entry names none (a malformed one). */
+#define STREAM_NO_SOURCE "(none)"
 
 /* Headers a record keeps (a connector's keep_headers), and the most field/value items a
  * record may have: src, type, recv, body and 8 headers, with room for unknown fields. */
@@ -108,11 +114,18 @@ void stream_keep_claimed(struct rq_client *c, const char *consumer, const char *
 
 /* Records an entry's last failure (the reason a later dead letter gives); fire and forget. */
 void stream_note_error(struct rq_client *c, const char *entry, const char *why);
+/* The source a dead letter of rec counts against: rec->src, or STREAM_NO_SOURCE. */
+const char *stream_dead_source(const struct stream_record *rec);
 /* dead.lua: moves entry with its fields (rec may be NULL: a malformed entry) to jd:dead
- * with the reason ("" = the last noted error) and acknowledges it. Reply: integer 1. */
+ * with the reason ("" = the last noted error) and acknowledges it. The source's dead
+ * letters are kept within max_bytes (field names and values): the oldest of that source,
+ * and only of that source, are dropped to make room (the newest always stays). Reply:
+ * integer, how many were dropped. */
 int stream_dead_letter(struct rq_client *c, const char *entry, const struct stream_record *rec,
-                       const char *reason, long long deliveries, rq_reply_cb cb, void *priv);
-/* replay.lua: the oldest count dead letters back to jd:raw. Reply: integer, how many. */
+                       const char *reason, long long deliveries, size_t max_bytes, rq_reply_cb cb,
+                       void *priv);
+/* replay.lua: the oldest count dead letters back to jd:raw, their bytes no longer counted
+ * against their source. Reply: integer, how many. */
 int stream_replay_dead(struct rq_client *c, long count, rq_reply_cb cb, void *priv);
 
 struct stream_status {

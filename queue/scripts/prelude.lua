@@ -6,6 +6,8 @@
 --   jd:raw       stream  raw webhooks: src, type, recv, h:<header>..., body (queue/stream.c)
 --                        consumer group "jd"; an entry is deleted once applied
 --   jd:dead      stream  dead letters: entry, reason, deliveries, then the raw fields
+--   jd:dead:bytes hash   source -> bytes of its dead letters (dead.lua's cap, per source)
+--   jd:dead:ids:<source> list  that source's dead letters, oldest first: "<dead id> <bytes>"
 --   jd:lasterr   hash    raw entry id -> its last apply or look-up error (dead.lua's reason)
 --   jd:ev        hash    event id -> canonical JSON (also the dedup set)
 --   jd:gone:<id> string  erased events' ids (GDPR), so redeliveries stay out

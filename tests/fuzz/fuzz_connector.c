@@ -3,14 +3,18 @@
  *
  * Input layout: byte 0 picks the connector (modulo the registry's size), byte 1 the
  * operation: bit 0 verify (0) or normalize (1); for verify, bit 1 makes it a GET whose
- * query is the body (Meta's handshake); for normalize, when the connector asks for
+ * query is the body (Meta's handshake, the click tracker) and bit 2 puts a form source in
+ * origin mode; for normalize, when the connector asks for
  * look-ups, every answer is the body again with status 200 (bit 2 clear) or 404 (set).
  * Then "Name: value" header lines up to an empty line; the rest is the body. The clock
  * is fixed, so a finding replays exactly.
  *
  * Invariants checked on every input (h2o's driver_url.cc habit): nothing crashes or
  * leaks; a normalized event has an id, a kind, at most CX_MAX_IDENTITIES identities,
- * a three-letter currency with any amount, and its canonical JSON parses back.
+ * a three-letter currency with any amount, and its canonical JSON parses back. For the
+ * open doors (DESIGN §2b), whatever verify accepts normalize accepts: the click tracker's
+ * query (a GET's, as the record the door builds from it) and a form in origin mode (bit 2
+ * of byte 1 on a verify), so a browser can never produce a dead letter.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common.h"
 #include "connector.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,6 +35,42 @@ static void check(int cond)
 {
     if (!cond)
         abort();
+}
+
+/* The open door's property: the record ingest would store for an accepted request is
+ * one normalize accepts. */
+static void check_open_door(const struct cx_connector *cx, const struct cx_source *src,
+                            const struct cx_input *in)
+{
+    struct cx_raw raw = {.source = "fuzz",
+                         .stream_id = "1700000000000-0",
+                         .received_ms = FUZZ_NOW_MS,
+                         .body = in->body,
+                         .body_len = in->body_len,
+                         .headers = in->headers,
+                         .nheaders = in->nheaders};
+    struct cx_event_list out;
+    struct cx_err err;
+    struct cx_form q;
+    char *record = NULL;
+    if (strcmp(cx->type, "click") == 0) {
+        check(cx_form_parse(&q, in->query, strlen(in->query)) == 0);
+        const char *to = cx_form_get(&q, "to");
+        record = cx_click_record("c1", "a_0123456789abcdef0123456789abcdef", in->query,
+                                 to ? to : "https://example.com/", FUZZ_NOW_MS);
+        cx_form_free(&q);
+        if (!record)
+            return; /* out of memory */
+        raw.body = (const unsigned char *)record;
+        raw.body_len = strlen(record);
+        raw.headers = NULL;
+        raw.nheaders = 0;
+    }
+    memset(&err, 0, sizeof(err));
+    cx_list_init(&out);
+    check(cx->normalize(src, &raw, NULL, &out, NULL, &err) == CX_NORM_OK);
+    cx_list_free(&out);
+    cJSON_free(record);
 }
 
 static size_t split_headers(const uint8_t *data, size_t size, char *store, size_t cap,
@@ -76,7 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const struct cx_connector *cx = cx_connector_at(data[0] % nconnectors);
     int normalize = data[1] & 1, get = (data[1] >> 1) & 1;
-    long answer_status = (data[1] >> 2) & 1 ? 404 : 200;
+    int bit2 = (data[1] >> 2) & 1;
+    long answer_status = bit2 ? 404 : 200;
     data += 2;
     size -= 2;
 
@@ -122,9 +164,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct cx_err err;
         memset(&reply, 0, sizeof(reply));
         memset(&err, 0, sizeof(err));
+        int origin = strcmp(cx->type, "form") == 0 && bit2;
+        if (origin)
+            src.auth = CX_AUTH_ORIGIN;
         enum cx_verdict v = cx->verify(&src, &in, &reply, &err);
         check(v <= CX_STALE);
         check(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
+        if (v == CX_OK && (origin || (strcmp(cx->type, "click") == 0 && get)))
+            check_open_door(cx, &src, &in);
     } else {
         struct cx_raw raw = {.source = "fuzz",
                              .stream_id = "1700000000000-0",

@@ -1174,6 +1174,34 @@ void jd_form_sig_header(char *out, size_t outlen, const char *secret, const void
     snprintf(out, outlen, "X-Journeyd-Signature: sha256=%s", hex);
 }
 
+long long jd_metric(const struct jd_daemon *d, const char *series)
+{
+    struct jd_http h;
+    long long v = -1;
+    jd_get_auth(d, "/metrics", &h);
+    size_t n = strlen(series);
+    for (const char *p = h.body; p && (p = strstr(p, series)); p += n)
+        if ((p == h.body || p[-1] == '\n') && p[n] == ' ')
+            v = strtoll(p + n + 1, NULL, 10);
+    jd_http_free(&h);
+    return v;
+}
+
+char *jd_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct jd_buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        jd_buf_append(&b, chunk, n);
+    fclose(f);
+    jd_buf_append(&b, "", 1);
+    return b.p;
+}
+
 int jd_post_stripe(const struct jd_daemon *d, const char *body, struct jd_http *out)
 {
     char sig[256], url[128];

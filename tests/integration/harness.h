@@ -118,6 +118,9 @@ void jd_daemon_stop(struct jd_daemon *d);
 int jd_daemon_alive(struct jd_daemon *d);
 /* Prints the last `lines` lines of a log file to stderr. */
 void jd_dump_log(const char *path, int lines);
+/* The whole file, NUL-terminated (malloc'd; the caller frees), or NULL when it cannot be
+ * read. */
+char *jd_slurp(const char *path);
 /* Runs argv to completion with stdout+stderr captured into out (NUL-terminated, truncated
  * to outlen); returns the waitpid status or -1. */
 int jd_run_capture(char *const argv[], char *out, size_t outlen, int timeout_s);
@@ -171,6 +174,9 @@ int jd_get_auth(const struct jd_daemon *d, const char *path, struct jd_http *out
 /* GET base+path without credentials; returns the status (0 on transport error). */
 long jd_get_status(const struct jd_daemon *d, const char *path);
 
+/* The value of one /metrics series, named in full with its labels
+ * ("journeyd_clicks_total", "journeyd_x_total{source=\"a\"}"), or -1 when absent. */
+long long jd_metric(const struct jd_daemon *d, const char *series);
 /* Polls /v1/status until queue length and pending are both 0 (with at least two such
  * answers in a row, so an entry between read and apply is not missed); fatal after
  * timeout_s. Returns dead_letters. */

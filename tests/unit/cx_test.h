@@ -113,4 +113,84 @@ static inline void cx_test_expect_identities(const struct cx_event *ev, const ch
     }
 }
 
+/* Generated inputs for the open doors' property (DESIGN §2b: whatever verify accepts,
+ * normalize accepts): xorshift64, so a failing input replays from the same seed. */
+static inline uint64_t cx_test_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* One random edit of buf (len bytes; room for cap bytes plus a NUL, which it keeps after
+ * the last byte): a piece that breaks escapes, UTF-8 or structure inserted, a range
+ * deleted, a byte overwritten, a run of padding, a chunk repeated. The new length. */
+static inline size_t cx_test_mutate(uint64_t *seed, char *buf, size_t len, size_t cap)
+{
+    static const char *const pieces[] = {
+        "%FF",       "%C3%A9",
+        "%00",       "%0A",
+        "%zz",       "&",
+        "=",         "+",
+        "%",         "\xff",
+        "\xc3\xa9",  "\"",
+        "\\",        "\xed\xa0\x80",
+        "%ED%A0%80", "%E2%82",
+        "{",         "}",
+        ":",         ",",
+        "\t",        "utm_source=",
+        "gclid=",    "submission_id=",
+        "email=",    "a@b.it",
+        "\x01",      " ",
+        "\n",        "%09",
+        "\"x\":\"",  "\\u0000",
+    };
+    uint64_t r = cx_test_rand(seed);
+    size_t pos = len ? (size_t)(r >> 8) % (len + 1) : 0, n = 0;
+    const char *ins = NULL;
+    char run[512];
+
+    switch (r % 6) {
+    case 0:
+    case 1:
+        ins = pieces[(r >> 40) % (sizeof pieces / sizeof pieces[0])];
+        n = strlen(ins);
+        break;
+    case 2: /* delete */
+        n = 1 + (size_t)(r >> 40) % 8;
+        if (pos + n > len)
+            n = len - pos;
+        memmove(buf + pos, buf + pos + n, len - pos - n);
+        len -= n;
+        buf[len] = '\0';
+        return len;
+    case 3: /* overwrite */
+        if (pos < len)
+            buf[pos] = (char)(r >> 32);
+        return len;
+    case 4: /* padding */
+        n = (size_t)(r >> 40) % sizeof run;
+        memset(run, 'a' + (int)((r >> 20) % 26), n);
+        ins = run;
+        break;
+    default: /* repeat a chunk */
+        n = (size_t)(r >> 40) % 64;
+        if (pos + n > len)
+            n = len - pos;
+        if (n > sizeof run)
+            n = sizeof run;
+        memcpy(run, buf + pos, n);
+        ins = run;
+        break;
+    }
+    if (len + n > cap)
+        return len;
+    memmove(buf + pos + n, buf + pos, len - pos);
+    memcpy(buf + pos, ins, n);
+    len += n;
+    buf[len] = '\0';
+    return len;
+}
+
 #endif

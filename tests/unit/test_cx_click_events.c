@@ -19,6 +19,7 @@
 #include "connector.h"
 
 #define RECEIVED_MS 1790900000000
+#define AID "a_0123456789abcdef0123456789abcdef"
 
 struct norm {
     struct cx_source src;
@@ -54,22 +55,124 @@ static const char click_body[] =
     "&utm_campaign=spring_promo&utm_term=crm+software&gclid=EAIaIQobChMI-click\","
     "\"to\":\"https://example.com/pricing?jd_aid=a_7f3c2e\"}";
 
-static void test_click_verify(void **state)
+static enum cx_verdict click_verify_query(const char *query, struct cx_err *err)
 {
-    const struct cx_connector *c = cx_lookup("click");
     struct cx_source src;
     struct cx_input in;
     struct cx_reply reply;
+
+    memset(&src, 0, sizeof src);
+    memset(&in, 0, sizeof in);
+    memset(err, 0, sizeof *err);
+    src.name = "click";
+    src.type = "click";
+    in.method = "GET";
+    in.query = query;
+    in.now_ms = RECEIVED_MS;
+    return cx_lookup("click")->verify(&src, &in, &reply, err);
+}
+
+/* /c is an open door (DESIGN §2b): verify decides at the door whether a query may be
+ * recorded, refusing what normalize would not read back whole. */
+static void test_click_verify(void **state)
+{
+    static char long_utm[320], long_id[320], long_query[4200], max_query[4097];
+    static const struct {
+        const char *query;
+        enum cx_verdict want;
+    } rows[] = {
+        {"to=https%3A%2F%2Fexample.com%2Fpricing&utm_source=google&utm_medium=cpc"
+         "&utm_campaign=spring_promo&utm_term=crm+software&gclid=EAIaIQobChMI-click",
+         CX_OK},
+        {"to=https://example.com/&utm_content=%C3%A9t%C3%A9", CX_OK}, /* UTF-8 */
+        {"to=https://example.com/&flag", CX_OK},
+        {NULL, CX_BAD_REQUEST},
+        {"", CX_BAD_REQUEST},
+        {"to=https://example.com/&utm_source=%FF", CX_BAD_REQUEST},       /* not UTF-8 */
+        {"to=https://example.com/&utm_source=\xc3", CX_BAD_REQUEST},      /* raw, cut */
+        {"to=https://example.com/&utm_source=%ED%A0%80", CX_BAD_REQUEST}, /* surrogate */
+        {"to=https://example.com/&utm_source=a%0Ab", CX_BAD_REQUEST},     /* control */
+        {"to=https://example.com/&x%01=1", CX_BAD_REQUEST},
+        {"to=https://example.com/&utm_source=%zz", CX_BAD_REQUEST},
+        {"to=https://example.com/&utm_source=a\tb", CX_BAD_REQUEST},
+        {long_utm, CX_BAD_REQUEST},   /* a utm value the touch would cut */
+        {long_id, CX_BAD_REQUEST},    /* a click id the identity would drop */
+        {long_query, CX_BAD_REQUEST}, /* padding */
+        {max_query, CX_OK},
+    };
     struct cx_err err;
 
     (void)state;
-    assert_non_null(c);
-    memset(&src, 0, sizeof src);
-    memset(&in, 0, sizeof in);
-    in.body = (const unsigned char *)click_body;
-    in.body_len = sizeof click_body - 1;
-    assert_int_equal(c->verify(&src, &in, &reply, &err), CX_OK);
-    assert_null(c->keep_headers);
+    snprintf(long_utm, sizeof long_utm, "to=https://example.com/&utm_campaign=%0256d", 0);
+    snprintf(long_id, sizeof long_id, "to=https://example.com/&gclid=%0256d", 0);
+    snprintf(long_query, sizeof long_query, "to=https://example.com/&utm_source=g&pad=%04150d", 0);
+    /* Exactly at the cap, with every value within its own. */
+    strcpy(max_query, "to=x");
+    for (size_t len = 4; len < 4096; len = strlen(max_query)) {
+        size_t room = 4096 - len, digits = room > 203 ? 200 : room > 3 ? room - 3 : 0;
+        strcat(max_query, digits ? "&p=" : "&");
+        memset(max_query + strlen(max_query), '7', digits);
+        max_query[len + (digits ? 3 + digits : 1)] = '\0';
+    }
+    for (size_t i = 0; i < N_ELEMS(rows); i++) {
+        enum cx_verdict v = click_verify_query(rows[i].query, &err);
+        if (v != rows[i].want)
+            fail_msg("row %zu: got %d, want %d (%s)", i, (int)v, (int)rows[i].want, err.msg);
+        if (v != CX_OK && !err.msg[0])
+            fail_msg("row %zu: refused without a reason", i);
+    }
+    assert_null(cx_lookup("click")->keep_headers);
+}
+
+/* The open door's property: for any query verify accepts, the record the door builds from
+ * it is one normalize accepts, small, and read back whole (its utm_source uncut). Over
+ * mutations of real tracked links that break escapes, UTF-8 and lengths. */
+static void test_click_verify_implies_normalize(void **state)
+{
+    static const char *const seeds[] = {
+        "to=https%3A%2F%2Fexample.com%2Fpricing&utm_source=google&utm_medium=cpc"
+        "&utm_campaign=spring_promo&utm_term=crm+software&gclid=EAIaIQobChMI-click",
+        "to=https://example.com/&fbclid=IwAR1&utm_content=%C3%A9t%C3%A9&utm_source=fb",
+        "utm_source=news&utm_medium=email&to=https%3A%2F%2Fexample.com%2F",
+    };
+    static char q[8192];
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    size_t accepted = 0, refused = 0;
+    struct cx_err err;
+
+    (void)state;
+    for (int i = 0; i < 20000; i++) {
+        const char *from = seeds[(size_t)i % N_ELEMS(seeds)];
+        size_t len = strlen(from);
+        struct cx_form f;
+        struct norm n;
+        char *rec;
+
+        memcpy(q, from, len + 1);
+        for (uint64_t e = 1 + cx_test_rand(&seed) % 4; e > 0; e--)
+            len = cx_test_mutate(&seed, q, len, sizeof q - 1);
+        if (click_verify_query(q, &err) != CX_OK) {
+            refused++;
+            continue;
+        }
+        accepted++;
+        assert_int_equal(cx_form_parse(&f, q, strlen(q)), 0);
+        const char *to = cx_form_get(&f, "to"), *utm = cx_form_get(&f, "utm_source");
+        rec = cx_click_record("4f2a", AID, q, to ? to : "https://example.com/", 1790855000123);
+        assert_non_null(rec);
+        if (strlen(rec) > 16384)
+            fail_msg("a record of %zu bytes from %s", strlen(rec), q);
+        if (run_normalize(&n, "click", "click", rec) != CX_NORM_OK)
+            fail_msg("verify accepted %s, normalize refused its record: %s", q, n.err.msg);
+        if (utm && utm[0] && strcmp(n.list.v[0].touch.source, utm) != 0)
+            fail_msg("utm_source %s came back as %s", utm, n.list.v[0].touch.source);
+        cx_list_free(&n.list);
+        cJSON_free(rec);
+        cx_form_free(&f);
+    }
+    if (accepted < 1000 || refused < 1000)
+        fail_msg("generated %zu accepted and %zu refused queries: too few of one", accepted,
+                 refused);
 }
 
 static void test_click_normalize(void **state)
@@ -147,8 +250,6 @@ static void test_click_edge_cases(void **state)
     assert_int_equal(run_normalize(&n, "click", "click", "not json"), CX_NORM_POISON);
     cx_list_free(&n.list);
 }
-
-#define AID "a_0123456789abcdef0123456789abcdef"
 
 static void test_click_cookie_aid(void **state)
 {
@@ -675,6 +776,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_click_verify),
+        cmocka_unit_test(test_click_verify_implies_normalize),
         cmocka_unit_test(test_click_normalize),
         cmocka_unit_test(test_click_edge_cases),
         cmocka_unit_test(test_click_cookie_aid),

@@ -269,6 +269,129 @@ static void test_verify_origin(void **state)
                      CX_BAD_SIGNATURE);
 }
 
+/* An origin-mode form with the browser's headers: verify, and when it accepts, normalize
+ * of the record ingest would store (the body and its Content-Type). */
+static enum cx_verdict verify_open(const char *ctype, const void *body, size_t len,
+                                   enum cx_result *norm, char *why, size_t whylen)
+{
+    struct cx_source src;
+    struct cx_header h[1] = {{"content-type", ctype}};
+    struct cx_raw raw;
+    struct cx_event_list list;
+    struct cx_err err;
+    enum cx_verdict v;
+
+    init_source(&src, CX_AUTH_ORIGIN);
+    src.allow_origins = "example.com";
+    v = verify3(&src, "Content-Type", ctype, "Origin", "https://example.com", NULL, NULL, body,
+                len);
+    *norm = CX_NORM_SKIP;
+    if (v != CX_OK)
+        return v;
+    memset(&raw, 0, sizeof raw);
+    memset(&err, 0, sizeof err);
+    raw.source = src.name;
+    raw.stream_id = "1790900000000-5";
+    raw.received_ms = RECEIVED_MS;
+    raw.body = body;
+    raw.body_len = len;
+    raw.headers = h;
+    raw.nheaders = 1;
+    cx_list_init(&list);
+    *norm = form()->normalize(&src, &raw, NULL, &list, NULL, &err);
+    snprintf(why, whylen, "%s", err.msg);
+    cx_list_free(&list);
+    return v;
+}
+
+/* An open door (DESIGN §2b) refuses at the door, with 400, what would dead-letter or grow
+ * the queue: the issue's 200-character submission_id, padding past 16 KiB, broken UTF-8,
+ * identities and utm values longer than normalize keeps. */
+static void test_verify_origin_door(void **state)
+{
+    static const char url[] = "application/x-www-form-urlencoded";
+    static char sid[300], pad[17000], note[3000], email[400];
+    static const struct {
+        const char *ctype, *body;
+        enum cx_verdict want;
+    } rows[] = {
+        {url, "email=a%40b.it&submission_id=0b6e1c52-9f1e-4c3a-a1d2-3f4e5a6b7c8d", CX_OK},
+        {url, note, CX_OK}, /* a long message: normalize cuts it, the body cap bounds it */
+        {"application/json", "{\"email\":\"a@b.it\",\"submission_id\":\"s-1\",\"n\":3}", CX_OK},
+        {url, sid, CX_BAD_REQUEST},
+        {url, "email=a%40b.it&submission_id=a%20b", CX_BAD_REQUEST},
+        {url, "email=a%40b.it&submission_id=%C3%A9", CX_BAD_REQUEST},
+        {url, pad, CX_BAD_REQUEST},
+        {url, "email=a%40b.it&name=%FF", CX_BAD_REQUEST},
+        {url, "email=a%40b.it&%FF=x", CX_BAD_REQUEST},
+        {url, "email=a%40b.it&utm_source=a%0Ab", CX_BAD_REQUEST},
+        {url, email, CX_BAD_REQUEST},
+        {url, "email=a%40b.it&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1",
+         CX_BAD_REQUEST}, /* a 65-byte field name */
+        {"application/json", "{\"email\":\"a@b.it\",\"submission_id\":\"x\u00e9\"}",
+         CX_BAD_REQUEST},
+        {"text/plain", "email=a%40b.it", CX_BAD_REQUEST},
+    };
+    enum cx_result norm;
+    char why[128];
+
+    (void)state;
+    snprintf(sid, sizeof sid, "email=a%%40b.it&submission_id=%0200d", 0);
+    snprintf(pad, sizeof pad, "email=a%%40b.it&pad=%016400d", 0);
+    snprintf(note, sizeof note, "email=a%%40b.it&message=%02900d", 0);
+    snprintf(email, sizeof email, "email=%0300d%%40b.it", 0);
+    for (size_t i = 0; i < N_ELEMS(rows); i++) {
+        enum cx_verdict v =
+            verify_open(rows[i].ctype, rows[i].body, strlen(rows[i].body), &norm, why, sizeof why);
+        if (v != rows[i].want)
+            fail_msg("row %zu: got %d, want %d", i, (int)v, (int)rows[i].want);
+        if (v == CX_OK && norm != CX_NORM_OK)
+            fail_msg("row %zu: accepted at the door, then normalize said %d (%s)", i, (int)norm,
+                     why);
+    }
+}
+
+/* The open door's property over generated bodies: whatever verify accepts in origin mode,
+ * normalize accepts (so a browser's form never dead-letters). */
+static void test_origin_verify_implies_normalize(void **state)
+{
+    static const struct {
+        const char *ctype, *body;
+    } seeds[] = {
+        {"application/x-www-form-urlencoded",
+         "email=giulia%40example.it&phone=%2B39+02+1234+5678&jd_aid=a_7f3c2e&utm_source=google"
+         "&utm_medium=cpc&gclid=EAIa-1&submission_id=sub-2026-0001&message=Ciao+%C3%A8"},
+        {"application/json",
+         "{\"email\":\"giulia@example.it\",\"submission_id\":\"sub-1\",\"utm_source\":"
+         "\"news\",\"fbc\":\"fb.1.1.IwAR\",\"n\":12.5,\"ok\":true,\"note\":\"\u00e8\"}"},
+    };
+    static char body[20000];
+    uint64_t seed = 0x2545f4914f6cdd1du;
+    size_t accepted = 0, refused = 0;
+    enum cx_result norm;
+    char why[128];
+
+    (void)state;
+    for (int i = 0; i < 20000; i++) {
+        size_t k = (size_t)i % N_ELEMS(seeds), len = strlen(seeds[k].body);
+
+        memcpy(body, seeds[k].body, len + 1);
+        for (uint64_t e = 1 + cx_test_rand(&seed) % 4; e > 0; e--)
+            len = cx_test_mutate(&seed, body, len, sizeof body - 1);
+        if (verify_open(seeds[k].ctype, body, len, &norm, why, sizeof why) != CX_OK) {
+            refused++;
+            continue;
+        }
+        accepted++;
+        if (norm != CX_NORM_OK)
+            fail_msg("verify accepted %.*s, normalize said %d (%s)", (int)len, body, (int)norm,
+                     why);
+    }
+    if (accepted < 1000 || refused < 1000)
+        fail_msg("generated %zu accepted and %zu refused bodies: too few of one", accepted,
+                 refused);
+}
+
 /* ---- normalize ---- */
 
 struct norm {
@@ -498,9 +621,14 @@ static void test_norm_edge_cases(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_verify_hmac),     cmocka_unit_test(test_verify_content_types),
-        cmocka_unit_test(test_verify_token),    cmocka_unit_test(test_verify_origin),
-        cmocka_unit_test(test_norm_json),       cmocka_unit_test(test_norm_urlencoded),
+        cmocka_unit_test(test_verify_hmac),
+        cmocka_unit_test(test_verify_content_types),
+        cmocka_unit_test(test_verify_token),
+        cmocka_unit_test(test_verify_origin),
+        cmocka_unit_test(test_verify_origin_door),
+        cmocka_unit_test(test_origin_verify_implies_normalize),
+        cmocka_unit_test(test_norm_json),
+        cmocka_unit_test(test_norm_urlencoded),
         cmocka_unit_test(test_norm_edge_cases),
     };
 
