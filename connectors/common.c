@@ -253,15 +253,14 @@ const char *cx_header_get(const struct cx_header *h, size_t n, const char *name)
     return NULL;
 }
 
-int cx_bearer_matches(const struct cx_header *h, size_t n, const char *const *tokens,
-                      size_t ntokens)
+int cx_bearer_match(const struct cx_header *h, size_t n, const char *const *tokens, size_t ntokens)
 {
     const char *v = cx_header_get(h, n, "Authorization");
     size_t len, i;
-    int ok = 0;
+    int found = -1;
 
     if (!v || !tokens || strncasecmp(v, "Bearer ", 7) != 0)
-        return 0;
+        return -1;
     v += 7;
     while (*v == ' ' || *v == '\t')
         v++;
@@ -269,12 +268,20 @@ int cx_bearer_matches(const struct cx_header *h, size_t n, const char *const *to
     while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
         len--;
     if (len == 0)
-        return 0;
-    /* No early exit: the time taken does not tell which configured token matched. */
+        return -1;
+    /* No early exit: the time taken does not tell which configured token matched. And
+     * digests, not the tokens, are compared (cx_secret_equal): a compare of the raw bytes
+     * stops at a length mismatch, which tells a caller how long the tokens are. */
     for (i = 0; i < ntokens; i++)
-        if (tokens[i] && tokens[i][0])
-            ok |= cx_equal_ct(v, len, tokens[i], strlen(tokens[i]));
-    return ok;
+        if (cx_secret_equal(v, len, tokens[i]) && found < 0)
+            found = (int)i;
+    return found;
+}
+
+int cx_bearer_matches(const struct cx_header *h, size_t n, const char *const *tokens,
+                      size_t ntokens)
+{
+    return cx_bearer_match(h, n, tokens, ntokens) >= 0;
 }
 
 /* ---- application/x-www-form-urlencoded ---- */

@@ -40,8 +40,11 @@ void cx_base64_encode(const unsigned char *in, size_t len, char *out);
 
 /* Case-insensitive header look-up; NULL when absent. */
 const char *cx_header_get(const struct cx_header *h, size_t n, const char *name);
-/* "Authorization: Bearer <tok>" against a list of accepted tokens, in constant time per
- * token. 1 if one matches. */
+/* "Authorization: Bearer <tok>" against a list of accepted tokens: every token is compared
+ * (by SHA-256 digest, so neither which token nor how long it is shows in the time taken).
+ * The index of the first that matches, or -1. */
+int cx_bearer_match(const struct cx_header *h, size_t n, const char *const *tokens, size_t ntokens);
+/* cx_bearer_match(…) >= 0. */
 int cx_bearer_matches(const struct cx_header *h, size_t n, const char *const *tokens,
                       size_t ntokens);
 

@@ -208,6 +208,45 @@ static void test_headers_and_bearer(void **state)
     assert_int_equal(cx_bearer_matches(h, 2, tokens, 0), 0);
 }
 
+/* The index tells the caller which token (and so which scope) matched: every entry of a
+ * long list counts, not only the first eight (issue 11.9), NULL and empty entries never
+ * match, and a duplicate answers with its first place. */
+static void test_bearer_match_index(void **state)
+{
+    static const char *const tokens[] = {"t00-aaaaaaaaaaaaaaaa",
+                                         NULL,
+                                         "",
+                                         "t03-aaaaaaaaaaaaaaaa",
+                                         "t04-aaaaaaaaaaaaaaaa",
+                                         "t05-aaaaaaaaaaaaaaaa",
+                                         "t06-aaaaaaaaaaaaaaaa",
+                                         "t07-aaaaaaaaaaaaaaaa",
+                                         "t08-aaaaaaaaaaaaaaaa",
+                                         "t09-aaaaaaaaaaaaaaaa",
+                                         "t10-aaaaaaaaaaaaaaaa",
+                                         "t11-aaaaaaaaaaaaaaaa",
+                                         "t12-aaaaaaaaaaaaaaaa",
+                                         "t13-aaaaaaaaaaaaaaaa",
+                                         "t14-aaaaaaaaaaaaaaaa",
+                                         "t15-aaaaaaaaaaaaaaaa",
+                                         "t03-aaaaaaaaaaaaaaaa"};
+    struct cx_header h[1] = {{"Authorization", NULL}};
+    char auth[64];
+
+    (void)state;
+    for (size_t i = 3; i < 16; i++) {
+        snprintf(auth, sizeof auth, "Bearer %s", tokens[i]);
+        h[0].value = auth;
+        CHECK_INT(i, cx_bearer_match(h, 1, tokens, N_ELEMS(tokens)), (int)i);
+    }
+    h[0].value = "Bearer ";
+    assert_int_equal(cx_bearer_match(h, 1, tokens, N_ELEMS(tokens)), -1);
+    h[0].value = "Bearer t15-aaaaaaaaaaaaaaa"; /* one character short */
+    assert_int_equal(cx_bearer_match(h, 1, tokens, N_ELEMS(tokens)), -1);
+    h[0].value = "Bearer t15-aaaaaaaaaaaaaaaaa"; /* one character long */
+    assert_int_equal(cx_bearer_match(h, 1, tokens, N_ELEMS(tokens)), -1);
+}
+
 /* ---- identities ---- */
 
 static void test_norm_email(void **state)
@@ -990,6 +1029,7 @@ int main(void)
         cmocka_unit_test(test_hmac_stripe_node_vectors),
         cmocka_unit_test(test_equal_ct),
         cmocka_unit_test(test_headers_and_bearer),
+        cmocka_unit_test(test_bearer_match_index),
         cmocka_unit_test(test_norm_email),
         cmocka_unit_test(test_norm_phone),
         cmocka_unit_test(test_form_parse),
