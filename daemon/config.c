@@ -1067,6 +1067,11 @@ static int finish(struct parser *p)
     }
     c->channels.rules = c->channel_rules;
     c->channels.nrules = c->nchannel_rules;
+    /* Checked with their prefix (check_api_token); kept without it, beside their scope. */
+    for (size_t i = 0; i < c->napi_tokens; i++) {
+        const char *token = cfg_split_scope(c->api_tokens[i], &c->api_token_scopes[i]);
+        memmove(c->api_tokens[i], token, strlen(token) + 1);
+    }
     /* The view is built last: [journeyd] may come after the sources. */
     for (size_t i = 0; i < c->nsources; i++) {
         struct cfg_source *s = &c->sources[i];

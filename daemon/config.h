@@ -32,6 +32,10 @@ struct cfg_source {
     struct cx_source cx; /* the connectors' view; points into the fields above */
 };
 
+/* What an API token may do (DESIGN §7); each scope includes the ones before it. A token
+ * written without a "read:", "write:" or "admin:" prefix is admin (the old behaviour). */
+enum cfg_scope { CFG_SCOPE_READ, CFG_SCOPE_WRITE, CFG_SCOPE_ADMIN };
+
 struct cfg {
     /* [journeyd] */
     char *listen_host;
@@ -39,8 +43,9 @@ struct cfg {
     char *redis_host; /* NULL when redis is a unix socket */
     int redis_port;
     char *redis_unix;
-    char *api_tokens[CFG_MAX_TOKENS];
+    char *api_tokens[CFG_MAX_TOKENS]; /* without their "read:" … prefix */
     size_t napi_tokens;
+    enum cfg_scope api_token_scopes[CFG_MAX_TOKENS];
     char *default_country_code; /* "" when unset */
     char *timezone;
     char *click_allow[CFG_MAX_HOSTS];

@@ -161,6 +161,28 @@ static const char *check_secret(const char *v)
     return strlen(v) >= CFG_SECRET_MIN ? NULL : "shorter than 16 characters (guessable)";
 }
 
+static const char *const scope_names[] = {"read", "write", "admin"};
+
+const char *cfg_split_scope(const char *item, enum cfg_scope *scope)
+{
+    for (size_t i = 0; i < ARRAY_LEN(scope_names); i++) {
+        size_t n = strlen(scope_names[i]);
+        if (strncmp(item, scope_names[i], n) == 0 && item[n] == ':') {
+            *scope = (enum cfg_scope)i;
+            return item + n + 1;
+        }
+    }
+    *scope = CFG_SCOPE_ADMIN;
+    return item;
+}
+
+/* The length rule is the token's, without its scope prefix. */
+static const char *check_api_token(const char *v)
+{
+    enum cfg_scope scope;
+    return check_secret(cfg_split_scope(v, &scope));
+}
+
 /* Any registered connector type is a source type (CT_CONNECTOR asks the registry), but
  * one. */
 static const char *check_type(const char *v)
@@ -238,8 +260,10 @@ const struct cfg_key cfg_main_keys[] = {
      .doc = "Redis server: host:port, or unix:/absolute/path.sock."},
     {.key = "api_tokens", .type = CT_LIST, .store = CS_STRV,
      .off = IN_CFG(api_tokens[0], char *), .off2 = IN_CFG(napi_tokens, size_t),
-     .cap = CFG_MAX_TOKENS, .check = check_secret, .flags = CF_SECRET | CF_RELOADABLE,
-     .doc = "Bearer tokens accepted by the HTTP API (16+ characters); several allow rotation."},
+     .cap = CFG_MAX_TOKENS, .check = check_api_token, .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "Bearer tokens accepted by the HTTP API (16+ characters); several allow rotation. "
+            "read:<token> reads, write:<token> also posts events and spend, admin:<token> "
+            "(or no prefix) also erases and replays."},
     {.key = "default_country_code", .type = CT_STRING, .store = CS_STR,
      .off = IN_CFG(default_country_code, char *), .check = check_country,
      .flags = CF_RELOADABLE, .def = "",

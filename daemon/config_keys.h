@@ -93,6 +93,9 @@ extern const size_t cfg_nmain_keys, cfg_nsla_keys, cfg_nsource_keys, cfg_nchanne
 /* The two checks of a [channels] rule (medium.<value> = <channel>), which is parsed apart
  * from the rows; same contract as a row's check. */
 const char *cfg_check_channel_value(const char *v);
+/* An api_tokens item "read:<token>" (or write:, admin:): its scope and where the token
+ * starts; an item without one of these prefixes is the whole token, scope admin. */
+const char *cfg_split_scope(const char *item, enum cfg_scope *scope);
 const char *cfg_check_channel_name(const char *v);
 
 /* Character classes of the ini grammar and the checks, locale-free. */

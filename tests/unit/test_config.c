@@ -962,6 +962,30 @@ static void test_cx_view(void **state)
 /* A short secret or token can be guessed, or found offline from one captured signed
  * delivery (issue 11.11): 15 characters are refused, 16 accepted, and the message never
  * quotes the value, not even the short one. */
+/* DESIGN §7 token scopes: the prefix gives the scope and is not part of the token; no
+ * prefix is admin; the length rule applies to the token itself (issue 11.10). */
+static void test_api_token_scopes(void **state)
+{
+    (void)state;
+    struct cfg *c = must_parse("[journeyd]\napi_tokens = read:reader-token-0001, "
+                               "write:writer-token-0001, admin:admin-token-00001, "
+                               "plain-token-000001, readers:colon-in-a-token\n");
+    assert_int_equal(c->napi_tokens, 5);
+    static const char *const want[] = {"reader-token-0001", "writer-token-0001",
+                                       "admin-token-00001", "plain-token-000001",
+                                       "readers:colon-in-a-token"};
+    static const enum cfg_scope scopes[] = {CFG_SCOPE_READ, CFG_SCOPE_WRITE, CFG_SCOPE_ADMIN,
+                                            CFG_SCOPE_ADMIN, CFG_SCOPE_ADMIN};
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(c->api_tokens[i], want[i]);
+        assert_int_equal(c->api_token_scopes[i], scopes[i]);
+    }
+    cfg_free(c);
+    /* "read:" plus 15 characters is 20 long, but the token is 15. */
+    expect_error("[journeyd]\napi_tokens = read:fifteen-chars-x\n",
+                 "test.conf:2: invalid item in api_tokens: shorter than 16 characters (guessable)");
+}
+
 static void test_secret_min_length(void **state)
 {
     (void)state;
@@ -1664,6 +1688,7 @@ int main(void)
         cmocka_unit_test(test_secret_rotation),
         cmocka_unit_test(test_cx_view),
         cmocka_unit_test(test_secret_min_length),
+        cmocka_unit_test(test_api_token_scopes),
         cmocka_unit_test(test_api_base_https),
         cmocka_unit_test(test_file_values),
         cmocka_unit_test(test_secret_file_modes),
