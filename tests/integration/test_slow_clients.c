@@ -6,10 +6,12 @@
  * /healthz and /readyz out. Against max_connections = 64 and request_timeout = 5s, 120
  * raw sockets from one address (127.0.0.1) drip one byte a second: half of them inside
  * their headers, half inside a body that announces 100 000 bytes. A socket the daemon
- * closes is opened again (twice a second at most) for the first 8 seconds, so the pressure
- * stays at 120 against 64. Meanwhile, from the third second on, a normal client asks for
- * /healthz four times a second, each time on a fresh connection (so each one has to get
- * in past the slow ones). Then:
+ * closes is opened again (twice a second at most) for the first 7 seconds, so the pressure
+ * stays at 120 against 64. The attack runs twice: with the default per-address cap (a
+ * quarter of max_connections, so the address's own oldest connection makes room) and with
+ * that cap as high as max_connections (so max_connections is the cap reached). Meanwhile, from the
+ * third second on, a normal client asks for /healthz four times a second, each time on a fresh
+ * connection (so each one has to get in past the slow ones). Then:
  *   - every /healthz from the third second on answers 200 within a second;
  *   - every slow socket is closed by the daemon within twice request_timeout of its
  *     connect (headers, then body, each with its own absolute deadline);
@@ -142,12 +144,13 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-int main(void)
+/* One attack against a daemon started with `conf`. */
+static void attack(struct jd_redis *redis, const char *what, const char *conf)
 {
-    jd_setup("slow_clients", 120, 1);
-    struct jd_redis redis;
-    jd_redis_start(&redis, NULL, 0);
-    jd_daemon_config(&daemon_, redis.port, "max_connections = 64\nrequest_timeout = 5s\n");
+    jd_note("--- %s ---", what);
+    longest_ms = 0;
+    nclosed = nreopened = nlate = 0;
+    jd_daemon_config(&daemon_, redis->port, conf);
     jd_daemon_start(&daemon_, 1);
 
     CURL *c = curl_easy_init();
@@ -229,5 +232,17 @@ int main(void)
     jd_http_free(&h);
     curl_easy_cleanup(c);
     jd_daemon_stop(&daemon_);
+}
+
+int main(void)
+{
+    jd_setup("slow_clients", 120, 1);
+    struct jd_redis redis;
+    jd_redis_start(&redis, NULL, 0);
+    /* The per-address cap (by default a quarter of max_connections) makes the room. */
+    attack(&redis, "default per-address cap", "max_connections = 64\nrequest_timeout = 5s\n");
+    /* One address may take every connection: max_connections makes the room. */
+    attack(&redis, "per-address cap as high as max_connections",
+           "max_connections = 64\nmax_connections_per_address = 64\nrequest_timeout = 5s\n");
     return jd_finish();
 }
