@@ -118,6 +118,9 @@ void jd_daemon_stop(struct jd_daemon *d);
 int jd_daemon_alive(struct jd_daemon *d);
 /* Prints the last `lines` lines of a log file to stderr. */
 void jd_dump_log(const char *path, int lines);
+/* A raw TCP connection to the daemon (loopback, blocking, close-on-exec), for tests that
+ * speak HTTP byte by byte or not at all; fatal when it cannot connect. */
+int jd_daemon_connect(const struct jd_daemon *d);
 /* Runs argv to completion with stdout+stderr captured into out (NUL-terminated, truncated
  * to outlen); returns the waitpid status or -1. */
 int jd_run_capture(char *const argv[], char *out, size_t outlen, int timeout_s);

@@ -21,11 +21,9 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,19 +37,6 @@
 #define HOLD_MS 3000
 
 static struct jd_daemon daemon_;
-
-static int connect_daemon(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    JD_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)daemon_.port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    JD_REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
-    return fd;
-}
 
 /* utime + stime of a process, in clock ticks; -1 when unreadable. */
 static long long cpu_ticks(pid_t pid)
@@ -120,7 +105,7 @@ static void hold_idle(const char *what)
 
     int idle[NIDLE];
     for (int i = 0; i < NIDLE; i++)
-        idle[i] = connect_daemon();
+        idle[i] = jd_daemon_connect(&daemon_);
     jd_sleep_ms(HOLD_MS);
     long long cpu1 = cpu_ticks(daemon_.pid);
     long long log1 = file_size(daemon_.log);

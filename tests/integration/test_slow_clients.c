@@ -19,11 +19,9 @@
  */
 #include "harness.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,25 +47,12 @@ static struct slow slows[NSLOW];
 static int64_t longest_ms; /* longest life of a slow socket the daemon closed */
 static int nclosed, nreopened, nlate;
 
-static int connect_daemon(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    JD_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)daemon_.port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    JD_REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
-    return fd;
-}
-
 static void open_slow(struct slow *s, int64_t now)
 {
     static const char head[] = "POST /hooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ";
     static const char body[] = "POST /hooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{";
-    s->fd = connect_daemon();
+    s->fd = jd_daemon_connect(&daemon_);
     s->opened_ms = now;
     s->next_drip_ms = now + 1000;
     const char *p = s->body ? body : head;
