@@ -80,7 +80,6 @@ struct conn {
 TAILQ_HEAD(conn_list, conn);
 
 struct http_server {
-    struct event_base *base;
     struct evhttp *http;
     struct evconnlistener *listener; /* freed with http */
     struct event *tick;              /* body rates, once a second */
@@ -733,7 +732,6 @@ struct http_server *http_start(struct event_base *base, const struct cfg *c,
     struct http_server *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->base = base;
     s->dispatch = dispatch;
     s->dispatch_ctx = ctx;
     TAILQ_INIT(&s->conns);
