@@ -66,6 +66,11 @@ struct cfg {
     int64_t claim_idle_ms;  /* pending this long → claimed again */
     int64_t max_deliveries; /* then dead-lettered */
     size_t dead_letter_max; /* bytes of dead letters per source (dead.lua) */
+
+    /* The connection guard (http.c) */
+    size_t max_connections_per_address; /* 0: a quarter of max_connections */
+    size_t min_body_rate;               /* request body bytes per second; 0: no minimum */
+
     int64_t retry_after_s;
     int64_t drain_timeout_ms;
     char *unique_types[16]; /* identity types that never merge (DESIGN §4) */

@@ -294,7 +294,9 @@ const struct cfg_key cfg_main_keys[] = {
     {.key = "request_timeout", .type = CT_DURATION, .store = CS_I64,
      .off = IN_CFG(request_timeout_ms, int64_t), .min = 100, .max = 10 * MINUTE,
      .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "10s",
-     .doc = "Time a client has to send a request and the daemon has to answer it."},
+     .doc = "Time a client has to send a request's headers, and again its body, counted "
+            "from the start (bytes arriving do not extend it); also bounds an idle "
+            "keep-alive connection and writing an answer."},
     {.key = "redis_timeout", .type = CT_DURATION, .store = CS_I64,
      .off = IN_CFG(redis_timeout_ms, int64_t), .min = 10, .max = 5 * MINUTE,
      .unit = 1, .bare = SEC, .flags = CF_RELOADABLE, .def = "2s",
@@ -310,7 +312,18 @@ const struct cfg_key cfg_main_keys[] = {
     {.key = "max_connections", .type = CT_INT, .store = CS_SIZE,
      .off = IN_CFG(max_connections, size_t), .min = 1, .max = 1000000,
      .flags = CF_RELOADABLE, .def = "4096",
-     .doc = "Open HTTP connections; the listener pauses above this."},
+     .doc = "Open HTTP connections (held below the descriptor limit); past it a new "
+            "connection displaces the oldest one still sending its request."},
+    {.key = "max_connections_per_address", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(max_connections_per_address, size_t), .min = 0, .max = 1000000,
+     .flags = CF_RELOADABLE, .def = "0",
+     .doc = "Open HTTP connections from one client address (0: a quarter of "
+            "max_connections); past it the address's oldest unfinished request makes room."},
+    {.key = "min_body_rate", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_CFG(min_body_rate, size_t), .min = 0, .max = 1000000000,
+     .flags = CF_RELOADABLE, .def = "500",
+     .doc = "Bytes per second a request body must average after its first 2 seconds, or "
+            "the connection is closed (0: no minimum)."},
     {.key = "max_queue", .type = CT_INT, .store = CS_I64,
      .off = IN_CFG(max_queue, int64_t), .min = 1, .max = INT64_C(1000000000000),
      .flags = CF_RELOADABLE, .def = "1000000",

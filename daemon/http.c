@@ -1,13 +1,16 @@
 /*
- * The HTTP server (http.h): evhttp set-up and limits, the listener and its connection
- * guard, the per-connection state a graceful stop waits on, and the reply helpers. All of
+ * The HTTP server (http.h): evhttp set-up and limits, the listener, the connection guard
+ * (every client connection followed from accept to close: absolute deadlines, a minimum
+ * body rate, the connection caps and who makes room, accepting paused when descriptors run
+ * out), the per-connection state a graceful stop waits on, and the reply helpers. All of
  * it lives in one struct http_server that struct jd owns; every request goes to the
  * dispatcher the server was started with.
  */
 #include <dirent.h>
-#include <stdlib.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -25,56 +28,398 @@
 #include "http.h"
 #include "jd.h"
 #include "log.h"
+#include "util.h"
 
-/* Where each client connection stands, so a graceful stop waits for requests being
- * received or answered and not for idle keep-alive clients (libevent 2.1 has no hook for
- * "a connection was accepted" or "bytes of a request arrived"). Indexed by descriptor:
- *   CONN_NEW  accepted (or unknown): its first request may be on the way;
- *   CONN_BUSY bytes arrived since our last answer;
- *   CONN_IDLE answered, nothing since;
- *   CONN_CLOSING answered while stopping: evhttp closes it once the answer is written.
- * Reset to CONN_NEW when the connection closes. */
-enum conn_state { CONN_NEW, CONN_BUSY, CONN_IDLE, CONN_CLOSING };
+/* Where each client connection stands. libevent 2.1 has no hook for "a connection was
+ * accepted" nor "bytes of a request arrived", and its timeout restarts on every byte, so a
+ * client dripping a byte every few seconds would hold a connection forever. We follow each
+ * connection ourselves, from the bufferevent evhttp asks us for (evhttp_set_bevcb) to its
+ * close callback:
+ *   CONN_PENDING  accepted; adopted at once by a zero-delay event (the descriptor and the
+ *                 peer are known only after evhttp_get_request_connection returns);
+ *   CONN_RECV     a request is arriving (a new connection waits for its first): deadline
+ *                 armed once for its headers, then once again for its body;
+ *   CONN_HANDLING dispatched, our handler owes the answer: never cut, no deadline;
+ *   CONN_SENDING  answered, being written;
+ *   CONN_IDLE     answer written, nothing since (keep-alive): deadline armed once;
+ *   CONN_CLOSING  answered while stopping: evhttp closes it once the answer is written.
+ * RECV and IDLE connections have not finished sending a request: they are the ones a new
+ * connection may displace and the ones a deadline cuts. */
+enum conn_state { CONN_PENDING, CONN_RECV, CONN_HANDLING, CONN_SENDING, CONN_IDLE, CONN_CLOSING };
+
+/* Descriptors kept for everything that is not a client connection (Redis, outbound
+ * transfers, logs, libevent's own) on top of those open when the server starts. */
+#define FD_SLACK 16
+/* A body is given this long before its average rate is held to min_body_rate: it absorbs
+ * a TCP retransmission backoff or two on a poor link. */
+#define BODY_RATE_GRACE_MS 2000
+/* After accept() fails for want of descriptors, the listener rests this long: the
+ * listening socket stays readable, so retrying at once spins the loop. */
+#define ACCEPT_PAUSE_MS 250
+/* Repeated failures (accept errors, displacements) are logged at most this often. */
+#define LOG_EVERY_MS 10000
+
+struct conn {
+    struct http_server *server;
+    struct bufferevent *bev;
+    struct evhttp_connection *evcon; /* NULL while pending */
+    struct evbuffer_cb_entry *input; /* watches the bytes that arrive */
+    struct event *timer;             /* the adoption, then the current deadline */
+    TAILQ_ENTRY(conn) link;
+    int fd;
+    enum conn_state state;
+    int cut;          /* shut down by us: evhttp frees it at its next read */
+    int in_body;      /* CONN_RECV: the headers are complete */
+    int hdr_scan;     /* line ends seen at the end of the headers so far (0, 1, 2: "\n\r") */
+    int64_t since_ms; /* accept, answer written or first byte of the current request */
+    int64_t body_since_ms;
+    size_t body_bytes;
+    unsigned char addr[17]; /* family byte + IPv4 or IPv6 address of the peer */
+};
+
+TAILQ_HEAD(conn_list, conn);
 
 struct http_server {
     struct evhttp *http;
     struct evconnlistener *listener; /* freed with http */
-    struct event *conn_guard;        /* caps open connections (libevent 2.1 has no such limit) */
+    struct event *tick;              /* body rates, once a second */
+    struct event *resume;            /* re-enables accepting after a pause */
     http_dispatch_fn dispatch;
     void *dispatch_ctx;
-    unsigned char *conns; /* enum conn_state, by descriptor */
-    size_t nconns_cap;
-    int listen_port;
+    struct conn_list conns; /* every connection we follow, pending ones included */
+    struct conn **by_fd;    /* adopted connections, by descriptor */
+    size_t by_fd_cap;
+    size_t nlive;    /* adopted, not cut */
+    size_t npending; /* accepted, not yet adopted */
+    size_t base_fds; /* descriptors open once the listener was up */
     size_t max_connections;
-    int guard_paused;
+    size_t max_per_address;
+    size_t min_body_rate;
+    int64_t timeout_ms;
+    int accept_paused;
     int stop_requested;
+    int64_t accept_err_logged_ms, displace_logged_ms;
+    uint64_t accept_errors, displaced, refused;
 };
 
-/* A connection that has had a request: it watches the input for the next one. Created at
- * its first request (a connection before that is CONN_NEW, busy anyway) and freed when it
- * closes, so only connections evhttp still holds have one. */
-struct conn_watch {
-    struct http_server *server;
-    struct bufferevent *bev;
-    struct evbuffer_cb_entry *entry;
-};
-
-static void set_state(struct http_server *s, int fd, enum conn_state st)
+static void arm(struct conn *c, int64_t at_ms)
 {
-    if (fd >= 0 && (size_t)fd < s->nconns_cap)
-        s->conns[fd] = (unsigned char)st;
+    int64_t left = at_ms - jd_mono_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    if (event_add(c->timer, &tv) != 0)
+        jlog(JLOG_ERROR, "msg=\"cannot arm a connection deadline\" fd=%d", c->fd);
 }
 
-static enum conn_state get_state(const struct http_server *s, int fd)
+static void disarm(struct conn *c)
 {
-    return fd >= 0 && (size_t)fd < s->nconns_cap ? (enum conn_state)s->conns[fd] : CONN_NEW;
+    (void)event_del(c->timer);
 }
 
-/* Marks a request as one of ours; its argument is how an answer finds its server. */
+/* Closes a connection from our side without freeing anything on a callback stack: the
+ * shutdown makes the next read see the end, and evhttp frees the connection (and through
+ * its close callback, ours). Only a connection with no request in our handlers is cut. */
+static void conn_cut(struct conn *c)
+{
+    if (c->cut)
+        return;
+    c->cut = 1;
+    disarm(c);
+    if (c->state != CONN_PENDING && c->server->nlive > 0)
+        c->server->nlive--;
+    if (c->fd >= 0)
+        (void)shutdown(c->fd, SHUT_RDWR);
+}
+
+static int may_displace(const struct conn *c)
+{
+    return !c->cut && (c->state == CONN_RECV || c->state == CONN_IDLE);
+}
+
+/* A new request (or the wait for one) starts: one deadline for its headers. */
+static void restart(struct conn *c, enum conn_state st)
+{
+    c->state = st;
+    c->in_body = 0;
+    c->hdr_scan = 0;
+    c->body_bytes = 0;
+    c->since_ms = jd_mono_ms();
+    arm(c, c->since_ms + c->server->timeout_ms);
+}
+
+/* Follows the end of the headers over the bytes that arrived: an empty line. Returns how
+ * many of them are body bytes, or -1 while the headers go on. */
+static long scan_headers(struct conn *c, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n') {
+            if (c->hdr_scan)
+                return (long)(n - i - 1);
+            c->hdr_scan = 1;
+        } else
+            c->hdr_scan = p[i] == '\r' && c->hdr_scan == 1 ? 2 : 0;
+    }
+    return -1;
+}
+
+/* Bytes that arrived (the `n` at the end of buf): the request goes on, its headers may end
+ * (the body deadline is armed then, once) and the body's bytes are counted for its rate. */
+static void received(struct conn *c, struct evbuffer *buf, size_t n)
+{
+    if (c->cut || n == 0)
+        return;
+    if (c->state == CONN_IDLE)
+        restart(c, CONN_RECV);
+    if (c->state != CONN_RECV)
+        return; /* pipelined behind a request being answered: looked at after the answer */
+    if (c->in_body) {
+        c->body_bytes += n;
+        return;
+    }
+    size_t len = evbuffer_get_length(buf);
+    struct evbuffer_ptr at;
+    if (n > len || evbuffer_ptr_set(buf, &at, len - n, EVBUFFER_PTR_SET) != 0)
+        return;
+    char chunk[512];
+    for (size_t left = n; left > 0;) {
+        ev_ssize_t k =
+            evbuffer_copyout_from(buf, &at, chunk, left < sizeof chunk ? left : sizeof chunk);
+        if (k <= 0)
+            return;
+        long body = scan_headers(c, chunk, (size_t)k);
+        left -= (size_t)k;
+        if (body >= 0) {
+            c->in_body = 1;
+            c->body_bytes = (size_t)body + left;
+            c->body_since_ms = jd_mono_ms();
+            arm(c, c->body_since_ms + c->server->timeout_ms);
+            return;
+        }
+        if (evbuffer_ptr_set(buf, &at, (size_t)k, EVBUFFER_PTR_ADD) != 0)
+            return;
+    }
+}
+
+static void on_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    received(arg, buf, info->n_added);
+}
+
+static void conn_free(struct conn *c)
+{
+    struct http_server *s = c->server;
+    TAILQ_REMOVE(&s->conns, c, link);
+    if (c->state == CONN_PENDING)
+        s->npending--;
+    else if (!c->cut && s->nlive > 0)
+        s->nlive--;
+    if (c->fd >= 0 && (size_t)c->fd < s->by_fd_cap && s->by_fd[c->fd] == c)
+        s->by_fd[c->fd] = NULL;
+    event_free(c->timer);
+    free(c);
+}
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct conn *c = arg;
+    (void)evcon;
+    if (c->input)
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input);
+    conn_free(c);
+}
+
+static struct conn *conn_of(const struct http_server *s, struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    int fd = bev ? bufferevent_getfd(bev) : -1;
+    struct conn *c = fd >= 0 && (size_t)fd < s->by_fd_cap ? s->by_fd[fd] : NULL;
+    return c && c->evcon == evcon ? c : NULL;
+}
+
+/* The peer's address, the key of the per-address cap (an IPv4-mapped IPv6 peer counts as
+ * its IPv4 address). */
+static void peer_key(int fd, unsigned char key[17])
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    memset(key, 0, 17);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            key[0] = 4;
+            memcpy(key + 1, a->s6_addr + 12, 4);
+        } else {
+            key[0] = 6;
+            memcpy(key + 1, a->s6_addr, 16);
+        }
+    }
+}
+
+/* The door stays open: a connection over a cap displaces the oldest one of its kind that
+ * has not finished sending a request (over the per-address cap, one of its own address),
+ * so slow clients cannot hold every slot, even from one address. Only when no such
+ * connection exists is the newcomer refused. One pass over the connections: at most
+ * max_connections, once per accepted connection. */
+static void admit(struct http_server *s, struct conn *c)
+{
+    struct conn *oldest = NULL, *oldest_same = NULL;
+    size_t same = 0;
+    struct conn *o;
+    TAILQ_FOREACH(o, &s->conns, link)
+    {
+        if (o == c || o->cut || o->state == CONN_PENDING)
+            continue;
+        int is_same = memcmp(o->addr, c->addr, sizeof(c->addr)) == 0;
+        same += is_same;
+        if (!may_displace(o))
+            continue;
+        if (!oldest || o->since_ms < oldest->since_ms)
+            oldest = o;
+        if (is_same && (!oldest_same || o->since_ms < oldest_same->since_ms))
+            oldest_same = o;
+    }
+    struct conn *victim;
+    if (same >= s->max_per_address)
+        victim = oldest_same;
+    else if (s->nlive > s->max_connections)
+        victim = oldest;
+    else
+        return;
+    if (victim)
+        s->displaced++;
+    else
+        s->refused++;
+    conn_cut(victim ? victim : c);
+    int64_t now = jd_mono_ms();
+    if (now - s->displace_logged_ms >= LOG_EVERY_MS) {
+        s->displace_logged_ms = now;
+        jlog(JLOG_NOTICE,
+             "msg=\"connection cap reached, the oldest unfinished request makes room\" "
+             "connections=%zu max_connections=%zu max_per_address=%zu displaced=%llu "
+             "refused=%llu",
+             s->nlive, s->max_connections, s->max_per_address, (unsigned long long)s->displaced,
+             (unsigned long long)s->refused);
+    }
+}
+
+/* First run of a connection's timer, right after evhttp set the connection up: learn its
+ * descriptor, peer and evhttp connection, start its first deadline, apply the caps. */
+static void adopt(struct conn *c)
+{
+    struct http_server *s = c->server;
+    bufferevent_event_cb alive = NULL;
+    void *evcon = NULL;
+    bufferevent_getcb(c->bev, NULL, NULL, &alive, &evcon);
+    int fd = bufferevent_getfd(c->bev);
+    s->npending--;
+    if (!alive || !evcon || fd < 0 || (size_t)fd >= s->by_fd_cap) {
+        /* evhttp gave the connection up while setting it up (out of memory), or a
+         * descriptor beyond the table: not ours to follow. */
+        TAILQ_REMOVE(&s->conns, c, link);
+        bufferevent_decref(c->bev);
+        /* Freed from its own callback: a fired one-shot event is no longer pending, and
+         * libevent touches it no more once the callback has run. */
+        event_free(c->timer);
+        free(c);
+        return;
+    }
+    c->fd = fd;
+    c->evcon = evcon;
+    if (s->by_fd[fd]) {
+        /* Its previous connection closed without a close callback: forget it. */
+        struct conn *stale = s->by_fd[fd];
+        stale->input = NULL;
+        stale->fd = -1;
+        conn_free(stale);
+    }
+    s->by_fd[fd] = c;
+    c->input = evbuffer_add_cb(bufferevent_get_input(c->bev), on_conn_input, c);
+    evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+    bufferevent_decref(c->bev);
+    /* Answers are written whole: without this, Nagle holds the tail of a large answer
+     * back until the client's delayed ACK (40 ms) on a keep-alive connection. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    peer_key(fd, c->addr);
+    c->state = CONN_RECV;
+    s->nlive++;
+    arm(c, c->since_ms + s->timeout_ms);
+    if (!c->input)
+        conn_cut(c); /* out of memory: its requests could not be followed */
+    else
+        admit(s, c);
+}
+
+static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->state == CONN_PENDING) {
+        adopt(c);
+        return;
+    }
+    if (may_displace(c))
+        conn_cut(c); /* its deadline passed */
+}
+
+/* evhttp asks us for each accepted connection's bufferevent: the one moment we hear of a
+ * new connection. Held with a reference until it is adopted, so a connection evhttp gives
+ * up meanwhile is seen (its callbacks cleared) rather than freed under us. */
+static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
+{
+    struct http_server *s = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct conn *c = bev ? calloc(1, sizeof(*c)) : NULL;
+    if (c)
+        c->timer = event_new(base, -1, 0, on_conn_timer, c);
+    if (!c || !c->timer) {
+        /* Out of memory: evhttp makes its own bufferevent (or gives the connection up);
+         * this connection is not followed. */
+        free(c);
+        if (bev)
+            bufferevent_free(bev);
+        return NULL;
+    }
+    c->server = s;
+    c->bev = bev;
+    c->fd = -1;
+    c->state = CONN_PENDING;
+    c->since_ms = jd_mono_ms();
+    bufferevent_incref(bev);
+    TAILQ_INSERT_TAIL(&s->conns, c, link);
+    s->npending++;
+    event_active(c->timer, EV_TIMEOUT, 1);
+    /* Accepting goes on in a loop until the backlog is empty: stop it at the cap, so one
+     * burst cannot overshoot it before the newcomers are adopted (and make room). */
+    if (s->nlive + s->npending > s->max_connections && s->listener && !s->accept_paused &&
+        !s->stop_requested) {
+        evconnlistener_disable(s->listener);
+        s->accept_paused = 1;
+        struct timeval now = {0, 0};
+        if (event_add(s->resume, &now) != 0)
+            jlog(JLOG_ERROR, "msg=\"cannot schedule accepting again\"");
+    }
+    return bev;
+}
+
+/* Marks a request as one of ours; its argument is how an answer finds its server. Called
+ * by evhttp once the answer is written: the connection waits for its next request. */
 static void on_request_done(struct evhttp_request *req, void *arg)
 {
-    (void)req;
-    (void)arg;
+    struct conn *c = conn_of(arg, evhttp_request_get_connection(req));
+    if (!c || c->cut || c->state == CONN_CLOSING)
+        return;
+    restart(c, CONN_IDLE);
+    /* A request pipelined behind this one is already here. */
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    received(c, in, evbuffer_get_length(in));
 }
 
 /* The server a request came through, NULL for one that did not pass route_request.
@@ -85,63 +430,20 @@ static struct http_server *server_of(struct evhttp_request *req)
     return req->on_complete_cb == on_request_done ? req->on_complete_cb_arg : NULL;
 }
 
-static void on_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+static void set_state(struct http_server *s, struct evhttp_request *req, enum conn_state st)
 {
-    struct conn_watch *w = arg;
-    (void)buf;
-    if (info->n_added > 0)
-        set_state(w->server, bufferevent_getfd(w->bev), CONN_BUSY);
-}
-
-static void on_conn_close(struct evhttp_connection *evcon, void *arg)
-{
-    struct conn_watch *w = arg;
-    (void)evcon;
-    set_state(w->server, bufferevent_getfd(w->bev), CONN_NEW);
-    evbuffer_remove_cb_entry(bufferevent_get_input(w->bev), w->entry);
-    free(w);
-}
-
-/* A connection whose watch could not be allocated still resets its state when it closes,
- * or the next connection on its descriptor would look idle. */
-static void on_unwatched_close(struct evhttp_connection *evcon, void *arg)
-{
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-    if (bev)
-        set_state(arg, bufferevent_getfd(bev), CONN_NEW);
-}
-
-/* First request on a connection: from now on its input and its close are watched. */
-static void watch_connection(struct http_server *s, struct evhttp_connection *evcon)
-{
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    int fd = bev ? bufferevent_getfd(bev) : -1;
-    if (fd < 0 || get_state(s, fd) != CONN_NEW)
-        return;
-    /* Answers are written whole: without this, Nagle holds the tail of a large answer
-     * back until the client's delayed ACK (40 ms) on a keep-alive connection. */
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct conn_watch *w = calloc(1, sizeof(*w));
-    if (w) {
-        w->server = s;
-        w->bev = bev;
-        w->entry = evbuffer_add_cb(bufferevent_get_input(bev), on_conn_input, w);
+    struct conn *c = s ? conn_of(s, evhttp_request_get_connection(req)) : NULL;
+    if (c && !c->cut) {
+        c->state = st;
+        disarm(c);
     }
-    if (!w || !w->entry) {
-        /* Out of memory: a later request on this connection may look idle to a stop. */
-        free(w);
-        evhttp_connection_set_closecb(evcon, on_unwatched_close, s);
-    } else
-        evhttp_connection_set_closecb(evcon, on_conn_close, w);
-    set_state(s, fd, CONN_BUSY);
 }
 
 static void route_request(struct evhttp_request *req, void *arg)
 {
     struct http_server *s = arg;
     evhttp_request_set_on_complete_cb(req, on_request_done, s);
-    watch_connection(s, evhttp_request_get_connection(req));
+    set_state(s, req, CONN_HANDLING);
     const char *uri = evhttp_request_get_uri(req);
     const struct evhttp_uri *parsed = evhttp_request_get_evhttp_uri(req);
     const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
@@ -152,52 +454,23 @@ static void route_request(struct evhttp_request *req, void *arg)
     s->dispatch(s->dispatch_ctx, req, path);
 }
 
-static int is_client_socket(int fd, int listen_port)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port) == listen_port;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == listen_port;
-    return 0;
-}
-
 size_t http_busy_connections(const struct http_server *s)
 {
     size_t busy = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char *end;
-        long fd = strtol(e->d_name, &end, 10);
-        if (*end || end == e->d_name || fd == dirfd(d) || (size_t)fd >= s->nconns_cap)
-            continue;
-        /* The listener itself is bound to the port too, but it was never a connection
-         * with bytes: it is told apart by accepting (SO_ACCEPTCONN). */
-        int acc = 0;
-        socklen_t alen = sizeof(acc);
-        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == 0 && acc)
-            continue;
-        if (s->conns[fd] != CONN_IDLE && is_client_socket((int)fd, s->listen_port))
+    const struct conn *c;
+    TAILQ_FOREACH(c, &s->conns, link)
+    {
+        if (c->state != CONN_IDLE)
             busy++;
     }
-    closedir(d);
     return busy;
 }
 
 void http_send(struct evhttp_request *req, int status, struct evbuffer *body)
 {
     struct http_server *s = server_of(req);
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
     int stopping = s && s->stop_requested;
-    if (s && bev)
-        set_state(s, bufferevent_getfd(bev), stopping ? CONN_CLOSING : CONN_IDLE);
+    set_state(s, req, stopping ? CONN_CLOSING : CONN_SENDING);
     if (stopping)
         /* Stopping: no keep-alive, so each client leaves after its answer, and the stop
          * waits until the answer is out (the connection then closes). */
@@ -290,8 +563,7 @@ int http_require_token(struct jd *jd, struct evhttp_request *req)
     return 0;
 }
 
-/* libevent 2.1 cannot cap connections, so we watch our descriptors and pause accepting
- * near the limit (STYLE B3.6); the listener resumes once clients have gone. */
+/* Descriptors open now (every kind): what the server must leave to the rest of the daemon. */
 static size_t count_open_fds(void)
 {
     size_t n = 0;
@@ -301,26 +573,105 @@ static size_t count_open_fds(void)
     while (readdir(d))
         n++;
     closedir(d);
-    return n;
+    return n > 3 ? n - 3 : 0; /* ".", ".." and the directory's own descriptor */
 }
 
-static void on_conn_guard(evutil_socket_t fd, short what, void *arg)
+/* Body rates, once a second: a body that, past its grace, has averaged less than
+ * min_body_rate is cut (its absolute deadline would free the slot only later). */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct http_server *s = arg;
     (void)fd;
     (void)what;
-    if (!s->listener || s->stop_requested)
+    if (s->min_body_rate == 0)
         return;
-    size_t open = count_open_fds();
-    if (!s->guard_paused && open > s->max_connections) {
-        evconnlistener_disable(s->listener);
-        s->guard_paused = 1;
-        jlog(JLOG_WARNING, "msg=\"connection limit reached, pausing accept\" open=%zu", open);
-    } else if (s->guard_paused && open < s->max_connections * 9 / 10) {
-        evconnlistener_enable(s->listener);
-        s->guard_paused = 0;
-        jlog(JLOG_NOTICE, "msg=\"accepting connections again\" open=%zu", open);
+    int64_t now = jd_mono_ms();
+    struct conn *c, *next;
+    for (c = TAILQ_FIRST(&s->conns); c; c = next) {
+        next = TAILQ_NEXT(c, link);
+        if (c->cut || c->state != CONN_RECV || !c->in_body)
+            continue;
+        int64_t rated = now - c->body_since_ms - BODY_RATE_GRACE_MS;
+        if (rated > 0 && (double)c->body_bytes < (double)s->min_body_rate * (double)rated / 1000.0)
+            conn_cut(c);
     }
+}
+
+/* Accepting again after a pause (a cap reached in a burst, or no descriptor left). */
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+    (void)fd;
+    (void)what;
+    if (!s->accept_paused || s->stop_requested)
+        return;
+    if (evconnlistener_enable(s->listener) != 0) {
+        struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+        (void)event_add(s->resume, &tv);
+        return;
+    }
+    s->accept_paused = 0;
+}
+
+/* libevent hands the listener's error callback evhttp's argument, not ours: the one
+ * server of the process is found here. */
+static struct http_server *accepting_server;
+
+/* accept() failed (out of descriptors, most often). The listening socket stays readable,
+ * so retrying at once would spin the loop and log without end: rest, count, and log at
+ * most once in a while. Out of descriptors, the oldest connection still sending its request
+ * makes room, as it would at the connection cap. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    struct http_server *s = accepting_server;
+    int err = errno;
+    (void)arg;
+    if (!s || s->listener != lev)
+        return;
+    s->accept_errors++;
+    struct conn *c, *oldest = NULL;
+    if (err == EMFILE || err == ENFILE) {
+        TAILQ_FOREACH(c, &s->conns, link)
+        {
+            if (may_displace(c) && (!oldest || c->since_ms < oldest->since_ms))
+                oldest = c;
+        }
+    }
+    if (!s->stop_requested && !s->accept_paused) {
+        evconnlistener_disable(lev);
+        s->accept_paused = 1;
+        /* Accepting resumes once the connection cut here has given its descriptor back
+         * (the next turn of the loop), or after a rest when nothing could be cut. */
+        struct timeval tv = {0, oldest ? 0 : ACCEPT_PAUSE_MS * 1000};
+        if (event_add(s->resume, &tv) != 0)
+            jlog(JLOG_ERROR, "msg=\"cannot schedule accepting again\"");
+    }
+    if (oldest) {
+        s->displaced++;
+        conn_cut(oldest);
+    }
+    int64_t now = jd_mono_ms();
+    if (s->accept_err_logged_ms == 0 || now - s->accept_err_logged_ms >= LOG_EVERY_MS) {
+        s->accept_err_logged_ms = now;
+        jlog(JLOG_WARNING,
+             "msg=\"cannot accept connections, pausing\" error=\"%s\" errors=%llu "
+             "connections=%zu displaced=%llu",
+             strerror(err), (unsigned long long)s->accept_errors, s->nlive,
+             (unsigned long long)s->displaced);
+    }
+}
+
+/* max_connections, held below the descriptor limit: past it accept() fails (EMFILE) and
+ * the rest of the daemon (Redis, outbound transfers) starves with it. */
+static size_t clamp_connections(const struct http_server *s, const struct cfg *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return c->max_connections;
+    size_t limit = rl.rlim_cur < ((rlim_t)1 << 30) ? (size_t)rl.rlim_cur : (size_t)1 << 30;
+    size_t reserve = s->base_fds + c->outbound_max_transfers + FD_SLACK;
+    size_t room = limit > reserve + 4 ? limit - reserve : (limit / 4 > 0 ? limit / 4 : 1);
+    return c->max_connections < room ? c->max_connections : room;
 }
 
 void http_apply_limits(struct http_server *s, const struct cfg *c)
@@ -329,11 +680,23 @@ void http_apply_limits(struct http_server *s, const struct cfg *c)
         return;
     evhttp_set_max_body_size(s->http, (ev_ssize_t)c->max_body);
     evhttp_set_max_headers_size(s->http, 64 * 1024);
+    /* libevent's timeout restarts on every byte: it only bounds a stalled write and
+     * idling; the deadlines above bound receiving. */
     evhttp_set_timeout(s->http, (int)((c->request_timeout_ms + 999) / 1000));
-    s->max_connections = c->max_connections;
+    s->timeout_ms = c->request_timeout_ms;
+    s->min_body_rate = c->min_body_rate;
+    size_t max = clamp_connections(s, c);
+    if (max != c->max_connections && max != s->max_connections)
+        jlog(JLOG_WARNING,
+             "msg=\"max_connections lowered to fit the descriptor limit\" max_connections=%zu "
+             "configured=%zu",
+             max, c->max_connections);
+    s->max_connections = max;
+    s->max_per_address = c->max_connections_per_address ? c->max_connections_per_address
+                                                        : (max / 4 > 0 ? max / 4 : 1);
 }
 
-/* The listener evhttp serves: ours, so the connection guard can pause it. 0 / -1. */
+/* The listener evhttp serves: ours, so it can be paused. 0 / -1. */
 static int listen_on(struct http_server *s, struct event_base *base, const struct cfg *c)
 {
     struct sockaddr_storage ss;
@@ -357,6 +720,8 @@ static int listen_on(struct http_server *s, struct event_base *base, const struc
         s->listener = NULL;
         return -1;
     }
+    accepting_server = s;
+    evconnlistener_set_error_cb(s->listener, on_accept_error);
     jlog(JLOG_NOTICE, "msg=listening listen=%s", addr);
     return 0;
 }
@@ -369,25 +734,27 @@ struct http_server *http_start(struct event_base *base, const struct cfg *c,
         return NULL;
     s->dispatch = dispatch;
     s->dispatch_ctx = ctx;
-    s->listen_port = c->listen_port;
+    TAILQ_INIT(&s->conns);
     s->http = evhttp_new(base);
     if (!s->http)
         goto fail;
-    http_apply_limits(s, c);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT);
     evhttp_set_gencb(s->http, route_request, s);
+    evhttp_set_bevcb(s->http, on_new_connection, s);
     struct rlimit rl;
-    s->nconns_cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20)
-                        ? (size_t)rl.rlim_cur
-                        : (size_t)1 << 20;
-    s->conns = calloc(s->nconns_cap, sizeof(*s->conns));
-    if (!s->conns || listen_on(s, base, c) != 0)
+    s->by_fd_cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20)
+                       ? (size_t)rl.rlim_cur
+                       : (size_t)1 << 20;
+    s->by_fd = calloc(s->by_fd_cap, sizeof(*s->by_fd));
+    s->tick = event_new(base, -1, EV_PERSIST, on_tick, s);
+    s->resume = event_new(base, -1, 0, on_resume, s);
+    struct timeval second = {1, 0};
+    if (!s->by_fd || !s->tick || !s->resume || event_add(s->tick, &second) != 0 ||
+        listen_on(s, base, c) != 0)
         goto fail;
-    s->conn_guard = event_new(base, -1, EV_PERSIST, on_conn_guard, s);
-    struct timeval tv = {0, 250 * 1000};
-    if (!s->conn_guard || event_add(s->conn_guard, &tv) != 0)
-        goto fail;
+    s->base_fds = count_open_fds();
+    http_apply_limits(s, c);
     return s;
 fail:
     http_free(s);
@@ -407,12 +774,24 @@ void http_free(struct http_server *s)
 {
     if (!s)
         return;
-    if (s->conn_guard)
-        event_free(s->conn_guard);
+    if (s->tick)
+        event_free(s->tick);
+    if (s->resume)
+        event_free(s->resume);
     /* Frees the bound listener (and its socket) too, and closes every connection, whose
-     * close callbacks still use the state table: it goes after. */
+     * close callbacks still use the connection list: it goes after. */
     if (s->http)
         evhttp_free(s->http);
-    free(s->conns);
+    if (accepting_server == s)
+        accepting_server = NULL;
+    /* Left: connections accepted but not yet adopted (their bufferevents are held). */
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&s->conns))) {
+        if (c->state == CONN_PENDING)
+            bufferevent_decref(c->bev);
+        c->input = NULL;
+        conn_free(c);
+    }
+    free(s->by_fd);
     free(s);
 }

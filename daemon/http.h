@@ -1,8 +1,9 @@
 /*
- * The HTTP server: evhttp with its limits, the listener and the connection guard that caps
- * open descriptors, the per-connection state a graceful stop waits on, and the reply
- * helpers every answer goes through. It knows no endpoint: whoever starts it hands it one
- * dispatcher (routes.c's table), which gets every request whose target parsed. Every
+ * The HTTP server: evhttp with its limits, the listener and the connection guard (deadlines
+ * and caps that slow clients cannot outlast, accepting paused when descriptors run out),
+ * the per-connection state a graceful stop waits on, and the reply helpers every answer
+ * goes through. It knows no endpoint: whoever starts it hands it one dispatcher (routes.c's
+ * table), which gets every request whose target parsed. Every
  * request is answered exactly once: a handler either replies before it returns or hands
  * the request to exactly one pending structure that will.
  */
@@ -30,7 +31,8 @@ typedef void (*http_dispatch_fn)(void *ctx, struct evhttp_request *req, const ch
  * logged) when it cannot. */
 struct http_server *http_start(struct event_base *base, const struct cfg *c,
                                http_dispatch_fn dispatch, void *ctx);
-/* Body size, header size, timeout and connection cap from the (re)loaded config. */
+/* Body size, header size, deadlines, body rate and connection caps from the (re)loaded
+ * config; max_connections is held below the descriptor limit (logged when that lowers it). */
 void http_apply_limits(struct http_server *s, const struct cfg *c);
 /* Stops accepting new connections (SIGTERM); requests in flight still get answers, and
  * each connection closes after its answer. */

@@ -516,6 +516,21 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
+int jd_daemon_connect(const struct jd_daemon *d)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        jd_fatal(__FILE__, __LINE__, "socket: %s", strerror(errno));
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)d->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+        jd_fatal(__FILE__, __LINE__, "connect to journeyd: %s", strerror(errno));
+    return fd;
+}
+
 /* fork + exec with its own process group, stdio to the log, and a parent-death signal so
  * that nothing outlives a test killed from outside. */
 static pid_t spawn(char *const argv[], const char *log, const char *what)

@@ -121,6 +121,9 @@ void jd_dump_log(const char *path, int lines);
 /* The whole file, NUL-terminated (malloc'd; the caller frees), or NULL when it cannot be
  * read. */
 char *jd_slurp(const char *path);
+/* A raw TCP connection to the daemon (loopback, blocking, close-on-exec), for tests that
+ * speak HTTP byte by byte or not at all; fatal when it cannot connect. */
+int jd_daemon_connect(const struct jd_daemon *d);
 /* Runs argv to completion with stdout+stderr captured into out (NUL-terminated, truncated
  * to outlen); returns the waitpid status or -1. */
 int jd_run_capture(char *const argv[], char *out, size_t outlen, int timeout_s);

@@ -88,24 +88,11 @@ static void form_signed(const char *what, const char *body, const char *ctype, l
     expect_post(what, "site", hdrs, body, strlen(body), want, NULL);
 }
 
-static int connect_daemon(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    JD_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)daemon_.port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    JD_REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
-    return fd;
-}
-
 /* Half a request, in three flavours: a partial request line, partial headers, and full
  * headers with half of the announced body. */
 static int open_slow_client(int i)
 {
-    int fd = connect_daemon();
+    int fd = jd_daemon_connect(&daemon_);
     static const char *const partial[] = {
         "POST /hooks/str",
         "POST /hooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl",
@@ -139,7 +126,7 @@ static int server_closed(int fd)
  * answer). */
 static long raw_exchange(const char *what, const void *data, size_t len)
 {
-    int fd = connect_daemon();
+    int fd = jd_daemon_connect(&daemon_);
     JD_REQUIRE(send(fd, data, len, MSG_NOSIGNAL) == (ssize_t)len || errno == ECONNRESET ||
                    errno == EPIPE,
                "%s: send: %s", what, strerror(errno));

@@ -57,7 +57,7 @@ struct xfer {
 
 /* Slow clients send the rest of their bodies once their release has come: release 1
  * when journeyd has logged that it is stopping, release 2 two seconds later (a client on
- * a poor network; drain_timeout and request_timeout are 10 s). */
+ * a poor network; drain_timeout is 10 s, request_timeout 20 s). */
 static int released;
 
 static struct xfer xs[N];
@@ -291,7 +291,12 @@ static void burst_and_term(struct jd_daemon *d)
 static void graceful_burst(struct jd_redis *redis)
 {
     struct jd_daemon d;
-    jd_daemon_config(&d, redis->port, "drain_timeout = 10s\n");
+    /* The slow clients stall mid-body until two seconds after the stop, which comes after
+     * the first answer: on a loaded machine that is close to 10 s after their headers.
+     * request_timeout is an absolute deadline for the body, so it is set well past that,
+     * and the body rate the daemon would otherwise hold them to is off. */
+    jd_daemon_config(&d, redis->port,
+                     "drain_timeout = 10s\nrequest_timeout = 20s\nmin_body_rate = 0\n");
     jd_daemon_start(&d, 1);
 
     int64_t t_start = jd_mono_ms();
