@@ -1,5 +1,5 @@
 /*
- * Unit tests of the report arithmetic (daemon/report.c, DESIGN §6 and §6b). Every expected
+ * Unit tests of the report arithmetic (reports/, DESIGN §6 and §6b). Every expected
  * number is computed by hand in the comment next to it; the property test at the end runs
  * thousands of random journeys from a seeded PRNG (the seed is printed; REPORT_SEED=<n>
  * replays one) and checks the invariants: parts sum to the amount, signs, agreement with a
