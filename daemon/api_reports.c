@@ -467,41 +467,25 @@ static int period_range(const char *label, enum rp_period by, int64_t *start, in
 
 /* ---- compact records ---- */
 
-static char *field(char **p)
-{
-    char *f = *p;
-    char *sep = f ? strchr(f, CX_RECORD_SEP) : NULL;
-    if (sep) {
-        *sep = '\0';
-        *p = sep + 1;
-    } else {
-        *p = NULL;
-    }
-    return f ? f : (char *)"";
-}
-
-/* A compact record (cx_event_record: kind, stage, source type, touch flag, channel,
- * source, campaign, ad, amount, currency, payment key) into e; rec is cut in place and
- * e points into it. */
+/* A compact record (connectors/record.h) into e; rec is cut in place and e points into
+ * it. */
 static void parse_record(char *rec, struct rp_event *e)
 {
-    char *p = rec;
-    e->kind = field(&p);
-    e->stage = (int)strtol(field(&p), NULL, 10);
-    e->source_type = field(&p);
-    e->is_touch = field(&p)[0] == '1';
-    e->channel = field(&p);
-    e->source = field(&p);
-    e->campaign = field(&p);
-    e->ad = field(&p);
-    const char *amount = field(&p);
-    const char *cur = field(&p);
-    e->payment_key = field(&p);
-    e->has_amount = 0;
-    if (amount[0] && strlen(cur) == 3) {
-        e->has_amount = 1;
-        e->amount_minor = strtoll(amount, NULL, 10);
-        memcpy(e->currency, cur, 4);
+    struct cx_record r;
+    cx_record_decode(rec, &r);
+    e->kind = r.kind;
+    e->stage = r.stage;
+    e->source_type = r.type;
+    e->is_touch = r.touch;
+    e->channel = r.channel;
+    e->source = r.source;
+    e->campaign = r.campaign;
+    e->ad = r.ad;
+    e->payment_key = r.payment_key;
+    e->has_amount = r.has_amount;
+    if (r.has_amount) {
+        e->amount_minor = r.amount_minor;
+        memcpy(e->currency, r.currency, 4);
     }
 }
 
