@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "exact.h"
+#include "purse.h"
 
 #define MS_PER_DAY INT64_C(86400000)
 #define DEFAULT_LOOKBACK_MS (90 * MS_PER_DAY) /* §6: default 90 days */
@@ -411,4 +412,34 @@ fail:
     free(cv);
     rp_view_close(&v);
     return -1;
+}
+
+cJSON *rp_contact_revenue(const struct rp_contact *c, unsigned char *repeat)
+{
+    struct rp_jview v;
+    struct rp_conv *cv = NULL;
+    size_t ncv = 0;
+    struct rp_purse total = {0};
+    unsigned char *counted = NULL;
+    cJSON *out = NULL;
+    if (rp_view_open(c, &v))
+        return NULL;
+    if (rp_list_conversions(&v, INT64_MIN, INT64_MAX, &cv, &ncv) ||
+        (c && c->n && !(counted = calloc(c->n, 1))))
+        goto out;
+    for (size_t i = 0; i < ncv; i++) {
+        if (rp_purse_add(&total, cv[i].ev->currency, cv[i].amount))
+            goto out;
+        counted[cv[i].ev - c->events] = 1;
+    }
+    /* A payment with a key that is not a conversion repeats an earlier payment's key. */
+    for (size_t i = 0; repeat && c && i < c->n; i++)
+        repeat[i] = is_payment(&c->events[i]) && *rp_nz(c->events[i].payment_key) && !counted[i];
+    out = rp_purse_json(&total);
+out:
+    free(total.v);
+    free(counted);
+    free(cv);
+    rp_view_close(&v);
+    return out;
 }

@@ -78,6 +78,14 @@ int rp_contact_conversions(const struct rp_contact *c, const struct rp_attr_para
                            struct rp_conversion **out, size_t *nout);
 void rp_conversions_free(struct rp_conversion *v, size_t n);
 
+/* The contact's revenue (DESIGN §3 payment_key, §7 "revenue"): the conversions of
+ * rp_contact_conversions over the whole journey (payments once per payment key, refunds
+ * subtracted), summed per currency as {"EUR": minor, …} sorted by currency. repeat, when
+ * not NULL, has room for c->n flags: repeat[i] is set to 1 when c->events[i] is a payment
+ * whose key an earlier payment in journey order already counted (§3: such repeats stay in
+ * the journey without their amount), else 0. NULL on allocation failure or overflow. */
+cJSON *rp_contact_revenue(const struct rp_contact *c, unsigned char *repeat);
+
 /* The attribution report accumulated over contacts. Opaque; bounded by max_keys (spend-only
  * keys included). add / add_spend return 0, -1 on allocation failure or overflow, -2 when a
  * new key would exceed max_keys; a failure is sticky (every later call returns it and
