@@ -163,6 +163,67 @@ size_t rp_period_find(const int64_t *b, size_t n, int64_t lo, int64_t hi, int64_
     return l;
 }
 
+static int64_t local_ms(struct tm *tm)
+{
+    tm->tm_isdst = -1;
+    time_t t = mktime(tm);
+    return t == (time_t)-1 ? INT64_MIN : (int64_t)t * 1000;
+}
+
+int rp_local_date(int y, int m, int d, int64_t *ms)
+{
+    struct tm tm = {0};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+    int64_t start = local_ms(&tm);
+    if (start == INT64_MIN || tm.tm_mday != d)
+        return -1;
+    *ms = start;
+    return 0;
+}
+
+int rp_period_range(const char *label, enum rp_period by, int64_t *start, int64_t *end)
+{
+    struct tm a = {0}, b;
+    int y, m, d, w;
+    char tail;
+    if (by == RP_MONTH && sscanf(label, "%4d-%2d%c", &y, &m, &tail) == 2 && m >= 1 && m <= 12) {
+        a.tm_year = y - 1900;
+        a.tm_mon = m - 1;
+        a.tm_mday = 1;
+        b = a;
+        b.tm_mon += 1;
+    } else if (by == RP_DAY && sscanf(label, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && m >= 1 &&
+               m <= 12 && d >= 1 && d <= 31) {
+        a.tm_year = y - 1900;
+        a.tm_mon = m - 1;
+        a.tm_mday = d;
+        b = a;
+        b.tm_mday += 1;
+    } else if (by == RP_WEEK && sscanf(label, "%4d-W%2d%c", &y, &w, &tail) == 2 && w >= 1 &&
+               w <= 53) {
+        /* ISO week 1 holds January 4th; weeks start on Monday. */
+        a.tm_year = y - 1900;
+        a.tm_mday = 4;
+        a.tm_hour = 12;
+        a.tm_isdst = -1;
+        if (mktime(&a) == (time_t)-1)
+            return -1;
+        int back = (a.tm_wday + 6) % 7;
+        a.tm_mday = 4 - back + (w - 1) * 7;
+        a.tm_hour = 0;
+        a.tm_mon = 0;
+        b = a;
+        b.tm_mday += 7;
+    } else {
+        return -1;
+    }
+    *start = local_ms(&a);
+    *end = local_ms(&b);
+    return *start == INT64_MIN || *end == INT64_MIN || *start >= *end ? -1 : 0;
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Business hours (§6b)                                                                  */
 /* ------------------------------------------------------------------------------------ */

@@ -110,6 +110,13 @@ void rp_attribution_free(struct rp_attribution *a);
 /* Periods in the configured time zone (IANA name; the process TZ is set from it). */
 enum rp_period { RP_DAY, RP_WEEK, RP_MONTH };
 int rp_parse_period(const char *s, enum rp_period *out);
+/* A period label as the funnel names it (2026-09, 2026-W40 ISO week, 2026-09-15) → its
+ * [start, end) on the local clock, for the funnel's compare=. 0, -1 when the label is not
+ * one of `by` or the time cannot be represented. */
+int rp_period_range(const char *label, enum rp_period by, int64_t *start, int64_t *end);
+/* The start of the local calendar date y-m-d (m 1 … 12) in *ms, e.g. of a spend row's
+ * date. 0, -1 when it is not a calendar date (2026-02-30) or cannot be represented. */
+int rp_local_date(int y, int m, int d, int64_t *ms);
 
 struct rp_funnel_params {
     enum rp_period by;

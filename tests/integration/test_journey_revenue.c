@@ -26,15 +26,6 @@ struct pay {
     int64_t at, minor;
 };
 
-static void post_events(const struct jd_daemon *d, const char *body)
-{
-    struct jd_http h;
-    jd_post_events(d, body, &h);
-    JD_REQUIRE(h.status == 200, "POST /v1/events: want 200, got %ld %s", h.status,
-               h.body ? h.body : "");
-    jd_http_free(&h);
-}
-
 /* Posts v[0 … n) in batches of BATCH. */
 static void post_all(const struct jd_daemon *d, const struct pay *v, size_t n)
 {
@@ -56,7 +47,11 @@ static void post_all(const struct jd_daemon *d, const struct pay *v, size_t n)
             JD_REQUIRE(o < cap, "body buffer too small");
         }
         snprintf(body + o, cap - o, "]}");
-        post_events(d, body);
+        struct jd_http h;
+        jd_post_events(d, body, &h);
+        JD_REQUIRE(h.status == 200, "POST /v1/events (batch at %zu): want 200, got %ld %s", b,
+                   h.status, h.body ? h.body : "");
+        jd_http_free(&h);
     }
     free(body);
 }
