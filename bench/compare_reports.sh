@@ -31,13 +31,15 @@ contacts=${3:-20000}
 bin=$(dirname "$new")/bench
 fill=${JDFILL:-$bin/jdfill}
 sim=${JDSIM:-$bin/jdsim}
+conf=$(dirname "$0")/../tools/demo.conf
+[ -r "$conf" ] || { echo "missing $conf" >&2; exit 2; }
 for x in "$old" "$new" "$fill" "$sim"; do
     [ -x "$x" ] || { echo "not an executable: $x" >&2; exit 2; }
 done
 command -v redis-server >/dev/null || { echo "redis-server is not installed" >&2; exit 2; }
 work=${JD_COMPARE_DIR:-$(mktemp -d /tmp/jd-compare.XXXXXX)}
 mkdir -p "$work"
-token=compare-token
+token=demo-token
 pids=""
 
 cleanup() {
@@ -47,6 +49,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+# wait_until WHAT COMMAND...: COMMAND retried for up to 60 s until it succeeds.
+wait_until() {
+    what=$1
+    shift
+    i=0
+    until "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || { echo "$what did not start (logs in $work)" >&2; exit 1; }
+        sleep 0.1
+    done
+}
+
+pong() { [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ]; }
+
 # start_redis NAME: sets RPORT (the data directory is $work/NAME)
 start_redis() {
     RPORT=$("$sim" --free-port)
@@ -54,39 +70,20 @@ start_redis() {
     redis-server --bind 127.0.0.1 --port "$RPORT" --appendonly no --save "" \
         --dir "$work/$1" --logfile "$work/$1/redis.log" --daemonize no &
     pids="$pids $!"
-    i=0
-    until [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ]; do
-        i=$((i + 1))
-        [ $i -lt 600 ] || { echo "redis-server $1 did not start" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_until "redis-server $1" pong "$RPORT"
 }
 
-# write_conf FILE PORT REDIS_PORT ROLES VARIANT
+# write_conf FILE PORT REDIS_PORT ROLES VARIANT: the quick start's configuration (its
+# sources are the ones jdfill writes for), on these ports, with these roles.
 write_conf() {
     tz=UTC
     [ "$5" = dst ] && tz=Europe/Rome
-    cat >"$1" <<EOF
-[journeyd]
-listen = 127.0.0.1:$2
-redis = 127.0.0.1:$3
-api_tokens = $token
-default_country_code = 39
-click_allow = example.com
-click_cookie_secure = no
-log_level = warning
-roles = $4
-timezone = $tz
-
-[source stripe]
-type = stripe
-secret = whsec_demo
-
-[source site]
-type = form
-auth = hmac
-secret = form_demo_secret
-EOF
+    awk -v listen="127.0.0.1:$2" -v redis="127.0.0.1:$3" -v roles="$4" -v tz="$tz" '
+        /^listen *=/ { print "listen = " listen; next }
+        /^redis *=/ { print "redis = " redis; next }
+        { print }
+        /^\[journeyd\]/ { print "roles = " roles; print "timezone = " tz; print "log_level = warning" }
+    ' "$conf" >"$1"
     if [ "$5" = dst ]; then
         printf '\n[sla]\nresponse_hours = 4\nresponse_share = 0.75\n' >>"$1"
         printf 'business_hours = mon-fri 09:00-18:00\nleads_per_month = 5000\nqualified_rate = 0.35\n' >>"$1"
@@ -100,15 +97,7 @@ start_jd() {
     "$2" -c "$work/$1.conf" 2>"$work/$1.log" &
     JPID=$!
     pids="$pids $JPID"
-    case $4 in *api*)
-        i=0
-        until curl -sf "http://127.0.0.1:$JPORT/readyz" >/dev/null 2>&1; do
-            i=$((i + 1))
-            [ $i -lt 300 ] || { echo "journeyd $1 did not start (see $work/$1.log)" >&2; exit 1; }
-            sleep 0.1
-        done
-        ;;
-    esac
+    case $4 in *api*) wait_until "journeyd $1" curl -sf "http://127.0.0.1:$JPORT/readyz" ;; esac
 }
 
 stop_jd() {
