@@ -3,6 +3,7 @@
  * every connector, the channel table (DESIGN §6) and the one JSON serializer.
  */
 #include "common.h"
+#include "stage.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -68,8 +69,10 @@ void cx_list_free(struct cx_event_list *l)
 
 /* ---- stages ---- */
 
-static const char *const stage_names[] = {"visit",       "lead", "qualified",
-                                          "opportunity", "won",  "paid"};
+/* Names by rank - 1, from the one stage list. */
+#define STAGE_NAME_(name, str) str,
+static const char *const stage_names[] = {JD_STAGES(STAGE_NAME_)};
+#undef STAGE_NAME_
 
 const char *cx_event_stage(const struct cx_event *ev)
 {
@@ -89,6 +92,13 @@ const char *cx_event_stage(const struct cx_event *ev)
         if (strcmp(ev->kind, by_kind[i].kind) == 0)
             return by_kind[i].stage;
     return "";
+}
+
+const char *cx_stage_name(int rank)
+{
+    if (rank < 1 || rank > (int)(sizeof stage_names / sizeof stage_names[0]))
+        return NULL;
+    return stage_names[rank - 1];
 }
 
 int cx_stage_rank(const char *stage)
@@ -540,45 +550,4 @@ char *cx_event_to_json(const struct cx_event *ev)
 out:
     cJSON_Delete(root);
     return out;
-}
-
-/* ---- the report record ---- */
-
-static size_t put_field(char *out, size_t cap, size_t o, const char *s, int last)
-{
-    /* Control characters never occur in normalized fields; a unit separator inside
-     * provider text would shift the fields, so every control byte becomes a space. */
-    for (; s && *s && o + 2 < cap; s++)
-        out[o++] = (unsigned char)*s < 0x20 ? ' ' : *s;
-    if (!last && o + 1 < cap)
-        out[o++] = CX_RECORD_SEP;
-    out[o] = '\0';
-    return o;
-}
-
-int cx_event_record(const struct cx_event *ev, char *out, size_t cap)
-{
-    char stage[4], amount[24] = "";
-    const struct cx_touch *t = ev->has_touch ? &ev->touch : NULL;
-    snprintf(stage, sizeof(stage), "%d", cx_stage_rank(cx_event_stage(ev)));
-    if (ev->has_amount)
-        snprintf(amount, sizeof(amount), "%lld", (long long)ev->amount_minor);
-    if (cap < 16)
-        return -1;
-    size_t o = 0;
-    const char *fields[] = {ev->kind,
-                            stage,
-                            ev->type,
-                            t ? "1" : "0",
-                            t ? t->channel : "",
-                            t ? t->source : "",
-                            t ? t->campaign : "",
-                            t ? t->ad : "",
-                            amount,
-                            ev->has_amount ? ev->currency : "",
-                            ev->payment_key};
-    size_t n = sizeof(fields) / sizeof(fields[0]);
-    for (size_t i = 0; i < n; i++)
-        o = put_field(out, cap, o, fields[i], i + 1 == n);
-    return o + 2 < cap ? 0 : -1;
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "record.h"
+
 /* Bounds of a canonical event. Providers send more only in pathological payloads; a
  * value over its bound is dropped (identities) or truncated at a UTF-8 boundary
  * (descriptive text), never allowed to grow a buffer. */
@@ -289,6 +291,8 @@ void cx_list_free(struct cx_event_list *l);
 const char *cx_event_stage(const struct cx_event *ev);
 /* Rank of a stage in the funnel (visit=1 ... paid=6), 0 for "" or unknown. */
 int cx_stage_rank(const char *stage);
+/* Name of a rank (stage.h), NULL for 0 or out of range. */
+const char *cx_stage_name(int rank);
 
 /* Canonical JSON of an event (DESIGN §3). Returns a malloc'd string the caller frees with
  * free(), or NULL on allocation failure. */
@@ -310,11 +314,8 @@ void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_get
 /* (Re)computes ev->touch.channel from the touch as it stands, by src's map (src may be
  * NULL), for connectors that fill touch fields themselves (platform, medium, source). */
 void cx_event_set_channel(struct cx_event *ev, const struct cx_source *src);
-/* The compact record the report indexes keep per event (DESIGN §6, §6b): kind, stage
- * rank, source type, touch flag, channel, source, campaign, ad, amount, currency and
- * payment key, separated by CX_RECORD_SEP. 0 / -1 when it does not fit. */
-#define CX_RECORD_SEP '\x1f'
-#define CX_RECORD_MAX 2048
+/* The compact record the report indexes keep per event (record.h: the format is defined
+ * there): 0 / -1 when it does not fit. */
 int cx_event_record(const struct cx_event *ev, char *out, size_t cap);
 /* Channel of a touch by the map (NULL: the DESIGN §6 defaults). The answer points into
  * the map or static storage: copy it before the map goes. */

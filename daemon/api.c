@@ -1,3 +1,10 @@
+/*
+ * The read API of DESIGN §7 for one contact: GET /v1/journey and GET/DELETE
+ * /v1/contacts/<id>, answered from journey.lua's one atomic read with the stored event
+ * texts spliced in as they are; the revenue and the conversions are the report library's
+ * (rp_contact_revenue, rp_contact_conversions), so a journey and a report never disagree.
+ * Also the queue status and dead-letter replay handlers at the end of the file.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +16,8 @@
 #include "http.h"
 #include "log.h"
 #include "report.h"
+#include "stage.h"
 
-#define API_MAX_CURRENCIES 32
-#define API_MAX_PAYMENT_KEYS 4096
 /* Nesting up to which scan_event vouches for a stored event; canonical events nest three
  * deep, deeper ones are parsed and printed. */
 #define API_EVENT_MAX_DEPTH 64
@@ -24,31 +30,6 @@ struct api_req {
     enum api_view view;
     struct rp_attr_params attr; /* the journey's "conversions": model, lookback, half-life */
 };
-
-static const char *const stage_names[] = {NULL,          "visit", "lead", "qualified",
-                                          "opportunity", "won",   "paid"};
-
-struct revenue {
-    size_t n;
-    char cur[API_MAX_CURRENCIES][4];
-    int64_t minor[API_MAX_CURRENCIES];
-};
-
-static int revenue_add(struct revenue *rv, const char *cur, int64_t v)
-{
-    for (size_t i = 0; i < rv->n; i++)
-        if (strcmp(rv->cur[i], cur) == 0) {
-            if ((v > 0 && rv->minor[i] > INT64_MAX - v) || (v < 0 && rv->minor[i] < INT64_MIN - v))
-                return -1;
-            rv->minor[i] += v;
-            return 0;
-        }
-    if (rv->n == API_MAX_CURRENCIES)
-        return -1;
-    snprintf(rv->cur[rv->n], 4, "%s", cur);
-    rv->minor[rv->n++] = v;
-    return 0;
-}
 
 static const char *str_field(const cJSON *o, const char *key)
 {
@@ -180,52 +161,6 @@ static void free_events(struct jev *v, size_t n)
     free(v);
 }
 
-/* Revenue counts once per payment key (DESIGN §3): the first payment event in journey
- * order that carries a key is the conversion; later ones with the same key stay in the
- * journey without an amount. Refunds subtract what they refunded. Only parsed events can
- * be payments or refunds (load_event), so the others are passed over. */
-static void account_revenue(struct jev *v, size_t n, struct revenue *rv)
-{
-    size_t ntrees = 0, nseen = 0;
-    for (size_t i = 0; i < n; i++)
-        ntrees += v[i].tree != NULL;
-    if (ntrees == 0)
-        return;
-    const char **seen =
-        calloc(ntrees < API_MAX_PAYMENT_KEYS ? ntrees : API_MAX_PAYMENT_KEYS, sizeof(*seen));
-    for (size_t e = 0; e < n; e++) {
-        cJSON *ev = v[e].tree;
-        if (!ev)
-            continue;
-        const char *kind = str_field(ev, "kind");
-        const cJSON *amount = cJSON_GetObjectItemCaseSensitive(ev, "amount");
-        const char *cur = amount ? str_field(amount, "currency") : NULL;
-        int64_t minor;
-        if (!kind || !cur || cx_json_int(amount, "minor", &minor) != 0)
-            continue;
-        if (strcmp(kind, "payment") == 0) {
-            const char *key = str_field(ev, "payment_key");
-            int dup = 0;
-            for (size_t i = 0; key && seen && i < nseen; i++)
-                if (strcmp(seen[i], key) == 0)
-                    dup = 1;
-            if (dup) {
-                /* The stored text still has the amount: this one is printed. */
-                cJSON_DeleteItemFromObjectCaseSensitive(ev, "amount");
-                cJSON_AddBoolToObject(ev, "counted", 0);
-                v[e].verbatim = 0;
-                continue;
-            }
-            if (key && seen && nseen < API_MAX_PAYMENT_KEYS)
-                seen[nseen++] = key;
-            (void)revenue_add(rv, cur, minor);
-        } else if (strcmp(kind, "refund") == 0) {
-            (void)revenue_add(rv, cur, -minor);
-        }
-    }
-    free(seen);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -240,14 +175,6 @@ static cJSON *time_string(const redisReply *score)
     return cJSON_CreateString(buf);
 }
 
-static int stage_rank(const char *s)
-{
-    for (int i = 1; s && i <= 6; i++)
-        if (strcmp(s, stage_names[i]) == 0)
-            return i;
-    return 0;
-}
-
 /* Copies a span into the arena as a C string (the arena was sized for every span). */
 static const char *arena_put(char **arena, const char *s, size_t n)
 {
@@ -258,27 +185,43 @@ static const char *arena_put(char **arena, const char *s, size_t n)
     return out;
 }
 
-/* "conversions" (DESIGN §7): each payment or refund with the credit every touch received
- * under the requested model, so each report number can be traced to its payments.
- * rp_contact_conversions reads the id, at, kind, touch flag, amount and payment key of
- * touches, payments and refunds only; other events cannot change a split, so they stay out
- * (and the touch's channel, source, … are not needed for credit by touch id). */
-static cJSON *conversions_json(const struct jev *v, size_t n, const struct rp_attr_params *p)
+/* The events the report arithmetic reads, borrowed from the loaded ones: every parsed
+ * event (payments and refunds always are) and the touches the scan found. Other events
+ * cannot change a split or the revenue, so they stay out (and a touch's channel, source, …
+ * are not needed for credit by touch id). src[k] is the index in the loaded events of
+ * ev[k]; the arena holds the scanned ids and kinds as C strings. */
+struct jrp {
+    struct rp_event *ev;
+    size_t *src;
+    size_t n;
+    char *arena;
+};
+
+static void jrp_free(struct jrp *j)
+{
+    free(j->ev);
+    free(j->src);
+    free(j->arena);
+}
+
+/* 0, -1 on allocation failure. */
+static int jrp_build(const struct jev *v, size_t n, struct jrp *out)
 {
     size_t k = 0, arena_len = 0;
     for (size_t i = 0; i < n; i++)
         if (v[i].keep && !v[i].tree && v[i].has_touch && v[i].has_id && v[i].has_kind)
             arena_len += v[i].id_len + 1 + v[i].kind_len + 1;
-    struct rp_event *rv = calloc(n ? n : 1, sizeof(*rv));
-    char *arena = malloc(arena_len ? arena_len : 1), *next = arena;
-    cJSON *out = cJSON_CreateArray();
-    struct rp_conversion *conv = NULL;
-    size_t nconv = 0;
-    if (!rv || !arena || !out)
-        goto fail;
+    out->n = 0;
+    out->ev = calloc(n ? n : 1, sizeof(*out->ev));
+    out->src = calloc(n ? n : 1, sizeof(*out->src));
+    char *next = out->arena = malloc(arena_len ? arena_len : 1);
+    if (!out->ev || !out->src || !out->arena) {
+        jrp_free(out);
+        return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         const struct jev *j = &v[i];
-        struct rp_event *e = &rv[k];
+        struct rp_event *e = &out->ev[k];
         if (!j->keep)
             continue;
         if (!j->tree) {
@@ -289,7 +232,7 @@ static cJSON *conversions_json(const struct jev *v, size_t n, const struct rp_at
             e->at_ms = j->at_ms;
             e->is_touch = 1;
             e->source_type = e->channel = e->source = e->campaign = e->ad = e->payment_key = "";
-            k++;
+            out->src[k++] = i;
             continue;
         }
         const cJSON *ev = j->tree;
@@ -301,7 +244,7 @@ static cJSON *conversions_json(const struct jev *v, size_t n, const struct rp_at
         if (!e->id || !e->kind)
             continue;
         e->at_ms = j->at_ms;
-        e->stage = stage_rank(str_field(ev, "stage"));
+        e->stage = cx_stage_rank(str_field(ev, "stage"));
         e->source_type = (s = str_field(ev, "type")) ? s : "";
         e->is_touch = cJSON_IsObject(touch);
         e->channel = e->is_touch && (s = str_field(touch, "channel")) ? s : "";
@@ -314,10 +257,43 @@ static cJSON *conversions_json(const struct jev *v, size_t n, const struct rp_at
             e->has_amount = 1;
             memcpy(e->currency, cur, 4);
         }
-        k++;
+        out->src[k++] = i;
     }
-    struct rp_contact c = {.id = "", .events = rv, .n = k};
-    if (rp_contact_conversions(&c, p, &conv, &nconv) != 0)
+    out->n = k;
+    return 0;
+}
+
+/* The contact's "revenue" (DESIGN §3 payment_key, §7): the reports' own rule over the
+ * whole journey (rp_contact_revenue), so the journey and the reports cannot disagree. A
+ * payment repeating an earlier payment's key stays in the journey without its amount,
+ * marked "counted": false, so it is printed from its tree. NULL on allocation failure or
+ * overflow. */
+static cJSON *journey_revenue(struct jev *v, const struct jrp *j)
+{
+    struct rp_contact c = {.id = "", .events = j->ev, .n = j->n};
+    unsigned char *repeat = calloc(j->n ? j->n : 1, 1);
+    cJSON *revenue = repeat ? rp_contact_revenue(&c, repeat) : NULL;
+    for (size_t k = 0; revenue && k < j->n; k++) {
+        struct jev *e = &v[j->src[k]];
+        if (!repeat[k])
+            continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(e->tree, "amount");
+        cJSON_AddBoolToObject(e->tree, "counted", 0);
+        e->verbatim = 0;
+    }
+    free(repeat);
+    return revenue;
+}
+
+/* "conversions" (DESIGN §7): each payment or refund with the credit every touch received
+ * under the requested model, so each report number can be traced to its payments. */
+static cJSON *conversions_json(const struct jrp *j, const struct rp_attr_params *p)
+{
+    cJSON *out = cJSON_CreateArray();
+    struct rp_conversion *conv = NULL;
+    size_t nconv = 0;
+    struct rp_contact c = {.id = "", .events = j->ev, .n = j->n};
+    if (!out || rp_contact_conversions(&c, p, &conv, &nconv) != 0)
         goto fail;
     for (size_t i = 0; i < nconv; i++) {
         cJSON *o = cJSON_CreateObject(), *amt, *credit;
@@ -338,27 +314,26 @@ static cJSON *conversions_json(const struct jev *v, size_t n, const struct rp_at
         }
     }
     rp_conversions_free(conv, nconv);
-    free(arena);
-    free(rv);
     return out;
 fail:
     rp_conversions_free(conv, nconv);
-    free(arena);
-    free(rv);
     cJSON_Delete(out);
     return NULL;
 }
 
-/* The "contact" object. NULL on allocation failure. */
-static cJSON *contact_json(const redisReply *r, const struct revenue *rv)
+/* The "contact" object, which takes the revenue object (NULL: it failed). NULL on
+ * allocation failure. */
+static cJSON *contact_json(const redisReply *r, cJSON *revenue)
 {
-    cJSON *contact = cJSON_CreateObject();
-    if (!contact)
+    cJSON *contact = revenue ? cJSON_CreateObject() : NULL;
+    if (!contact) {
+        cJSON_Delete(revenue);
         return NULL;
+    }
     cJSON_AddStringToObject(contact, "id", r->element[0]->str);
     long rank = strtol(r->element[1]->str, NULL, 10);
-    if (rank >= 1 && rank <= 6)
-        cJSON_AddStringToObject(contact, "stage", stage_names[rank]);
+    if (rank >= 1 && rank < JD_STAGE_COUNT)
+        cJSON_AddStringToObject(contact, "stage", cx_stage_name((int)rank));
     else
         cJSON_AddNullToObject(contact, "stage");
 
@@ -391,9 +366,7 @@ static cJSON *contact_json(const redisReply *r, const struct revenue *rv)
     cJSON_AddItemToObject(contact, "first_seen", time_string(r->element[6]));
     cJSON_AddItemToObject(contact, "last_seen", time_string(r->element[7]));
 
-    cJSON *rev = cJSON_AddObjectToObject(contact, "revenue");
-    for (size_t i = 0; rev && i < rv->n; i++)
-        cJSON_AddNumberToObject(rev, rv->cur[i], (double)rv->minor[i]);
+    cJSON_AddItemToObject(contact, "revenue", revenue);
 
     /* Conflict records are written by apply.lua's cjson, which escapes '/': parsed and
      * printed, so they read like everything else (at most 100 of them). */
@@ -441,16 +414,19 @@ static int build_answer(const redisReply *r, enum api_view view, const struct rp
     rc = -1;
     for (size_t i = 0; i < n; i++)
         load_event(&v[i]);
-    struct revenue rv = {0};
-    account_revenue(v, n, &rv);
+    struct jrp j;
+    if (jrp_build(v, n, &j) != 0)
+        goto out;
+    /* The revenue first: it decides which payments are printed as repeats. */
+    contact = contact_json(r, journey_revenue(v, &j));
     if (view == VIEW_JOURNEY)
         /* NULL (overflow or memory) leaves "conversions" out, as it always did. */
-        conversions = conversions_json(v, n, p);
+        conversions = conversions_json(&j, p);
+    jrp_free(&j);
     /* One block for the whole answer: the event texts dominate it. */
     for (size_t i = 0; view == VIEW_JOURNEY && i < n; i++)
         bytes += v[i].verbatim ? v[i].len + 1 : 0;
-    contact = contact_json(r, &rv);
-    if (evbuffer_expand(buf, bytes + 4096) != 0 || add_str(buf, "{\"contact\":") != 0 ||
+    if (!contact || evbuffer_expand(buf, bytes + 4096) != 0 || add_str(buf, "{\"contact\":") != 0 ||
         add_printed(buf, contact) != 0)
         goto out;
     if (view == VIEW_JOURNEY) {

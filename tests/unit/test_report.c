@@ -1,5 +1,5 @@
 /*
- * Unit tests of the report arithmetic (daemon/report.c, DESIGN §6 and §6b). Every expected
+ * Unit tests of the report arithmetic (reports/, DESIGN §6 and §6b). Every expected
  * number is computed by hand in the comment next to it; the property test at the end runs
  * thousands of random journeys from a seeded PRNG (the seed is printed; REPORT_SEED=<n>
  * replays one) and checks the invariants: parts sum to the amount, signs, agreement with a
@@ -406,6 +406,54 @@ static void test_payment_keys(void **state)
     c = convs(f, 2, RP_LINEAR, 1);
     assert_string_equal(c[0].event_id, "s:a");
     rp_conversions_free(c, 1);
+}
+
+/* The journey's revenue (rp_contact_revenue): the same events as test_payment_keys, two
+ * currencies given out of order, a refund; then more payment keys than any small table of
+ * seen keys holds, each repeated once, given in reverse order. */
+static void test_contact_revenue(void **state)
+{
+    (void)state;
+    struct rp_event e[9] = {
+        pay("s:1", T, 2490, "EUR", "pi_1"),     touch("t", T - DAY, "x", ""),
+        pay("s:0", T + 1, 2490, "EUR", "pi_1"), pay("s:2", T + 2, 2490, "EUR", "pi_1"),
+        pay("s:3", T + 3, 500, "USD", "pi_2"),  pay("s:4", T + 4, 7, "EUR", ""),
+        pay("s:5", T + 5, 0, "EUR", "pi_3"),    pay("s:6", T + 6, 900, "EUR", "pi_3"),
+        refund("r:1", T + 7, 300, "EUR", "")};
+    e[6].has_amount = 0;
+    unsigned char repeat[9];
+    struct rp_contact c = {.id = "c", .events = e, .n = 9};
+    cJSON *rev = rp_contact_revenue(&c, repeat);
+    assert_non_null(rev);
+    char *text = cJSON_PrintUnformatted(rev);
+    /* EUR 2490 + 7 + 900 - 300; currencies sorted whatever the input order. */
+    assert_string_equal(text, "{\"EUR\":3097,\"USD\":500}");
+    cJSON_free(text);
+    cJSON_Delete(rev);
+    const unsigned char want[9] = {0, 0, 1, 1, 0, 0, 0, 0, 0};
+    assert_memory_equal(repeat, want, 9);
+
+    enum { NKEYS = 5000 };
+    static struct rp_event big[2 * NKEYS];
+    static char keys[NKEYS][16], ids[2 * NKEYS][16];
+    static unsigned char rep[2 * NKEYS];
+    int64_t sum = 0;
+    for (int i = 0; i < 2 * NKEYS; i++) {
+        int k = i % NKEYS;
+        snprintf(keys[k], sizeof(keys[k]), "pi_%05d", k);
+        snprintf(ids[i], sizeof(ids[i]), "s:%05d", i);
+        /* Reverse order: the library restores journey order (at, id). */
+        big[2 * NKEYS - 1 - i] = pay(ids[i], T + i, i < NKEYS ? 100 + k : 99999, "EUR", keys[k]);
+        sum += i < NKEYS ? 100 + k : 0;
+    }
+    c = (struct rp_contact){.id = "big", .events = big, .n = 2 * NKEYS};
+    rev = rp_contact_revenue(&c, rep);
+    assert_non_null(rev);
+    const cJSON *eur = cJSON_GetObjectItemCaseSensitive(rev, "EUR");
+    assert_true(cJSON_IsNumber(eur) && (int64_t)eur->valuedouble == sum);
+    cJSON_Delete(rev);
+    for (int i = 0; i < 2 * NKEYS; i++)
+        assert_int_equal(rep[2 * NKEYS - 1 - i], i >= NKEYS);
 }
 
 static void test_conversion_range(void **state)
@@ -1704,6 +1752,7 @@ int main(void)
         cmocka_unit_test(test_direct),
         cmocka_unit_test(test_refund),
         cmocka_unit_test(test_payment_keys),
+        cmocka_unit_test(test_contact_revenue),
         cmocka_unit_test(test_conversion_range),
         cmocka_unit_test(test_attribution_report),
         cmocka_unit_test(test_attribution_counts),

@@ -78,6 +78,14 @@ int rp_contact_conversions(const struct rp_contact *c, const struct rp_attr_para
                            struct rp_conversion **out, size_t *nout);
 void rp_conversions_free(struct rp_conversion *v, size_t n);
 
+/* The contact's revenue (DESIGN §3 payment_key, §7 "revenue"): the conversions of
+ * rp_contact_conversions over the whole journey (payments once per payment key, refunds
+ * subtracted), summed per currency as {"EUR": minor, …} sorted by currency. repeat, when
+ * not NULL, has room for c->n flags: repeat[i] is set to 1 when c->events[i] is a payment
+ * whose key an earlier payment in journey order already counted (§3: such repeats stay in
+ * the journey without their amount), else 0. NULL on allocation failure or overflow. */
+cJSON *rp_contact_revenue(const struct rp_contact *c, unsigned char *repeat);
+
 /* The attribution report accumulated over contacts. Opaque; bounded by max_keys (spend-only
  * keys included). add / add_spend return 0, -1 on allocation failure or overflow, -2 when a
  * new key would exceed max_keys; a failure is sticky (every later call returns it and
@@ -102,6 +110,13 @@ void rp_attribution_free(struct rp_attribution *a);
 /* Periods in the configured time zone (IANA name; the process TZ is set from it). */
 enum rp_period { RP_DAY, RP_WEEK, RP_MONTH };
 int rp_parse_period(const char *s, enum rp_period *out);
+/* A period label as the funnel names it (2026-09, 2026-W40 ISO week, 2026-09-15) → its
+ * [start, end) on the local clock, for the funnel's compare=. 0, -1 when the label is not
+ * one of `by` or the time cannot be represented. */
+int rp_period_range(const char *label, enum rp_period by, int64_t *start, int64_t *end);
+/* The start of the local calendar date y-m-d (m 1 … 12) in *ms, e.g. of a spend row's
+ * date. 0, -1 when it is not a calendar date (2026-02-30) or cannot be represented. */
+int rp_local_date(int y, int m, int d, int64_t *ms);
 
 struct rp_funnel_params {
     enum rp_period by;

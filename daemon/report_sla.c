@@ -1,0 +1,464 @@
+/*
+ * The SLA batches (DESIGN §6b): per contact of the table, only what rp_sla reads
+ * (report.h) — its journey from the lead entry up to the response and its payments and
+ * refunds — SLA_BATCH contacts at a time, SLA_BATCHES batches in flight, each batch's ids
+ * and records in one arena dropped once the batch is added to the scorecard.
+ */
+#include "report_job.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+/* ---- SLA: per contact, what rp_sla reads (report.h), a batch of contacts at a time ---- */
+
+enum { SRC_J, SRC_A }; /* journey from the lead entry on; touches and conversions */
+
+struct evlist {
+    struct rp_event *v;
+    size_t n, cap;
+};
+
+struct sla_item;
+
+struct sla_ref { /* privdata of one journey read */
+    struct sla_item *it;
+    int src;
+};
+
+struct sla_item {
+    struct sla_batch *b;
+    size_t entry; /* in the contact table */
+    struct evlist ev[2];
+    long read[2]; /* members read so far: the next page's offset */
+    long ask[2];  /* the next page's size */
+    long got[2];  /* members this round's page held */
+    int sent[2], done[2];
+    int qualified; /* entered qualified (a member of jd:st:3) */
+    struct sla_ref ref[2];
+};
+
+struct sla_pend { /* a member read this round, waiting for its record */
+    struct sla_item *it;
+    int src;
+    const char *id;
+    int64_t at;
+};
+
+struct sla_chunk { /* privdata of one HMGET of records */
+    struct sla_batch *b;
+    size_t first, n;
+};
+
+struct sla_batch {
+    struct report_job *j;
+    size_t slot; /* in j->batch */
+    struct sla_item items[SLA_BATCH];
+    size_t nitems;
+    int outstanding; /* commands of the current step */
+    struct sla_pend *pend;
+    size_t npend, cpend;
+    int records_asked; /* this round's records are asked for */
+    size_t nevents;
+    struct arena mem;
+};
+
+void report_sla_batch_free(struct sla_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->nitems; i++)
+        for (int s = 0; s < 2; s++)
+            free(b->items[i].ev[s].v);
+    free(b->pend);
+    arena_free(&b->mem);
+    free(b);
+}
+
+/* Frees a batch whose job has answered (failed) once its last command is back. */
+static void sla_batch_drop(struct sla_batch *b)
+{
+    if (b->outstanding == 0) {
+        b->j->batch[b->slot] = NULL;
+        report_sla_batch_free(b);
+    }
+}
+
+static void on_journey(struct rq_client *c, const redisReply *r, void *priv);
+static void on_qualified(struct rq_client *c, const redisReply *r, void *priv);
+static void on_records(struct rq_client *c, const redisReply *r, void *priv);
+static void sla_step(struct sla_batch *b);
+static void sla_batch_end(struct sla_batch *b);
+
+static int batch_send(struct sla_batch *b, rq_reply_cb cb, void *priv, int argc, const char **argv,
+                      const size_t *lens)
+{
+    if (report_job_send(b->j, cb, priv, argc, argv, lens))
+        return -1;
+    b->outstanding++;
+    return 0;
+}
+
+/* One round: the next page of every read not done; on the first, also which leads
+ * entered qualified. */
+static void sla_round(struct sla_batch *b, int first)
+{
+    struct report_job *j = b->j;
+    char key[ID_MAX + 16], min[24], max[24], off[24], cnt[24];
+    for (size_t i = 0; i < b->nitems; i++) {
+        struct sla_item *it = &b->items[i];
+        const char *cid = j->tab.ids + j->tab.off[it->entry];
+        for (int s = 0; s < 2; s++) {
+            it->sent[s] = 0;
+            if (it->done[s])
+                continue;
+            snprintf(key, sizeof(key), "jd:c:%s:%s", cid, s == SRC_J ? "j" : "a");
+            if (s == SRC_J) {
+                /* From the lead entry on (all events at or after its time). */
+                snprintf(min, sizeof(min), "%lld", (long long)j->tab.ent[it->entry].at[2]);
+                snprintf(max, sizeof(max), "+inf");
+            } else {
+                /* Payments and refunds before `to`: the range's and the earlier ones
+                 * whose payment keys those may repeat. */
+                snprintf(min, sizeof(min), "-inf");
+                snprintf(max, sizeof(max), "(%lld", (long long)j->sla.to_ms);
+            }
+            snprintf(off, sizeof(off), "%ld", it->read[s]);
+            snprintf(cnt, sizeof(cnt), "%ld", it->ask[s]);
+            const char *argv[8] = {"ZRANGEBYSCORE", key, min, max, "WITHSCORES", "LIMIT", off, cnt};
+            if (batch_send(b, on_journey, &it->ref[s], 8, argv, NULL))
+                return;
+            it->sent[s] = 1;
+        }
+    }
+    if (!first)
+        return;
+    const char *argv[2 + SLA_BATCH];
+    size_t lens[2 + SLA_BATCH];
+    int argc = 2;
+    for (size_t i = 0; i < b->nitems; i++)
+        if (j->tab.flags[b->items[i].entry] & CT_LEAD) {
+            argv[argc] = j->tab.ids + j->tab.off[b->items[i].entry];
+            lens[argc] = strlen(argv[argc]);
+            argc++;
+        }
+    if (argc == 2)
+        return;
+    argv[0] = "ZMSCORE";
+    argv[1] = "jd:st:3";
+    lens[0] = 7;
+    lens[1] = 7;
+    (void)batch_send(b, on_qualified, b, argc, argv, lens);
+}
+
+/* The next SLA_BATCH contacts of the table, while fewer than SLA_BATCHES run. */
+void report_sla_pump(struct report_job *j)
+{
+    for (size_t slot = 0; slot < SLA_BATCHES && !j->answered; slot++) {
+        if (j->batch[slot])
+            continue;
+        if (j->next_entry >= j->tab.n)
+            break;
+        struct sla_batch *b = calloc(1, sizeof(*b));
+        if (!b) {
+            report_job_fail(j, 503, "unavailable", "out of memory");
+            return;
+        }
+        b->j = j;
+        b->slot = slot;
+        j->batch[slot] = b;
+        j->pending++;
+        for (; j->next_entry < j->tab.n && b->nitems < SLA_BATCH; j->next_entry++) {
+            struct sla_item *it = &b->items[b->nitems++];
+            unsigned char f = j->tab.flags[j->next_entry];
+            it->b = b;
+            it->entry = j->next_entry;
+            it->done[SRC_J] = !(f & CT_LEAD);
+            it->done[SRC_A] = !(f & CT_CONV);
+            it->ask[SRC_J] = SLA_FIRST;
+            it->ask[SRC_A] = SLA_PAGE_MAX;
+            for (int s = 0; s < 2; s++) {
+                it->ref[s].it = it;
+                it->ref[s].src = s;
+            }
+        }
+        sla_round(b, 1);
+        /* Every contact of the table has something to read (it is a lead or a converter,
+         * or it would not be there); should none, the batch ends here, not never. */
+        if (!j->answered && b->outstanding == 0)
+            sla_step(b);
+    }
+    if (!j->answered && j->pending == 0)
+        report_phase_done(j);
+}
+
+static void on_journey(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct sla_ref *ref = priv;
+    struct sla_item *it = ref->it;
+    struct sla_batch *b = it->b;
+    struct report_job *j = b->j;
+    (void)c;
+    b->outstanding--;
+    if (j->answered) {
+        sla_batch_drop(b);
+        goto out;
+    }
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
+        report_job_fail(j, 503, "unavailable", "store unavailable");
+        sla_batch_drop(b);
+        goto out;
+    }
+    it->got[ref->src] = (long)(r->elements / 2);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *m = r->element[i], *sc = r->element[i + 1];
+        int64_t at;
+        if (!report_is_id(m) || sc->type != REDIS_REPLY_STRING ||
+            report_parse_score(sc->str, sc->len, &at)) {
+            report_job_fail(j, 503, "unavailable", "unexpected store answer");
+            sla_batch_drop(b);
+            goto out;
+        }
+        if (b->npend == b->cpend) {
+            size_t cap = b->cpend ? b->cpend * 2 : 1024;
+            struct sla_pend *p = realloc(b->pend, cap * sizeof(*p));
+            if (!p) {
+                report_job_fail(j, 503, "unavailable", "out of memory");
+                sla_batch_drop(b);
+                goto out;
+            }
+            b->pend = p;
+            b->cpend = cap;
+        }
+        struct sla_pend *p = &b->pend[b->npend];
+        if (!(p->id = arena_dup(&b->mem, m->str, m->len))) {
+            report_job_fail(j, 503, "unavailable", "out of memory");
+            sla_batch_drop(b);
+            goto out;
+        }
+        p->it = it;
+        p->src = ref->src;
+        p->at = at;
+        b->npend++;
+    }
+    if (b->outstanding == 0)
+        sla_step(b);
+out:
+    report_job_release(j);
+}
+
+static void on_qualified(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct sla_batch *b = priv;
+    struct report_job *j = b->j;
+    size_t k = 0;
+    (void)c;
+    b->outstanding--;
+    if (j->answered) {
+        sla_batch_drop(b);
+        goto out;
+    }
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        report_job_fail(j, 503, "unavailable", "store unavailable");
+        sla_batch_drop(b);
+        goto out;
+    }
+    for (size_t i = 0; i < b->nitems; i++)
+        if (j->tab.flags[b->items[i].entry] & CT_LEAD) {
+            if (k >= r->elements) {
+                report_job_fail(j, 503, "unavailable", "unexpected store answer");
+                sla_batch_drop(b);
+                goto out;
+            }
+            b->items[i].qualified = r->element[k++]->type == REDIS_REPLY_STRING;
+        }
+    if (b->outstanding == 0)
+        sla_step(b);
+out:
+    report_job_release(j);
+}
+
+static int grow_events(struct evlist *l)
+{
+    size_t cap = l->cap ? l->cap * 2 : 8;
+    struct rp_event *v = realloc(l->v, cap * sizeof(*v));
+    if (!v)
+        return -1;
+    l->v = v;
+    l->cap = cap;
+    return 0;
+}
+
+/* The records of this round's members. */
+static void on_records(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct sla_chunk *ch = priv;
+    struct sla_batch *b = ch->b;
+    struct report_job *j = b->j;
+    (void)c;
+    b->outstanding--;
+    if (j->answered) {
+        sla_batch_drop(b);
+        goto out;
+    }
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != ch->n) {
+        report_job_fail(j, 503, "unavailable", "store unavailable");
+        sla_batch_drop(b);
+        goto out;
+    }
+    for (size_t k = 0; k < ch->n; k++) {
+        const redisReply *rec = r->element[k];
+        const struct sla_pend *p = &b->pend[ch->first + k];
+        if (rec->type != REDIS_REPLY_STRING)
+            continue; /* erased since the journey was read */
+        char *copy = arena_dup(&b->mem, rec->str, rec->len);
+        struct evlist *l = &p->it->ev[p->src];
+        if (!copy || (l->n == l->cap && grow_events(l))) {
+            report_job_fail(j, 503, "unavailable", "out of memory");
+            sla_batch_drop(b);
+            goto out;
+        }
+        struct rp_event *e = &l->v[l->n];
+        memset(e, 0, sizeof(*e));
+        e->id = p->id;
+        e->at_ms = p->at;
+        report_parse_record(copy, e);
+        /* Of the touches and conversions only the conversions: a touch without the rest
+         * of its journey could pose as the lead (report.h: what rp_sla needs). */
+        if (p->src == SRC_A && strcmp(e->kind, "payment") != 0 && strcmp(e->kind, "refund") != 0)
+            continue;
+        l->n++;
+        if (++b->nevents > REPORT_MAX_EVENTS) {
+            report_job_fail(j, 422, "too_large", "the range holds too many events: narrow from/to");
+            sla_batch_drop(b);
+            goto out;
+        }
+    }
+    if (b->outstanding == 0)
+        sla_step(b);
+out:
+    report_job_release(j);
+}
+
+/* Called when every command of a step is back: after the pages of a round, asks for
+ * their records; after the records, decides what is left to read. */
+static void sla_step(struct sla_batch *b)
+{
+    struct report_job *j = b->j;
+    if (b->npend && !b->records_asked) {
+        b->records_asked = 1;
+        for (size_t first = 0; first < b->npend; first += MULTI_MAX) {
+            struct sla_chunk *ch = arena_alloc(&b->mem, sizeof(*ch));
+            const char *argv[2 + MULTI_MAX];
+            size_t lens[2 + MULTI_MAX];
+            if (!ch) {
+                report_job_fail(j, 503, "unavailable", "out of memory");
+                sla_batch_drop(b);
+                return;
+            }
+            ch->b = b;
+            ch->first = first;
+            ch->n = b->npend - first < MULTI_MAX ? b->npend - first : MULTI_MAX;
+            argv[0] = "HMGET";
+            argv[1] = "jd:evr";
+            lens[0] = 5;
+            lens[1] = 6;
+            for (size_t k = 0; k < ch->n; k++) {
+                argv[2 + k] = b->pend[first + k].id;
+                lens[2 + k] = strlen(argv[2 + k]);
+            }
+            if (batch_send(b, on_records, ch, 2 + (int)ch->n, argv, lens)) {
+                sla_batch_drop(b);
+                return;
+            }
+        }
+        return;
+    }
+    b->npend = 0;
+    b->records_asked = 0;
+    int more = 0;
+    for (size_t i = 0; i < b->nitems; i++) {
+        struct sla_item *it = &b->items[i];
+        for (int s = 0; s < 2; s++) {
+            if (!it->sent[s])
+                continue;
+            it->read[s] += it->got[s];
+            if (it->got[s] < it->ask[s])
+                it->done[s] = 1; /* the end of the journey, or of its part before `to` */
+            else if (s == SRC_J)
+                it->done[s] = rp_sla_slice_done(it->ev[s].v, it->ev[s].n, it->qualified);
+            it->got[s] = 0;
+            if (!it->done[s]) {
+                it->ask[s] = it->ask[s] * 4 < SLA_PAGE_MAX ? it->ask[s] * 4 : SLA_PAGE_MAX;
+                more = 1;
+            }
+        }
+    }
+    if (more) {
+        sla_round(b, 0);
+        if (b->outstanding == 0 && j->answered)
+            sla_batch_drop(b);
+        return;
+    }
+    sla_batch_end(b);
+}
+
+static int ev_cmp(const void *pa, const void *pb)
+{
+    const struct rp_event *a = pa, *b = pb;
+    if (a->at_ms != b->at_ms)
+        return a->at_ms < b->at_ms ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+/* Every read of the batch is done: each contact's events (its journey slice and its
+ * conversions, an event read both ways once) go to the scorecard; the next batch starts. */
+static void sla_batch_end(struct sla_batch *b)
+{
+    struct report_job *j = b->j;
+    struct rp_event *v = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < b->nitems && !j->answered; i++) {
+        struct sla_item *it = &b->items[i];
+        size_t n = it->ev[SRC_J].n + it->ev[SRC_A].n, k = 0;
+        if (n > cap) {
+            struct rp_event *nv = realloc(v, n * sizeof(*nv));
+            if (!nv) {
+                report_job_fail(j, 503, "unavailable", "out of memory");
+                break;
+            }
+            v = nv;
+            cap = n;
+        }
+        for (int s = 0; s < 2; s++)
+            for (size_t e = 0; e < it->ev[s].n; e++)
+                v[k++] = it->ev[s].v[e];
+        if (k > 1)
+            qsort(v, k, sizeof(*v), ev_cmp);
+        size_t m = 0;
+        for (size_t e = 0; e < k; e++)
+            if (m == 0 || ev_cmp(&v[m - 1], &v[e]) != 0)
+                v[m++] = v[e];
+        struct rp_contact c = {j->tab.ids + j->tab.off[it->entry], v, m};
+        j->nevents += m;
+        if (rp_sla_add(j->sla_acc, &c)) {
+            report_job_fail(j, 503, "unavailable", "out of memory or amounts out of range");
+            break;
+        }
+    }
+    free(v);
+    j->batch[b->slot] = NULL;
+    report_sla_batch_free(b);
+    if (j->answered)
+        return;
+    j->pending--;
+    report_sla_pump(j);
+}

@@ -1,0 +1,354 @@
+/*
+ * The attribution report (DESIGN §6, report.h rp_attribution_*): each conversion split
+ * over its touches, the credit summed per key (channel, source, campaign, ad) and
+ * currency, with spend and ROAS where spend is known.
+ */
+#include "report.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conversion.h"
+#include "exact.h"
+#include "journey.h"
+#include "json.h"
+#include "purse.h"
+
+static const char *const model_names[] = {"first_touch", "last_touch", "linear", "position",
+                                          "time_decay"};
+static const char *const key_names[] = {"channel", "source", "campaign", "ad"};
+
+int rp_parse_model(const char *s, enum rp_model *out)
+{
+    int v;
+    if (rp_parse_name(s, model_names, sizeof(model_names) / sizeof(model_names[0]), &v))
+        return -1;
+    *out = (enum rp_model)v;
+    return 0;
+}
+
+int rp_parse_key(const char *s, enum rp_key *out)
+{
+    int v;
+    if (rp_parse_name(s, key_names, sizeof(key_names) / sizeof(key_names[0]), &v))
+        return -1;
+    *out = (enum rp_key)v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Attribution report                                                                    */
+/* ------------------------------------------------------------------------------------ */
+
+struct arow {
+    char *key;
+    struct rp_purse revenue, spend;
+    uint64_t conversions, touches;
+    uint64_t last_conv; /* serial of the last conversion counted under this key */
+};
+
+struct rp_attribution {
+    struct rp_attr_params p;
+    size_t max_keys;
+    struct arow *rows;
+    size_t nrows, caprows;
+    size_t *slots; /* open addressing: row index + 1, 0 = empty; power-of-two size */
+    size_t nslots;
+    uint64_t serial;
+    int err; /* sticky: the first failure of an add, returned ever after */
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+static int slots_grow(struct rp_attribution *a)
+{
+    size_t n = a->nslots ? a->nslots * 2 : 64;
+    if (n > SIZE_MAX / sizeof(size_t) / 2)
+        return -1;
+    size_t *slots = calloc(n, sizeof(*slots));
+    if (!slots)
+        return -1;
+    for (size_t r = 0; r < a->nrows; r++) {
+        size_t i = (size_t)hash_str(a->rows[r].key) & (n - 1);
+        while (slots[i])
+            i = (i + 1) & (n - 1);
+        slots[i] = r + 1;
+    }
+    free(a->slots);
+    a->slots = slots;
+    a->nslots = n;
+    return 0;
+}
+
+/* The row of key, created when new. -1 allocation, -2 over max_keys. */
+static int row_of(struct rp_attribution *a, const char *key, struct arow **out)
+{
+    if (a->nslots == 0 && slots_grow(a))
+        return -1;
+    size_t i = (size_t)hash_str(key) & (a->nslots - 1);
+    while (a->slots[i]) {
+        struct arow *r = &a->rows[a->slots[i] - 1];
+        if (strcmp(r->key, key) == 0) {
+            *out = r;
+            return 0;
+        }
+        i = (i + 1) & (a->nslots - 1);
+    }
+    if (a->nrows >= a->max_keys)
+        return -2;
+    if (a->nrows == a->caprows) {
+        size_t cap = a->caprows ? a->caprows * 2 : 16;
+        if (cap > SIZE_MAX / sizeof(struct arow))
+            return -1;
+        struct arow *rows = realloc(a->rows, cap * sizeof(*rows));
+        if (!rows)
+            return -1;
+        a->rows = rows;
+        a->caprows = cap;
+    }
+    size_t len = strlen(key);
+    char *k = malloc(len + 1);
+    if (!k)
+        return -1;
+    memcpy(k, key, len + 1);
+    struct arow *r = &a->rows[a->nrows];
+    memset(r, 0, sizeof(*r));
+    r->key = k;
+    a->slots[i] = ++a->nrows;
+    if (a->nrows * 2 > a->nslots && slots_grow(a))
+        return -1; /* the row exists; only the table could not grow */
+    *out = &a->rows[a->nrows - 1];
+    return 0;
+}
+
+struct rp_attribution *rp_attribution_new(const struct rp_attr_params *p, size_t max_keys)
+{
+    if (!p)
+        return NULL;
+    struct rp_attribution *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->p = *p;
+    a->max_keys = max_keys;
+    return a;
+}
+
+void rp_attribution_free(struct rp_attribution *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->nrows; i++) {
+        free(a->rows[i].key);
+        free(a->rows[i].revenue.v);
+        free(a->rows[i].spend.v);
+    }
+    free(a->rows);
+    free(a->slots);
+    free(a);
+}
+
+/* The report key of a credit row (§6): (direct) without a touch, (none) when the touch
+ * lacks the grouping attribute. */
+static const char *row_key(const struct rp_event *t, enum rp_key by)
+{
+    const char *k;
+    if (!t)
+        return "(direct)";
+    switch (by) {
+    case RP_BY_CHANNEL:
+        k = t->channel;
+        break;
+    case RP_BY_SOURCE:
+        k = t->source;
+        break;
+    case RP_BY_CAMPAIGN:
+        k = t->campaign;
+        break;
+    case RP_BY_AD:
+        k = t->ad;
+        break;
+    default:
+        k = NULL;
+        break;
+    }
+    return k && *k ? k : "(none)";
+}
+
+/*
+ * Adds a contact's conversions with at in [from, to).
+ *
+ * Definitions (§6 leaves them to us; DESIGN's report row is {key, revenue, conversions,
+ * touches, spend, roas}):
+ * - revenue: the sum of the credit rows under the key, per currency, refunds included
+ *   (negative). A key that received only zero-cent rows still appears, with 0.
+ * - conversions: the number of payments (not refunds) that have at least one credit row
+ *   under the key, zero-cent rows included — every touch in the window has a row (§6
+ *   "zeros included"), and the weight of every model is nonzero for every touch in the
+ *   window, so "has a row" and "has nonzero weight" are the same thing. A payment whose
+ *   rows fall under three keys counts once under each; the column does not sum to the
+ *   number of payments under multi-touch models. A refund undoes money, not a conversion,
+ *   so it counts nowhere.
+ * - touches: the number of credit rows of payments under the key that point to a touch
+ *   ((direct) rows point to none, so (direct) always has 0). Under first/last touch that
+ *   equals conversions; under the other models it counts each touch in each window.
+ */
+int rp_attribution_add(struct rp_attribution *a, const struct rp_contact *c)
+{
+    struct rp_jview v;
+    struct rp_conv *cv = NULL;
+    size_t ncv = 0;
+    struct rp_split s;
+    int rc = 0;
+    if (!a)
+        return -1;
+    if (a->err)
+        return a->err;
+    if (rp_view_open(c, &v))
+        return a->err = -1;
+    if (rp_list_conversions(&v, a->p.from_ms, a->p.to_ms, &cv, &ncv) || rp_split_init(&s, v.n)) {
+        free(cv);
+        rp_view_close(&v);
+        return a->err = -1;
+    }
+    for (size_t k = 0; k < ncv && rc == 0; k++) {
+        if (rp_split_conversion(&v, &cv[k], &a->p, &s)) {
+            rc = -1;
+            break;
+        }
+        int payment = cv[k].amount >= 0 && rp_is_kind(cv[k].ev, "payment");
+        uint64_t serial = ++a->serial;
+        for (size_t i = 0; i < s.n && rc == 0; i++) {
+            struct arow *r;
+            rc = row_of(a, row_key(s.touch[i], a->p.by), &r);
+            if (rc)
+                break;
+            if (rp_purse_add(&r->revenue, cv[k].ev->currency, s.minor[i])) {
+                rc = -1;
+                break;
+            }
+            if (!payment)
+                continue;
+            if (s.touch[i])
+                r->touches++;
+            if (r->last_conv != serial) {
+                r->last_conv = serial;
+                r->conversions++;
+            }
+        }
+    }
+    rp_split_free(&s);
+    free(cv);
+    rp_view_close(&v);
+    if (rc)
+        a->err = rc;
+    return rc;
+}
+
+int rp_attribution_add_spend(struct rp_attribution *a, const char *key, const char *currency,
+                             int64_t minor)
+{
+    struct arow *r;
+    int rc;
+    if (!a || !currency)
+        return -1;
+    if (a->err)
+        return a->err;
+    rc = row_of(a, key && *key ? key : "(none)", &r);
+    if (rc == 0 && rp_purse_add(&r->spend, currency, minor))
+        rc = -1;
+    if (rc)
+        a->err = rc;
+    return rc;
+}
+
+/* ROAS = revenue / spend, 2 decimals, from the integers (§6, §7): rounded half away from
+ * zero (half up on the magnitude; revenue can be negative after refunds). null when the
+ * spend is not positive. */
+static cJSON *roas_json(int64_t revenue, int64_t spend)
+{
+    uint64_t h;
+    if (spend <= 0)
+        return cJSON_CreateNull();
+    uint64_t mag = revenue < 0 ? (uint64_t)0 - (uint64_t)revenue : (uint64_t)revenue;
+    if (rp_div_half_up(rp_mul64(mag, 100), rp_u128_of((uint64_t)spend), &h) ||
+        h > (uint64_t)INT64_MAX)
+        return NULL;
+    return rp_fixed_number(revenue < 0 ? -(int64_t)h : (int64_t)h, 2);
+}
+
+static int arow_ptr_cmp(const void *pa, const void *pb)
+{
+    const struct arow *a = *(const struct arow *const *)pa;
+    const struct arow *b = *(const struct arow *const *)pb;
+    return strcmp(a->key, b->key);
+}
+
+static cJSON *arow_json(const struct arow *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    if (rp_put(o, "key", cJSON_CreateString(r->key)) ||
+        rp_put(o, "revenue", rp_purse_json(&r->revenue)) ||
+        rp_put(o, "conversions", rp_uint_number(r->conversions)) ||
+        rp_put(o, "touches", rp_uint_number(r->touches)))
+        goto fail;
+    if (r->spend.n) {
+        cJSON *roas;
+        if (rp_put(o, "spend", rp_purse_json(&r->spend)) ||
+            rp_put(o, "roas", roas = cJSON_CreateObject()))
+            goto fail;
+        for (size_t i = 0; i < r->spend.n; i++) {
+            const int64_t *rev = rp_purse_get(&r->revenue, r->spend.v[i].cur);
+            if (rp_put(roas, r->spend.v[i].cur, roas_json(rev ? *rev : 0, r->spend.v[i].minor)))
+                goto fail;
+        }
+    }
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}
+
+cJSON *rp_attribution_json(const struct rp_attribution *a)
+{
+    if (!a || a->err)
+        return NULL;
+    const struct arow **order = NULL;
+    cJSON *o = cJSON_CreateObject(), *rows;
+    if (!o)
+        return NULL;
+    if (a->nrows && !(order = calloc(a->nrows, sizeof(*order))))
+        goto fail;
+    for (size_t i = 0; i < a->nrows; i++)
+        order[i] = &a->rows[i];
+    if (a->nrows > 1)
+        qsort(order, a->nrows, sizeof(*order), arow_ptr_cmp);
+    if ((unsigned)a->p.model >= sizeof(model_names) / sizeof(model_names[0]) ||
+        (unsigned)a->p.by >= sizeof(key_names) / sizeof(key_names[0]))
+        goto fail;
+    if (rp_put(o, "model", cJSON_CreateString(model_names[a->p.model])) ||
+        rp_put(o, "by", cJSON_CreateString(key_names[a->p.by])) ||
+        rp_put(o, "from", rp_instant_json(a->p.from_ms)) ||
+        rp_put(o, "to", rp_instant_json(a->p.to_ms)) ||
+        rp_put(o, "rows", rows = cJSON_CreateArray()))
+        goto fail;
+    for (size_t i = 0; i < a->nrows; i++)
+        if (rp_push(rows, arow_json(order[i])))
+            goto fail;
+    free(order);
+    return o;
+fail:
+    free(order);
+    cJSON_Delete(o);
+    return NULL;
+}

@@ -1,0 +1,443 @@
+/*
+ * The SLA scorecard (DESIGN §6b, report.h rp_sla*): marketing (leads delivered and the
+ * qualified rate against their targets) and sales (lead response time in business hours,
+ * the share answered within the SLA, leads still waiting) and the revenue of the range.
+ */
+#include "report.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conversion.h"
+#include "exact.h"
+#include "journey.h"
+#include "json.h"
+#include "localtime.h"
+#include "purse.h"
+#include "stage.h"
+
+#define MAX_MONTHS 12000 /* pro-rata target: 1000 years of months */
+
+/* Source types of the CRMs (§6b: HubSpot, Pipedrive, Salesforce). */
+static int is_crm(const struct rp_event *e)
+{
+    const char *t = rp_nz(e->source_type);
+    return strcmp(t, "hubspot") == 0 || strcmp(t, "pipedrive") == 0 || strcmp(t, "salesforce") == 0;
+}
+
+/* The sales team's doing (§6b): these kinds, or anything a CRM sent. */
+static int is_sales_response(const struct rp_event *e)
+{
+    static const char *const kinds[] = {"sales_touch", "meeting", "stage_change", "deal_won",
+                                        "deal_lost"};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (rp_is_kind(e, kinds[i]))
+            return 1;
+    return is_crm(e);
+}
+
+/* "Through a marketing event" (§6b: form, ad-platform lead, Typeform, custom event…, not a
+ * CRM record sales created or a payment). Defined as: an event of kind lead, form or custom
+ * (or a click/visit a connector promoted to lead) that no CRM sent. So the events API,
+ * form, typeform, meta_leads and google_ads leads count; HubSpot/Pipedrive/Salesforce
+ * records, payments, refunds, meetings (Calendly), sales touches, stage changes and deal
+ * outcomes do not, whoever sent them. */
+static int is_marketing(const struct rp_event *e)
+{
+    static const char *const kinds[] = {"lead", "form", "custom", "click", "visit"};
+    if (is_crm(e))
+        return 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (rp_is_kind(e, kinds[i]))
+            return 1;
+    return 0;
+}
+
+struct waiting {
+    char *contact; /* owned: the caller may free its contacts before the answer is built */
+    int64_t lead_at, waited;
+};
+
+static int waiting_cmp(const void *pa, const void *pb)
+{
+    const struct waiting *a = pa, *b = pb;
+    if (a->lead_at != b->lead_at)
+        return a->lead_at < b->lead_at ? -1 : 1;
+    return strcmp(a->contact, b->contact);
+}
+
+static int i64_cmp(const void *pa, const void *pb)
+{
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return a < b ? -1 : a > b;
+}
+
+/* Whole seconds from t0 to t1 (rounded down, §6b): clock time, or business time. */
+static int duration_secs(const struct rp_bhours *bh, int64_t t0, int64_t t1, int64_t *secs)
+{
+    int64_t ms;
+    if (t1 <= t0) {
+        *secs = 0;
+        return 0;
+    }
+    if (bh) {
+        if (rp_business_ms(bh, t0, t1, &ms))
+            return -1;
+    } else if (rp_sub_i64(t1, t0, &ms)) {
+        return -1;
+    }
+    *secs = rp_floor_div(ms, 1000);
+    return 0;
+}
+
+/* secs ≤ hours × 3600, exactly (§6b "within the SLA means ≤ the limit"). */
+static int within_limit(int64_t secs, const struct rp_dec *hours)
+{
+    if (secs < 0)
+        return 1;
+    return rp_u128_cmp(rp_mul64((uint64_t)secs, hours->scale), rp_mul64(hours->num, 3600)) <= 0;
+}
+
+/* The pro-rata lead target in hundredths (§6b): leads_per_month × Σ over the local months
+ * overlapping [from, to) of overlap ÷ month length, rounded half up to 2 decimals. Whole
+ * months contribute exactly 1 and only the first and last month can be partial, so the
+ * sum is W + a/b + c/d, kept as one exact fraction (128-bit) until the final rounding. */
+static int leads_target(const struct rp_dec *t, int64_t from, int64_t to, uint64_t *hundredths)
+{
+    uint64_t whole = 0;
+    struct rp_u128 num = {0, 0}, den = {0, 1};
+    int64_t ms;
+    size_t months = 0;
+    if (from >= to) {
+        *hundredths = 0;
+        return 0;
+    }
+    if (rp_period_start(RP_MONTH, from, &ms))
+        return -1;
+    while (ms < to) {
+        int64_t next;
+        if (++months > MAX_MONTHS || rp_period_next(RP_MONTH, ms, &next))
+            return -1;
+        int64_t lo = ms > from ? ms : from, hi = next < to ? next : to;
+        uint64_t len = (uint64_t)(next - ms), part = (uint64_t)(hi - lo);
+        if (part == len) {
+            whole++;
+        } else {
+            /* num/den + part/len = (num·len + part·den) / (den·len); den has at most two
+             * month lengths (< 2^32 ms each) so everything stays below 2^100. */
+            struct rp_u128 x, y;
+            if (rp_u128_mul(num, len, &x) || rp_u128_mul(den, part, &y) ||
+                rp_u128_add(x, y, &num) || rp_u128_mul(den, len, &den))
+                return -1;
+        }
+        ms = next;
+    }
+    /* target = t.num/t.scale × (whole + num/den) → hundredths = 100·t.num·(whole·den + num)
+     *                                                           / (t.scale·den) */
+    struct rp_u128 n, w, d;
+    if (rp_u128_mul(den, whole, &w) || rp_u128_add(w, num, &n) || rp_u128_mul(n, t->num, &n) ||
+        rp_u128_mul(n, 100, &n) || rp_u128_mul(den, t->scale, &d))
+        return -1;
+    return rp_div_half_up(n, d, hundredths);
+}
+
+struct sla_acc {
+    uint64_t leads, self_served, answered, within, qualified;
+    int64_t *resp;
+    size_t nresp, cresp;
+    struct waiting *wait;
+    size_t nwait, cwait;
+    struct rp_purse revenue;
+};
+
+/* Room for one more element in a growing array of elements of size sz. */
+static int grow(void **v, size_t *cap, size_t n, size_t sz)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 64;
+    if (c > SIZE_MAX / sz)
+        return -1;
+    void *nv = realloc(*v, c * sz);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = c;
+    return 0;
+}
+
+/* One contact's part of the SLA. */
+static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p,
+                       const struct rp_bhours *bh, const struct rp_dec *hours, struct sla_acc *acc)
+{
+    struct rp_jview v;
+    struct rp_conv *cv = NULL;
+    size_t ncv = 0;
+    int rc = -1;
+    if (rp_view_open(c, &v))
+        return -1;
+    /* §6b "both": every conversion with at in [from, to), whoever the contact is. */
+    if (rp_list_conversions(&v, p->from_ms, p->to_ms, &cv, &ncv))
+        goto out;
+    for (size_t i = 0; i < ncv; i++)
+        if (rp_purse_add(&acc->revenue, cv[i].ev->currency, cv[i].amount))
+            goto out;
+    /* The lead entry is the first event in journey order at stage lead or higher; its at
+     * is the stage entry of §6b. The lead counts when that event is a marketing event. */
+    size_t li = 0;
+    while (li < v.n && rp_clamp_stage(v.ev[li]->stage) < JD_STAGE_LEAD)
+        li++;
+    if (li == v.n) {
+        rc = 0;
+        goto out;
+    }
+    const struct rp_event *lead = v.ev[li];
+    if (lead->at_ms < p->from_ms || lead->at_ms >= p->to_ms || !is_marketing(lead)) {
+        rc = 0;
+        goto out;
+    }
+    acc->leads++;
+    int qualified = 0;
+    for (size_t i = li; i < v.n && !qualified; i++)
+        qualified = rp_clamp_stage(v.ev[i]->stage) >= JD_STAGE_QUALIFIED;
+    acc->qualified += (uint64_t)qualified;
+    /* The response: the first later event in journey order that is the sales team's
+     * doing, also after `to`; a payment before any response makes the lead self-served. */
+    const struct rp_event *resp = NULL;
+    int self = 0;
+    for (size_t i = li + 1; i < v.n; i++) {
+        if (is_sales_response(v.ev[i])) {
+            resp = v.ev[i];
+            break;
+        }
+        if (rp_is_kind(v.ev[i], "payment")) {
+            self = 1;
+            break;
+        }
+    }
+    if (self) {
+        acc->self_served++;
+        rc = 0;
+        goto out;
+    }
+    int64_t secs;
+    if (resp) {
+        if (duration_secs(bh, lead->at_ms, resp->at_ms, &secs))
+            goto out;
+        if (grow((void **)&acc->resp, &acc->cresp, acc->nresp, sizeof(*acc->resp)))
+            goto out;
+        acc->answered++;
+        acc->within += (uint64_t)within_limit(secs, hours);
+        acc->resp[acc->nresp++] = secs;
+    } else {
+        /* Waiting: measured to the earlier of now and to; listed when over the limit. */
+        int64_t end = p->now_ms < p->to_ms ? p->now_ms : p->to_ms;
+        if (duration_secs(bh, lead->at_ms, end, &secs))
+            goto out;
+        if (!within_limit(secs, hours)) {
+            if (grow((void **)&acc->wait, &acc->cwait, acc->nwait, sizeof(*acc->wait)) ||
+                !(acc->wait[acc->nwait].contact = strdup(rp_nz(c->id))))
+                goto out;
+            acc->wait[acc->nwait].lead_at = lead->at_ms;
+            acc->wait[acc->nwait].waited = secs;
+            acc->nwait++;
+        }
+    }
+    rc = 0;
+out:
+    free(cv);
+    rp_view_close(&v);
+    return rc;
+}
+
+static cJSON *sla_sales_json(struct sla_acc *acc, const struct rp_dec *share_target)
+{
+    cJSON *o = cJSON_CreateObject(), *w;
+    uint64_t sales = acc->leads - acc->self_served, r4 = 0;
+    char at[48];
+    if (!o)
+        return NULL;
+    if (sales && rp_rate4(acc->within, sales, &r4))
+        goto fail;
+    /* Met: the shown share ≥ response_share, as decimals; no sales leads: met. */
+    int met = sales == 0 || rp_frac_ge(r4, 10000, share_target->num, share_target->scale);
+    if (acc->nresp > 1)
+        qsort(acc->resp, acc->nresp, sizeof(*acc->resp), i64_cmp);
+    if (acc->nwait > 1)
+        qsort(acc->wait, acc->nwait, sizeof(*acc->wait), waiting_cmp);
+    if (rp_put(o, "leads", rp_uint_number(sales)) ||
+        rp_put(o, "answered", rp_uint_number(acc->answered)) ||
+        rp_put(o, "within_sla", rp_uint_number(acc->within)) ||
+        rp_put(o, "share_within_sla",
+               sales ? rp_fixed_number((int64_t)r4, 4) : cJSON_CreateNull()) ||
+        rp_put(o, "median_seconds",
+               acc->nresp ? rp_int_number(acc->resp[rp_nearest_rank(acc->nresp, 50)])
+                          : cJSON_CreateNull()) ||
+        rp_put(o, "p90_seconds",
+               acc->nresp ? rp_int_number(acc->resp[rp_nearest_rank(acc->nresp, 90)])
+                          : cJSON_CreateNull()) ||
+        rp_put(o, "waiting", w = cJSON_CreateArray()))
+        goto fail;
+    for (size_t i = 0; i < acc->nwait; i++) {
+        cJSON *e;
+        if (rp_format_instant(acc->wait[i].lead_at, at, sizeof(at)) ||
+            rp_push(w, e = cJSON_CreateObject()) ||
+            rp_put(e, "contact", cJSON_CreateString(acc->wait[i].contact)) ||
+            rp_put(e, "lead_at", cJSON_CreateString(at)) ||
+            rp_put(e, "waited_seconds", rp_int_number(acc->wait[i].waited)))
+            goto fail;
+    }
+    if (rp_put(o, "self_served", rp_uint_number(acc->self_served)) ||
+        rp_put(o, "met", cJSON_CreateBool(met)))
+        goto fail;
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}
+
+static cJSON *dec_json(const struct rp_dec *d)
+{
+    return cJSON_CreateNumber((double)d->num / (double)d->scale);
+}
+
+static cJSON *sla_marketing_json(const struct sla_acc *acc, const struct rp_sla_params *p,
+                                 const struct rp_dec *lpm, const struct rp_dec *qrt)
+{
+    cJSON *o = cJSON_CreateObject();
+    uint64_t target = 0, r4 = 0;
+    int met = 1;
+    if (!o)
+        return NULL;
+    if (lpm) {
+        if (leads_target(lpm, p->from_ms, p->to_ms, &target) || target > (uint64_t)INT64_MAX)
+            goto fail;
+        /* leads ≥ the shown (2-decimal) target, exactly */
+        met = met && rp_frac_ge(acc->leads, 1, target, 100);
+    }
+    if (acc->leads && rp_rate4(acc->qualified, acc->leads, &r4))
+        goto fail;
+    if (qrt) /* a null rate never meets a target; compared as shown, as decimals */
+        met = met && acc->leads && rp_frac_ge(r4, 10000, qrt->num, qrt->scale);
+    if (rp_put(o, "leads", rp_uint_number(acc->leads)) ||
+        rp_put(o, "leads_target", lpm ? rp_fixed_number((int64_t)target, 2) : cJSON_CreateNull()) ||
+        rp_put(o, "qualified", rp_uint_number(acc->qualified)) ||
+        rp_put(o, "qualified_rate",
+               acc->leads ? rp_fixed_number((int64_t)r4, 4) : cJSON_CreateNull()) ||
+        rp_put(o, "qualified_rate_target", qrt ? dec_json(qrt) : cJSON_CreateNull()) ||
+        rp_put(o, "met", cJSON_CreateBool(met)))
+        goto fail;
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}
+
+struct rp_sla {
+    const struct rp_sla_params *p;
+    struct rp_bhours bh;
+    struct rp_dec hours, share, lpm, qrt;
+    struct sla_acc acc;
+    int failed; /* sticky: a half-added contact is never reported */
+};
+
+struct rp_sla *rp_sla_new(const struct rp_sla_params *p)
+{
+    struct rp_sla *s;
+    if (!p || !(s = calloc(1, sizeof(*s))))
+        return NULL;
+    s->p = p;
+    if ((p->business_hours && rp_bh_parse(p->business_hours, &s->bh)) ||
+        rp_dec_parse(p->response_hours ? p->response_hours : "24", &s->hours) ||
+        rp_dec_parse(p->response_share ? p->response_share : "0.9", &s->share) ||
+        (p->leads_per_month && rp_dec_parse(p->leads_per_month, &s->lpm)) ||
+        (p->qualified_rate && rp_dec_parse(p->qualified_rate, &s->qrt))) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int rp_sla_add(struct rp_sla *s, const struct rp_contact *c)
+{
+    if (!s || !c || s->failed)
+        return -1;
+    if (sla_contact(c, s->p, s->p->business_hours ? &s->bh : NULL, &s->hours, &s->acc)) {
+        s->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+cJSON *rp_sla_json(struct rp_sla *s)
+{
+    const struct rp_sla_params *p;
+    cJSON *o = NULL;
+    if (!s || s->failed)
+        return NULL;
+    p = s->p;
+    if (!(o = cJSON_CreateObject()) || rp_put(o, "from", rp_instant_json(p->from_ms)) ||
+        rp_put(o, "to", rp_instant_json(p->to_ms)) ||
+        rp_put(o, "sales", sla_sales_json(&s->acc, &s->share)) ||
+        rp_put(o, "marketing",
+               sla_marketing_json(&s->acc, p, p->leads_per_month ? &s->lpm : NULL,
+                                  p->qualified_rate ? &s->qrt : NULL)) ||
+        rp_put(o, "revenue", rp_purse_json(&s->acc.revenue))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return o;
+}
+
+void rp_sla_free(struct rp_sla *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->acc.nwait; i++)
+        free(s->acc.wait[i].contact);
+    free(s->acc.resp);
+    free(s->acc.wait);
+    free(s->acc.revenue.v);
+    free(s);
+}
+
+cJSON *rp_sla(const struct rp_contact *contacts, size_t n, const struct rp_sla_params *p)
+{
+    struct rp_sla *s;
+    cJSON *o = NULL;
+    if (!p || (n && !contacts) || !(s = rp_sla_new(p)))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (rp_sla_add(s, &contacts[i]))
+            goto out;
+    o = rp_sla_json(s);
+out:
+    rp_sla_free(s);
+    return o;
+}
+
+int rp_sla_slice_done(const struct rp_event *ev, size_t n, int qualified)
+{
+    struct rp_contact c = {NULL, ev, n};
+    struct rp_jview v;
+    int lead = 0, answered = 0, done = 0;
+    if (n == 0 || rp_view_open(&c, &v))
+        return 0;
+    /* The same walk as sla_contact: the lead is the first event at stage lead or higher;
+     * the response scan stops at the first sales response or payment after it. */
+    for (size_t i = 0; i < v.n && !done; i++) {
+        int st = rp_clamp_stage(v.ev[i]->stage);
+        if (!lead) {
+            lead = st >= JD_STAGE_LEAD;
+        } else if (!answered) {
+            answered = is_sales_response(v.ev[i]) || rp_is_kind(v.ev[i], "payment");
+        }
+        if (lead && st >= JD_STAGE_QUALIFIED)
+            qualified = 0;
+        done = lead && answered && !qualified;
+    }
+    rp_view_close(&v);
+    return done;
+}
