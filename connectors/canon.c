@@ -551,3 +551,26 @@ out:
     cJSON_Delete(root);
     return out;
 }
+
+/* ---- the report record of an event (its format: record.h) ---- */
+
+int cx_event_record(const struct cx_event *ev, char *out, size_t cap)
+{
+    const struct cx_touch *t = ev->has_touch ? &ev->touch : NULL;
+    struct cx_record r = {
+        .kind = ev->kind,
+        .stage = cx_stage_rank(cx_event_stage(ev)),
+        .type = ev->type,
+        .touch = t != NULL,
+        .channel = t ? t->channel : "",
+        .source = t ? t->source : "",
+        .campaign = t ? t->campaign : "",
+        .ad = t ? t->ad : "",
+        .has_amount = ev->has_amount,
+        .amount_minor = ev->amount_minor,
+        .payment_key = ev->payment_key,
+    };
+    if (ev->has_amount)
+        snprintf(r.currency, sizeof(r.currency), "%s", ev->currency);
+    return cx_record_encode(&r, out, cap);
+}

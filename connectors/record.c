@@ -1,14 +1,13 @@
 /*
- * The compact report record (see record.h): encode, decode, and the record of a canonical
- * event (cx_event_record).
+ * The compact report record (see record.h): encode and decode. It knows nothing of
+ * canonical events; canon.c builds a record from one (cx_event_record), so the format
+ * sits below the connectors' interface and both sides of it include only record.h.
  */
 #include "record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "connector.h"
 
 static size_t put_field(char *out, size_t cap, size_t o, const char *s, int last)
 {
@@ -76,25 +75,4 @@ void cx_record_decode(char *rec, struct cx_record *r)
         r->amount_minor = strtoll(amount, NULL, 10);
         memcpy(r->currency, cur, 4);
     }
-}
-
-int cx_event_record(const struct cx_event *ev, char *out, size_t cap)
-{
-    const struct cx_touch *t = ev->has_touch ? &ev->touch : NULL;
-    struct cx_record r = {
-        .kind = ev->kind,
-        .stage = cx_stage_rank(cx_event_stage(ev)),
-        .type = ev->type,
-        .touch = t != NULL,
-        .channel = t ? t->channel : "",
-        .source = t ? t->source : "",
-        .campaign = t ? t->campaign : "",
-        .ad = t ? t->ad : "",
-        .has_amount = ev->has_amount,
-        .amount_minor = ev->amount_minor,
-        .payment_key = ev->payment_key,
-    };
-    if (ev->has_amount)
-        snprintf(r.currency, sizeof(r.currency), "%s", ev->currency);
-    return cx_record_encode(&r, out, cap);
 }
