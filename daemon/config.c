@@ -62,10 +62,10 @@ static int has_control(const char *s)
 
 static char *trim(char *s)
 {
-    while (is_space((unsigned char)*s))
+    while (cfg_is_space((unsigned char)*s))
         s++;
     size_t n = strlen(s);
-    while (n > 0 && is_space((unsigned char)s[n - 1]))
+    while (n > 0 && cfg_is_space((unsigned char)s[n - 1]))
         n--;
     s[n] = '\0';
     return s;
@@ -244,8 +244,8 @@ static int out_of_memory(struct parser *p, unsigned line)
 static int parse_leading(const char *s, int allow_minus, int64_t *out, const char **end)
 {
     char *e;
-    if (!is_digit((unsigned char)s[0]) &&
-        !(allow_minus && s[0] == '-' && is_digit((unsigned char)s[1])))
+    if (!cfg_is_digit((unsigned char)s[0]) &&
+        !(allow_minus && s[0] == '-' && cfg_is_digit((unsigned char)s[1])))
         return -1;
     errno = 0;
     long long v = strtoll(s, &e, 10);
@@ -278,7 +278,7 @@ static int parse_size(const char *s, int64_t *out)
     const char *end;
     if (parse_leading(s, 0, &n, &end))
         return -1;
-    while (is_space((unsigned char)*end))
+    while (cfg_is_space((unsigned char)*end))
         end++;
     switch (*end) {
     case 'k':
@@ -320,7 +320,7 @@ static int parse_duration(const char *s, int64_t bare, int64_t *out_ms)
     const char *end;
     if (parse_leading(s, 0, &n, &end))
         return -1;
-    while (is_space((unsigned char)*end))
+    while (cfg_is_space((unsigned char)*end))
         end++;
     if (!*end)
         mult = bare;
@@ -364,7 +364,7 @@ static const char *parse_hostport(const char *v, const char **host, size_t *host
         hl = (size_t)(rb - h);
         colon = rb + 1;
         for (size_t i = 0; i < hl; i++)
-            if (!is_alnum((unsigned char)h[i]) && h[i] != ':' && h[i] != '.' && h[i] != '%')
+            if (!cfg_is_alnum((unsigned char)h[i]) && h[i] != ':' && h[i] != '.' && h[i] != '%')
                 return expected;
     } else {
         colon = strrchr(v, ':');
@@ -373,7 +373,7 @@ static const char *parse_hostport(const char *v, const char **host, size_t *host
         h = v;
         hl = (size_t)(colon - v);
         for (size_t i = 0; i < hl; i++)
-            if (!is_alnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
+            if (!cfg_is_alnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
                 return expected;
     }
     if (hl == 0 || hl > 253)
@@ -502,9 +502,9 @@ static int set_list(struct parser *p, const struct cfg_key *k, void *base, const
         const char *e = s + strcspn(s, ",\n");
         const char *a = s, *z = e;
         const char *why = NULL;
-        while (a < z && is_space((unsigned char)*a))
+        while (a < z && cfg_is_space((unsigned char)*a))
             a++;
-        while (z > a && is_space((unsigned char)z[-1]))
+        while (z > a && cfg_is_space((unsigned char)z[-1]))
             z--;
         if (a == z) {
             fail(p, line, "empty item in %s", k->key);
@@ -764,7 +764,7 @@ static int read_value_env(struct parser *p, const struct cfg_key *k, const char 
 {
     const char *name = v + 4;
     char b[48];
-    if (!*name || is_digit((unsigned char)*name) || !all_of(name, "_"))
+    if (!*name || cfg_is_digit((unsigned char)*name) || !cfg_all_of(name, "_"))
         return fail(p, line, "invalid environment variable name '%s' for %s",
                     shown(name, b, sizeof(b)), k->key);
     const char *e = getenv(name);
@@ -950,7 +950,7 @@ static int valid_source_name(const char *name)
     /* "." and ".." would make /hooks/. and /hooks/.., which clients rewrite. */
     if (n == 0 || n > CFG_SOURCE_NAME_MAX || strspn(name, ".") == n)
         return 0;
-    return all_of(name, "_.-");
+    return cfg_all_of(name, "_.-");
 }
 
 static int parse_header(struct parser *p, char *s, unsigned line)
@@ -989,7 +989,7 @@ static int parse_header(struct parser *p, char *s, unsigned line)
         p->in = IN_CHANNELS;
         return 0;
     }
-    if (strncmp(inner, "source", 6) != 0 || (inner[6] && !is_space((unsigned char)inner[6])))
+    if (strncmp(inner, "source", 6) != 0 || (inner[6] && !cfg_is_space((unsigned char)inner[6])))
         return fail(p, line, "unknown section [%s]", shown(inner, b, sizeof(b)));
     const char *name = trim(inner + 6);
     if (!*name)
@@ -1020,7 +1020,7 @@ static int parse_header(struct parser *p, char *s, unsigned line)
 static void strip_comment(char *s)
 {
     for (char *q = s; *q; q++) {
-        if ((*q == ';' || *q == '#') && (q == s || is_space((unsigned char)q[-1]))) {
+        if ((*q == ';' || *q == '#') && (q == s || cfg_is_space((unsigned char)q[-1]))) {
             *q = '\0';
             return;
         }
@@ -1042,7 +1042,7 @@ static int parse_line(struct parser *p, char *s, unsigned line)
     *eq = '\0';
     char *key = trim(s);
     const char *val = trim(eq + 1);
-    if (!*key || strlen(key) > CFG_KEY_NAME_MAX || !all_of(key, "_.-"))
+    if (!*key || strlen(key) > CFG_KEY_NAME_MAX || !cfg_all_of(key, "_.-"))
         return fail(p, line, "invalid key '%s'", shown(key, b, sizeof(b)));
     if (p->in == IN_NONE)
         return fail(p, line, "key '%s' outside any section", key);

@@ -37,7 +37,7 @@ static const char *check_country(const char *v)
 static const char *check_timezone(const char *v)
 {
     /* No '.', so no "..": the name ends up under /usr/share/zoneinfo. */
-    if (!*v || strlen(v) > 64 || v[0] == '/' || !all_of(v, "/_+-"))
+    if (!*v || strlen(v) > 64 || v[0] == '/' || !cfg_all_of(v, "/_+-"))
         return "expected a zone name like Europe/Rome";
     return NULL;
 }
@@ -51,11 +51,11 @@ static const char *check_host(const char *v)
     if (hl == 0 || hl > 253)
         return "expected a host name like example.com";
     for (size_t i = 0; i < hl; i++)
-        if (!is_alnum((unsigned char)v[i]) && v[i] != '.' && v[i] != '-' && v[i] != '_')
+        if (!cfg_is_alnum((unsigned char)v[i]) && v[i] != '.' && v[i] != '-' && v[i] != '_')
             return "expected a host name like example.com";
     if (colon) {
         char *end;
-        if (!is_digit((unsigned char)colon[1]))
+        if (!cfg_is_digit((unsigned char)colon[1]))
             return "expected a host name like example.com, with an optional :port";
         errno = 0;
         long port = strtol(colon + 1, &end, 10);
@@ -67,14 +67,14 @@ static const char *check_host(const char *v)
 
 static const char *check_identity_type(const char *v)
 {
-    if (!*v || strlen(v) >= CX_IDENT_TYPE_MAX || !all_of(v, "_:"))
+    if (!*v || strlen(v) >= CX_IDENT_TYPE_MAX || !cfg_all_of(v, "_:"))
         return "expected an identity type like hubspot_contact";
     return NULL;
 }
 
 static const char *check_consumer(const char *v)
 {
-    if (strlen(v) > 128 || !all_of(v, "_.:@-"))
+    if (strlen(v) > 128 || !cfg_all_of(v, "_.:@-"))
         return "expected at most 128 of A-Z a-z 0-9 _ . : @ -";
     return NULL;
 }
@@ -207,7 +207,7 @@ static const char *check_username(const char *v)
 const char *cfg_check_channel_value(const char *v)
 {
     size_t n = strlen(v);
-    if (n == 0 || n >= CX_CHANNEL_VALUE_MAX || !all_of(v, "_.-"))
+    if (n == 0 || n >= CX_CHANNEL_VALUE_MAX || !cfg_all_of(v, "_.-"))
         return "expected 1-63 of A-Z a-z 0-9 _ . -";
     return NULL;
 }
@@ -221,7 +221,7 @@ const char *cfg_check_channel_name(const char *v)
     if (n == 0 || n >= CX_CHANNEL_MAX || v[0] == '-' || v[0] == '_')
         return "expected 1-31 of a-z 0-9 _ -, starting with a letter or digit";
     for (size_t i = 0; i < n; i++)
-        if (!(v[i] >= 'a' && v[i] <= 'z') && !is_digit((unsigned char)v[i]) && v[i] != '_' &&
+        if (!(v[i] >= 'a' && v[i] <= 'z') && !cfg_is_digit((unsigned char)v[i]) && v[i] != '_' &&
             v[i] != '-')
             return "expected 1-31 of a-z 0-9 _ -, starting with a letter or digit";
     return NULL;
@@ -236,9 +236,9 @@ static const char *check_stages(const char *v)
         const char *e = s + strcspn(s, ",");
         const char *colon = memchr(s, ':', (size_t)(e - s));
         const char *a = s, *b = e;
-        while (a < b && is_space((unsigned char)*a))
+        while (a < b && cfg_is_space((unsigned char)*a))
             a++;
-        while (b > a && is_space((unsigned char)b[-1]))
+        while (b > a && cfg_is_space((unsigned char)b[-1]))
             b--;
         if (!colon || colon == a || colon + 1 >= b)
             return "expected <provider stage>:<journeyd stage>, ...";

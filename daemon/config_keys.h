@@ -99,25 +99,25 @@ const char *cfg_split_scope(const char *item, enum cfg_scope *scope);
 const char *cfg_check_channel_name(const char *v);
 
 /* Character classes of the ini grammar and the checks, locale-free. */
-static inline int is_space(int ch)
+static inline int cfg_is_space(int ch)
 {
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
 }
 
-static inline int is_digit(int ch)
+static inline int cfg_is_digit(int ch)
 {
     return ch >= '0' && ch <= '9';
 }
 
-static inline int is_alnum(int ch)
+static inline int cfg_is_alnum(int ch)
 {
-    return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+    return cfg_is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
 
-static inline int all_of(const char *s, const char *extra)
+static inline int cfg_all_of(const char *s, const char *extra)
 {
     for (; *s; s++)
-        if (!is_alnum((unsigned char)*s) && !strchr(extra, *s))
+        if (!cfg_is_alnum((unsigned char)*s) && !strchr(extra, *s))
             return 0;
     return 1;
 }

@@ -24,8 +24,8 @@ static void job_free(struct report_job *j)
         free(j->ids[i]);
     free(j->ids);
     rp_attribution_free(j->acc);
-    for (size_t i = 0; i < SLA_BATCHES; i++)
-        report_sla_batch_free(j->batch[i]);
+    if (j->cleanup)
+        j->cleanup(j);
     rp_sla_free(j->sla_acc);
     ctab_free(&j->tab);
     free(j);

@@ -97,6 +97,11 @@ struct report_job {
     size_t next_entry;
     struct rp_sla *sla_acc;
     struct sla_batch *batch[SLA_BATCHES];
+    /* Set by the reader that starts the job: called when a unit of the current phase ends
+     * (the scans of report_scan.c know no reader), and at free for what the reader owns.
+     * Hooks rather than calls keep report_scan.c below the funnel and SLA readers. */
+    void (*phase_done)(struct report_job *j);
+    void (*cleanup)(struct report_job *j);
 };
 
 enum { PH_FIRST = 1, PH_SECOND }; /* j->phase */
@@ -131,12 +136,14 @@ int report_is_id(const redisReply *r);
 /* The readers: each starts the job's first commands (or answers it on failure). */
 void report_attribution_start(struct report_job *j); /* report_attribution.c */
 void report_funnel_start(struct report_job *j);      /* report_scan.c */
-void report_sla_start(struct report_job *j);         /* report_scan.c */
+void report_sla_start(struct report_job *j);         /* report_sla.c */
 
-/* Between the scans and the SLA batches: a unit of the current phase is finished (scans);
- * the SLA batches go on with the contacts of the table (report_sla.c). */
+/* report_scan.c: index scans of score ranges into the job's contact table. Add ranges,
+ * then start them; j->phase_done runs when the phase's last unit ends. 0 / -1. */
+int report_scan_add(struct report_job *j, int rank, int64_t min, int64_t max);
+int report_scan_add_split(struct report_job *j, int rank, int64_t min, int64_t max);
+void report_scans_start(struct report_job *j);
+/* Ends one unit of the current phase: the reader's j->phase_done, once per answered job. */
 void report_phase_done(struct report_job *j);
-void report_sla_pump(struct report_job *j);
-void report_sla_batch_free(struct sla_batch *b);
 
 #endif

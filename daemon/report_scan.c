@@ -1,8 +1,9 @@
 /*
  * The funnel and SLA index scans (DESIGN §6b): the stage indexes jd:st:<rank> and jd:conv
  * read with their scores in pages, several score ranges side by side, joined by contact id
- * in the job's table (ctab.h); the activity view's missing lead entries; and the phases
- * that decide what is read next and when the answer is ready.
+ * in the job's table (ctab.h); the funnel's phases (the activity view's missing lead
+ * entries among them) that decide what is read next and when its answer is ready. The SLA
+ * reader (report_sla.c) runs its first phase on these scans too, through j->phase_done.
  */
 #include "report_job.h"
 
@@ -20,7 +21,7 @@
 
 /* ---- funnel and SLA: stage index scans joined by contact id ---- */
 
-static int scan_add(struct report_job *j, int rank, int64_t min, int64_t max)
+int report_scan_add(struct report_job *j, int rank, int64_t min, int64_t max)
 {
     if (min >= max)
         return 0;
@@ -42,18 +43,18 @@ static int scan_add(struct report_job *j, int rank, int64_t min, int64_t max)
 /* [min, max) as SCAN_SPLIT ranges of equal width, read side by side: one range's pages
  * follow each other (the next starts where the last ended), so parallel ranges are what
  * keeps Redis busy while we parse. Short ranges stay whole. */
-static int scan_add_split(struct report_job *j, int rank, int64_t min, int64_t max)
+int report_scan_add_split(struct report_job *j, int rank, int64_t min, int64_t max)
 {
     if (min >= max)
         return 0;
     uint64_t width = ((uint64_t)max - (uint64_t)min) / SCAN_SPLIT;
     if (width < 1000)
-        return scan_add(j, rank, min, max);
+        return report_scan_add(j, rank, min, max);
     for (int i = 0; i < SCAN_SPLIT; i++) {
         int64_t a = (int64_t)((uint64_t)min + width * (uint64_t)i);
         int64_t b =
             i + 1 == SCAN_SPLIT ? max : (int64_t)((uint64_t)min + width * (uint64_t)(i + 1));
-        if (scan_add(j, rank, a, b))
+        if (report_scan_add(j, rank, a, b))
             return -1;
     }
     return 0;
@@ -83,8 +84,8 @@ static void scans_pump(struct report_job *j)
         scan_send(&j->scans[j->next_scan++]);
 }
 
-/* Begins a phase of scans (added with scan_add*) and possibly other units. */
-static void scans_start(struct report_job *j)
+/* Begins a phase of scans (added with report_scan_add*) and possibly other units. */
+void report_scans_start(struct report_job *j)
 {
     j->pending += (int)j->nscans;
     if (j->pending == 0) {
@@ -324,7 +325,13 @@ void report_phase_done(struct report_job *j)
     j->nscans = 0;
     j->next_scan = 0;
     j->pending = 0;
-    if (j->phase == PH_FIRST && j->kind == REPORT_FUNNEL && !j->funnel.activity) {
+    j->phase_done(j);
+}
+
+/* The funnel's phases: the contacts the view is about, then what else their medians need. */
+static void funnel_phase_done(struct report_job *j)
+{
+    if (j->phase == PH_FIRST && !j->funnel.activity) {
         /* Cohort: every later stage of the cohort's contacts, even after `to`. Their
          * entries are at or after their lead entry (apply.lua: e<s> is the earliest event
          * at stage s or higher, a subset of those at lead or higher), so never before the
@@ -332,14 +339,14 @@ void report_phase_done(struct report_job *j)
         int64_t lo = j->rng[0][0], hi = j->rng[j->nrng - 1][1];
         j->phase = PH_SECOND;
         for (int rank = 3; rank <= 6 && j->tab.n; rank++)
-            if (scan_add_split(j, rank, lo, hi) || scan_add(j, rank, hi, INT64_MAX)) {
+            if (report_scan_add_split(j, rank, lo, hi) || report_scan_add(j, rank, hi, INT64_MAX)) {
                 report_job_fail(j, 503, "unavailable", "internal error");
                 return;
             }
-        scans_start(j);
+        report_scans_start(j);
         return;
     }
-    if (j->phase == PH_FIRST && j->kind == REPORT_FUNNEL) {
+    if (j->phase == PH_FIRST) {
         /* Activity: the lead entry is the base of every median, also when it lies before
          * the ranges read. */
         j->phase = PH_SECOND;
@@ -347,16 +354,7 @@ void report_phase_done(struct report_job *j)
         missing_next(j);
         return;
     }
-    if (j->phase == PH_FIRST && j->kind == REPORT_SLA) {
-        j->phase = PH_SECOND;
-        j->next_entry = 0;
-        report_sla_pump(j);
-        return;
-    }
-    if (j->kind == REPORT_FUNNEL)
-        report_job_finish(j, rp_funnel_entries(j->tab.ent, j->tab.n, &j->funnel), j->tab.n);
-    else
-        report_job_finish(j, rp_sla_json(j->sla_acc), j->tab.n);
+    report_job_finish(j, rp_funnel_entries(j->tab.ent, j->tab.n, &j->funnel), j->tab.n);
 }
 
 void report_funnel_start(struct report_job *j)
@@ -364,22 +362,12 @@ void report_funnel_start(struct report_job *j)
     /* First the contacts the view is about: cohort, those that entered lead in a range;
      * activity, those that entered any stage in one. */
     funnel_ranges(j);
+    j->phase_done = funnel_phase_done;
     j->phase = PH_FIRST;
     for (int rank = 2; rank <= (j->funnel.activity ? 6 : 2); rank++)
         for (size_t i = 0; i < j->nrng; i++)
-            if (scan_add_split(j, rank, j->rng[i][0], j->rng[i][1]))
+            if (report_scan_add_split(j, rank, j->rng[i][0], j->rng[i][1]))
                 report_job_fail(j, 503, "unavailable", "internal error");
     if (!j->answered)
-        scans_start(j);
-}
-
-void report_sla_start(struct report_job *j)
-{
-    /* The leads of the range and everyone with a conversion in it (the revenue line). */
-    j->phase = PH_FIRST;
-    if (scan_add_split(j, 2, j->sla.from_ms, j->sla.to_ms) ||
-        scan_add_split(j, 0, j->sla.from_ms, j->sla.to_ms))
-        report_job_fail(j, 503, "unavailable", "internal error");
-    else
-        scans_start(j);
+        report_scans_start(j);
 }

@@ -71,7 +71,7 @@ struct sla_batch {
     struct arena mem;
 };
 
-void report_sla_batch_free(struct sla_batch *b)
+static void sla_batch_free(struct sla_batch *b)
 {
     if (!b)
         return;
@@ -88,10 +88,11 @@ static void sla_batch_drop(struct sla_batch *b)
 {
     if (b->outstanding == 0) {
         b->j->batch[b->slot] = NULL;
-        report_sla_batch_free(b);
+        sla_batch_free(b);
     }
 }
 
+static void sla_pump(struct report_job *j);
 static void on_journey(struct rq_client *c, const redisReply *r, void *priv);
 static void on_qualified(struct rq_client *c, const redisReply *r, void *priv);
 static void on_records(struct rq_client *c, const redisReply *r, void *priv);
@@ -160,7 +161,7 @@ static void sla_round(struct sla_batch *b, int first)
 }
 
 /* The next SLA_BATCH contacts of the table, while fewer than SLA_BATCHES run. */
-void report_sla_pump(struct report_job *j)
+static void sla_pump(struct report_job *j)
 {
     for (size_t slot = 0; slot < SLA_BATCHES && !j->answered; slot++) {
         if (j->batch[slot])
@@ -456,9 +457,43 @@ static void sla_batch_end(struct sla_batch *b)
     }
     free(v);
     j->batch[b->slot] = NULL;
-    report_sla_batch_free(b);
+    sla_batch_free(b);
     if (j->answered)
         return;
     j->pending--;
-    report_sla_pump(j);
+    sla_pump(j);
+}
+
+/* The SLA's phases: the scans find the leads and converters of the range (report_scan.c),
+ * then the batches read what rp_sla needs of each. */
+static void sla_phase_done(struct report_job *j)
+{
+    if (j->phase == PH_FIRST) {
+        j->phase = PH_SECOND;
+        j->next_entry = 0;
+        sla_pump(j);
+        return;
+    }
+    report_job_finish(j, rp_sla_json(j->sla_acc), j->tab.n);
+}
+
+static void sla_cleanup(struct report_job *j)
+{
+    for (size_t i = 0; i < SLA_BATCHES; i++) {
+        sla_batch_free(j->batch[i]);
+        j->batch[i] = NULL;
+    }
+}
+
+void report_sla_start(struct report_job *j)
+{
+    /* The leads of the range and everyone with a conversion in it (the revenue line). */
+    j->phase_done = sla_phase_done;
+    j->cleanup = sla_cleanup;
+    j->phase = PH_FIRST;
+    if (report_scan_add_split(j, 2, j->sla.from_ms, j->sla.to_ms) ||
+        report_scan_add_split(j, 0, j->sla.from_ms, j->sla.to_ms))
+        report_job_fail(j, 503, "unavailable", "internal error");
+    else
+        report_scans_start(j);
 }

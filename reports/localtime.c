@@ -244,7 +244,7 @@ static int day_index(const char *s, size_t len)
     return -1;
 }
 
-static int is_space(char c)
+static int is_blank(char c)
 {
     return c == ' ' || c == '\t';
 }
@@ -272,10 +272,10 @@ int rp_bh_parse(const char *text, struct rp_bhours *bh)
     if (!text)
         return -1;
     size_t len = strlen(text);
-    while (len && is_space(text[len - 1]))
+    while (len && is_blank(text[len - 1]))
         len--;
     size_t tstart = len;
-    while (tstart && !is_space(text[tstart - 1]))
+    while (tstart && !is_blank(text[tstart - 1]))
         tstart--;
     const char *win = text + tstart;
     size_t wlen = len - tstart;
@@ -286,27 +286,27 @@ int rp_bh_parse(const char *text, struct rp_bhours *bh)
     size_t i = 0, dend = tstart;
     int items = 0;
     while (1) {
-        while (i < dend && is_space(text[i]))
+        while (i < dend && is_blank(text[i]))
             i++;
         size_t a = i;
-        while (i < dend && text[i] != ',' && text[i] != '-' && !is_space(text[i]))
+        while (i < dend && text[i] != ',' && text[i] != '-' && !is_blank(text[i]))
             i++;
         int d1 = day_index(text + a, i - a), d2;
         if (d1 < 0)
             return -1;
-        while (i < dend && is_space(text[i]))
+        while (i < dend && is_blank(text[i]))
             i++;
         d2 = d1;
         if (i < dend && text[i] == '-') {
             i++;
-            while (i < dend && is_space(text[i]))
+            while (i < dend && is_blank(text[i]))
                 i++;
             a = i;
-            while (i < dend && text[i] != ',' && text[i] != '-' && !is_space(text[i]))
+            while (i < dend && text[i] != ',' && text[i] != '-' && !is_blank(text[i]))
                 i++;
             if ((d2 = day_index(text + a, i - a)) < 0)
                 return -1;
-            while (i < dend && is_space(text[i]))
+            while (i < dend && is_blank(text[i]))
                 i++;
         }
         for (int d = d1;; d = (d + 1) % 7) {
