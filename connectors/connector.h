@@ -112,6 +112,10 @@ struct cx_source {
     int64_t tolerance_s;                   /* replay window for signed timestamps */
     const char *default_country_code;      /* digits, e.g. "39"; NULL or "" = none */
     const struct cx_channel_map *channels; /* NULL = cx_channel_defaults() */
+    /* Set by the daemon, never by the config, for its built-in POST /v1/events: the route
+     * already checked the bearer token against the API's own list and scopes (one list,
+     * one check), so verify checks only the body. */
+    int authenticated_by_door;
 };
 
 /* A borrowed view of one HTTP request, no libevent types. */

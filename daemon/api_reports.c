@@ -63,8 +63,6 @@ static int parse_query(struct evhttp_request *req, struct cx_form *q)
 void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
-    if (!http_require_token(jd, req))
-        return;
     struct cx_form q;
     struct rp_attr_params p = {
         .model = RP_LINEAR,
@@ -108,8 +106,6 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
 void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
-    if (!http_require_token(jd, req))
-        return;
     struct cx_form q;
     struct rp_funnel_params p = {.by = RP_MONTH};
     const char *bad = NULL, *v;
@@ -145,8 +141,6 @@ void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *re
 void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
-    if (!http_require_token(jd, req))
-        return;
     struct cx_form q;
     struct rp_sla_params p = {0};
     const char *bad = parse_query(req, &q) != 0 ? "malformed query string"

@@ -70,8 +70,6 @@ static const char *spend_row(const cJSON *row, char *key, size_t kcap, char *day
 void api_handle_spend(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
-    if (!http_require_token(jd, req))
-        return;
     size_t len;
     const unsigned char *body = http_body(req, &len);
     cJSON *root = body ? cx_json_parse(body, len, CX_JSON_MAX_DEPTH) : NULL;

@@ -551,18 +551,6 @@ const unsigned char *http_body(struct evhttp_request *req, size_t *len)
     return evbuffer_pullup(in, -1);
 }
 
-int http_require_token(struct jd *jd, struct evhttp_request *req)
-{
-    struct cx_header hdrs[HTTP_MAX_HEADERS];
-    size_t n = http_collect_headers(req, hdrs, HTTP_MAX_HEADERS);
-    if (jd->cfg->napi_tokens > 0 &&
-        cx_bearer_matches(hdrs, n, (const char *const *)jd->cfg->api_tokens, jd->cfg->napi_tokens))
-        return 1;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-    http_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
-    return 0;
-}
-
 /* Descriptors open now (every kind): what the server must leave to the rest of the daemon. */
 static size_t count_open_fds(void)
 {

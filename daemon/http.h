@@ -59,7 +59,5 @@ void http_reply_unavailable(struct jd *jd, struct evhttp_request *req, const cha
 size_t http_collect_headers(struct evhttp_request *req, struct cx_header *out, size_t cap);
 /* The request body as one contiguous block (valid until the request is answered). */
 const unsigned char *http_body(struct evhttp_request *req, size_t *len);
-/* Bearer token check against [journeyd] api_tokens; replies 401 and returns 0 when bad. */
-int http_require_token(struct jd *jd, struct evhttp_request *req);
 
 #endif

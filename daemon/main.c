@@ -206,8 +206,9 @@ static void setup_builtin_sources(struct jd *jd)
     memset(&jd->click_source, 0, sizeof(jd->click_source));
     jd->events_source.name = "events";
     jd->events_source.type = "events";
-    for (size_t i = 0; i < c->napi_tokens && i < CX_MAX_SECRETS; i++)
-        jd->events_source.secrets[jd->events_source.nsecrets++] = c->api_tokens[i];
+    /* Its bearer token is the API's, checked with its scope by the route (routes.c): a
+     * copy here held only the first CX_MAX_SECRETS of CFG_MAX_TOKENS. */
+    jd->events_source.authenticated_by_door = 1;
     jd->events_source.default_country_code = c->default_country_code;
     jd->events_source.channels = &c->channels;
     jd->click_source.name = "click";

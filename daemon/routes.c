@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "api.h"
+#include "common.h"
 #include "http.h"
 #include "ingest.h"
 #include "jd.h"
@@ -19,10 +20,15 @@
 
 enum route_kind { ROUTE_EXACT, ROUTE_PREFIX };
 
+/* Who may call a route: anyone (the probes, the webhook doors, whose connectors check the
+ * provider's own signature), or a bearer token of at least this scope (DESIGN §7). */
+enum route_access { ROUTE_OPEN, ROUTE_READ, ROUTE_WRITE, ROUTE_ADMIN };
+
 struct route {
     enum route_kind kind;
     const char *path;
     int methods; /* EVHTTP_REQ_* mask */
+    enum route_access access;
     void (*handler)(struct jd *jd, struct evhttp_request *req, const char *rest);
 };
 
@@ -66,28 +72,54 @@ static void handle_metrics(struct jd *jd, struct evhttp_request *req, const char
     evbuffer_free(b);
 }
 
-/* Longest paths first within each kind; the first match wins. */
+/* Longest paths first within each kind; the first row whose path and method match wins,
+ * so one path may have a row per access level (reading a contact, erasing it). */
 static const struct route routes[] = {
-    {ROUTE_EXACT, "/healthz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, handle_healthz},
-    {ROUTE_EXACT, "/readyz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, handle_readyz},
-    {ROUTE_PREFIX, "/hooks/", EVHTTP_REQ_POST | EVHTTP_REQ_GET, ingest_handle_hook},
-    {ROUTE_EXACT, "/c", EVHTTP_REQ_GET, ingest_handle_click},
-    {ROUTE_EXACT, "/v1/events", EVHTTP_REQ_POST, ingest_handle_events},
-    {ROUTE_EXACT, "/v1/journey", EVHTTP_REQ_GET, api_handle_journey},
-    {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET | EVHTTP_REQ_DELETE, api_handle_contact},
-    {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, api_handle_status},
-    {ROUTE_EXACT, "/v1/dead/replay", EVHTTP_REQ_POST, api_handle_replay},
-    {ROUTE_EXACT, "/v1/reports/attribution", EVHTTP_REQ_GET, api_handle_attribution},
-    {ROUTE_EXACT, "/v1/reports/funnel", EVHTTP_REQ_GET, api_handle_funnel},
-    {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, api_handle_sla},
-    {ROUTE_EXACT, "/v1/spend", EVHTTP_REQ_POST, api_handle_spend},
-    {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, handle_metrics},
+    {ROUTE_EXACT, "/healthz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, ROUTE_OPEN, handle_healthz},
+    {ROUTE_EXACT, "/readyz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, ROUTE_OPEN, handle_readyz},
+    {ROUTE_PREFIX, "/hooks/", EVHTTP_REQ_POST | EVHTTP_REQ_GET, ROUTE_OPEN, ingest_handle_hook},
+    {ROUTE_EXACT, "/c", EVHTTP_REQ_GET, ROUTE_OPEN, ingest_handle_click},
+    {ROUTE_EXACT, "/v1/events", EVHTTP_REQ_POST, ROUTE_WRITE, ingest_handle_events},
+    {ROUTE_EXACT, "/v1/journey", EVHTTP_REQ_GET, ROUTE_READ, api_handle_journey},
+    {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET, ROUTE_READ, api_handle_contact},
+    {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_DELETE, ROUTE_ADMIN, api_handle_contact},
+    {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, ROUTE_READ, api_handle_status},
+    {ROUTE_EXACT, "/v1/dead/replay", EVHTTP_REQ_POST, ROUTE_ADMIN, api_handle_replay},
+    {ROUTE_EXACT, "/v1/reports/attribution", EVHTTP_REQ_GET, ROUTE_READ, api_handle_attribution},
+    {ROUTE_EXACT, "/v1/reports/funnel", EVHTTP_REQ_GET, ROUTE_READ, api_handle_funnel},
+    {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, ROUTE_READ, api_handle_sla},
+    {ROUTE_EXACT, "/v1/spend", EVHTTP_REQ_POST, ROUTE_WRITE, api_handle_spend},
+    {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, ROUTE_OPEN, handle_metrics},
 };
+
+/* The one token check of the API (DESIGN §7): 401 without a token from api_tokens, 403 with
+ * one whose scope is below the route's. 1 when the request may go on. */
+static int authorize(struct jd *jd, struct evhttp_request *req, enum route_access need)
+{
+    struct cx_header hdrs[HTTP_MAX_HEADERS];
+    size_t n = http_collect_headers(req, hdrs, HTTP_MAX_HEADERS);
+    const struct cfg *c = jd->cfg;
+    int i = cx_bearer_match(hdrs, n, (const char *const *)c->api_tokens, c->napi_tokens);
+    if (i < 0) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        http_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
+        return 0;
+    }
+    enum cfg_scope scope = need == ROUTE_ADMIN   ? CFG_SCOPE_ADMIN
+                           : need == ROUTE_WRITE ? CFG_SCOPE_WRITE
+                                                 : CFG_SCOPE_READ;
+    if (c->api_token_scopes[i] < scope) {
+        http_reply_error(req, 403, "forbidden", "this token's scope does not allow that");
+        return 0;
+    }
+    return 1;
+}
 
 void routes_dispatch(void *ctx, struct evhttp_request *req, const char *path)
 {
     struct jd *jd = ctx;
     int method = (int)evhttp_request_get_command(req);
+    int path_known = 0;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct route *r = &routes[i];
         size_t plen = strlen(r->path);
@@ -98,12 +130,16 @@ void routes_dispatch(void *ctx, struct evhttp_request *req, const char *path)
             rest = path + plen;
         if (!rest)
             continue;
-        if (!(method & r->methods)) {
-            http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path");
+        path_known = 1;
+        if (!(method & r->methods))
+            continue;
+        if (r->access != ROUTE_OPEN && !authorize(jd, req, r->access))
             return;
-        }
         r->handler(jd, req, rest);
         return;
     }
-    http_reply_error(req, 404, "not_found", "no such endpoint");
+    if (path_known)
+        http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path");
+    else
+        http_reply_error(req, 404, "not_found", "no such endpoint");
 }
