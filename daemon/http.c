@@ -471,6 +471,10 @@ void http_send(struct evhttp_request *req, int status, struct evbuffer *body)
     struct http_server *s = server_of(req);
     int stopping = s && s->stop_requested;
     set_state(s, req, stopping ? CONN_CLOSING : CONN_SENDING);
+    /* Every answer: some echo what the client sent (Meta's handshake returns the
+     * challenge), and a browser must not sniff such text into HTML or script. */
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Content-Type-Options",
+                      "nosniff");
     if (stopping)
         /* Stopping: no keep-alive, so each client leaves after its answer, and the stop
          * waits until the answer is out (the connection then closes). */
