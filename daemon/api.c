@@ -531,6 +531,19 @@ static void read_contact(struct jd *jd, struct evhttp_request *req, enum api_vie
     }
 }
 
+/* Contact ids are "c_" and 20 lowercase hex digits (apply.lua's cid_for). They become parts
+ * of Redis key names (jd:c:<id>:j), so anything else — "<id>:j" named the contact's journey
+ * key — is no contact. The scripts check again (prelude.lua is_contact_id). */
+static int is_contact_id(const char *s, size_t len)
+{
+    if (len != 22 || s[0] != 'c' || s[1] != '_')
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
 /* ?email= | phone= | anon= | contact= | identity=<type>:<value>, normalized the same way
  * the connectors normalize identities. */
 void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *rest)
@@ -551,6 +564,11 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
         return;
     }
     if (ok && (v = cx_form_get(&q, "contact"))) {
+        if (!is_contact_id(v, strlen(v))) {
+            cx_form_free(&q);
+            http_reply_error(req, 404, "not_found", "no such contact");
+            return;
+        }
         snprintf(key, sizeof(key), "%s", v);
         cx_form_free(&q);
         read_contact(jd, req, VIEW_JOURNEY, model, "contact", key, strlen(key));
@@ -649,7 +667,7 @@ static void erase_contact(struct jd *jd, struct evhttp_request *req, const char 
 void api_handle_contact(struct jd *jd, struct evhttp_request *req, const char *contact_id)
 {
     size_t len = strlen(contact_id);
-    if (len == 0 || len > 64 || strchr(contact_id, '/')) {
+    if (!is_contact_id(contact_id, len)) {
         http_reply_error(req, 404, "not_found", "no such contact");
         return;
     }

@@ -41,7 +41,15 @@ local NSTAGES = JD_NSTAGES
 
 -- The live contact a contact id names: itself, or the survivor of the merge or rename
 -- that retired it; nil when there is none (unknown or erased).
+-- A contact id is 'c_' and 20 lowercase hex digits (cid_for in apply.lua). Ids from the
+-- API reach key names: 'c_x:j' would name another key of the contact (the daemon checks
+-- too; this is the scripts' own guard).
+local function is_contact_id(cid)
+    return type(cid) == 'string' and #cid == 22 and string.match(cid, '^c_[0-9a-f]+$') ~= nil
+end
+
 local function live_contact(cid)
+    if not is_contact_id(cid) then return nil end
     if redis.call('EXISTS', 'jd:c:' .. cid) == 0 then
         cid = redis.call('HGET', 'jd:alias', cid)
     end
