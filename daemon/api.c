@@ -471,8 +471,10 @@ static void on_journey(struct rq_client *c, const redisReply *r, void *priv)
     struct api_req *ar = priv;
     (void)c;
     if (!r || r->type == REDIS_REPLY_ERROR) {
+        char why[128];
         if (r)
-            jlog(JLOG_WARNING, "msg=\"journey read failed\" error=\"%.120s\"", r->str);
+            jlog(JLOG_WARNING, "msg=\"journey read failed\" error=\"%s\"",
+                 jlog_quote(r->str, r->len, why, sizeof(why)));
         http_reply_unavailable(ar->jd, ar->req, "store unavailable");
     } else if (r->type == REDIS_REPLY_NIL) {
         http_reply_error(ar->req, 404, "not_found", "no contact with that identity");

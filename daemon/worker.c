@@ -274,8 +274,10 @@ static void on_lookups_done(struct lookup_job *job, void *ud)
     struct worker *w = ud;
     if (job->failed) {
         stream_note_error(w->jd->rq_worker, job->entry, job->why);
+        /* The reason quotes a provider's answer: quoted, so it cannot forge a field. */
+        char why[sizeof(job->why) * 2];
         jlog(JLOG_NOTICE, "msg=\"look-up failed, will retry\" entry=%s source=%s reason=\"%s\"",
-             job->entry, job->rec.src, job->why);
+             job->entry, job->rec.src, jlog_quote(job->why, strlen(job->why), why, sizeof(why)));
         job_finish(w, job);
         return;
     }
