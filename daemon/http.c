@@ -451,6 +451,15 @@ static void route_request(struct evhttp_request *req, void *arg)
         http_reply_error(req, 400, "bad_request", "unparseable request target");
         return;
     }
+    /* libevent reads the version with %d.%d: "HTTP/-1.1" or "HTTP/7.42" reach us, and the
+     * answer would echo them. Only 1.0 and 1.1 are HTTP we speak (found by fuzz_http). */
+    if (req->major != 1 || (req->minor != 0 && req->minor != 1)) {
+        req->major = 1;
+        req->minor = 1;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_reply_error(req, 505, "http_version_not_supported", "HTTP/1.0 or HTTP/1.1 only");
+        return;
+    }
     s->dispatch(s->dispatch_ctx, req, path);
 }
 
@@ -473,8 +482,7 @@ void http_send(struct evhttp_request *req, int status, struct evbuffer *body)
     set_state(s, req, stopping ? CONN_CLOSING : CONN_SENDING);
     /* Every answer: some echo what the client sent (Meta's handshake returns the
      * challenge), and a browser must not sniff such text into HTML or script. */
-    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Content-Type-Options",
-                      "nosniff");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Content-Type-Options", "nosniff");
     if (stopping)
         /* Stopping: no keep-alive, so each client leaves after its answer, and the stop
          * waits until the answer is out (the connection then closes). */

@@ -157,6 +157,32 @@ static long raw_exchange(const char *what, const void *data, size_t len)
     return st;
 }
 
+/* An HTTP version other than 1.0 and 1.1 (libevent reads any %d.%d) is answered 505 in a
+ * well-formed HTTP/1.1 status line, not echoed (found by tests/fuzz/fuzz_http.c). */
+static void version_refused(const char *version)
+{
+    char req[128], buf[256];
+    int n = snprintf(req, sizeof req, "GET /healthz HTTP/%s\r\nHost: x\r\n\r\n", version);
+    int fd = jd_daemon_connect(&daemon_);
+    JD_REQUIRE(send(fd, req, (size_t)n, MSG_NOSIGNAL) == n, "send: %s", strerror(errno));
+    shutdown(fd, SHUT_WR);
+    size_t used = 0;
+    int64_t deadline = jd_mono_ms() + 15000;
+    while (used < sizeof buf - 1 && !memchr(buf, '\n', used) && jd_mono_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + used, sizeof buf - 1 - used, 0);
+        if (r <= 0)
+            break;
+        used += (size_t)r;
+    }
+    buf[used] = '\0';
+    close(fd);
+    JD_EXPECT(strncmp(buf, "HTTP/1.1 505 ", 13) == 0, "HTTP/%s: want \"HTTP/1.1 505\", got %.40s",
+              version, buf);
+}
+
 static void expect_get(const char *what, const char *path, const char *auth, long want,
                        const char *want_error)
 {
@@ -521,6 +547,9 @@ int main(void)
     /* --- the HTTP layer itself: garbage that never becomes a request --- */
     static const char junk1[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"; /* a TLS hello */
     raw_exchange("TLS ClientHello on the plain port", junk1, sizeof junk1 - 1);
+    version_refused("-1.1");
+    version_refused("0.1");
+    version_refused("1.11"); /* (libevent itself answers 400 to "2.0") */
     static const char junk2[] = "GARBAGE\r\n\r\n";
     raw_exchange("request line GARBAGE", junk2, sizeof junk2 - 1);
     static const char junk3[] = "POST /hooks/stripe HTTP/1.1\r\nHost: x\r\n"
