@@ -1,3 +1,8 @@
+/*
+ * Outbound HTTP on the event loop (see outbound.h): the curl multi handle, its timer and
+ * socket events, the transfers with their retries and backoff, and the queue of requests
+ * waiting for a free transfer slot.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,7 @@
+/*
+ * Small helpers shared by the daemon modules (see util.h): the wall and monotonic clocks
+ * and random ids.
+ */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

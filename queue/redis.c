@@ -1,3 +1,9 @@
+/*
+ * The asynchronous Redis client (see redis.h): the hiredis context and its state machine,
+ * the connect and per-command deadline timers, reconnect with backoff and jitter, and the
+ * script loading that gates READY. The command record's `answered` flag carries the
+ * exactly-once rule: the reply callback always comes last and frees.
+ */
 #include <stdlib.h>
 #include <string.h>
 

@@ -137,24 +137,9 @@ static void setup_xfer(struct xfer *x, const struct jd_daemon *d, int idx)
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    struct jd_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        jd_buf_append(&b, chunk, n);
-    fclose(f);
-    jd_buf_append(&b, "", 0);
-    return b.p;
-}
-
 static int log_has(const char *path, const char *needle)
 {
-    char *log = read_file(path);
+    char *log = jd_slurp(path);
     int has = log && strstr(log, needle) != NULL;
     free(log);
     return has;
@@ -185,7 +170,7 @@ static enum conn_seen server_side(const char *table, int server_port, int client
 /* For every running transfer, which state its connection is in on the daemon's side. */
 static void snapshot(const struct jd_daemon *d, int which)
 {
-    char *table = read_file("/proc/net/tcp");
+    char *table = jd_slurp("/proc/net/tcp");
     JD_REQUIRE(table, "cannot read /proc/net/tcp: %s", strerror(errno));
     for (int i = 0; i < N; i++) {
         struct xfer *x = &xs[i];

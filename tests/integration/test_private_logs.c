@@ -62,21 +62,6 @@ static const char *find_ci(const char *hay, const char *needle)
     return NULL;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    struct jd_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        jd_buf_append(&b, chunk, n);
-    fclose(f);
-    jd_buf_append(&b, "", 0);
-    return b.p;
-}
-
 static long post(const struct jd_daemon *d, const char *path, const char *const *hdrs,
                  const char *body)
 {
@@ -316,7 +301,7 @@ int main(void)
     int64_t deadline = jd_mono_ms() + 15000;
     for (;;) {
         jd_sleep_ms(50);
-        char *text = read_file(d.log);
+        char *text = jd_slurp(d.log);
         int reloaded = text && strstr(text, "msg=reloaded");
         free(text);
         if (reloaded)
@@ -332,7 +317,7 @@ int main(void)
     for (;;) {
         jd_daemon_signal(&d, SIGHUP);
         jd_sleep_ms(100);
-        char *text = read_file(d.log);
+        char *text = jd_slurp(d.log);
         int refused = text && strstr(text, "reload refused");
         free(text);
         if (refused)
@@ -341,7 +326,7 @@ int main(void)
     }
     jd_daemon_stop(&d);
 
-    char *log = read_file(d.log);
+    char *log = jd_slurp(d.log);
     JD_REQUIRE(log, "cannot read %s", d.log);
     JD_REQUIRE(strstr(log, "level=info") || strstr(log, "level=notice"),
                "the info-level log is empty: nothing was checked");

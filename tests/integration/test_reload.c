@@ -176,21 +176,6 @@ static void *load(void *arg)
     return NULL;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    struct jd_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        jd_buf_append(&b, chunk, n);
-    fclose(f);
-    jd_buf_append(&b, "", 0);
-    return b.p;
-}
-
 static int count_occurrences(const char *hay, const char *needle)
 {
     int n = 0;
@@ -204,7 +189,7 @@ static int wait_log(const char *needle, int times)
 {
     int64_t deadline = jd_mono_ms() + 15000;
     while (jd_mono_ms() < deadline) {
-        char *log = read_file(daemon_.log);
+        char *log = jd_slurp(daemon_.log);
         int n = log ? count_occurrences(log, needle) : 0;
         free(log);
         if (n >= times)
@@ -340,7 +325,7 @@ int main(void)
         JD_EXPECT(v == 1, "journeyd_reload_failures_total is %g, want 1", v);
     jd_http_free(&h);
 
-    char *log = read_file(daemon_.log);
+    char *log = jd_slurp(daemon_.log);
     int reloaded = log ? count_occurrences(log, "msg=reloaded") : -1;
     int refused = log ? count_occurrences(log, "reload refused") : -1;
     /* Secrets rotated and unique_types changed: none of that is restart-only. */
