@@ -65,7 +65,7 @@ int main(void)
                   "GET %s: want 404, got %ld", path, st);
     }
     /* Upper case, short, and another prefix are no contact ids either. */
-    char upper[64];
+    char upper[sizeof "/v1/contacts/C_" + sizeof cid];
     snprintf(upper, sizeof upper, "/v1/contacts/C_%s", cid + 2);
     JD_EXPECT(call(&d, "GET", upper) == 404, "GET %s", upper);
     JD_EXPECT(call(&d, "GET", "/v1/contacts/c_0123") == 404, "a short id");
