@@ -327,7 +327,8 @@ static cJSON *sla_marketing_json(const struct sla_acc *acc, const struct rp_sla_
         rp_put(o, "qualified_rate",
                acc->leads ? rp_fixed_number((int64_t)r4, 4) : cJSON_CreateNull()) ||
         rp_put(o, "qualified_rate_target", qrt ? dec_json(qrt) : cJSON_CreateNull()) ||
-        rp_put(o, "met", cJSON_CreateBool(met)))
+        /* Nothing configured is nothing to meet: null, not a "met" nobody promised. */
+        rp_put(o, "met", lpm || qrt ? cJSON_CreateBool(met) : cJSON_CreateNull()))
         goto fail;
     return o;
 fail:
@@ -371,6 +372,25 @@ int rp_sla_add(struct rp_sla *s, const struct rp_contact *c)
     return 0;
 }
 
+/* "targets": the names of the [sla] targets this answer was measured against, so a
+ * reader can tell "met" from "not asked". */
+static int put_targets(cJSON *o, const struct rp_sla_params *p)
+{
+    const struct {
+        const char *name, *value;
+    } t[] = {{"response_hours", p->response_hours},
+             {"response_share", p->response_share},
+             {"leads_per_month", p->leads_per_month},
+             {"qualified_rate", p->qualified_rate}};
+    cJSON *a = cJSON_CreateArray();
+    if (rp_put(o, "targets", a))
+        return -1;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (t[i].value && t[i].value[0] && rp_push(a, cJSON_CreateString(t[i].name)))
+            return -1;
+    return 0;
+}
+
 cJSON *rp_sla_json(struct rp_sla *s)
 {
     const struct rp_sla_params *p;
@@ -384,7 +404,7 @@ cJSON *rp_sla_json(struct rp_sla *s)
         rp_put(o, "marketing",
                sla_marketing_json(&s->acc, p, p->leads_per_month ? &s->lpm : NULL,
                                   p->qualified_rate ? &s->qrt : NULL)) ||
-        rp_put(o, "revenue", rp_purse_json(&s->acc.revenue))) {
+        rp_put(o, "revenue", rp_purse_json(&s->acc.revenue)) || put_targets(o, p)) {
         cJSON_Delete(o);
         o = NULL;
     }

@@ -1084,10 +1084,11 @@ static void test_sla(void **state)
                 "\"waited_seconds\":691200}],\"self_served\":1,\"met\":false},"
                 "\"marketing\":{\"leads\":8,\"leads_target\":10,\"qualified\":4,"
                 "\"qualified_rate\":0.5,\"qualified_rate_target\":0.25,\"met\":false},"
-                "\"revenue\":{\"EUR\":5000,\"USD\":0}}");
+                "\"revenue\":{\"EUR\":5000,\"USD\":0},"
+                "\"targets\":[\"leads_per_month\",\"qualified_rate\"]}");
     /* now after `to`: waits are measured to `to` (11-01): c04 22 d = 1900800, c05 12 d 12 h
      * = 1080000, c10 20 d = 1728000 → all three waiting. Targets unset: not checked, shown
-     * null; the leads-side met is then true. */
+     * null, and the marketing side's met is null too: nothing to meet (issue 16.5). */
     p.now_ms = utc(2026, 12, 1, 0, 0);
     p.leads_per_month = NULL;
     p.qualified_rate = NULL;
@@ -1100,7 +1101,9 @@ static void test_sla(void **state)
                               "\"2026-10-19T12:00:00Z\",\"waited_seconds\":1080000}]"));
     assert_non_null(strstr(s, "\"marketing\":{\"leads\":8,\"leads_target\":null,"
                               "\"qualified\":4,\"qualified_rate\":0.5,"
-                              "\"qualified_rate_target\":null,\"met\":true}"));
+                              "\"qualified_rate_target\":null,\"met\":null}"));
+    assert_null(strstr(s, "\"leads_per_month\""));
+    assert_null(strstr(s, "\"qualified_rate\"]"));
     free(s);
     cJSON_Delete(j);
     /* response_hours 48 and share 0.25: within = L1, L2 (108000 ≤ 172800), L9 = 3 → 3/7
