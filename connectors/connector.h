@@ -104,7 +104,8 @@ struct cx_source {
     const char *verify_token;
     const char *username, *password;
     const char *public_url;
-    int legacy_signatures; /* HubSpot: accept v1/v2 (no timestamp) even with public_url */
+    int legacy_signatures;     /* HubSpot: accept v1/v2 (no timestamp) even with public_url */
+    const char *graph_version; /* meta_leads: Graph API version ("v26.0"); NULL = default */
     const char *api_token, *api_base;
     const char *stages;
     enum cx_form_auth auth;
@@ -117,6 +118,11 @@ struct cx_source {
      * one check), so verify checks only the body. */
     int authenticated_by_door;
 };
+
+/* The Graph API version meta_leads calls when the source names none. Meta retires each
+ * version about two years after the next (v19.0 went in May 2026): move this, and the
+ * docs (docs/providers/meta_leads.md), to the newest version when one is released. */
+#define CX_META_GRAPH_VERSION "v26.0"
 
 /* A borrowed view of one HTTP request, no libevent types. */
 struct cx_input {

@@ -24,7 +24,7 @@
 
 #include <openssl/crypto.h>
 
-#define META_GRAPH_BASE "https://graph.facebook.com/v19.0"
+#define META_GRAPH_HOST "https://graph.facebook.com/"
 #define META_FIELDS                                                                                \
     "id,created_time,ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,form_id,"         \
     "field_data,is_organic,platform"
@@ -328,10 +328,19 @@ return (long)n;
 static int fill_need(const struct cx_source *src, const struct meta_lead *leads, size_t n,
                      struct cx_fetch_list *need, struct cx_err *err)
 {
-    const char *base = src->api_base && src->api_base[0] ? src->api_base : META_GRAPH_BASE;
-    size_t blen = strlen(base), i;
+    /* api_base, when set, is the whole base (a proxy or a test's fake, version included). */
+    char graph[sizeof(META_GRAPH_HOST) + 16];
+    const char *version =
+        src->graph_version && src->graph_version[0] ? src->graph_version : CX_META_GRAPH_VERSION;
+    const char *base = src->api_base && src->api_base[0] ? src->api_base : graph;
+    size_t blen, i;
     const char *p;
     int w;
+
+    w = snprintf(graph, sizeof graph, META_GRAPH_HOST "%s", version);
+    if (w < 0 || (size_t)w >= sizeof graph)
+        return cx_fail(err, "meta_leads: graph_version too long");
+    blen = strlen(base);
 
     if (n > CX_MAX_FETCHES)
         return cx_fail(err, "meta_leads: %zu leads in one webhook, at most %d can be looked up", n,

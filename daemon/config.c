@@ -1084,6 +1084,7 @@ static int finish(struct parser *p)
         s->cx.api_token = s->api_token;
         s->cx.api_base = s->api_base;
         s->cx.stages = s->stages;
+        s->cx.graph_version = s->graph_version;
         s->cx.allow_origins = s->allow_origins;
         s->cx.default_country_code = c->default_country_code;
         s->cx.channels = &c->channels;

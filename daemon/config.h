@@ -28,7 +28,7 @@ struct cfg_source {
     char *type;
     /* Storage for the strings the cx_source view points into. */
     char *secrets_buf, *verify_token, *username, *password, *public_url;
-    char *api_token, *api_base, *stages, *allow_origins, *thank_you_url;
+    char *api_token, *api_base, *stages, *allow_origins, *thank_you_url, *graph_version;
     struct cx_source cx; /* the connectors' view; points into the fields above */
 };
 

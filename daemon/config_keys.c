@@ -153,6 +153,20 @@ static const char *check_api_base(const char *v)
     return "must be https:// (http:// only to a loopback address)";
 }
 
+/* "v26.0": Meta's version path segment; anything else would make a wrong URL quietly. */
+static const char *check_graph_version(const char *v)
+{
+    size_t i = 1, digits = 0;
+    if (v[0] != 'v')
+        return "expected a Graph API version such as " CX_META_GRAPH_VERSION;
+    for (; cfg_is_digit((unsigned char)v[i]); i++)
+        digits++;
+    if (digits == 0 || digits > 3 || v[i] != '.' || !cfg_is_digit((unsigned char)v[i + 1]) ||
+        v[i + 2] != '\0')
+        return "expected a Graph API version such as " CX_META_GRAPH_VERSION;
+    return NULL;
+}
+
 /* A short secret can be guessed, or found offline from one captured signed delivery.
  * The providers' own are longer (Stripe 38 characters, HubSpot 36, Meta 32). */
 #define CFG_SECRET_MIN 16
@@ -455,6 +469,10 @@ const struct cfg_key cfg_source_keys[] = {
     {.key = "api_base", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(api_base, char *), .check = check_api_base, .flags = CF_RELOADABLE,
      .doc = "Override of the provider's API base URL (https://, or http:// to a loopback address)."},
+    {.key = "graph_version", .type = CT_STRING, .store = CS_STR,
+     .off = IN_SRC(graph_version, char *), .check = check_graph_version, .flags = CF_RELOADABLE,
+     .doc = "meta_leads: the Graph API version to call (default " CX_META_GRAPH_VERSION
+            "); api_base, when set, wins."},
     {.key = "stages", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(stages, char *), .check = check_stages, .flags = CF_RELOADABLE,
      .doc = "CRM stage mapping: <provider stage>:<journeyd stage>, ..."},

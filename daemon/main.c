@@ -217,6 +217,23 @@ static void setup_builtin_sources(struct jd *jd)
     jd->click_source.channels = &c->channels;
 }
 
+/* Which Graph API version each Meta source calls: Meta retires versions on a schedule, and
+ * the operator should see the one in use before a look-up starts failing. */
+static void log_graph_versions(const struct cfg *c)
+{
+    for (size_t i = 0; i < c->nsources; i++) {
+        const struct cfg_source *s = &c->sources[i];
+        if (strcmp(s->type, "meta_leads") != 0)
+            continue;
+        if (s->api_base && s->api_base[0])
+            jlog(JLOG_NOTICE, "msg=\"graph api\" source=%s api_base=set", s->name);
+        else
+            jlog(JLOG_NOTICE, "msg=\"graph api\" source=%s graph_version=%s", s->name,
+                 s->graph_version && s->graph_version[0] ? s->graph_version
+                                                         : CX_META_GRAPH_VERSION);
+    }
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -370,6 +387,7 @@ int main(int argc, char **argv)
     }
     if (notify_watchdog_start(jd.base) != 0)
         goto oom;
+    log_graph_versions(jd.cfg);
     jlog(JLOG_NOTICE, "msg=started version=0.1.0 sources=%zu roles=\"%s\"", jd.cfg->nsources,
          roles);
     if (event_base_dispatch(jd.base) < 0) {

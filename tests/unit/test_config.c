@@ -964,6 +964,27 @@ static void test_cx_view(void **state)
  * quotes the value, not even the short one. */
 /* DESIGN §7 token scopes: the prefix gives the scope and is not part of the token; no
  * prefix is admin; the length rule applies to the token itself (issue 11.10). */
+/* graph_version (issue 16.2): Meta's path segment, checked so a typo is a config error
+ * rather than a look-up that fails at run time. */
+static void test_graph_version(void **state)
+{
+    (void)state;
+    static const char head[] = "[source m]\ntype = meta_leads\nsecret = meta_app_secret_0001\n"
+                               "verify_token = verify\n";
+    char text[256];
+    snprintf(text, sizeof text, "%sgraph_version = v27.0\n", head);
+    struct cfg *c = must_parse(text);
+    assert_string_equal(c->sources[0].cx.graph_version, "v27.0");
+    cfg_free(c);
+    static const char *const bad[] = {"27.0", "v27", "v.0", "v27.0.1", "v27.x", "V27.0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct cfg_err err;
+        snprintf(text, sizeof text, "%sgraph_version = %s\n", head, bad[i]);
+        assert_null(parse_named(text, "test.conf", &err));
+        assert_non_null(strstr(err.msg, "expected a Graph API version"));
+    }
+}
+
 static void test_api_token_scopes(void **state)
 {
     (void)state;
@@ -1692,6 +1713,7 @@ int main(void)
         cmocka_unit_test(test_cx_view),
         cmocka_unit_test(test_secret_min_length),
         cmocka_unit_test(test_api_token_scopes),
+        cmocka_unit_test(test_graph_version),
         cmocka_unit_test(test_api_base_https),
         cmocka_unit_test(test_file_values),
         cmocka_unit_test(test_secret_file_modes),

@@ -414,15 +414,28 @@ static void test_norm_fetch_request(void **state)
     assert_int_equal(n.list.n, 0); /* nothing half-built is left behind */
     assert_int_equal(n.need.n, 2);
     assert_string_equal(n.need.v[0].url,
-                        "https://graph.facebook.com/v19.0/123123123123" GRAPH_FIELDS);
+                        "https://graph.facebook.com/v26.0/123123123123" GRAPH_FIELDS);
     assert_string_equal(n.need.v[1].url,
-                        "https://graph.facebook.com/v19.0/123123123124" GRAPH_FIELDS);
+                        "https://graph.facebook.com/v26.0/123123123124" GRAPH_FIELDS);
     assert_int_equal(n.need.v[0].nheaders, 1);
     assert_string_equal(n.need.v[0].headers[0], "Authorization: Bearer EAAB-test-token");
     assert_int_equal(n.need.v[1].nheaders, 1);
     assert_string_equal(n.need.v[1].headers[0], "Authorization: Bearer EAAB-test-token");
     norm_free(&n);
 
+    /* The default is a current version (v19.0 was retired in May 2026: issue 16.2), and
+     * graph_version moves it without naming the host. */
+    {
+        size_t len;
+        unsigned char *body = slurp("leadgen_webhook_big_ids.json", &len);
+        norm_setup(&n, body, len, "tok");
+        n.owned = body;
+        n.src.graph_version = "v27.0";
+        assert_int_equal(run(&n, NULL), CX_NORM_NEED_FETCH);
+        assert_string_equal(n.need.v[0].url,
+                            "https://graph.facebook.com/v27.0/9007199254740993" GRAPH_FIELDS);
+        norm_free(&n);
+    }
     /* api_base overrides the Graph host and version; a trailing slash is not doubled. */
     {
         size_t len;
@@ -579,7 +592,7 @@ static void test_norm_fetch_limit(void **state)
     assert_int_equal(normalize_str(&n, body, "t"), CX_NORM_NEED_FETCH);
     assert_int_equal(n.need.n, CX_MAX_FETCHES);
     assert_string_equal(n.need.v[CX_MAX_FETCHES - 1].url,
-                        "https://graph.facebook.com/v19.0/1031" GRAPH_FIELDS);
+                        "https://graph.facebook.com/v26.0/1031" GRAPH_FIELDS);
     norm_free(&n);
     free(body);
 
