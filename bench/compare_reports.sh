@@ -81,6 +81,7 @@ write_conf() {
     awk -v listen="127.0.0.1:$2" -v redis="127.0.0.1:$3" -v roles="$4" -v tz="$tz" '
         /^listen *=/ { print "listen = " listen; next }
         /^redis *=/ { print "redis = " redis; next }
+        /^timezone *=/ { next }
         { print }
         /^\[journeyd\]/ { print "roles = " roles; print "timezone = " tz; print "log_level = warning" }
     ' "$conf" >"$1"

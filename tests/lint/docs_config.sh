@@ -168,5 +168,13 @@ while read -r k; do
     done
 done <"$tmp/restart"
 
+# 8. The quick start speaks the docs' time zone: tools/demo.conf's timezone is the one the
+#    configuration example sets, so report periods there match the examples (issue 16.6).
+tz_of() { sed -n 's/^timezone *= *\([^ ;]*\).*/\1/p' "$1" | head -1; }
+doc_tz=$(tz_of docs/configuration.md)
+demo_tz=$(tz_of tools/demo.conf)
+[ -n "$doc_tz" ] && [ "$doc_tz" = "$demo_tz" ] ||
+    bad tools/demo.conf "timezone is '${demo_tz:-unset}', the docs' examples use '${doc_tz:-none}'"
+
 [ $fail -eq 0 ] && echo "docs: $n config snippets as marked, keys, links and routes agree"
 exit $fail
