@@ -170,8 +170,24 @@ static const char *check_graph_version(const char *v)
 /* A short secret can be guessed, or found offline from one captured signed delivery.
  * The providers' own are longer (Stripe 38 characters, HubSpot 36, Meta 32). */
 #define CFG_SECRET_MIN 16
+
+/* The shipped example marks every secret and token with this, so an installed file never
+ * holds a working one: a value containing it was never replaced (`journeyd init` writes
+ * real ones). */
+#define CFG_PLACEHOLDER "CHANGE-ME"
+static const char *check_placeholder(const char *v)
+{
+    return strstr(v, CFG_PLACEHOLDER) ? "is the example's " CFG_PLACEHOLDER
+                                        " placeholder: set a real value (journeyd init writes "
+                                        "fresh ones)"
+                                      : NULL;
+}
+
 static const char *check_secret(const char *v)
 {
+    const char *why = check_placeholder(v);
+    if (why)
+        return why;
     return strlen(v) >= CFG_SECRET_MIN ? NULL : "shorter than 16 characters (guessable)";
 }
 
@@ -449,7 +465,8 @@ const struct cfg_key cfg_source_keys[] = {
      .flags = CF_SECRET | CF_RELOADABLE,
      .doc = "Signing secret, app secret, client secret or google_key (16+ characters); several = rotation."},
     {.key = "verify_token", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(verify_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
+     .off = IN_SRC(verify_token, char *), .check = check_placeholder,
+     .flags = CF_SECRET | CF_RELOADABLE,
      .doc = "Token of Meta's GET subscription handshake (hub.verify_token)."},
     {.key = "username", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(username, char *), .check = check_username, .flags = CF_RELOADABLE,
@@ -464,7 +481,8 @@ const struct cfg_key cfg_source_keys[] = {
      .off = IN_SRC(cx.legacy_signatures, int), .flags = CF_RELOADABLE, .def = "no",
      .doc = "HubSpot with public_url: also accept v1/v2 signatures (no timestamp: replayable)."},
     {.key = "api_token", .type = CT_STRING, .store = CS_STR,
-     .off = IN_SRC(api_token, char *), .flags = CF_SECRET | CF_RELOADABLE,
+     .off = IN_SRC(api_token, char *), .check = check_placeholder,
+     .flags = CF_SECRET | CF_RELOADABLE,
      .doc = "Token to read from the provider's API (Meta Graph, HubSpot CRM, Pipedrive)."},
     {.key = "api_base", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(api_base, char *), .check = check_api_base, .flags = CF_RELOADABLE,

@@ -21,6 +21,7 @@
 #include <event2/http.h>
 
 #include "http.h"
+#include "init.h"
 #include "ingest.h"
 #include "jd.h"
 #include "log.h"
@@ -34,6 +35,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: journeyd -c FILE            run\n"
                  "       journeyd --check-config -c FILE\n"
+                 "       journeyd init [--dir DIR]    a config with fresh secrets\n"
                  "       journeyd --help-config       every config key, its default and use\n"
                  "       journeyd --version\n");
 }
@@ -275,6 +277,9 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
         {"help-config", no_argument, NULL, 'r'},  {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    /* A subcommand, not an option: it writes files and never runs the daemon. */
+    if (argc >= 2 && strcmp(argv[1], "init") == 0)
+        return jd_init_main(argc - 1, argv + 1);
     const char *path = NULL;
     int check_only = 0, opt;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {

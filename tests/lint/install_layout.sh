@@ -1,5 +1,6 @@
 #!/bin/sh
-# `cmake --install` into a scratch DESTDIR puts each file where an FHS system expects it.
+# `cmake --install` into a scratch DESTDIR puts each file where an FHS system expects it,
+# never overwrites the operator's journeyd.conf, and installs no working secret.
 set -eu
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
@@ -10,10 +11,38 @@ for f in sbin/journeyd lib/systemd/system/journeyd.service share/man/man8/journe
          share/man/man5/journeyd.conf.5; do
     [ -f "$dest$prefix/$f" ] || { echo "missing $prefix/$f"; fail=1; }
 done
-conf="$dest/etc/journeyd/journeyd.conf"
-[ "$prefix" = /usr ] || conf="$dest$prefix/etc/journeyd/journeyd.conf"
-[ -f "$conf" ] || { echo "missing ${conf#$dest}"; fail=1; }
-# The installed example must be a valid configuration for the installed binary.
-[ $fail -eq 0 ] && "$dest$prefix/sbin/journeyd" --check-config -c "$conf" || fail=1
+etc="$dest/etc/journeyd"
+[ "$prefix" = /usr ] || etc="$dest$prefix/etc/journeyd"
+conf="$etc/journeyd.conf"
+example="$etc/journeyd.conf.example"
+for f in "$conf" "$example"; do
+    [ -f "$f" ] || { echo "missing ${f#$dest}"; fail=1; }
+done
+[ $fail -eq 0 ] || exit 1
+bin="$dest$prefix/sbin/journeyd"
+
+# Placeholder-only: every secret or token the example sets carries the CHANGE-ME mark,
+# the installed binary refuses the file for it, and accepts it once the marks are
+# replaced (so the placeholders are the only thing wrong with it).
+bad=$(grep -E '^[[:space:]]*(api_tokens|secret|password|verify_token|api_token)[[:space:]]*=' \
+      "$example" | grep -v 'CHANGE-ME' || true)
+[ -z "$bad" ] || { echo "example holds a value that is not a placeholder:"; echo "$bad"; fail=1; }
+if out=$("$bin" --check-config -c "$example" 2>&1); then
+    echo "--check-config accepted the placeholder example: $out"; fail=1
+else
+    echo "$out" | grep -q 'CHANGE-ME' || { echo "refused, but not for the placeholder: $out"; fail=1; }
+fi
+sed 's/CHANGE-ME/0123456789abcdef/g' "$example" >"$dest/filled.conf"
+"$bin" --check-config -c "$dest/filled.conf" >/dev/null || { echo "example wrong beyond placeholders"; fail=1; }
+cmp -s "$conf" "$example" || { echo "first install: journeyd.conf is not the example"; fail=1; }
+
+# A second install keeps the operator's edited journeyd.conf and updates the example.
+printf '# edited by the operator\n' >>"$conf"
+cp "$conf" "$dest/edited"
+echo '# older example' >"$example"
+DESTDIR="$dest" cmake --install "$1" >/dev/null
+cmp -s "$conf" "$dest/edited" || { echo "second install overwrote the edited journeyd.conf"; fail=1; }
+grep -q 'CHANGE-ME' "$example" || { echo "second install did not refresh the example"; fail=1; }
+
 [ $fail -eq 0 ] && echo "installed layout OK under $prefix"
 exit $fail

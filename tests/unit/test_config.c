@@ -1002,6 +1002,16 @@ static void test_api_token_scopes(void **state)
         assert_int_equal(c->api_token_scopes[i], scopes[i]);
     }
     cfg_free(c);
+    /* The example's placeholders are refused, whatever surrounds the mark. */
+    expect_error("[journeyd]\napi_tokens = read:CHANGE-ME-read-token\n",
+                 "test.conf:2: invalid item in api_tokens: is the example's CHANGE-ME "
+                 "placeholder: set a real value (journeyd init writes fresh ones)");
+    expect_error("[source s]\ntype = stripe\nsecret = whsec_CHANGE-ME-new-secret\n",
+                 "test.conf:3: invalid item in secret: is the example's CHANGE-ME "
+                 "placeholder: set a real value (journeyd init writes fresh ones)");
+    expect_error("[source m]\ntype = meta_leads\nverify_token = x-CHANGE-ME\n",
+                 "test.conf:3: invalid value for verify_token: is the example's CHANGE-ME "
+                 "placeholder: set a real value (journeyd init writes fresh ones)");
     /* "read:" plus 15 characters is 20 long, but the token is 15. */
     expect_error("[journeyd]\napi_tokens = read:fifteen-chars-x\n",
                  "test.conf:2: invalid item in api_tokens: shorter than 16 characters (guessable)");
@@ -1343,6 +1353,8 @@ static char *example_path(char *buf, size_t bufsz)
     return buf;
 }
 
+/* The shipped example holds no working secret: the daemon refuses it for its CHANGE-ME
+ * placeholders, and for nothing else (with the marks replaced it parses). */
 static void test_example_parses(void **state)
 {
     (void)state;
@@ -1350,6 +1362,24 @@ static void test_example_parses(void **state)
     struct cfg_err err;
     unsetenv("CREDENTIALS_DIRECTORY");
     struct cfg *c = cfg_load(example_path(path, sizeof(path)), &err);
+    if (c)
+        fail_msg("the shipped example holds a working secret (no CHANGE-ME placeholder)");
+    assert_non_null(strstr(err.msg, "CHANGE-ME placeholder"));
+
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t cap = 64 * 1024, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len = fread(text, 1, cap - 1, f);
+    assert_int_equal(ferror(f), 0);
+    assert_int_equal(fclose(f), 0);
+    text[len] = '\0';
+    /* Same length: "CHANGE-ME" -> "filled-in" keeps every secret 16+ characters. */
+    for (char *m = strstr(text, "CHANGE-ME"); m; m = strstr(m, "CHANGE-ME"))
+        memcpy(m, "filled-in", 9);
+    c = parse_named(text, "journeyd.conf.example", &err);
+    free(text);
     if (!c)
         fail_msg("%s", err.msg);
     assert_string_equal(c->listen_host, "127.0.0.1");
