@@ -387,6 +387,55 @@ static const char *parse_hostport(const char *v, const char **host, size_t *host
     return NULL;
 }
 
+const char *cfg_parse_redis_url(const char *v, struct cfg_redis_url *u)
+{
+    static const char expected[] = "expected redis://[user@]host[:port][/db]";
+    memset(u, 0, sizeof(*u));
+    if (strncmp(v, "redis://", 8) != 0)
+        return expected;
+    const char *rest = v + 8, *end = rest + strcspn(rest, "/"), *at = NULL;
+    for (const char *q = rest; q < end; q++)
+        if (*q == '@')
+            at = q;
+    if (at) {
+        size_t ul = (size_t)(at - rest);
+        if (memchr(rest, ':', ul))
+            return "a password in the URL is refused: give it to redis_password (takes _file and "
+                   "env:)";
+        if (ul == 0 || ul >= sizeof(u->user))
+            return "expected a user name of 1 to 64 characters before the '@'";
+        for (size_t i = 0; i < ul; i++)
+            if (!cfg_is_alnum((unsigned char)rest[i]) && !strchr("-_.", rest[i]))
+                return "expected a user name of letters, digits, '-', '_' and '.'";
+        memcpy(u->user, rest, ul);
+        rest = at + 1;
+    }
+    /* host[:port]: give parse_hostport the default port when none is written. */
+    char hp[300];
+    size_t hl = (size_t)(end - rest);
+    if (hl == 0 || hl > 270)
+        return expected;
+    const char *last_colon = memchr(rest, ']', hl) ? strstr(rest, "]:") : memchr(rest, ':', hl);
+    int has_port = last_colon && last_colon < end;
+    if (snprintf(hp, sizeof(hp), "%.*s%s", (int)hl, rest, has_port ? "" : ":6379") >=
+        (int)sizeof(hp))
+        return expected;
+    const char *h;
+    size_t hlen;
+    const char *why = parse_hostport(hp, &h, &hlen, &u->port);
+    if (why)
+        return why;
+    memcpy(u->host, h, hlen);
+    u->host[hlen] = '\0';
+    if (*end == '/') {
+        int64_t n;
+        if (parse_int(end + 1, &n) || end[1] == '-' || n < 0 || n > 65535)
+            return "expected a database number 0..65535 after the '/'";
+        u->db = (int)n;
+    }
+    return NULL;
+}
+
 static int store_number(struct parser *p, const struct cfg_key *k, void *base, const char *v,
                         int64_t n, unsigned line)
 {
@@ -620,9 +669,37 @@ static int set_value(struct parser *p, const struct cfg_key *k, void *base, cons
             *(char **)at(base, k->off3) = copy;
             return 0;
         }
-        if ((why = parse_hostport(v, &h, &hl, &port)) != NULL)
-            return bad_value(p, k, v, line,
-                             k->type == CT_REDIS ? "expected host:port or unix:/path" : why);
+        if (k->type == CT_REDIS && strncmp(v, "redis://", 8) == 0) {
+            /* CT_REDIS is a [journeyd] key only: base is the struct cfg. */
+            struct cfg *c = base;
+            struct cfg_redis_url u;
+            /* Never quoted: whatever follows redis:// may be a password. */
+            if ((why = cfg_parse_redis_url(v, &u)) != NULL)
+                return fail(p, line, "invalid value for %s: %s", k->key, why);
+            char *host = strdup(u.host), *user = u.user[0] ? strdup(u.user) : NULL;
+            if (!host || (u.user[0] && !user)) {
+                free(host);
+                free(user);
+                return out_of_memory(p, line);
+            }
+            *(char **)at(base, k->off) = host;
+            *(int *)at(base, k->off2) = u.port;
+            c->redis_user = user;
+            c->redis_db = u.db;
+            return 0;
+        }
+        if ((why = parse_hostport(v, &h, &hl, &port)) != NULL) {
+            if (k->type == CT_REDIS && strchr(v, '@')) /* a mistyped URL with a password */
+                return fail(p, line,
+                            "invalid value for %s: expected host:port, unix:/path or "
+                            "redis://[user@]host[:port][/db]",
+                            k->key);
+            return bad_value(
+                p, k, v, line,
+                k->type == CT_REDIS
+                    ? "expected host:port, unix:/path or redis://[user@]host[:port][/db]"
+                    : why);
+        }
         char *host = strndup(h, hl);
         if (!host)
             return out_of_memory(p, line);
@@ -1056,6 +1133,11 @@ static int finish(struct parser *p)
         return -1;
     if (apply_defaults(p, cfg_main_keys, cfg_nmain_keys, p->main_seen, c, p->main_line))
         return -1;
+    /* Without a password the user would never be sent: journeyd would quietly run as
+     * Redis's default user instead of the one named. */
+    if (c->redis_user && !c->redis_password)
+        return fail(p, p->main_line, "redis names user '%s' but redis_password is not set",
+                    c->redis_user);
     if (apply_defaults(p, cfg_sla_keys, cfg_nsla_keys, p->sla_seen, c, p->sla_line))
         return -1;
     if (apply_defaults(p, cfg_channel_keys, cfg_nchannel_keys, p->channels_seen, c,
@@ -1199,6 +1281,8 @@ static void free_fields(const struct cfg_key *tab, size_t n, void *base)
         case CS_REDIS:
             wipe_free(*(char **)at(base, k->off));
             wipe_free(*(char **)at(base, k->off3));
+            wipe_free(((struct cfg *)base)->redis_user); /* CS_REDIS: [journeyd] only */
+            ((struct cfg *)base)->redis_user = NULL;
             *(char **)at(base, k->off) = NULL;
             *(char **)at(base, k->off3) = NULL;
             break;
@@ -1288,7 +1372,10 @@ static int value_differs(const struct cfg_key *k, const void *a, const void *b)
     case CS_REDIS:
         return str_differs(FIELD(char *, a, k->off), FIELD(char *, b, k->off)) ||
                FIELD(int, a, k->off2) != FIELD(int, b, k->off2) ||
-               str_differs(FIELD(char *, a, k->off3), FIELD(char *, b, k->off3));
+               str_differs(FIELD(char *, a, k->off3), FIELD(char *, b, k->off3)) ||
+               str_differs(((const struct cfg *)a)->redis_user,
+                           ((const struct cfg *)b)->redis_user) ||
+               ((const struct cfg *)a)->redis_db != ((const struct cfg *)b)->redis_db;
     case CS_INT:
         return FIELD(int, a, k->off) != FIELD(int, b, k->off);
     case CS_I64:

@@ -36,6 +36,18 @@ struct cfg_source {
  * written without a "read:", "write:" or "admin:" prefix is admin (the old behaviour). */
 enum cfg_scope { CFG_SCOPE_READ, CFG_SCOPE_WRITE, CFG_SCOPE_ADMIN };
 
+/* A redis://[user@]host[:port][/db] value, parsed (cfg_parse_redis_url). */
+struct cfg_redis_url {
+    char user[65]; /* "" = none */
+    char host[254];
+    int port; /* 6379 when not given */
+    int db;   /* 0 when not given */
+};
+
+/* NULL when v is a valid redis:// URL (filling u), else what was expected. The answer never
+ * quotes v: a URL may hold a password, which is refused (redis_password takes it). */
+const char *cfg_parse_redis_url(const char *v, struct cfg_redis_url *u);
+
 struct cfg {
     /* [journeyd] */
     char *listen_host;
@@ -43,6 +55,9 @@ struct cfg {
     char *redis_host; /* NULL when redis is a unix socket */
     int redis_port;
     char *redis_unix;
+    char *redis_user;                 /* from redis://user@host: AUTH user password (Redis 6 ACL) */
+    int redis_db;                     /* from redis://host/db: SELECT on every connect */
+    char *redis_password;             /* redis_password: AUTH on every connect; NULL = none */
     char *api_tokens[CFG_MAX_TOKENS]; /* without their "read:" … prefix */
     size_t napi_tokens;
     enum cfg_scope api_token_scopes[CFG_MAX_TOKENS];

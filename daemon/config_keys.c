@@ -287,7 +287,13 @@ const struct cfg_key cfg_main_keys[] = {
      .off = IN_CFG(redis_host, char *), .off2 = IN_CFG(redis_port, int),
      .off3 = IN_CFG(redis_unix, char *),
      .def = "127.0.0.1:6379",
-     .doc = "Redis server: host:port, or unix:/absolute/path.sock."},
+     .doc = "Redis server: host:port, unix:/absolute/path.sock, or redis://[user@]host[:port][/db] "
+            "(user: a Redis 6 ACL user; db: SELECT on every connect). The password goes in "
+            "redis_password, never in the URL."},
+    {.key = "redis_password", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(redis_password, char *), .flags = CF_SECRET,
+     .doc = "Password sent with AUTH on every connect to Redis (with the URL's user, if any). "
+            "Best given as redis_password_file or env:NAME."},
     {.key = "api_tokens", .type = CT_LIST, .store = CS_STRV,
      .off = IN_CFG(api_tokens[0], char *), .off2 = IN_CFG(napi_tokens, size_t),
      .cap = CFG_MAX_TOKENS, .check = check_api_token, .flags = CF_SECRET | CF_RELOADABLE,

@@ -38,7 +38,10 @@ struct jd {
     int roles_ingest, roles_worker, roles_api;
     int stopping;
     int ready_notified;
-    int down_logged[3]; /* per Redis connection: its loss was logged */
+    int down_logged[3];    /* per Redis connection: its loss was logged */
+    int refused_logged[3]; /* per Redis connection: its AUTH/SELECT refusal was logged */
+    int aof_off_warned;    /* "AOF is off" logged; cleared when a connect finds it on */
+    int fatal;             /* exit non-zero: Redis refused our AUTH or SELECT at start */
     int64_t drain_deadline_ms;
     struct cx_source events_source; /* POST /v1/events: api tokens as secrets */
     struct cx_source click_source;  /* GET /c */

@@ -64,13 +64,47 @@ static void on_redis_state(struct rq_client *c, enum rq_state s, const char *why
     int *down = c == jd->rq_ingest   ? &jd->down_logged[0]
                 : c == jd->rq_worker ? &jd->down_logged[1]
                                      : &jd->down_logged[2];
+    if (s == RQ_CLOSED && !jd->ready_notified && rq_auth_failed(c)) {
+        /* A wrong password, user or db does not heal by retrying: at start it is a
+         * configuration error, said once with a non-zero exit, like any other. After READY
+         * (the password changed under us) the loss is logged once below, requests get 503,
+         * and the reconnects go on until someone fixes one side. */
+        char q[256];
+        fprintf(stderr, "journeyd: redis refused the connection set-up (AUTH or SELECT): \"%s\"\n",
+                jlog_quote(why ? why : "", why ? strlen(why) : 0, q, sizeof(q)));
+        jd->fatal = 1;
+        event_base_loopbreak(jd->base);
+        return;
+    }
+    int *refused = c == jd->rq_ingest   ? &jd->refused_logged[0]
+                   : c == jd->rq_worker ? &jd->refused_logged[1]
+                                        : &jd->refused_logged[2];
+    if (s == RQ_CLOSED && rq_auth_failed(c) && !*refused) {
+        /* The password changed under us: said once, however often the reconnect is refused. */
+        char q[256];
+        *refused = 1;
+        jlog(JLOG_ERROR, "msg=\"redis refused AUTH or SELECT\" connection=%s reason=\"%s\"",
+             rq_name(c), jlog_quote(why ? why : "", why ? strlen(why) : 0, q, sizeof(q)));
+    }
     if (s == RQ_READY) {
-        jlog(JLOG_NOTICE, "msg=\"redis ready\" connection=%s", rq_name(c));
+        jlog(JLOG_NOTICE, "msg=\"redis ready\" connection=%s aof=%s", rq_name(c), rq_aof(c));
         *down = 0;
+        *refused = 0;
+        if (strcmp(rq_aof(c), "off") != 0)
+            jd->aof_off_warned = 0;
+        else if (!jd->aof_off_warned) {
+            jd->aof_off_warned = 1;
+            jlog(JLOG_WARNING,
+                 "msg=\"redis append-only file is off: an acknowledged event is "
+                 "lost if redis restarts\" connection=%s",
+                 rq_name(c));
+        }
     } else if (s == RQ_CLOSED && !*down) {
+        /* why may be the server's own error text (a refused AUTH): quoted. */
+        char q[256];
         *down = 1;
         jlog(JLOG_NOTICE, "msg=\"redis unavailable\" connection=%s reason=\"%s\"", rq_name(c),
-             why ? why : "");
+             jlog_quote(why ? why : "", why ? strlen(why) : 0, q, sizeof(q)));
     } else
         jlog(JLOG_DEBUG, "msg=\"redis state\" connection=%s state=%s", rq_name(c), names[s]);
     if (c == jd->rq_worker && jd->worker)
@@ -193,6 +227,9 @@ static struct rq_client *new_redis(struct jd *jd, const char *name, const char *
         .host = jd->cfg->redis_unix ? NULL : host,
         .port = jd->cfg->redis_port,
         .unix_path = jd->cfg->redis_unix,
+        .user = jd->cfg->redis_user,
+        .password = jd->cfg->redis_password,
+        .db = jd->cfg->redis_db,
         .connect_timeout_ms = jd->cfg->redis_connect_timeout_ms,
         .command_timeout_ms = jd->cfg->redis_timeout_ms,
         .scripts = jd_scripts,
@@ -399,6 +436,8 @@ int main(int argc, char **argv)
         jlog(JLOG_ERROR, "msg=\"event loop failed\"");
         goto out;
     }
+    if (jd.fatal)
+        goto out;
     jlog(JLOG_NOTICE, "msg=stopped accepted=%llu applied=%llu duplicates=%llu",
          (unsigned long long)jd.metrics.n.accepted, (unsigned long long)jd.metrics.n.applied,
          (unsigned long long)jd.metrics.n.duplicates);

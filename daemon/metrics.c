@@ -179,6 +179,18 @@ struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_ga
         if (conns[i])
             evbuffer_add_printf(b, "journeyd_redis_state{connection=\"%s\",state=\"%s\"} 1\n",
                                 roles[i], state_name(conns[i]));
+    /* Every connection talks to the same server: the first one answers for all. The
+     * durability promise holds as written only with fsync="always" (README). */
+    for (size_t i = 0; i < 3; i++)
+        if (conns[i]) {
+            evbuffer_add_printf(b,
+                                "# HELP journeyd_redis_aof Redis append-only file as last read: "
+                                "its fsync policy, off, or unknown.\n"
+                                "# TYPE journeyd_redis_aof gauge\n"
+                                "journeyd_redis_aof{fsync=\"%s\"} 1\n",
+                                rq_aof(conns[i]));
+            break;
+        }
     gauge(b, "journeyd_uptime_seconds", "Seconds since start.", g->uptime_s);
     return b;
 }

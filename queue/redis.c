@@ -4,6 +4,7 @@
  * script loading that gates READY. The command record's `answered` flag carries the
  * exactly-once rule: the reply callback always comes last and frees.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "redis.h"
@@ -22,7 +24,9 @@
 struct rq_client {
     struct event_base *base;
     struct rq_config cfg;
-    char *host, *unix_path;
+    char *host, *unix_path, *user, *password;
+    char aof[16];          /* rq_aof */
+    int auth_failed;       /* rq_auth_failed */
     redisAsyncContext *ac; /* NULL whenever hiredis may have freed it */
     enum rq_state state;
     rq_state_cb on_state;
@@ -284,6 +288,7 @@ static void load_next_script(struct rq_client *c)
 {
     if (c->scripts_loaded == c->cfg.nscripts) {
         c->backoff_ms = RQ_BACKOFF_MIN_MS;
+        c->auth_failed = 0;
         set_state(c, RQ_READY, NULL);
         return;
     }
@@ -292,6 +297,132 @@ static void load_next_script(struct rq_client *c)
     size_t lens[3] = {6, 4, s->len};
     if (command_internal(c, 0, on_script_loaded, NULL, 3, argv, lens) != 0)
         rq_drop(c, "SCRIPT LOAD could not be sent");
+}
+
+/* The connect handshake, in order: AUTH, SELECT, the AOF probe, then the scripts. Each
+ * step runs on every (re)connect: a restarted or failed-over server knows none of it. */
+static void probe_aof(struct rq_client *c);
+
+static void on_info_persistence(struct rq_client *c, const redisReply *r, void *priv)
+{
+    (void)priv;
+    if (!r) {
+        if (c->ac)
+            rq_drop(c, "INFO failed");
+        return;
+    }
+    /* INFO gives AOF on or off but not the fsync policy. */
+    snprintf(c->aof, sizeof(c->aof), "unknown");
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        const char *p = strstr(r->str, "aof_enabled:");
+        if (p && p[12] == '0')
+            snprintf(c->aof, sizeof(c->aof), "off");
+    }
+    load_next_script(c);
+}
+
+static void on_config_get(struct rq_client *c, const redisReply *r, void *priv)
+{
+    (void)priv;
+    if (!r) {
+        if (c->ac)
+            rq_drop(c, "CONFIG GET failed");
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        /* Managed services often rename or refuse CONFIG: ask INFO instead. */
+        const char *argv[2] = {"INFO", "persistence"};
+        size_t lens[2] = {4, 11};
+        if (command_internal(c, 0, on_info_persistence, NULL, 2, argv, lens) != 0)
+            rq_drop(c, "INFO could not be sent");
+        return;
+    }
+    const char *on = NULL, *fsync = NULL;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (strcmp(k->str, "appendonly") == 0)
+            on = v->str;
+        else if (strcmp(k->str, "appendfsync") == 0)
+            fsync = v->str;
+    }
+    if (on && strcmp(on, "no") == 0)
+        snprintf(c->aof, sizeof(c->aof), "off");
+    else if (on && fsync &&
+             (strcmp(fsync, "always") == 0 || strcmp(fsync, "everysec") == 0 ||
+              strcmp(fsync, "no") == 0))
+        snprintf(c->aof, sizeof(c->aof), "%s", fsync);
+    else
+        snprintf(c->aof, sizeof(c->aof), "unknown");
+    load_next_script(c);
+}
+
+static void probe_aof(struct rq_client *c)
+{
+    const char *argv[3] = {"CONFIG", "GET", "append*"};
+    size_t lens[3] = {6, 3, 7};
+    c->scripts_loaded = 0;
+    if (command_internal(c, 0, on_config_get, NULL, 3, argv, lens) != 0)
+        rq_drop(c, "CONFIG GET could not be sent");
+}
+
+/* A refused AUTH or SELECT: the reason is the server's error text, which never holds the
+ * password (only we sent it). */
+static int handshake_refused(struct rq_client *c, const redisReply *r, const char *what)
+{
+    if (!r) {
+        if (c->ac)
+            rq_drop(c, what);
+        return 1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        c->auth_failed = 1;
+        if (c->ac)
+            rq_drop(c, r->str);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_select(struct rq_client *c, const redisReply *r, void *priv)
+{
+    (void)priv;
+    if (!handshake_refused(c, r, "SELECT failed"))
+        probe_aof(c);
+}
+
+static void send_select(struct rq_client *c)
+{
+    if (c->cfg.db == 0) {
+        probe_aof(c);
+        return;
+    }
+    char db[16];
+    int n = snprintf(db, sizeof(db), "%d", c->cfg.db);
+    const char *argv[2] = {"SELECT", db};
+    size_t lens[2] = {6, (size_t)n};
+    if (command_internal(c, 0, on_select, NULL, 2, argv, lens) != 0)
+        rq_drop(c, "SELECT could not be sent");
+}
+
+static void on_auth(struct rq_client *c, const redisReply *r, void *priv)
+{
+    (void)priv;
+    if (!handshake_refused(c, r, "AUTH failed"))
+        send_select(c);
+}
+
+static void send_auth(struct rq_client *c)
+{
+    if (!c->password) {
+        send_select(c);
+        return;
+    }
+    const char *argv[3] = {"AUTH", c->user ? c->user : c->password, c->password};
+    size_t lens[3] = {4, strlen(argv[1]), strlen(c->password)};
+    if (command_internal(c, 0, on_auth, NULL, c->user ? 3 : 2, argv, lens) != 0)
+        rq_drop(c, "AUTH could not be sent");
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -309,7 +440,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     c->scripts_loaded = 0;
     set_state(c, RQ_LOADING, NULL);
-    load_next_script(c);
+    send_auth(c);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -381,15 +512,20 @@ struct rq_client *rq_new(struct event_base *base, const struct rq_config *cfg, r
     c->backoff_ms = RQ_BACKOFF_MIN_MS;
     c->host = cfg->host ? strdup(cfg->host) : NULL;
     c->unix_path = cfg->unix_path ? strdup(cfg->unix_path) : NULL;
+    c->user = cfg->user ? strdup(cfg->user) : NULL;
+    c->password = cfg->password ? strdup(cfg->password) : NULL;
+    snprintf(c->aof, sizeof(c->aof), "unknown");
     c->connect_timer = evtimer_new(base, on_connect_timeout, c);
     c->reconnect_timer = evtimer_new(base, on_reconnect, c);
-    if ((cfg->host && !c->host) || (cfg->unix_path && !c->unix_path) || !c->connect_timer ||
-        !c->reconnect_timer) {
+    if ((cfg->host && !c->host) || (cfg->unix_path && !c->unix_path) || (cfg->user && !c->user) ||
+        (cfg->password && !c->password) || !c->connect_timer || !c->reconnect_timer) {
         rq_free(c);
         return NULL;
     }
     c->cfg.host = c->host;
     c->cfg.unix_path = c->unix_path;
+    c->cfg.user = c->user;
+    c->cfg.password = c->password;
     rq_connect(c);
     return c;
 }
@@ -411,6 +547,10 @@ void rq_free(struct rq_client *c)
         event_free(c->reconnect_timer);
     free(c->host);
     free(c->unix_path);
+    free(c->user);
+    if (c->password) /* a secret: not left behind in freed memory */
+        OPENSSL_cleanse(c->password, strlen(c->password));
+    free(c->password);
     free(c);
 }
 
@@ -432,4 +572,14 @@ const char *rq_name(const struct rq_client *c)
 size_t rq_inflight(const struct rq_client *c)
 {
     return c->inflight;
+}
+
+const char *rq_aof(const struct rq_client *c)
+{
+    return c->aof;
+}
+
+int rq_auth_failed(const struct rq_client *c)
+{
+    return c->auth_failed;
 }

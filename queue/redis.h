@@ -30,6 +30,9 @@ struct rq_config {
     const char *host; /* IP address (hiredis resolves names with a blocking call) */
     int port;
     const char *unix_path; /* instead of host/port when set */
+    const char *user;      /* Redis 6 ACL user for AUTH; NULL = AUTH with the password only */
+    const char *password;  /* NULL = no AUTH */
+    int db;                /* SELECT db when not 0 */
     int64_t connect_timeout_ms;
     int64_t command_timeout_ms;
     const struct rq_script *scripts; /* loaded after each connect; may be NULL */
@@ -53,6 +56,13 @@ struct rq_client *rq_new(struct event_base *base, const struct rq_config *cfg, r
 void rq_free(struct rq_client *c);
 
 enum rq_state rq_get_state(const struct rq_client *c);
+/* What the server said at the last connect about its append-only file, read before the
+ * scripts load: "always", "everysec", "no" (AOF on, fsync policy), "off" (AOF off) or
+ * "unknown" (CONFIG GET and INFO both refused, or not yet connected). */
+const char *rq_aof(const struct rq_client *c);
+/* 1 when the last connect attempt failed because the server refused AUTH or SELECT (a
+ * wrong password, user or db): retrying will not help until someone changes something. */
+int rq_auth_failed(const struct rq_client *c);
 int rq_is_ready(const struct rq_client *c);
 const char *rq_name(const struct rq_client *c);
 /* Commands sent and not yet answered. */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds journeyd and runs it in the foreground on the demo configuration. Unless
-# JD_REDIS=host:port names a Redis to use, a private redis-server (AOF on) is started
-# under ./state/redis and stopped again when journeyd exits.
+# JD_REDIS=host:port names a Redis to use, a private redis-server (AOF on, appendfsync
+# everysec: a power cut can lose the last second, README) is started under ./state/redis
+# and stopped again when journeyd exits.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 sh "$top/tools/deps.sh"
@@ -17,7 +18,7 @@ if [ -z "$redis" ]; then
         --logfile "$state/redis/redis.log" --save ""
     redis="127.0.0.1:$port"
     trap 'redis-cli -p '"$port"' shutdown >/dev/null 2>&1 || true' EXIT INT TERM
-    echo "private redis-server on $redis (data in $state/redis, AOF on)"
+    echo "private redis-server on $redis (data in $state/redis, AOF on, appendfsync everysec)"
 fi
 sed "s|@REDIS@|$redis|" "$top/tools/demo.conf" >"$state/journeyd.conf"
 "$top/build/journeyd" --check-config -c "$state/journeyd.conf" >/dev/null

@@ -480,7 +480,8 @@ static void test_redis(void **state)
     assert_null(c);
     assert_non_null(strstr(err.msg, "expected unix:/absolute/path.sock"));
     expect_main_error("redis", "nohost",
-                      "invalid value 'nohost' for redis: expected host:port or unix:/path");
+                      "invalid value 'nohost' for redis: expected host:port, unix:/path or "
+                      "redis://[user@]host[:port][/db]");
 }
 
 static void test_enums_and_strings(void **state)
@@ -1719,6 +1720,68 @@ static void test_channels_section(void **state)
                  "test.conf:3: duplicate section [channels] (first at line 1)");
 }
 
+/* Issue 12 item 6: redis = also takes redis://[user@]host[:port][/db]; the password has its
+ * own secret key (so it gets _file and env:), and no error ever quotes a URL. */
+static void test_redis_url(void **state)
+{
+    (void)state;
+    struct cfg_redis_url u;
+    assert_null(cfg_parse_redis_url("redis://cache.internal", &u));
+    assert_string_equal(u.host, "cache.internal");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+    assert_string_equal(u.user, "");
+    assert_null(cfg_parse_redis_url("redis://journeyd@10.0.0.5:6380/2", &u));
+    assert_string_equal(u.user, "journeyd");
+    assert_string_equal(u.host, "10.0.0.5");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 2);
+    assert_null(cfg_parse_redis_url("redis://[::1]/3", &u));
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 3);
+    assert_null(cfg_parse_redis_url("redis://[::1]:7000", &u));
+    assert_int_equal(u.port, 7000);
+    static const char *const bad[] = {
+        "redis:/x",        "redis://",        "redis://@h",    "redis://u@",
+        "redis://h:0",     "redis://h:99999", "redis://h/-1",  "redis://h/x",
+        "redis://h/",      "redis://u:pw@h",  "redis://a b@h", "redis://h:6379/2/3",
+        "rediss://h:6379", "redis://h/70000",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (!cfg_parse_redis_url(bad[i], &u))
+            fail_msg("accepted %s", bad[i]);
+
+    struct cfg_err err;
+    assert_null(main_value("redis", "redis://ops@127.0.0.1:6390/5", &err));
+    assert_string_equal(err.msg,
+                        "test.conf:1: redis names user 'ops' but redis_password is not set");
+    struct cfg *c = must_parse("[journeyd]\nredis = redis://ops@127.0.0.1:6390/5\n"
+                               "redis_password = sixteen-characters\n");
+    assert_string_equal(c->redis_host, "127.0.0.1");
+    assert_int_equal(c->redis_port, 6390);
+    assert_string_equal(c->redis_user, "ops");
+    assert_int_equal(c->redis_db, 5);
+    assert_string_equal(c->redis_password, "sixteen-characters");
+    cfg_free(c);
+    assert_int_equal(setenv("JD_TEST_REDIS_PW", "from-the-environment", 1), 0);
+    c = must_parse("[journeyd]\nredis = 127.0.0.1:6379\nredis_password = env:JD_TEST_REDIS_PW\n");
+    assert_string_equal(c->redis_password, "from-the-environment");
+    assert_null(c->redis_user);
+    cfg_free(c);
+    unsetenv("JD_TEST_REDIS_PW");
+    /* A password in the URL is refused, and neither it nor the URL is echoed. */
+    assert_null(main_value("redis", "redis://ops:hunter2-hunter2-hunter2@127.0.0.1/1", &err));
+    assert_null(strstr(err.msg, "hunter2"));
+    assert_non_null(strstr(err.msg, "redis_password"));
+    assert_null(main_value("redis", "ops:hunter2-hunter2-hunter2@127.0.0.1:6379", &err));
+    assert_null(strstr(err.msg, "hunter2"));
+    assert_null(main_value("redis", "redis://ops@127.0.0.1:6379/hunter2", &err));
+    assert_null(strstr(err.msg, "hunter2"));
+    assert_null(main_value("redis_password", "hunter2\x01", &err));
+    assert_null(strstr(err.msg, "hunter2"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1756,6 +1819,7 @@ int main(void)
         cmocka_unit_test(test_cfg_free),
         cmocka_unit_test(test_sla_section),
         cmocka_unit_test(test_channels_section),
+        cmocka_unit_test(test_redis_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
