@@ -84,6 +84,7 @@ enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA, IN_CHANNELS };
 struct parser {
     const char *name; /* prefixes every message; its directory anchors relative paths */
     mode_t mode;      /* of the file being parsed; 0 for a buffer (nothing to warn about) */
+    int literal_list; /* the list being set was written in the file: env: items resolve */
     struct cfg_err *err;
     struct cfg *c;
     enum cfg_where in;
@@ -535,6 +536,9 @@ static int store_list(struct parser *p, const struct cfg_key *k, void *base, cha
     }
 }
 
+static int read_value_env(struct parser *p, const struct cfg_key *k, const char *v, unsigned line,
+                          char **out);
+
 static int set_list(struct parser *p, const struct cfg_key *k, void *base, const char *v,
                     unsigned line)
 {
@@ -571,6 +575,14 @@ static int set_list(struct parser *p, const struct cfg_key *k, void *base, const
         if (!items[n]) {
             out_of_memory(p, line);
             goto out;
+        }
+        if (p->literal_list && strncmp(items[n], "env:", 4) == 0) {
+            char *value = NULL;
+            int bad = read_value_env(p, k, items[n], line, &value);
+            wipe_free(items[n]);
+            items[n] = value;
+            if (bad)
+                goto out;
         }
         n++;
         if (k->values && find_value(k->values, items[n - 1]) < 0) {
@@ -949,7 +961,10 @@ static int set_key(struct parser *p, char *key, const char *val, unsigned line)
         if (read_value_file(p, k, val, line, &resolved))
             return -1;
         val = resolved;
-    } else if (strncmp(val, "env:", 4) == 0) {
+    } else if (strncmp(val, "env:", 4) == 0 && (k->type != CT_LIST || !strchr(val, ','))) {
+        /* The whole value from one variable (a list's items then split from it). A list of
+         * several items resolves each env: item by itself instead (set_list): "secret =
+         * env:STRIPE_SECRET, whsec_old" is the rotation the docs show. */
         if (read_value_env(p, k, val, line, &resolved))
             return -1;
         val = resolved;
@@ -957,7 +972,9 @@ static int set_key(struct parser *p, char *key, const char *val, unsigned line)
         warn_readable("config file readable by others holds a secret (use a _file or env: value)",
                       p->name, k->key, line);
     }
+    p->literal_list = !from_file && !resolved;
     rc = set_value(p, k, base, val, line);
+    p->literal_list = 0;
     wipe_free(resolved);
     return rc;
 }

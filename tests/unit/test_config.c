@@ -986,6 +986,33 @@ static void test_graph_version(void **state)
     }
 }
 
+/* Issue 16.4: an env: item may stand in a list beside literal ones — the rotation the docs
+ * show, "secret = env:STRIPE_SECRET, whsec_old" — and a whole env: value is still a list
+ * of its own (its items split from the variable). */
+static void test_env_items_in_lists(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("JD_TEST_ROTATE", "whsec_from_the_environment", 1), 0);
+    assert_int_equal(setenv("JD_TEST_TOKENS", "token-from-env-0001, token-from-env-0002", 1), 0);
+    struct cfg *c = must_parse("[journeyd]\napi_tokens = env:JD_TEST_TOKENS\n"
+                               "[source s]\ntype = stripe\n"
+                               "secret = env:JD_TEST_ROTATE, whsec_old_0123456789\n");
+    assert_int_equal(c->sources[0].cx.nsecrets, 2);
+    assert_string_equal(c->sources[0].cx.secrets[0], "whsec_from_the_environment");
+    assert_string_equal(c->sources[0].cx.secrets[1], "whsec_old_0123456789");
+    assert_int_equal(c->napi_tokens, 2);
+    assert_string_equal(c->api_tokens[1], "token-from-env-0002");
+    cfg_free(c);
+    /* Each item's rules hold for what the variable holds, and an unset one is named. */
+    assert_int_equal(setenv("JD_TEST_ROTATE", "short", 1), 0);
+    expect_error("[source s]\ntype = stripe\nsecret = whsec_current_0123456, env:JD_TEST_ROTATE\n",
+                 "test.conf:3: invalid item in secret: shorter than 16 characters (guessable)");
+    unsetenv("JD_TEST_ROTATE");
+    expect_error("[source s]\ntype = stripe\nsecret = env:JD_TEST_ROTATE, whsec_old_0123456789\n",
+                 "test.conf:3: environment variable JD_TEST_ROTATE (for secret) is not set");
+    unsetenv("JD_TEST_TOKENS");
+}
+
 static void test_api_token_scopes(void **state)
 {
     (void)state;
@@ -1806,6 +1833,7 @@ int main(void)
         cmocka_unit_test(test_cx_view),
         cmocka_unit_test(test_secret_min_length),
         cmocka_unit_test(test_api_token_scopes),
+        cmocka_unit_test(test_env_items_in_lists),
         cmocka_unit_test(test_graph_version),
         cmocka_unit_test(test_api_base_https),
         cmocka_unit_test(test_file_values),
