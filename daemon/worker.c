@@ -9,6 +9,8 @@
  * worker reads nothing new. The wire format is queue/stream.c's; look-up rounds for thin
  * webhooks are daemon/lookup.c's, which calls back through on_lookups_done.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +25,12 @@
 
 #define WORKER_BLOCK_MS 1000
 #define DROP_LOG_MS 60000
+/* A consumer name's lease (docs/internals.md "Consumer names"): renewed every third of
+ * it; a worker that dies without a trace frees its name this long after. */
+#define LEASE_MS 15000
+/* Instance names a host tries (<host>-0 ... <host>-63). */
+#define LEASE_SLOTS 64
+
 /* Backoff while Redis refuses work: from the first to the last, doubling. */
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -61,10 +69,20 @@ struct worker {
     struct apply_ctx *held;
     int64_t backoff_ms;
     int sweep_more; /* the last sweep found a full page: sweep again when it is done */
+    /* The consumer name is ours while we hold its lease; until then nothing is read.
+     * Once taken, our own pending entries (a predecessor's under this name) are read
+     * first, from history_from on, then new ones. */
+    int leased;
+    int history;
+    char history_from[64];
+    char host[64];
+    char token[192]; /* "<host> <pid> <start µs>": who holds a lease */
+    struct event *renew;
 };
 
 static void read_more(struct worker *w);
 static void read_next(struct worker *w, int block);
+static void lease_acquire(struct worker *w);
 static void schedule_retry(struct worker *w);
 
 /* Errors that come from Redis's state, not from the entry: no reply at all (a timeout, a
@@ -527,6 +545,16 @@ static void on_read(struct rq_client *c, const redisReply *r, void *priv)
         return;
     }
     const redisReply *entries = stream_read_entries(r);
+    if (w->history) {
+        /* The next read of our own pending entries starts after this batch's last. */
+        size_t n = entries && entries->type == REDIS_REPLY_ARRAY ? entries->elements : 0;
+        const redisReply *last = n ? entries->element[n - 1] : NULL;
+        if (last && last->type == REDIS_REPLY_ARRAY && last->elements >= 1 &&
+            last->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(w->history_from, sizeof(w->history_from), "%s", last->element[0]->str);
+        else
+            w->history = 0;
+    }
     if (entries) {
         /* The next read goes out before this batch's scripts: Redis answers it at once
          * and then applies this batch while we normalize the next one, so neither side
@@ -563,6 +591,122 @@ static void read_more(struct worker *w)
     read_next(w, 1);
 }
 
+/* A lease token's holder is a dead predecessor on this host: our own pid (a container's
+ * journeyd is often pid 1 every start) or a process that no longer exists. */
+static int dead_predecessor(const struct worker *w, const char *token)
+{
+    char host[64];
+    long pid;
+    if (sscanf(token, "%63s %ld", host, &pid) != 2 || strcmp(host, w->host) != 0 || pid <= 0)
+        return 0;
+    return pid == (long)getpid() || (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
+}
+
+static void lease_name(const struct worker *w, int i, char *out, size_t outlen)
+{
+    if (w->jd->cfg->consumer && w->jd->cfg->consumer[0])
+        snprintf(out, outlen, "%s", w->jd->cfg->consumer);
+    else
+        snprintf(out, outlen, "%s-%d", w->host, i);
+}
+
+static void on_lease_taken(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    w->reading = 0;
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        redis_refusing(w);
+        return;
+    }
+    if (r->integer < 0) {
+        /* Another worker took it between the look and the take: look again. */
+        schedule_retry(w);
+        return;
+    }
+    redis_answered(w);
+    w->leased = 1;
+    w->history = 1;
+    snprintf(w->history_from, sizeof(w->history_from), "0");
+    jlog(JLOG_NOTICE, "msg=\"consumer name leased\" consumer=%s removed_consumers=%lld",
+         w->consumer, r->integer);
+    read_more(w);
+}
+
+/* The first name whose lease is free or held by a dead predecessor on this host. */
+static void on_lease_peek(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    w->reading = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        redis_refusing(w);
+        return;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *v = r->element[i];
+        const char *expect = "";
+        if (v->type == REDIS_REPLY_STRING) {
+            if (!dead_predecessor(w, v->str))
+                continue;
+            expect = v->str;
+        }
+        lease_name(w, (int)i, w->consumer, sizeof(w->consumer));
+        if (stream_lease_take(w->jd->rq_worker, w->consumer, expect, w->token, LEASE_MS,
+                              on_lease_taken, w) == 0)
+            w->reading = 1;
+        else
+            redis_refusing(w);
+        return;
+    }
+    /* Every name is held by a live worker: wait for one (a named consumer's holder may be
+     * gone without a trace: its lease runs out). */
+    jlog(JLOG_WARNING, "msg=\"every consumer name is leased, waiting\" consumer=%s", w->consumer);
+    w->backoff_ms = BACKOFF_MAX_MS;
+    schedule_retry(w);
+}
+
+/* Looks at the leases of this worker's candidate names (the configured one, or
+ * <host>-0 ... <host>-63) and takes the first free one. */
+static void lease_acquire(struct worker *w)
+{
+    char names[LEASE_SLOTS][128];
+    const char *v[LEASE_SLOTS];
+    int n = w->jd->cfg->consumer && w->jd->cfg->consumer[0] ? 1 : LEASE_SLOTS;
+    for (int i = 0; i < n; i++) {
+        lease_name(w, i, names[i], sizeof(names[i]));
+        v[i] = names[i];
+    }
+    if (stream_lease_peek(w->jd->rq_worker, v, n, on_lease_peek, w) == 0)
+        w->reading = 1;
+    else
+        redis_refusing(w);
+}
+
+static void on_lease_renewed(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && w->leased) {
+        /* Gone (Redis lost it, or we were away longer than the lease): take a name again
+         * before reading on. What is in flight is applied idempotently either way. */
+        jlog(JLOG_WARNING, "msg=\"consumer lease lost, taking a name again\" consumer=%s",
+             w->consumer);
+        w->leased = 0;
+        read_more(w);
+    }
+}
+
+static void on_renew(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (w->leased && rq_is_ready(w->jd->rq_worker))
+        (void)stream_lease_renew(w->jd->rq_worker, w->consumer, w->token, LEASE_MS,
+                                 on_lease_renewed, w);
+}
+
 /* XREADGROUP of the next batch; `block` waits on the server for new entries, which only
  * an idle worker may do: a blocked read holds back every command behind it. */
 static void read_next(struct worker *w, int block)
@@ -577,8 +721,15 @@ static void read_next(struct worker *w, int block)
             w->reading = 1;
         return;
     }
-    if (stream_read(jd->rq_worker, w->consumer, jd->cfg->worker_batch, block ? WORKER_BLOCK_MS : 0,
-                    jd->cfg->redis_timeout_ms, on_read, w) == 0)
+    if (!w->leased) {
+        lease_acquire(w);
+        return;
+    }
+    /* Our own pending entries are read without blocking: an empty answer ends them. */
+    const char *from = w->history ? w->history_from : ">";
+    if (stream_read(jd->rq_worker, w->consumer, from, jd->cfg->worker_batch,
+                    block && !w->history ? WORKER_BLOCK_MS : 0, jd->cfg->redis_timeout_ms, on_read,
+                    w) == 0)
         w->reading = 1;
     else
         schedule_retry(w);
@@ -695,7 +846,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     struct jd *jd = w->jd;
     (void)fd;
     (void)what;
-    if (w->sweeping || w->stopping || !w->group_ready || !rq_is_ready(jd->rq_worker))
+    if (w->sweeping || w->stopping || !w->group_ready || !w->leased || !rq_is_ready(jd->rq_worker))
         return;
     keep_jobs_claimed(w);
     /* While Redis refuses work, claiming would only count deliveries it cannot apply. */
@@ -711,22 +862,27 @@ struct worker *worker_new(struct jd *jd)
     if (!w)
         return NULL;
     w->jd = jd;
-    if (jd->cfg->consumer && jd->cfg->consumer[0]) {
-        snprintf(w->consumer, sizeof(w->consumer), "%s", jd->cfg->consumer);
-    } else {
-        char host[64] = "journeyd";
-        (void)gethostname(host, sizeof(host) - 1);
-        host[sizeof(host) - 1] = '\0';
-        snprintf(w->consumer, sizeof(w->consumer), "%s-%ld", host, (long)getpid());
-    }
+    snprintf(w->host, sizeof(w->host), "journeyd");
+    if (gethostname(w->host, sizeof(w->host) - 1) != 0)
+        snprintf(w->host, sizeof(w->host), "journeyd");
+    w->host[sizeof(w->host) - 1] = '\0';
+    /* Spaces separate the token's fields; a host name has none, but make sure. */
+    for (char *p = w->host; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+    snprintf(w->token, sizeof(w->token), "%s %ld %lld", w->host, (long)getpid(),
+             (long long)jd_mono_us());
     w->sweep = event_new(jd->base, -1, EV_PERSIST, on_sweep, w);
+    w->renew = event_new(jd->base, -1, EV_PERSIST, on_renew, w);
+    struct timeval renew_tv = {(time_t)(LEASE_MS / 3000), 0};
     w->retry = evtimer_new(jd->base, on_retry, w);
     w->lookups = lookups_new(jd->base, on_lookups_done, w);
     int64_t period = jd->cfg->claim_idle_ms / 2;
     if (period < 200)
         period = 200;
     struct timeval tv = {(time_t)(period / 1000), (suseconds_t)((period % 1000) * 1000)};
-    if (!w->sweep || !w->retry || !w->lookups || event_add(w->sweep, &tv) != 0) {
+    if (!w->sweep || !w->retry || !w->lookups || !w->renew || event_add(w->sweep, &tv) != 0 ||
+        event_add(w->renew, &renew_tv) != 0) {
         worker_free(w);
         return NULL;
     }
@@ -750,6 +906,11 @@ void worker_on_redis_state(struct worker *w, enum rq_state s)
 void worker_stop(struct worker *w)
 {
     w->stopping = 1;
+    /* The name is free for the next start at once; what is still in flight here is
+     * applied idempotently should a successor read it again. */
+    if (w->leased && rq_is_ready(w->jd->rq_worker))
+        stream_lease_release(w->jd->rq_worker, w->consumer, w->token);
+    w->leased = 0;
 }
 
 int worker_is_idle(const struct worker *w)
@@ -765,6 +926,8 @@ void worker_free(struct worker *w)
         event_free(w->sweep);
     if (w->retry)
         event_free(w->retry);
+    if (w->renew)
+        event_free(w->renew);
     lookups_free(w->lookups);
     while (w->held) {
         struct apply_ctx *ctx = w->held;
