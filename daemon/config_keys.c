@@ -413,7 +413,8 @@ const struct cfg_key cfg_main_keys[] = {
      .doc = "Events one journey answer of the API returns at most."},
     {.key = "consumer", .type = CT_STRING, .store = CS_STR,
      .off = IN_CFG(consumer, char *), .check = check_consumer, .def = "",
-     .doc = "Name of this worker in the consumer group; empty = hostname-pid."},
+     .doc = "Name of this worker in the consumer group, leased in Redis (one live worker per "
+            "name; a second waits); empty = <hostname>-<n>, the first free instance number."},
     {.key = "attribution_lookback", .type = CT_DURATION, .store = CS_I64,
      .off = IN_CFG(attribution_lookback_ms, int64_t), .min = SEC, .max = 3650 * DAY, .unit = 1,
      .bare = DAY, .flags = CF_RELOADABLE, .def = "90d",

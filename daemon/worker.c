@@ -3,9 +3,14 @@
  * connector, apply the canonical events with one atomic script call that also acks the
  * entry, and decide what goes to the dead-letter stream (a poison payload, a source no
  * longer configured, too many deliveries). A periodic sweep claims entries a crashed or
- * slow consumer left pending. The wire format is queue/stream.c's; look-up rounds for thin
+ * slow consumer left pending. When Redis refuses a script because of its own state (out of
+ * memory, loading, busy, a lost connection...), the entry is not at fault: it is held in
+ * memory, with its delivery count untouched, and tried again after a backoff, while the
+ * worker reads nothing new. The wire format is queue/stream.c's; look-up rounds for thin
  * webhooks are daemon/lookup.c's, which calls back through on_lookups_done.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +25,29 @@
 
 #define WORKER_BLOCK_MS 1000
 #define DROP_LOG_MS 60000
+/* A consumer name's lease (docs/internals.md "Consumer names"): renewed every third of
+ * it; a worker that dies without a trace frees its name this long after. */
+#define LEASE_MS 15000
+/* Instance names a host tries (<host>-0 ... <host>-63). */
+#define LEASE_SLOTS 64
+
+/* Backoff while Redis refuses work: from the first to the last, doubling. */
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+
+/* One raw entry on its way through a script: what the reply callback needs to log and
+ * account, and, for a refusal by Redis, to try it again without reading it back (a read
+ * back would count a delivery). */
+struct apply_ctx {
+    struct worker *w;
+    struct apply_ctx *next; /* in worker.held */
+    char entry[64];
+    char source[64]; /* a dead letter's: whose cap it counts against */
+    long long deliveries;
+    int has_rec; /* 0: a malformed entry, nothing to parse */
+    struct stream_record rec;
+    char *blob; /* rec's storage */
+};
 
 struct worker {
     struct jd *jd;
@@ -36,17 +64,73 @@ struct worker {
      * at most once a DROP_LOG_MS with the count since, so a flood cannot flood the log. */
     int64_t drop_logged_ms;
     uint64_t drops_unlogged;
-};
-
-/* One raw entry being applied: what the reply callback needs to log and account. */
-struct apply_ctx {
-    struct worker *w;
-    char entry[64];
-    char source[64]; /* a dead letter's: whose cap it counts against */
+    /* Entries Redis refused (not their fault), to be tried again after backoff_ms; none
+     * new is read meanwhile. backoff_ms is 0 while Redis does what it is asked. */
+    struct apply_ctx *held;
+    int64_t backoff_ms;
+    int sweep_more; /* the last sweep found a full page: sweep again when it is done */
+    /* The consumer name is ours while we hold its lease; until then nothing is read.
+     * Once taken, our own pending entries (a predecessor's under this name) are read
+     * first, from history_from on, then new ones. */
+    int leased;
+    int history;
+    char history_from[64];
+    char host[64];
+    char token[192]; /* "<host> <pid> <start µs>": who holds a lease */
+    struct event *renew;
 };
 
 static void read_more(struct worker *w);
 static void read_next(struct worker *w, int block);
+static void lease_acquire(struct worker *w);
+static void schedule_retry(struct worker *w);
+
+/* Errors that come from Redis's state, not from the entry: no reply at all (a timeout, a
+ * lost connection) or one of these codes, at the start of the reply or, from a script on
+ * Redis before 7, quoted inside "ERR Error running script ...: -CODE ...". */
+static int redis_refused(const redisReply *r)
+{
+    static const char *const codes[] = {
+        "OOM",         "LOADING",    "BUSY",     "MISCONF", "READONLY", "MASTERDOWN", "TRYAGAIN",
+        "CLUSTERDOWN", "NOREPLICAS", "NOSCRIPT", "NOAUTH",  "NOPERM",   "UNBLOCKED",  "EXECABORT"};
+    if (!r)
+        return 1;
+    if (r->type != REDIS_REPLY_ERROR || !r->str)
+        return 0;
+    const char *quoted =
+        strncmp(r->str, "ERR Error running script", 24) == 0 ? strstr(r->str, ": -") : NULL;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        size_t n = strlen(codes[i]);
+        if (strncmp(r->str, codes[i], n) == 0 && (r->str[n] == ' ' || r->str[n] == '\0'))
+            return 1;
+        if (quoted && strncmp(quoted + 3, codes[i], n) == 0 && quoted[3 + n] == ' ')
+            return 1;
+    }
+    return 0;
+}
+
+static void ctx_free(struct apply_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    free(ctx->blob);
+    free(ctx);
+}
+
+/* Redis did what it was asked: the backoff starts over next time. */
+static void redis_answered(struct worker *w)
+{
+    w->backoff_ms = 0;
+}
+
+/* Redis refused: the next try waits longer, up to BACKOFF_MAX_MS. */
+static void redis_refusing(struct worker *w)
+{
+    w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : BACKOFF_FIRST_MS;
+    if (w->backoff_ms > BACKOFF_MAX_MS)
+        w->backoff_ms = BACKOFF_MAX_MS;
+    schedule_retry(w);
+}
 
 static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
 {
@@ -55,6 +139,21 @@ static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
     struct jd *jd = w->jd;
     (void)c;
     w->outstanding--;
+    if (redis_refused(r)) {
+        /* Not the entry's fault: held and tried again as it is, so neither this refusal
+         * nor the retry counts toward max_deliveries. */
+        char why[200] = "no reply";
+        if (r)
+            jlog_quote(r->str, r->len, why, sizeof(why));
+        if (!w->held)
+            jlog(JLOG_WARNING, "msg=\"redis refused, will retry\" entry=%s error=\"%s\"",
+                 ctx->entry, why);
+        ctx->next = w->held;
+        w->held = ctx;
+        redis_refusing(w);
+        return;
+    }
+    redis_answered(w);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 6) {
         jd->metrics.n.applied += (uint64_t)r->element[0]->integer;
         jd->metrics.n.duplicates += (uint64_t)r->element[1]->integer;
@@ -75,18 +174,28 @@ static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
         jlog(JLOG_WARNING, "msg=\"apply failed, will retry\" entry=%s error=\"%s\"", ctx->entry,
              why);
     }
-    free(ctx);
+    ctx_free(ctx);
     if (w->outstanding == 0 && !w->reading)
         read_more(w);
 }
 
-static struct apply_ctx *ctx_new(struct worker *w, const char *entry)
+/* rec == NULL: a malformed entry (dead-lettered without its fields). */
+static struct apply_ctx *ctx_new(struct worker *w, const char *entry,
+                                 const struct stream_record *rec, long long deliveries)
 {
     struct apply_ctx *ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
         return NULL;
     ctx->w = w;
+    ctx->deliveries = deliveries;
     snprintf(ctx->entry, sizeof(ctx->entry), "%s", entry);
+    if (rec) {
+        if (stream_record_copy(rec, &ctx->rec, &ctx->blob) != 0) {
+            ctx_free(ctx);
+            return NULL;
+        }
+        ctx->has_rec = 1;
+    }
     return ctx;
 }
 
@@ -94,17 +203,18 @@ static struct apply_ctx *ctx_new(struct worker *w, const char *entry)
 static int ctx_sent(struct worker *w, struct apply_ctx *ctx, int rc)
 {
     if (rc != 0) {
-        free(ctx);
+        ctx_free(ctx);
         return -1;
     }
     w->outstanding++;
     return 0;
 }
 
-static int send_script(struct worker *w, enum jd_script script, const char *entry, int numkeys,
-                       int argc, const char **argv, const size_t *lens)
+static int send_script(struct worker *w, enum jd_script script, const char *entry,
+                       const struct stream_record *rec, long long deliveries, int numkeys, int argc,
+                       const char **argv, const size_t *lens)
 {
-    struct apply_ctx *ctx = ctx_new(w, entry);
+    struct apply_ctx *ctx = ctx_new(w, entry, rec, deliveries);
     if (!ctx)
         return -1;
     return ctx_sent(
@@ -143,7 +253,7 @@ static void dead_letter(struct worker *w, const char *entry, const struct stream
     const char *text = reason[0] ? reason : "repeated failures";
     jlog(JLOG_NOTICE, "msg=dead-letter entry=%s source=%s reason=\"%s\"", entry, source,
          jlog_quote(text, strlen(text), why, sizeof(why)));
-    struct apply_ctx *ctx = ctx_new(w, entry);
+    struct apply_ctx *ctx = ctx_new(w, entry, f, deliveries);
     if (ctx)
         snprintf(ctx->source, sizeof(ctx->source), "%s", source);
     if (!ctx ||
@@ -172,8 +282,8 @@ static int is_open_door(const struct cx_source *src)
 }
 
 /* Serializes the events into apply.lua's argument list and sends it. */
-static int send_apply(struct worker *w, const char *entry, const struct cx_event_list *events,
-                      int open_door)
+static int send_apply(struct worker *w, const char *entry, const struct stream_record *f,
+                      long long deliveries, const struct cx_event_list *events, int open_door)
 {
     size_t argc = 5, cap = 5;
     for (size_t i = 0; i < events->n; i++)
@@ -234,7 +344,7 @@ static int send_apply(struct worker *w, const char *entry, const struct cx_event
     }
     for (size_t i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
-    rc = send_script(w, JD_SCRIPT_APPLY, entry, 1, (int)argc, argv, lens);
+    rc = send_script(w, JD_SCRIPT_APPLY, entry, f, deliveries, 1, (int)argc, argv, lens);
 out:
     for (size_t i = 0; owned && i < nowned; i++)
         free(owned[i]);
@@ -348,7 +458,7 @@ static void normalize_and_apply(struct worker *w, const char *entry, const struc
         events.n = 0; /* apply.lua with no events only acknowledges */
         __attribute__((fallthrough));
     case CX_NORM_OK:
-        if (send_apply(w, entry, &events, is_open_door(src)) != 0)
+        if (send_apply(w, entry, f, deliveries, &events, is_open_door(src)) != 0)
             jlog(JLOG_WARNING, "msg=\"apply not sent, will retry\" entry=%s", entry);
         break;
     }
@@ -357,6 +467,21 @@ out:
     cx_list_free(&events);
     if (job)
         job_finish(w, job);
+}
+
+/* One parsed entry (f NULL: malformed), as read or as held after a refusal. */
+static void process_record(struct worker *w, const char *entry, const struct stream_record *f,
+                           long long deliveries)
+{
+    if (!f) {
+        dead_letter(w, entry, NULL, "malformed raw entry", deliveries);
+        return;
+    }
+    if (deliveries > w->jd->cfg->max_deliveries) {
+        dead_letter(w, entry, f, "", deliveries);
+        return;
+    }
+    normalize_and_apply(w, entry, f, deliveries, NULL);
 }
 
 /* One entry as XREADGROUP or XCLAIM returned it. */
@@ -368,16 +493,25 @@ static void process_entry(struct worker *w, const redisReply *e, long long deliv
     case STREAM_ENTRY_GONE:
         return; /* an entry deleted while pending: nothing to apply */
     case STREAM_ENTRY_MALFORMED:
-        dead_letter(w, entry, NULL, "malformed raw entry", deliveries);
+        process_record(w, entry, NULL, deliveries);
         return;
     case STREAM_ENTRY_OK:
         break;
     }
-    if (deliveries > w->jd->cfg->max_deliveries) {
-        dead_letter(w, entry, &f, "", deliveries);
-        return;
+    process_record(w, entry, &f, deliveries);
+}
+
+/* The held entries go through their scripts again, as they were read. */
+static void retry_held(struct worker *w)
+{
+    struct apply_ctx *list = w->held;
+    w->held = NULL;
+    while (list) {
+        struct apply_ctx *ctx = list;
+        list = ctx->next;
+        process_record(w, ctx->entry, ctx->has_rec ? &ctx->rec : NULL, ctx->deliveries);
+        ctx_free(ctx);
     }
-    normalize_and_apply(w, entry, &f, deliveries, NULL);
 }
 
 static void process_entries(struct worker *w, const redisReply *entries, long long deliveries)
@@ -390,8 +524,10 @@ static void process_entries(struct worker *w, const redisReply *entries, long lo
 
 static void schedule_retry(struct worker *w)
 {
-    struct timeval tv = {1, 0};
-    evtimer_add(w->retry, &tv);
+    int64_t ms = w->backoff_ms ? w->backoff_ms : 1000;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    if (!evtimer_pending(w->retry, NULL) && evtimer_add(w->retry, &tv) != 0)
+        jlog(JLOG_ERROR, "msg=\"worker retry timer not set\"");
 }
 
 static void on_read(struct rq_client *c, const redisReply *r, void *priv)
@@ -399,13 +535,26 @@ static void on_read(struct rq_client *c, const redisReply *r, void *priv)
     struct worker *w = priv;
     (void)c;
     w->reading = 0;
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0) {
+        w->group_ready = 0; /* a fresh server: create the group, then read */
+        read_more(w);
+        return;
+    }
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        if (r && strncmp(r->str, "NOGROUP", 7) == 0)
-            w->group_ready = 0;
-        schedule_retry(w);
+        redis_refusing(w);
         return;
     }
     const redisReply *entries = stream_read_entries(r);
+    if (w->history) {
+        /* The next read of our own pending entries starts after this batch's last. */
+        size_t n = entries && entries->type == REDIS_REPLY_ARRAY ? entries->elements : 0;
+        const redisReply *last = n ? entries->element[n - 1] : NULL;
+        if (last && last->type == REDIS_REPLY_ARRAY && last->elements >= 1 &&
+            last->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(w->history_from, sizeof(w->history_from), "%s", last->element[0]->str);
+        else
+            w->history = 0;
+    }
     if (entries) {
         /* The next read goes out before this batch's scripts: Redis answers it at once
          * and then applies this batch while we normalize the next one, so neither side
@@ -429,13 +578,133 @@ static void on_group(struct rq_client *c, const redisReply *r, void *priv)
         w->group_ready = 1;
         read_more(w);
     } else {
-        schedule_retry(w);
+        /* XGROUP CREATE is refused at the memory limit even when the group exists: read
+         * anyway (a read that finds no group comes back here). */
+        if (r && redis_refused(r))
+            w->group_ready = 1;
+        redis_refusing(w);
     }
 }
 
 static void read_more(struct worker *w)
 {
     read_next(w, 1);
+}
+
+/* A lease token's holder is a dead predecessor on this host: our own pid (a container's
+ * journeyd is often pid 1 every start) or a process that no longer exists. */
+static int dead_predecessor(const struct worker *w, const char *token)
+{
+    char host[64];
+    long pid;
+    if (sscanf(token, "%63s %ld", host, &pid) != 2 || strcmp(host, w->host) != 0 || pid <= 0)
+        return 0;
+    return pid == (long)getpid() || (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
+}
+
+static void lease_name(const struct worker *w, int i, char *out, size_t outlen)
+{
+    if (w->jd->cfg->consumer && w->jd->cfg->consumer[0])
+        snprintf(out, outlen, "%s", w->jd->cfg->consumer);
+    else
+        snprintf(out, outlen, "%s-%d", w->host, i);
+}
+
+static void on_lease_taken(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    w->reading = 0;
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        redis_refusing(w);
+        return;
+    }
+    if (r->integer < 0) {
+        /* Another worker took it between the look and the take: look again. */
+        schedule_retry(w);
+        return;
+    }
+    redis_answered(w);
+    w->leased = 1;
+    w->history = 1;
+    snprintf(w->history_from, sizeof(w->history_from), "0");
+    jlog(JLOG_NOTICE, "msg=\"consumer name leased\" consumer=%s removed_consumers=%lld",
+         w->consumer, r->integer);
+    read_more(w);
+}
+
+/* The first name whose lease is free or held by a dead predecessor on this host. */
+static void on_lease_peek(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    w->reading = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        redis_refusing(w);
+        return;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *v = r->element[i];
+        const char *expect = "";
+        if (v->type == REDIS_REPLY_STRING) {
+            if (!dead_predecessor(w, v->str))
+                continue;
+            expect = v->str;
+        }
+        lease_name(w, (int)i, w->consumer, sizeof(w->consumer));
+        if (stream_lease_take(w->jd->rq_worker, w->consumer, expect, w->token, LEASE_MS,
+                              on_lease_taken, w) == 0)
+            w->reading = 1;
+        else
+            redis_refusing(w);
+        return;
+    }
+    /* Every name is held by a live worker: wait for one (a named consumer's holder may be
+     * gone without a trace: its lease runs out). */
+    jlog(JLOG_WARNING, "msg=\"every consumer name is leased, waiting\" consumer=%s", w->consumer);
+    w->backoff_ms = BACKOFF_MAX_MS;
+    schedule_retry(w);
+}
+
+/* Looks at the leases of this worker's candidate names (the configured one, or
+ * <host>-0 ... <host>-63) and takes the first free one. */
+static void lease_acquire(struct worker *w)
+{
+    char names[LEASE_SLOTS][128];
+    const char *v[LEASE_SLOTS];
+    int n = w->jd->cfg->consumer && w->jd->cfg->consumer[0] ? 1 : LEASE_SLOTS;
+    for (int i = 0; i < n; i++) {
+        lease_name(w, i, names[i], sizeof(names[i]));
+        v[i] = names[i];
+    }
+    if (stream_lease_peek(w->jd->rq_worker, v, n, on_lease_peek, w) == 0)
+        w->reading = 1;
+    else
+        redis_refusing(w);
+}
+
+static void on_lease_renewed(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct worker *w = priv;
+    (void)c;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && w->leased) {
+        /* Gone (Redis lost it, or we were away longer than the lease): take a name again
+         * before reading on. What is in flight is applied idempotently either way. */
+        jlog(JLOG_WARNING, "msg=\"consumer lease lost, taking a name again\" consumer=%s",
+             w->consumer);
+        w->leased = 0;
+        read_more(w);
+    }
+}
+
+static void on_renew(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (w->leased && rq_is_ready(w->jd->rq_worker))
+        (void)stream_lease_renew(w->jd->rq_worker, w->consumer, w->token, LEASE_MS,
+                                 on_lease_renewed, w);
 }
 
 /* XREADGROUP of the next batch; `block` waits on the server for new entries, which only
@@ -445,13 +714,22 @@ static void read_next(struct worker *w, int block)
     struct jd *jd = w->jd;
     if (w->reading || w->stopping || !rq_is_ready(jd->rq_worker))
         return;
+    if (w->held)
+        return; /* the retry timer brings them back first; nothing new meanwhile */
     if (!w->group_ready) {
         if (stream_group_create(jd->rq_worker, on_group, w) == 0)
             w->reading = 1;
         return;
     }
-    if (stream_read(jd->rq_worker, w->consumer, jd->cfg->worker_batch, block ? WORKER_BLOCK_MS : 0,
-                    jd->cfg->redis_timeout_ms, on_read, w) == 0)
+    if (!w->leased) {
+        lease_acquire(w);
+        return;
+    }
+    /* Our own pending entries are read without blocking: an empty answer ends them. */
+    const char *from = w->history ? w->history_from : ">";
+    if (stream_read(jd->rq_worker, w->consumer, from, jd->cfg->worker_batch,
+                    block && !w->history ? WORKER_BLOCK_MS : 0, jd->cfg->redis_timeout_ms, on_read,
+                    w) == 0)
         w->reading = 1;
     else
         schedule_retry(w);
@@ -459,9 +737,22 @@ static void read_next(struct worker *w, int block)
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
+    struct worker *w = arg;
     (void)fd;
     (void)what;
-    read_more(arg);
+    if (w->held) {
+        if (w->stopping)
+            return; /* still pending in Redis: the next start takes them over */
+        if (!rq_is_ready(w->jd->rq_worker)) {
+            schedule_retry(w);
+            return;
+        }
+        retry_held(w);
+        if (w->outstanding == 0 && !w->reading)
+            read_more(w);
+        return;
+    }
+    read_more(w);
 }
 
 /* Entries claimed from a crashed (or slow) consumer are applied again; apply.lua makes a
@@ -472,6 +763,9 @@ static void on_claimed(struct rq_client *c, const redisReply *r, void *priv)
     (void)c;
     w->sweeping--;
     process_entries(w, r, 1);
+    /* A backlog left by a crash drains at full speed, not a page per sweep period. */
+    if (w->sweeping == 0 && w->sweep_more && !w->stopping)
+        event_active(w->sweep, EV_TIMEOUT, 0);
 }
 
 /* Entries that already failed max_deliveries times go to the dead-letter stream. */
@@ -481,6 +775,8 @@ static void on_claimed_exhausted(struct rq_client *c, const redisReply *r, void 
     (void)c;
     w->sweeping--;
     process_entries(w, r, w->jd->cfg->max_deliveries + 1);
+    if (w->sweeping == 0 && w->sweep_more && !w->stopping)
+        event_active(w->sweep, EV_TIMEOUT, 0);
 }
 
 static void claim(struct worker *w, const char **ids, int n, rq_reply_cb cb)
@@ -499,6 +795,23 @@ static void keep_jobs_claimed(struct worker *w)
     int n = lookups_entries(w->lookups, ids, STREAM_CLAIM_MAX);
     if (n > 0)
         stream_keep_claimed(w->jd->rq_worker, w->consumer, ids, n);
+    /* Held entries too: another worker's claim would count a delivery. */
+    n = 0;
+    for (struct apply_ctx *h = w->held; h; h = h->next) {
+        ids[n++] = h->entry;
+        if (n == STREAM_CLAIM_MAX || !h->next) {
+            stream_keep_claimed(w->jd->rq_worker, w->consumer, ids, n);
+            n = 0;
+        }
+    }
+}
+
+static int is_held(const struct worker *w, const char *id)
+{
+    for (const struct apply_ctx *h = w->held; h; h = h->next)
+        if (strcmp(h->entry, id) == 0)
+            return 1;
+    return 0;
 }
 
 static void on_pending(struct rq_client *c, const redisReply *r, void *priv)
@@ -506,14 +819,17 @@ static void on_pending(struct rq_client *c, const redisReply *r, void *priv)
     struct worker *w = priv;
     (void)c;
     w->sweeping--;
+    w->sweep_more = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || w->stopping)
         return;
+    w->sweep_more = r->elements >= STREAM_CLAIM_MAX;
     const char *retry[STREAM_CLAIM_MAX], *exhausted[STREAM_CLAIM_MAX];
     int nretry = 0, nexhausted = 0;
     for (size_t i = 0; i < r->elements && i < STREAM_CLAIM_MAX; i++) {
         const char *id;
         long long deliveries;
-        if (stream_pending_row(r->element[i], &id, &deliveries) != 0 || lookups_has(w->lookups, id))
+        if (stream_pending_row(r->element[i], &id, &deliveries) != 0 ||
+            lookups_has(w->lookups, id) || is_held(w, id))
             continue;
         if (deliveries >= w->jd->cfg->max_deliveries)
             exhausted[nexhausted++] = id;
@@ -530,9 +846,12 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     struct jd *jd = w->jd;
     (void)fd;
     (void)what;
-    if (w->sweeping || w->stopping || !w->group_ready || !rq_is_ready(jd->rq_worker))
+    if (w->sweeping || w->stopping || !w->group_ready || !w->leased || !rq_is_ready(jd->rq_worker))
         return;
     keep_jobs_claimed(w);
+    /* While Redis refuses work, claiming would only count deliveries it cannot apply. */
+    if (w->held || w->backoff_ms)
+        return;
     if (stream_pending(jd->rq_worker, jd->cfg->claim_idle_ms, STREAM_CLAIM_MAX, on_pending, w) == 0)
         w->sweeping++;
 }
@@ -543,22 +862,27 @@ struct worker *worker_new(struct jd *jd)
     if (!w)
         return NULL;
     w->jd = jd;
-    if (jd->cfg->consumer && jd->cfg->consumer[0]) {
-        snprintf(w->consumer, sizeof(w->consumer), "%s", jd->cfg->consumer);
-    } else {
-        char host[64] = "journeyd";
-        (void)gethostname(host, sizeof(host) - 1);
-        host[sizeof(host) - 1] = '\0';
-        snprintf(w->consumer, sizeof(w->consumer), "%s-%ld", host, (long)getpid());
-    }
+    snprintf(w->host, sizeof(w->host), "journeyd");
+    if (gethostname(w->host, sizeof(w->host) - 1) != 0)
+        snprintf(w->host, sizeof(w->host), "journeyd");
+    w->host[sizeof(w->host) - 1] = '\0';
+    /* Spaces separate the token's fields; a host name has none, but make sure. */
+    for (char *p = w->host; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+    snprintf(w->token, sizeof(w->token), "%s %ld %lld", w->host, (long)getpid(),
+             (long long)jd_mono_us());
     w->sweep = event_new(jd->base, -1, EV_PERSIST, on_sweep, w);
+    w->renew = event_new(jd->base, -1, EV_PERSIST, on_renew, w);
+    struct timeval renew_tv = {(time_t)(LEASE_MS / 3000), 0};
     w->retry = evtimer_new(jd->base, on_retry, w);
     w->lookups = lookups_new(jd->base, on_lookups_done, w);
     int64_t period = jd->cfg->claim_idle_ms / 2;
     if (period < 200)
         period = 200;
     struct timeval tv = {(time_t)(period / 1000), (suseconds_t)((period % 1000) * 1000)};
-    if (!w->sweep || !w->retry || !w->lookups || event_add(w->sweep, &tv) != 0) {
+    if (!w->sweep || !w->retry || !w->lookups || !w->renew || event_add(w->sweep, &tv) != 0 ||
+        event_add(w->renew, &renew_tv) != 0) {
         worker_free(w);
         return NULL;
     }
@@ -569,7 +893,10 @@ void worker_on_redis_state(struct worker *w, enum rq_state s)
 {
     if (s == RQ_READY) {
         w->group_ready = 0; /* the server may be a fresh one: make sure the group exists */
-        read_more(w);
+        if (w->held && !w->stopping)
+            event_active(w->retry, EV_TIMEOUT, 0); /* back at once, not after the backoff */
+        else
+            read_more(w);
     } else if (s == RQ_CLOSED) {
         /* Every command in flight has been failed by now. */
         w->reading = 0;
@@ -579,6 +906,11 @@ void worker_on_redis_state(struct worker *w, enum rq_state s)
 void worker_stop(struct worker *w)
 {
     w->stopping = 1;
+    /* The name is free for the next start at once; what is still in flight here is
+     * applied idempotently should a successor read it again. */
+    if (w->leased && rq_is_ready(w->jd->rq_worker))
+        stream_lease_release(w->jd->rq_worker, w->consumer, w->token);
+    w->leased = 0;
 }
 
 int worker_is_idle(const struct worker *w)
@@ -594,6 +926,13 @@ void worker_free(struct worker *w)
         event_free(w->sweep);
     if (w->retry)
         event_free(w->retry);
+    if (w->renew)
+        event_free(w->renew);
     lookups_free(w->lookups);
+    while (w->held) {
+        struct apply_ctx *ctx = w->held;
+        w->held = ctx->next;
+        ctx_free(ctx);
+    }
     free(w);
 }

@@ -144,14 +144,14 @@ int stream_group_create(struct rq_client *c, rq_reply_cb cb, void *priv)
     return rq_command(c, 0, cb, priv, 6, argv, lens);
 }
 
-int stream_read(struct rq_client *c, const char *consumer, long long count, int block_ms,
-                int64_t timeout_ms, rq_reply_cb cb, void *priv)
+int stream_read(struct rq_client *c, const char *consumer, const char *from, long long count,
+                int block_ms, int64_t timeout_ms, rq_reply_cb cb, void *priv)
 {
     char count_s[24], block_s[24];
     snprintf(count_s, sizeof(count_s), "%lld", count);
     snprintf(block_s, sizeof(block_s), "%d", block_ms);
     const char *all[11] = {"XREADGROUP", "GROUP", JD_GROUP,  consumer,      "COUNT", count_s,
-                           "BLOCK",      block_s, "STREAMS", JD_RAW_STREAM, ">"};
+                           "BLOCK",      block_s, "STREAMS", JD_RAW_STREAM, from};
     const char *argv[11];
     size_t lens[11];
     int argc = 0;
@@ -223,6 +223,98 @@ static void on_ignore(struct rq_client *c, const redisReply *r, void *priv)
     (void)c;
     (void)r;
     (void)priv;
+}
+
+/* The lease scripts are short and sent as EVAL text: they run once a start or once every
+ * few seconds, so the script cache buys nothing. Keys are built from the prefix inside
+ * (every consumer's lease is looked at), as dead.lua does with its per-source keys. */
+static const char lease_take_lua[] =
+    "local key = ARGV[1] .. ARGV[2]\n"
+    "local cur = redis.call('GET', key)\n"
+    "if (ARGV[3] == '' and cur) or (ARGV[3] ~= '' and cur ~= ARGV[3]) then return -1 end\n"
+    "redis.call('SET', key, ARGV[4], 'PX', ARGV[5])\n"
+    "local removed = 0\n"
+    "local consumers = redis.pcall('XINFO', 'CONSUMERS', ARGV[6], ARGV[7])\n"
+    "if type(consumers) ~= 'table' or consumers.err then return 0 end\n"
+    "for _, c in ipairs(consumers) do\n"
+    "  local name, pending\n"
+    "  for i = 1, #c - 1, 2 do\n"
+    "    if c[i] == 'name' then name = c[i + 1] elseif c[i] == 'pending' then pending = c[i + 1] "
+    "end\n"
+    "  end\n"
+    "  if name and name ~= ARGV[2] and pending == 0 and\n"
+    "     redis.call('EXISTS', ARGV[1] .. name) == 0 then\n"
+    "    redis.call('XGROUP', 'DELCONSUMER', ARGV[6], ARGV[7], name)\n"
+    "    removed = removed + 1\n"
+    "  end\n"
+    "end\n"
+    "return removed\n";
+
+static const char lease_renew_lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                      "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                      "end\n"
+                                      "return 0\n";
+
+static const char lease_release_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+
+int stream_lease_peek(struct rq_client *c, const char *const *names, int n, rq_reply_cb cb,
+                      void *priv)
+{
+    enum { MAX = 64 };
+    const char *argv[1 + MAX];
+    size_t lens[1 + MAX];
+    char keys[MAX][160];
+    if (n <= 0 || n > MAX)
+        return -1;
+    argv[0] = "MGET";
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(keys[i], sizeof(keys[i]), "%s%s", JD_LEASE_PREFIX, names[i]);
+        if (k < 0 || (size_t)k >= sizeof(keys[i]))
+            return -1;
+        argv[1 + i] = keys[i];
+    }
+    set_lens(argv, lens, 1 + n);
+    return rq_command(c, 0, cb, priv, 1 + n, argv, lens);
+}
+
+int stream_lease_take(struct rq_client *c, const char *name, const char *expect, const char *token,
+                      int64_t lease_ms, rq_reply_cb cb, void *priv)
+{
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%lld", (long long)lease_ms);
+    const char *argv[10] = {"EVAL", lease_take_lua, "0", JD_LEASE_PREFIX, name,
+                            expect, token,          ms,  JD_RAW_STREAM,   JD_GROUP};
+    size_t lens[10];
+    set_lens(argv, lens, 10);
+    return rq_command(c, 0, cb, priv, 10, argv, lens);
+}
+
+int stream_lease_renew(struct rq_client *c, const char *name, const char *token, int64_t lease_ms,
+                       rq_reply_cb cb, void *priv)
+{
+    char ms[24], key[160];
+    snprintf(ms, sizeof(ms), "%lld", (long long)lease_ms);
+    int k = snprintf(key, sizeof(key), "%s%s", JD_LEASE_PREFIX, name);
+    if (k < 0 || (size_t)k >= sizeof(key))
+        return -1;
+    const char *argv[6] = {"EVAL", lease_renew_lua, "1", key, token, ms};
+    size_t lens[6];
+    set_lens(argv, lens, 6);
+    return rq_command(c, 0, cb, priv, 6, argv, lens);
+}
+
+void stream_lease_release(struct rq_client *c, const char *name, const char *token)
+{
+    char key[160];
+    int k = snprintf(key, sizeof(key), "%s%s", JD_LEASE_PREFIX, name);
+    if (k < 0 || (size_t)k >= sizeof(key))
+        return;
+    const char *argv[5] = {"EVAL", lease_release_lua, "1", key, token};
+    size_t lens[5];
+    set_lens(argv, lens, 5);
+    (void)rq_command(c, 0, on_ignore, NULL, 5, argv, lens);
 }
 
 void stream_keep_claimed(struct rq_client *c, const char *consumer, const char *const *ids, int n)

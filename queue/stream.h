@@ -96,10 +96,28 @@ int stream_record_copy(const struct stream_record *rec, struct stream_record *ou
 
 /* XGROUP CREATE jd:raw jd 0 MKSTREAM. A BUSYGROUP error means it already exists. */
 int stream_group_create(struct rq_client *c, rq_reply_cb cb, void *priv);
-/* XREADGROUP of up to count new entries for consumer; block_ms > 0 waits on the server
- * that long (the command's deadline is then block_ms + timeout_ms, so it outlasts it). */
-int stream_read(struct rq_client *c, const char *consumer, long long count, int block_ms,
-                int64_t timeout_ms, rq_reply_cb cb, void *priv);
+/* XREADGROUP of up to count entries for consumer after `from`: ">" for new entries, an id
+ * ("0" first) for the consumer's own pending ones. block_ms > 0 waits on the server that
+ * long (the command's deadline is then block_ms + timeout_ms, so it outlasts it). */
+int stream_read(struct rq_client *c, const char *consumer, const char *from, long long count,
+                int block_ms, int64_t timeout_ms, rq_reply_cb cb, void *priv);
+
+/* Consumer names are leased (docs/internals.md "Consumer names"): the key
+ * JD_LEASE_PREFIX + name holds its holder's token and expires unless renewed. */
+#define JD_LEASE_PREFIX "jd:lease:"
+/* MGET of the leases of n names: the reply holds each holder's token or nil. */
+int stream_lease_peek(struct rq_client *c, const char *const *names, int n, rq_reply_cb cb,
+                      void *priv);
+/* Takes name's lease for token (lease_ms) when it holds expect ("" = when it is free), then
+ * removes from the group every other consumer that owns no pending entry and holds no
+ * lease. Reply: integer, how many were removed, or -1 when the lease was not as expected. */
+int stream_lease_take(struct rq_client *c, const char *name, const char *expect, const char *token,
+                      int64_t lease_ms, rq_reply_cb cb, void *priv);
+/* Extends name's lease while it holds token. Reply: integer, 1 kept, 0 lost. */
+int stream_lease_renew(struct rq_client *c, const char *name, const char *token, int64_t lease_ms,
+                       rq_reply_cb cb, void *priv);
+/* Gives name's lease up if it holds token; fire and forget. */
+void stream_lease_release(struct rq_client *c, const char *name, const char *token);
 /* XPENDING jd:raw jd IDLE idle_ms - + count: rows of [id, consumer, idle ms, deliveries]. */
 int stream_pending(struct rq_client *c, int64_t idle_ms, int count, rq_reply_cb cb, void *priv);
 /* The id and delivery count of one XPENDING row; -1 when the row is not one. */
