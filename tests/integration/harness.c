@@ -1202,6 +1202,19 @@ long long jd_metric(const struct jd_daemon *d, const char *series)
     return v;
 }
 
+char *jd_stripe_checkout_body(const char *prefix, int i)
+{
+    struct jd_buf b = {0};
+    jd_buf_printf(&b,
+                  "{\"id\":\"evt_%s_%05d\",\"object\":\"event\",\"type\":"
+                  "\"checkout.session.completed\",\"created\":%" PRId64 ",\"data\":{\"object\":"
+                  "{\"id\":\"cs_%s_%05d\",\"object\":\"checkout.session\",\"amount_total\":%d,"
+                  "\"currency\":\"eur\",\"customer_details\":{\"email\":\"%s%05d@example.com\"},"
+                  "\"payment_intent\":\"pi_%s_%05d\",\"metadata\":{}}}}",
+                  prefix, i, (int64_t)1790000000 + i, prefix, i, 500 + i, prefix, i, prefix, i);
+    return b.p;
+}
+
 char *jd_slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");

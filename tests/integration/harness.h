@@ -121,6 +121,9 @@ void jd_dump_log(const char *path, int lines);
 /* The whole file, NUL-terminated (malloc'd; the caller frees), or NULL when it cannot be
  * read. */
 char *jd_slurp(const char *path);
+/* A Stripe checkout.session.completed for payment i of a run (ids, email and amount derived
+ * from prefix and i; EUR 5.00 + i cents), unsigned: post it with jd_post_stripe. Free it. */
+char *jd_stripe_checkout_body(const char *prefix, int i);
 /* A raw TCP connection to the daemon (loopback, blocking, close-on-exec), for tests that
  * speak HTTP byte by byte or not at all; fatal when it cannot connect. */
 int jd_daemon_connect(const struct jd_daemon *d);

@@ -16,19 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *make_body(const char *prefix, int i)
-{
-    struct jd_buf b = {0};
-    jd_buf_printf(&b,
-                  "{\"id\":\"evt_%s_%05d\",\"object\":\"event\",\"type\":"
-                  "\"checkout.session.completed\",\"created\":%" PRId64 ",\"data\":{\"object\":"
-                  "{\"id\":\"cs_%s_%05d\",\"object\":\"checkout.session\",\"amount_total\":%d,"
-                  "\"currency\":\"eur\",\"customer_details\":{\"email\":\"%s%05d@example.com\"},"
-                  "\"payment_intent\":\"pi_%s_%05d\",\"metadata\":{}}}}",
-                  prefix, i, (int64_t)1790000000 + i, prefix, i, 500 + i, prefix, i, prefix, i);
-    return b.p;
-}
-
 /* used_memory from INFO memory, or -1. */
 static long long used_memory(redisContext *c)
 {
@@ -72,7 +59,7 @@ static void round_(struct jd_redis *redis, const char *prefix, int n, const char
     jd_daemon_config(&ingest, redis->port, "roles = ingest,api\n");
     jd_daemon_start(&ingest, 1);
     for (int i = 0; i < n; i++) {
-        char *body = make_body(prefix, i);
+        char *body = jd_stripe_checkout_body(prefix, i);
         struct jd_http h;
         jd_post_stripe(&ingest, body, &h);
         JD_REQUIRE(h.status == 200, "%s: backlog webhook %d: want 200, got %ld", prefix, i,

@@ -37,22 +37,9 @@ static atomic_int nrec;
 static atomic_int stop_load;
 static struct jd_daemon daemon_;
 
-static char *make_body_p(const char *prefix, int i)
-{
-    struct jd_buf b = {0};
-    jd_buf_printf(&b,
-                  "{\"id\":\"evt_%s_%05d\",\"object\":\"event\",\"type\":"
-                  "\"checkout.session.completed\",\"created\":%" PRId64 ",\"data\":{\"object\":"
-                  "{\"id\":\"cs_%s_%05d\",\"object\":\"checkout.session\",\"amount_total\":%d,"
-                  "\"currency\":\"eur\",\"customer_details\":{\"email\":\"%s%05d@example.com\"},"
-                  "\"payment_intent\":\"pi_%s_%05d\",\"metadata\":{}}}}",
-                  prefix, i, (int64_t)1790000000 + i, prefix, i, 500 + i, prefix, i, prefix, i);
-    return b.p;
-}
-
 static char *make_body(int i)
 {
-    return make_body_p("out", i);
+    return jd_stripe_checkout_body("out", i);
 }
 
 /* Every webhook <prefix>_<i> for i < n is in its journey exactly once; returns how many are
@@ -229,7 +216,7 @@ static void backlog_outage(struct jd_redis *redis)
     jd_daemon_config(&ingest, redis->port, "roles = ingest,api\n");
     jd_daemon_start(&ingest, 1);
     for (int i = 0; i < NB; i++) {
-        char *body = make_body_p("bl", i);
+        char *body = jd_stripe_checkout_body("bl", i);
         struct jd_http h;
         jd_post_stripe(&ingest, body, &h);
         JD_EXPECT(h.status == 200, "backlog webhook %d: want 200, got %ld", i, h.status);
