@@ -757,7 +757,7 @@ void jd_daemon_config(struct jd_daemon *d, int redis_port, const char *extra)
             "default_country_code = 39\n"
             "click_allow = example.com\n"
             "retry_after = 2s\n"
-            "claim_idle = 1s\n"
+            "%s"
             "%s"
             "\n"
             "[source stripe]\n"
@@ -768,7 +768,8 @@ void jd_daemon_config(struct jd_daemon *d, int redis_port, const char *extra)
             "type = form\n"
             "auth = hmac\n"
             "secret = " JD_FORM_SECRET "\n",
-            d->port, redis_port, extra ? extra : "");
+            d->port, redis_port, extra && strstr(extra, "claim_idle") ? "" : "claim_idle = 1s\n",
+            extra ? extra : "");
     if (fclose(f) != 0)
         jd_fatal(__FILE__, __LINE__, "write %s failed", d->conf);
 }
@@ -1213,6 +1214,32 @@ char *jd_stripe_checkout_body(const char *prefix, int i)
                   "\"payment_intent\":\"pi_%s_%05d\",\"metadata\":{}}}}",
                   prefix, i, (int64_t)1790000000 + i, prefix, i, 500 + i, prefix, i, prefix, i);
     return b.p;
+}
+
+int jd_check_checkout_journeys(const struct jd_daemon *d, const char *prefix, int n,
+                               const long *first_status)
+{
+    int missing = 0, dup = 0;
+    for (int i = 0; i < n; i++) {
+        char email[64], id[64];
+        snprintf(email, sizeof email, "%s%05d@example.com", prefix, i);
+        snprintf(id, sizeof id, "stripe:evt_%s_%05d", prefix, i);
+        long st;
+        cJSON *j = jd_journey(d, "email", email, &st);
+        int c = j ? jd_count_event(j, id) : 0;
+        if (c == 0 && missing++ < 10)
+            jd_error(__FILE__, __LINE__,
+                     "webhook %s %d (first answer %ld) is not in its journey "
+                     "(status %ld)",
+                     prefix, i, first_status ? first_status[i] : 200L, st);
+        if (c > 1 && dup++ < 10)
+            jd_error(__FILE__, __LINE__, "webhook %s %d appears %d times", prefix, i, c);
+        cJSON_Delete(j);
+    }
+    JD_EXPECT(missing == 0, "%s: %d webhooks missing from the journeys", prefix, missing);
+    JD_EXPECT(dup == 0, "%s: %d webhooks applied more than once", prefix, dup);
+    jd_note("%s: %d of %d webhooks present exactly once", prefix, n - missing - dup, n);
+    return missing + dup;
 }
 
 char *jd_slurp(const char *path)

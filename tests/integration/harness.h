@@ -103,7 +103,8 @@ struct jd_daemon {
 };
 
 /* Writes the standard test configuration (free listen port) plus `extra` lines appended to
- * the [journeyd] section (may be NULL). */
+ * the [journeyd] section (may be NULL). claim_idle is 1s so retries come quickly, unless
+ * `extra` sets it (a key may appear once). */
 void jd_daemon_config(struct jd_daemon *d, int redis_port, const char *extra);
 /* Starts $JD_BINARY -c <conf> with stderr appended to d->log, and waits for /readyz 200
  * when wait_ready is set (fatal if it does not come, with the log tail). */
@@ -124,6 +125,11 @@ char *jd_slurp(const char *path);
 /* A Stripe checkout.session.completed for payment i of a run (ids, email and amount derived
  * from prefix and i; EUR 5.00 + i cents), unsigned: post it with jd_post_stripe. Free it. */
 char *jd_stripe_checkout_body(const char *prefix, int i);
+/* Every webhook jd_stripe_checkout_body(prefix, i) for i < n is in its journey exactly once
+ * (the first ten misses and doubles are reported, with first_status[i] when given: the
+ * answer its sender got). Counts as failed checks; returns how many are not. */
+int jd_check_checkout_journeys(const struct jd_daemon *d, const char *prefix, int n,
+                               const long *first_status);
 /* A raw TCP connection to the daemon (loopback, blocking, close-on-exec), for tests that
  * speak HTTP byte by byte or not at all; fatal when it cannot connect. */
 int jd_daemon_connect(const struct jd_daemon *d);

@@ -42,33 +42,6 @@ static char *make_body(int i)
     return jd_stripe_checkout_body("out", i);
 }
 
-/* Every webhook <prefix>_<i> for i < n is in its journey exactly once; returns how many are
- * not. */
-static int check_journeys(const char *prefix, int n, const long *first_status)
-{
-    int missing = 0, dup = 0;
-    for (int i = 0; i < n; i++) {
-        char email[64], id[64];
-        snprintf(email, sizeof email, "%s%05d@example.com", prefix, i);
-        snprintf(id, sizeof id, "stripe:evt_%s_%05d", prefix, i);
-        long st;
-        cJSON *j = jd_journey(&daemon_, "email", email, &st);
-        int c = j ? jd_count_event(j, id) : 0;
-        if (c == 0 && missing++ < 10)
-            jd_error(__FILE__, __LINE__,
-                     "webhook %s %d (first answer %ld) is not in its journey "
-                     "(status %ld)",
-                     prefix, i, first_status ? first_status[i] : 200L, st);
-        if (c > 1 && dup++ < 10)
-            jd_error(__FILE__, __LINE__, "webhook %s %d appears %d times", prefix, i, c);
-        cJSON_Delete(j);
-    }
-    JD_EXPECT(missing == 0, "%s: %d webhooks missing from the journeys", prefix, missing);
-    JD_EXPECT(dup == 0, "%s: %d webhooks applied more than once", prefix, dup);
-    jd_note("%s: %d of %d webhooks present exactly once", prefix, n - missing - dup, n);
-    return missing + dup;
-}
-
 /* The loader only records; all judging happens in the main thread, which owns the failure
  * counter. */
 static void *loader(void *arg)
@@ -250,7 +223,7 @@ static void backlog_outage(struct jd_redis *redis)
     }
     long dead = jd_wait_drained(&daemon_, 180);
     JD_EXPECT(dead == 0, "backlog: %ld dead letters", dead);
-    check_journeys("bl", NB, NULL);
+    jd_check_checkout_journeys(&daemon_, "bl", NB, NULL);
 }
 
 int main(void)
@@ -325,7 +298,7 @@ int main(void)
     static long first_status[MAX_REC];
     for (int i = 0; i < n; i++)
         first_status[i] = recs[i].status;
-    check_journeys("out", n, first_status);
+    jd_check_checkout_journeys(&daemon_, "out", n, first_status);
 
     backlog_outage(&redis);
 
