@@ -7,7 +7,9 @@
  *   jdsim --demo [--url URL]                     50 contacts for the quick start, then
  *                                                three journeys to look at
  *   jdsim --load [--rate R] [--duration S]       unique Stripe-signed 1-2 KB webhooks, as
- *                                                fast as possible or at R per second
+ *         [--ack-log FILE]                       fast as possible or at R per second; the
+ *                                                ack log gets "<event id> <amount>" of each
+ *                                                200 (bench/crash.sh checks them in Redis)
  *   jdsim --emit-wrk FILE [--count N]            pre-signed Stripe requests for wrk
  *                                                (bench/wrk_replay.lua); valid for 300 s
  *   jdsim --free-port                            prints a free loopback TCP port
@@ -43,7 +45,7 @@ struct cfg {
     int contacts, concurrency, demo, load, free_port, quiet;
     uint64_t seed;
     double rate, duration, dup_rate;
-    const char *emit_wrk;
+    const char *emit_wrk, *ack_log;
     long count;
     const char *secret[SY_NTYPES];
     const char *token;
@@ -104,11 +106,13 @@ struct slot {
     struct sb body;
     int type; /* enum sy_type, or -1 */
     int64_t start_us;
+    char event_id[48]; /* load mode: the Stripe event id, for the ack log */
 };
 
 struct stats {
     long sent, ok;
     long status[600];
+    FILE *ack_log; /* load mode: every acknowledged event id and amount */
     long type_sent[SY_NTYPES], type_ok[SY_NTYPES];
     int64_t *lat_us;
     size_t nlat, caplat;
@@ -144,6 +148,7 @@ static void slot_reset(struct slot *s)
     s->hdrs = NULL;
     s->body.len = 0;
     s->type = -1;
+    s->event_id[0] = '\0';
 }
 
 static void set_url(struct slot *s, const struct cfg *c, const char *path)
@@ -302,6 +307,10 @@ static void record(struct stats *st, struct slot *s, long code, int64_t us, int 
         st->status[code]++;
     int ok = code == 200 || (s->type == SY_CLICK && code == 302);
     st->ok += ok;
+    if (ok && st->ack_log && s->event_id[0]) {
+        const char *a = s->body.p ? strstr(s->body.p, "\"amount_total\":") : NULL;
+        fprintf(st->ack_log, "%s %ld\n", s->event_id, a ? strtol(a + 15, NULL, 10) : -1L);
+    }
     if (s->type >= 0 && s->type < SY_NTYPES) {
         st->type_sent[s->type]++;
         st->type_ok[s->type] += ok;
@@ -627,6 +636,7 @@ static int next_load(struct slot *s, void *ud, int *more)
     char line[200];
     slot_reset(s);
     s->type = SY_STRIPE;
+    sy_stripe_load_id(it->run, it->n, s->event_id, sizeof(s->event_id));
     sy_stripe_load_body(&s->body, it->run, it->n++, (int64_t)time(NULL));
     set_url(s, it->c, "/hooks/");
     struct sb path = {0};
@@ -663,6 +673,10 @@ static double pct_ms(const struct stats *st, double p)
 static int run_load(struct cfg *c)
 {
     struct stats st = {0};
+    if (c->ack_log && !(st.ack_log = fopen(c->ack_log, "w"))) {
+        perror(c->ack_log);
+        return 1;
+    }
     struct load_it it = {.c = c,
                          .run = c->seed ? c->seed : (uint64_t)now_us() ^ (uint64_t)getpid()};
     it.start_us = now_us();
@@ -677,6 +691,10 @@ static int run_load(struct cfg *c)
            st.sent, st.status[200], non, secs, secs > 0 ? (double)st.sent / secs : 0.0,
            pct_ms(&st, 0.50), pct_ms(&st, 0.99));
     free(st.lat_us);
+    if (st.ack_log && fclose(st.ack_log) != 0) {
+        perror(c->ack_log);
+        return 1;
+    }
     return 0;
 }
 
@@ -759,8 +777,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: jdsim [--url URL] [--contacts N] [--seed S] [--concurrency C]\n"
             "             [--secrets type=secret,...] [--hooks type=name,...] [--dup-rate R]\n"
-            "             [--demo] [--load [--rate R] [--duration S]] [--emit-wrk FILE "
-            "[--count N]]\n"
+            "             [--demo] [--load [--rate R] [--duration S] [--ack-log FILE]]\n"
+            "             [--emit-wrk FILE [--count N]]\n"
             "             [--hubspot-url URL] [--free-port] [--quiet]\n");
 }
 
@@ -788,16 +806,25 @@ int main(int argc, char **argv)
     c.secret[SY_STRIPE] = "whsec_demo_secret";
     c.secret[SY_FORM] = "form_demo_secret";
     c.secret[SY_PIPEDRIVE] = "journeyd:pipedrive_bench_secret";
-    static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},      {"contacts", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},     {"concurrency", required_argument, NULL, 'c'},
-        {"secrets", required_argument, NULL, 'S'},  {"hooks", required_argument, NULL, 'H'},
-        {"dup-rate", required_argument, NULL, 'D'}, {"demo", no_argument, NULL, 'd'},
-        {"load", no_argument, NULL, 'l'},           {"rate", required_argument, NULL, 'r'},
-        {"duration", required_argument, NULL, 't'}, {"emit-wrk", required_argument, NULL, 'w'},
-        {"count", required_argument, NULL, 'k'},    {"hubspot-url", required_argument, NULL, 'B'},
-        {"free-port", no_argument, NULL, 'f'},      {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"url", required_argument, NULL, 'u'},
+                                         {"contacts", required_argument, NULL, 'n'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"concurrency", required_argument, NULL, 'c'},
+                                         {"secrets", required_argument, NULL, 'S'},
+                                         {"hooks", required_argument, NULL, 'H'},
+                                         {"dup-rate", required_argument, NULL, 'D'},
+                                         {"demo", no_argument, NULL, 'd'},
+                                         {"load", no_argument, NULL, 'l'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"duration", required_argument, NULL, 't'},
+                                         {"emit-wrk", required_argument, NULL, 'w'},
+                                         {"count", required_argument, NULL, 'k'},
+                                         {"hubspot-url", required_argument, NULL, 'B'},
+                                         {"free-port", no_argument, NULL, 'f'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"ack-log", required_argument, NULL, 'A'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -852,6 +879,9 @@ int main(int argc, char **argv)
             break;
         case 'q':
             c.quiet = 1;
+            break;
+        case 'A':
+            c.ack_log = optarg;
             break;
         default:
             usage();

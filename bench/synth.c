@@ -789,12 +789,17 @@ void sy_month_free(struct sy_month *m)
     memset(m, 0, sizeof(*m));
 }
 
+void sy_stripe_load_id(uint64_t run, uint64_t n, char *out, size_t cap)
+{
+    snprintf(out, cap, "evt_L%" PRIx64 "x%" PRIu64, run & UINT64_C(0xffffffff), n);
+}
+
 void sy_stripe_load_body(struct sb *b, uint64_t run, uint64_t n, int64_t created_s)
 {
     struct rng r = {sy_mix(run * UINT64_C(1000003) + n)};
     char evt[40], cs[80], cus[32], pi[40], email[64], aid[40];
     b->len = 0;
-    snprintf(evt, sizeof(evt), "evt_L%" PRIx64 "x%" PRIu64, run & UINT64_C(0xffffffff), n);
+    sy_stripe_load_id(run, n, evt, sizeof(evt));
     rnd_id(&r, "cs_live_", alnum, 58, cs, sizeof(cs));
     snprintf(cus, sizeof(cus), "cus_L%" PRIx64 "x%" PRIu64, run & 0xffffff, n);
     rnd_id(&r, "pi_", alnum, 24, pi, sizeof(pi));

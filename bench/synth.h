@@ -98,6 +98,8 @@ unsigned sy_contact_path(uint64_t seed, int i, int heavy);
 /* A unique Stripe checkout.session.completed of 1-2 KB for load tests: the n-th one of
  * the run tagged `run`, created at `created_s`. Replaces b's contents. */
 void sy_stripe_load_body(struct sb *b, uint64_t run, uint64_t n, int64_t created_s);
+/* The Stripe event id of load webhook n of a run (what sy_stripe_load_body puts in it). */
+void sy_stripe_load_id(uint64_t run, uint64_t n, char *out, size_t cap);
 
 /* splitmix64: the generator behind everything above. */
 uint64_t sy_mix(uint64_t x);

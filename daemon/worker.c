@@ -84,6 +84,7 @@ static void read_more(struct worker *w);
 static void read_next(struct worker *w, int block);
 static void lease_acquire(struct worker *w);
 static void schedule_retry(struct worker *w);
+static int is_held(const struct worker *w, const char *id);
 
 /* Errors that come from Redis's state, not from the entry: no reply at all (a timeout, a
  * lost connection) or one of these codes, at the start of the reply or, from a script on
@@ -498,6 +499,10 @@ static void process_entry(struct worker *w, const redisReply *e, long long deliv
     case STREAM_ENTRY_OK:
         break;
     }
+    /* Re-read from our own pending list while still in look-ups or held here: the copy
+     * in flight finishes it. */
+    if (lookups_has(w->lookups, entry) || is_held(w, entry))
+        return;
     process_record(w, entry, &f, deliveries);
 }
 
@@ -893,6 +898,13 @@ void worker_on_redis_state(struct worker *w, enum rq_state s)
 {
     if (s == RQ_READY) {
         w->group_ready = 0; /* the server may be a fresh one: make sure the group exists */
+        if (w->leased) {
+            /* A batch Redis handed us just before the connection went is pending under
+             * our name, its reply lost: read our own pending entries again first, not
+             * after claim_idle. Those still in flight here are skipped (process_entry). */
+            w->history = 1;
+            snprintf(w->history_from, sizeof(w->history_from), "0");
+        }
         if (w->held && !w->stopping)
             event_active(w->retry, EV_TIMEOUT, 0); /* back at once, not after the backoff */
         else
