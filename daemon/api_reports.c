@@ -13,6 +13,7 @@
 #include "common.h"
 #include "http.h"
 #include "report_job.h"
+#include "report_range.h"
 #include "util.h"
 
 #define DAY_MS INT64_C(86400000)
@@ -32,20 +33,16 @@ static int parse_duration(const char *s, int64_t *ms)
     return 0;
 }
 
-/* from/to: RFC 3339 instants; absent = open. from must be before to. */
-static const char *parse_range(const struct cx_form *q, int required, int64_t *from, int64_t *to)
+/* from=/to=/period= (report_range.h) into the report's [from, to). */
+static const char *parse_range(const struct cx_form *q, enum report_range_default def,
+                               int64_t now_ms, int64_t *from, int64_t *to)
 {
-    const char *f = cx_form_get(q, "from"), *t = cx_form_get(q, "to");
-    *from = INT64_MIN;
-    *to = INT64_MAX;
-    if (required && (!f || !t))
-        return "from and to are required (RFC 3339 instants)";
-    if (f && cx_parse_rfc3339(f, from) != 0)
-        return "from is not an RFC 3339 instant";
-    if (t && cx_parse_rfc3339(t, to) != 0)
-        return "to is not an RFC 3339 instant";
-    if (*from >= *to)
-        return "from must be before to";
+    struct report_range r;
+    const char *err;
+    if (report_range_parse(q, def, now_ms, &r, &err) != 0)
+        return err;
+    *from = r.from_ms;
+    *to = r.to_ms;
     return NULL;
 }
 
@@ -82,7 +79,7 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
     else if ((v = cx_form_get(&q, "half_life")) && parse_duration(v, &p.half_life_ms) != 0)
         bad = "half_life: expected a duration such as 7d";
     else
-        bad = parse_range(&q, 0, &p.from_ms, &p.to_ms);
+        bad = parse_range(&q, REPORT_RANGE_ALL_TIME, jd_now_ms(), &p.from_ms, &p.to_ms);
     cx_form_free(&q);
     if (bad) {
         http_reply_error(req, 400, "bad_request", bad);
@@ -116,7 +113,7 @@ void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *re
     else if ((v = cx_form_get(&q, "view")) && strcmp(v, "cohort") != 0 &&
              strcmp(v, "activity") != 0)
         bad = "unknown view: expected cohort or activity";
-    else if (!(bad = parse_range(&q, 1, &p.from_ms, &p.to_ms))) {
+    else if (!(bad = parse_range(&q, REPORT_RANGE_THIS_MONTH, jd_now_ms(), &p.from_ms, &p.to_ms))) {
         p.activity = (v = cx_form_get(&q, "view")) && strcmp(v, "activity") == 0;
         if ((v = cx_form_get(&q, "compare"))) {
             p.has_compare = 1;
@@ -142,9 +139,10 @@ void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
     struct cx_form q;
-    struct rp_sla_params p = {0};
+    struct rp_sla_params p = {.now_ms = jd_now_ms()};
     const char *bad = parse_query(req, &q) != 0 ? "malformed query string"
-                                                : parse_range(&q, 1, &p.from_ms, &p.to_ms);
+                                                : parse_range(&q, REPORT_RANGE_THIS_MONTH, p.now_ms,
+                                                              &p.from_ms, &p.to_ms);
     cx_form_free(&q);
     if (bad) {
         http_reply_error(req, 400, "bad_request", bad);
@@ -154,7 +152,6 @@ void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest)
     if (!j)
         return;
     const struct cfg *c = jd->cfg;
-    p.now_ms = jd_now_ms();
     snprintf(j->sla_hours, sizeof(j->sla_hours), "%s", c->sla_response_hours);
     snprintf(j->sla_share, sizeof(j->sla_share), "%s", c->sla_response_share);
     p.response_hours = j->sla_hours;
