@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/http.h>
+
 #include "api.h"
 #include "common.h"
+#include "csv.h"
 #include "http.h"
 #include "report_job.h"
 #include "report_range.h"
@@ -46,6 +49,31 @@ static const char *parse_range(const struct cx_form *q, enum report_range_defaul
     return NULL;
 }
 
+/* format=csv|json, else the Accept header (reports/csv.h); the SLA's CSV also takes
+ * table=figures|waiting (its JSON holds both, so JSON ignores it). */
+static const char *parse_format(struct evhttp_request *req, const struct cx_form *q,
+                                enum report_kind kind, enum report_format *out)
+{
+    const char *f = cx_form_get(q, "format"), *t = cx_form_get(q, "table");
+    *out = REPORT_JSON;
+    if (f && f[0]) {
+        if (strcmp(f, "csv") == 0)
+            *out = REPORT_CSV;
+        else if (strcmp(f, "json") != 0)
+            return "unknown format: expected json or csv";
+    } else if (rp_csv_accepted(
+                   evhttp_find_header(evhttp_request_get_input_headers(req), "Accept"))) {
+        *out = REPORT_CSV;
+    }
+    if (kind == REPORT_SLA && t && t[0]) {
+        if (strcmp(t, "waiting") == 0)
+            *out = *out == REPORT_CSV ? REPORT_CSV_WAITING : *out;
+        else if (strcmp(t, "figures") != 0)
+            return "unknown table: expected figures or waiting";
+    }
+    return NULL;
+}
+
 static int parse_query(struct evhttp_request *req, struct cx_form *q)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -67,6 +95,7 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
         .lookback_ms = jd->cfg->attribution_lookback_ms,
         .half_life_ms = jd->cfg->attribution_half_life_ms,
     };
+    enum report_format format = REPORT_JSON;
     const char *bad = NULL, *v;
     if (parse_query(req, &q) != 0)
         bad = "malformed query string";
@@ -80,6 +109,8 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
         bad = "half_life: expected a duration such as 7d";
     else
         bad = parse_range(&q, REPORT_RANGE_ALL_TIME, jd_now_ms(), &p.from_ms, &p.to_ms);
+    if (!bad)
+        bad = parse_format(req, &q, REPORT_ATTRIBUTION, &format);
     cx_form_free(&q);
     if (bad) {
         http_reply_error(req, 400, "bad_request", bad);
@@ -89,6 +120,7 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
     if (!j)
         return;
     j->attr = p;
+    j->format = format;
     j->acc = rp_attribution_new(&j->attr, 100000);
     if (!j->acc) {
         report_job_fail(j, 503, "unavailable", "out of memory");
@@ -105,6 +137,7 @@ void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *re
     (void)rest;
     struct cx_form q;
     struct rp_funnel_params p = {.by = RP_MONTH};
+    enum report_format format = REPORT_JSON;
     const char *bad = NULL, *v;
     if (parse_query(req, &q) != 0)
         bad = "malformed query string";
@@ -121,6 +154,8 @@ void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *re
                 bad = "compare: expected a period label such as 2026-09, 2026-W40 or 2026-09-15";
         }
     }
+    if (!bad)
+        bad = parse_format(req, &q, REPORT_FUNNEL, &format);
     cx_form_free(&q);
     if (bad) {
         http_reply_error(req, 400, "bad_request", bad);
@@ -130,6 +165,7 @@ void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *re
     if (!j)
         return;
     j->funnel = p;
+    j->format = format;
     report_funnel_start(j);
     report_job_release(j);
 }
@@ -140,9 +176,12 @@ void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest)
     (void)rest;
     struct cx_form q;
     struct rp_sla_params p = {.now_ms = jd_now_ms()};
-    const char *bad = parse_query(req, &q) != 0 ? "malformed query string"
-                                                : parse_range(&q, REPORT_RANGE_THIS_MONTH, p.now_ms,
-                                                              &p.from_ms, &p.to_ms);
+    enum report_format format = REPORT_JSON;
+    const char *bad = NULL;
+    if (parse_query(req, &q) != 0)
+        bad = "malformed query string";
+    else if (!(bad = parse_format(req, &q, REPORT_SLA, &format)))
+        bad = parse_range(&q, REPORT_RANGE_THIS_MONTH, p.now_ms, &p.from_ms, &p.to_ms);
     cx_form_free(&q);
     if (bad) {
         http_reply_error(req, 400, "bad_request", bad);
@@ -169,6 +208,7 @@ void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest)
         p.qualified_rate = j->sla_rate;
     }
     j->sla = p;
+    j->format = format;
     if (!(j->sla_acc = rp_sla_new(&j->sla))) {
         report_job_fail(j, 503, "unavailable", "out of memory");
         report_job_release(j);
