@@ -91,6 +91,68 @@ static void test_values(void **state)
     cJSON_Delete(o);
 }
 
+/* A number cell holds exactly the digits cJSON prints for it in the JSON answer, for the
+ * report's kinds of numbers (integers, rounded decimals, negative refunds) and random
+ * doubles. */
+static void expect_same_digits(double d)
+{
+    cJSON *n = cJSON_CreateNumber(d);
+    assert_non_null(n);
+    char *want = cJSON_PrintUnformatted(n);
+    struct rp_csv c;
+    rp_csv_init(&c, 1024);
+    rp_csv_value(&c, n);
+    char *got = rp_csv_take(&c);
+    assert_non_null(want);
+    assert_non_null(got);
+    if (strcmp(got, want) != 0)
+        fail_msg("%.17g: CSV %s, JSON %s", d, got, want);
+    free(got);
+    cJSON_free(want);
+    cJSON_Delete(n);
+}
+
+static void test_numbers_match_json(void **state)
+{
+    (void)state;
+    static const double fixed[] = {0,
+                                   -0.0,
+                                   1,
+                                   -1,
+                                   2147483647,
+                                   2147483648.0,
+                                   -2147483649.0,
+                                   652250,
+                                   -12345,
+                                   6.52,
+                                   0.6667,
+                                   0.1,
+                                   1.0 / 3,
+                                   -9.09,
+                                   1e12,
+                                   9999999999999.0,
+                                   123456789012.5,
+                                   1e-7,
+                                   4503599627370497.0,
+                                   1e15};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        expect_same_digits(fixed[i]);
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t v = (int64_t)(x % 2000000000001ULL) - 1000000000000LL;
+        expect_same_digits((double)v);                   /* minor units */
+        expect_same_digits((double)(v % 1000000) / 100); /* ROAS-like, 2 decimals */
+        expect_same_digits((double)(v % 10001) / 10000); /* rates, 4 decimals */
+        double r;
+        memcpy(&r, &x, sizeof(r));
+        if (r == r && r - r == 0)
+            expect_same_digits(r); /* any finite double */
+    }
+}
+
 static void test_bound(void **state)
 {
     (void)state;
@@ -234,10 +296,11 @@ static void test_accept(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quoting),     cmocka_unit_test(test_formula_guard),
-        cmocka_unit_test(test_values),      cmocka_unit_test(test_bound),
-        cmocka_unit_test(test_attribution), cmocka_unit_test(test_funnel),
-        cmocka_unit_test(test_sla),         cmocka_unit_test(test_accept),
+        cmocka_unit_test(test_quoting), cmocka_unit_test(test_formula_guard),
+        cmocka_unit_test(test_values),  cmocka_unit_test(test_numbers_match_json),
+        cmocka_unit_test(test_bound),   cmocka_unit_test(test_attribution),
+        cmocka_unit_test(test_funnel),  cmocka_unit_test(test_sla),
+        cmocka_unit_test(test_accept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
