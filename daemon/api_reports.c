@@ -1,7 +1,9 @@
 /*
  * The report endpoints of DESIGN §7: GET /v1/reports/attribution, /funnel and /sla. Each
- * handler checks the token, parses and validates the query, and starts a report job
- * (report_job.h) whose readers answer it; nothing here talks to Redis itself.
+ * handler parses and validates the query (the range through report_range.h, the same
+ * for every report; JSON or CSV from format= or Accept) and starts a report job
+ * (report_job.h) whose readers answer it; nothing here talks to Redis itself. The token
+ * was checked by the route table.
  */
 #include <limits.h>
 #include <stdint.h>
