@@ -6,6 +6,7 @@
  * Also the queue status and dead-letter replay handlers at the end of the file.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -546,6 +547,19 @@ static int is_contact_id(const char *s, size_t len)
     return 1;
 }
 
+/* DESIGN §7: a '+' must be sent as %2B, since form decoding makes a raw one a space. A
+ * phone number that starts with a space and then a digit other than 0 can only have
+ * been an international number written with a raw '+' (cx_norm_phone would otherwise
+ * prefix the default country code to it), so it is read as one. A leading 0 is left as
+ * it came: " 0039…" is already international, " 02…" a national number. */
+static const char *phone_plus(const char *v, char *buf, size_t cap)
+{
+    if (v[0] != ' ' || v[1] < '1' || v[1] > '9')
+        return v;
+    int n = snprintf(buf, cap, "+%s", v + 1);
+    return n < 0 || (size_t)n >= cap ? v : buf;
+}
+
 /* ?email= | phone= | anon= | contact= | identity=<type>:<value>, normalized the same way
  * the connectors normalize identities. */
 void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *rest)
@@ -555,6 +569,7 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
     struct cx_form q = {0};
     char key[CX_IDENT_TYPE_MAX + CX_IDENT_VALUE_MAX + 2], norm[CX_IDENT_VALUE_MAX];
+    char plus[CX_IDENT_VALUE_MAX];
     const char *v;
     int ok = query && cx_form_parse(&q, query, strlen(query)) == 0;
     enum rp_model model = RP_LINEAR;
@@ -582,7 +597,8 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
         type = "email";
         value = norm;
     } else if (ok && (v = cx_form_get(&q, "phone"))) {
-        ok = cx_norm_phone(v, jd->cfg->default_country_code, norm, sizeof(norm)) == 0;
+        ok = cx_norm_phone(phone_plus(v, plus, sizeof(plus)), jd->cfg->default_country_code, norm,
+                           sizeof(norm)) == 0;
         type = "phone";
         value = norm;
     } else if (ok && (v = cx_form_get(&q, "anon"))) {
@@ -597,8 +613,8 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
             if (strcmp(t, "email") == 0)
                 ok = cx_norm_email(colon + 1, norm, sizeof(norm)) == 0;
             else if (strcmp(t, "phone") == 0)
-                ok = cx_norm_phone(colon + 1, jd->cfg->default_country_code, norm, sizeof(norm)) ==
-                     0;
+                ok = cx_norm_phone(phone_plus(colon + 1, plus, sizeof(plus)),
+                                   jd->cfg->default_country_code, norm, sizeof(norm)) == 0;
             else
                 snprintf(norm, sizeof(norm), "%s", colon + 1);
             snprintf(key, sizeof(key), "%s\t%s", t, norm);

@@ -1,7 +1,9 @@
 /*
  * The report endpoints of DESIGN §7: GET /v1/reports/attribution, /funnel and /sla. Each
- * handler checks the token, parses and validates the query, and starts a report job
- * (report_job.h) whose readers answer it; nothing here talks to Redis itself.
+ * handler parses and validates the query (the range through report_range.h, the same
+ * for every report; JSON or CSV from format= or Accept) and starts a report job
+ * (report_job.h) whose readers answer it; nothing here talks to Redis itself. The token
+ * was checked by the route table.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -9,10 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/http.h>
+
 #include "api.h"
 #include "common.h"
+#include "csv.h"
 #include "http.h"
 #include "report_job.h"
+#include "report_range.h"
 #include "util.h"
 
 #define DAY_MS INT64_C(86400000)
@@ -32,20 +38,41 @@ static int parse_duration(const char *s, int64_t *ms)
     return 0;
 }
 
-/* from/to: RFC 3339 instants; absent = open. from must be before to. */
-static const char *parse_range(const struct cx_form *q, int required, int64_t *from, int64_t *to)
+/* from=/to=/period= (report_range.h) into the report's [from, to). */
+static const char *parse_range(const struct cx_form *q, enum report_range_default def,
+                               int64_t now_ms, int64_t *from, int64_t *to)
 {
-    const char *f = cx_form_get(q, "from"), *t = cx_form_get(q, "to");
-    *from = INT64_MIN;
-    *to = INT64_MAX;
-    if (required && (!f || !t))
-        return "from and to are required (RFC 3339 instants)";
-    if (f && cx_parse_rfc3339(f, from) != 0)
-        return "from is not an RFC 3339 instant";
-    if (t && cx_parse_rfc3339(t, to) != 0)
-        return "to is not an RFC 3339 instant";
-    if (*from >= *to)
-        return "from must be before to";
+    struct report_range r;
+    const char *err;
+    if (report_range_parse(q, def, now_ms, &r, &err) != 0)
+        return err;
+    *from = r.from_ms;
+    *to = r.to_ms;
+    return NULL;
+}
+
+/* format=csv|json, else the Accept header (reports/csv.h); the SLA's CSV also takes
+ * table=figures|waiting (its JSON holds both, so JSON ignores it). */
+static const char *parse_format(struct evhttp_request *req, const struct cx_form *q,
+                                enum report_kind kind, enum report_format *out)
+{
+    const char *f = cx_form_get(q, "format"), *t = cx_form_get(q, "table");
+    *out = REPORT_JSON;
+    if (f && f[0]) {
+        if (strcmp(f, "csv") == 0)
+            *out = REPORT_CSV;
+        else if (strcmp(f, "json") != 0)
+            return "unknown format: expected json or csv";
+    } else if (rp_csv_accepted(
+                   evhttp_find_header(evhttp_request_get_input_headers(req), "Accept"))) {
+        *out = REPORT_CSV;
+    }
+    if (kind == REPORT_SLA && t && t[0]) {
+        if (strcmp(t, "waiting") == 0)
+            *out = *out == REPORT_CSV ? REPORT_CSV_WAITING : *out;
+        else if (strcmp(t, "figures") != 0)
+            return "unknown table: expected figures or waiting";
+    }
     return NULL;
 }
 
@@ -70,6 +97,7 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
         .lookback_ms = jd->cfg->attribution_lookback_ms,
         .half_life_ms = jd->cfg->attribution_half_life_ms,
     };
+    enum report_format format = REPORT_JSON;
     const char *bad = NULL, *v;
     if (parse_query(req, &q) != 0)
         bad = "malformed query string";
@@ -82,7 +110,9 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
     else if ((v = cx_form_get(&q, "half_life")) && parse_duration(v, &p.half_life_ms) != 0)
         bad = "half_life: expected a duration such as 7d";
     else
-        bad = parse_range(&q, 0, &p.from_ms, &p.to_ms);
+        bad = parse_range(&q, REPORT_RANGE_ALL_TIME, jd_now_ms(), &p.from_ms, &p.to_ms);
+    if (!bad)
+        bad = parse_format(req, &q, REPORT_ATTRIBUTION, &format);
     cx_form_free(&q);
     if (bad) {
         http_reply_error(req, 400, "bad_request", bad);
@@ -92,6 +122,7 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
     if (!j)
         return;
     j->attr = p;
+    j->format = format;
     j->acc = rp_attribution_new(&j->attr, 100000);
     if (!j->acc) {
         report_job_fail(j, 503, "unavailable", "out of memory");
@@ -108,6 +139,7 @@ void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *re
     (void)rest;
     struct cx_form q;
     struct rp_funnel_params p = {.by = RP_MONTH};
+    enum report_format format = REPORT_JSON;
     const char *bad = NULL, *v;
     if (parse_query(req, &q) != 0)
         bad = "malformed query string";
@@ -116,7 +148,7 @@ void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *re
     else if ((v = cx_form_get(&q, "view")) && strcmp(v, "cohort") != 0 &&
              strcmp(v, "activity") != 0)
         bad = "unknown view: expected cohort or activity";
-    else if (!(bad = parse_range(&q, 1, &p.from_ms, &p.to_ms))) {
+    else if (!(bad = parse_range(&q, REPORT_RANGE_THIS_MONTH, jd_now_ms(), &p.from_ms, &p.to_ms))) {
         p.activity = (v = cx_form_get(&q, "view")) && strcmp(v, "activity") == 0;
         if ((v = cx_form_get(&q, "compare"))) {
             p.has_compare = 1;
@@ -124,6 +156,8 @@ void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *re
                 bad = "compare: expected a period label such as 2026-09, 2026-W40 or 2026-09-15";
         }
     }
+    if (!bad)
+        bad = parse_format(req, &q, REPORT_FUNNEL, &format);
     cx_form_free(&q);
     if (bad) {
         http_reply_error(req, 400, "bad_request", bad);
@@ -133,6 +167,7 @@ void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *re
     if (!j)
         return;
     j->funnel = p;
+    j->format = format;
     report_funnel_start(j);
     report_job_release(j);
 }
@@ -142,9 +177,13 @@ void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
     struct cx_form q;
-    struct rp_sla_params p = {0};
-    const char *bad = parse_query(req, &q) != 0 ? "malformed query string"
-                                                : parse_range(&q, 1, &p.from_ms, &p.to_ms);
+    struct rp_sla_params p = {.now_ms = jd_now_ms()};
+    enum report_format format = REPORT_JSON;
+    const char *bad = NULL;
+    if (parse_query(req, &q) != 0)
+        bad = "malformed query string";
+    else if (!(bad = parse_format(req, &q, REPORT_SLA, &format)))
+        bad = parse_range(&q, REPORT_RANGE_THIS_MONTH, p.now_ms, &p.from_ms, &p.to_ms);
     cx_form_free(&q);
     if (bad) {
         http_reply_error(req, 400, "bad_request", bad);
@@ -154,7 +193,6 @@ void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest)
     if (!j)
         return;
     const struct cfg *c = jd->cfg;
-    p.now_ms = jd_now_ms();
     snprintf(j->sla_hours, sizeof(j->sla_hours), "%s", c->sla_response_hours);
     snprintf(j->sla_share, sizeof(j->sla_share), "%s", c->sla_response_share);
     p.response_hours = j->sla_hours;
@@ -172,6 +210,7 @@ void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest)
         p.qualified_rate = j->sla_rate;
     }
     j->sla = p;
+    j->format = format;
     if (!(j->sla_acc = rp_sla_new(&j->sla))) {
         report_job_fail(j, 503, "unavailable", "out of memory");
         report_job_release(j);

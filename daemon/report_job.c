@@ -8,10 +8,12 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "csv.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
@@ -97,6 +99,40 @@ int report_job_eval(struct report_job *j, rq_reply_cb cb, int argc, const char *
     return 0;
 }
 
+/* The answer as its CSV table (reports/csv.h renders it from the JSON, so both give the
+ * same numbers), offered as a file named after the report. */
+static void finish_csv(struct report_job *j, cJSON *answer)
+{
+    static const char *const names[] = {"attribution", "funnel", "sla"};
+    char *text = NULL, disposition[64];
+    switch (j->kind) {
+    case REPORT_ATTRIBUTION:
+        text = rp_csv_attribution(answer, REPORT_CSV_MAX);
+        break;
+    case REPORT_FUNNEL:
+        text = rp_csv_funnel(answer, REPORT_CSV_MAX);
+        break;
+    case REPORT_SLA:
+        text = j->format == REPORT_CSV_WAITING ? rp_csv_sla_waiting(answer, REPORT_CSV_MAX)
+                                               : rp_csv_sla(answer, REPORT_CSV_MAX);
+        break;
+    }
+    cJSON_Delete(answer);
+    if (!text) {
+        report_job_fail(j, 503, "unavailable", "out of memory");
+        return;
+    }
+    j->answered = 1;
+    snprintf(disposition, sizeof(disposition), "attachment; filename=\"%s%s.csv\"", names[j->kind],
+             j->format == REPORT_CSV_WAITING ? "-waiting" : "");
+    /* Without the header (no memory for it) the file only loses its name. */
+    if (evhttp_add_header(evhttp_request_get_output_headers(j->req), "Content-Disposition",
+                          disposition) != 0)
+        jlog(JLOG_DEBUG, "msg=\"csv answer without a file name\"");
+    http_reply_text(j->req, 200, "text/csv; charset=utf-8; header=present", text);
+    free(text);
+}
+
 void report_job_finish(struct report_job *j, cJSON *answer, size_t contacts)
 {
     if (j->answered) {
@@ -109,8 +145,12 @@ void report_job_finish(struct report_job *j, cJSON *answer, size_t contacts)
     }
     jlog(JLOG_DEBUG, "msg=report kind=%d contacts=%zu events=%zu ms=%lld", (int)j->kind, contacts,
          j->nevents, (long long)((jd_mono_us() - j->started_us) / 1000));
-    j->answered = 1;
-    http_reply_json(j->req, 200, answer);
+    if (j->format == REPORT_JSON) {
+        j->answered = 1;
+        http_reply_json(j->req, 200, answer);
+        return;
+    }
+    finish_csv(j, answer);
 }
 
 /* ---- compact records ---- */

@@ -53,6 +53,11 @@
 #define ID_MAX 256 /* longest contact or event id taken from an index */
 
 enum report_kind { REPORT_ATTRIBUTION, REPORT_FUNNEL, REPORT_SLA };
+/* How the answer is written (DESIGN §7: every report table also answers CSV). */
+enum report_format { REPORT_JSON, REPORT_CSV, REPORT_CSV_WAITING /* the SLA's waiting list */ };
+/* The largest CSV answer: far above any real report (100000 attribution keys take some
+ * 10 MB), and a bound on what one request can make us hold. */
+#define REPORT_CSV_MAX (64u << 20)
 
 struct report_job;
 
@@ -72,6 +77,7 @@ struct report_job {
     struct jd *jd;
     struct evhttp_request *req;
     enum report_kind kind;
+    enum report_format format;
     struct rp_attr_params attr;
     struct rp_funnel_params funnel;
     struct rp_sla_params sla;
@@ -125,7 +131,8 @@ int report_job_eval(struct report_job *j, rq_reply_cb cb, int argc, const char *
 /* 1 when the job still waits and the reply is the array it asked for; else 0, and a job
  * still waiting is answered 503. */
 int report_job_array_reply(struct report_job *j, const redisReply *r);
-/* Answers 200 with the answer (taken), or 503 when it is NULL; nothing once answered. */
+/* Answers 200 with the answer (taken) in the job's format, or 503 when it is NULL or its
+ * CSV cannot be written; nothing once answered. */
 void report_job_finish(struct report_job *j, cJSON *answer, size_t contacts);
 
 /* What the readers share of an index or record reply. */

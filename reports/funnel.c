@@ -229,6 +229,8 @@ static cJSON *funnel_json(const struct rp_entries *ent, size_t n, const struct r
     if (!(o = cJSON_CreateObject()) ||
         rp_put(o, "view", cJSON_CreateString(p->activity ? "activity" : "cohort")) ||
         rp_put(o, "by", cJSON_CreateString(rp_period_name(p->by))) ||
+        rp_put(o, "from", rp_instant_json(p->from_ms)) ||
+        rp_put(o, "to", rp_instant_json(p->to_ms)) ||
         rp_put(o, "periods", arr = cJSON_CreateArray()))
         goto fail;
     for (size_t i = 0; i < ps.n; i++) {

@@ -221,7 +221,30 @@ int rp_period_range(const char *label, enum rp_period by, int64_t *start, int64_
     }
     *start = local_ms(&a);
     *end = local_ms(&b);
-    return *start == INT64_MIN || *end == INT64_MIN || *start >= *end ? -1 : 0;
+    if (*start == INT64_MIN || *end == INT64_MIN || *start >= *end)
+        return -1;
+    /* sscanf is lenient (2026-9, " 2026-09", 2026-02-30 and 2027-W53 normalized into the
+     * next month or year): the label must be the one the period writes itself. */
+    char back[32];
+    return rp_period_label(by, *start, back, sizeof(back)) || strcmp(back, label) ? -1 : 0;
+}
+
+int rp_period_parse(const char *label, enum rp_period *by, int64_t *start, int64_t *end)
+{
+    size_t n = strnlen(label, 16);
+    enum rp_period k;
+    if (n == 7)
+        k = RP_MONTH;
+    else if (n == 8 && label[5] == 'W')
+        k = RP_WEEK;
+    else if (n == 10)
+        k = RP_DAY;
+    else
+        return -1;
+    if (rp_period_range(label, k, start, end))
+        return -1;
+    *by = k;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------ */

@@ -27,9 +27,6 @@ struct rp_bhours {
     int start_min, end_min;
 };
 
-/* Start of the local day / ISO week (Monday) / month that contains ms. */
-int rp_period_start(enum rp_period by, int64_t ms, int64_t *out);
-
 /* Start of the period after the one starting at start: by calendar, not by 86400 s. */
 int rp_period_next(enum rp_period by, int64_t start, int64_t *out);
 

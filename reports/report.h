@@ -112,8 +112,15 @@ enum rp_period { RP_DAY, RP_WEEK, RP_MONTH };
 int rp_parse_period(const char *s, enum rp_period *out);
 /* A period label as the funnel names it (2026-09, 2026-W40 ISO week, 2026-09-15) → its
  * [start, end) on the local clock, for the funnel's compare=. 0, -1 when the label is not
- * one of `by` or the time cannot be represented. */
+ * one of `by` written exactly as the funnel writes it (2026-9, 2026-w40 and dates that do
+ * not exist such as 2026-02-30 are refused, and so is week 53 of a year that has 52,
+ * 2027-W53), or the time cannot be represented. */
 int rp_period_range(const char *label, enum rp_period by, int64_t *start, int64_t *end);
+/* rp_period_range for a label of any of the three kinds, told apart by its shape; the
+ * kind in *by. 0 / -1. */
+int rp_period_parse(const char *label, enum rp_period *by, int64_t *start, int64_t *end);
+/* Start of the local day / ISO week (Monday) / month that contains ms. 0 / -1. */
+int rp_period_start(enum rp_period by, int64_t ms, int64_t *out);
 /* The start of the local calendar date y-m-d (m 1 … 12) in *ms, e.g. of a spend row's
  * date. 0, -1 when it is not a calendar date (2026-02-30) or cannot be represented. */
 int rp_local_date(int y, int m, int d, int64_t *ms);

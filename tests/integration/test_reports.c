@@ -1945,8 +1945,10 @@ static void check_bad_input(void)
         "&to=2026-10-01T00:00:00Z",
         "/v1/reports/attribution?model=linear&by=channel&from=2026-11-01T00:00:00Z"
         "&to=2026-10-01T00:00:00Z",
-        "/v1/reports/funnel?by=month",
-        "/v1/reports/funnel?from=2026-10-01T00:00:00Z&by=month",
+        /* Without a range funnel and SLA answer this month so far (test_report_ranges);
+         * to= alone has no start. */
+        "/v1/reports/funnel?to=2026-11-01T00:00:00Z&by=month",
+        "/v1/reports/funnel?from=2026-10-01T00:00:00Z&to=2026-10-01&by=month",
         "/v1/reports/funnel?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&by=year",
         "/v1/reports/funnel?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&by=month"
         "&compare=2026-13",
@@ -1956,9 +1958,9 @@ static void check_bad_input(void)
         "/v1/reports/attribution?model=linear&by=channel&lookback=soon",
         "/v1/reports/attribution?model=time_decay&by=channel&half_life=fast",
         "/v1/reports/attribution?model=time_decay&by=channel&half_life=0s",
-        "/v1/reports/sla",
+        "/v1/reports/sla?period=2026-10&from=2026-10-01",
         "/v1/reports/sla?to=2026-11-01T00:00:00Z",
-        "/v1/reports/sla?from=2026-10-01&to=2026-11-01T00:00:00Z&x=1&from=bad",
+        "/v1/reports/sla?from=2026-10-01T00:00:00&to=2026-11-01T00:00:00Z&x=1&from=bad",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         expect_400(paths[i]);

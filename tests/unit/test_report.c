@@ -727,7 +727,8 @@ static void test_funnel_cohort(void **state)
      * 11: H → lead 1; qualified 0 (0/1 = 0; null); later stages 0/0 → rate null.
      * 12: empty, listed. */
     expect_json(rp_funnel(funnel_set, 8, &p),
-                "{\"view\":\"cohort\",\"by\":\"month\",\"periods\":["
+                "{\"view\":\"cohort\",\"by\":\"month\",\"from\":\"2026-08-31T22:00:00Z\","
+                "\"to\":\"2026-12-31T23:00:00Z\",\"periods\":["
                 "{\"period\":\"2026-09\",\"stages\":{\"lead\":{\"contacts\":3},"
                 "\"qualified\":{\"contacts\":2,\"rate\":0.6667,\"median_seconds\":86400},"
                 "\"opportunity\":{\"contacts\":1,\"rate\":0.5,\"median_seconds\":3024000},"
@@ -773,7 +774,8 @@ static void test_funnel_activity(void **state)
      * 11: lead H = 1; qualified 0 (0/1 = 0); the rest 0/0 → null.
      * 12: empty. */
     expect_json(rp_funnel(funnel_set, 8, &p),
-                "{\"view\":\"activity\",\"by\":\"month\",\"periods\":["
+                "{\"view\":\"activity\",\"by\":\"month\",\"from\":\"2026-08-31T22:00:00Z\","
+                "\"to\":\"2026-12-31T23:00:00Z\",\"periods\":["
                 "{\"period\":\"2026-09\",\"stages\":{\"lead\":{\"contacts\":3},"
                 "\"qualified\":{\"contacts\":3,\"rate\":1,\"median_seconds\":86400},"
                 "\"opportunity\":{\"contacts\":0,\"rate\":0,\"median_seconds\":null},"
