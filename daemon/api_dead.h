@@ -9,6 +9,11 @@
 
 #include "jd.h"
 
+/* GET /v1/dead: the dead letters, paged and filtered; bodies only for an admin scope. */
+void api_handle_dead_list(struct jd *jd, struct evhttp_request *req, const char *rest,
+                          enum cfg_scope scope);
+/* POST /v1/dead/replay: the selected dead letters back into the raw stream after a fix. */
+void api_handle_replay(struct jd *jd, struct evhttp_request *req, const char *rest);
 /* DELETE /v1/dead/<id>: discards one dead letter for good (404 when there is none). */
 void api_handle_dead_discard(struct jd *jd, struct evhttp_request *req, const char *id);
 
