@@ -27,9 +27,12 @@ end
 local first, last, limit = ARGV[1], ARGV[2], tonumber(ARGV[4])
 local entries
 if #ARGV >= 9 then
+    -- An id given twice is read once (a replay must not add its entry twice).
     entries = {}
+    local seen = {}
     for i = 9, #ARGV do
-        if string.match(ARGV[i], '^%d+%-%d+$') then
+        if not seen[ARGV[i]] and string.match(ARGV[i], '^%d+%-%d+$') then
+            seen[ARGV[i]] = true
             local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])[1]
             if e then table.insert(entries, e) end
         end
