@@ -183,12 +183,16 @@ static void post_poison(int i)
     jd_http_free(&h);
 }
 
-/* Follows next_cursor from `query` (limit pages) and collects the ids; returns how many. */
-static int walk(const char *query, char ids[][48], int max, int *pages)
+/* Follows next_cursor from `query` (from the url-encoded `cursor`, when not NULL) and
+ * collects the ids; returns how many. */
+static int walk(const char *query, const char *cursor, char ids[][48], int max, int *pages)
 {
     char q[900];
     int n = 0;
-    snprintf(q, sizeof q, "%s", query);
+    if (cursor)
+        snprintf(q, sizeof q, "%s%scursor=%s", query, strchr(query, '?') ? "&" : "?", cursor);
+    else
+        snprintf(q, sizeof q, "%s", query);
     for (*pages = 0; *pages < 50; (*pages)++) {
         cJSON *o = list(q, JD_TOKEN);
         const cJSON *e;
@@ -351,10 +355,33 @@ int main(void)
     /* Pages of two: the same ids in the same order, three pages. */
     char walked[NDEAD + 2][48];
     int pages = 0;
-    int n = walk("?limit=2", walked, NDEAD + 2, &pages);
+    int n = walk("?limit=2", NULL, walked, NDEAD + 2, &pages);
     JD_EXPECT(n == NDEAD && pages == 3, "limit=2: %d entries in %d pages", n, pages);
     for (int i = 0; i < NDEAD && i < n; i++)
         JD_EXPECT(strcmp(walked[i], ids[i]) == 0, "page order: %s, want %s", walked[i], ids[i]);
+
+    /* A cursor continues the selection as it was when it began: a dead letter added
+     * between two pages is not in it (a fresh listing shows it). */
+    o = list("?limit=2", JD_TOKEN);
+    const char *next = jd_json_str(o, "next_cursor");
+    JD_REQUIRE(next, "limit=2: a cursor");
+    char cur[200], late_id[64];
+    jd_urlencode(next, cur, sizeof cur);
+    cJSON_Delete(o);
+    redisReply *x = redisCommand(rc, "XADD jd:dead * entry 1-1 reason late src late type form "
+                                     "recv 1 body {}");
+    JD_REQUIRE(x && x->type == REDIS_REPLY_STRING, "XADD late");
+    snprintf(late_id, sizeof late_id, "%s", x->str);
+    freeReplyObject(x);
+    n = walk("?limit=2", cur, walked, NDEAD + 2, &pages);
+    JD_EXPECT(n == NDEAD - 2, "the rest of the walk: %d, without the late one", n);
+    o = list("", JD_TOKEN);
+    JD_EXPECT(page_len(o) == NDEAD + 1, "a fresh listing has the late one: %d", page_len(o));
+    cJSON_Delete(o);
+    snprintf(q, sizeof q, "/v1/dead/%s", late_id);
+    o = call("DELETE", q, JD_TOKEN, &status);
+    JD_EXPECT(status == 200, "discarding the late one: %ld", status);
+    cJSON_Delete(o);
 
     /* A filtered list over more entries than one request reads: it stops at the budget
      * with a cursor, and the cursor goes on to the end. */
@@ -370,7 +397,7 @@ int main(void)
         freeReplyObject(r);
     }
     char found[4][48];
-    n = walk("?source=nowhere", found, 4, &pages);
+    n = walk("?source=nowhere", NULL, found, 4, &pages);
     JD_EXPECT(n == 0 && pages == 2, "source=nowhere over %d entries: %d found in %d requests",
               NFILLER + NDEAD, n, pages);
     /* Found at once, but whether more follow is known only by reading on. */
@@ -424,7 +451,7 @@ int main(void)
     dead = jd_wait_drained(&d, 60);
     JD_EXPECT(dead == NSTRIPE + NFILLER, "it failed again and is back: %ld", dead);
     /* The one replayed is now the newest, behind the filler: the cursor reaches it. */
-    n = walk("?source=stripe", found, 4, &pages);
+    n = walk("?source=stripe", NULL, found, 4, &pages);
     JD_EXPECT(n == NSTRIPE && pages == 2, "both payments listed: %d in %d requests", n, pages);
     check_accounting(rc, "after a failed replay");
 
