@@ -170,6 +170,25 @@ static const char *parse_selection(const struct cx_form *q, struct dead_job *j)
     return NULL;
 }
 
+/* A stored text (a reason quoting a payload, a header) as a JSON string: the answer must
+ * be UTF-8, so bytes that are not are shown as '?'. */
+static void add_text(cJSON *o, const char *key, const char *s)
+{
+    size_t len = strlen(s);
+    if (cx_utf8_valid((const unsigned char *)s, len)) {
+        cJSON_AddStringToObject(o, key, s);
+        return;
+    }
+    char *copy = strdup(s);
+    if (!copy)
+        return;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)copy[i] >= 0x80)
+            copy[i] = '?';
+    cJSON_AddStringToObject(o, key, copy);
+    free(copy);
+}
+
 /* The body as a JSON string when it is text, else as base64 (it may hold any bytes). */
 static void add_body(cJSON *o, const char *body, size_t len)
 {
@@ -219,16 +238,16 @@ static cJSON *dead_json(const redisReply *e, int with_body, size_t *body_len)
             if (!headers)
                 headers = cJSON_AddObjectToObject(o, "headers");
             if (headers)
-                cJSON_AddStringToObject(headers, name + 2, v);
+                add_text(headers, name + 2, v);
         }
     }
     char t[32];
     struct sid s;
     cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddStringToObject(o, "source", src);
+    add_text(o, "source", src);
     if (type)
-        cJSON_AddStringToObject(o, "type", type);
-    cJSON_AddStringToObject(o, "reason", reason);
+        add_text(o, "type", type);
+    add_text(o, "reason", reason);
     cJSON_AddNumberToObject(o, "attempts", deliveries ? (double)strtoll(deliveries, NULL, 10) : 0);
     /* First attempt: when journeyd received it (its raw entry's id); last: when it was
      * dead-lettered (the dead letter's id). */
@@ -246,7 +265,7 @@ static cJSON *dead_json(const redisReply *e, int with_body, size_t *body_len)
         cJSON_AddStringToObject(o, "last_attempt", t);
     }
     if (entry)
-        cJSON_AddStringToObject(o, "entry", entry);
+        add_text(o, "entry", entry);
     cJSON_AddNumberToObject(o, "body_bytes",
                             body         ? (double)blen
                             : body_bytes ? (double)strtoll(body_bytes, NULL, 10)

@@ -368,8 +368,13 @@ int main(void)
     char cur[200], late_id[64];
     jd_urlencode(next, cur, sizeof cur);
     cJSON_Delete(o);
-    redisReply *x = redisCommand(rc, "XADD jd:dead * entry 1-1 reason late src late type form "
-                                     "recv 1 body {}");
+    /* (Made by hand with bytes that are not text: a reason that is not UTF-8, a body
+     * with a NUL.) */
+    static const char late_body[] = {'a', '\0', (char)0xff};
+    redisReply *x = redisCommand(rc,
+                                 "XADD jd:dead * entry 1-1 reason %b src late type form "
+                                 "recv 1 body %b",
+                                 "late \xff", (size_t)6, late_body, sizeof late_body);
     JD_REQUIRE(x && x->type == REDIS_REPLY_STRING, "XADD late");
     snprintf(late_id, sizeof late_id, "%s", x->str);
     freeReplyObject(x);
@@ -377,6 +382,12 @@ int main(void)
     JD_EXPECT(n == NDEAD - 2, "the rest of the walk: %d, without the late one", n);
     o = list("", JD_TOKEN);
     JD_EXPECT(page_len(o) == NDEAD + 1, "a fresh listing has the late one: %d", page_len(o));
+    const cJSON *late = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "dead_letters"), NDEAD);
+    const char *b64 = jd_json_str(late, "body_base64"), *why = jd_json_str(late, "reason");
+    JD_EXPECT(b64 && strcmp(b64, "YQD/") == 0 && !cJSON_GetObjectItem(late, "body"),
+              "a body that is not text comes as base64: %s", jd_json_brief(late));
+    JD_EXPECT(why && strcmp(why, "late ?") == 0, "a reason that is not UTF-8 is made text: %s",
+              jd_json_brief(late));
     cJSON_Delete(o);
     snprintf(q, sizeof q, "/v1/dead/%s", late_id);
     o = call("DELETE", q, JD_TOKEN, &status);
