@@ -3,7 +3,7 @@
  * /v1/contacts/<id>, answered from journey.lua's one atomic read with the stored event
  * texts spliced in as they are; the revenue and the conversions are the report library's
  * (rp_contact_revenue, rp_contact_conversions), so a journey and a report never disagree.
- * Also the queue status and dead-letter replay handlers at the end of the file.
+ * Also the queue status handler at the end of the file (the dead letters: api_dead.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -726,52 +726,6 @@ void api_handle_status(struct jd *jd, struct evhttp_request *req, const char *re
     ar->jd = jd;
     ar->req = req;
     if (stream_status(jd->rq_api, on_status, ar) != 0) {
-        free(ar);
-        http_reply_unavailable(jd, req, "store unavailable");
-    }
-}
-
-static void on_replayed(struct rq_client *c, const redisReply *r, void *priv)
-{
-    struct api_req *ar = priv;
-    (void)c;
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        http_reply_unavailable(ar->jd, ar->req, "store unavailable");
-    } else {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "replayed", (double)r->integer);
-        jlog(JLOG_NOTICE, "msg=\"dead letters replayed\" count=%lld", r->integer);
-        http_reply_json(ar->req, 200, o);
-    }
-    free(ar);
-}
-
-/* POST /v1/dead/replay?count=N: after a fix, dead-lettered webhooks go back to the raw
- * stream (oldest first, at most N, default 100, at most 10,000 per call). */
-void api_handle_replay(struct jd *jd, struct evhttp_request *req, const char *rest)
-{
-    (void)rest;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    struct cx_form q = {0};
-    long count = 100;
-    const char *v;
-    if (query && (cx_form_parse(&q, query, strlen(query)) != 0 ||
-                  ((v = cx_form_get(&q, "count")) &&
-                   ((count = strtol(v, NULL, 10)) < 1 || count > 10000)))) {
-        cx_form_free(&q);
-        http_reply_error(req, 400, "bad_request", "count: a number from 1 to 10000");
-        return;
-    }
-    cx_form_free(&q);
-    struct api_req *ar = rq_is_ready(jd->rq_api) ? calloc(1, sizeof(*ar)) : NULL;
-    if (!ar) {
-        http_reply_unavailable(jd, req, "store unavailable");
-        return;
-    }
-    ar->jd = jd;
-    ar->req = req;
-    if (stream_replay_dead(jd->rq_api, count, on_replayed, ar) != 0) {
         free(ar);
         http_reply_unavailable(jd, req, "store unavailable");
     }

@@ -13,8 +13,6 @@
 void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *rest);
 void api_handle_contact(struct jd *jd, struct evhttp_request *req, const char *contact_id);
 void api_handle_status(struct jd *jd, struct evhttp_request *req, const char *rest);
-/* POST /v1/dead/replay: dead-lettered webhooks back into the raw stream after a fix. */
-void api_handle_replay(struct jd *jd, struct evhttp_request *req, const char *rest);
 
 /* api_reports.c: DESIGN §6, §6b and the report endpoints of §7. */
 void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const char *rest);

@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "api.h"
+#include "api_dead.h"
 #include "common.h"
 #include "http.h"
 #include "ingest.h"
@@ -72,6 +73,23 @@ static void handle_metrics(struct jd *jd, struct evhttp_request *req, const char
     evbuffer_free(b);
 }
 
+/* The index in api_tokens of the request's bearer token, or -1. */
+static int token_index(struct jd *jd, struct evhttp_request *req)
+{
+    struct cx_header hdrs[HTTP_MAX_HEADERS];
+    size_t n = http_collect_headers(req, hdrs, HTTP_MAX_HEADERS);
+    const struct cfg *c = jd->cfg;
+    return cx_bearer_match(hdrs, n, (const char *const *)c->api_tokens, c->napi_tokens);
+}
+
+/* GET /v1/dead answers by the token's scope (the bodies only for admin): authorize() has
+ * let the request through, so its token is known. */
+static void handle_dead_list(struct jd *jd, struct evhttp_request *req, const char *rest)
+{
+    int i = token_index(jd, req);
+    api_handle_dead_list(jd, req, rest, i < 0 ? CFG_SCOPE_READ : jd->cfg->api_token_scopes[i]);
+}
+
 /* Longest paths first within each kind; the first row whose path and method match wins,
  * so one path may have a row per access level (reading a contact, erasing it). */
 static const struct route routes[] = {
@@ -84,7 +102,9 @@ static const struct route routes[] = {
     {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET, ROUTE_READ, api_handle_contact},
     {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_DELETE, ROUTE_ADMIN, api_handle_contact},
     {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, ROUTE_READ, api_handle_status},
+    {ROUTE_EXACT, "/v1/dead", EVHTTP_REQ_GET, ROUTE_READ, handle_dead_list},
     {ROUTE_EXACT, "/v1/dead/replay", EVHTTP_REQ_POST, ROUTE_ADMIN, api_handle_replay},
+    {ROUTE_PREFIX, "/v1/dead/", EVHTTP_REQ_DELETE, ROUTE_ADMIN, api_handle_dead_discard},
     {ROUTE_EXACT, "/v1/reports/attribution", EVHTTP_REQ_GET, ROUTE_READ, api_handle_attribution},
     {ROUTE_EXACT, "/v1/reports/funnel", EVHTTP_REQ_GET, ROUTE_READ, api_handle_funnel},
     {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, ROUTE_READ, api_handle_sla},
@@ -96,10 +116,8 @@ static const struct route routes[] = {
  * one whose scope is below the route's. 1 when the request may go on. */
 static int authorize(struct jd *jd, struct evhttp_request *req, enum route_access need)
 {
-    struct cx_header hdrs[HTTP_MAX_HEADERS];
-    size_t n = http_collect_headers(req, hdrs, HTTP_MAX_HEADERS);
     const struct cfg *c = jd->cfg;
-    int i = cx_bearer_match(hdrs, n, (const char *const *)c->api_tokens, c->napi_tokens);
+    int i = token_index(jd, req);
     if (i < 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         http_reply_error(req, 401, "unauthorized", "a valid bearer token is required");

@@ -1,9 +1,9 @@
 /*
  * The raw stream: encodes a webhook as a stream record and decodes it back, and sends the
- * stream commands (add, group create, read, pending, claim, dead-letter, replay, status)
- * with their exact argument lists, so the wire format is written in this one file.
- * Arguments always go binary-safe through rq_command / rq_eval: bodies may hold '%' and
- * NULs.
+ * stream commands (add, group create, read, pending, claim, dead-letter, discard, replay,
+ * status) with their exact argument lists, so the wire format is written in this one
+ * file. Arguments always go binary-safe through rq_command / rq_eval: bodies may hold '%'
+ * and NULs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,15 +369,115 @@ int stream_dead_letter(struct rq_client *c, const char *entry, const struct stre
     return rq_eval(c, JD_SCRIPT_DEAD, 0, cb, priv, 4, argc, argv, lens);
 }
 
-int stream_replay_dead(struct rq_client *c, long count, rq_reply_cb cb, void *priv)
+int stream_discard_dead(struct rq_client *c, const char *const *ids, int n, rq_reply_cb cb,
+                        void *priv)
 {
-    char n[24];
-    snprintf(n, sizeof(n), "%ld", count);
-    const char *argv[6] = {JD_RAW_STREAM,      JD_DEAD_STREAM,  JD_DEAD_BYTES, n,
-                           JD_DEAD_IDS_PREFIX, STREAM_NO_SOURCE};
-    size_t lens[6];
-    set_lens(argv, lens, 6);
-    return rq_eval(c, JD_SCRIPT_REPLAY, 0, cb, priv, 3, 6, argv, lens);
+    const char *argv[4 + STREAM_DISCARD_MAX];
+    size_t lens[4 + STREAM_DISCARD_MAX];
+    if (n < 1 || n > STREAM_DISCARD_MAX)
+        return -1;
+    argv[0] = JD_DEAD_STREAM;
+    argv[1] = JD_DEAD_BYTES;
+    argv[2] = JD_DEAD_IDS_PREFIX;
+    argv[3] = STREAM_NO_SOURCE;
+    for (int i = 0; i < n; i++)
+        argv[4 + i] = ids[i];
+    set_lens(argv, lens, 4 + n);
+    return rq_eval(c, JD_SCRIPT_DEAD_DISCARD, 0, cb, priv, 2, 4 + n, argv, lens);
+}
+
+int stream_discarded_row(const redisReply *row, const char **id, const char **source,
+                         const char **reason)
+{
+    if (!row || row->type != REDIS_REPLY_ARRAY || row->elements != 3)
+        return -1;
+    for (size_t i = 0; i < 3; i++)
+        if (!row->element[i] || row->element[i]->type != REDIS_REPLY_STRING)
+            return -1;
+    *id = row->element[0]->str;
+    *source = row->element[1]->str;
+    *reason = row->element[2]->str;
+    return 0;
+}
+
+/* The selection arguments dead_list.lua and replay.lua share (ARGV[1..7], then the
+ * caller's ARGV[8], then the ids), after nkeys keys already in argv. Returns argc, or -1
+ * when q is out of bounds. */
+static int dead_query_args(const struct stream_dead_query *q, const char **argv, size_t *lens,
+                           int nkeys, const char *arg8, char scan[24], char limit[24])
+{
+    if (q->scan < 1 || q->scan > STREAM_DEAD_SCAN_MAX || q->limit < 1 || q->nids < 0 ||
+        q->nids > STREAM_DISCARD_MAX || !q->first || !q->last)
+        return -1;
+    snprintf(scan, 24, "%d", q->scan);
+    snprintf(limit, 24, "%d", q->limit);
+    int argc = nkeys;
+    argv[argc++] = q->first;
+    argv[argc++] = q->last;
+    argv[argc++] = scan;
+    argv[argc++] = limit;
+    argv[argc++] = q->source ? q->source : "";
+    argv[argc++] = q->reason ? q->reason : "";
+    argv[argc++] = STREAM_NO_SOURCE;
+    argv[argc++] = arg8;
+    for (int i = 0; i < q->nids; i++)
+        argv[argc++] = q->ids[i];
+    set_lens(argv, lens, argc);
+    return argc;
+}
+
+int stream_list_dead(struct rq_client *c, const struct stream_dead_query *q, int with_body,
+                     rq_reply_cb cb, void *priv)
+{
+    const char *argv[9 + STREAM_DISCARD_MAX];
+    size_t lens[9 + STREAM_DISCARD_MAX];
+    char scan[24], limit[24];
+    argv[0] = JD_DEAD_STREAM;
+    int argc = dead_query_args(q, argv, lens, 1, with_body ? "1" : "0", scan, limit);
+    if (argc < 0)
+        return -1;
+    return rq_eval(c, JD_SCRIPT_DEAD_LIST, 0, cb, priv, 1, argc, argv, lens);
+}
+
+int stream_replay_dead(struct rq_client *c, const struct stream_dead_query *q, rq_reply_cb cb,
+                       void *priv)
+{
+    const char *argv[11 + STREAM_DISCARD_MAX];
+    size_t lens[11 + STREAM_DISCARD_MAX];
+    char scan[24], limit[24];
+    argv[0] = JD_RAW_STREAM;
+    argv[1] = JD_DEAD_STREAM;
+    argv[2] = JD_DEAD_BYTES;
+    int argc = dead_query_args(q, argv, lens, 3, JD_DEAD_IDS_PREFIX, scan, limit);
+    if (argc < 0)
+        return -1;
+    return rq_eval(c, JD_SCRIPT_REPLAY, 0, cb, priv, 3, argc, argv, lens);
+}
+
+int stream_parse_dead_page(const redisReply *r, struct stream_dead_page *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[2]->type != REDIS_REPLY_INTEGER || r->element[3]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    out->cursor = r->element[0]->str;
+    out->last = r->element[1]->str;
+    out->read = r->element[2]->integer;
+    out->n = r->element[3]->integer;
+    out->nentries = r->elements - 4;
+    out->entries = (const redisReply *const *)r->element + 4;
+    for (size_t i = 0; i < out->nentries; i++) {
+        const redisReply *e = out->entries[i];
+        if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY ||
+            e->element[1]->elements % 2)
+            return -1;
+        for (size_t k = 0; k < e->element[1]->elements; k++)
+            if (e->element[1]->element[k]->type != REDIS_REPLY_STRING)
+                return -1;
+    }
+    return 0;
 }
 
 int stream_status(struct rq_client *c, rq_reply_cb cb, void *priv)

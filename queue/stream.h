@@ -142,9 +142,54 @@ const char *stream_dead_source(const struct stream_record *rec);
 int stream_dead_letter(struct rq_client *c, const char *entry, const struct stream_record *rec,
                        const char *reason, long long deliveries, size_t max_bytes, rq_reply_cb cb,
                        void *priv);
-/* replay.lua: the oldest count dead letters back to jd:raw, their bytes no longer counted
- * against their source. Reply: integer, how many. */
-int stream_replay_dead(struct rq_client *c, long count, rq_reply_cb cb, void *priv);
+/* The most ids one stream_discard_dead takes (each is one XRANGE inside the script). */
+#define STREAM_DISCARD_MAX 256
+/* dead_discard.lua: removes the dead letters ids[0..n) (at most STREAM_DISCARD_MAX) from
+ * jd:dead for good; each one's bytes stop counting against its source (the rule replay
+ * uses, so the per-source accounting stays exact). Ids not in the stream, or not stream
+ * ids at all, are skipped. Reply: an array with one [id, source, reason] per dead letter
+ * removed, in the order given (read them with stream_discarded_row). n outside
+ * 1..STREAM_DISCARD_MAX sends nothing and returns -1. */
+int stream_discard_dead(struct rq_client *c, const char *const *ids, int n, rq_reply_cb cb,
+                        void *priv);
+/* The id, source and reason of one row of stream_discard_dead's reply (borrowed from it);
+ * -1 when the row is not one. */
+int stream_discarded_row(const redisReply *row, const char **id, const char **source,
+                         const char **reason);
+/* Which dead letters a list or replay slice looks at (docs/api.md "Dead letters"). */
+struct stream_dead_query {
+    const char *first, *last; /* stream ids, both inclusive; "-" and "+" for the ends */
+    int scan;                 /* at most this many entries read (1..STREAM_DEAD_SCAN_MAX) */
+    int limit;                /* at most this many listed or replayed (>= 1) */
+    const char *source;       /* exact source name; NULL or "" = any */
+    const char *reason;       /* plain, case-sensitive substring of the reason; NULL = any */
+    const char *const *ids;   /* when nids > 0: only these (first, last, scan unused) */
+    int nids;                 /* at most STREAM_DISCARD_MAX */
+};
+/* Entries one list or replay slice reads at most: small, so a slice (an XRANGE copied into
+ * Lua, bodies included) never holds Redis long; callers chain slices from the cursor. */
+#define STREAM_DEAD_SCAN_MAX 200
+/* dead_list.lua: one slice of the dead letters q selects, oldest first. with_body: each
+ * entry's fields as stored; else without the body (a body_bytes field gives its length)
+ * and without the kept headers. Read with stream_parse_dead_page. */
+int stream_list_dead(struct rq_client *c, const struct stream_dead_query *q, int with_body,
+                     rq_reply_cb cb, void *priv);
+/* replay.lua: one slice of the dead letters q selects back to jd:raw with a fresh delivery
+ * count, their bytes no longer counted against their source. Read with
+ * stream_parse_dead_page (n = how many were replayed, no entries). */
+int stream_replay_dead(struct rq_client *c, const struct stream_dead_query *q, rq_reply_cb cb,
+                       void *priv);
+
+/* A list or replay slice's reply, borrowed from it. */
+struct stream_dead_page {
+    const char *cursor; /* "" when the selection was read to its end, else the last id read */
+    const char *last;   /* the range's end, resolved: pass it as the next slice's q.last */
+    long long read, n;  /* entries read; listed (or replayed) */
+    const redisReply *const *entries; /* n entries [id, [field, value, ...]] (list only) */
+    size_t nentries;
+};
+/* -1 when r is not such a reply. */
+int stream_parse_dead_page(const redisReply *r, struct stream_dead_page *out);
 
 struct stream_status {
     long long length, pending, dead_letters;

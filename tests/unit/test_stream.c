@@ -250,6 +250,73 @@ static void test_entry(void **state)
     fake_free(&f);
 }
 
+static redisReply str_reply(char *s)
+{
+    return (redisReply){.type = REDIS_REPLY_STRING, .str = s, .len = strlen(s)};
+}
+
+/* A dead-letter list slice's reply {cursor, last, read, n, [id, fields]...} is read back
+ * whole, and any element of the wrong type refuses it. */
+static void test_dead_page(void **state)
+{
+    (void)state;
+    char cursor[] = "5-0", last[] = "9-0", id[] = "5-0", k[] = "reason", v[] = "bad";
+    redisReply c = str_reply(cursor), l = str_reply(last), idr = str_reply(id);
+    redisReply kr = str_reply(k), vr = str_reply(v);
+    redisReply read = {.type = REDIS_REPLY_INTEGER, .integer = 3};
+    redisReply n = {.type = REDIS_REPLY_INTEGER, .integer = 1};
+    redisReply *fv[2] = {&kr, &vr};
+    redisReply fields = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = fv};
+    redisReply *pair[2] = {&idr, &fields};
+    redisReply entry = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = pair};
+    redisReply *top_el[5] = {&c, &l, &read, &n, &entry};
+    redisReply top = {.type = REDIS_REPLY_ARRAY, .elements = 5, .element = top_el};
+    struct stream_dead_page p;
+    assert_int_equal(stream_parse_dead_page(&top, &p), 0);
+    assert_string_equal(p.cursor, "5-0");
+    assert_string_equal(p.last, "9-0");
+    assert_int_equal(p.read, 3);
+    assert_int_equal(p.n, 1);
+    assert_int_equal(p.nentries, 1);
+    assert_ptr_equal(p.entries[0], &entry);
+    /* A replay's reply: the four items alone. */
+    top.elements = 4;
+    assert_int_equal(stream_parse_dead_page(&top, &p), 0);
+    assert_int_equal(p.nentries, 0);
+    top.elements = 3;
+    assert_int_equal(stream_parse_dead_page(&top, &p), -1);
+    top.elements = 5;
+    fields.elements = 1; /* fields not in pairs */
+    assert_int_equal(stream_parse_dead_page(&top, &p), -1);
+    fields.elements = 2;
+    vr.type = REDIS_REPLY_INTEGER;
+    assert_int_equal(stream_parse_dead_page(&top, &p), -1);
+    vr.type = REDIS_REPLY_STRING;
+    read.type = REDIS_REPLY_STRING;
+    assert_int_equal(stream_parse_dead_page(&top, &p), -1);
+    assert_int_equal(stream_parse_dead_page(NULL, &p), -1);
+}
+
+/* A discard reply's row [id, source, reason]. */
+static void test_discarded_row(void **state)
+{
+    (void)state;
+    char id[] = "5-0", src[] = "stripe", why[] = "missing currency";
+    redisReply a = str_reply(id), b = str_reply(src), c = str_reply(why);
+    redisReply *el[3] = {&a, &b, &c};
+    redisReply row = {.type = REDIS_REPLY_ARRAY, .elements = 3, .element = el};
+    const char *i, *s, *r;
+    assert_int_equal(stream_discarded_row(&row, &i, &s, &r), 0);
+    assert_string_equal(i, "5-0");
+    assert_string_equal(s, "stripe");
+    assert_string_equal(r, "missing currency");
+    c.type = REDIS_REPLY_NIL;
+    assert_int_equal(stream_discarded_row(&row, &i, &s, &r), -1);
+    row.elements = 2;
+    assert_int_equal(stream_discarded_row(&row, &i, &s, &r), -1);
+    assert_int_equal(stream_discarded_row(NULL, &i, &s, &r), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +327,8 @@ int main(void)
         cmocka_unit_test(test_unknown_fields_kept),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_entry),
+        cmocka_unit_test(test_dead_page),
+        cmocka_unit_test(test_discarded_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
