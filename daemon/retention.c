@@ -39,8 +39,8 @@
 struct retention {
     struct jd *jd;
     struct event *timer;
-    int error_logged;  /* a refused slice was logged; cleared by the next good one */
-    int64_t pass_mono; /* when this process saw the current pass start (0: not seen) */
+    int error_logged; /* a refused slice was logged; cleared by the next good one */
+    int pass_seen;    /* this process has logged the current pass as running */
 };
 
 static struct rq_client *retention_redis(const struct jd *jd)
@@ -89,8 +89,8 @@ static void on_slice(struct rq_client *c, const redisReply *reply, void *priv)
     int64_t removed = reply_int(reply->element[1]), contacts = reply_int(reply->element[2]);
     int64_t ms = reply_int(reply->element[3]);
     if (strcmp(state, "more") == 0) {
-        if (!r->pass_mono) {
-            r->pass_mono = jd_mono_ms();
+        if (!r->pass_seen) {
+            r->pass_seen = 1;
             jlog(JLOG_INFO, "msg=\"retention pass\" state=running");
         }
         arm(r, RET_PAUSE_MS);
@@ -100,7 +100,7 @@ static void on_slice(struct rq_client *c, const redisReply *reply, void *priv)
              "msg=\"retention pass done\" events_removed=%lld contacts_removed=%lld "
              "seconds=%.1f",
              (long long)removed, (long long)contacts, (double)ms / 1000.0);
-        r->pass_mono = 0;
+        r->pass_seen = 0;
         arm(r, RET_PAUSE_MS);
     } else {
         /* "wait": ms until the next pass is due. */
