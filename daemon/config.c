@@ -1484,9 +1484,10 @@ static void describe_type(const struct cfg_key *k, char *out, size_t outsz)
         fmt_duration(k->min, lo, sizeof(lo));
         fmt_duration(k->max, hi, sizeof(hi));
         snprintf(out, outsz, "duration %s..%s (a bare number is in %s)", lo, hi,
-                 k->bare == SEC ? "seconds"
-                 : k->bare == 1 ? "milliseconds"
-                                : "minutes");
+                 k->bare == SEC   ? "seconds"
+                 : k->bare == 1   ? "milliseconds"
+                 : k->bare == DAY ? "days"
+                                  : "minutes");
         return;
     case CT_BOOL:
         snprintf(out, outsz, "yes|no");

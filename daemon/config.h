@@ -77,6 +77,7 @@ struct cfg {
     size_t max_connections; /* open HTTP connections */
     int64_t max_queue;      /* raw stream length at which ingest answers 503 */
     int64_t dedup_days;     /* how long a deleted event's id still counts as seen */
+    int64_t retention_ms;   /* events older than this are removed (retention.c); 0 = kept */
     int64_t worker_batch;   /* XREADGROUP COUNT */
     int64_t claim_idle_ms;  /* pending this long → claimed again */
     int64_t max_deliveries; /* then dead-lettered */

@@ -369,6 +369,11 @@ const struct cfg_key cfg_main_keys[] = {
      .flags = CF_RELOADABLE, .def = "7",
      .doc = "Days an erased contact's event ids still count as seen (stored events always "
             "do), longer than any provider retries."},
+    {.key = "retention", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_CFG(retention_ms, int64_t), .min = 0, .max = 36500 * DAY, .unit = 1,
+     .bare = DAY, .flags = CF_RELOADABLE, .def = "0",
+     .doc = "Events older than this leave journeys and reports, removed in the background in "
+            "short slices, and later deliveries of older events are refused (0: keep all)."},
     {.key = "worker_batch", .type = CT_INT, .store = CS_I64,
      .off = IN_CFG(worker_batch, int64_t), .min = 1, .max = 1000,
      .flags = CF_RELOADABLE, .def = "256",

@@ -21,6 +21,7 @@
 
 struct worker;
 struct http_server;
+struct retention;
 
 struct jd {
     struct event_base *base;
@@ -47,6 +48,7 @@ struct jd {
     struct cx_source click_source;  /* GET /c */
     struct metrics metrics;
     int64_t started_ms;
+    struct retention *retention; /* the retention sweep's timer (worker role) */
 };
 
 #endif

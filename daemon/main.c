@@ -27,6 +27,7 @@
 #include "log.h"
 #include "notify.h"
 #include "outbound.h"
+#include "retention.h"
 #include "routes.h"
 #include "util.h"
 #include "worker.h"
@@ -292,6 +293,8 @@ static void jd_free(struct jd *jd)
     rq_free(jd->rq_ingest);
     rq_free(jd->rq_worker);
     rq_free(jd->rq_api);
+    /* After the Redis clients: failing a slice in flight calls back into it. */
+    RETENTION_FREE(jd->retention);
     worker_free(jd->worker);
     http_free(jd->http);
     if (jd->drain_timer)
@@ -420,6 +423,9 @@ int main(int argc, char **argv)
     if (jd.roles_api && !(jd.rq_api = new_redis(&jd, "api", host)))
         goto oom;
     if (jd.roles_ingest && ingest_start(&jd) != 0)
+        goto oom;
+    /* Retention runs where events are written; it does nothing while `retention` is 0. */
+    if (jd.roles_worker && !(jd.retention = retention_new(&jd)))
         goto oom;
     if ((jd.roles_ingest || jd.roles_api) &&
         !(jd.http = http_start(jd.base, jd.cfg, routes_dispatch, &jd))) {

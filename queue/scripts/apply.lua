@@ -718,6 +718,16 @@ local function apply_event(ev, json, record, conversion)
     stats.applied = stats.applied + 1
 end
 
+-- Retention (retention.lua publishes its cutoff while a journeyd runs the sweep): an event
+-- older than it is not stored, so a redelivery of a removed event cannot bring it back.
+-- Counted with the duplicates: like one, it changes nothing.
+local retain_cutoff = tonumber(redis.call('GET', 'jd:ret:cutoff') or '')
+local function expired(ev)
+    if not retain_cutoff or ev.at >= retain_cutoff then return false end
+    stats.duplicates = stats.duplicates + 1
+    return true
+end
+
 local n = tonumber(ARGV[4])
 local p = 5
 for _ = 1, n do
@@ -735,7 +745,7 @@ for _ = 1, n do
         table.insert(ev.ids, {type = t, value = v, key = t .. '\t' .. v})
         p = p + 2
     end
-    apply_event(ev, ARGV[p], ARGV[p + 1], conversion)
+    if not expired(ev) then apply_event(ev, ARGV[p], ARGV[p + 1], conversion) end
     p = p + 2
 end
 

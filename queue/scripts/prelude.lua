@@ -31,9 +31,15 @@
 --   jd:st:<rank> zset    contact ids scored by when they entered that stage
 --   jd:spend     hash    "YYYY-MM-DD\tsource\tcampaign" -> "minor\tcurrency" (POST /v1/spend)
 --   jd:spend:d   zset    those keys scored by their day's local midnight (ms)
--- Written only by apply.lua, erase.lua and report.lua's spend_set; the daemon reads the
--- report indexes and the journeys directly (daemon/api_reports.c) and all the rest through
--- journey.lua, report.lua and status.lua.
+-- Retention (retention.lua, config key `retention`): the sweep's state, so a restart resumes
+--   jd:ret       hash    cursor (SCAN cursor of the pass; absent between passes), started,
+--                        removed, contacts (the pass's counts), done (when the last pass ended)
+--   jd:ret:todo  list    contacts found with events older than the cutoff, still to do
+--   jd:ret:cur   hash    the contact in hand: cid, phase, need (stage entries to find), pos
+--   jd:ret:cutoff string the cutoff (ms); apply.lua refuses older events; expires unrefreshed
+-- Written only by apply.lua, erase.lua, retention.lua and report.lua's spend_set; the
+-- daemon reads the report indexes and the journeys directly (daemon/api_reports.c) and all
+-- the rest through journey.lua, report.lua and status.lua.
 
 -- Stage ranks, generated from connectors/stage.h (the one stage table of the tree).
 local STAGE_RANK = {JD_STAGE_RANK}
