@@ -16,6 +16,7 @@
 #include "jd.h"
 #include "metrics.h"
 #include "routes.h"
+#include "ui.h"
 #include "util.h"
 
 enum route_kind { ROUTE_EXACT, ROUTE_PREFIX };
@@ -90,16 +91,37 @@ static const struct route routes[] = {
     {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, ROUTE_READ, api_handle_sla},
     {ROUTE_EXACT, "/v1/spend", EVHTTP_REQ_POST, ROUTE_WRITE, api_handle_spend},
     {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, ROUTE_OPEN, handle_metrics},
+    /* The dashboard (DESIGN §7b): its login and its files are open; what it shows comes
+     * from the /v1 routes above, with the session cookie in the token's place. */
+    {ROUTE_EXACT, "/ui/login", EVHTTP_REQ_POST, ROUTE_OPEN, ui_handle_login},
+    {ROUTE_EXACT, "/ui/logout", EVHTTP_REQ_POST, ROUTE_OPEN, ui_handle_logout},
+    {ROUTE_EXACT, "/ui/session", EVHTTP_REQ_GET, ROUTE_OPEN, ui_handle_session},
+    {ROUTE_EXACT, "/ui", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, ROUTE_OPEN, ui_handle_static},
+    {ROUTE_PREFIX, "/ui/", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, ROUTE_OPEN, ui_handle_static},
 };
 
-/* The one token check of the API (DESIGN §7): 401 without a token from api_tokens, 403 with
- * one whose scope is below the route's. 1 when the request may go on. */
+/* The one token check of the API (DESIGN §7): 401 without a token from api_tokens (or a
+ * dashboard session cookie, which stands for the token it was opened with), 403 with one
+ * whose scope is below the route's. A cookie alone does not carry a write: anything but
+ * GET and HEAD must also send the dashboard's header, which another site's form cannot
+ * (CSRF). 1 when the request may go on. */
 static int authorize(struct jd *jd, struct evhttp_request *req, enum route_access need)
 {
     struct cx_header hdrs[HTTP_MAX_HEADERS];
     size_t n = http_collect_headers(req, hdrs, HTTP_MAX_HEADERS);
     const struct cfg *c = jd->cfg;
     int i = cx_bearer_match(hdrs, n, (const char *const *)c->api_tokens, c->napi_tokens);
+    enum cfg_scope have = i >= 0 ? c->api_token_scopes[i] : CFG_SCOPE_READ;
+    int csrf_ok = 0;
+    if (i < 0 && !cx_header_get(hdrs, n, "Authorization") &&
+        ui_session_scope(jd, req, &have, &csrf_ok)) {
+        int method = (int)evhttp_request_get_command(req);
+        if (!(method & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)) && !csrf_ok) {
+            http_reply_error(req, 403, "csrf", "the dashboard's requests carry " UI_CSRF_HEADER);
+            return 0;
+        }
+        i = 0;
+    }
     if (i < 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         http_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
@@ -108,7 +130,7 @@ static int authorize(struct jd *jd, struct evhttp_request *req, enum route_acces
     enum cfg_scope scope = need == ROUTE_ADMIN   ? CFG_SCOPE_ADMIN
                            : need == ROUTE_WRITE ? CFG_SCOPE_WRITE
                                                  : CFG_SCOPE_READ;
-    if (c->api_token_scopes[i] < scope) {
+    if (have < scope) {
         http_reply_error(req, 403, "forbidden", "this token's scope does not allow that");
         return 0;
     }
