@@ -45,7 +45,8 @@ const WORDS = {
     replay: 'Replay dead letters', replayed: '{n} dead letters went back to the queue.',
     replay_admin: 'Replaying needs an admin token; yours is {s}.', forbidden: 'Your token may not do that (403).',
     sources: 'Sources', last_delivery: 'Last delivery', accepted: 'Accepted', refused: 'Refused',
-    h24: '24 h', d7: '7 days', reason: 'Reason', type: 'Type', never: 'never',
+    h24: '24 h', d7: '7 days', reason: 'Reason', type: 'Type', never: 'never', attempts: 'Attempts',
+    failing: 'refused', silent: 'silent', entered_at: 'Entered', csv: 'CSV',
     the_wait: 'dead-letter list', the_sources: 'the sources list', the_drill: 'drill-down',
     signed_in: 'scope: {s}', stage_changes: 'stage', refund: 'refund', payment: 'payment',
   },
@@ -82,7 +83,8 @@ const WORDS = {
     replay: 'Riprova gli scartati', replayed: '{n} messaggi scartati sono tornati in coda.',
     replay_admin: 'Per riprovare serve un token admin; il tuo è {s}.', forbidden: 'Il tuo token non lo consente (403).',
     sources: 'Sorgenti', last_delivery: 'Ultima consegna', accepted: 'Accettate', refused: 'Rifiutate',
-    h24: '24 h', d7: '7 giorni', reason: 'Motivo', type: 'Tipo', never: 'mai',
+    h24: '24 h', d7: '7 giorni', reason: 'Motivo', type: 'Tipo', never: 'mai', attempts: 'Tentativi',
+    failing: 'rifiutata', silent: 'silenziosa', entered_at: 'Entrato', csv: 'CSV',
     the_wait: 'l\u2019elenco degli scartati', the_sources: 'l\u2019elenco delle sorgenti', the_drill: 'il dettaglio',
     signed_in: 'permesso: {s}', stage_changes: 'fase', refund: 'rimborso', payment: 'pagamento',
   },
@@ -354,19 +356,28 @@ function currenciesOf(rows, ...keys) {
 function contactCell(c) {
   if (!c) return '—';
   if (typeof c === 'string') return h('a', { href: link('journey', { contact: c }) }, c);
-  const name = c.name || c.email || c.id;
-  return h('span', {}, h('a', { href: link('journey', { contact: c.id }) }, name),
-    c.name && c.email ? h('span', { class: 'muted small' }, ' ' + c.email) : null);
+  return h('a', { href: link('journey', { contact: c.id }) }, c.name || c.email || c.id);
 }
 
+/* Work a view started and the page is not complete without (drill-downs, names): render()
+ * waits for it before it marks the view ready. */
+let pending = [];
+
 /* A paged drill-down list (limit/cursor, DESIGN §7): the contacts or conversions behind a
- * number, with a "more" button while the API gives a cursor. */
+ * number, with a "more" button while the API gives a cursor. Its columns are the fields
+ * the answer has: conversions (amount, credit), funnel contacts (lead, entered), SLA
+ * leads (lead, response or wait). */
+const DRILL_COLS = [
+  ['at', 'at', 'date'], ['lead_at', 'lead_at', 'date'], ['entered_at', 'entered_at', 'date'],
+  ['amount', 'amount', 'money'], ['credit', 'credit', 'money'],
+  ['response_seconds', 'response', 'dur'], ['waited_seconds', 'waited', 'dur'],
+];
 function drillPanel(title, base, onClose) {
   const box = h('section', { class: 'card', 'aria-label': title, tabindex: '-1' },
     h('div', { class: 'controls' }, h('h2', {}, title), h('button', { type: 'button', onclick: onClose }, t('close'))));
   const list = h('div', { class: 'scroll' }, h('p', { class: 'muted' }, t('loading')));
   box.append(list);
-  const load = async (cursor, table) => {
+  const load = async (cursor, table, cols) => {
     const url = base + '&limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : '');
     const r = await api(url);
     if (r.status !== 200) {
@@ -376,29 +387,36 @@ function drillPanel(title, base, onClose) {
     const key = ['conversions', 'contacts', 'leads', 'items', 'rows'].find((k) => Array.isArray(r.body[k]));
     const items = key ? r.body[key] : [];
     if (!table) {
-      table = h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t('contact')), h('th', {}, t('at')),
-        h('th', { class: 'n' }, t('amount')), h('th', { class: 'n' }, t('credit')))), h('tbody'));
-      list.replaceChildren(table);
+      cols = DRILL_COLS.filter(([f]) => items.some((it) => it[f] !== undefined && it[f] !== null));
+      table = h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t('contact')), h('th', { class: 'hide-phone' }, t('email')),
+        cols.map(([, label, kind]) => h('th', { class: kind === 'date' ? '' : 'n' }, t(label))))), h('tbody'));
+      list.replaceChildren(typeof r.body.total === 'number'
+        ? h('p', { class: 'muted' }, num(r.body.total, 'int', url, '/total'), ' ' + t('contacts')) : '', table);
     }
     const tb = table.tBodies[0];
     items.forEach((it, i) => {
       const p = '/' + key + '/' + i;
       const c = it.contact && typeof it.contact === 'object' ? it.contact : it.contact || (it.id ? it : null);
-      const amt = it.amount || null;
-      const cred = it.credit && typeof it.credit === 'object' ? it.credit : null;
-      const when = it.at || it.lead_at || it.entered_at;
-      tb.append(h('tr', {}, h('td', {}, contactCell(c)), h('td', { class: 'small' }, when ? fmt('date', when) : ''),
-        h('td', { class: 'n' }, amt && amt.currency ? num(amt.minor, 'money:' + amt.currency, url, p + '/amount/minor') : ''),
-        h('td', { class: 'n' }, cred && cred.currency ? num(cred.minor, 'money:' + cred.currency, url, p + '/credit/minor')
-          : typeof it.credit === 'number' && amt ? num(it.credit, 'money:' + amt.currency, url, p + '/credit') : '')));
+      tb.append(h('tr', {}, h('td', {}, contactCell(c)), h('td', { class: 'hide-phone small' }, (c && c.email) || ''),
+        cols.map(([f, , kind]) => {
+          const v = it[f];
+          if (v === undefined || v === null) return h('td', {}, '');
+          if (kind === 'date') return h('td', { class: 'small' }, fmt('date', v));
+          if (kind === 'money') return h('td', { class: 'n' }, typeof v === 'object' && v.currency ? num(v.minor, 'money:' + v.currency, url, p + '/' + f + '/minor') : '');
+          return h('td', { class: 'n' }, num(v, kind, url, p + '/' + f));
+        })));
     });
-    if (!items.length && !cursor) list.replaceChildren(h('p', { class: 'muted' }, t('no_rows')));
-    const next = r.body.next_cursor || r.body.cursor;
-    if (next) list.append(h('button', { type: 'button', onclick: (e) => { e.target.remove(); load(next, table); } }, t('more')));
+    if (!items.length && !cursor) list.append(h('p', { class: 'muted' }, t('no_rows')));
+    if (r.body.next_cursor) list.append(h('button', { type: 'button', onclick: (e) => { e.target.remove(); load(r.body.next_cursor, table, cols); } }, t('more')));
   };
-  load(null, null);
+  pending.push(load(null, null, null));
   setTimeout(() => box.focus(), 0);
   return box;
+}
+
+/* A link to a report's CSV (DESIGN §7: every report table answers CSV). */
+function csvLink(url) {
+  return h('a', { href: url + (url.includes('?') ? '&' : '?') + 'format=csv', download: '', class: 'small' }, 'CSV');
 }
 
 /* ---- views ---- */
@@ -475,7 +493,7 @@ async function viewRevenue(main, q) {
       report.urlOf('/v1/reports/attribution/conversions?model=' + model + '&by=' + by + '&key=' + encodeURIComponent(p.key), r),
       () => go('revenue', Object.assign({}, params, { key: null }))));
   }
-  out.push(h('section', { class: 'card scroll' }, table));
+  out.push(h('section', { class: 'card scroll' }, table, h('p', {}, answers.map((a, j) => [j ? ' · ' : '', csvLink(a.url)]))));
   slot.replaceChildren(...out);
   sizeBars(slot);
 }
@@ -546,10 +564,10 @@ async function viewFunnel(main, q) {
     c.stages[s].rate !== undefined && c.stages[s].rate !== null ? h('div', { class: 'small muted' }, num(c.stages[s].rate, 'pct', src, '/compare/stages/' + s + '/rate')) : null] : '—') : null))));
   if (p.stage && p.period) {
     out.push(drillPanel(t('contacts_title', { what: p.stage + ' · ' + p.period }),
-      '/v1/reports/funnel/contacts?view=' + view + '&by=' + by + '&period=' + encodeURIComponent(p.period) + '&stage=' + encodeURIComponent(p.stage),
+      report.urlOf('/v1/reports/funnel/contacts?view=' + view + '&by=' + by + '&period=' + encodeURIComponent(p.period) + '&stage=' + encodeURIComponent(p.stage), r),
       () => go('funnel', params)));
   }
-  out.push(h('section', { class: 'card scroll' }, h('p', { class: 'small muted' }, t('contacts') + ' · ' + t('rate') + ' · ' + t('median')), table));
+  out.push(h('section', { class: 'card scroll' }, h('p', { class: 'small muted' }, t('contacts') + ' · ' + t('rate') + ' · ' + t('median')), table, h('p', {}, csvLink(src))));
   slot.replaceChildren(...out);
   sizeBars(slot);
 }
@@ -602,31 +620,45 @@ async function viewSla(main, q) {
       report.urlOf('/v1/reports/sla/contacts?status=' + encodeURIComponent(p.status), r), () => go('sla', params)));
   }
   out.push(h('section', { class: 'card' }, h('h2', {}, t('distribution')), distribution(r, s, src)));
+  out[0].append(h('p', {}, csvLink(src)));
   const waiting = (s.waiting || []).map((w, i) => ({ w, i })).sort((x, y) => (y.w.waited_seconds || 0) - (x.w.waited_seconds || 0));
   const wt = h('tbody');
   out.push(h('section', { class: 'card scroll' }, h('h2', {}, t('waiting')), waiting.length
     ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t('contact')), h('th', {}, t('email')), h('th', {}, t('lead_at')), h('th', { class: 'n' }, t('waited')))), wt)
     : h('p', { class: 'muted' }, t('no_rows'))));
+  const cells = new Map();
   for (const { w, i } of waiting) {
     const nameCell = h('td', {}, h('a', { href: link('journey', { contact: w.contact }) }, w.name || w.contact));
     const mailCell = h('td', {}, w.email || '');
     wt.append(h('tr', {}, nameCell, mailCell, h('td', { class: 'small' }, w.lead_at ? fmt('date', w.lead_at) : ''),
       h('td', { class: 'n' }, num(w.waited_seconds, 'dur', src, '/sales/waiting/' + i + '/waited_seconds'))));
-    if (!w.email && !w.name) fillContact(w.contact, nameCell, mailCell);
+    cells.set(w.contact, { nameCell, mailCell });
   }
+  if (cells.size) pending.push(fillNames(r, cells));
   slot.replaceChildren(...out);
 }
 
-/* Name and email of a waiting lead, when the SLA answer gives only its id: its contact. */
-async function fillContact(id, nameCell, mailCell) {
-  const r = await api('/v1/contacts/' + encodeURIComponent(id));
-  if (r.status !== 200 || !r.body) return;
-  const c = r.body.contact || r.body;
-  const ids = c.identities || [];
-  const email = (ids.find((x) => x.type === 'email') || {}).value;
-  const name = c.name || (ids.find((x) => x.type === 'name') || {}).value;
-  if (email) mailCell.textContent = email;
-  if (name) nameCell.firstChild.textContent = name;
+/* Names and emails of the waiting leads, which the scorecard names by id only: from the
+ * waiting drill-down, or, on a journeyd without it, from each contact (the first 50). */
+async function fillNames(r, cells) {
+  const put = (id, name, email) => {
+    const c = cells.get(id);
+    if (!c) return;
+    if (name) c.nameCell.firstChild.textContent = name;
+    if (email) c.mailCell.textContent = email;
+  };
+  const d = await api(report.urlOf('/v1/reports/sla/contacts?status=waiting', r) + '&limit=500');
+  if (d.status === 200) {
+    for (const c of d.body.contacts || []) put(c.id, c.name, c.email);
+    return;
+  }
+  await Promise.all([...cells.keys()].slice(0, 50).map(async (id) => {
+    const a = await api('/v1/contacts/' + encodeURIComponent(id));
+    if (a.status !== 200 || !a.body) return;
+    const c = a.body.contact || a.body;
+    const ids = c.identities || [];
+    put(id, c.name, (ids.find((x) => x.type === 'email') || {}).value);
+  }));
 }
 
 /* Response times: the answered leads' own times when the drill-down gives them (bars of
@@ -634,15 +666,20 @@ async function fillContact(id, nameCell, mailCell) {
 function distribution(r, s, src) {
   const box = h('div', {}, h('p', { class: 'muted small' }, t('median') + ' ', num(s.median_seconds, 'dur', src, '/sales/median_seconds'),
     ' · ' + t('p90') + ' ', num(s.p90_seconds, 'dur', src, '/sales/p90_seconds')));
-  (async () => {
-    const url = report.urlOf('/v1/reports/sla/contacts?status=answered', r) + '&limit=500';
-    const a = await api(url);
-    if (a.status !== 200) {
-      box.append(problem(a, t('the_drill')));
-      return;
+  pending.push((async () => {
+    /* Every answered lead's own response time: the drill-down's pages (at most 4 of 500). */
+    const secs = [];
+    let cursor = null;
+    for (let page = 0; page < 4; page++) {
+      const a = await api(report.urlOf('/v1/reports/sla/contacts?status=answered', r) + '&limit=500' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+      if (a.status !== 200) {
+        box.append(problem(a, t('the_drill')));
+        return;
+      }
+      for (const x of a.body.contacts || []) if (typeof x.response_seconds === 'number') secs.push(x.response_seconds);
+      cursor = a.body.next_cursor;
+      if (!cursor) break;
     }
-    const items = a.body.contacts || a.body.leads || a.body.items || [];
-    const secs = items.map((x) => x.response_seconds).filter((x) => typeof x === 'number');
     const edges = [900, 3600, 4 * 3600, 86400, 3 * 86400, Infinity];
     const counts = edges.map(() => 0);
     for (const v of secs) counts[edges.findIndex((e) => v < e)]++;
@@ -650,7 +687,7 @@ function distribution(r, s, src) {
     const d = h('div', { class: 'dist', role: 'img', 'aria-label': t('distribution') }, counts.map((c2) => h('div', { 'data-h': String(Math.round(100 * c2 / mx)), title: String(c2) })));
     box.append(d, h('div', { class: 'small muted' }, '<15 min · <1 h · <4 h · <1 d · <3 d · ≥3 d'));
     for (const b of d.children) b.style.height = b.getAttribute('data-h') + '%';
-  })();
+  })());
   return box;
 }
 
@@ -759,36 +796,46 @@ async function viewOps(main) {
   const deadBox = h('section', { class: 'card scroll' }, h('div', { class: 'controls' }, h('h2', {}, t('dead')), btn,
     admin ? null : h('span', { class: 'small muted', id: 'replay-note' }, t('replay_admin', { s: session ? session.scope : '?' }))), msg);
   if (dead.status === 200) {
-    const items = dead.body.dead || dead.body.items || dead.body.entries || [];
-    const key = ['dead', 'items', 'entries'].find((k) => Array.isArray(dead.body[k])) || 'dead';
-    deadBox.append(items.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t('at')), h('th', {}, t('source')), h('th', {}, t('reason')))),
-      h('tbody', {}, items.map((d, i) => h('tr', {}, h('td', { class: 'small' }, d.at || d.received_at ? fmt('date', d.at || d.received_at) : ''),
-        h('td', {}, d.source || ''), h('td', {}, h('span', { 'data-jd-src': dead.url + '#/' + key + '/' + i + '/reason', 'data-jd-fmt': 'text' }, d.reason || '')))))) : h('p', { class: 'muted' }, t('no_rows')));
+    const key = ['dead_letters', 'dead', 'items'].find((k) => Array.isArray(dead.body[k])) || 'dead_letters';
+    const items = dead.body[key] || [];
+    deadBox.append(items.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t('at')), h('th', {}, t('source')),
+      h('th', {}, t('reason')), h('th', { class: 'n' }, t('attempts')))),
+    h('tbody', {}, items.map((d, i) => {
+      const when = d.last_attempt || d.at;
+      return h('tr', {}, h('td', { class: 'small' }, when ? fmt('date', when) : ''), h('td', {}, d.source || ''),
+        h('td', {}, h('span', { 'data-jd-src': dead.url + '#/' + key + '/' + i + '/reason', 'data-jd-fmt': 'text' }, d.reason || '')),
+        h('td', { class: 'n' }, num(d.attempts, 'int', dead.url, '/' + key + '/' + i + '/attempts')));
+    }))) : h('p', { class: 'muted' }, t('no_rows')));
+    if (dead.body.next_cursor) deadBox.append(h('p', { class: 'small muted' }, t('more') + '…'));
   } else {
     deadBox.append(problem(dead, t('the_wait')));
   }
   out.push(deadBox);
+  /* Sources: a source that went silent (nothing accepted in 24 hours) or is refused
+   * (signatures failing) is marked, with the refusals' reasons in words. */
   const srcBox = h('section', { class: 'card scroll' }, h('h2', {}, t('sources')));
   if (srcs.status === 200) {
     const list = srcs.body.sources || [];
-    const sum = (o) => (o && typeof o === 'object' ? Object.values(o).reduce((x, y) => x + (typeof y === 'number' ? y : 0), 0) : o);
-    srcBox.append(h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t('source')), h('th', {}, t('type')), h('th', {}, t('last_delivery')),
+    const cell = (s, i, path, cls) => {
+      const v = getPtr(s, path);
+      return h('td', { class: 'n ' + (cls || '') }, typeof v === 'number' ? num(v, 'int', srcs.url, '/sources/' + i + path) : '—');
+    };
+    srcBox.append(h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t('source')), h('th', { class: 'hide-phone' }, t('type')), h('th', {}, t('last_delivery')),
       h('th', { class: 'n' }, t('accepted') + ' ' + t('h24')), h('th', { class: 'n' }, t('refused') + ' ' + t('h24')),
-      h('th', { class: 'n hide-phone' }, t('accepted') + ' ' + t('d7')), h('th', { class: 'n hide-phone' }, t('refused') + ' ' + t('d7')))),
+      h('th', { class: 'n hide-phone' }, t('accepted') + ' ' + t('d7')), h('th', { class: 'n hide-phone' }, t('refused') + ' ' + t('d7')),
+      h('th', { class: 'hide-phone' }, t('reason')))),
     h('tbody', {}, list.map((s, i) => {
-      const b = '/sources/' + i;
-      const cell = (path, cls) => {
-        const v = getPtr(s, path);
-        if (v === undefined || v === null) return h('td', { class: 'n ' + (cls || '') }, '—');
-        if (typeof v === 'number') return h('td', { class: 'n ' + (cls || '') }, num(v, 'int', srcs.url, b + path));
-        const total = sum(v);
-        return h('td', { class: 'n ' + (cls || ''), title: Object.entries(v).map(([k, x]) => k + ': ' + x).join(', ') }, fmt('int', total));
-      };
-      const refused24 = sum(getPtr(s, '/refused_24h') ?? getPtr(s, '/last_24h/refused')) || 0;
-      return h('tr', { class: refused24 > 0 ? 'sel' : null }, h('th', { scope: 'row' }, s.name || s.source || ''), h('td', {}, s.type || ''),
-        h('td', { class: 'small' }, s.last_delivery || s.last_accepted_at ? fmt('date', s.last_delivery || s.last_accepted_at) : t('never')),
-        cell(s.last_24h ? '/last_24h/accepted' : '/accepted_24h'), cell(s.last_24h ? '/last_24h/refused' : '/refused_24h'),
-        cell(s.last_7d ? '/last_7d/accepted' : '/accepted_7d', 'hide-phone'), cell(s.last_7d ? '/last_7d/refused' : '/refused_7d', 'hide-phone'));
+      const d24 = s.last_24h || {};
+      const silent = !(d24.accepted > 0);
+      const failing = d24.refused > 0;
+      const reasons = Object.entries((s.last_7d || {}).refused_by_reason || {}).map(([k, v]) => k + ' ' + fmt('int', v)).join(', ');
+      return h('tr', { class: failing ? 'bad-row' : silent ? 'quiet-row' : null },
+        h('th', { scope: 'row' }, s.name || '', failing ? h('span', { class: 'badge bad' }, t('failing')) : silent ? h('span', { class: 'badge none' }, t('silent')) : null),
+        h('td', { class: 'hide-phone' }, s.type || ''),
+        h('td', { class: 'small' }, s.last_delivery ? fmt('date', s.last_delivery) : t('never')),
+        cell(s, i, '/last_24h/accepted'), cell(s, i, '/last_24h/refused'),
+        cell(s, i, '/last_7d/accepted', 'hide-phone'), cell(s, i, '/last_7d/refused', 'hide-phone'),
+        h('td', { class: 'small hide-phone' }, reasons));
     }))));
   } else {
     srcBox.append(problem(srcs, t('the_sources')));
@@ -829,12 +876,14 @@ async function render() {
     chrome(view);
   }
   const seq = ++renderSeq;
+  pending = [];
   const main = document.getElementById('main');
   const fresh = h('div', { 'data-jd-view': view });
   main.replaceChildren(fresh);
   document.title = t(view) + ' · journeyd';
   try {
     await VIEWS[view](fresh, q);
+    await Promise.all(pending);
   } catch (e) {
     if (seq === renderSeq) fresh.append(h('p', { class: 'error' }, String(e && e.message ? e.message : e)));
     throw e;
