@@ -46,7 +46,7 @@ const WORDS = {
     replay_admin: 'Replaying needs an admin token; yours is {s}.', forbidden: 'Your token may not do that (403).',
     sources: 'Sources', last_delivery: 'Last delivery', accepted: 'Accepted', refused: 'Refused',
     h24: '24 h', d7: '7 days', reason: 'Reason', type: 'Type', never: 'never', attempts: 'Attempts',
-    failing: 'refused', silent: 'silent', entered_at: 'Entered', csv: 'CSV',
+    failing: 'refused', silent: 'silent', no_dead: 'No dead letters.', entered_at: 'Entered', csv: 'CSV',
     the_wait: 'dead-letter list', the_sources: 'the sources list', the_drill: 'drill-down',
     signed_in: 'scope: {s}', stage_changes: 'stage', refund: 'refund', payment: 'payment',
   },
@@ -84,7 +84,7 @@ const WORDS = {
     replay_admin: 'Per riprovare serve un token admin; il tuo è {s}.', forbidden: 'Il tuo token non lo consente (403).',
     sources: 'Sorgenti', last_delivery: 'Ultima consegna', accepted: 'Accettate', refused: 'Rifiutate',
     h24: '24 h', d7: '7 giorni', reason: 'Motivo', type: 'Tipo', never: 'mai', attempts: 'Tentativi',
-    failing: 'rifiutata', silent: 'silenziosa', entered_at: 'Entrato', csv: 'CSV',
+    failing: 'rifiutata', silent: 'silenziosa', no_dead: 'Nessun messaggio scartato.', entered_at: 'Entrato', csv: 'CSV',
     the_wait: 'l\u2019elenco degli scartati', the_sources: 'l\u2019elenco delle sorgenti', the_drill: 'il dettaglio',
     signed_in: 'permesso: {s}', stage_changes: 'fase', refund: 'rimborso', payment: 'pagamento',
   },
@@ -145,7 +145,7 @@ function h(tag, attrs, ...kids) {
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : v);
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === null || kid === undefined || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -372,14 +372,14 @@ const DRILL_COLS = [
   ['amount', 'amount', 'money'], ['credit', 'credit', 'money'],
   ['response_seconds', 'response', 'dur'], ['waited_seconds', 'waited', 'dur'],
 ];
-function drillPanel(title, base, onClose) {
+function drillPanel(title, base, range, onClose) {
   const box = h('section', { class: 'card', 'aria-label': title, tabindex: '-1' },
     h('div', { class: 'controls' }, h('h2', {}, title), h('button', { type: 'button', onclick: onClose }, t('close'))));
   const list = h('div', { class: 'scroll' }, h('p', { class: 'muted' }, t('loading')));
   box.append(list);
   const load = async (cursor, table, cols) => {
-    const url = base + '&limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : '');
-    const r = await api(url);
+    const r = await report(base + '&limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''), range);
+    const url = r.url;
     if (r.status !== 200) {
       list.replaceChildren(problem(r, t('the_drill')));
       return;
@@ -391,7 +391,7 @@ function drillPanel(title, base, onClose) {
       table = h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t('contact')), h('th', { class: 'hide-phone' }, t('email')),
         cols.map(([, label, kind]) => h('th', { class: kind === 'date' ? '' : 'n' }, t(label))))), h('tbody'));
       list.replaceChildren(typeof r.body.total === 'number'
-        ? h('p', { class: 'muted' }, num(r.body.total, 'int', url, '/total'), ' ' + t('contacts')) : '', table);
+        ? h('p', { class: 'muted' }, num(r.body.total, 'int', url, '/total'), ' ' + (key === 'conversions' ? t('conversions') : t('contacts')).toLowerCase()) : '', table);
     }
     const tb = table.tBodies[0];
     items.forEach((it, i) => {
@@ -490,18 +490,13 @@ async function viewRevenue(main, q) {
   if (!rows.length) table = h('p', { class: 'muted' }, t('no_rows'));
   if (p.key && models.length === 1) {
     out.push(drillPanel(t('drill_title', { key: p.key }),
-      report.urlOf('/v1/reports/attribution/conversions?model=' + model + '&by=' + by + '&key=' + encodeURIComponent(p.key), r),
+      '/v1/reports/attribution/conversions?model=' + model + '&by=' + by + '&key=' + encodeURIComponent(p.key), r,
       () => go('revenue', Object.assign({}, params, { key: null }))));
   }
   out.push(h('section', { class: 'card scroll' }, table, h('p', {}, answers.map((a, j) => [j ? ' · ' : '', csvLink(a.url)]))));
   slot.replaceChildren(...out);
   sizeBars(slot);
 }
-/* The URL report() would fetch (for drill-downs, which page on their own). */
-report.urlOf = (base, range) => {
-  const q = rangeQuery(range, !datesOk);
-  return base + (q ? '&' + q : '');
-};
 /* Bar widths are set from script: the CSP forbids inline style attributes. */
 function sizeBars(root) {
   for (const b of root.querySelectorAll('[data-w]')) b.style.width = b.getAttribute('data-w') + '%';
@@ -564,7 +559,7 @@ async function viewFunnel(main, q) {
     c.stages[s].rate !== undefined && c.stages[s].rate !== null ? h('div', { class: 'small muted' }, num(c.stages[s].rate, 'pct', src, '/compare/stages/' + s + '/rate')) : null] : '—') : null))));
   if (p.stage && p.period) {
     out.push(drillPanel(t('contacts_title', { what: p.stage + ' · ' + p.period }),
-      report.urlOf('/v1/reports/funnel/contacts?view=' + view + '&by=' + by + '&period=' + encodeURIComponent(p.period) + '&stage=' + encodeURIComponent(p.stage), r),
+      '/v1/reports/funnel/contacts?view=' + view + '&by=' + by + '&period=' + encodeURIComponent(p.period) + '&stage=' + encodeURIComponent(p.stage), r,
       () => go('funnel', params)));
   }
   out.push(h('section', { class: 'card scroll' }, h('p', { class: 'small muted' }, t('contacts') + ' · ' + t('rate') + ' · ' + t('median')), table, h('p', {}, csvLink(src))));
@@ -617,10 +612,10 @@ async function viewSla(main, q) {
   for (const el of out[0].querySelectorAll('[data-jd-src$="#/sales/waiting"]')) el.setAttribute('data-jd-count', '');
   if (p.status) {
     out.push(drillPanel(t('contacts_title', { what: p.status }),
-      report.urlOf('/v1/reports/sla/contacts?status=' + encodeURIComponent(p.status), r), () => go('sla', params)));
+      '/v1/reports/sla/contacts?status=' + encodeURIComponent(p.status), r, () => go('sla', params)));
   }
   out.push(h('section', { class: 'card' }, h('h2', {}, t('distribution')), distribution(r, s, src)));
-  out[0].append(h('p', {}, csvLink(src)));
+  main.querySelector('.controls').append(csvLink(src));
   const waiting = (s.waiting || []).map((w, i) => ({ w, i })).sort((x, y) => (y.w.waited_seconds || 0) - (x.w.waited_seconds || 0));
   const wt = h('tbody');
   out.push(h('section', { class: 'card scroll' }, h('h2', {}, t('waiting')), waiting.length
@@ -647,7 +642,7 @@ async function fillNames(r, cells) {
     if (name) c.nameCell.firstChild.textContent = name;
     if (email) c.mailCell.textContent = email;
   };
-  const d = await api(report.urlOf('/v1/reports/sla/contacts?status=waiting', r) + '&limit=500');
+  const d = await report('/v1/reports/sla/contacts?status=waiting&limit=500', r);
   if (d.status === 200) {
     for (const c of d.body.contacts || []) put(c.id, c.name, c.email);
     return;
@@ -671,7 +666,7 @@ function distribution(r, s, src) {
     const secs = [];
     let cursor = null;
     for (let page = 0; page < 4; page++) {
-      const a = await api(report.urlOf('/v1/reports/sla/contacts?status=answered', r) + '&limit=500' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+      const a = await report('/v1/reports/sla/contacts?status=answered&limit=500' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''), r);
       if (a.status !== 200) {
         box.append(problem(a, t('the_drill')));
         return;
@@ -749,6 +744,12 @@ async function viewJourney(main, q) {
     creditByTouch.get(cr.touch).push({ cv, i, j, cr });
   }));
   const events = a.body.events || [];
+  /* A conversion named by its event: "payment, 2 Dec 2026". */
+  const byId = new Map(events.map((e) => [e.id, e]));
+  const convLabel = (cv) => {
+    const e = byId.get(cv.event);
+    return e ? t(e.kind === 'refund' ? 'refund' : 'payment') + ', ' + new Intl.DateTimeFormat(locale(), { dateStyle: 'medium' }).format(new Date(e.at)) : cv.event || '';
+  };
   out.push(h('section', { class: 'card' }, h('h2', {}, t('timeline')), h('ol', { class: 'timeline' }, events.map((e, i) => {
     const touch = e.touch || {};
     const credits = creditByTouch.get(e.id) || [];
@@ -758,7 +759,7 @@ async function viewJourney(main, q) {
       touch.channel ? h('span', { class: 'tag' }, touch.channel) : null,
       touch.campaign ? h('span', { class: 'tag' }, touch.campaign) : null,
       e.amount ? h('span', { class: 'tag' }, (e.kind === 'refund' ? '−' : ''), num(e.amount.minor, 'money:' + e.amount.currency, src, '/events/' + i + '/amount/minor')) : null,
-      credits.map(({ cv, i: ci, j, cr }) => h('div', { class: 'small' }, t('credit_for', { m: t(model) }) + ' (' + (cv.event || '') + '): ',
+      credits.map(({ cv, i: ci, j, cr }) => h('div', { class: 'small' }, t('credit_for', { m: t(model) }) + ' (' + convLabel(cv) + '): ',
         num(cr.minor, 'money:' + ((cv.amount || {}).currency || 'EUR'), src, '/conversions/' + ci + '/credit/' + j + '/minor')))));
   }))));
   slot.replaceChildren(...out);
@@ -805,7 +806,7 @@ async function viewOps(main) {
       return h('tr', {}, h('td', { class: 'small' }, when ? fmt('date', when) : ''), h('td', {}, d.source || ''),
         h('td', {}, h('span', { 'data-jd-src': dead.url + '#/' + key + '/' + i + '/reason', 'data-jd-fmt': 'text' }, d.reason || '')),
         h('td', { class: 'n' }, num(d.attempts, 'int', dead.url, '/' + key + '/' + i + '/attempts')));
-    }))) : h('p', { class: 'muted' }, t('no_rows')));
+    }))) : h('p', { class: 'muted' }, t('no_dead')));
     if (dead.body.next_cursor) deadBox.append(h('p', { class: 'small muted' }, t('more') + '…'));
   } else {
     deadBox.append(problem(dead, t('the_wait')));
@@ -827,7 +828,9 @@ async function viewOps(main) {
     h('tbody', {}, list.map((s, i) => {
       const d24 = s.last_24h || {};
       const silent = !(d24.accepted > 0);
-      const failing = d24.refused > 0;
+      /* Failing: more refused than accepted in 24 hours (signatures broke, a secret
+       * rotated on one side only); a stray refusal among many accepted is only counted. */
+      const failing = d24.refused > 0 && d24.refused >= (d24.accepted || 0);
       const reasons = Object.entries((s.last_7d || {}).refused_by_reason || {}).map(([k, v]) => k + ' ' + fmt('int', v)).join(', ');
       return h('tr', { class: failing ? 'bad-row' : silent ? 'quiet-row' : null },
         h('th', { scope: 'row' }, s.name || '', failing ? h('span', { class: 'badge bad' }, t('failing')) : silent ? h('span', { class: 'badge none' }, t('silent')) : null),

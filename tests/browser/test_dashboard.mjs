@@ -249,6 +249,7 @@ async function open(hash, name, opts) {
   await sleep(150); /* asynchronous fills (names of waiting leads, distribution) */
   const [n, problems] = await checkSources();
   for (const p of problems) fail(name + ': ' + p);
+  for (const e of await page.$$eval('main .error', (els) => els.map((x) => x.textContent))) fail(name + ': the page shows an error: ' + e);
   const na = await page.$$eval('.na', (els) => els.filter((e) => /not available|non disponibile/i.test(e.textContent)).map((e) => e.textContent));
   for (const t of na) skipped.push(name + ': ' + t);
   note(name + ': ' + n + ' numbers checked against the API' + (na.length ? ' (' + na.length + ' parts not available)' : ''));
