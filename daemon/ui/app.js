@@ -48,6 +48,7 @@ const WORDS = {
     h24: '24 h', d7: '7 days', reason: 'Reason', type: 'Type', never: 'never', attempts: 'Attempts',
     failing: 'refused', silent: 'silent', no_dead: 'No dead letters.', entered_at: 'Entered', csv: 'CSV',
     the_wait: 'dead-letter list', the_sources: 'the sources list', the_drill: 'drill-down',
+    conflict_line: 'Two different {type} values, {a} and {b}, met in {e}: this contact and the other were kept apart.',
     signed_in: 'scope: {s}', stage_changes: 'stage', refund: 'refund', payment: 'payment',
   },
   it: {
@@ -86,6 +87,7 @@ const WORDS = {
     h24: '24 h', d7: '7 giorni', reason: 'Motivo', type: 'Tipo', never: 'mai', attempts: 'Tentativi',
     failing: 'rifiutata', silent: 'silenziosa', no_dead: 'Nessun messaggio scartato.', entered_at: 'Entrato', csv: 'CSV',
     the_wait: 'l\u2019elenco degli scartati', the_sources: 'l\u2019elenco delle sorgenti', the_drill: 'il dettaglio',
+    conflict_line: 'Due valori {type} diversi, {a} e {b}, si sono incontrati in {e}: questo contatto e l\u2019altro sono rimasti separati.',
     signed_in: 'permesso: {s}', stage_changes: 'fase', refund: 'rimborso', payment: 'pagamento',
   },
 };
@@ -415,8 +417,8 @@ function drillPanel(title, base, range, onClose) {
 }
 
 /* A link to a report's CSV (DESIGN §7: every report table answers CSV). */
-function csvLink(url) {
-  return h('a', { href: url + (url.includes('?') ? '&' : '?') + 'format=csv', download: '', class: 'small' }, 'CSV');
+function csvLink(url, label) {
+  return h('a', { href: url + (url.includes('?') ? '&' : '?') + 'format=csv', download: '', class: 'small' }, label || 'CSV');
 }
 
 /* ---- views ---- */
@@ -455,7 +457,7 @@ async function viewRevenue(main, q) {
       sumNum(rows, '/revenue/' + cur, 'money:' + cur, src, '/rows', 'big'),
       h('span', { class: 'cap' }, t('attributed_revenue') + ' · ' + rangeLabel(r) + ' · ' + t(models.length > 1 ? 'linear' : model))),
     h('div', { class: 'kpis' },
-      h('div', { class: 'kpi' }, h('div', { class: 'v' }, sumNum(rows, '/conversions', 'int', src, '/rows')), h('div', { class: 'l' }, t('conversions'))),
+      /* No conversions total: a conversion credited to several keys is in several rows. */
       curs.length > 1 ? select(t('currency'), cur, curs.map((c) => [c, c]), (v) => go('revenue', Object.assign({}, params, { cur: v }))) : null)));
   const sorted = rows.map((row, i) => ({ row, i })).sort((a, b) => ((b.row.revenue || {})[cur] || 0) - ((a.row.revenue || {})[cur] || 0));
   const top = Math.max(1, ...sorted.map((x) => (x.row.revenue || {})[cur] || 0));
@@ -463,7 +465,9 @@ async function viewRevenue(main, q) {
   let table;
   if (models.length > 1) {
     const byModel = answers.map((a) => new Map((a.body.rows || []).map((row, i) => [row.key, { row, i }])));
-    const keys = [...new Set(answers.flatMap((a) => (a.body.rows || []).map((x) => x.key)))];
+    const lin = byModel[models.indexOf('linear')];
+    const rev = (k) => ((lin.get(k) || { row: {} }).row.revenue || {})[cur] || 0;
+    const keys = [...new Set(answers.flatMap((a) => (a.body.rows || []).map((x) => x.key)))].sort((x, y) => rev(y) - rev(x));
     table = h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t(by)), models.map((m) => h('th', { class: 'n' }, t(m))))),
       h('tbody', {}, keys.map((k) => h('tr', {}, h('th', { scope: 'row' }, k), models.map((m, j) => {
         const x = byModel[j].get(k);
@@ -493,7 +497,7 @@ async function viewRevenue(main, q) {
       '/v1/reports/attribution/conversions?model=' + model + '&by=' + by + '&key=' + encodeURIComponent(p.key), r,
       () => go('revenue', Object.assign({}, params, { key: null }))));
   }
-  out.push(h('section', { class: 'card scroll' }, table, h('p', {}, answers.map((a, j) => [j ? ' · ' : '', csvLink(a.url)]))));
+  out.push(h('section', { class: 'card scroll' }, table, h('p', {}, answers.map((a, j) => [j ? ' · ' : '', csvLink(a.url, models.length > 1 ? 'CSV ' + t(models[j]) : 'CSV')]))));
   slot.replaceChildren(...out);
   sizeBars(slot);
 }
@@ -679,9 +683,11 @@ function distribution(r, s, src) {
     const counts = edges.map(() => 0);
     for (const v of secs) counts[edges.findIndex((e) => v < e)]++;
     const mx = Math.max(1, ...counts);
-    const d = h('div', { class: 'dist', role: 'img', 'aria-label': t('distribution') }, counts.map((c2) => h('div', { 'data-h': String(Math.round(100 * c2 / mx)), title: String(c2) })));
-    box.append(d, h('div', { class: 'small muted' }, '<15 min · <1 h · <4 h · <1 d · <3 d · ≥3 d'));
-    for (const b of d.children) b.style.height = b.getAttribute('data-h') + '%';
+    const labels = ['< 15 min', '< 1 h', '< 4 h', '< 1 d', '< 3 d', '≥ 3 d'];
+    const d = h('div', { class: 'dist', role: 'img', 'aria-label': t('distribution') + ': ' + labels.map((l, i) => l + ' ' + counts[i]).join(', ') },
+      counts.map((c2, i) => h('div', { class: 'col', title: labels[i] + ': ' + c2 }, h('div', { class: 'b', 'data-h': String(Math.round(100 * c2 / mx)) }), h('span', {}, labels[i]))));
+    box.append(d);
+    for (const b of d.querySelectorAll('[data-h]')) b.style.height = b.getAttribute('data-h') + '%';
   })());
   return box;
 }
@@ -736,7 +742,9 @@ async function viewJourney(main, q) {
     h('p', {}, h('span', { class: 'muted small' }, t('identities') + ': '), (c.identities || []).map((x) => h('span', { class: 'tag' }, x.type + ': ' + x.value))),
     (c.merged_from || []).length ? h('p', { class: 'small muted' }, t('merged_from') + ': ' + c.merged_from.join(', ')) : null,
     (c.conflicts || []).length ? h('div', { class: 'note' }, h('strong', {}, t('conflicts')), h('ul', {},
-      c.conflicts.map((x) => h('li', {}, typeof x === 'string' ? x : Object.entries(x).map(([k, v]) => k + ': ' + (typeof v === 'object' ? JSON.stringify(v) : v)).join(' · '))))) : null));
+      c.conflicts.map((x) => h('li', {}, x && x.type && Array.isArray(x.values)
+        ? t('conflict_line', { type: x.type, a: x.values[0], b: x.values[1], e: x.event || '' })
+        : JSON.stringify(x))))) : null));
   /* Credit per touch, by conversion, to show beside each touch of the timeline. */
   const creditByTouch = new Map();
   (a.body.conversions || []).forEach((cv, i) => (cv.credit || []).forEach((cr, j) => {

@@ -140,6 +140,19 @@ await waitFor('the queue drained', async () => {
   return s && s.queue.length === 0 && s.queue.pending === 0;
 }, 600);
 
+/* A merge conflict to show: one email, two different HubSpot contact ids. */
+const CONFLICT_EMAIL = 'conflict.browser@example.com';
+{
+  const ev = (i) => ({ id: 'browser-conflict-' + i, kind: 'lead', at: new Date(Date.now() - (3 - i) * 3600000).toISOString(),
+    identities: [{ type: 'email', value: CONFLICT_EMAIL }, { type: 'hubspot_contact', value: String(900 + i) }] });
+  const r = await fetch(base + '/v1/events', { method: 'POST', headers: Object.assign({ 'Content-Type': 'application/json' }, admin), body: JSON.stringify({ events: [ev(1), ev(2)] }) });
+  if (r.status !== 200 && r.status !== 202) fail('POST /v1/events for the conflict: ' + r.status);
+  await waitFor('the conflict applied', async () => {
+    const j = await getJson('/v1/journey?email=' + encodeURIComponent(CONFLICT_EMAIL));
+    return j.body && j.body.contact.conflicts.length > 0;
+  }, 100);
+}
+
 /* Spend for the two biggest campaigns, so the revenue view shows spend and ROAS. */
 {
   const a = await getJson('/v1/reports/attribution?by=campaign&model=linear');
@@ -283,7 +296,7 @@ const prevMonth = (() => {
 })();
 let total = 0;
 total += await open('#/revenue', 'revenue');
-total += await open('#/revenue?model=all&by=channel&range=all', 'revenue-models');
+total += await open('#/revenue?model=all&by=campaign&range=all', 'revenue-models');
 total += await open('#/revenue?model=linear&by=campaign&range=all', 'revenue-campaign', { noShot: true });
 total += await open('#/revenue?model=time_decay&by=source&range=' + prevMonth, 'revenue-previous', { noShot: true });
 {
@@ -298,6 +311,11 @@ total += await open('#/sla', 'sla');
 total += await open('#/sla?range=' + month + '&status=waiting', 'sla-drill', { noShot: true });
 if (email) total += await open('#/journey?email=' + encodeURIComponent(email), 'journey');
 else fail('the simulator named no journey to open');
+total += await open('#/journey?email=' + encodeURIComponent(CONFLICT_EMAIL), 'journey-conflict', { noShot: true });
+{
+  const text = await page.$eval('main', (m) => m.textContent);
+  if (!/Two different hubspot_contact values, 901 and 902/.test(text)) fail('the merge conflict is not shown in words');
+}
 total += await open('#/ops', 'ops');
 if (total < 40) fail('only ' + total + ' numbers carried data-jd-src');
 
