@@ -100,29 +100,39 @@ static const struct route routes[] = {
     {ROUTE_PREFIX, "/ui/", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, ROUTE_OPEN, ui_handle_static},
 };
 
-/* The one token check of the API (DESIGN §7): 401 without a token from api_tokens (or a
- * dashboard session cookie, which stands for the token it was opened with), 403 with one
- * whose scope is below the route's. A cookie alone does not carry a write: anything but
- * GET and HEAD must also send the dashboard's header, which another site's form cannot
- * (CSRF). 1 when the request may go on. */
-static int authorize(struct jd *jd, struct evhttp_request *req, enum route_access need)
+/* Who is asking (DESIGN §7, §7b): a bearer token from api_tokens, else (only without an
+ * Authorization header) a dashboard session cookie, which stands for the token it was
+ * opened with. 1 with *scope set; 0 when neither; -1 for a cookie-borne request other than
+ * GET or HEAD without the dashboard's header (CSRF: another site's form cannot set it). */
+static int request_scope(struct jd *jd, struct evhttp_request *req, enum cfg_scope *scope)
 {
     struct cx_header hdrs[HTTP_MAX_HEADERS];
     size_t n = http_collect_headers(req, hdrs, HTTP_MAX_HEADERS);
     const struct cfg *c = jd->cfg;
     int i = cx_bearer_match(hdrs, n, (const char *const *)c->api_tokens, c->napi_tokens);
-    enum cfg_scope have = i >= 0 ? c->api_token_scopes[i] : CFG_SCOPE_READ;
-    int csrf_ok = 0;
-    if (i < 0 && !cx_header_get(hdrs, n, "Authorization") &&
-        ui_session_scope(jd, req, &have, &csrf_ok)) {
-        int method = (int)evhttp_request_get_command(req);
-        if (!(method & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)) && !csrf_ok) {
-            http_reply_error(req, 403, "csrf", "the dashboard's requests carry " UI_CSRF_HEADER);
-            return 0;
-        }
-        i = 0;
+    if (i >= 0) {
+        *scope = c->api_token_scopes[i];
+        return 1;
     }
-    if (i < 0) {
+    int csrf_ok = 0;
+    if (cx_header_get(hdrs, n, "Authorization") || !ui_session_scope(jd, req, scope, &csrf_ok))
+        return 0;
+    int method = (int)evhttp_request_get_command(req);
+    return (method & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)) || csrf_ok ? 1 : -1;
+}
+
+/* The one access check of the API: 401 without a token (or session), 403 with one whose
+ * scope is below the route's, or for a cookie-borne write without the dashboard's header.
+ * 1 when the request may go on. */
+static int authorize(struct jd *jd, struct evhttp_request *req, enum route_access need)
+{
+    enum cfg_scope have = CFG_SCOPE_READ;
+    int who = request_scope(jd, req, &have);
+    if (who < 0) {
+        http_reply_error(req, 403, "csrf", "the dashboard's requests carry " UI_CSRF_HEADER);
+        return 0;
+    }
+    if (who == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         http_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
         return 0;
