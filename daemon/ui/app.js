@@ -48,7 +48,7 @@ const WORDS = {
     h24: '24 h', d7: '7 days', reason: 'Reason', type: 'Type', never: 'never', attempts: 'Attempts',
     failing: 'refused', silent: 'silent', no_dead: 'No dead letters.', entered_at: 'Entered', csv: 'CSV',
     the_wait: 'dead-letter list', the_sources: 'the sources list', the_drill: 'drill-down',
-    conflict_line: 'Two different {type} values, {a} and {b}, met in {e}: this contact and the other were kept apart.',
+    breached: 'Answered after the SLA', conflict_line: 'Two different {type} values, {a} and {b}, met in {e}: this contact and the other were kept apart.',
     signed_in: 'scope: {s}', stage_changes: 'stage', refund: 'refund', payment: 'payment',
   },
   it: {
@@ -87,7 +87,7 @@ const WORDS = {
     h24: '24 h', d7: '7 giorni', reason: 'Motivo', type: 'Tipo', never: 'mai', attempts: 'Tentativi',
     failing: 'rifiutata', silent: 'silenziosa', no_dead: 'Nessun messaggio scartato.', entered_at: 'Entrato', csv: 'CSV',
     the_wait: 'l\u2019elenco degli scartati', the_sources: 'l\u2019elenco delle sorgenti', the_drill: 'il dettaglio',
-    conflict_line: 'Due valori {type} diversi, {a} e {b}, si sono incontrati in {e}: questo contatto e l\u2019altro sono rimasti separati.',
+    breached: 'Risposte oltre lo SLA', conflict_line: 'Due valori {type} diversi, {a} e {b}, si sono incontrati in {e}: questo contatto e l\u2019altro sono rimasti separati.',
     signed_in: 'permesso: {s}', stage_changes: 'fase', refund: 'rimborso', payment: 'pagamento',
   },
 };
@@ -601,6 +601,9 @@ async function viewSla(main, q) {
       h('div', { class: 'hero' }, num(s.share_within_sla, 'pct', src, '/sales/share_within_sla', 'big'), h('span', { class: 'cap' }, t('within_sla'))),
       fig(t('answered'), [num(s.answered, 'int', src, '/sales/answered'), ' / ', num(s.leads, 'int', src, '/sales/leads')], 'answered'),
       fig(t('within_sla'), num(s.within_sla, 'int', src, '/sales/within_sla'), 'within'),
+      /* Answered late has no figure of its own in the scorecard (answered − within): only
+       * its list. */
+      h('div', { class: 'target' }, h('button', { type: 'button', class: 'rowlink', onclick: () => drill('breached') }, t('breached')), h('span', { class: 'small muted' }, '→')),
       fig(t('response') + ' · ' + t('median'), num(s.median_seconds, 'dur', src, '/sales/median_seconds')),
       fig(t('response') + ' · ' + t('p90'), num(s.p90_seconds, 'dur', src, '/sales/p90_seconds')),
       fig(t('waiting'), num((s.waiting || []).length, 'int', src, '/sales/waiting', null), 'waiting'),

@@ -294,21 +294,48 @@ const prevMonth = (() => {
   const [y, m] = month.split('-').map(Number);
   return m === 1 ? y - 1 + '-12' : y + '-' + String(m - 1).padStart(2, '0');
 })();
+/* This week's ISO label in Rome (2026-W49). */
+function isoWeekNow() {
+  const [y, m, d] = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Rome' }).format(new Date()).split('-').map(Number);
+  const x = new Date(Date.UTC(y, m - 1, d));
+  x.setUTCDate(x.getUTCDate() + 4 - (x.getUTCDay() || 7));
+  const w = Math.ceil(((x - Date.UTC(x.getUTCFullYear(), 0, 1)) / 86400000 + 1) / 7);
+  return x.getUTCFullYear() + '-W' + String(w).padStart(2, '0');
+}
 let total = 0;
 total += await open('#/revenue', 'revenue');
 total += await open('#/revenue?model=all&by=campaign&range=all', 'revenue-models');
 total += await open('#/revenue?model=linear&by=campaign&range=all', 'revenue-campaign', { noShot: true });
 total += await open('#/revenue?model=time_decay&by=source&range=' + prevMonth, 'revenue-previous', { noShot: true });
+/* Drill-downs: the conversions behind every channel row, then one conversion's journey. */
 {
   const a = await getJson('/v1/reports/attribution?by=channel&model=linear');
-  const key = a.body && a.body.rows && a.body.rows[0] && a.body.rows[0].key;
-  if (key) total += await open('#/revenue?model=linear&by=channel&range=all&key=' + encodeURIComponent(key), 'revenue-drill');
+  const rows = (a.body && a.body.rows) || [];
+  if (!rows.length) fail('no attribution rows to drill into');
+  for (const [i, row] of rows.entries()) {
+    total += await open('#/revenue?model=linear&by=channel&range=all&key=' + encodeURIComponent(row.key), i ? 'revenue-drill-' + i : 'revenue-drill', { noShot: i > 0 });
+  }
+  const j = await page.$('main section[tabindex] a[href^="#/journey"]');
+  if (j) {
+    await j.click();
+    await page.waitForFunction(() => document.querySelector('[data-jd-view="journey"][data-jd-ready]'), { timeout: 30000 });
+    const [n, problems] = await checkSources();
+    for (const p of problems) fail('journey from a drill-down: ' + p);
+    if (n < 1) fail('the journey opened from a drill-down shows no number');
+  } else {
+    skipped.push('revenue-drill: no conversion linked to a journey (drill-down not available)');
+  }
 }
 total += await open('#/funnel', 'funnel');
 total += await open('#/funnel?by=week&view=activity&range=' + prevMonth, 'funnel-week', { noShot: true });
-total += await open('#/funnel?by=month&view=cohort&range=' + month + '&stage=lead&period=' + month, 'funnel-drill', { noShot: true });
+for (const st of ['lead', 'qualified', 'opportunity', 'won', 'paid']) {
+  total += await open('#/funnel?by=month&view=cohort&range=' + prevMonth + '&stage=' + st + '&period=' + prevMonth, 'funnel-drill-' + st, { noShot: true });
+}
+total += await open('#/funnel?by=week&view=activity&range=' + month + '&stage=lead&period=' + isoWeekNow(), 'funnel-drill-week', { noShot: true });
 total += await open('#/sla', 'sla');
-total += await open('#/sla?range=' + month + '&status=waiting', 'sla-drill', { noShot: true });
+for (const st of ['answered', 'within', 'breached', 'waiting', 'self_served']) {
+  total += await open('#/sla?range=' + month + '&status=' + st, 'sla-drill-' + st, { noShot: true });
+}
 if (email) total += await open('#/journey?email=' + encodeURIComponent(email), 'journey');
 else fail('the simulator named no journey to open');
 total += await open('#/journey?email=' + encodeURIComponent(CONFLICT_EMAIL), 'journey-conflict', { noShot: true });
