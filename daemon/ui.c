@@ -217,7 +217,8 @@ void ui_handle_login(struct jd *jd, struct evhttp_request *req, const char *rest
     }
     size_t len = 0;
     const unsigned char *body = http_body(req, &len);
-    cJSON *o = body ? cJSON_ParseWithLength((const char *)body, len) : NULL;
+    /* The house parser: depth-checked before cJSON sees it, like every body. */
+    cJSON *o = body ? cx_json_parse(body, len, CX_JSON_MAX_DEPTH) : NULL;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "token");
     if (!cJSON_IsString(t) || !t->valuestring[0]) {
         cJSON_Delete(o);
@@ -236,7 +237,7 @@ void ui_handle_login(struct jd *jd, struct evhttp_request *req, const char *rest
     OPENSSL_cleanse(t->valuestring, strlen(t->valuestring));
     cJSON_Delete(o);
     if (!ok) {
-        jlog(JLOG_NOTICE, "msg=\"dashboard login refused\"");
+        jlog(JLOG_INFO, "msg=\"dashboard login refused\"");
         http_reply_error(req, 401, "unauthorized", "that is not one of the API tokens");
         return;
     }

@@ -421,6 +421,20 @@ await page.waitForSelector('[data-jd-ready]');
 await page.click('#replay');
 await page.waitForSelector('[role="status"].note');
 
+/* A browser whose language is Italian gets the Italian page without asking. */
+{
+  const ctx = await browser.createBrowserContext();
+  const it = await ctx.newPage();
+  await it.evaluateOnNewDocument(() => {
+    Object.defineProperty(navigator, 'language', { get: () => 'it-IT' });
+  });
+  await it.goto(base + '/ui/', { waitUntil: 'networkidle0' });
+  await it.waitForSelector('#token');
+  const [langAttr, title] = await it.evaluate(() => [document.documentElement.lang, document.querySelector('main h1').textContent]);
+  if (langAttr !== 'it' || !/Accedi/.test(title)) fail('an Italian browser got lang=' + langAttr + ', "' + title + '"');
+  await ctx.close();
+}
+
 await browser.close();
 if (consoleErrors.length) for (const e of consoleErrors) fail('console: ' + e);
 if (foreign.length) for (const u of foreign) fail('a request left the origin: ' + u);

@@ -181,6 +181,12 @@ int main(void)
     JD_EXPECT(
         status_of("GET", "/v1/status", (const char *const[]){"Cookie: jd_session=00", NULL}) == 401,
         "a made-up session id is 401");
+    /* The session cookie among others, as a browser sends them. */
+    char several[320];
+    snprintf(several, sizeof several, "Cookie: theme=dark; %s; lang=it",
+             rcookie + strlen("Cookie: "));
+    const char *sev[] = {several, NULL};
+    JD_EXPECT(status_of("GET", "/v1/status", sev) == 200, "the cookie among others: %s", several);
     st = req(&h, "GET", "/ui/session", rc, NULL);
     JD_EXPECT(st == 200 && h.body && strstr(h.body, "\"read\""), "GET /ui/session: %s",
               h.body ? h.body : "");
