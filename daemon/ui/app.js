@@ -202,13 +202,14 @@ function qs(q) {
 /* ---- the API ---- */
 
 let session = null; /* {scope, expires} */
-/* The dates form of from/to (DESIGN §7) is tried first; a journeyd that takes only RFC 3339
- * instants gets local midnights of the browser's time zone instead. */
-let datesOk = (() => {
+/* The dates form of from/to (DESIGN §7) is tried first; an endpoint that takes only RFC
+ * 3339 instants gets local midnights of the browser's time zone instead. Remembered per
+ * endpoint path for the browser session, so each refuses at most once. */
+const instantsOnly = (() => {
   try {
-    return sessionStorage.getItem('jd.instants') !== '1';
+    return new Set(JSON.parse(sessionStorage.getItem('jd.instants') || '[]'));
   } catch (e) {
-    return true;
+    return new Set();
   }
 })();
 
@@ -238,12 +239,13 @@ async function api(path, opts) {
 /* A report for a range: tries the dates form, falls back to instants once refused. */
 async function report(base, range) {
   const join = (q) => base + (q ? (base.includes('?') ? '&' : '?') + q : '');
-  if (datesOk) {
+  const path = base.split('?')[0];
+  if (!instantsOnly.has(path)) {
     const r = await api(join(rangeQuery(range, false)));
     if (r.status !== 400 || !/RFC 3339|from and to/.test((r.body && r.body.message) || '') || !range.from) return r;
-    datesOk = false;
+    instantsOnly.add(path);
     try {
-      sessionStorage.setItem('jd.instants', '1');
+      sessionStorage.setItem('jd.instants', JSON.stringify([...instantsOnly]));
     } catch (e) { /* asked again on the next load */ }
   }
   return api(join(rangeQuery(range, true)));
