@@ -18,6 +18,7 @@
 #include "log.h"
 #include "report.h"
 #include "stage.h"
+#include "util.h"
 
 /* Nesting up to which scan_event vouches for a stored event; canonical events nest three
  * deep, deeper ones are parsed and printed. */
@@ -709,6 +710,9 @@ static void on_status(struct rq_client *c, const redisReply *r, void *priv)
     cJSON *q = cJSON_AddObjectToObject(o, "queue");
     cJSON_AddNumberToObject(q, "length", (double)st.length);
     cJSON_AddNumberToObject(q, "pending", (double)st.pending);
+    /* Lag: how long the oldest webhook not yet applied has waited (0 when none waits). */
+    int64_t lag_ms = st.oldest_ms > 0 ? jd_now_ms() - st.oldest_ms : 0;
+    cJSON_AddNumberToObject(q, "lag_seconds", (double)(lag_ms > 0 ? lag_ms / 1000 : 0));
     cJSON_AddNumberToObject(o, "dead_letters", (double)st.dead_letters);
     cJSON_AddStringToObject(o, "redis", "ready");
     http_reply_json(ar->req, 200, o);

@@ -22,6 +22,7 @@
 struct worker;
 struct http_server;
 struct retention;
+struct ui;
 
 struct jd {
     struct event_base *base;
@@ -30,6 +31,7 @@ struct jd {
     struct http_server *http; /* NULL without the ingest and api roles */
     struct rq_client *rq_ingest, *rq_worker, *rq_api;
     struct worker *worker;
+    struct ui *ui;             /* dashboard sessions (api role) */
     struct outbound *outbound; /* look-ups for thin webhooks (worker role) */
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *drain_timer; /* SIGTERM: waits for in-flight work, bounded */

@@ -29,6 +29,7 @@
 #include "outbound.h"
 #include "retention.h"
 #include "routes.h"
+#include "ui.h"
 #include "util.h"
 #include "worker.h"
 
@@ -297,6 +298,7 @@ static void jd_free(struct jd *jd)
     RETENTION_FREE(jd->retention);
     worker_free(jd->worker);
     http_free(jd->http);
+    ui_free(jd->ui);
     if (jd->drain_timer)
         event_free(jd->drain_timer);
     if (jd->sig_term)
@@ -421,6 +423,8 @@ int main(int argc, char **argv)
     if (jd.roles_worker && !(jd.rq_worker = new_redis(&jd, "worker", host)))
         goto oom;
     if (jd.roles_api && !(jd.rq_api = new_redis(&jd, "api", host)))
+        goto oom;
+    if (jd.roles_api && !(jd.ui = ui_new()))
         goto oom;
     if (jd.roles_ingest && ingest_start(&jd) != 0)
         goto oom;

@@ -17,6 +17,7 @@
 #include "jd.h"
 #include "metrics.h"
 #include "routes.h"
+#include "ui.h"
 #include "util.h"
 
 enum route_kind { ROUTE_EXACT, ROUTE_PREFIX };
@@ -73,21 +74,35 @@ static void handle_metrics(struct jd *jd, struct evhttp_request *req, const char
     evbuffer_free(b);
 }
 
-/* The index in api_tokens of the request's bearer token, or -1. */
-static int token_index(struct jd *jd, struct evhttp_request *req)
+/* Who is asking (DESIGN §7, §7b): a bearer token from api_tokens, else (only without an
+ * Authorization header) a dashboard session cookie, which stands for the token it was
+ * opened with. 1 with *scope set; 0 when neither; -1 for a cookie-borne request other than
+ * GET or HEAD without the dashboard's header (CSRF: another site's form cannot set it). */
+static int request_scope(struct jd *jd, struct evhttp_request *req, enum cfg_scope *scope)
 {
     struct cx_header hdrs[HTTP_MAX_HEADERS];
     size_t n = http_collect_headers(req, hdrs, HTTP_MAX_HEADERS);
     const struct cfg *c = jd->cfg;
-    return cx_bearer_match(hdrs, n, (const char *const *)c->api_tokens, c->napi_tokens);
+    int i = cx_bearer_match(hdrs, n, (const char *const *)c->api_tokens, c->napi_tokens);
+    if (i >= 0) {
+        *scope = c->api_token_scopes[i];
+        return 1;
+    }
+    int csrf_ok = 0;
+    if (cx_header_get(hdrs, n, "Authorization") || !ui_session_scope(jd, req, scope, &csrf_ok))
+        return 0;
+    int method = (int)evhttp_request_get_command(req);
+    return (method & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)) || csrf_ok ? 1 : -1;
 }
 
 /* GET /v1/dead answers by the token's scope (the bodies only for admin): authorize() has
- * let the request through, so its token is known. */
+ * let the request through, so its token (or session) is known. */
 static void handle_dead_list(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
-    int i = token_index(jd, req);
-    api_handle_dead_list(jd, req, rest, i < 0 ? CFG_SCOPE_READ : jd->cfg->api_token_scopes[i]);
+    enum cfg_scope scope = CFG_SCOPE_READ;
+    if (request_scope(jd, req, &scope) != 1)
+        scope = CFG_SCOPE_READ;
+    api_handle_dead_list(jd, req, rest, scope);
 }
 
 /* Longest paths first within each kind; the first row whose path and method match wins,
@@ -110,15 +125,27 @@ static const struct route routes[] = {
     {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, ROUTE_READ, api_handle_sla},
     {ROUTE_EXACT, "/v1/spend", EVHTTP_REQ_POST, ROUTE_WRITE, api_handle_spend},
     {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, ROUTE_OPEN, handle_metrics},
+    /* The dashboard (DESIGN §7b): its login and its files are open; what it shows comes
+     * from the /v1 routes above, with the session cookie in the token's place. */
+    {ROUTE_EXACT, "/ui/login", EVHTTP_REQ_POST, ROUTE_OPEN, ui_handle_login},
+    {ROUTE_EXACT, "/ui/logout", EVHTTP_REQ_POST, ROUTE_OPEN, ui_handle_logout},
+    {ROUTE_EXACT, "/ui/session", EVHTTP_REQ_GET, ROUTE_OPEN, ui_handle_session},
+    {ROUTE_EXACT, "/ui", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, ROUTE_OPEN, ui_handle_static},
+    {ROUTE_PREFIX, "/ui/", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, ROUTE_OPEN, ui_handle_static},
 };
 
-/* The one token check of the API (DESIGN §7): 401 without a token from api_tokens, 403 with
- * one whose scope is below the route's. 1 when the request may go on. */
+/* The one access check of the API: 401 without a token (or session), 403 with one whose
+ * scope is below the route's, or for a cookie-borne write without the dashboard's header.
+ * 1 when the request may go on. */
 static int authorize(struct jd *jd, struct evhttp_request *req, enum route_access need)
 {
-    const struct cfg *c = jd->cfg;
-    int i = token_index(jd, req);
-    if (i < 0) {
+    enum cfg_scope have = CFG_SCOPE_READ;
+    int who = request_scope(jd, req, &have);
+    if (who < 0) {
+        http_reply_error(req, 403, "csrf", "the dashboard's requests carry " UI_CSRF_HEADER);
+        return 0;
+    }
+    if (who == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         http_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
         return 0;
@@ -126,7 +153,7 @@ static int authorize(struct jd *jd, struct evhttp_request *req, enum route_acces
     enum cfg_scope scope = need == ROUTE_ADMIN   ? CFG_SCOPE_ADMIN
                            : need == ROUTE_WRITE ? CFG_SCOPE_WRITE
                                                  : CFG_SCOPE_READ;
-    if (c->api_token_scopes[i] < scope) {
+    if (have < scope) {
         http_reply_error(req, 403, "forbidden", "this token's scope does not allow that");
         return 0;
     }

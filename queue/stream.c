@@ -490,10 +490,15 @@ int stream_status(struct rq_client *c, rq_reply_cb cb, void *priv)
 
 int stream_parse_status(const redisReply *r, struct stream_status *out)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
         return -1;
     out->length = r->element[0]->integer;
     out->pending = r->element[1]->integer;
     out->dead_letters = r->element[2]->integer;
+    /* "<ms>-<seq>", or "" for an empty stream */
+    const redisReply *id = r->element[3];
+    out->oldest_ms = 0;
+    if (id->type == REDIS_REPLY_STRING && id->len > 0)
+        out->oldest_ms = strtoll(id->str, NULL, 10);
     return 0;
 }

@@ -193,8 +193,10 @@ int stream_parse_dead_page(const redisReply *r, struct stream_dead_page *out);
 
 struct stream_status {
     long long length, pending, dead_letters;
+    long long oldest_ms; /* arrival of the oldest raw entry (its id's time); 0 when none */
 };
-/* status.lua: queue length, entries pending in the group, dead letters. */
+/* status.lua: queue length, entries pending in the group, dead letters, and the oldest
+ * raw entry. */
 int stream_status(struct rq_client *c, rq_reply_cb cb, void *priv);
 /* The status reply; -1 when it is not one. */
 int stream_parse_status(const redisReply *r, struct stream_status *out);

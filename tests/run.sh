@@ -23,5 +23,8 @@ build="$top/build-test"
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DJD_WERROR=ON \
     -DJD_SANITIZE=address,undefined >/dev/null
 cmake --build "$build" -j"$(nproc)"
+# The dashboard's browser test drives chromium with puppeteer-core, pinned in
+# tests/browser/package-lock.json and installed into the build folder (not the source tree).
+[ -d "$build/browser/node_modules/puppeteer-core" ] || npm ci --prefix "$build/browser" --no-audit --no-fund >/dev/null
 cd "$build"
 exec ctest --output-on-failure -j"$(nproc)" "$@"
