@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "api.h"
+#include "api_dead.h"
 #include "common.h"
 #include "http.h"
 #include "ingest.h"
@@ -85,6 +86,7 @@ static const struct route routes[] = {
     {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_DELETE, ROUTE_ADMIN, api_handle_contact},
     {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, ROUTE_READ, api_handle_status},
     {ROUTE_EXACT, "/v1/dead/replay", EVHTTP_REQ_POST, ROUTE_ADMIN, api_handle_replay},
+    {ROUTE_PREFIX, "/v1/dead/", EVHTTP_REQ_DELETE, ROUTE_ADMIN, api_handle_dead_discard},
     {ROUTE_EXACT, "/v1/reports/attribution", EVHTTP_REQ_GET, ROUTE_READ, api_handle_attribution},
     {ROUTE_EXACT, "/v1/reports/funnel", EVHTTP_REQ_GET, ROUTE_READ, api_handle_funnel},
     {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, ROUTE_READ, api_handle_sla},

@@ -1,9 +1,9 @@
 /*
  * The raw stream: encodes a webhook as a stream record and decodes it back, and sends the
- * stream commands (add, group create, read, pending, claim, dead-letter, replay, status)
- * with their exact argument lists, so the wire format is written in this one file.
- * Arguments always go binary-safe through rq_command / rq_eval: bodies may hold '%' and
- * NULs.
+ * stream commands (add, group create, read, pending, claim, dead-letter, discard, replay,
+ * status) with their exact argument lists, so the wire format is written in this one
+ * file. Arguments always go binary-safe through rq_command / rq_eval: bodies may hold '%'
+ * and NULs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,6 +367,37 @@ int stream_dead_letter(struct rq_client *c, const char *entry, const struct stre
         lens[argc] = rec->lens[i];
     }
     return rq_eval(c, JD_SCRIPT_DEAD, 0, cb, priv, 4, argc, argv, lens);
+}
+
+int stream_discard_dead(struct rq_client *c, const char *const *ids, int n, rq_reply_cb cb,
+                        void *priv)
+{
+    const char *argv[4 + STREAM_DISCARD_MAX];
+    size_t lens[4 + STREAM_DISCARD_MAX];
+    if (n < 1 || n > STREAM_DISCARD_MAX)
+        return -1;
+    argv[0] = JD_DEAD_STREAM;
+    argv[1] = JD_DEAD_BYTES;
+    argv[2] = JD_DEAD_IDS_PREFIX;
+    argv[3] = STREAM_NO_SOURCE;
+    for (int i = 0; i < n; i++)
+        argv[4 + i] = ids[i];
+    set_lens(argv, lens, 4 + n);
+    return rq_eval(c, JD_SCRIPT_DEAD_DISCARD, 0, cb, priv, 2, 4 + n, argv, lens);
+}
+
+int stream_discarded_row(const redisReply *row, const char **id, const char **source,
+                         const char **reason)
+{
+    if (!row || row->type != REDIS_REPLY_ARRAY || row->elements != 3)
+        return -1;
+    for (size_t i = 0; i < 3; i++)
+        if (!row->element[i] || row->element[i]->type != REDIS_REPLY_STRING)
+            return -1;
+    *id = row->element[0]->str;
+    *source = row->element[1]->str;
+    *reason = row->element[2]->str;
+    return 0;
 }
 
 int stream_replay_dead(struct rq_client *c, long count, rq_reply_cb cb, void *priv)

@@ -142,6 +142,20 @@ const char *stream_dead_source(const struct stream_record *rec);
 int stream_dead_letter(struct rq_client *c, const char *entry, const struct stream_record *rec,
                        const char *reason, long long deliveries, size_t max_bytes, rq_reply_cb cb,
                        void *priv);
+/* The most ids one stream_discard_dead takes (each is one XRANGE inside the script). */
+#define STREAM_DISCARD_MAX 256
+/* dead_discard.lua: removes the dead letters ids[0..n) (at most STREAM_DISCARD_MAX) from
+ * jd:dead for good; each one's bytes stop counting against its source (the rule replay
+ * uses, so the per-source accounting stays exact). Ids not in the stream, or not stream
+ * ids at all, are skipped. Reply: an array with one [id, source, reason] per dead letter
+ * removed, in the order given (read them with stream_discarded_row). n outside
+ * 1..STREAM_DISCARD_MAX sends nothing and returns -1. */
+int stream_discard_dead(struct rq_client *c, const char *const *ids, int n, rq_reply_cb cb,
+                        void *priv);
+/* The id, source and reason of one row of stream_discard_dead's reply (borrowed from it);
+ * -1 when the row is not one. */
+int stream_discarded_row(const redisReply *row, const char **id, const char **source,
+                         const char **reason);
 /* replay.lua: the oldest count dead letters back to jd:raw, their bytes no longer counted
  * against their source. Reply: integer, how many. */
 int stream_replay_dead(struct rq_client *c, long count, rq_reply_cb cb, void *priv);
