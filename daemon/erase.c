@@ -39,6 +39,7 @@ struct erase_job {
     struct evhttp_request *req; /* answered once, in finish() */
     char contact[32];
     long long events, identities, scrubbed, queue_entries, dead_letters;
+    long long shared; /* entries that also carry others' events: left, apply.lua drops theirs */
     /* The erased identities, "type\tvalue" (owned; wiped and freed in finish()). */
     char **idents;
     size_t nidents;
@@ -70,13 +71,14 @@ static void finish(struct erase_job *job)
     cJSON_AddNumberToObject(o, "conflicts_scrubbed", (double)job->scrubbed);
     cJSON_AddNumberToObject(o, "queue_entries", (double)job->queue_entries);
     cJSON_AddNumberToObject(o, "dead_letters", (double)job->dead_letters);
+    cJSON_AddNumberToObject(o, "shared_entries", (double)job->shared);
     cJSON_AddBoolToObject(o, "complete", !job->incomplete);
     /* The contact id is not personal data; what it held is gone. */
     jlog(job->incomplete ? JLOG_WARNING : JLOG_NOTICE,
          "msg=\"contact erased\" contact=%s events=%lld identities=%lld conflicts_scrubbed=%lld "
-         "queue_entries=%lld dead_letters=%lld complete=%s",
+         "queue_entries=%lld dead_letters=%lld shared_entries=%lld complete=%s",
          job->contact, job->events, job->identities, job->scrubbed, job->queue_entries,
-         job->dead_letters, job->incomplete ? "no" : "yes");
+         job->dead_letters, job->shared, job->incomplete ? "no" : "yes");
     http_reply_json(job->req, 200, o);
     job_free(job);
 }
@@ -155,14 +157,32 @@ static int body_names_person(const struct erase_job *job, const struct stream_re
     return 0;
 }
 
-/* Is this raw record one of the erased person's webhooks? */
-static int record_matches(struct erase_job *job, const char *entry, const struct stream_record *rec)
+enum erase_match {
+    MATCH_NONE,   /* not the person's */
+    MATCH_MINE,   /* the person's webhook: removed */
+    MATCH_SHARED, /* it also carries someone else's events: left to apply.lua's check */
+};
+
+/* Does an event carry one of the erased identities (1), only others (0), or none (-1)? */
+static int event_is_erased(const struct erase_job *job, const struct cx_event *ev)
+{
+    for (size_t k = 0; k < ev->nidentities; k++)
+        if (is_erased(job, ev->identities[k].type, ev->identities[k].value))
+            return 1;
+    return ev->nidentities ? 0 : -1;
+}
+
+/* Is this raw record one of the erased person's webhooks? One that also carries another
+ * person's events (a /v1/events batch, a CRM's batched notification) is not removed: its
+ * other events must still be applied, and apply.lua drops the person's. */
+static enum erase_match record_matches(struct erase_job *job, const char *entry,
+                                       const struct stream_record *rec)
 {
     struct cx_source stand_in;
     const struct cx_source *src = source_for(job->jd, rec, &stand_in);
     const struct cx_connector *cx = cx_lookup(rec->type);
     if (!cx)
-        return body_names_person(job, rec);
+        return body_names_person(job, rec) ? MATCH_MINE : MATCH_NONE;
     struct cx_header headers[STREAM_MAX_HEADERS];
     for (size_t i = 0; i < rec->nheaders; i++)
         headers[i] = (struct cx_header){rec->headers[i].name, rec->headers[i].value};
@@ -178,20 +198,22 @@ static int record_matches(struct erase_job *job, const char *entry, const struct
     struct cx_event_list events;
     struct cx_err err = {{0}};
     struct cx_fetch_list *need = calloc(1, sizeof(*need));
-    int match = 0;
+    int mine = 0, others = 0;
     cx_list_init(&events);
     if (!need)
-        return body_names_person(job, rec);
+        return body_names_person(job, rec) ? MATCH_MINE : MATCH_NONE;
     enum cx_result res = cx->normalize(src, &raw, NULL, &events, need, &err);
     /* Whatever events came out (a thin webhook's may be partial) are looked at. */
-    for (size_t i = 0; !match && i < events.n; i++)
-        for (size_t k = 0; !match && k < events.v[i].nidentities; k++)
-            match = is_erased(job, events.v[i].identities[k].type, events.v[i].identities[k].value);
-    if (!match && res != CX_NORM_OK && res != CX_NORM_SKIP)
-        match = body_names_person(job, rec);
+    for (size_t i = 0; i < events.n; i++) {
+        int e = event_is_erased(job, &events.v[i]);
+        mine |= e == 1;
+        others |= e == 0;
+    }
+    if (!mine && res != CX_NORM_OK && res != CX_NORM_SKIP)
+        mine = body_names_person(job, rec);
     cx_list_free(&events);
     free(need);
-    return match;
+    return !mine ? MATCH_NONE : others ? MATCH_SHARED : MATCH_MINE;
 }
 
 /* The next page of this phase, or the next phase. */
@@ -261,8 +283,16 @@ static void on_page(struct rq_client *c, const redisReply *r, void *priv)
         if (kind == STREAM_ENTRY_GONE)
             continue;
         snprintf(job->from, sizeof(job->from), "(%s", id);
-        if (kind == STREAM_ENTRY_OK && record_matches(job, id, &rec))
+        switch (kind == STREAM_ENTRY_OK ? record_matches(job, id, &rec) : MATCH_NONE) {
+        case MATCH_MINE:
             ids[n++] = id;
+            break;
+        case MATCH_SHARED:
+            job->shared++;
+            break;
+        case MATCH_NONE:
+            break;
+        }
     }
     int full = r->elements >= ERASE_PAGE;
     if (n == 0) {

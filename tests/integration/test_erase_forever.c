@@ -5,9 +5,11 @@
  *      "leads" was retyped to typeform after the lead was queued as a form), events from
  *      /v1/events, the site form and Stripe, and a conflict with a partner Q (an event
  *      carrying P's email and Q's HubSpot id). More of P's webhooks wait in the queue
- *      (a daemon without the worker role), beside a bystander's.
- *   2. DELETE: the answer counts the queue entries and the dead letter removed and the
- *      conflict scrubbed; the queue holds only the bystander's entry, the dead-letter
+ *      (a daemon without the worker role), beside a bystander's, and one batch carries an
+ *      event of P's and one of another person's.
+ *   2. DELETE: the answer counts the queue entries and the dead letter removed, the
+ *      shared batch left and the conflict scrubbed; the queue holds only the bystanders'
+ *      entries (the shared batch's other event is applied later), the dead-letter
  *      stream nothing (and its byte count is back to 0); Q has no conflict left, and its
  *      event no longer names P's email.
  *   3. A copy of the dead letter comes back (a backup restored: no scan can see it). A
@@ -67,6 +69,13 @@ static const char ev_late[] =
 static const char ev_keep[] =
     "{\"events\":[{\"id\":\"k1\",\"kind\":\"lead\",\"at\":\"2026-10-01T12:00:00Z\","
     "\"identities\":[{\"type\":\"email\",\"value\":\"keep@example.com\"}]}]}";
+/* One batch, two people: it is not P's alone, so it stays queued (the bystander's event
+ * must be applied) and apply.lua drops P's event in it. */
+static const char ev_shared[] =
+    "{\"events\":[{\"id\":\"p5\",\"kind\":\"visit\",\"at\":\"2026-10-07T10:00:00Z\","
+    "\"identities\":[{\"type\":\"anon\",\"value\":\"" P_ANON "\"}]},"
+    "{\"id\":\"k2\",\"kind\":\"lead\",\"at\":\"2026-10-07T10:00:00Z\","
+    "\"identities\":[{\"type\":\"email\",\"value\":\"keep2@example.com\"}]}]}";
 static const char site_form[] = "{\"email\":\"" P_EMAIL "\",\"phone\":\"" P_PHONE
                                 "\",\"name\":\"" P_NAME "\",\"submission_id\":\"erase-site-1\","
                                 "\"submitted_at\":\"2026-10-04T10:00:00Z\"}";
@@ -376,7 +385,8 @@ int main(void)
     post_site(&c, site_form);
     post_events(&c, ev_late);
     post_events(&c, ev_keep);
-    JD_REQUIRE(xlen(rc, "jd:raw") == 4, "four webhooks wait in the queue");
+    post_events(&c, ev_shared);
+    JD_REQUIRE(xlen(rc, "jd:raw") == 5, "five webhooks wait in the queue");
     struct saved backup;
     save_dead(rc, &backup);
 
@@ -396,11 +406,13 @@ int main(void)
               "1 dead letter removed: %s", jd_json_brief(ans));
     JD_EXPECT(jd_json_int(cJSON_GetObjectItem(ans, "conflicts_scrubbed"), &ok) == 1 && ok,
               "1 conflict record scrubbed from the partner: %s", jd_json_brief(ans));
+    JD_EXPECT(jd_json_int(cJSON_GetObjectItem(ans, "shared_entries"), &ok) == 1 && ok,
+              "1 queue entry shared with someone else, left: %s", jd_json_brief(ans));
     JD_EXPECT(cJSON_IsTrue(cJSON_GetObjectItem(ans, "complete")), "the erasure is complete: %s",
               jd_json_brief(ans));
     cJSON_Delete(ans);
     jd_http_free(&h);
-    JD_EXPECT(xlen(rc, "jd:raw") == 1, "only the bystander's webhook is queued: %lld",
+    JD_EXPECT(xlen(rc, "jd:raw") == 2, "only the bystanders' webhooks are queued: %lld",
               xlen(rc, "jd:raw"));
     JD_EXPECT(xlen(rc, "jd:dead") == 0, "no dead letter left: %lld", xlen(rc, "jd:dead"));
     redisReply *r = redisCommand(rc, "HGET jd:dead:bytes leads");
@@ -457,6 +469,10 @@ int main(void)
     j = jd_journey(&d, "email", "keep@example.com", &status);
     JD_EXPECT(status == 200 && jd_count_event(j, "events:k1") == 1,
               "the bystander's queued webhook was applied: %s", jd_json_brief(j));
+    cJSON_Delete(j);
+    j = jd_journey(&d, "email", "keep2@example.com", &status);
+    JD_EXPECT(status == 200 && jd_count_event(j, "events:k2") == 1,
+              "the other event of the shared batch was applied: %s", jd_json_brief(j));
     cJSON_Delete(j);
 
     char *all = dump_all(rc);
