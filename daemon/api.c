@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "common.h"
+#include "erase.h"
 #include "http.h"
 #include "log.h"
 #include "report.h"
@@ -636,51 +637,6 @@ void api_handle_journey(struct jd *jd, struct evhttp_request *req, const char *r
         return;
     }
     read_contact(jd, req, VIEW_JOURNEY, model, "identity", key, strlen(key));
-}
-
-static void on_erased(struct rq_client *c, const redisReply *r, void *priv)
-{
-    struct api_req *ar = priv;
-    (void)c;
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        http_reply_unavailable(ar->jd, ar->req, "store unavailable");
-    } else if (r->type == REDIS_REPLY_NIL) {
-        http_reply_error(ar->req, 404, "not_found", "no such contact");
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-               r->element[0]->type != REDIS_REPLY_STRING) {
-        http_reply_error(ar->req, 500, "internal", "unexpected store answer");
-    } else {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "erased", r->element[0]->str);
-        cJSON_AddNumberToObject(o, "events", (double)r->element[1]->integer);
-        cJSON_AddNumberToObject(o, "identities", (double)r->element[2]->integer);
-        /* The contact id is not personal data; what it held is gone. */
-        jlog(JLOG_NOTICE, "msg=\"contact erased\" contact=%s events=%lld", r->element[0]->str,
-             r->element[1]->integer);
-        http_reply_json(ar->req, 200, o);
-    }
-    free(ar);
-}
-
-/* DELETE: GDPR erasure. Event ids stay as tombstones for dedup_days, so a provider's
- * retry of an old delivery does not bring the contact back. */
-static void erase_contact(struct jd *jd, struct evhttp_request *req, const char *contact_id)
-{
-    struct api_req *ar = rq_is_ready(jd->rq_api) ? calloc(1, sizeof(*ar)) : NULL;
-    if (!ar) {
-        http_reply_unavailable(jd, req, "store unavailable");
-        return;
-    }
-    ar->jd = jd;
-    ar->req = req;
-    char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)jd->cfg->dedup_days * 86400);
-    const char *argv[2] = {contact_id, ttl};
-    size_t lens[2] = {strlen(contact_id), strlen(ttl)};
-    if (rq_eval(jd->rq_api, JD_SCRIPT_ERASE, 0, on_erased, ar, 0, 2, argv, lens) != 0) {
-        free(ar);
-        http_reply_unavailable(jd, req, "store unavailable");
-    }
 }
 
 void api_handle_contact(struct jd *jd, struct evhttp_request *req, const char *contact_id)

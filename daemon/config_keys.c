@@ -367,8 +367,8 @@ const struct cfg_key cfg_main_keys[] = {
     {.key = "dedup_days", .type = CT_INT, .store = CS_I64,
      .off = IN_CFG(dedup_days, int64_t), .min = 3, .max = 3650,
      .flags = CF_RELOADABLE, .def = "7",
-     .doc = "Days an erased contact's event ids still count as seen (stored events always "
-            "do), longer than any provider retries."},
+     .doc = "No longer used: an erasure's tombstones are kept for good (docs/internals.md, "
+            "Erasure); accepted so existing configs still load."},
     {.key = "retention", .type = CT_DURATION, .store = CS_I64,
      .off = IN_CFG(retention_ms, int64_t), .min = 0, .max = 36500 * DAY, .unit = 1,
      .bare = DAY, .flags = CF_RELOADABLE, .def = "0",

@@ -5,7 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Wall clock in Unix milliseconds (what providers' timestamps compare against). */
+/* Wall clock in Unix milliseconds (what providers' timestamps compare against). Builds
+ * without NDEBUG (Debug: the test builds) add JD_TEST_CLOCK_OFFSET seconds from the
+ * environment, read at the first call and logged as a warning, so an integration test can
+ * run the daemon "a week later" (tests/integration/test_erase_forever.c); Release builds
+ * ignore it. */
 int64_t jd_now_ms(void);
 /* Monotonic milliseconds, for latencies and deadlines. */
 int64_t jd_mono_ms(void);

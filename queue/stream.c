@@ -400,6 +400,53 @@ int stream_discarded_row(const redisReply *row, const char **id, const char **so
     return 0;
 }
 
+int stream_range(struct rq_client *c, const char *stream, const char *from, const char *to,
+                 long count, rq_reply_cb cb, void *priv)
+{
+    char n[24];
+    snprintf(n, sizeof(n), "%ld", count);
+    const char *argv[6] = {"XRANGE", stream, from, to, "COUNT", n};
+    size_t lens[6];
+    set_lens(argv, lens, 6);
+    return rq_command(c, 0, cb, priv, 6, argv, lens);
+}
+
+int stream_last(struct rq_client *c, const char *stream, rq_reply_cb cb, void *priv)
+{
+    const char *argv[6] = {"XREVRANGE", stream, "+", "-", "COUNT", "1"};
+    size_t lens[6];
+    set_lens(argv, lens, 6);
+    return rq_command(c, 0, cb, priv, 6, argv, lens);
+}
+
+int stream_remove_raw(struct rq_client *c, const char *const *ids, int n, rq_reply_cb cb,
+                      void *priv)
+{
+    const char *argv[3 + STREAM_REMOVE_MAX];
+    size_t lens[3 + STREAM_REMOVE_MAX];
+    if (n < 1 || n > STREAM_REMOVE_MAX)
+        return -1;
+    for (int i = 0; i < n; i++)
+        argv[3 + i] = ids[i];
+    /* Three commands on the one connection, answered in order: the XDEL's reply comes
+     * last, so its callback runs when all three are done. */
+    argv[0] = "XACK";
+    argv[1] = JD_RAW_STREAM;
+    argv[2] = JD_GROUP;
+    set_lens(argv, lens, 3 + n);
+    if (rq_command(c, 0, on_ignore, NULL, 3 + n, argv, lens) != 0)
+        return -1;
+    argv[1] = "HDEL";
+    argv[2] = "jd:lasterr";
+    set_lens(argv + 1, lens + 1, 2 + n);
+    if (rq_command(c, 0, on_ignore, NULL, 2 + n, argv + 1, lens + 1) != 0)
+        return -1;
+    argv[1] = "XDEL";
+    argv[2] = JD_RAW_STREAM;
+    set_lens(argv + 1, lens + 1, 2 + n);
+    return rq_command(c, 0, cb, priv, 2 + n, argv + 1, lens + 1);
+}
+
 /* The selection arguments dead_list.lua and replay.lua share (ARGV[1..7], then the
  * caller's ARGV[8], then the ids), after nkeys keys already in argv. Returns argc, or -1
  * when q is out of bounds. */

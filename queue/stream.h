@@ -190,6 +190,23 @@ struct stream_dead_page {
 };
 /* -1 when r is not such a reply. */
 int stream_parse_dead_page(const redisReply *r, struct stream_dead_page *out);
+/* XRANGE stream (JD_RAW_STREAM or JD_DEAD_STREAM) from `from` ("-", or "(" + an id: after
+ * it) to `to` (an id, or "+"), at most count entries: the reply holds [id, fields] pairs as
+ * XREADGROUP's do (stream_parse_entry). */
+int stream_range(struct rq_client *c, const char *stream, const char *from, const char *to,
+                 long count, rq_reply_cb cb, void *priv);
+/* The newest entry of a stream (XREVRANGE stream + - COUNT 1): an array of zero or one
+ * [id, fields]. */
+int stream_last(struct rq_client *c, const char *stream, rq_reply_cb cb, void *priv);
+/* The most ids one stream_remove_raw takes. */
+#define STREAM_REMOVE_MAX 256
+/* Removes raw entries ids[0..n) for good, delivered or not: acknowledged (so no consumer
+ * keeps them pending), their last errors forgotten, deleted. A worker that still holds
+ * one in memory applies it without effect (the erasure tombstones) or finds it gone.
+ * Reply (the last command's): integer, how many were deleted. n outside
+ * 1..STREAM_REMOVE_MAX sends nothing and returns -1. */
+int stream_remove_raw(struct rq_client *c, const char *const *ids, int n, rq_reply_cb cb,
+                      void *priv);
 
 struct stream_status {
     long long length, pending, dead_letters;

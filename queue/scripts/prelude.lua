@@ -10,7 +10,11 @@
 --   jd:dead:ids:<source> list  that source's dead letters, oldest first: "<dead id> <bytes>"
 --   jd:lasterr   hash    raw entry id -> its last apply or look-up error (dead.lua's reason)
 --   jd:ev        hash    event id -> canonical JSON (also the dedup set)
---   jd:gone:<id> string  erased events' ids (GDPR), so redeliveries stay out
+--   jd:gone:<id> string  erased events' ids from before erase.lua kept tombstones for good
+--                        (read by apply.lua until they expire; no longer written)
+--   jd:erased    hash    erasure tombstones: salted SHA-1 of "\t" type "\t" value or of
+--                        "\n" event id -> erasure time, ms (erase.lua's header; for good)
+--   jd:salt      string  the install's random salt for jd:erased, set once
 --   jd:evo       set     ids of the events that came through an open door (DESIGN §2b)
 --   jd:idx       hash    "type\tvalue" -> contact id
 --   jd:alias     hash    old contact id -> live contact id (merged or renamed)
