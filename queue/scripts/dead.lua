@@ -15,6 +15,13 @@
 -- ARGV[4] deliveries   ARGV[5] source   ARGV[6] the source's cap in bytes
 -- ARGV[7..] the entry's field/value pairs
 -- Returns how many older dead letters of the source were dropped.
+-- An entry no longer in the raw stream was removed on purpose while a worker held it (an
+-- erasure took the person's webhooks out, daemon/erase.c): it must not come back here.
+if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
+    redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+    redis.call('HDEL', 'jd:lasterr', ARGV[2])
+    return 0
+end
 local reason = ARGV[3]
 if reason == '' then
     reason = redis.call('HGET', 'jd:lasterr', ARGV[2]) or 'failed repeatedly'
