@@ -212,6 +212,11 @@ struct cx_touch {
     char source[CX_TEXT_MAX], medium[CX_TEXT_MAX], campaign[CX_TEXT_MAX];
     char content[CX_TEXT_MAX], term[CX_TEXT_MAX];
     char ad[CX_TEXT_MAX], platform[32];
+    /* The platform's own campaign id when the provider gives one (a Google lead form, a
+     * Meta look-up); campaign is then its name when known, else the id again. Reports
+     * group such a touch under the name "<platform>:<id>" maps to ([campaigns], spend
+     * rows, look-ups), so one campaign is one row whichever the touch carries. */
+    char campaign_id[64];
     struct cx_click_id click_ids[CX_MAX_CLICK_IDS];
     size_t nclick_ids;
 };
