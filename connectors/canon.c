@@ -320,6 +320,21 @@ void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_get
         cx_event_set_channel(ev, src);
 }
 
+void cx_touch_set_campaign(struct cx_event *ev, const struct cx_source *src, const char *id,
+                           const char *name)
+{
+    struct cx_touch *t = &ev->touch;
+    if (!id || !*id) {
+        if (name && *name)
+            cx_copy_text(t->campaign, sizeof t->campaign, name);
+        return;
+    }
+    cx_copy_text(t->campaign_id, sizeof t->campaign_id, id);
+    if ((!name || !*name) && src && src->campaign_name)
+        name = src->campaign_name(src->campaign_ctx, t->platform, t->campaign_id);
+    cx_copy_text(t->campaign, sizeof t->campaign, name && *name ? name : id);
+}
+
 void cx_event_set_channel(struct cx_event *ev, const struct cx_source *src)
 {
     if (!ev)

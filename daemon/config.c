@@ -916,6 +916,15 @@ static int set_channel_rule(struct parser *p, const char *key, const char *val, 
     return 0;
 }
 
+const char *cfg_campaign_name(const void *cfg, const char *platform, const char *id)
+{
+    const struct cfg *c = cfg;
+    for (size_t i = 0; c && platform && id && i < c->ncampaigns; i++)
+        if (strcmp(c->campaigns[i].id, id) == 0 && strcmp(c->campaigns[i].platform, platform) == 0)
+            return c->campaigns[i].name;
+    return NULL;
+}
+
 /* <platform>:<id> = <name> in [campaigns]. Taken literally (no _file, no env:): a campaign
  * name is no secret. Kept in file order; a key given twice is an error, like any key. */
 static int set_campaign(struct parser *p, const char *key, const char *val, unsigned line)
@@ -1247,6 +1256,8 @@ static int finish(struct parser *p)
         s->cx.allow_origins = s->allow_origins;
         s->cx.default_country_code = c->default_country_code;
         s->cx.channels = &c->channels;
+        s->cx.campaign_name = cfg_campaign_name;
+        s->cx.campaign_ctx = c;
     }
     return 0;
 }

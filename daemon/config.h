@@ -121,6 +121,10 @@ struct cfg {
     size_t nsources;
 };
 
+/* The [campaigns] name of platform's campaign id, NULL when none; cfg is a struct cfg (the
+ * signature is cx_source.campaign_name's). */
+const char *cfg_campaign_name(const void *cfg, const char *platform, const char *id);
+
 struct cfg_err {
     char msg[256]; /* "journeyd.conf:12: unknown key 'scret' in [source stripe]" */
 };

@@ -8,7 +8,8 @@
  *   spring_promo = google:3003, from a lead whose webhook carries both (as a Meta look-up
  *                  does), which teaches the name to a later lead carrying the id alone.
  * Each campaign has a contact who clicked by name or came through a lead form by id, and
- * then paid; the journey keeps the id in the touch (campaign_id) beside the campaign.
+ * then paid; the journey keeps the id in the touch (campaign_id) beside the campaign (its
+ * [campaigns] name when the config has one).
  */
 #include "harness.h"
 
@@ -227,8 +228,11 @@ int main(void)
         if (!id || strcmp(id, "google_ads:L-bruno") != 0)
             continue;
         seen = 1;
-        const char *cid = jd_json_str(cJSON_GetObjectItemCaseSensitive(ev, "touch"), "campaign_id");
-        JD_EXPECT(cid && strcmp(cid, "1001") == 0, "bruno's lead: want touch.campaign_id 1001: %s",
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "touch");
+        const char *cid = jd_json_str(t, "campaign_id"), *name = jd_json_str(t, "campaign");
+        JD_EXPECT(cid && strcmp(cid, "1001") == 0 && name && strcmp(name, "autumn_sale") == 0,
+                  "bruno's lead: want touch.campaign_id 1001 and campaign autumn_sale "
+                  "([campaigns]): %s",
                   jd_json_brief(ev));
     }
     JD_EXPECT(seen, "bruno's journey has no lead: %s", jd_json_brief(j));
