@@ -89,7 +89,7 @@ struct conn {
     int cut;      /* shut down by us: evhttp frees it at its next read */
     int in_body;  /* CONN_RECV: the headers are complete */
     int hdr_scan; /* line ends seen at the end of the headers so far (0, 1, 2: "\n\r") */
-    int refused;  /* libevent answers an error on its own: 1 writing it, 2 rewritten */
+    int refused;  /* libevent's own error answer: 1 maybe (status seen), 2 rewritten */
     int refused_status;
     size_t refused_at; /* where its answer starts in the output buffer */
     int64_t since_ms;  /* accept, answer written or first byte of the current request */
@@ -385,7 +385,7 @@ static int status_at(struct evbuffer *buf, size_t at)
 static void on_conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct conn *c = arg;
-    if (info->n_added == 0 || c->refused == 2)
+    if (info->n_added == 0 || c->cut || c->refused == 2)
         return;
     if (!c->refused) {
         /* An answer of ours is being written (or it is a 100 Continue): leave it. */
@@ -394,12 +394,10 @@ static void on_conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *
         int status = status_at(buf, info->orig_size);
         if (status < 400)
             return;
+        /* A candidate until its page is complete: only libevent's pages end that way. */
         c->refused = 1;
         c->refused_status = status;
         c->refused_at = info->orig_size;
-        /* Answered and closing: no deadline, not a connection that may make room. */
-        c->state = CONN_CLOSING;
-        disarm(c);
     }
     size_t len = evbuffer_get_length(buf), tail = sizeof(page_end) - 1;
     char end[sizeof(page_end)];
@@ -409,8 +407,11 @@ static void on_conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *
         evbuffer_copyout_from(buf, &p, end, tail) != (ev_ssize_t)tail ||
         memcmp(end, page_end, tail) != 0)
         return; /* the page goes on */
-    /* Replaced below: the changes call us again, and must find nothing to do. */
+    /* Replaced below: the changes call us again, and must find nothing to do. Answered
+     * and closing: no deadline, not a connection that may make room. */
     c->refused = 2;
+    c->state = CONN_CLOSING;
+    disarm(c);
     struct evbuffer *keep = evbuffer_new();
     if (!keep || evbuffer_remove_buffer(buf, keep, c->refused_at) != (int)c->refused_at ||
         evbuffer_drain(buf, evbuffer_get_length(buf)) != 0 || evbuffer_add_buffer(buf, keep) != 0 ||
@@ -449,7 +450,7 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     if (c->output)
         evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->output);
     /* libevent refused a request and closes: the client may still be sending. */
-    if (c->refused && !c->cut)
+    if (c->refused == 2 && !c->cut)
         linger_start(c->server, c->fd);
     conn_free(c);
 }
@@ -642,6 +643,7 @@ static void on_request_done(struct evhttp_request *req, void *arg)
     struct conn *c = conn_of(arg, evhttp_request_get_connection(req));
     if (!c || c->cut || c->state == CONN_CLOSING)
         return;
+    c->refused = 0; /* an answer of ours, whatever on_conn_output took it for */
     restart(c, CONN_IDLE);
     /* A request pipelined behind this one is already here. */
     struct evbuffer *in = bufferevent_get_input(c->bev);
