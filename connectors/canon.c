@@ -320,6 +320,21 @@ void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_get
         cx_event_set_channel(ev, src);
 }
 
+void cx_touch_set_campaign(struct cx_event *ev, const struct cx_source *src, const char *id,
+                           const char *name)
+{
+    struct cx_touch *t = &ev->touch;
+    if (!id || !*id) {
+        if (name && *name)
+            cx_copy_text(t->campaign, sizeof t->campaign, name);
+        return;
+    }
+    cx_copy_text(t->campaign_id, sizeof t->campaign_id, id);
+    if ((!name || !*name) && src && src->campaign_name)
+        name = src->campaign_name(src->campaign_ctx, t->platform, t->campaign_id);
+    cx_copy_text(t->campaign, sizeof t->campaign, name && *name ? name : id);
+}
+
 void cx_event_set_channel(struct cx_event *ev, const struct cx_source *src)
 {
     if (!ev)
@@ -457,6 +472,9 @@ static int add_touch(cJSON *root, const struct cx_touch *t)
         add_str_or_null(o, "term", FIELD(t->term)) || add_str_or_null(o, "ad", FIELD(t->ad)) ||
         add_str_or_null(o, "platform", FIELD(t->platform)))
         return -1;
+    /* Only when the provider gave one: most touches are utm links, which carry none. */
+    if (t->campaign_id[0] && add_str(o, "campaign_id", FIELD(t->campaign_id)))
+        return -1;
     /* Always an object, empty when none, so readers need no null check. */
     ids = cJSON_AddObjectToObject(o, "click_ids");
     if (!ids)
@@ -566,6 +584,8 @@ int cx_event_record(const struct cx_event *ev, char *out, size_t cap)
         .source = t ? t->source : "",
         .campaign = t ? t->campaign : "",
         .ad = t ? t->ad : "",
+        .platform = t ? t->platform : "",
+        .campaign_id = t ? t->campaign_id : "",
         .has_amount = ev->has_amount,
         .amount_minor = ev->amount_minor,
         .payment_key = ev->payment_key,

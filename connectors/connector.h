@@ -113,6 +113,10 @@ struct cx_source {
     int64_t tolerance_s;                   /* replay window for signed timestamps */
     const char *default_country_code;      /* digits, e.g. "39"; NULL or "" = none */
     const struct cx_channel_map *channels; /* NULL = cx_channel_defaults() */
+    /* [campaigns]: the configured name of a platform's campaign id, NULL when none; the
+     * daemon's look-up over its config, campaign_ctx its argument. NULL: no names. */
+    const char *(*campaign_name)(const void *ctx, const char *platform, const char *id);
+    const void *campaign_ctx;
     /* Set by the daemon, never by the config, for its built-in POST /v1/events: the route
      * already checked the bearer token against the API's own list and scopes (one list,
      * one check), so verify checks only the body. */
@@ -212,6 +216,11 @@ struct cx_touch {
     char source[CX_TEXT_MAX], medium[CX_TEXT_MAX], campaign[CX_TEXT_MAX];
     char content[CX_TEXT_MAX], term[CX_TEXT_MAX];
     char ad[CX_TEXT_MAX], platform[32];
+    /* The platform's own campaign id when the provider gives one (a Google lead form, a
+     * Meta look-up); campaign is then its name when known, else the id again. Reports
+     * group such a touch under the name "<platform>:<id>" maps to ([campaigns], spend
+     * rows, look-ups), so one campaign is one row whichever the touch carries. */
+    char campaign_id[64];
     struct cx_click_id click_ids[CX_MAX_CLICK_IDS];
     size_t nclick_ids;
 };
@@ -324,6 +333,13 @@ void cx_event_set_touch(struct cx_event *ev, const struct cx_source *src, cx_get
 /* (Re)computes ev->touch.channel from the touch as it stands, by src's map (src may be
  * NULL), for connectors that fill touch fields themselves (platform, medium, source). */
 void cx_event_set_channel(struct cx_event *ev, const struct cx_source *src);
+/* The touch's campaign from an ad platform that names it by id (touch.platform set first):
+ * campaign_id = id, and campaign = name when the provider gave one, else the name
+ * [campaigns] gives the id (src->campaign_name), else the id itself. Reports map ids to
+ * names again when they run (names learned later included); this names the stored touch
+ * so a journey shows both. */
+void cx_touch_set_campaign(struct cx_event *ev, const struct cx_source *src, const char *id,
+                           const char *name);
 /* The compact record the report indexes keep per event (record.h: the format is defined
  * there): 0 / -1 when it does not fit. */
 int cx_event_record(const struct cx_event *ev, char *out, size_t cap);

@@ -184,11 +184,11 @@ static enum cx_result google_normalize(const struct cx_source *src, const struct
     cx_copy_text(ev->touch.platform, sizeof ev->touch.platform, "google");
     cx_copy_text(ev->touch.source, sizeof ev->touch.source, "google");
     cx_copy_text(ev->touch.medium, sizeof ev->touch.medium, "cpc");
-    /* campaign_name is not in the documented schema; take it if Google ever adds it. */
-    if ((s = cx_json_str(root, "campaign_name")))
-        cx_copy_text(ev->touch.campaign, sizeof ev->touch.campaign, s);
-    else if (cx_json_id(root, "campaign_id", id, sizeof id) == 0)
-        cx_copy_text(ev->touch.campaign, sizeof ev->touch.campaign, id);
+    /* The id stays in its own field: the lead's clicks carry the campaign's name
+     * (utm_campaign), and reports put both under the name known for the id.
+     * campaign_name is not in the documented schema; taken if Google ever adds it. */
+    cx_touch_set_campaign(ev, src, cx_json_id(root, "campaign_id", id, sizeof id) == 0 ? id : NULL,
+                          cx_json_str(root, "campaign_name"));
     if (cx_json_id(root, "creative_id", id, sizeof id) == 0)
         cx_copy_text(ev->touch.ad, sizeof ev->touch.ad, id);
     cx_event_set_channel(ev, src);

@@ -216,11 +216,11 @@ static int fill_lead(struct cx_event *ev, const struct cx_source *src, const str
         cx_copy_text(ev->touch.ad, sizeof ev->touch.ad, ad_id);
     else if (cx_json_id(graph, "ad_id", tmp, sizeof tmp) == 0)
         cx_copy_text(ev->touch.ad, sizeof ev->touch.ad, tmp);
-    /* DESIGN §3: the campaign's name when a look-up gives it, else its id. */
-    if ((s = cx_json_str(graph, "campaign_name")))
-        cx_copy_text(ev->touch.campaign, sizeof ev->touch.campaign, s);
-    else if (cx_json_id(graph, "campaign_id", tmp, sizeof tmp) == 0)
-        cx_copy_text(ev->touch.campaign, sizeof ev->touch.campaign, tmp);
+    /* DESIGN §3: the campaign's name when a look-up gives it, else its id; the id also in
+     * its own field (a look-up that answers both teaches reports the id's name). */
+    cx_touch_set_campaign(ev, src,
+                          cx_json_id(graph, "campaign_id", tmp, sizeof tmp) == 0 ? tmp : NULL,
+                          cx_json_str(graph, "campaign_name"));
     cx_event_set_channel(ev, src);
 
     if (!form_id[0] && cx_json_id(graph, "form_id", form_id, sizeof form_id) != 0)

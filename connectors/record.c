@@ -30,12 +30,13 @@ int cx_record_encode(const struct cx_record *r, char *out, size_t cap)
     if (cap < 16)
         return -1;
     size_t o = 0;
-    const char *fields[] = {r->kind,       stage,
-                            r->type,       r->touch ? "1" : "0",
-                            r->channel,    r->source,
-                            r->campaign,   r->ad,
-                            amount,        r->has_amount ? r->currency : "",
-                            r->payment_key};
+    const char *fields[] = {r->kind,        stage,
+                            r->type,        r->touch ? "1" : "0",
+                            r->channel,     r->source,
+                            r->campaign,    r->ad,
+                            amount,         r->has_amount ? r->currency : "",
+                            r->payment_key, r->platform,
+                            r->campaign_id};
     size_t n = sizeof(fields) / sizeof(fields[0]);
     for (size_t i = 0; i < n; i++)
         o = put_field(out, cap, o, fields[i], i + 1 == n);
@@ -70,6 +71,8 @@ void cx_record_decode(char *rec, struct cx_record *r)
     const char *amount = field(&p);
     const char *cur = field(&p);
     r->payment_key = field(&p);
+    r->platform = field(&p);
+    r->campaign_id = field(&p);
     if (amount[0] && strlen(cur) == 3) {
         r->has_amount = 1;
         r->amount_minor = strtoll(amount, NULL, 10);

@@ -26,6 +26,8 @@ struct cx_record {
     int64_t amount_minor;
     char currency[4];
     const char *payment_key;
+    /* Appended later, so records written before them read as "" (no campaign id). */
+    const char *platform, *campaign_id; /* of the touch */
 };
 
 /* The record's text into out: the fields in order, CX_RECORD_SEP between them, control

@@ -9,7 +9,8 @@
  * rows, so a key cannot exist without being documented, defaulted and freed. The one
  * exception is the [channels] rules (medium.<value> = <channel>): their keys are data, so
  * they have a parser of their own (set_channel_rule), fixed-size storage that needs no
- * freeing, and a paragraph in --help-config. Source types and what each requires are the
+ * freeing, and a paragraph in --help-config; and [campaigns] (<platform>:<id> = <name>),
+ * whose keys are data too (set_campaign). Source types and what each requires are the
  * connector registry's (cx_lookup, cx_connector.needs): a provider is added in
  * connectors/ without a line here.
  *
@@ -79,7 +80,7 @@ static void wipe_free(char *s)
     free(s);
 }
 
-enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA, IN_CHANNELS };
+enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA, IN_CHANNELS, IN_CAMPAIGNS };
 
 struct parser {
     const char *name; /* prefixes every message; its directory anchors relative paths */
@@ -98,6 +99,7 @@ struct parser {
     unsigned channels_seen[CFG_MAX_KEYS];
     unsigned char channels_file[CFG_MAX_KEYS];
     unsigned rule_line[CX_CHANNEL_RULES_MAX]; /* of each cfg.channel_rules[i] */
+    unsigned campaigns_line;
     struct cfg_source *src;
     unsigned src_line[CFG_MAX_SOURCES];
     unsigned src_seen[CFG_MAX_KEYS];
@@ -876,6 +878,8 @@ static const char *section_label(const struct parser *p, char *out, size_t outsz
         snprintf(out, outsz, "[sla]");
     else if (p->in == IN_CHANNELS)
         snprintf(out, outsz, "[channels]");
+    else if (p->in == IN_CAMPAIGNS)
+        snprintf(out, outsz, "[campaigns]");
     else
         snprintf(out, outsz, "[source %s]", p->src->name);
     return out;
@@ -912,8 +916,62 @@ static int set_channel_rule(struct parser *p, const char *key, const char *val, 
     return 0;
 }
 
+const char *cfg_campaign_name(const void *cfg, const char *platform, const char *id)
+{
+    const struct cfg *c = cfg;
+    for (size_t i = 0; c && platform && id && i < c->ncampaigns; i++)
+        if (strcmp(c->campaigns[i].id, id) == 0 && strcmp(c->campaigns[i].platform, platform) == 0)
+            return c->campaigns[i].name;
+    return NULL;
+}
+
+/* <platform>:<id> = <name> in [campaigns]. Taken literally (no _file, no env:): a campaign
+ * name is no secret. Kept in file order; a key given twice is an error, like any key. */
+static int set_campaign(struct parser *p, const char *key, const char *val, unsigned line)
+{
+    struct cfg *c = p->c;
+    const char *colon = strchr(key, ':'), *why;
+    char platform[64], b[48];
+    size_t plen = colon ? (size_t)(colon - key) : 0;
+
+    if (!colon || plen >= sizeof(platform))
+        return fail(p, line, "invalid key '%s' in [campaigns]: expected <platform>:<id>",
+                    shown(key, b, sizeof(b)));
+    memcpy(platform, key, plen);
+    platform[plen] = '\0';
+    if ((why = cfg_check_campaign_platform(platform)) != NULL ||
+        (why = cfg_check_campaign_id(colon + 1)) != NULL)
+        return fail(p, line, "invalid key '%s' in [campaigns]: %s", shown(key, b, sizeof(b)), why);
+    if ((why = cfg_check_campaign_name(val)) != NULL)
+        return fail(p, line, "invalid campaign name for %s: %s", shown(key, b, sizeof(b)), why);
+    for (size_t i = 0; i < c->ncampaigns; i++)
+        if (strcmp(c->campaigns[i].platform, platform) == 0 &&
+            strcmp(c->campaigns[i].id, colon + 1) == 0)
+            return fail(p, line, "duplicate key '%s' in [campaigns] (first at line %u)", key,
+                        c->campaigns[i].line);
+    if (c->ncampaigns == CFG_MAX_CAMPAIGNS)
+        return fail(p, line, "more than %d campaigns in [campaigns]", CFG_MAX_CAMPAIGNS);
+    if (c->ncampaigns == c->capcampaigns) {
+        size_t cap = c->capcampaigns ? c->capcampaigns * 2 : 16;
+        struct cfg_campaign *v = realloc(c->campaigns, cap * sizeof(*v));
+        if (!v)
+            return out_of_memory(p, line);
+        c->campaigns = v;
+        c->capcampaigns = cap;
+    }
+    struct cfg_campaign *e = &c->campaigns[c->ncampaigns++];
+    /* All fit: the checks above bound them below the fields' sizes. */
+    memcpy(e->platform, platform, plen + 1);
+    memcpy(e->id, colon + 1, strlen(colon + 1) + 1);
+    memcpy(e->name, val, strlen(val) + 1);
+    e->line = line;
+    return 0;
+}
+
 static int set_key(struct parser *p, char *key, const char *val, unsigned line)
 {
+    if (p->in == IN_CAMPAIGNS)
+        return set_campaign(p, key, val, line);
     if (p->in == IN_CHANNELS &&
         (strncmp(key, "medium.", 7) == 0 || strncmp(key, "source.", 7) == 0))
         return set_channel_rule(p, key, val, line);
@@ -1075,6 +1133,14 @@ static int parse_header(struct parser *p, char *s, unsigned line)
         p->in = IN_SLA;
         return 0;
     }
+    if (strcmp(inner, "campaigns") == 0) {
+        if (p->campaigns_line)
+            return fail(p, line, "duplicate section [campaigns] (first at line %u)",
+                        p->campaigns_line);
+        p->campaigns_line = line;
+        p->in = IN_CAMPAIGNS;
+        return 0;
+    }
     if (strcmp(inner, "channels") == 0) {
         if (p->channels_line)
             return fail(p, line, "duplicate section [channels] (first at line %u)",
@@ -1136,6 +1202,9 @@ static int parse_line(struct parser *p, char *s, unsigned line)
     *eq = '\0';
     char *key = trim(s);
     const char *val = trim(eq + 1);
+    if (p->in == IN_CAMPAIGNS && *key && strlen(key) < CFG_KEY_NAME_MAX + CFG_CAMPAIGN_ID_MAX &&
+        cfg_all_of(key, "_.-:"))
+        return set_key(p, key, val, line); /* <platform>:<id>: set_campaign checks it */
     if (!*key || strlen(key) > CFG_KEY_NAME_MAX || !cfg_all_of(key, "_.-"))
         return fail(p, line, "invalid key '%s'", shown(key, b, sizeof(b)));
     if (p->in == IN_NONE)
@@ -1187,6 +1256,8 @@ static int finish(struct parser *p)
         s->cx.allow_origins = s->allow_origins;
         s->cx.default_country_code = c->default_country_code;
         s->cx.channels = &c->channels;
+        s->cx.campaign_name = cfg_campaign_name;
+        s->cx.campaign_ctx = c;
     }
     return 0;
 }
@@ -1351,6 +1422,7 @@ void cfg_free(struct cfg *c)
     free_fields(cfg_main_keys, cfg_nmain_keys, c);
     free_fields(cfg_sla_keys, cfg_nsla_keys, c);
     free_fields(cfg_channel_keys, cfg_nchannel_keys, c);
+    free(c->campaigns);
     explicit_bzero(c, sizeof(*c));
     free(c);
 }
@@ -1557,6 +1629,13 @@ void cfg_print_reference(FILE *out)
             "  %-22s a-z 0-9 _ -. A list replaces its default; an empty one turns its rule\n"
             "  %-22s off. Reloadable; an event's channel is fixed when the worker applies it.\n",
             "medium.<value> = <ch>", CX_CHANNEL_RULES_MAX, "source.<value> = <ch>", "", "");
+    fprintf(out,
+            "\n[campaigns]  (names of ad-platform campaign ids; attribution by=campaign)\n"
+            "  %-22s The name reports group the platform's campaign id under (up to %d):\n"
+            "  %-22s a Google Ads lead form's campaign_id, a Meta lead's, a spend row's.\n"
+            "  %-22s <platform>: the touch's (google, meta); <id>: 1-63 of A-Z a-z 0-9 _ . -;\n"
+            "  %-22s <name>: 1-255 bytes. First before spend rows and look-ups. Reloadable.\n",
+            "<platform>:<id> = <name>", CFG_MAX_CAMPAIGNS, "", "", "");
     print_keys(out, "[source <name>]  (name: 1-63 of A-Z a-z 0-9 _ . -)", cfg_source_keys,
                cfg_nsource_keys);
     fputs("\nRequired per source type (each connector says what it needs):\n", out);

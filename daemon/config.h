@@ -1,9 +1,9 @@
 /*
- * journeyd.conf: an ini file with one [journeyd] section, optional [sla] and [channels]
- * sections and [source <name>] sections (DESIGN §9). The parser is table-driven: every key has one
- * entry (daemon/config_keys.c) with its type, bounds, default and flags, and --check-config, the
- * docs, the defaults and SIGHUP's restart-only warning all come from it; the engine that walks
- * the entries is daemon/config.c.
+ * journeyd.conf: an ini file with one [journeyd] section, optional [sla], [channels] and
+ * [campaigns] sections and [source <name>] sections (DESIGN §9). The parser is table-driven: every
+ * key has one entry (daemon/config_keys.c) with its type, bounds, default and flags, and
+ * --check-config, the docs, the defaults and SIGHUP's restart-only warning all come from it; the
+ * engine that walks the entries is daemon/config.c.
  *
  * Any key may take a `_file` suffix (`secret_file = /run/credentials/.../stripe`) to read
  * its value from a file; a relative path is looked up in $CREDENTIALS_DIRECTORY when set
@@ -22,6 +22,7 @@
 #define CFG_MAX_SOURCES 64
 #define CFG_MAX_TOKENS 16
 #define CFG_MAX_HOSTS 64
+#define CFG_MAX_CAMPAIGNS 10000
 
 struct cfg_source {
     char *name;
@@ -107,10 +108,23 @@ struct cfg {
     struct cx_channel_rule channel_rules[CX_CHANNEL_RULES_MAX];
     size_t nchannel_rules;
     struct cx_channel_map channels; /* points into the fields above; every source's cx too */
+    /* [campaigns]: "<platform>:<id> = <name>" in file order, at most CFG_MAX_CAMPAIGNS.
+     * Read by the attribution report only (reloadable): the names it groups ids under. */
+    struct cfg_campaign {
+        char platform[32];
+        char id[64];
+        char name[CX_TEXT_MAX];
+        unsigned line;
+    } * campaigns;
+    size_t ncampaigns, capcampaigns;
 
     struct cfg_source sources[CFG_MAX_SOURCES];
     size_t nsources;
 };
+
+/* The [campaigns] name of platform's campaign id, NULL when none; cfg is a struct cfg (the
+ * signature is cx_source.campaign_name's). */
+const char *cfg_campaign_name(const void *cfg, const char *platform, const char *id);
 
 struct cfg_err {
     char msg[256]; /* "journeyd.conf:12: unknown key 'scret' in [source stripe]" */

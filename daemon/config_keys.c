@@ -257,6 +257,37 @@ const char *cfg_check_channel_name(const char *v)
     return NULL;
 }
 
+/* [campaigns] and spend rows: "<platform>:<id> = <name>". The platform is a touch's
+ * (google, meta: lower case, as the connectors write it), the id the platform's own
+ * campaign id as a touch carries it, the name a report key (no control bytes, which the
+ * report record and the spend keys use as separators; no leading "(" that would pass for
+ * the reports' own "(none)" and "(direct)"). */
+const char *cfg_check_campaign_platform(const char *v)
+{
+    if (cfg_check_channel_name(v))
+        return "expected a platform of 1-31 of a-z 0-9 _ -, starting with a letter or digit";
+    return NULL;
+}
+
+const char *cfg_check_campaign_id(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= CFG_CAMPAIGN_ID_MAX || !cfg_all_of(v, "_.-"))
+        return "expected a campaign id of 1-63 of A-Z a-z 0-9 _ . -";
+    return NULL;
+}
+
+const char *cfg_check_campaign_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= CX_TEXT_MAX || v[0] == '(')
+        return "expected a name of 1-255 bytes, not starting with '('";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return "expected a name without control characters";
+    return NULL;
+}
+
 static const char *check_stages(const char *v)
 {
     /* The connector owns the meaning; the shape is checked here so a typo fails at load

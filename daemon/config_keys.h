@@ -97,6 +97,11 @@ const char *cfg_check_channel_value(const char *v);
  * starts; an item without one of these prefixes is the whole token, scope admin. */
 const char *cfg_split_scope(const char *item, enum cfg_scope *scope);
 const char *cfg_check_channel_name(const char *v);
+/* [campaigns] "<platform>:<id> = <name>" and spend rows: NULL when valid, else why. */
+#define CFG_CAMPAIGN_ID_MAX 64 /* the touch's campaign_id field */
+const char *cfg_check_campaign_platform(const char *v);
+const char *cfg_check_campaign_id(const char *v);
+const char *cfg_check_campaign_name(const char *v);
 
 /* Character classes of the ini grammar and the checks, locale-free. */
 static inline int cfg_is_space(int ch)

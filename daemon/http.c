@@ -2,17 +2,20 @@
  * The HTTP server (http.h): evhttp set-up and limits, the listener, the connection guard
  * (every client connection followed from accept to close: absolute deadlines, a minimum
  * body rate, the connection caps and who makes room, accepting paused when descriptors run
- * out), the per-connection state a graceful stop waits on, and the reply helpers. All of
+ * out), libevent's own error answers rewritten as JSON and closed with a lingering close,
+ * the per-connection state a graceful stop waits on, and the reply helpers. All of
  * it lives in one struct http_server that struct jd owns; every request goes to the
  * dispatcher the server was started with.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -42,7 +45,8 @@
  *   CONN_HANDLING dispatched, our handler owes the answer: never cut, no deadline;
  *   CONN_SENDING  answered, being written;
  *   CONN_IDLE     answer written, nothing since (keep-alive): deadline armed once;
- *   CONN_CLOSING  answered while stopping: evhttp closes it once the answer is written.
+ *   CONN_CLOSING  answered while stopping, or refused by libevent itself (on_conn_output):
+ *                 evhttp closes it once the answer is written.
  * RECV and IDLE connections have not finished sending a request: they are the ones a new
  * connection may displace and the ones a deadline cuts. */
 enum conn_state { CONN_PENDING, CONN_RECV, CONN_HANDLING, CONN_SENDING, CONN_IDLE, CONN_CLOSING };
@@ -58,20 +62,37 @@ enum conn_state { CONN_PENDING, CONN_RECV, CONN_HANDLING, CONN_SENDING, CONN_IDL
 #define ACCEPT_PAUSE_MS 250
 /* Repeated failures (accept errors, displacements) are logged at most this often. */
 #define LOG_EVERY_MS 10000
+/* A lingering close (nginx's lingering_close): after an answer libevent gives on its own
+ * (413 above all, sent as soon as Content-Length is read, while the body is still on its
+ * way), the socket is not closed at once: closing with unread bytes makes the kernel send a
+ * reset, and a client still sending then sees "connection reset" instead of the answer.
+ * Its write side is shut (the client reads the answer, then the end), and whatever still
+ * arrives is read and thrown away until the client closes, for at most LINGER_MS in all,
+ * LINGER_IDLE_MS of silence or LINGER_MAX_BYTES, whichever comes first. At most
+ * LINGER_MAX sockets linger at once (beyond it, a socket closes at once, as before); the
+ * oldest gives its descriptor back first when descriptors run out. */
+#define LINGER_MS 5000
+#define LINGER_IDLE_MS 1000
+#define LINGER_MAX_BYTES (16u * 1024 * 1024)
+#define LINGER_MAX 256
 
 struct conn {
     struct http_server *server;
     struct bufferevent *bev;
-    struct evhttp_connection *evcon; /* NULL while pending */
-    struct evbuffer_cb_entry *input; /* watches the bytes that arrive */
-    struct event *timer;             /* the adoption, then the current deadline */
+    struct evhttp_connection *evcon;  /* NULL while pending */
+    struct evbuffer_cb_entry *input;  /* watches the bytes that arrive */
+    struct evbuffer_cb_entry *output; /* rewrites libevent's own error pages (on_conn_output) */
+    struct event *timer;              /* the adoption, then the current deadline */
     TAILQ_ENTRY(conn) link;
     int fd;
     enum conn_state state;
-    int cut;          /* shut down by us: evhttp frees it at its next read */
-    int in_body;      /* CONN_RECV: the headers are complete */
-    int hdr_scan;     /* line ends seen at the end of the headers so far (0, 1, 2: "\n\r") */
-    int64_t since_ms; /* accept, answer written or first byte of the current request */
+    int cut;      /* shut down by us: evhttp frees it at its next read */
+    int in_body;  /* CONN_RECV: the headers are complete */
+    int hdr_scan; /* line ends seen at the end of the headers so far (0, 1, 2: "\n\r") */
+    int refused;  /* libevent's own error answer: 1 maybe (status seen), 2 rewritten */
+    int refused_status;
+    size_t refused_at; /* where its answer starts in the output buffer */
+    int64_t since_ms;  /* accept, answer written or first byte of the current request */
     int64_t body_since_ms;
     size_t body_bytes;
     unsigned char addr[17]; /* family byte + IPv4 or IPv6 address of the peer */
@@ -79,15 +100,31 @@ struct conn {
 
 TAILQ_HEAD(conn_list, conn);
 
+/* A socket in its lingering close (LINGER_MS): ours alone, libevent has let it go. */
+struct lingerer {
+    struct http_server *server;
+    struct event *ev; /* readable, or LINGER_IDLE_MS of silence */
+    int fd;
+    int64_t until_ms;
+    size_t bytes;
+    TAILQ_ENTRY(lingerer) link;
+};
+
+TAILQ_HEAD(linger_list, lingerer);
+
 struct http_server {
+    struct event_base *base;
     struct evhttp *http;
     struct evconnlistener *listener; /* freed with http */
     struct event *tick;              /* body rates, once a second */
     struct event *resume;            /* re-enables accepting after a pause */
     http_dispatch_fn dispatch;
     void *dispatch_ctx;
-    struct conn_list conns; /* every connection we follow, pending ones included */
-    struct conn **by_fd;    /* adopted connections, by descriptor */
+    struct conn_list conns;       /* every connection we follow, pending ones included */
+    struct linger_list lingering; /* oldest first */
+    size_t nlinger;
+    size_t max_body;     /* for the message of a 413 */
+    struct conn **by_fd; /* adopted connections, by descriptor */
     size_t by_fd_cap;
     size_t nlive;    /* adopted, not cut */
     size_t npending; /* accepted, not yet adopted */
@@ -201,6 +238,190 @@ static void received(struct conn *c, struct evbuffer *buf, size_t n)
     }
 }
 
+/* ---- lingering close ---- */
+
+static void linger_end(struct lingerer *l)
+{
+    struct http_server *s = l->server;
+    TAILQ_REMOVE(&s->lingering, l, link);
+    s->nlinger--;
+    event_free(l->ev);
+    (void)close(l->fd);
+    free(l);
+}
+
+/* Reads and throws away what arrives; ends at the client's close, an error, silence, the
+ * time or the byte bound. */
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
+    struct lingerer *l = arg;
+    char scratch[16384];
+    if (!(what & EV_READ) || jd_mono_ms() >= l->until_ms) {
+        linger_end(l);
+        return;
+    }
+    for (int i = 0; i < 64; i++) { /* at most 1 MiB a turn: other connections go on */
+        ssize_t k = recv(fd, scratch, sizeof(scratch), 0);
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (k <= 0 || (l->bytes += (size_t)k) > LINGER_MAX_BYTES) {
+            linger_end(l);
+            return;
+        }
+    }
+}
+
+/* Keeps the socket of fd (about to be closed by libevent) open in a lingering close: a
+ * descriptor of our own for it, its write side shut once the answer is out. Without room
+ * or memory the socket just closes, as it would have. */
+static void linger_start(struct http_server *s, int fd)
+{
+    if (s->nlinger >= LINGER_MAX || fd < 0)
+        return;
+    struct lingerer *l = calloc(1, sizeof(*l));
+    if (!l)
+        return;
+    l->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    struct timeval idle = {LINGER_IDLE_MS / 1000, (LINGER_IDLE_MS % 1000) * 1000};
+    if (l->fd < 0 || !(l->ev = event_new(s->base, l->fd, EV_READ | EV_PERSIST, on_linger, l)) ||
+        event_add(l->ev, &idle) != 0) {
+        if (l->ev)
+            event_free(l->ev);
+        if (l->fd >= 0)
+            (void)close(l->fd);
+        free(l);
+        return;
+    }
+    l->server = s;
+    l->until_ms = jd_mono_ms() + LINGER_MS;
+    TAILQ_INSERT_TAIL(&s->lingering, l, link);
+    s->nlinger++;
+    /* The answer was written whole before libevent closes (evhttp_send_done): the end
+     * follows it, so the client reads both, and then closes its side. */
+    (void)shutdown(l->fd, SHUT_WR);
+}
+
+/* ---- libevent's own error answers, as DESIGN §7's JSON ----
+ *
+ * libevent 2.1 answers some requests itself, before any handler of ours runs: a body over
+ * max_body (413, as soon as Content-Length is read), a malformed request line or header
+ * (400), a method not allowed (501), a refused Expect (417). It writes them with
+ * evhttp_send_error, an HTML page, and has no hook to replace it (evhttp_set_errorcb
+ * comes with 2.2). What it writes goes to the connection's output buffer, where we watch:
+ * an answer that starts while no request of ours is being answered (the connection is
+ * receiving or idle) is libevent's own. When its page is complete (it always ends with
+ * "</BODY></HTML>\n", evhttp_send_error's format), the page is replaced by the same status
+ * with our JSON error, before a byte of it reaches the socket (the write happens later,
+ * from the loop). Such an answer always closes the connection (evhttp_send_page_), and
+ * the close lingers (linger_start). */
+
+static const char page_end[] = "</BODY></HTML>\n";
+
+static const char *refusal_reason(int status, const char **code)
+{
+    switch (status) {
+    case 400:
+        *code = "bad_request";
+        return "Bad Request";
+    case 413:
+        *code = "payload_too_large";
+        return "Payload Too Large";
+    case 417:
+        *code = "expectation_failed";
+        return "Expectation Failed";
+    case 501:
+        *code = "not_implemented";
+        return "Not Implemented";
+    default:
+        *code = "http_error";
+        return status >= 500 ? "Server Error" : "Client Error";
+    }
+}
+
+/* Our answer for status: the JSON error and headers every answer of ours carries. */
+static int refusal_add(struct evbuffer *out, int status, size_t max_body)
+{
+    const char *code, *reason = refusal_reason(status, &code);
+    char msg[128], body[256];
+    if (status == 413)
+        snprintf(msg, sizeof(msg), "the body is over the limit of %zu bytes (max_body)", max_body);
+    else if (status == 400)
+        snprintf(msg, sizeof(msg), "malformed HTTP request");
+    else
+        snprintf(msg, sizeof(msg), "%s", reason);
+    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}", code, msg);
+    if (n < 0 || (size_t)n >= sizeof(body))
+        return -1;
+    return evbuffer_add_printf(out,
+                               "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                               "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                               "Connection: close\r\nContent-Length: %d\r\n\r\n%s",
+                               status, reason, n, body) < 0
+               ? -1
+               : 0;
+}
+
+/* The status of an answer that starts at `at` in buf ("HTTP/1.1 413 ..."), 0 when the
+ * bytes there are not one (yet). */
+static int status_at(struct evbuffer *buf, size_t at)
+{
+    char line[16];
+    struct evbuffer_ptr p;
+    if (evbuffer_ptr_set(buf, &p, at, EVBUFFER_PTR_SET) != 0 ||
+        evbuffer_copyout_from(buf, &p, line, sizeof(line) - 1) < 13)
+        return 0;
+    line[sizeof(line) - 1] = '\0';
+    if (strncmp(line, "HTTP/", 5) != 0 || line[8] != ' ' || line[12] != ' ')
+        return 0;
+    int status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (line[i] < '0' || line[i] > '9')
+            return 0;
+        status = status * 10 + (line[i] - '0');
+    }
+    return status;
+}
+
+static void on_conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+    if (info->n_added == 0 || c->cut || c->refused == 2)
+        return;
+    if (!c->refused) {
+        /* An answer of ours is being written (or it is a 100 Continue): leave it. */
+        if (c->state != CONN_RECV && c->state != CONN_IDLE)
+            return;
+        int status = status_at(buf, info->orig_size);
+        if (status < 400)
+            return;
+        /* A candidate until its page is complete: only libevent's pages end that way. */
+        c->refused = 1;
+        c->refused_status = status;
+        c->refused_at = info->orig_size;
+    }
+    size_t len = evbuffer_get_length(buf), tail = sizeof(page_end) - 1;
+    char end[sizeof(page_end)];
+    struct evbuffer_ptr p;
+    if (len < c->refused_at + tail ||
+        evbuffer_ptr_set(buf, &p, len - tail, EVBUFFER_PTR_SET) != 0 ||
+        evbuffer_copyout_from(buf, &p, end, tail) != (ev_ssize_t)tail ||
+        memcmp(end, page_end, tail) != 0)
+        return; /* the page goes on */
+    /* Replaced below: the changes call us again, and must find nothing to do. Answered
+     * and closing: no deadline, not a connection that may make room. */
+    c->refused = 2;
+    c->state = CONN_CLOSING;
+    disarm(c);
+    struct evbuffer *keep = evbuffer_new();
+    if (!keep || evbuffer_remove_buffer(buf, keep, c->refused_at) != (int)c->refused_at ||
+        evbuffer_drain(buf, evbuffer_get_length(buf)) != 0 || evbuffer_add_buffer(buf, keep) != 0 ||
+        refusal_add(buf, c->refused_status, c->server->max_body) != 0)
+        /* Out of memory: whatever is left goes out; the close follows. */
+        jlog(JLOG_WARNING, "msg=\"cannot rewrite an error answer\" fd=%d", c->fd);
+    if (keep)
+        evbuffer_free(keep);
+}
+
 static void on_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     received(arg, buf, info->n_added);
@@ -226,6 +447,11 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     (void)evcon;
     if (c->input)
         evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input);
+    if (c->output)
+        evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->output);
+    /* libevent refused a request and closes: the client may still be sending. */
+    if (c->refused == 2 && !c->cut)
+        linger_start(c->server, c->fd);
     conn_free(c);
 }
 
@@ -340,6 +566,7 @@ static void adopt(struct conn *c)
     }
     s->by_fd[fd] = c;
     c->input = evbuffer_add_cb(bufferevent_get_input(c->bev), on_conn_input, c);
+    c->output = evbuffer_add_cb(bufferevent_get_output(c->bev), on_conn_output, c);
     evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
     bufferevent_decref(c->bev);
     /* Answers are written whole: without this, Nagle holds the tail of a large answer
@@ -350,7 +577,7 @@ static void adopt(struct conn *c)
     c->state = CONN_RECV;
     s->nlive++;
     arm(c, c->since_ms + s->timeout_ms);
-    if (!c->input)
+    if (!c->input || !c->output)
         conn_cut(c); /* out of memory: its requests could not be followed */
     else
         admit(s, c);
@@ -416,6 +643,7 @@ static void on_request_done(struct evhttp_request *req, void *arg)
     struct conn *c = conn_of(arg, evhttp_request_get_connection(req));
     if (!c || c->cut || c->state == CONN_CLOSING)
         return;
+    c->refused = 0; /* an answer of ours, whatever on_conn_output took it for */
     restart(c, CONN_IDLE);
     /* A request pipelined behind this one is already here. */
     struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -630,7 +858,13 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
         return;
     s->accept_errors++;
     struct conn *c, *oldest = NULL;
-    if (err == EMFILE || err == ENFILE) {
+    int freed = 0;
+    if ((err == EMFILE || err == ENFILE) && s->nlinger > 0) {
+        /* A lingering close is a courtesy; a new client is not. */
+        for (int i = 0; i < 8 && s->nlinger > 0; i++)
+            linger_end(TAILQ_FIRST(&s->lingering));
+        freed = 1;
+    } else if (err == EMFILE || err == ENFILE) {
         TAILQ_FOREACH(c, &s->conns, link)
         {
             if (may_displace(c) && (!oldest || c->since_ms < oldest->since_ms))
@@ -642,7 +876,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
         s->accept_paused = 1;
         /* Accepting resumes once the connection cut here has given its descriptor back
          * (the next turn of the loop), or after a rest when nothing could be cut. */
-        struct timeval tv = {0, oldest ? 0 : ACCEPT_PAUSE_MS * 1000};
+        struct timeval tv = {0, oldest || freed ? 0 : ACCEPT_PAUSE_MS * 1000};
         if (event_add(s->resume, &tv) != 0)
             jlog(JLOG_ERROR, "msg=\"cannot schedule accepting again\"");
     }
@@ -679,6 +913,7 @@ void http_apply_limits(struct http_server *s, const struct cfg *c)
     if (!s)
         return;
     evhttp_set_max_body_size(s->http, (ev_ssize_t)c->max_body);
+    s->max_body = c->max_body;
     evhttp_set_max_headers_size(s->http, 64 * 1024);
     /* libevent's timeout restarts on every byte: it only bounds a stalled write and
      * idling; the deadlines above bound receiving. */
@@ -732,9 +967,11 @@ struct http_server *http_start(struct event_base *base, const struct cfg *c,
     struct http_server *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    s->base = base;
     s->dispatch = dispatch;
     s->dispatch_ctx = ctx;
     TAILQ_INIT(&s->conns);
+    TAILQ_INIT(&s->lingering);
     s->http = evhttp_new(base);
     if (!s->http)
         goto fail;
@@ -792,6 +1029,8 @@ void http_free(struct http_server *s)
         c->input = NULL;
         conn_free(c);
     }
+    while (!TAILQ_EMPTY(&s->lingering))
+        linger_end(TAILQ_FIRST(&s->lingering));
     free(s->by_fd);
     free(s);
 }

@@ -5,7 +5,9 @@
  * goes through. It knows no endpoint: whoever starts it hands it one dispatcher (routes.c's
  * table), which gets every request whose target parsed. Every
  * request is answered exactly once: a handler either replies before it returns or hands
- * the request to exactly one pending structure that will.
+ * the request to exactly one pending structure that will. The answers libevent gives on its
+ * own (413 over max_body, 400 for malformed HTTP) leave as the same JSON errors, and their
+ * connections close with a lingering close (docs/internals.md).
  */
 #ifndef JD_HTTP_H
 #define JD_HTTP_H

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "campaigns.h"
 #include "common.h"
+#include "config.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
@@ -179,7 +181,9 @@ out:
     report_job_release(j);
 }
 
-/* Spend rows "<date>\t<source>\t<campaign>" → "<minor>\t<currency>", summed per key. */
+/* Spend rows "<date>\t<source>\t<campaign>" → "<minor>\t<currency>", or with a campaign
+ * id "<date>\t<source>\t\t<id>" → "<minor>\t<currency>\t<name or empty>" (api_spend.c),
+ * summed per key: by=source the source, by=campaign the name the id is known by. */
 static void on_spend(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct report_job *j = priv;
@@ -189,15 +193,28 @@ static void on_spend(struct rq_client *c, const redisReply *r, void *priv)
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
         const char *t1 = k ? strchr(k, '\t') : NULL, *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
-        const char *vt = v ? strchr(v, '\t') : NULL;
+        const char *t3 = t2 ? strchr(t2 + 1, '\t') : NULL;
+        const char *vt = v ? strchr(v, '\t') : NULL, *vname = vt ? strchr(vt + 1, '\t') : NULL;
         if (!t2 || !vt)
             continue;
-        char key[CX_TEXT_MAX];
-        if (j->attr.by == RP_BY_SOURCE)
+        char key[CX_TEXT_MAX], cur[4], platform[32], name[CX_TEXT_MAX];
+        snprintf(cur, sizeof(cur), "%.*s", (int)(vname ? vname - vt - 1 : 3), vt + 1);
+        int64_t minor = strtoll(v, NULL, 10);
+        int rc;
+        if (j->attr.by == RP_BY_SOURCE) {
             snprintf(key, sizeof(key), "%.*s", (int)(t2 - t1 - 1), t1 + 1);
-        else
+            rc = rp_attribution_add_spend(j->acc, key, cur, minor);
+        } else if (t3 && t3 == t2 + 1) {
+            snprintf(key, sizeof(key), "%.*s", (int)(t2 - t1 - 1), t1 + 1);
+            campaigns_platform(key, platform, sizeof(platform));
+            snprintf(name, sizeof(name), "%s", vname ? vname + 1 : "");
+            snprintf(key, sizeof(key), "%s", t3 + 1);
+            rc = rp_attribution_add_campaign_spend(j->acc, platform, key, name, cur, minor);
+        } else {
             snprintf(key, sizeof(key), "%s", t2 + 1);
-        if (rp_attribution_add_spend(j->acc, key, vt + 1, strtoll(v, NULL, 10)) != 0) {
+            rc = rp_attribution_add_spend(j->acc, key, cur, minor);
+        }
+        if (rc != 0) {
             report_job_fail(j, 503, "unavailable", "out of memory");
             goto out;
         }
@@ -207,11 +224,46 @@ out:
     report_job_release(j);
 }
 
+/* The campaign names: [campaigns] first (the first name added for an id stands), then
+ * those learned in jd:campaigns, "<platform>:<id>" → name (daemon/campaigns.h). */
+static void on_names(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct report_job *j = priv;
+    const struct cfg *cfg = j->jd->cfg;
+    int rc = 0;
+    (void)c;
+    if (!report_job_array_reply(j, r))
+        goto out;
+    for (size_t i = 0; cfg && i < cfg->ncampaigns && rc == 0; i++)
+        rc = rp_attribution_add_name(j->acc, cfg->campaigns[i].platform, cfg->campaigns[i].id,
+                                     cfg->campaigns[i].name);
+    for (size_t i = 0; i + 1 < r->elements && rc == 0; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        const char *colon = k->type == REDIS_REPLY_STRING ? strchr(k->str, ':') : NULL;
+        char platform[32];
+        if (!colon || (size_t)(colon - k->str) >= sizeof(platform) ||
+            v->type != REDIS_REPLY_STRING || !v->len)
+            continue;
+        snprintf(platform, sizeof(platform), "%.*s", (int)(colon - k->str), k->str);
+        rc = rp_attribution_add_name(j->acc, platform, colon + 1, v->str);
+    }
+    if (rc != 0) {
+        report_job_fail(j, 503, "unavailable", "out of memory or too many campaign names");
+        goto out;
+    }
+    read_range(j, "spend", on_spend);
+out:
+    report_job_release(j);
+}
+
 /* Spend first (small, and only for keys spend is kept by), then the contacts with
- * conversions in range. */
+ * conversions in range; by campaign, the names of campaign ids before both. */
 void report_attribution_start(struct report_job *j)
 {
-    if (j->attr.by == RP_BY_CAMPAIGN || j->attr.by == RP_BY_SOURCE)
+    const char *hgetall[] = {"HGETALL", "jd:campaigns"};
+    if (j->attr.by == RP_BY_CAMPAIGN)
+        (void)report_job_send(j, on_names, j, 2, hgetall, NULL);
+    else if (j->attr.by == RP_BY_SOURCE)
         read_range(j, "spend", on_spend);
     else
         read_range(j, "conv", on_index);

@@ -169,6 +169,8 @@ void report_parse_record(char *rec, struct rp_event *e)
     e->source = r.source;
     e->campaign = r.campaign;
     e->ad = r.ad;
+    e->platform = r.platform;
+    e->campaign_id = r.campaign_id;
     e->payment_key = r.payment_key;
     e->has_amount = r.has_amount;
     if (r.has_amount) {

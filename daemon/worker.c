@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "campaigns.h"
 #include "common.h"
 #include "log.h"
 #include "lookup.h"
@@ -461,6 +462,8 @@ static void normalize_and_apply(struct worker *w, const char *entry, const struc
     case CX_NORM_OK:
         if (send_apply(w, entry, f, deliveries, &events, is_open_door(src)) != 0)
             jlog(JLOG_WARNING, "msg=\"apply not sent, will retry\" entry=%s", entry);
+        else
+            campaigns_learn(w->jd->rq_worker, &events); /* a look-up that named an id */
         break;
     }
 out:

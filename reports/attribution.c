@@ -6,6 +6,7 @@
 #include "report.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,8 +49,18 @@ struct arow {
     uint64_t last_conv; /* serial of the last conversion counted under this key */
 };
 
+/* Campaign names by "<platform>:<id>": the same open addressing as the rows. */
+struct aname {
+    char *key; /* "<platform>:<id>\0<name>": one allocation */
+    const char *name;
+};
+
 struct rp_attribution {
     struct rp_attr_params p;
+    struct aname *names;
+    size_t nnames, capnames;
+    size_t *nslots_of; /* name index + 1, 0 = empty; power-of-two size */
+    size_t nnslots;
     size_t max_keys;
     struct arow *rows;
     size_t nrows, caprows;
@@ -130,6 +141,94 @@ static int row_of(struct rp_attribution *a, const char *key, struct arow **out)
     return 0;
 }
 
+static int names_grow(struct rp_attribution *a)
+{
+    size_t n = a->nnslots ? a->nnslots * 2 : 64;
+    if (n > SIZE_MAX / sizeof(size_t) / 2)
+        return -1;
+    size_t *slots = calloc(n, sizeof(*slots));
+    if (!slots)
+        return -1;
+    for (size_t r = 0; r < a->nnames; r++) {
+        size_t i = (size_t)hash_str(a->names[r].key) & (n - 1);
+        while (slots[i])
+            i = (i + 1) & (n - 1);
+        slots[i] = r + 1;
+    }
+    free(a->nslots_of);
+    a->nslots_of = slots;
+    a->nnslots = n;
+    return 0;
+}
+
+/* The slot of "<platform>:<id>" in the names table: its index + 1 there, or 0 with *free_slot
+ * set to where it would go. */
+static size_t name_slot(const struct rp_attribution *a, const char *platform, const char *id,
+                        size_t *free_slot)
+{
+    char key[RP_CAMPAIGN_KEY_MAX];
+    int n = snprintf(key, sizeof(key), "%s:%s", platform, id);
+    if (n < 0 || (size_t)n >= sizeof(key) || !a->nnslots)
+        return 0;
+    size_t i = (size_t)hash_str(key) & (a->nnslots - 1);
+    while (a->nslots_of[i]) {
+        if (strcmp(a->names[a->nslots_of[i] - 1].key, key) == 0)
+            return a->nslots_of[i];
+        i = (i + 1) & (a->nnslots - 1);
+    }
+    if (free_slot)
+        *free_slot = i;
+    return 0;
+}
+
+/* The name of platform's campaign id, NULL when none is known. */
+static const char *name_of(const struct rp_attribution *a, const char *platform, const char *id)
+{
+    if (!platform || !*platform || !id || !*id)
+        return NULL;
+    size_t k = name_slot(a, platform, id, NULL);
+    return k ? a->names[k - 1].name : NULL;
+}
+
+int rp_attribution_add_name(struct rp_attribution *a, const char *platform, const char *id,
+                            const char *name)
+{
+    size_t at = 0;
+    if (!a || !platform || !*platform || !id || !*id || !name || !*name)
+        return -1;
+    if (a->err)
+        return a->err;
+    size_t plen = strlen(platform), ilen = strlen(id), nlen = strlen(name);
+    if (plen + 1 + ilen >= RP_CAMPAIGN_KEY_MAX)
+        return 0; /* no touch can carry such an id: nothing to name */
+    if (!a->nnslots && names_grow(a))
+        return a->err = -1;
+    if (name_slot(a, platform, id, &at))
+        return 0; /* the first name stands: the configured ones are added first */
+    if (a->nnames >= RP_MAX_CAMPAIGN_NAMES)
+        return a->err = -2;
+    if (a->nnames == a->capnames) {
+        size_t cap = a->capnames ? a->capnames * 2 : 16;
+        struct aname *v = realloc(a->names, cap * sizeof(*v));
+        if (!v)
+            return a->err = -1;
+        a->names = v;
+        a->capnames = cap;
+    }
+    char *k = malloc(plen + 1 + ilen + 1 + nlen + 1);
+    if (!k)
+        return a->err = -1;
+    memcpy(k, platform, plen);
+    k[plen] = ':';
+    memcpy(k + plen + 1, id, ilen + 1);
+    memcpy(k + plen + 1 + ilen + 1, name, nlen + 1);
+    a->names[a->nnames] = (struct aname){k, k + plen + 1 + ilen + 1};
+    a->nslots_of[at] = ++a->nnames;
+    if (a->nnames * 2 > a->nnslots && names_grow(a))
+        return a->err = -1;
+    return 0;
+}
+
 struct rp_attribution *rp_attribution_new(const struct rp_attr_params *p, size_t max_keys)
 {
     if (!p)
@@ -153,17 +252,19 @@ void rp_attribution_free(struct rp_attribution *a)
     }
     free(a->rows);
     free(a->slots);
+    for (size_t i = 0; i < a->nnames; i++)
+        free(a->names[i].key);
+    free(a->names);
+    free(a->nslots_of);
     free(a);
 }
 
-/* The report key of a credit row (§6): (direct) without a touch, (none) when the touch
- * lacks the grouping attribute. */
-static const char *row_key(const struct rp_event *t, enum rp_key by)
+const char *rp_attribution_key(const struct rp_attribution *a, const struct rp_event *t)
 {
     const char *k;
     if (!t)
         return "(direct)";
-    switch (by) {
+    switch (a->p.by) {
     case RP_BY_CHANNEL:
         k = t->channel;
         break;
@@ -171,7 +272,12 @@ static const char *row_key(const struct rp_event *t, enum rp_key by)
         k = t->source;
         break;
     case RP_BY_CAMPAIGN:
-        k = t->campaign;
+        /* One campaign, one row: a touch that carries the platform's campaign id goes
+         * under the name known for it, so a lead form's id and the clicks' utm_campaign
+         * name meet. */
+        k = name_of(a, t->platform, t->campaign_id);
+        if (!k)
+            k = t->campaign;
         break;
     case RP_BY_AD:
         k = t->ad;
@@ -228,7 +334,7 @@ int rp_attribution_add(struct rp_attribution *a, const struct rp_contact *c)
         uint64_t serial = ++a->serial;
         for (size_t i = 0; i < s.n && rc == 0; i++) {
             struct arow *r;
-            rc = row_of(a, row_key(s.touch[i], a->p.by), &r);
+            rc = row_of(a, rp_attribution_key(a, s.touch[i]), &r);
             if (rc)
                 break;
             if (rp_purse_add(&r->revenue, cv[k].ev->currency, s.minor[i])) {
@@ -268,6 +374,16 @@ int rp_attribution_add_spend(struct rp_attribution *a, const char *key, const ch
     if (rc)
         a->err = rc;
     return rc;
+}
+
+int rp_attribution_add_campaign_spend(struct rp_attribution *a, const char *platform,
+                                      const char *id, const char *name, const char *currency,
+                                      int64_t minor)
+{
+    const char *k = name_of(a, platform, id);
+    if (!k)
+        k = name && *name ? name : id;
+    return rp_attribution_add_spend(a, k, currency, minor);
 }
 
 /* ROAS = revenue / spend, 2 decimals, from the integers (§6, §7): rounded half away from

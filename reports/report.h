@@ -27,6 +27,7 @@ struct rp_event {
     int64_t amount_minor; /* positive; a refund's is the amount refunded */
     char currency[4];
     const char *payment_key;
+    const char *platform, *campaign_id; /* of the touch: the ad platform's campaign id */
 };
 
 /* A contact's events in journey order (at, id). The functions check the order and restore it
@@ -98,6 +99,26 @@ int rp_attribution_add(struct rp_attribution *a, const struct rp_contact *c);
  * (revenue {}, roas 0). */
 int rp_attribution_add_spend(struct rp_attribution *a, const char *key, const char *currency,
                              int64_t minor);
+/* Campaign names (by=campaign): "<platform>:<id>" → name, from the configuration, spend
+ * rows and look-ups. A touch whose record carries the platform and the campaign id is
+ * grouped under this name instead of its own campaign field, so one campaign is one row
+ * whether its touches carry the id (a lead form) or the name (utm_campaign). The first name
+ * added for a key stands: add the configured ones first. Add them before any contact or
+ * spend. 0; -1 allocation failure or empty arguments; -2 more than RP_MAX_CAMPAIGN_NAMES
+ * (sticky, like add). */
+#define RP_MAX_CAMPAIGN_NAMES 20000
+#define RP_CAMPAIGN_KEY_MAX 112 /* "<platform>:<id>": platform < 32, id < 64 */
+int rp_attribution_add_name(struct rp_attribution *a, const char *platform, const char *id,
+                            const char *name);
+/* A campaign's spend row: under the name known for platform:id, else the row's name, else
+ * the id. As add_spend. */
+int rp_attribution_add_campaign_spend(struct rp_attribution *a, const char *platform,
+                                      const char *id, const char *name, const char *currency,
+                                      int64_t minor);
+/* The report key of one credit row (§6): (direct) for NULL, (none) when the touch lacks the
+ * grouping attribute, by=campaign the name known for the touch's campaign id first. The
+ * pointer is borrowed from t or from a. */
+const char *rp_attribution_key(const struct rp_attribution *a, const struct rp_event *t);
 /* {"model","by","from","to","rows":[{key, revenue{cur:minor}, conversions, touches,
  * spend?, roas?}]} sorted by key (bytewise); from/to null for an open end (INT64_MIN/MAX).
  * conversions: payments (not refunds) with at least one credit row under the key, zero-cent

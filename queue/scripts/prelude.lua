@@ -33,7 +33,10 @@
 --                        a merge also writes the moved touches, in the same one call)
 --   jd:conv      zset    conversion event ids scored by at_ms
 --   jd:st:<rank> zset    contact ids scored by when they entered that stage
---   jd:spend     hash    "YYYY-MM-DD\tsource\tcampaign" -> "minor\tcurrency" (POST /v1/spend)
+--   jd:spend     hash    "YYYY-MM-DD\tsource\tcampaign" -> "minor\tcurrency" (POST /v1/spend);
+--                        a row with a campaign_id: "YYYY-MM-DD\tsource\t\tid" ->
+--                        "minor\tcurrency\tcampaign name or empty"
+--   jd:campaigns hash    "<platform>:<id>" -> campaign name learned (daemon/campaigns.h)
 --   jd:spend:d   zset    those keys scored by their day's local midnight (ms)
 -- Retention (retention.lua, config key `retention`): the sweep's state, so a restart resumes
 --   jd:ret       hash    cursor (SCAN cursor of the pass; absent between passes), started,
@@ -41,9 +44,10 @@
 --   jd:ret:todo  list    contacts found with events older than the cutoff, still to do
 --   jd:ret:cur   hash    the contact in hand: cid, phase, need (stage entries to find), pos
 --   jd:ret:cutoff string the cutoff (ms); apply.lua refuses older events; expires unrefreshed
--- Written only by apply.lua, erase.lua, retention.lua and report.lua's spend_set; the
--- daemon reads the report indexes and the journeys directly (daemon/api_reports.c) and all
--- the rest through journey.lua, report.lua and status.lua.
+-- Written only by apply.lua, erase.lua, retention.lua and report.lua's spend_set and
+-- names_set; the daemon reads the report indexes, jd:campaigns and the journeys directly
+-- (daemon/api_reports.c, report_attribution.c) and all the rest through journey.lua,
+-- report.lua and status.lua.
 
 -- Stage ranks, generated from connectors/stage.h (the one stage table of the tree).
 local STAGE_RANK = {JD_STAGE_RANK}

@@ -12,6 +12,9 @@
 --           (what attribution reads); a merged id answers with its survivor, an erased
 --           one with nothing
 --   "spend" ARGV[2] from_ms ARGV[3] to_ms: spend rows dated in [from, to)
+--   "names_set" ARGV[2..] ("<platform>:<id>", name) pairs: campaign names learned from
+--           spend rows and events (daemon/campaigns.h); the latest name of an id stands,
+--           and at most NAMES_MAX ids are kept (a new one past that is not recorded)
 local mode = ARGV[1]
 
 local function distinct(ids)
@@ -45,6 +48,17 @@ elseif mode == 'spend_set' then
         redis.call('ZADD', 'jd:spend:d', ARGV[i + 1], ARGV[i])
     end
     return (#ARGV - 1) / 3
+elseif mode == 'names_set' then
+    local NAMES_MAX = 10000 -- CAMPAIGNS_LEARN_MAX in daemon/campaigns.h
+    local n = 0
+    for i = 2, #ARGV - 1, 2 do
+        if redis.call('HEXISTS', 'jd:campaigns', ARGV[i]) == 1 or
+            redis.call('HLEN', 'jd:campaigns') < NAMES_MAX then
+            redis.call('HSET', 'jd:campaigns', ARGV[i], ARGV[i + 1])
+            n = n + 1
+        end
+    end
+    return n
 elseif mode == 'touches' then
     local out = {}
     for i = 2, #ARGV do

@@ -1616,6 +1616,48 @@ static void test_sla_section(void **state)
     expect_error("[sla]\nsecret = x\n", "test.conf:2: unknown key 'secret' in [sla]");
 }
 
+/* [campaigns] (issue 16): <platform>:<id> = <name> in file order, the name literal (spaces
+ * kept); every malformed part refused with its line. */
+static void test_campaigns_section(void **state)
+{
+    (void)state;
+    struct cfg *c = must_parse("[campaigns]\ngoogle:12345678901 = Spring promo 2026\n"
+                               "meta:238512 = spring_promo\n[journeyd]\n");
+    assert_int_equal(c->ncampaigns, 2);
+    assert_string_equal(c->campaigns[0].platform, "google");
+    assert_string_equal(c->campaigns[0].id, "12345678901");
+    assert_string_equal(c->campaigns[0].name, "Spring promo 2026");
+    assert_string_equal(c->campaigns[1].platform, "meta");
+    assert_string_equal(c->campaigns[1].name, "spring_promo");
+    cfg_free(c);
+    c = must_parse("[journeyd]\n");
+    assert_int_equal(c->ncampaigns, 0);
+    cfg_free(c);
+
+    expect_error("[campaigns]\ngoogle = x\n",
+                 "test.conf:2: invalid key 'google' in [campaigns]: expected <platform>:<id>");
+    expect_error("[campaigns]\nGoogle:1 = x\n",
+                 "test.conf:2: invalid key 'Google:1' in [campaigns]: expected a platform of 1-31 "
+                 "of a-z 0-9 _ -, starting with a letter or digit");
+    expect_error("[campaigns]\ngoogle: = x\n",
+                 "test.conf:2: invalid key 'google:' in [campaigns]: expected a campaign id of "
+                 "1-63 of A-Z a-z 0-9 _ . -");
+    expect_error("[campaigns]\ngoogle:1:2 = x\n",
+                 "test.conf:2: invalid key 'google:1:2' in [campaigns]: expected a campaign id of "
+                 "1-63 of A-Z a-z 0-9 _ . -");
+    expect_error("[campaigns]\ngoogle:1 =\n",
+                 "test.conf:2: invalid campaign name for google:1: expected a name of 1-255 "
+                 "bytes, not starting with '('");
+    expect_error("[campaigns]\ngoogle:1 = (none)\n",
+                 "test.conf:2: invalid campaign name for google:1: expected a name of 1-255 "
+                 "bytes, not starting with '('");
+    expect_error("[campaigns]\ngoogle:1 = a\n\ngoogle:1 = b\n",
+                 "test.conf:4: duplicate key 'google:1' in [campaigns] (first at line 2)");
+    expect_error("[campaigns]\n[campaigns]\n",
+                 "test.conf:2: duplicate section [campaigns] (first at line 1)");
+    expect_error("[journeyd]\ngoogle:1 = a\n", "test.conf:2: invalid key 'google:1'");
+}
+
 /* [channels] (DESIGN §6): the lists and the operator's rules, their bounds, and
  * line-numbered errors. What the mapping does with them is tests/unit/test_channels.c. */
 static void test_channels_section(void **state)
@@ -1847,6 +1889,7 @@ int main(void)
         cmocka_unit_test(test_cfg_free),
         cmocka_unit_test(test_sla_section),
         cmocka_unit_test(test_channels_section),
+        cmocka_unit_test(test_campaigns_section),
         cmocka_unit_test(test_redis_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -302,6 +302,45 @@ static void test_norm_shapes(void **state)
     cx_test_norm_free(&n);
 }
 
+/* [campaigns] as the daemon hands it over: only google:55 has a name. */
+static const char *campaign_name(const void *ctx, const char *platform, const char *id)
+{
+    (void)ctx;
+    return strcmp(platform, "google") == 0 && strcmp(id, "55") == 0 ? "brand_it" : NULL;
+}
+
+/* The campaign id stays in its own field (issue 16: one campaign, one row); campaign is the
+ * provider's name, else the configured one, else the id. */
+static void test_norm_campaign_id(void **state)
+{
+    static const struct {
+        const char *body, *campaign, *campaign_id;
+    } rows[] = {
+        {"{\"lead_id\":\"L1\",\"campaign_id\":55}", "brand_it", "55"},
+        {"{\"lead_id\":\"L2\",\"campaign_id\":\"56\"}", "56", "56"},
+        {"{\"lead_id\":\"L3\",\"campaign_id\":55,\"campaign_name\":\"Brand IT\"}", "Brand IT",
+         "55"},
+        {"{\"lead_id\":\"L4\"}", "", ""},
+        {"{\"lead_id\":\"L5\",\"campaign_id\":12345678901234567890}", "12345678901234567890",
+         "12345678901234567890"},
+    };
+    (void)state;
+    for (size_t i = 0; i < N_ELEMS(rows); i++) {
+        struct cx_test_norm n;
+        cx_test_norm_init(&n, "google_ads", "google-leads", "1790856000000-0", 1790900000000,
+                          rows[i].body, strlen(rows[i].body));
+        n.src.campaign_name = campaign_name;
+        assert_int_equal(cx_test_norm_run(&n), CX_NORM_OK);
+        assert_string_equal(n.list.v[0].touch.campaign, rows[i].campaign);
+        assert_string_equal(n.list.v[0].touch.campaign_id, rows[i].campaign_id);
+        char *json = cx_event_to_json(&n.list.v[0]);
+        assert_non_null(json);
+        assert_true(!rows[i].campaign_id[0] == !strstr(json, "\"campaign_id\""));
+        free(json);
+        cx_test_norm_free(&n);
+    }
+}
+
 static void test_norm_poison(void **state)
 {
     static char long_id[300];
@@ -339,7 +378,7 @@ int main(void)
         cmocka_unit_test(test_docs_sample_verify), cmocka_unit_test(test_verify_shapes),
         cmocka_unit_test(test_norm_docs_sample),   cmocka_unit_test(test_norm_composed_full),
         cmocka_unit_test(test_norm_submit_time),   cmocka_unit_test(test_norm_shapes),
-        cmocka_unit_test(test_norm_poison),
+        cmocka_unit_test(test_norm_poison),        cmocka_unit_test(test_norm_campaign_id),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

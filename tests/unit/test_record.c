@@ -38,6 +38,8 @@ static void round_trip(const struct cx_record *r)
         assert_string_equal(d.currency, r->currency);
     }
     assert_string_equal(d.payment_key, r->payment_key ? r->payment_key : "");
+    assert_string_equal(d.platform, r->platform ? r->platform : "");
+    assert_string_equal(d.campaign_id, r->campaign_id ? r->campaign_id : "");
 }
 
 static void test_round_trip(void **state)
@@ -54,7 +56,9 @@ static void test_round_trip(void **state)
                              .has_amount = 1,
                              .amount_minor = 4900,
                              .currency = "EUR",
-                             .payment_key = "pi_123"};
+                             .payment_key = "pi_123",
+                             .platform = "google",
+                             .campaign_id = "9876543210987654321"};
     round_trip(&full);
 
     /* Every field empty, no touch, no amount; NULL strings encode as "". */
@@ -95,6 +99,10 @@ static void test_round_trip(void **state)
     struct cx_record big = full;
     big.channel = big.source = big.campaign = big.ad = longest;
     big.payment_key = key;
+    static char longest_id[64];
+    memset(longest_id, '9', sizeof(longest_id) - 1);
+    big.campaign_id = longest_id;
+    big.platform = "0123456789012345678901234567890";
     round_trip(&big);
 }
 

@@ -544,6 +544,66 @@ static void test_attribution_report(void **state)
     rp_attribution_free(a);
 }
 
+/* One campaign, one row (issue 16): by campaign, a touch carrying a platform's campaign id
+ * counts under the name known for it; the first name added stands; an id without a name
+ * stays its own key; spend by id meets spend by name. */
+static void test_attribution_campaign_names(void **state)
+{
+    (void)state;
+    struct rp_event c1[2] = {touch("t1", T - DAY, "paid_search", "spring"),
+                             pay("p1", T, 1000, "EUR", "pi_1")};
+    struct rp_event c2[2] = {touch("t2", T - DAY, "paid_search", "111"),
+                             pay("p2", T, 2000, "EUR", "pi_2")};
+    c2[0].platform = "google";
+    c2[0].campaign_id = "111";
+    struct rp_event c3[2] = {touch("t3", T - DAY, "paid_social", "222"),
+                             pay("p3", T, 4000, "EUR", "pi_3")};
+    c3[0].platform = "meta";
+    c3[0].campaign_id = "222";
+    struct rp_event c4[2] = {touch("t4", T - DAY, "paid_search", "old name"),
+                             pay("p4", T, 8000, "EUR", "pi_4")};
+    c4[0].platform = "google";
+    c4[0].campaign_id = "333";
+    struct rp_contact cs[4] = {{"c1", c1, 2}, {"c2", c2, 2}, {"c3", c3, 2}, {"c4", c4, 2}};
+    struct rp_attr_params p = params(RP_LAST_TOUCH);
+    p.by = RP_BY_CAMPAIGN;
+    struct rp_attribution *a = rp_attribution_new(&p, 100);
+    assert_non_null(a);
+    assert_int_equal(rp_attribution_add_name(a, "google", "111", "spring"), 0);
+    assert_int_equal(rp_attribution_add_name(a, "google", "111", "later"), 0); /* first stands */
+    assert_int_equal(rp_attribution_add_name(a, "meta", "111", "not_google"), 0);
+    assert_int_equal(rp_attribution_add_name(a, "google", "333", "new name"), 0);
+    assert_int_equal(rp_attribution_add_name(a, "google", "", "x"), -1);
+    assert_string_equal(rp_attribution_key(a, &c2[0]), "spring");
+    assert_string_equal(rp_attribution_key(a, &c1[0]), "spring");
+    assert_string_equal(rp_attribution_key(a, NULL), "(direct)");
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rp_attribution_add(a, &cs[i]), 0);
+    assert_int_equal(rp_attribution_add_spend(a, "spring", "EUR", 500), 0);
+    assert_int_equal(rp_attribution_add_campaign_spend(a, "google", "111", NULL, "EUR", 1000), 0);
+    assert_int_equal(rp_attribution_add_campaign_spend(a, "meta", "222", "", "EUR", 1000), 0);
+    assert_int_equal(rp_attribution_add_campaign_spend(a, "meta", "999", "named", "EUR", 10), 0);
+    expect_json(rp_attribution_json(a),
+                "{\"model\":\"last_touch\",\"by\":\"campaign\",\"from\":null,\"to\":null,"
+                "\"rows\":["
+                "{\"key\":\"222\",\"revenue\":{\"EUR\":4000},\"conversions\":1,\"touches\":1,"
+                "\"spend\":{\"EUR\":1000},\"roas\":{\"EUR\":4}},"
+                "{\"key\":\"named\",\"revenue\":{},\"conversions\":0,\"touches\":0,"
+                "\"spend\":{\"EUR\":10},\"roas\":{\"EUR\":0}},"
+                "{\"key\":\"new name\",\"revenue\":{\"EUR\":8000},\"conversions\":1,"
+                "\"touches\":1},"
+                "{\"key\":\"spring\",\"revenue\":{\"EUR\":3000},\"conversions\":2,"
+                "\"touches\":2,\"spend\":{\"EUR\":1500},\"roas\":{\"EUR\":2}}]}");
+    rp_attribution_free(a);
+
+    /* By channel the names change nothing. */
+    p.by = RP_BY_CHANNEL;
+    a = rp_attribution_new(&p, 100);
+    assert_int_equal(rp_attribution_add_name(a, "google", "111", "spring"), 0);
+    assert_string_equal(rp_attribution_key(a, &c2[0]), "paid_search");
+    rp_attribution_free(a);
+}
+
 static void test_attribution_counts(void **state)
 {
     (void)state;
@@ -1760,6 +1820,7 @@ int main(void)
         cmocka_unit_test(test_contact_revenue),
         cmocka_unit_test(test_conversion_range),
         cmocka_unit_test(test_attribution_report),
+        cmocka_unit_test(test_attribution_campaign_names),
         cmocka_unit_test(test_attribution_counts),
         cmocka_unit_test(test_roas_rounding),
         cmocka_unit_test(test_attribution_limits),
