@@ -100,7 +100,7 @@ static void on_data(struct rq_client *c, const redisReply *r, void *priv)
             goto out;
         }
         j->nevents += l.c.n;
-        int rc = rp_attribution_add(j->acc, &l.c);
+        int rc = j->attr_drill ? j->attr_drill(j, &l.c) : rp_attribution_add(j->acc, &l.c);
         free(l.events);
         free(l.blob);
         if (rc == -2) {
@@ -117,6 +117,11 @@ out:
     report_job_release(j);
 }
 
+static cJSON *attribution_answer(struct report_job *j)
+{
+    return rp_attribution_json(j->acc);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -125,7 +130,7 @@ static int cmp_str(const void *a, const void *b)
 static void load_next(struct report_job *j)
 {
     if (j->next >= j->nids) {
-        report_job_finish(j, rp_attribution_json(j->acc), j->nids);
+        report_job_done(j, attribution_answer, j->nids);
         return;
     }
     const char *argv[1 + REPORT_BATCH];
@@ -211,7 +216,7 @@ out:
  * conversions in range. */
 void report_attribution_start(struct report_job *j)
 {
-    if (j->attr.by == RP_BY_CAMPAIGN || j->attr.by == RP_BY_SOURCE)
+    if (!j->attr_drill && (j->attr.by == RP_BY_CAMPAIGN || j->attr.by == RP_BY_SOURCE))
         read_range(j, "spend", on_spend);
     else
         read_range(j, "conv", on_index);

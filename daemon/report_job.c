@@ -26,6 +26,8 @@ static void job_free(struct report_job *j)
     rp_attribution_free(j->acc);
     if (j->cleanup)
         j->cleanup(j);
+    if (j->drill_free)
+        j->drill_free(j->drill);
     rp_sla_free(j->sla_acc);
     ctab_free(&j->tab);
     free(j);
@@ -111,6 +113,16 @@ void report_job_finish(struct report_job *j, cJSON *answer, size_t contacts)
          j->nevents, (long long)((jd_mono_us() - j->started_us) / 1000));
     j->answered = 1;
     http_reply_json(j->req, 200, answer);
+}
+
+void report_job_done(struct report_job *j, cJSON *(*answer)(struct report_job *j), size_t contacts)
+{
+    if (j->answered)
+        return;
+    if (j->drill_done)
+        j->drill_done(j);
+    else
+        report_job_finish(j, answer(j), contacts);
 }
 
 /* ---- compact records ---- */

@@ -88,6 +88,11 @@ static const struct route routes[] = {
     {ROUTE_EXACT, "/v1/reports/attribution", EVHTTP_REQ_GET, ROUTE_READ, api_handle_attribution},
     {ROUTE_EXACT, "/v1/reports/funnel", EVHTTP_REQ_GET, ROUTE_READ, api_handle_funnel},
     {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, ROUTE_READ, api_handle_sla},
+    {ROUTE_EXACT, "/v1/reports/attribution/conversions", EVHTTP_REQ_GET, ROUTE_READ,
+     api_handle_drill_attribution},
+    {ROUTE_EXACT, "/v1/reports/funnel/contacts", EVHTTP_REQ_GET, ROUTE_READ,
+     api_handle_drill_funnel},
+    {ROUTE_EXACT, "/v1/reports/sla/contacts", EVHTTP_REQ_GET, ROUTE_READ, api_handle_drill_sla},
     {ROUTE_EXACT, "/v1/spend", EVHTTP_REQ_POST, ROUTE_WRITE, api_handle_spend},
     {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, ROUTE_OPEN, handle_metrics},
 };

@@ -75,16 +75,6 @@ for t in string.gmatch(ARGV[3], '[^,%s]+') do unique[t] = true end
 
 local stats = {applied = 0, duplicates = 0, merges = 0, conflicts = 0, restitched = 0, unordered = 0}
 
--- Byte-wise string order: Lua's `<` uses strcoll, which follows the server's locale.
-local function str_lt(a, b)
-    local n = math.min(#a, #b)
-    for i = 1, n do
-        local x, y = string.byte(a, i), string.byte(b, i)
-        if x ~= y then return x < y end
-    end
-    return #a < #b
-end
-
 -- Journey order (at, id).
 local function ev_lt(at1, id1, at2, id2)
     if at1 ~= at2 then return at1 < at2 end

@@ -39,6 +39,16 @@
 local STAGE_RANK = {JD_STAGE_RANK}
 local NSTAGES = JD_NSTAGES
 
+-- Byte-wise string order: Lua's `<` uses strcoll, which follows the server's locale.
+local function str_lt(a, b)
+    local n = math.min(#a, #b)
+    for i = 1, n do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then return x < y end
+    end
+    return #a < #b
+end
+
 -- The live contact a contact id names: itself, or the survivor of the merge or rename
 -- that retired it; nil when there is none (unknown or erased).
 -- A contact id is 'c_' and 20 lowercase hex digits (cid_for in apply.lua). Ids from the

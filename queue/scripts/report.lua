@@ -12,6 +12,10 @@
 --           (what attribution reads); a merged id answers with its survivor, an erased
 --           one with nothing
 --   "spend" ARGV[2] from_ms ARGV[3] to_ms: spend rows dated in [from, to)
+--   "people" ARGV[2..] contact ids (a drill-down's page, at most a few hundred): per id
+--           {live id or "", email or "", name or ""}: the bytewise smallest email among
+--           the contact's first PEOPLE_IDS identities, and the name apply.lua keeps per
+--           identity in jd:pn ("<at_ms>\t<name>"), the latest one (ties: the larger text)
 local mode = ARGV[1]
 
 local function distinct(ids)
@@ -90,6 +94,43 @@ elseif mode == 'spend' then
                 table.insert(out, vals[k])
             end
         end
+    end
+    return out
+elseif mode == 'people' then
+    -- A contact's identities are few; one with very many (a shared browser's anon ids)
+    -- is read only as far as one SSCAN page, so a page of people stays cheap.
+    local PEOPLE_IDS = 256
+    local out = {}
+    for i = 2, #ARGV do
+        local cid = live_contact(ARGV[i])
+        local email, name = '', ''
+        if cid then
+            local key = 'jd:c:' .. cid .. ':ids'
+            local ids
+            if redis.call('SCARD', key) <= PEOPLE_IDS then
+                ids = redis.call('SMEMBERS', key)
+            else
+                ids = redis.call('SSCAN', key, 0, 'COUNT', PEOPLE_IDS)[2]
+            end
+            for _, ident in ipairs(ids) do
+                local v = string.match(ident, '^email\t(.*)$')
+                if v and (email == '' or str_lt(v, email)) then email = v end
+            end
+            local best_at = -1
+            for k = 1, #ids, 1000 do
+                local slice = {}
+                for m = k, math.min(k + 999, #ids) do table.insert(slice, ids[m]) end
+                for _, n in ipairs(redis.call('HMGET', 'jd:pn', unpack(slice))) do
+                    local at, text = false, nil
+                    if n then at, text = string.match(n, '^(%d+)\t(.*)$') end
+                    at = at and tonumber(at)
+                    if at and (at > best_at or (at == best_at and str_lt(name, text))) then
+                        best_at, name = at, text
+                    end
+                end
+            end
+        end
+        table.insert(out, {cid or '', email, name})
     end
     return out
 end
