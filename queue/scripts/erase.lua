@@ -20,6 +20,7 @@ end
 local ids = redis.call('SMEMBERS', key .. ':ids')
 for _, ident in ipairs(ids) do
     if redis.call('HGET', 'jd:idx', ident) == cid then redis.call('HDEL', 'jd:idx', ident) end
+    redis.call('HDEL', 'jd:pn', ident)
 end
 for _, m in ipairs(redis.call('SMEMBERS', key .. ':mf')) do
     redis.call('HDEL', 'jd:alias', m)

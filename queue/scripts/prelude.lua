@@ -13,6 +13,8 @@
 --   jd:gone:<id> string  erased events' ids (GDPR), so redeliveries stay out
 --   jd:evo       set     ids of the events that came through an open door (DESIGN §2b)
 --   jd:idx       hash    "type\tvalue" -> contact id
+--   jd:pn        hash    "type\tvalue" -> "<v>\t<at_ms>\t<name>": the person's name an event
+--                        with that identity gave (apply.lua keep_name; the drill-downs)
 --   jd:alias     hash    old contact id -> live contact id (merged or renamed)
 --   jd:c:<cid>   hash    stage (rank), u:<unique type> -> value, e<rank>: stage entry times,
 --                        v = 1 once it holds a person's identity from a verified door,

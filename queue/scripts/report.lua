@@ -14,8 +14,9 @@
 --   "spend" ARGV[2] from_ms ARGV[3] to_ms: spend rows dated in [from, to)
 --   "people" ARGV[2..] contact ids (a drill-down's page, at most a few hundred): per id
 --           {live id or "", email or "", name or ""}: the bytewise smallest email among
---           the contact's first PEOPLE_IDS identities, and the name apply.lua keeps per
---           identity in jd:pn ("<at_ms>\t<name>"), the latest one (ties: the larger text)
+--           the contact's first PEOPLE_IDS identities, and the best name apply.lua keeps
+--           per identity in jd:pn ("<v>\t<at_ms>\t<name>": verified first, then the
+--           latest, then the larger text; keep_name in apply.lua)
 local mode = ARGV[1]
 
 local function distinct(ids)
@@ -116,16 +117,17 @@ elseif mode == 'people' then
                 local v = string.match(ident, '^email\t(.*)$')
                 if v and (email == '' or str_lt(v, email)) then email = v end
             end
-            local best_at = -1
+            local best_v, best_at = -1, -1
             for k = 1, #ids, 1000 do
                 local slice = {}
                 for m = k, math.min(k + 999, #ids) do table.insert(slice, ids[m]) end
                 for _, n in ipairs(redis.call('HMGET', 'jd:pn', unpack(slice))) do
-                    local at, text = false, nil
-                    if n then at, text = string.match(n, '^(%d+)\t(.*)$') end
-                    at = at and tonumber(at)
-                    if at and (at > best_at or (at == best_at and str_lt(name, text))) then
-                        best_at, name = at, text
+                    local v, at, text = false, false, nil
+                    if n then v, at, text = string.match(n, '^(%d)\t(%d+)\t(.*)$') end
+                    v, at = v and tonumber(v), at and tonumber(at)
+                    if v and at and (v > best_v or (v == best_v and (at > best_at or
+                            (at == best_at and str_lt(name, text))))) then
+                        best_v, best_at, name = v, at, text
                     end
                 end
             end

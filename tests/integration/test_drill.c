@@ -8,7 +8,8 @@
  * checked against the report's number: the count of items, the sum of credits per
  * currency against the row's revenue, the payments against its conversions and their
  * credited touches against its touches, the waiting leads against the scorecard's list.
- * Each contact carries its journey link.
+ * Each contact carries its journey link, and a lead that gave its name on a form shows
+ * it (until it is erased).
  */
 #include "harness.h"
 
@@ -349,6 +350,17 @@ int main(void)
     jd_note("sent %zu deliveries (%" PRId64 " events) for %d contacts", m.n, m.events, CONTACTS);
     sy_month_free(&m);
 
+    /* One lead that gives its name on the website form. */
+    char body[512], ts[32];
+    jd_rfc3339(now - 2 * 86400, ts, sizeof ts);
+    snprintf(body, sizeof body,
+             "{\"email\":\"anna.verdi@example.it\",\"first_name\":\"Anna\",\"last_name\":\"Verdi\","
+             "\"utm_source\":\"newsletter\",\"utm_medium\":\"email\",\"submission_id\":\"drill-1\","
+             "\"submitted_at\":\"%s\"}",
+             ts);
+    JD_EXPECT(jd_post_form(&d, body, "application/json", &h) == 0 && h.status == 200,
+              "the named form: status %ld", h.status);
+    jd_http_free(&h);
     jd_wait_drained(&d, 120);
 
     int rows = 0;
@@ -362,6 +374,46 @@ int main(void)
     JD_EXPECT(check_funnel("cohort") > 0, "the cohort funnel listed nobody");
     JD_EXPECT(check_funnel("activity") > 0, "the activity funnel listed nobody");
     check_sla();
+
+    /* The named lead: found by its day's funnel cell, with its name and email. */
+    char day[16], base[512];
+    snprintf(day, sizeof day, "%.10s", ts);
+    snprintf(base, sizeof base,
+             "/v1/reports/funnel/contacts?view=activity&by=day&period=%s&stage=lead&limit=500",
+             day);
+    cJSON *cell = get_json(base);
+    const cJSON *it;
+    int found = 0;
+    char anna[64] = "";
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(cell, "contacts"))
+    {
+        const char *e = jd_json_str(it, "email"), *n = jd_json_str(it, "name");
+        if (e && strcmp(e, "anna.verdi@example.it") == 0) {
+            found = 1;
+            snprintf(anna, sizeof anna, "%s", jd_json_str(it, "id"));
+            JD_EXPECT(n && strcmp(n, "Anna Verdi") == 0, "the named lead shows name %s",
+                      n ? n : "(null)");
+        }
+    }
+    JD_EXPECT(found, "the named lead is not in its day's lead cell: %s", jd_json_brief(cell));
+    cJSON_Delete(cell);
+
+    /* Erasure takes the name with the identities. */
+    redisContext *rc = jd_redis_connect(&r);
+    redisReply *rr = redisCommand(rc, "HEXISTS jd:pn %s", "email\tanna.verdi@example.it");
+    JD_EXPECT(rr && rr->type == REDIS_REPLY_INTEGER && rr->integer == 1,
+              "the name is not kept by the lead's email");
+    freeReplyObject(rr);
+    snprintf(base, sizeof base, "%s/v1/contacts/%s", d.base, anna);
+    const char *auth[] = {"Authorization: Bearer " JD_TOKEN, NULL};
+    JD_EXPECT(anna[0] && jd_http(&h, "DELETE", base, auth, NULL, 0) == 0 && h.status == 200,
+              "erasing the named lead: status %ld", h.status);
+    jd_http_free(&h);
+    rr = redisCommand(rc, "HEXISTS jd:pn %s", "email\tanna.verdi@example.it");
+    JD_EXPECT(rr && rr->type == REDIS_REPLY_INTEGER && rr->integer == 0,
+              "the erased lead's name is still kept");
+    freeReplyObject(rr);
+    redisFree(rc);
 
     jd_daemon_stop(&d);
     jd_redis_shutdown(&r);
