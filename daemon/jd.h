@@ -46,6 +46,8 @@ struct jd {
     struct cx_source events_source; /* POST /v1/events: api tokens as secrets */
     struct cx_source click_source;  /* GET /c */
     struct metrics metrics;
+    struct sources *sources; /* per-source delivery counts (ingest role): sources.h */
+    int sources_ticks;       /* queue probes since the counts were last written */
     int64_t started_ms;
 };
 

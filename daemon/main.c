@@ -28,6 +28,7 @@
 #include "notify.h"
 #include "outbound.h"
 #include "routes.h"
+#include "sources.h"
 #include "util.h"
 #include "worker.h"
 
@@ -294,6 +295,7 @@ static void jd_free(struct jd *jd)
     rq_free(jd->rq_api);
     worker_free(jd->worker);
     http_free(jd->http);
+    sources_free(jd->sources); /* after the Redis clients: a failed write puts back into it */
     if (jd->drain_timer)
         event_free(jd->drain_timer);
     if (jd->sig_term)
@@ -418,6 +420,8 @@ int main(int argc, char **argv)
     if (jd.roles_worker && !(jd.rq_worker = new_redis(&jd, "worker", host)))
         goto oom;
     if (jd.roles_api && !(jd.rq_api = new_redis(&jd, "api", host)))
+        goto oom;
+    if (jd.roles_ingest && !(jd.sources = sources_new()))
         goto oom;
     if (jd.roles_ingest && ingest_start(&jd) != 0)
         goto oom;

@@ -16,6 +16,7 @@
 #include "jd.h"
 #include "metrics.h"
 #include "routes.h"
+#include "sources.h"
 #include "util.h"
 
 enum route_kind { ROUTE_EXACT, ROUTE_PREFIX };
@@ -84,6 +85,7 @@ static const struct route routes[] = {
     {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET, ROUTE_READ, api_handle_contact},
     {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_DELETE, ROUTE_ADMIN, api_handle_contact},
     {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, ROUTE_READ, api_handle_status},
+    {ROUTE_EXACT, "/v1/sources", EVHTTP_REQ_GET, ROUTE_READ, sources_handle_list},
     {ROUTE_EXACT, "/v1/dead/replay", EVHTTP_REQ_POST, ROUTE_ADMIN, api_handle_replay},
     {ROUTE_EXACT, "/v1/reports/attribution", EVHTTP_REQ_GET, ROUTE_READ, api_handle_attribution},
     {ROUTE_EXACT, "/v1/reports/funnel", EVHTTP_REQ_GET, ROUTE_READ, api_handle_funnel},

@@ -33,6 +33,10 @@
 --   jd:st:<rank> zset    contact ids scored by when they entered that stage
 --   jd:spend     hash    "YYYY-MM-DD\tsource\tcampaign" -> "minor\tcurrency" (POST /v1/spend)
 --   jd:spend:d   zset    those keys scored by their day's local midnight (ms)
+-- Per-source delivery counts (GET /v1/sources; written by sources.lua only):
+--   jd:src:h:<hour> hash "<source>\taccepted" | "<source>\trefused:<reason>" -> count in that
+--                        hour (ms / 3600000); expires 8 days after its last write
+--   jd:src:last  zset    source -> ms of its latest accepted delivery
 -- Written only by apply.lua, erase.lua and report.lua's spend_set; the daemon reads the
 -- report indexes and the journeys directly (daemon/api_reports.c) and all the rest through
 -- journey.lua, report.lua and status.lua.
