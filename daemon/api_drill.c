@@ -533,8 +533,16 @@ static struct report_job *drill_job(struct jd *jd, struct evhttp_request *req, e
 static void reply_bad(struct evhttp_request *req, struct drill *d, const char *bad)
 {
     drill_free(d);
-    http_reply_error(req, bad[0] == '!' ? 503 : 400, bad[0] == '!' ? "unavailable" : "bad_request",
-                     bad[0] == '!' ? bad + 1 : bad);
+    http_reply_error(req, 400, "bad_request", bad);
+}
+
+/* The drill-down's state, or NULL after answering 503. */
+static struct drill *drill_new(struct jd *jd, struct evhttp_request *req)
+{
+    struct drill *d = calloc(1, sizeof(struct drill));
+    if (!d)
+        http_reply_unavailable(jd, req, "out of memory");
+    return d;
 }
 
 /* GET /v1/reports/attribution/conversions?model=&by=&key=&from=&to=&limit=&cursor= */
@@ -548,11 +556,11 @@ void api_handle_drill_attribution(struct jd *jd, struct evhttp_request *req, con
         .lookback_ms = jd->cfg->attribution_lookback_ms,
         .half_life_ms = jd->cfg->attribution_half_life_ms,
     };
-    struct drill *d = calloc(1, sizeof(*d));
+    struct drill *d = drill_new(jd, req);
     const char *bad = NULL, *v;
     if (!d)
-        bad = "!out of memory";
-    else if (parse_query(req, &q) != 0)
+        return;
+    if (parse_query(req, &q) != 0)
         bad = "malformed query string";
     else if ((v = cx_form_get(&q, "model")) && rp_parse_model(v, &p.model) != 0)
         bad = "unknown model: expected first_touch, last_touch, linear, position or time_decay";
@@ -562,12 +570,11 @@ void api_handle_drill_attribution(struct jd *jd, struct evhttp_request *req, con
         bad = "key: the row's key is required (as the report names it)";
     else if (!(bad = parse_page(&q, d)))
         bad = drill_range(&q, 0, &p.from_ms, &p.to_ms);
-    if (d && !bad) {
+    if (!bad) {
         d->kind = DRILL_ATTRIBUTION;
         snprintf(d->key, sizeof(d->key), "%s", cx_form_get(&q, "key"));
     }
-    if (d)
-        cx_form_free(&q);
+    cx_form_free(&q);
     if (bad) {
         reply_bad(req, d, bad);
         return;
@@ -588,12 +595,12 @@ void api_handle_drill_funnel(struct jd *jd, struct evhttp_request *req, const ch
     (void)rest;
     struct cx_form q;
     struct rp_funnel_params p = {.by = RP_MONTH};
-    struct drill *d = calloc(1, sizeof(*d));
+    struct drill *d = drill_new(jd, req);
     const char *bad = NULL, *v;
     int64_t from = INT64_MIN, to = INT64_MAX;
     if (!d)
-        bad = "!out of memory";
-    else if (parse_query(req, &q) != 0)
+        return;
+    if (parse_query(req, &q) != 0)
         bad = "malformed query string";
     else if ((v = cx_form_get(&q, "by")) && rp_parse_period(v, &p.by) != 0)
         bad = "unknown by: expected day, week or month";
@@ -616,8 +623,7 @@ void api_handle_drill_funnel(struct jd *jd, struct evhttp_request *req, const ch
         else
             snprintf(d->period, sizeof(d->period), "%s", v);
     }
-    if (d)
-        cx_form_free(&q);
+    cx_form_free(&q);
     if (!bad) {
         /* The cell as the report lists it: its period clipped to the report's range. */
         d->lo = d->lo > from ? d->lo : from;
@@ -647,11 +653,11 @@ void api_handle_drill_sla(struct jd *jd, struct evhttp_request *req, const char 
     (void)rest;
     struct cx_form q;
     struct rp_sla_params p = {0};
-    struct drill *d = calloc(1, sizeof(*d));
+    struct drill *d = drill_new(jd, req);
     const char *bad = NULL, *v;
     if (!d)
-        bad = "!out of memory";
-    else if (parse_query(req, &q) != 0)
+        return;
+    if (parse_query(req, &q) != 0)
         bad = "malformed query string";
     else if (!(bad = parse_page(&q, d)) && !(bad = drill_range(&q, 1, &p.from_ms, &p.to_ms))) {
         v = cx_form_get(&q, "status");
@@ -665,8 +671,7 @@ void api_handle_drill_sla(struct jd *jd, struct evhttp_request *req, const char 
         else
             snprintf(d->status_name, sizeof(d->status_name), "%s", v);
     }
-    if (d)
-        cx_form_free(&q);
+    cx_form_free(&q);
     if (bad) {
         reply_bad(req, d, bad);
         return;
