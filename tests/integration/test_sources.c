@@ -13,7 +13,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FLOOD 300
+
 static struct jd_daemon d;
+
+/* INFO stats total_commands_processed (the INFO command itself included). */
+static long long redis_total_commands(redisContext *c)
+{
+    redisReply *rep = redisCommand(c, "INFO stats");
+    const char *p = rep && rep->type == REDIS_REPLY_STRING
+                        ? strstr(rep->str, "total_commands_processed:")
+                        : NULL;
+    long long n = p ? strtoll(p + strlen("total_commands_processed:"), NULL, 10) : -1;
+    freeReplyObject(rep);
+    JD_REQUIRE(n >= 0, "no total_commands_processed in INFO stats");
+    return n;
+}
 
 static const cJSON *source_of(const cJSON *list, const char *name)
 {
@@ -35,7 +50,7 @@ static int64_t count(const cJSON *src, const char *path)
 }
 
 /* Every figure of both sources, in both windows (nothing here is older than an hour). */
-static void check_counts(const char *when)
+static void check_counts(const char *when, int flooded)
 {
     struct jd_http h = {0};
     JD_REQUIRE(jd_get_auth(&d, "/v1/sources", &h) == 0 && h.status == 200,
@@ -59,8 +74,8 @@ static void check_counts(const char *when)
             int64_t want;
         } want[] = {
             {stripe, "accepted", 3},
-            {stripe, "refused", 3},
-            {stripe, "refused_by_reason.bad_signature", 2},
+            {stripe, "refused", 3 + flooded},
+            {stripe, "refused_by_reason.bad_signature", 2 + flooded},
             {stripe, "refused_by_reason.stale_timestamp", 1},
             {site, "accepted", 2},
             {site, "refused", 1},
@@ -135,7 +150,27 @@ int main(void)
               h.status);
     jd_http_free(&h);
 
-    check_counts("at once");
+    check_counts("at once", 0);
+
+    /* A flood of refusals costs Redis nothing per request: the commands Redis processes
+     * while 300 bad signatures arrive are the daemon's periodic ones (the queue probe, the
+     * worker's reads, a write of the counts), far fewer than the requests. */
+    redisContext *rc = jd_redis_connect(&r);
+    long long before = redis_total_commands(rc);
+    char *flood = jd_stripe_checkout_body("flood", 0);
+    snprintf(url, sizeof url, "%s/hooks/stripe", d.base);
+    jd_stripe_sig_header(sig, sizeof sig, "whsec_not_the_secret", jd_now_s(), flood, strlen(flood));
+    for (int i = 0; i < FLOOD; i++) {
+        const char *hdrs[] = {sig, NULL};
+        JD_EXPECT(jd_http(&h, "POST", url, hdrs, flood, strlen(flood)) == 0 && h.status == 401,
+                  "flood %d: %ld", i, h.status);
+        jd_http_free(&h);
+    }
+    free(flood);
+    long long used = redis_total_commands(rc) - before;
+    jd_note("Redis processed %lld commands while %d refused deliveries arrived", used, FLOOD);
+    JD_EXPECT(used < FLOOD / 3, "%lld Redis commands for %d refused deliveries", used, FLOOD);
+    redisFree(rc);
 
     /* A graceful stop writes what was tallied; the next start reads it from Redis. */
     jd_daemon_stop(&d);
@@ -154,7 +189,7 @@ int main(void)
     freeReplyObject(keys);
     redisFree(c);
     jd_daemon_start(&d, 1);
-    check_counts("after a restart");
+    check_counts("after a restart", FLOOD);
 
     jd_daemon_stop(&d);
     jd_redis_shutdown(&r);
