@@ -35,7 +35,8 @@
 enum drill_kind { DRILL_ATTRIBUTION, DRILL_FUNNEL, DRILL_SLA };
 
 static const char *const stage_names[] = {"lead", "qualified", "opportunity", "won", "paid"};
-static const char *const status_names[] = {"self_served", "within", "breached", "waiting"};
+/* By enum rp_sla_status. */
+static const char *const status_names[] = {"self_served", "within", "breached", "waiting", "open"};
 
 struct drill_item {
     char *id;  /* attribution: the conversion's event id; else the contact id */
@@ -267,7 +268,7 @@ static cJSON *contact_item(const struct drill *d, const struct drill_item *it, c
         if (!cJSON_AddItemToObject(o, "response_at", instant(it->response_at)) ||
             !cJSON_AddNumberToObject(o, "response_seconds", (double)it->seconds))
             goto fail;
-    } else if (it->status == RP_SLA_WAITING &&
+    } else if ((it->status == RP_SLA_WAITING || it->status == RP_SLA_OPEN) &&
                !cJSON_AddNumberToObject(o, "waited_seconds", (double)it->seconds)) {
         goto fail;
     }
@@ -663,11 +664,14 @@ void api_handle_drill_sla(struct jd *jd, struct evhttp_request *req, const char 
         v = cx_form_get(&q, "status");
         if (v && strcmp(v, "answered") == 0)
             d->status = 1u << RP_SLA_WITHIN | 1u << RP_SLA_BREACHED;
-        for (int i = 0; v && i < 4; i++)
+        if (v && strcmp(v, "leads") == 0) /* the marketing side's leads: every status */
+            d->status = (1u << (RP_SLA_OPEN + 1)) - 1;
+        for (int i = 0; v && i < 5; i++)
             if (strcmp(v, status_names[i]) == 0)
                 d->status = 1u << i;
         if (!d->status)
-            bad = "status: expected answered, within, breached, waiting or self_served";
+            bad = "status: expected answered, within, breached, waiting, open, self_served or "
+                  "leads";
         else
             snprintf(d->status_name, sizeof(d->status_name), "%s", v);
     }

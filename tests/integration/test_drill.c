@@ -255,6 +255,8 @@ static void check_sla(void)
         {"breached", num(sales, "answered") - num(sales, "within_sla")},
         {"waiting", cJSON_GetArraySize(w.waiting)},
         {"self_served", num(sales, "self_served")},
+        {"open", num(sales, "leads") - num(sales, "answered") - cJSON_GetArraySize(w.waiting)},
+        {"leads", num(cJSON_GetObjectItemCaseSensitive(rep, "marketing"), "leads")},
     };
     for (size_t i = 0; i < sizeof fig / sizeof fig[0]; i++) {
         snprintf(base, sizeof base, "/v1/reports/sla/contacts?from=%s&to=%s&status=%s", from_s,
