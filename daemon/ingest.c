@@ -424,11 +424,7 @@ static void on_queue_probe(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c)
         (void)stream_status(c, on_queue_status, jd);
-    /* Source counts every SOURCES_FLUSH_TICKS seconds, and every second while stopping. */
-    if (++jd->sources_ticks >= SOURCES_FLUSH_TICKS || jd->stopping) {
-        jd->sources_ticks = 0;
-        sources_flush(jd->sources, jd->rq_ingest);
-    }
+    sources_tick(jd->sources, jd->rq_ingest, jd->stopping);
 }
 
 int ingest_start(struct jd *jd)

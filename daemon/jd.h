@@ -47,7 +47,6 @@ struct jd {
     struct cx_source click_source;  /* GET /c */
     struct metrics metrics;
     struct sources *sources; /* per-source delivery counts (ingest role): sources.h */
-    int sources_ticks;       /* queue probes since the counts were last written */
     int64_t started_ms;
 };
 

@@ -46,6 +46,7 @@ struct sources {
     struct tally t[SOURCES_MAX_TALLIES];
     size_t n;
     struct flush *inflight;
+    int ticks; /* since the last write */
     uint64_t dropped;
     int dropped_logged;
 };
@@ -141,7 +142,7 @@ int sources_is_flushed(const struct sources *s)
     return !s || (s->n == 0 && !s->inflight);
 }
 
-void sources_flush(struct sources *s, struct rq_client *c)
+static void sources_flush(struct sources *s, struct rq_client *c)
 {
     if (!s || s->n == 0 || s->inflight || !c || !rq_is_ready(c))
         return;
@@ -204,6 +205,14 @@ out:
     free(argv);
     free(lens);
     free(nums);
+}
+
+void sources_tick(struct sources *s, struct rq_client *c, int stopping)
+{
+    if (!s || (++s->ticks < SOURCES_FLUSH_TICKS && !stopping))
+        return;
+    s->ticks = 0;
+    sources_flush(s, c);
 }
 
 /* ---- GET /v1/sources ---- */

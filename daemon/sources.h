@@ -23,7 +23,7 @@
 
 struct sources;
 
-/* Seconds between two writes of the counts (ingest's queue probe ticks). */
+/* Ticks (seconds) between two writes of the counts. */
 #define SOURCES_FLUSH_TICKS 5
 
 /* NULL on allocation failure. Free with sources_free (NULL-safe) after the Redis clients
@@ -37,9 +37,10 @@ void sources_accepted(struct sources *s, const char *name, int64_t now_ms);
  * stale_timestamp, bad_request, method_not_allowed, handshake_refused, unavailable). */
 void sources_refused(struct sources *s, const char *name, const char *reason, int64_t now_ms);
 
-/* Writes what was tallied since the last write in one script call on c (nothing when a
- * write is in flight or c is not ready). */
-void sources_flush(struct sources *s, struct rq_client *c);
+/* Called once a second (ingest's queue probe): every SOURCES_FLUSH_TICKS calls, and at
+ * every call while stopping, writes what was tallied since the last write in one script
+ * call on c (nothing when a write is in flight or c is not ready). */
+void sources_tick(struct sources *s, struct rq_client *c, int stopping);
 /* 1 when nothing tallied is waiting to be written. */
 int sources_is_flushed(const struct sources *s);
 
