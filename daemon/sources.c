@@ -221,6 +221,7 @@ struct list_req {
     struct jd *jd;
     struct evhttp_request *req;
     int64_t now_ms;
+    int local; /* read on ingest's connection: add the counts not written yet */
 };
 
 /* The count of `field` ("accepted", "refused:<reason>") of source `name` in one window
@@ -281,12 +282,12 @@ fail:
     return NULL;
 }
 
-static cJSON *list_json(struct jd *jd, const redisReply *r, int64_t now_ms)
+static cJSON *list_json(struct jd *jd, const redisReply *r, int64_t now_ms, int local)
 {
     const redisReply *sums = r->element[0], *last = r->element[1];
-    /* Counts not yet written are this process's own and are on the same connection's
-     * queue only when the read goes through ingest's connection (see handle_list). */
-    const struct sources *s = jd->rq_ingest ? jd->sources : NULL;
+    /* The table holds exactly what Redis had not seen when it answered only when the read
+     * went through ingest's connection, behind its writes (sources_handle_list). */
+    const struct sources *s = local ? jd->sources : NULL;
     int64_t now_hour = now_ms / HOUR_MS;
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
     if (!o || !arr || !cJSON_AddItemToObject(o, "sources", arr)) {
@@ -333,7 +334,7 @@ static void on_list(struct rq_client *c, const redisReply *r, void *priv)
         r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_ARRAY) {
         http_reply_unavailable(lr->jd, lr->req, "store unavailable");
     } else {
-        cJSON *o = list_json(lr->jd, r, lr->now_ms);
+        cJSON *o = list_json(lr->jd, r, lr->now_ms, lr->local);
         if (o)
             http_reply_json(lr->req, 200, o);
         else
@@ -347,7 +348,7 @@ void sources_handle_list(struct jd *jd, struct evhttp_request *req, const char *
     (void)rest;
     /* Through ingest's connection when this process has one: its writes go first, so the
      * counts still in the table are exactly those not yet in Redis. */
-    struct rq_client *c = jd->rq_ingest ? jd->rq_ingest : jd->rq_api;
+    struct rq_client *c = rq_is_ready(jd->rq_ingest) ? jd->rq_ingest : jd->rq_api;
     struct list_req *lr = rq_is_ready(c) ? malloc(sizeof(*lr)) : NULL;
     if (!lr) {
         http_reply_unavailable(jd, req, "store unavailable");
@@ -356,6 +357,7 @@ void sources_handle_list(struct jd *jd, struct evhttp_request *req, const char *
     lr->jd = jd;
     lr->req = req;
     lr->now_ms = jd_now_ms();
+    lr->local = c == jd->rq_ingest;
     char hour[24], shorth[8], longh[8];
     snprintf(hour, sizeof(hour), "%lld", (long long)(lr->now_ms / HOUR_MS));
     snprintf(shorth, sizeof(shorth), "%d", SHORT_HOURS);
