@@ -151,7 +151,8 @@ static void sources_flush(struct sources *s, struct rq_client *c)
     size_t cap = 3 + s->n * (4 * (1 + NREASONS) + 2);
     const char **argv = calloc(cap, sizeof(*argv));
     size_t *lens = calloc(cap, sizeof(*lens));
-    char *nums = calloc(s->n * (2 + NREASONS) + 1, 24);
+    /* Number texts of 24 bytes: per tally its hour, its 1 + NREASONS counts, its last time. */
+    char *nums = calloc(s->n * (3 + NREASONS), 24);
     if (!f || !argv || !lens || !nums)
         goto out;
     f->s = s;
