@@ -7,7 +7,9 @@
  * a Redis round trip, so a flood of bad signatures costs Redis nothing); every few seconds
  * the tallies go to Redis in one sources.lua call, into hourly hashes jd:src:h:<hour>
  * that expire after 8 days, and jd:src:last. A write that fails puts its counts back, so
- * an outage delays them instead of losing them; a graceful stop waits for the last write
+ * an outage delays them instead of losing them (a write whose answer is lost, a timeout
+ * after Redis ran it, is tried again and counts twice: these are operations figures, not
+ * money); a graceful stop waits for the last write
  * (sources_is_flushed). Only a crash loses what was tallied since the last write (a few
  * seconds). The table is bounded (SOURCES_MAX_TALLIES); what does not fit is counted as
  * dropped and logged once.
