@@ -320,9 +320,8 @@ static cJSON *build_answer(struct report_job *j, const redisReply *r)
 {
     struct drill *d = j->drill;
     cJSON *o = answer_head(j, d), *arr = cJSON_CreateArray();
-    if (!o || !arr)
-        goto fail;
-    if (!cJSON_AddItemToObject(o, d->kind == DRILL_ATTRIBUTION ? "conversions" : "contacts", arr)) {
+    if (!o || !arr ||
+        !cJSON_AddItemToObject(o, d->kind == DRILL_ATTRIBUTION ? "conversions" : "contacts", arr)) {
         cJSON_Delete(arr);
         goto fail;
     }
@@ -347,8 +346,10 @@ static cJSON *build_answer(struct report_job *j, const redisReply *r)
             next = cJSON_CreateString(hex);
         }
     }
-    if (!cJSON_AddItemToObject(o, "next_cursor", next))
+    if (!cJSON_AddItemToObject(o, "next_cursor", next)) {
+        cJSON_Delete(next);
         goto fail;
+    }
     return o;
 fail:
     cJSON_Delete(o);
