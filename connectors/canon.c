@@ -594,3 +594,55 @@ int cx_event_record(const struct cx_event *ev, char *out, size_t cap)
         snprintf(r.currency, sizeof(r.currency), "%s", ev->currency);
     return cx_record_encode(&r, out, cap);
 }
+
+/* Appends text to out[0 … *len) as cx_event_person_name writes it: controls and runs of
+ * spaces as one space, never past CX_NAME_MAX - 1 bytes and never inside a UTF-8
+ * sequence (the attributes are valid UTF-8: connectors check it). */
+static void name_append(char out[CX_NAME_MAX], size_t *len, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        size_t n = *p < 0x80 ? 1 : *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+        if (*p < 0x20 || *p == 0x7f || *p == ' ') {
+            if (*len && out[*len - 1] != ' ' && *len + 1 < CX_NAME_MAX)
+                out[(*len)++] = ' ';
+            p++;
+            continue;
+        }
+        if (strnlen((const char *)p, n) < n || *len + n >= CX_NAME_MAX)
+            break;
+        memcpy(out + *len, p, n);
+        *len += n;
+        p += n;
+    }
+    out[*len] = '\0';
+}
+
+int cx_event_person_name(const struct cx_event *ev, char out[CX_NAME_MAX])
+{
+    static const char *const whole[] = {"name", "full_name"};
+    size_t len = 0;
+    out[0] = '\0';
+    if (!ev || !ev->attrs[0])
+        return 0;
+    cJSON *a = cJSON_Parse(ev->attrs);
+    for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]) && !len; i++) {
+        const char *v = cx_json_str(a, whole[i]);
+        if (v)
+            name_append(out, &len, v);
+        while (len && out[len - 1] == ' ')
+            out[--len] = '\0';
+    }
+    if (!len) {
+        const char *first = cx_json_str(a, "first_name"), *last = cx_json_str(a, "last_name");
+        if (first)
+            name_append(out, &len, first);
+        if (len && last && len + 1 < CX_NAME_MAX)
+            out[len++] = ' ';
+        if (last)
+            name_append(out, &len, last);
+        while (len && out[len - 1] == ' ')
+            out[--len] = '\0';
+    }
+    cJSON_Delete(a);
+    return len > 0;
+}

@@ -343,6 +343,14 @@ void cx_touch_set_campaign(struct cx_event *ev, const struct cx_source *src, con
 /* The compact record the report indexes keep per event (record.h: the format is defined
  * there): 0 / -1 when it does not fit. */
 int cx_event_record(const struct cx_event *ev, char *out, size_t cap);
+/* The person's name an event gives (the drill-downs' `name`), from its lead attributes:
+ * "name", else "full_name", else "first_name" and "last_name" joined by a space, as
+ * forms, Meta and Google lead forms and Calendly invitees carry them. Control characters
+ * become spaces, runs of spaces one, the ends are trimmed, and the text is cut on a UTF-8
+ * boundary to fit CX_NAME_MAX bytes with its NUL. 1 when out holds a name, else 0 (out
+ * is then ""). */
+#define CX_NAME_MAX 129
+int cx_event_person_name(const struct cx_event *ev, char out[CX_NAME_MAX]);
 /* Channel of a touch by the map (NULL: the DESIGN §6 defaults). The answer points into
  * the map or static storage: copy it before the map goes. */
 const char *cx_touch_channel(const struct cx_touch *t, const struct cx_channel_map *map);

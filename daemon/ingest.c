@@ -16,6 +16,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
+#include "sources.h"
 #include "util.h"
 
 /* What to answer once the XADD is acknowledged. */
@@ -96,10 +97,13 @@ static void ingest_reply(struct ingest_req *ir, int queued)
         status = 503;
         http_reply_unavailable(jd, ir->req, "queue unavailable");
     }
-    if (queued)
+    if (queued) {
         jd->metrics.n.accepted++;
-    else
+        sources_accepted(jd->sources, ir->source, jd_now_ms());
+    } else {
         jd->metrics.n.unavailable++;
+        sources_refused(jd->sources, ir->source, "unavailable", jd_now_ms());
+    }
     account(jd, ir->source, status, ir->start_us);
     free(ir);
 }
@@ -119,7 +123,10 @@ static void on_xadd(struct rq_client *c, const redisReply *r, void *priv)
 
 int ingest_is_idle(const struct jd *jd)
 {
-    return jd->ingest_inflight == 0;
+    /* The source counts are written before a graceful stop ends, unless Redis is away
+     * (then the drain would only wait for its deadline). */
+    return jd->ingest_inflight == 0 &&
+           (sources_is_flushed(jd->sources) || !rq_is_ready(jd->rq_ingest));
 }
 
 /* Why the queue cannot take a webhook now, or NULL. */
@@ -266,6 +273,7 @@ out:
     if (no.status) {
         refuse(jd, req, &no);
         status = no.status;
+        sources_refused(jd->sources, src->name, no.code, in.now_ms);
     }
     if (status)
         account(jd, src->name, status, start_us);
@@ -416,6 +424,7 @@ static void on_queue_probe(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c)
         (void)stream_status(c, on_queue_status, jd);
+    sources_tick(jd->sources, jd->rq_ingest, jd->stopping);
 }
 
 int ingest_start(struct jd *jd)

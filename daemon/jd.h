@@ -49,6 +49,7 @@ struct jd {
     struct cx_source events_source; /* POST /v1/events: api tokens as secrets */
     struct cx_source click_source;  /* GET /c */
     struct metrics metrics;
+    struct sources *sources; /* per-source delivery counts (ingest role): sources.h */
     int64_t started_ms;
     struct retention *retention; /* the retention sweep's timer (worker role) */
 };

@@ -30,6 +30,7 @@
 #include "retention.h"
 #include "routes.h"
 #include "ui.h"
+#include "sources.h"
 #include "util.h"
 #include "worker.h"
 
@@ -298,6 +299,7 @@ static void jd_free(struct jd *jd)
     RETENTION_FREE(jd->retention);
     worker_free(jd->worker);
     http_free(jd->http);
+    sources_free(jd->sources); /* after the Redis clients: a failed write puts back into it */
     ui_free(jd->ui);
     if (jd->drain_timer)
         event_free(jd->drain_timer);
@@ -425,6 +427,8 @@ int main(int argc, char **argv)
     if (jd.roles_api && !(jd.rq_api = new_redis(&jd, "api", host)))
         goto oom;
     if (jd.roles_api && !(jd.ui = ui_new()))
+        goto oom;
+    if (jd.roles_ingest && !(jd.sources = sources_new()))
         goto oom;
     if (jd.roles_ingest && ingest_start(&jd) != 0)
         goto oom;

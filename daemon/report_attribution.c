@@ -102,7 +102,7 @@ static void on_data(struct rq_client *c, const redisReply *r, void *priv)
             goto out;
         }
         j->nevents += l.c.n;
-        int rc = rp_attribution_add(j->acc, &l.c);
+        int rc = j->attr_drill ? j->attr_drill(j, &l.c) : rp_attribution_add(j->acc, &l.c);
         free(l.events);
         free(l.blob);
         if (rc == -2) {
@@ -119,6 +119,11 @@ out:
     report_job_release(j);
 }
 
+static cJSON *attribution_answer(struct report_job *j)
+{
+    return rp_attribution_json(j->acc);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -127,7 +132,7 @@ static int cmp_str(const void *a, const void *b)
 static void load_next(struct report_job *j)
 {
     if (j->next >= j->nids) {
-        report_job_finish(j, rp_attribution_json(j->acc), j->nids);
+        report_job_done(j, attribution_answer, j->nids);
         return;
     }
     const char *argv[1 + REPORT_BATCH];
@@ -251,7 +256,10 @@ static void on_names(struct rq_client *c, const redisReply *r, void *priv)
         report_job_fail(j, 503, "unavailable", "out of memory or too many campaign names");
         goto out;
     }
-    read_range(j, "spend", on_spend);
+    if (j->attr_drill)
+        read_range(j, "conv", on_index); /* a drill-down lists conversions: no spend */
+    else
+        read_range(j, "spend", on_spend);
 out:
     report_job_release(j);
 }
@@ -263,7 +271,7 @@ void report_attribution_start(struct report_job *j)
     const char *hgetall[] = {"HGETALL", "jd:campaigns"};
     if (j->attr.by == RP_BY_CAMPAIGN)
         (void)report_job_send(j, on_names, j, 2, hgetall, NULL);
-    else if (j->attr.by == RP_BY_SOURCE)
+    else if (!j->attr_drill && j->attr.by == RP_BY_SOURCE)
         read_range(j, "spend", on_spend);
     else
         read_range(j, "conv", on_index);

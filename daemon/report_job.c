@@ -28,6 +28,8 @@ static void job_free(struct report_job *j)
     rp_attribution_free(j->acc);
     if (j->cleanup)
         j->cleanup(j);
+    if (j->drill_free)
+        j->drill_free(j->drill);
     rp_sla_free(j->sla_acc);
     ctab_free(&j->tab);
     free(j);
@@ -151,6 +153,16 @@ void report_job_finish(struct report_job *j, cJSON *answer, size_t contacts)
         return;
     }
     finish_csv(j, answer);
+}
+
+void report_job_done(struct report_job *j, cJSON *(*answer)(struct report_job *j), size_t contacts)
+{
+    if (j->answered)
+        return;
+    if (j->drill_done)
+        j->drill_done(j);
+    else
+        report_job_finish(j, answer(j), contacts);
 }
 
 /* ---- compact records ---- */

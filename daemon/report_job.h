@@ -108,6 +108,15 @@ struct report_job {
      * Hooks rather than calls keep report_scan.c below the funnel and SLA readers. */
     void (*phase_done)(struct report_job *j);
     void (*cleanup)(struct report_job *j);
+    /* Drill-downs (api_drill.c) run the report's own readers, so they list exactly what
+     * the report counts. When set, the attribution reader hands each contact to
+     * attr_drill instead of the report (0, -1 out of memory, -2 too many), and every
+     * reader calls drill_done instead of answering; drill_free frees `drill` with the
+     * job. */
+    int (*attr_drill)(struct report_job *j, const struct rp_contact *c);
+    void (*drill_done)(struct report_job *j);
+    void *drill;
+    void (*drill_free)(void *drill);
 };
 
 enum { PH_FIRST = 1, PH_SECOND }; /* j->phase */
@@ -134,6 +143,8 @@ int report_job_array_reply(struct report_job *j, const redisReply *r);
 /* Answers 200 with the answer (taken) in the job's format, or 503 when it is NULL or its
  * CSV cannot be written; nothing once answered. */
 void report_job_finish(struct report_job *j, cJSON *answer, size_t contacts);
+/* The reader's last step: drill_done when the job is a drill-down, else the answer. */
+void report_job_done(struct report_job *j, cJSON *(*answer)(struct report_job *j), size_t contacts);
 
 /* What the readers share of an index or record reply. */
 void report_parse_record(char *rec, struct rp_event *e);

@@ -328,6 +328,11 @@ void report_phase_done(struct report_job *j)
     j->phase_done(j);
 }
 
+static cJSON *funnel_answer(struct report_job *j)
+{
+    return rp_funnel_entries(j->tab.ent, j->tab.n, &j->funnel);
+}
+
 /* The funnel's phases: the contacts the view is about, then what else their medians need. */
 static void funnel_phase_done(struct report_job *j)
 {
@@ -354,7 +359,7 @@ static void funnel_phase_done(struct report_job *j)
         missing_next(j);
         return;
     }
-    report_job_finish(j, rp_funnel_entries(j->tab.ent, j->tab.n, &j->funnel), j->tab.n);
+    report_job_done(j, funnel_answer, j->tab.n);
 }
 
 void report_funnel_start(struct report_job *j)

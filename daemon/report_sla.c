@@ -450,7 +450,12 @@ static void sla_batch_end(struct sla_batch *b)
                 v[m++] = v[e];
         struct rp_contact c = {j->tab.ids + j->tab.off[it->entry], v, m};
         j->nevents += m;
-        if (rp_sla_add(j->sla_acc, &c)) {
+        int rc = rp_sla_add(j->sla_acc, &c);
+        if (rc == -2) {
+            report_job_fail(j, 422, "too_large", "the range holds too many leads: narrow from/to");
+            break;
+        }
+        if (rc) {
             report_job_fail(j, 503, "unavailable", "out of memory or amounts out of range");
             break;
         }
@@ -464,6 +469,11 @@ static void sla_batch_end(struct sla_batch *b)
     sla_pump(j);
 }
 
+static cJSON *sla_answer(struct report_job *j)
+{
+    return rp_sla_json(j->sla_acc);
+}
+
 /* The SLA's phases: the scans find the leads and converters of the range (report_scan.c),
  * then the batches read what rp_sla needs of each. */
 static void sla_phase_done(struct report_job *j)
@@ -474,7 +484,7 @@ static void sla_phase_done(struct report_job *j)
         sla_pump(j);
         return;
     }
-    report_job_finish(j, rp_sla_json(j->sla_acc), j->tab.n);
+    report_job_done(j, sla_answer, j->tab.n);
 }
 
 static void sla_cleanup(struct report_job *j)

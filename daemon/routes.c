@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "routes.h"
 #include "ui.h"
+#include "sources.h"
 #include "util.h"
 
 enum route_kind { ROUTE_EXACT, ROUTE_PREFIX };
@@ -118,11 +119,17 @@ static const struct route routes[] = {
     {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_DELETE, ROUTE_ADMIN, api_handle_contact},
     {ROUTE_EXACT, "/v1/status", EVHTTP_REQ_GET, ROUTE_READ, api_handle_status},
     {ROUTE_EXACT, "/v1/dead", EVHTTP_REQ_GET, ROUTE_READ, handle_dead_list},
+    {ROUTE_EXACT, "/v1/sources", EVHTTP_REQ_GET, ROUTE_READ, sources_handle_list},
     {ROUTE_EXACT, "/v1/dead/replay", EVHTTP_REQ_POST, ROUTE_ADMIN, api_handle_replay},
     {ROUTE_PREFIX, "/v1/dead/", EVHTTP_REQ_DELETE, ROUTE_ADMIN, api_handle_dead_discard},
     {ROUTE_EXACT, "/v1/reports/attribution", EVHTTP_REQ_GET, ROUTE_READ, api_handle_attribution},
     {ROUTE_EXACT, "/v1/reports/funnel", EVHTTP_REQ_GET, ROUTE_READ, api_handle_funnel},
     {ROUTE_EXACT, "/v1/reports/sla", EVHTTP_REQ_GET, ROUTE_READ, api_handle_sla},
+    {ROUTE_EXACT, "/v1/reports/attribution/conversions", EVHTTP_REQ_GET, ROUTE_READ,
+     api_handle_drill_attribution},
+    {ROUTE_EXACT, "/v1/reports/funnel/contacts", EVHTTP_REQ_GET, ROUTE_READ,
+     api_handle_drill_funnel},
+    {ROUTE_EXACT, "/v1/reports/sla/contacts", EVHTTP_REQ_GET, ROUTE_READ, api_handle_drill_sla},
     {ROUTE_EXACT, "/v1/spend", EVHTTP_REQ_POST, ROUTE_WRITE, api_handle_spend},
     {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, ROUTE_OPEN, handle_metrics},
     /* The dashboard (DESIGN §7b): its login and its files are open; what it shows comes

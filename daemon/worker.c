@@ -289,10 +289,10 @@ static int send_apply(struct worker *w, const char *entry, const struct stream_r
 {
     size_t argc = 5, cap = 5;
     for (size_t i = 0; i < events->n; i++)
-        cap += 7 + 2 * events->v[i].nidentities;
+        cap += 8 + 2 * events->v[i].nidentities;
     const char **argv = calloc(cap, sizeof(*argv));
     size_t *lens = calloc(cap, sizeof(*lens));
-    char **owned = calloc(3 * events->n + 1, sizeof(*owned));
+    char **owned = calloc(4 * events->n + 1, sizeof(*owned));
     char unique[512] = "", count[24];
     int rc = -1;
     size_t nowned = 0;
@@ -315,19 +315,23 @@ static int send_apply(struct worker *w, const char *entry, const struct stream_r
         char *record = malloc(CX_RECORD_MAX);
         /* at_ms, stage rank, conversion flag, identity count: four NUL-separated numbers */
         char *nums = malloc(64);
+        char *name = malloc(CX_NAME_MAX);
+        if (name)
+            owned[nowned++] = name;
         if (json)
             owned[nowned++] = json;
         if (record)
             owned[nowned++] = record;
         if (nums)
             owned[nowned++] = nums;
-        if (!json || !record || !nums || cx_event_record(ev, record, CX_RECORD_MAX) != 0)
+        if (!json || !record || !nums || !name || cx_event_record(ev, record, CX_RECORD_MAX) != 0)
             goto out;
         /* Flags: 1 a conversion (payment or refund with an amount), 2 a touch, 4 an open
-         * door. */
+         * door, 8 the person's name follows the identities (kept by identity: jd:pn). */
+        int named = cx_event_person_name(ev, name) && ev->nidentities > 0;
         int conversion = (ev->has_amount &&
                           (strcmp(ev->kind, "payment") == 0 || strcmp(ev->kind, "refund") == 0)) |
-                         (ev->has_touch ? 2 : 0) | (open_door ? 4 : 0);
+                         (ev->has_touch ? 2 : 0) | (open_door ? 4 : 0) | (named ? 8 : 0);
         int a = snprintf(nums, 64, "%lld", (long long)ev->at_ms) + 1;
         int b = snprintf(nums + a, (size_t)(64 - a), "%d", cx_stage_rank(cx_event_stage(ev))) + 1;
         int c = snprintf(nums + a + b, (size_t)(64 - a - b), "%d", conversion) + 1;
@@ -341,6 +345,8 @@ static int send_apply(struct worker *w, const char *entry, const struct stream_r
             argv[argc++] = ev->identities[k].type;
             argv[argc++] = ev->identities[k].value;
         }
+        if (named)
+            argv[argc++] = name;
         argv[argc++] = json;
         argv[argc++] = record;
     }

@@ -468,3 +468,62 @@ fail:
     cJSON_Delete(o);
     return NULL;
 }
+
+int rp_attribution_drill(const struct rp_attribution *a, const struct rp_contact *c,
+                         const char *key, struct rp_drill_conv **out, size_t *nout)
+{
+    const struct rp_attr_params *p = a ? &a->p : NULL;
+    struct rp_jview v;
+    struct rp_conv *cv = NULL;
+    size_t ncv = 0, n = 0;
+    struct rp_split s;
+    struct rp_drill_conv *items = NULL;
+    int rc = -1;
+    *out = NULL;
+    *nout = 0;
+    if (!c || !p || !key || rp_view_open(c, &v))
+        return -1;
+    if (rp_list_conversions(&v, p->from_ms, p->to_ms, &cv, &ncv) || rp_split_init(&s, v.n)) {
+        free(cv);
+        rp_view_close(&v);
+        return -1;
+    }
+    if (ncv && !(items = calloc(ncv, sizeof(*items))))
+        goto out;
+    for (size_t k = 0; k < ncv; k++) {
+        if (rp_split_conversion(&v, &cv[k], p, &s))
+            goto out;
+        struct rp_drill_conv d = {0};
+        int found = 0;
+        d.payment = cv[k].amount >= 0 && rp_is_kind(cv[k].ev, "payment");
+        for (size_t i = 0; i < s.n; i++) {
+            if (strcmp(rp_attribution_key(a, s.touch[i]), key) != 0)
+                continue;
+            found = 1;
+            if (rp_add_i64(d.credit, s.minor[i], &d.credit))
+                goto out;
+            if (d.payment && s.touch[i])
+                d.touches++;
+        }
+        if (!found)
+            continue;
+        d.event_id = cv[k].ev->id;
+        d.at_ms = cv[k].ev->at_ms;
+        d.amount_minor = cv[k].amount;
+        memcpy(d.currency, cv[k].ev->currency, sizeof(d.currency));
+        items[n++] = d;
+    }
+    rc = 0;
+out:
+    rp_split_free(&s);
+    free(cv);
+    rp_view_close(&v);
+    if (rc || n == 0) {
+        free(items);
+        items = NULL;
+        n = 0;
+    }
+    *out = items;
+    *nout = n;
+    return rc;
+}

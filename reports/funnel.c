@@ -288,3 +288,19 @@ cJSON *rp_funnel_entries(const struct rp_entries *e, size_t n, const struct rp_f
         return NULL;
     return funnel_json(e, n, p);
 }
+
+/* The membership funnel_stats counts with rp_period_find over one period [lo, hi). */
+int rp_funnel_cell(const struct rp_entries *e, int activity, int rank, int64_t lo, int64_t hi,
+                   int64_t *at)
+{
+    if (!e || rank < JD_STAGE_LEAD || rank > JD_STAGE_PAID || lo >= hi)
+        return 0;
+    const int64_t *t = e->at;
+    int64_t b[2] = {lo, hi};
+    if (t[JD_STAGE_LEAD] == RP_NEVER || t[rank] == RP_NEVER)
+        return 0;
+    if (rp_period_find(b, 1, lo, hi, activity ? t[rank] : t[JD_STAGE_LEAD]) == SIZE_MAX)
+        return 0;
+    *at = t[rank];
+    return 1;
+}

@@ -128,6 +128,27 @@ const char *rp_attribution_key(const struct rp_attribution *a, const struct rp_e
 cJSON *rp_attribution_json(const struct rp_attribution *a);
 void rp_attribution_free(struct rp_attribution *a);
 
+/* Drill-down (DESIGN §7): one conversion behind an attribution row. */
+struct rp_drill_conv {
+    const char *event_id; /* borrowed from the contact's events */
+    int64_t at_ms;
+    int64_t amount_minor; /* negative for a refund */
+    char currency[4];
+    int64_t credit;   /* the sum of the conversion's credit rows under the key */
+    int payment;      /* a payment: counted in the row's conversions (refunds are not) */
+    uint64_t touches; /* a payment's credit rows under the key that name a touch */
+};
+
+/* The conversions of c that rp_attribution_add(a, c) would credit to the row `key` (a key as
+ * the report names it: "(direct)", "(none)" included), in journey order: each one with
+ * at least one credit row under the key, zero-cent rows included. Summed over every
+ * contact, the payments among them are the row's `conversions`, their `touches` its
+ * `touches` and the credits per currency its `revenue`, exactly (the same split, the same
+ * rows). *out is malloc'd (free it; NULL when none). 0, -1 on allocation failure or
+ * overflow. */
+int rp_attribution_drill(const struct rp_attribution *a, const struct rp_contact *c,
+                         const char *key, struct rp_drill_conv **out, size_t *nout);
+
 /* Periods in the configured time zone (IANA name; the process TZ is set from it). */
 enum rp_period { RP_DAY, RP_WEEK, RP_MONTH };
 int rp_parse_period(const char *s, enum rp_period *out);
@@ -181,6 +202,15 @@ struct rp_entries {
  * in one of those ranges (a stage entered outside them may be passed as RP_NEVER). */
 cJSON *rp_funnel_entries(const struct rp_entries *e, size_t n, const struct rp_funnel_params *p);
 
+/* Drill-down (DESIGN §7): whether a contact with these stage entries is counted in the
+ * funnel cell of `rank` (lead 2 … paid 6) for the period [lo, hi) (the period as the
+ * report lists it: clipped to the report's [from, to)), exactly as rp_funnel_entries
+ * counts it: cohort, its lead entry lies in [lo, hi) and it has entered `rank`; activity,
+ * it has a lead entry and its entry to `rank` lies in [lo, hi). 1 with *at set to its
+ * entry to `rank`, else 0. */
+int rp_funnel_cell(const struct rp_entries *e, int activity, int rank, int64_t lo, int64_t hi,
+                   int64_t *at);
+
 /* Targets are decimal texts ("0.9", "50", "0.35") and compare as decimals, never doubles
  * (DESIGN §6b); NULL = not set. */
 struct rp_sla_params {
@@ -208,6 +238,33 @@ struct rp_sla *rp_sla_new(const struct rp_sla_params *p);
 int rp_sla_add(struct rp_sla *s, const struct rp_contact *c);
 cJSON *rp_sla_json(struct rp_sla *s);
 void rp_sla_free(struct rp_sla *s);
+
+/* Drill-down (DESIGN §7): the leads behind the scorecard's figures. Each sales-side
+ * lead has one status: self-served, answered within the SLA, answered past it
+ * ("breached"), waiting past the limit (the scorecard's `waiting` list) or still within
+ * it (open, in no figure). answered = within + breached. */
+enum rp_sla_status {
+    RP_SLA_SELF_SERVED,
+    RP_SLA_WITHIN,
+    RP_SLA_BREACHED,
+    RP_SLA_WAITING,
+    RP_SLA_OPEN
+};
+
+struct rp_sla_lead {
+    char *contact; /* owned by the accumulator */
+    int64_t lead_at;
+    enum rp_sla_status status;
+    int64_t seconds;     /* response time (answered), waited time (waiting, open), else 0 */
+    int64_t response_at; /* answered: the response's at; else 0 */
+};
+
+/* From now on rp_sla_add also keeps the leads whose status is in `mask` (bits
+ * 1 << RP_SLA_*), at most `max` of them (more: add fails with -2, sticky). */
+void rp_sla_keep_leads(struct rp_sla *s, unsigned mask, size_t max);
+/* The kept leads in the order they were added (the caller sorts); valid until the next
+ * add or rp_sla_free. */
+const struct rp_sla_lead *rp_sla_leads(const struct rp_sla *s, size_t *n);
 
 /* What rp_sla reads of a contact, so a caller need not load whole journeys. A contact
  * counts the same when given only

@@ -150,6 +150,11 @@ struct sla_acc {
     struct waiting *wait;
     size_t nwait, cwait;
     struct rp_purse revenue;
+    /* Drill-down: the leads kept (rp_sla_keep_leads); keep_mask 0 keeps none. */
+    unsigned keep_mask;
+    size_t keep_max;
+    struct rp_sla_lead *kept;
+    size_t nkept, ckept;
 };
 
 /* Room for one more element in a growing array of elements of size sz. */
@@ -165,6 +170,28 @@ static int grow(void **v, size_t *cap, size_t n, size_t sz)
         return -1;
     *v = nv;
     *cap = c;
+    return 0;
+}
+
+/* Keeps one lead for the drill-down when its status is asked for. 0, -1 on allocation
+ * failure, -2 past keep_max. */
+static int keep_lead(struct sla_acc *acc, const char *contact, int64_t lead_at,
+                     enum rp_sla_status st, int64_t secs, int64_t resp_at)
+{
+    if (!(acc->keep_mask & (1u << st)))
+        return 0;
+    if (acc->nkept >= acc->keep_max)
+        return -2;
+    if (grow((void **)&acc->kept, &acc->ckept, acc->nkept, sizeof(*acc->kept)))
+        return -1;
+    struct rp_sla_lead *l = &acc->kept[acc->nkept];
+    if (!(l->contact = strdup(contact)))
+        return -1;
+    l->lead_at = lead_at;
+    l->status = st;
+    l->seconds = secs;
+    l->response_at = resp_at;
+    acc->nkept++;
     return 0;
 }
 
@@ -219,7 +246,7 @@ static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p
     }
     if (self) {
         acc->self_served++;
-        rc = 0;
+        rc = keep_lead(acc, rp_nz(c->id), lead->at_ms, RP_SLA_SELF_SERVED, 0, 0);
         goto out;
     }
     int64_t secs;
@@ -229,8 +256,12 @@ static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p
         if (grow((void **)&acc->resp, &acc->cresp, acc->nresp, sizeof(*acc->resp)))
             goto out;
         acc->answered++;
-        acc->within += (uint64_t)within_limit(secs, hours);
+        int within = within_limit(secs, hours);
+        acc->within += (uint64_t)within;
         acc->resp[acc->nresp++] = secs;
+        if ((rc = keep_lead(acc, rp_nz(c->id), lead->at_ms,
+                            within ? RP_SLA_WITHIN : RP_SLA_BREACHED, secs, resp->at_ms)))
+            goto out;
     } else {
         /* Waiting: measured to the earlier of now and to; listed when over the limit. */
         int64_t end = p->now_ms < p->to_ms ? p->now_ms : p->to_ms;
@@ -244,6 +275,9 @@ static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p
             acc->wait[acc->nwait].waited = secs;
             acc->nwait++;
         }
+        if ((rc = keep_lead(acc, rp_nz(c->id), lead->at_ms,
+                            within_limit(secs, hours) ? RP_SLA_OPEN : RP_SLA_WAITING, secs, 0)))
+            goto out;
     }
     rc = 0;
 out:
@@ -363,13 +397,28 @@ struct rp_sla *rp_sla_new(const struct rp_sla_params *p)
 
 int rp_sla_add(struct rp_sla *s, const struct rp_contact *c)
 {
-    if (!s || !c || s->failed)
+    if (!s || !c)
         return -1;
-    if (sla_contact(c, s->p, s->p->business_hours ? &s->bh : NULL, &s->hours, &s->acc)) {
-        s->failed = 1;
-        return -1;
-    }
-    return 0;
+    if (s->failed)
+        return s->failed;
+    int rc = sla_contact(c, s->p, s->p->business_hours ? &s->bh : NULL, &s->hours, &s->acc);
+    if (rc)
+        s->failed = rc == -2 ? -2 : -1;
+    return s->failed;
+}
+
+void rp_sla_keep_leads(struct rp_sla *s, unsigned mask, size_t max)
+{
+    if (!s)
+        return;
+    s->acc.keep_mask = mask;
+    s->acc.keep_max = max;
+}
+
+const struct rp_sla_lead *rp_sla_leads(const struct rp_sla *s, size_t *n)
+{
+    *n = s ? s->acc.nkept : 0;
+    return s ? s->acc.kept : NULL;
 }
 
 /* "targets": the names of the [sla] targets this answer was measured against, so a
@@ -417,6 +466,9 @@ void rp_sla_free(struct rp_sla *s)
         return;
     for (size_t i = 0; i < s->acc.nwait; i++)
         free(s->acc.wait[i].contact);
+    for (size_t i = 0; i < s->acc.nkept; i++)
+        free(s->acc.kept[i].contact);
+    free(s->acc.kept);
     free(s->acc.resp);
     free(s->acc.wait);
     free(s->acc.revenue.v);

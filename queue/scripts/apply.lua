@@ -10,8 +10,8 @@
 -- ARGV[1] consumer group   ARGV[2] raw stream entry id ("" for none)
 -- ARGV[3] unique identity types, comma-separated   ARGV[4] number of events
 -- then per event: id, at_ms, stage rank, flags (1: a payment or refund with an amount,
--- 2: a touch, 4: it came through an open door; added), identity count, (type, value)
--- pairs, JSON, report record
+-- 2: a touch, 4: it came through an open door, 8: a person's name follows; added),
+-- identity count, (type, value) pairs, the name (flag 8), JSON, report record
 --
 -- The keys it writes: the jd: key layout at the top of prelude.lua.
 --
@@ -74,16 +74,6 @@ local unique = {}
 for t in string.gmatch(ARGV[3], '[^,%s]+') do unique[t] = true end
 
 local stats = {applied = 0, duplicates = 0, merges = 0, conflicts = 0, restitched = 0, unordered = 0}
-
--- Byte-wise string order: Lua's `<` uses strcoll, which follows the server's locale.
-local function str_lt(a, b)
-    local n = math.min(#a, #b)
-    for i = 1, n do
-        local x, y = string.byte(a, i), string.byte(b, i)
-        if x ~= y then return x < y end
-    end
-    return #a < #b
-end
 
 -- Journey order (at, id).
 local function ev_lt(at1, id1, at2, id2)
@@ -703,6 +693,31 @@ local function erased(ev)
     return false
 end
 
+-- The person's name an event gave, kept per identity in jd:pn as "<v>\t<at_ms>\t<name>"
+-- (v: 1 verified door, 0 open door) so merges, renames and re-stitches, which move
+-- identities, carry it along. An identity keeps the greatest (v, at, name): a verified
+-- name beats anything an open door says, then the latest wins, whatever the arrival
+-- order. report.lua's "people" reads it; erase.lua deletes it with the identities.
+local function keep_name(ev)
+    local keys = {}
+    for k, idn in ipairs(ev.ids) do keys[k] = idn.key end
+    local v = ev.open and 0 or 1
+    local cur = redis.call('HMGET', 'jd:pn', unpack(keys))
+    for k = 1, #keys do
+        local better = true
+        if cur[k] then
+            local cv, cat, cname = string.match(cur[k], '^(%d)\t(%d+)\t(.*)$')
+            cv, cat = tonumber(cv), tonumber(cat)
+            if cv and cat then
+                if cv ~= v then better = v > cv
+                elseif cat ~= ev.at then better = ev.at > cat
+                else better = str_lt(cname, ev.name) end
+            end
+        end
+        if better then redis.call('HSET', 'jd:pn', keys[k], v .. '\t' .. ev.at_s .. '\t' .. ev.name) end
+    end
+end
+
 local function apply_event(ev, json, record, conversion)
     -- HSETNX is the dedup check and the store in one call; erased ids are refused first.
     if erased(ev) or redis.call('EXISTS', 'jd:gone:' .. ev.id) == 1 or redis.call('HSETNX', 'jd:ev', ev.id, json) == 0 then
@@ -711,6 +726,7 @@ local function apply_event(ev, json, record, conversion)
     end
     redis.call('HSET', 'jd:evr', ev.id, record)
     if ev.open then redis.call('SADD', 'jd:evo', ev.id) end
+    if ev.name and #ev.ids > 0 then keep_name(ev) end
     if conversion then redis.call('ZADD', 'jd:conv', ev.at_s, ev.id) end
     local held = {}
     if #ev.ids > 0 then
@@ -753,13 +769,17 @@ for _ = 1, n do
     local conversion = flags % 2 == 1
     ev.attr = flags % 4 > 0
     ev.conv = conversion
-    ev.open = flags >= 4
+    ev.open = flags % 8 >= 4
     local nids = tonumber(ARGV[p + 4])
     p = p + 5
     for _ = 1, nids do
         local t, v = ARGV[p], ARGV[p + 1]
         table.insert(ev.ids, {type = t, value = v, key = t .. '\t' .. v})
         p = p + 2
+    end
+    if flags >= 8 then
+        ev.name = ARGV[p]
+        p = p + 1
     end
     if not expired(ev) then apply_event(ev, ARGV[p], ARGV[p + 1], conversion) end
     p = p + 2

@@ -66,6 +66,7 @@ for _, ident in ipairs(ids) do
         values[t .. ':' .. v] = true
         table.insert(idents, {t, v})
     end
+    redis.call('HDEL', 'jd:pn', ident)
 end
 
 -- The erased contact's own ids: itself and every id merged into it.

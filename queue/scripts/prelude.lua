@@ -17,6 +17,8 @@
 --   jd:salt      string  the install's random salt for jd:erased, set once
 --   jd:evo       set     ids of the events that came through an open door (DESIGN §2b)
 --   jd:idx       hash    "type\tvalue" -> contact id
+--   jd:pn        hash    "type\tvalue" -> "<v>\t<at_ms>\t<name>": the person's name an event
+--                        with that identity gave (apply.lua keep_name; the drill-downs)
 --   jd:alias     hash    old contact id -> live contact id (merged or renamed)
 --   jd:c:<cid>   hash    stage (rank), u:<unique type> -> value, e<rank>: stage entry times,
 --                        v = 1 once it holds a person's identity from a verified door,
@@ -44,14 +46,28 @@
 --   jd:ret:todo  list    contacts found with events older than the cutoff, still to do
 --   jd:ret:cur   hash    the contact in hand: cid, phase, need (stage entries to find), pos
 --   jd:ret:cutoff string the cutoff (ms); apply.lua refuses older events; expires unrefreshed
--- Written only by apply.lua, erase.lua, retention.lua and report.lua's spend_set and
--- names_set; the daemon reads the report indexes, jd:campaigns and the journeys directly
--- (daemon/api_reports.c, report_attribution.c) and all the rest through journey.lua,
--- report.lua and status.lua.
+-- Per-source delivery counts (GET /v1/sources; written by sources.lua only):
+--   jd:src:h:<hour> hash "<source>\taccepted" | "<source>\trefused:<reason>" -> count in that
+--                        hour (ms / 3600000); expires 8 days after its last write
+--   jd:src:last  zset    source -> ms of its latest accepted delivery
+-- Written only by apply.lua, erase.lua, retention.lua, sources.lua and report.lua's
+-- spend_set and names_set; the daemon reads the report indexes, jd:campaigns and the
+-- journeys directly (daemon/api_reports.c, report_attribution.c) and all the rest through
+-- journey.lua, report.lua and status.lua.
 
 -- Stage ranks, generated from connectors/stage.h (the one stage table of the tree).
 local STAGE_RANK = {JD_STAGE_RANK}
 local NSTAGES = JD_NSTAGES
+
+-- Byte-wise string order: Lua's `<` uses strcoll, which follows the server's locale.
+local function str_lt(a, b)
+    local n = math.min(#a, #b)
+    for i = 1, n do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then return x < y end
+    end
+    return #a < #b
+end
 
 -- The live contact a contact id names: itself, or the survivor of the merge or rename
 -- that retired it; nil when there is none (unknown or erased).

@@ -15,6 +15,11 @@
 --   "names_set" ARGV[2..] ("<platform>:<id>", name) pairs: campaign names learned from
 --           spend rows and events (daemon/campaigns.h); the latest name of an id stands,
 --           and at most NAMES_MAX ids are kept (a new one past that is not recorded)
+--   "people" ARGV[2..] contact ids (a drill-down's page, at most a few hundred): per id
+--           {live id or "", email or "", name or ""}: the bytewise smallest email among
+--           the contact's first PEOPLE_IDS identities, and the best name apply.lua keeps
+--           per identity in jd:pn ("<v>\t<at_ms>\t<name>": verified first, then the
+--           latest, then the larger text; keep_name in apply.lua)
 local mode = ARGV[1]
 
 local function distinct(ids)
@@ -104,6 +109,44 @@ elseif mode == 'spend' then
                 table.insert(out, vals[k])
             end
         end
+    end
+    return out
+elseif mode == 'people' then
+    -- A contact's identities are few; one with very many (a shared browser's anon ids)
+    -- is read only as far as one SSCAN page, so a page of people stays cheap.
+    local PEOPLE_IDS = 256
+    local out = {}
+    for i = 2, #ARGV do
+        local cid = live_contact(ARGV[i])
+        local email, name = '', ''
+        if cid then
+            local key = 'jd:c:' .. cid .. ':ids'
+            local ids
+            if redis.call('SCARD', key) <= PEOPLE_IDS then
+                ids = redis.call('SMEMBERS', key)
+            else
+                ids = redis.call('SSCAN', key, 0, 'COUNT', PEOPLE_IDS)[2]
+            end
+            for _, ident in ipairs(ids) do
+                local v = string.match(ident, '^email\t(.*)$')
+                if v and (email == '' or str_lt(v, email)) then email = v end
+            end
+            local best_v, best_at = -1, -1
+            for k = 1, #ids, 1000 do
+                local slice = {}
+                for m = k, math.min(k + 999, #ids) do table.insert(slice, ids[m]) end
+                for _, n in ipairs(redis.call('HMGET', 'jd:pn', unpack(slice))) do
+                    local v, at, text = false, false, nil
+                    if n then v, at, text = string.match(n, '^(%d)\t(%d+)\t(.*)$') end
+                    v, at = v and tonumber(v), at and tonumber(at)
+                    if v and at and (v > best_v or (v == best_v and (at > best_at or
+                            (at == best_at and str_lt(name, text))))) then
+                        best_v, best_at, name = v, at, text
+                    end
+                end
+            end
+        end
+        table.insert(out, {cid or '', email, name})
     end
     return out
 end

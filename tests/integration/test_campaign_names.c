@@ -216,6 +216,35 @@ int main(void)
               "by=campaign: want 3 rows, got %s", jd_json_brief(report));
     cJSON_Delete(report);
 
+    /* The drill-down behind a row lists what the row counts: the lead form's conversion
+     * (by id) and the click's (by name) both, credits summing to the row's revenue. */
+    static const struct {
+        const char *key;
+        int64_t revenue;
+    } rows[] = {{"autumn_sale", 30000}, {"winter_sale", 36000}, {"spring_promo", 20000}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char path[200];
+        snprintf(path, sizeof path,
+                 "/v1/reports/attribution/conversions?model=last_touch&by=campaign&key=%s",
+                 rows[i].key);
+        JD_REQUIRE(jd_get_auth(&daemon_, path, &h) == 0 && h.status == 200,
+                   "%s: want 200, got %ld: %.300s", path, h.status, h.body ? h.body : "");
+        cJSON *d = jd_http_json(&h);
+        jd_http_free(&h);
+        int ok = 0;
+        int64_t total = jd_json_int(jd_json_path(d, "total"), &ok), credit = 0;
+        const cJSON *cv;
+        cJSON_ArrayForEach(cv, cJSON_GetObjectItemCaseSensitive(d, "conversions"))
+        {
+            int okc = 0;
+            credit += jd_json_int(jd_json_path(cv, "credit.minor"), &okc);
+        }
+        JD_EXPECT(ok && total == 2 && credit == rows[i].revenue,
+                  "drill-down of %s: want 2 conversions crediting %lld, got %s", rows[i].key,
+                  (long long)rows[i].revenue, jd_json_brief(d));
+        cJSON_Delete(d);
+    }
+
     /* The journey keeps the id in the touch. */
     long status;
     cJSON *j = jd_journey(&daemon_, "email", "bruno@example.com", &status);

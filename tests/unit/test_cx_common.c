@@ -1019,6 +1019,44 @@ static void test_stage_map(void **state)
     assert_int_equal(cx_stage_map_lookup(map, "closedwon", out, 3), -1);
 }
 
+/* The drill-downs' name: which attribute wins, and what is cleaned and cut. */
+static void test_person_name(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *attrs, *want;
+    } cases[] = {
+        {"", NULL},
+        {"{\"company\":\"Acme\"}", NULL},
+        {"{\"name\":\"Giulia Rossi\",\"first_name\":\"X\"}", "Giulia Rossi"},
+        {"{\"full_name\":\"  Marco\\t\\nBianchi  \"}", "Marco Bianchi"},
+        {"{\"first_name\":\"Anna\",\"last_name\":\"Verdi\"}", "Anna Verdi"},
+        {"{\"last_name\":\"Verdi\"}", "Verdi"},
+        {"{\"name\":\"   \",\"first_name\":\"Lia\"}", "Lia"},
+    };
+    struct cx_event ev;
+    char out[CX_NAME_MAX];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&ev, 0, sizeof ev);
+        snprintf(ev.attrs, sizeof ev.attrs, "%s", cases[i].attrs);
+        int got = cx_event_person_name(&ev, out);
+        assert_int_equal(got, cases[i].want != NULL);
+        assert_string_equal(out, cases[i].want ? cases[i].want : "");
+    }
+    /* Cut to CX_NAME_MAX - 1 bytes, never inside a UTF-8 sequence: 2-byte letters from an
+     * odd offset end one byte short. */
+    char body[1024];
+    size_t n = (size_t)snprintf(body, sizeof body, "{\"name\":\"x");
+    for (int k = 0; k < 200; k++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "\xc3\xa8");
+    snprintf(body + n, sizeof body - n, "\"}");
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.attrs, sizeof ev.attrs, "%s", body);
+    assert_int_equal(cx_event_person_name(&ev, out), 1);
+    assert_int_equal(strlen(out), CX_NAME_MAX - 2);
+    assert_int_equal((unsigned char)out[strlen(out) - 1], 0xa8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1049,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_fail),
         cmocka_unit_test(test_big_integers),
         cmocka_unit_test(test_stage_map),
+        cmocka_unit_test(test_person_name),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
