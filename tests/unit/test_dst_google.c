@@ -473,6 +473,39 @@ static void test_google_type(void **state)
     EVP_PKEY_free(key);
 }
 
+/* Facts of the wrong shape (the outbox's JSON is ours, but a bug there must not crash or
+ * leak here): every builder answers NULL or a request, never anything else. */
+static void test_builders_survive_odd_facts(void **state)
+{
+    static const char *const odd[] = {
+        "{}",
+        "[]",
+        "{\"at\":5}",
+        "{\"at\":\"2026-10-01T12:00:00Z\",\"kind\":\"payment\",\"identities\":{},"
+        "\"click_ids\":[],\"amount\":\"12\"}",
+        "{\"at\":\"2026-10-01T12:00:00Z\",\"kind\":\"payment\",\"click_ids\":{\"gclid\":1,"
+        "\"fbclid\":\"f\"},\"amount\":{\"minor\":-5,\"currency\":\"EUR\"},"
+        "\"payment_key\":\"k\"}",
+        "{\"at\":\"2026-10-01T12:00:00Z\",\"kind\":\"refund\",\"click_ids\":{\"gclid\":\"g\"},"
+        "\"amount_remaining\":{\"minor\":1e300,\"currency\":\"EUR\"},\"payment_key\":\"k\"}",
+        "{\"at\":\"2026-10-01T12:00:00Z\",\"stage\":\"nonsense\",\"previous_stage\":\"paid\","
+        "\"identities\":[1,{\"type\":\"meta_lead\"},{\"type\":\"meta_lead\",\"value\":\"7\"}],"
+        "\"click_ids\":{\"gclid\":\"g\"}}",
+    };
+    struct dst_config cfg = base_cfg;
+    size_t i;
+    (void)state;
+
+    cfg.stages = "qualified:1";
+    for (i = 0; i < N_ELEMS(odd); i++) {
+        char why[DST_WHY_MAX] = "";
+        cJSON *f = parse(odd[i]);
+        cJSON_Delete(dst_google_request(&cfg, f, why, sizeof why));
+        cJSON_Delete(dst_meta_request(&cfg, f, 1790856000, NULL, why, sizeof why));
+        cJSON_Delete(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_google_jwt_verifies),
         cmocka_unit_test(test_google_token_answer_and_cache),
         cmocka_unit_test(test_google_type),
+        cmocka_unit_test(test_builders_survive_odd_facts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
