@@ -1,8 +1,9 @@
 #!/bin/sh
 # The house as the code stands: lines per folder, the include graph between the source
-# files of connectors/, queue/, reports/ and daemon/ ("a.c -> b.h"), and the checks that
+# files of connectors/, destinations/, queue/, reports/ and daemon/ ("a.c -> b.h"), and the checks that
 # keep it a house with floors:
-#   - connectors/ includes only connectors/; queue/ only queue/ (and its generated
+#   - connectors/ includes only connectors/; destinations/ only itself and connectors/
+#     (both pure); queue/ only queue/ (and its generated
 #     headers); reports/ only reports/ and the header-only connectors/stage.h;
 #   - no circle between modules (a module is a .c and its .h): tsort finds them.
 # Usage: sh tools/include-graph.sh [--check] [TOP]   (--check prints only the verdicts)
@@ -11,7 +12,7 @@ check=0
 [ "${1:-}" = --check ] && { check=1; shift; }
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$top"
-folders="connectors queue reports daemon"
+folders="connectors destinations queue reports daemon"
 
 edges=$(mktemp)
 trap 'rm -f "$edges"' EXIT
@@ -53,6 +54,7 @@ fail=0
 # Floors: what each folder may include.
 bad=$(awk '
     $1 ~ /^connectors\// && $2 !~ /^connectors\// { print }
+    $1 ~ /^destinations\// && $2 !~ /^destinations\// && $2 !~ /^connectors\// { print }
     $1 ~ /^queue\// && $2 !~ /^queue\// && $2 !~ /^\(generated\)\// { print }
     $1 ~ /^reports\// && $2 !~ /^reports\// && $2 != "connectors/stage.h" { print }
 ' "$edges")
@@ -61,7 +63,7 @@ if [ -n "$bad" ]; then
     echo "$bad" | sed 's/^/  /'
     fail=1
 else
-    echo "ok: connectors/, queue/ and reports/ include only what their floor allows"
+    echo "ok: connectors/, destinations/, queue/ and reports/ include only what their floor allows"
 fi
 
 # Circles between modules: x.c and x.h are one module, and so are the parts of a module

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The README's "Source code layout" section and the tree agree: every .c, .h and .lua file
-# under connectors/, queue/, reports/ and daemon/ is named there, and every path named
+# under connectors/, destinations/, queue/, reports/ and daemon/ is named there, and every path named
 # there exists. A line of the section is "- `path` — what it does"; `name.[ch]` names
 # name.c and name.h, a path ending in / a folder. Usage: docs_layout.sh <source dir>
 set -eu
@@ -26,7 +26,7 @@ while read -r line path; do
         esac
     done
 done <"$tmp/named"
-for d in connectors queue reports daemon; do
+for d in connectors destinations queue reports daemon; do
     [ -d "$d" ] || continue
     find "$d" -type f \( -name '*.c' -o -name '*.h' -o -name '*.lua' \) | sort
 done | while read -r f; do
