@@ -145,6 +145,14 @@ struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_ga
     counter(b, "journeyd_clicks_invalid_total",
             "Clicks redirected without being recorded: their query was not valid.",
             m->n.clicks_invalid);
+    counter(b, "journeyd_page_views_total", "Page views accepted from the site script.",
+            m->n.page_views);
+    counter(b, "journeyd_page_views_refused_total",
+            "Page views refused at the door (origin, body, or not valid).",
+            m->n.page_views_refused);
+    counter(b, "journeyd_page_views_limited_total",
+            "Page views refused because their address was over collect_rate.",
+            m->n.page_views_limited);
     counter(b, "journeyd_reloads_total", "Configuration reloads applied.", m->n.reloads);
     counter(b, "journeyd_reload_failures_total", "Reloads refused (old config kept).",
             m->n.reload_failures);

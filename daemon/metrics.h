@@ -25,6 +25,7 @@ struct rq_client;
  * (applied … skipped), main (reloads). */
 struct metrics_counters {
     uint64_t accepted, rejected, unavailable, clicks, clicks_unrecorded, clicks_invalid;
+    uint64_t page_views, page_views_refused, page_views_limited;
     uint64_t applied, duplicates, merges, conflicts, restitched, restitches_skipped, dead_letters,
         skipped;
     uint64_t reloads, reload_failures;
