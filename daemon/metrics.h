@@ -54,7 +54,18 @@ struct metrics {
     uint64_t latency_count;
     /* Sampled by the queue probe. */
     int64_t raw_length, pending, dead_letters, group_lag;
+    /* Identity health (issue 15): the shares the last SLA report (leads and payments) or
+     * attribution report (payments) answered with; shown once a report has set them. */
+    struct {
+        int leads_set, payments_set;
+        uint64_t leads, leads_touched, payments, payments_touched;
+    } identity;
 };
+
+/* Copies the "identity" member of a report answer (rp_identity_json) into m->identity:
+ * its leads when it has them, its payments always. */
+struct cJSON;
+void metrics_set_identity(struct metrics *m, const struct cJSON *identity);
 
 void metrics_count_webhook(struct metrics *m, const char *source, int status);
 /* n old dead letters of source were dropped to make room (dead.lua's answer). */

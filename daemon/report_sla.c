@@ -42,7 +42,8 @@ struct sla_item {
     long ask[2];  /* the next page's size */
     long got[2];  /* members this round's page held */
     int sent[2], done[2];
-    int qualified; /* entered qualified (a member of jd:st:3) */
+    int qualified;       /* entered qualified (a member of jd:st:3) */
+    int64_t first_touch; /* the earliest touch among its touches and conversions */
     struct sla_ref ref[2];
 };
 
@@ -182,8 +183,11 @@ static void sla_pump(struct report_job *j)
             unsigned char f = j->tab.flags[j->next_entry];
             it->b = b;
             it->entry = j->next_entry;
+            it->first_touch = INT64_MAX;
             it->done[SRC_J] = !(f & CT_LEAD);
-            it->done[SRC_A] = !(f & CT_CONV);
+            /* A lead's touches too, for identity health (has it any?): its touches and
+             * conversions index holds only those, a page of SLA_PAGE_MAX at a time. */
+            it->done[SRC_A] = !(f & (CT_CONV | CT_LEAD));
             it->ask[SRC_J] = SLA_FIRST;
             it->ask[SRC_A] = SLA_PAGE_MAX;
             for (int s = 0; s < 2; s++) {
@@ -333,7 +337,10 @@ static void on_records(struct rq_client *c, const redisReply *r, void *priv)
         e->at_ms = p->at;
         report_parse_record(copy, e);
         /* Of the touches and conversions only the conversions: a touch without the rest
-         * of its journey could pose as the lead (report.h: what rp_sla needs). */
+         * of its journey could pose as the lead (report.h: what rp_sla needs). Of the
+         * touches, only the time of the first: identity health. */
+        if (p->src == SRC_A && e->is_touch && p->at < p->it->first_touch)
+            p->it->first_touch = p->at;
         if (p->src == SRC_A && strcmp(e->kind, "payment") != 0 && strcmp(e->kind, "refund") != 0)
             continue;
         l->n++;
@@ -450,7 +457,7 @@ static void sla_batch_end(struct sla_batch *b)
                 v[m++] = v[e];
         struct rp_contact c = {j->tab.ids + j->tab.off[it->entry], v, m};
         j->nevents += m;
-        if (rp_sla_add(j->sla_acc, &c)) {
+        if (rp_sla_add_touched(j->sla_acc, &c, it->first_touch)) {
             report_job_fail(j, 503, "unavailable", "out of memory or amounts out of range");
             break;
         }

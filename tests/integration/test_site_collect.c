@@ -320,6 +320,98 @@ static void test_tracking_template(void)
     cJSON_Delete(j);
 }
 
+/* "name value" of a /metrics line, copied into out ("" when absent). */
+static const char *metric_text(const char *name, char *out, size_t cap)
+{
+    struct jd_http h;
+    size_t n = strlen(name);
+    out[0] = '\0';
+    jd_get_auth(&daemon_, "/metrics", &h);
+    for (const char *p = h.body; p && (p = strstr(p, name)); p += n)
+        if ((p == h.body || p[-1] == '\n') && p[n] == ' ')
+            snprintf(out, cap, "%.*s", (int)strcspn(p + n + 1, "\n"), p + n + 1);
+    jd_http_free(&h);
+    return out;
+}
+
+/* A Stripe checkout paid now; its `at` is Stripe's `created`, in whole seconds, so it is
+ * dated 2 s ahead to come after this second's click and form in journey order. */
+static void stripe_payment(const char *id, const char *email, const char *ref)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"id\":\"evt_%s\",\"object\":\"event\",\"type\":\"checkout.session.completed\","
+             "\"created\":%lld,\"data\":{\"object\":{\"id\":\"cs_%s\",\"object\":"
+             "\"checkout.session\",\"amount_total\":4900,\"currency\":\"eur\","
+             "\"customer_details\":{\"email\":\"%s\"},\"payment_intent\":\"pi_%s\","
+             "%s%s%s\"metadata\":{}}}}",
+             id, (long long)jd_now_s() + 2, id, email, id, ref ? "\"client_reference_id\":\"" : "",
+             ref ? ref : "", ref ? "\"," : "");
+    struct jd_http h;
+    jd_post_stripe(&daemon_, body, &h);
+    JD_REQUIRE(h.status == 200, "stripe %s: %ld", id, h.status);
+    jd_http_free(&h);
+}
+
+/* Identity health (item 5): the SLA and attribution answers and /metrics state the share
+ * of leads and payments with a touch. lea@ came through the tracked click and pays with
+ * the script's id as Stripe's client_reference_id (joined: a touch); a signed form lead
+ * and a payment by someone never seen have none. */
+static void test_identity_health(void)
+{
+    char v[64], path[256], from[40], to[40];
+    struct jd_http h;
+    JD_EXPECT(!metric_text("journeyd_identity_leads_with_touch_ratio", v, sizeof v)[0],
+              "the gauge before any report: %s", v);
+    stripe_payment("site_paid", "lea@example.com", AID_D);
+    stripe_payment("site_cold", "cold@example.com", NULL);
+    jd_post_form(&daemon_, "{\"email\":\"notouch@example.com\",\"submission_id\":\"nt1\"}",
+                 "application/json", &h);
+    JD_EXPECT(h.status == 200, "signed form: %ld", h.status);
+    jd_http_free(&h);
+    jd_wait_drained(&daemon_, 60);
+    long st;
+    cJSON *j = jd_journey(&daemon_, "anon", AID_D, &st);
+    JD_EXPECT(
+        j && jd_has_identity(jd_json_path(j, "contact.identities"), "email", "lea@example.com") &&
+            jd_count_event(j, "stripe:evt_site_paid") == 1,
+        "the payment joins the click's journey: %s", jd_json_brief(j));
+    cJSON_Delete(j);
+
+    jd_rfc3339(jd_now_s() - 86400, from, sizeof from);
+    jd_rfc3339(jd_now_s() + 86400, to, sizeof to);
+    snprintf(path, sizeof path, "/v1/reports/sla?from=%s&to=%s", from, to);
+    JD_REQUIRE(jd_get_auth(&daemon_, path, &h) == 0 && h.status == 200, "GET %s: %ld", path,
+               h.status);
+    j = jd_http_json(&h);
+    const cJSON *id = jd_json_path(j, "identity");
+    char *t = jd_json_print(id);
+    JD_EXPECT(t && strcmp(t, "{\"leads\":2,\"leads_with_touch\":1,\"leads_share\":0.5,"
+                             "\"payments\":2,\"payments_with_touch\":1,"
+                             "\"payments_share\":0.5}") == 0,
+              "SLA identity: %s", t ? t : "(none)");
+    cJSON_free(t);
+    cJSON_Delete(j);
+    jd_http_free(&h);
+    JD_EXPECT(
+        strcmp(metric_text("journeyd_identity_leads_with_touch_ratio", v, sizeof v), "0.5000") == 0,
+        "journeyd_identity_leads_with_touch_ratio after the SLA report: '%s'", v);
+    JD_EXPECT(strcmp(metric_text("journeyd_identity_payments_with_touch_ratio", v, sizeof v),
+                     "0.5000") == 0,
+              "journeyd_identity_payments_with_touch_ratio after the SLA report: '%s'", v);
+
+    JD_REQUIRE(jd_get_auth(&daemon_, "/v1/reports/attribution", &h) == 0 && h.status == 200,
+               "GET /v1/reports/attribution: %ld", h.status);
+    j = jd_http_json(&h);
+    t = jd_json_print(jd_json_path(j, "identity"));
+    JD_EXPECT(t && strcmp(t, "{\"payments\":2,\"payments_with_touch\":1,"
+                             "\"payments_share\":0.5}") == 0,
+              "attribution identity: %s", t ? t : "(none)");
+    cJSON_free(t);
+    cJSON_Delete(j);
+    jd_http_free(&h);
+}
+
 int main(void)
 {
     jd_setup("site_collect", 300, 1);
@@ -328,6 +420,7 @@ int main(void)
     test_refusals();
     test_page_view();
     test_tracking_template();
+    test_identity_health();
     jd_daemon_stop(&daemon_);
     jd_redis_kill(&redis_, SIGKILL);
     return jd_finish();
