@@ -13,7 +13,7 @@
   var attr = function (n, d) { var v = script && script.getAttribute(n); return v === null ? d : v; };
   var days = parseInt(attr("data-days", "365"), 10) || 365;
   var needConsent = attr("data-consent", "") === "required";
-  var state = { aid: null, params: {}, started: false };
+  var state = { aid: null, params: {}, started: false, watching: false };
 
   function getCookie(name) {
     var parts = document.cookie ? document.cookie.split("; ") : [];
@@ -59,6 +59,8 @@
     try { state.params = JSON.parse(getCookie("jd_p") || "{}") || {}; } catch (e) { state.params = {}; }
     collect();
     fillAll(document);
+    if (state.watching) return; /* consent withdrawn and given again */
+    state.watching = true;
     if (window.MutationObserver)
       new MutationObserver(function (ms) {
         ms.forEach(function (m) {
