@@ -44,6 +44,7 @@ struct sla_item {
     int sent[2], done[2];
     int qualified;       /* entered qualified (a member of jd:st:3) */
     int64_t first_touch; /* the earliest touch among its touches and conversions */
+    int touch_only;      /* SRC_A is read only for first_touch: a lead, not a converter */
     struct sla_ref ref[2];
 };
 
@@ -129,7 +130,8 @@ static void sla_round(struct sla_batch *b, int first)
                 snprintf(max, sizeof(max), "+inf");
             } else {
                 /* Payments and refunds before `to`: the range's and the earlier ones
-                 * whose payment keys those may repeat. */
+                 * whose payment keys those may repeat; and the first touch before `to`
+                 * (identity health). */
                 snprintf(min, sizeof(min), "-inf");
                 snprintf(max, sizeof(max), "(%lld", (long long)j->sla.to_ms);
             }
@@ -188,8 +190,11 @@ static void sla_pump(struct report_job *j)
             /* A lead's touches too, for identity health (has it any?): its touches and
              * conversions index holds only those, a page of SLA_PAGE_MAX at a time. */
             it->done[SRC_A] = !(f & (CT_CONV | CT_LEAD));
+            it->touch_only = !(f & CT_CONV);
             it->ask[SRC_J] = SLA_FIRST;
-            it->ask[SRC_A] = SLA_PAGE_MAX;
+            /* A lead alone needs one touch: its index is read from the start in small
+             * pages, and no further once a touch is seen (most leads' first member is). */
+            it->ask[SRC_A] = it->touch_only ? SLA_FIRST : SLA_PAGE_MAX;
             for (int s = 0; s < 2; s++) {
                 it->ref[s].it = it;
                 it->ref[s].src = s;
@@ -403,6 +408,8 @@ static void sla_step(struct sla_batch *b)
                 it->done[s] = 1; /* the end of the journey, or of its part before `to` */
             else if (s == SRC_J)
                 it->done[s] = rp_sla_slice_done(it->ev[s].v, it->ev[s].n, it->qualified);
+            else if (it->touch_only && it->first_touch != INT64_MAX)
+                it->done[s] = 1;
             it->got[s] = 0;
             if (!it->done[s]) {
                 it->ask[s] = it->ask[s] * 4 < SLA_PAGE_MAX ? it->ask[s] * 4 : SLA_PAGE_MAX;
