@@ -6,7 +6,8 @@
  * ({"id","aid","at_ms","query","to"}) and the redirect location. In the worker,
  * normalize turns that record into a canonical click. /c is an open door (DESIGN §2b):
  * verify accepts only what normalize reads back whole, so a click never dead-letters and
- * its record stays small.
+ * its record stays small. The site script's page views (POST /v1/collect) are the same
+ * record with "kind":"page_view": cx_collect_record is their door, normalize reads both.
  */
 #include "common.h"
 #include "registry.h"
@@ -35,31 +36,26 @@ static size_t value_cap(const char *name)
     return CX_IDENT_VALUE_MAX;
 }
 
-/* The door's check of GET /c's query (in->query): at most CLICK_QUERY_MAX bytes, well-formed
- * escapes, the raw text and every decoded name and value UTF-8 without control characters,
- * and each value no longer than normalize keeps. A query that fails is not recorded (the
- * browser is still redirected): its record would either dead-letter or lose part of the
- * click silently. */
-static enum cx_verdict click_verify(const struct cx_source *src, const struct cx_input *in,
-                                    struct cx_reply *reply, struct cx_err *err)
+/* The check of a tracked query (GET /c's, or the landing page's that POST /v1/collect
+ * reports): at most CLICK_QUERY_MAX bytes, well-formed escapes, the raw text and every
+ * decoded name and value UTF-8 without control characters, and each value no longer than
+ * normalize keeps. An empty query passes only when may_be_empty. */
+static int query_ok(const char *query, size_t len, int may_be_empty, struct cx_err *err)
 {
-    enum cx_verdict v = CX_BAD_REQUEST;
     struct cx_form q;
-    size_t len;
+    int ok = 0;
 
-    (void)src;
-    (void)reply;
     memset(&q, 0, sizeof q);
-    len = in->query ? strnlen(in->query, CLICK_QUERY_MAX + 1) : 0;
-    if (!in->query || len == 0) {
-        cx_fail(err, "click: no query");
-        goto out;
+    if (len == 0) {
+        if (!may_be_empty)
+            cx_fail(err, "click: no query");
+        return may_be_empty;
     }
     if (len > CLICK_QUERY_MAX) {
         cx_fail(err, "click: query longer than %d bytes", CLICK_QUERY_MAX);
-        goto out;
+        return 0;
     }
-    if (!cx_text_usable(in->query, len) || cx_form_parse(&q, in->query, len) != 0) {
+    if (!cx_text_usable(query, len) || cx_form_parse(&q, query, len) != 0) {
         cx_fail(err, "click: malformed query");
         goto out;
     }
@@ -74,10 +70,27 @@ static enum cx_verdict click_verify(const struct cx_source *src, const struct cx
             goto out;
         }
     }
-    v = CX_OK;
+    ok = 1;
 out:
     cx_form_free(&q);
-    return v;
+    return ok;
+}
+
+/* The door's check of GET /c's query (in->query), by query_ok. A query that fails is not
+ * recorded (the browser is still redirected): its record would either dead-letter or lose
+ * part of the click silently. */
+static enum cx_verdict click_verify(const struct cx_source *src, const struct cx_input *in,
+                                    struct cx_reply *reply, struct cx_err *err)
+{
+    size_t len = in->query ? strnlen(in->query, CLICK_QUERY_MAX + 1) : 0;
+
+    (void)src;
+    (void)reply;
+    if (!in->query) {
+        cx_fail(err, "click: no query");
+        return CX_BAD_REQUEST;
+    }
+    return query_ok(in->query, len, 0, err) ? CX_OK : CX_BAD_REQUEST;
 }
 
 /* The click tracker's anonymous id: "a_" + 32 lowercase hex digits. */
@@ -135,26 +148,116 @@ int cx_click_location(const char *to, const char *aid, char *out, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-static void set_to_attr(struct cx_event *ev, const char *to)
+/* An absolute http(s) URL of printable UTF-8, shorter than CLICK_TO_MAX (what the journey
+ * keeps whole). */
+static int page_url_ok(const char *url)
+{
+    size_t len = strnlen(url, CLICK_TO_MAX);
+
+    return len < CLICK_TO_MAX && cx_text_usable(url, len) &&
+           (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0);
+}
+
+enum cx_verdict cx_collect_record(const unsigned char *body, size_t len, const char *view_id,
+                                  const char *cookie_aid, int64_t at_ms, char **record,
+                                  struct cx_err *err)
+{
+    enum cx_verdict v = CX_BAD_REQUEST;
+    cJSON *root = NULL, *out = NULL;
+    const char *aid, *url, *ref;
+    char query[CLICK_QUERY_MAX + 1];
+    size_t qlen = 0;
+
+    *record = NULL;
+    if (len > CX_COLLECT_BODY_MAX) {
+        cx_fail(err, "collect: body longer than %d bytes", CX_COLLECT_BODY_MAX);
+        return CX_BAD_REQUEST;
+    }
+    /* A page view is one flat object: anything deep is not one. */
+    root = cx_json_parse(body, len, 4);
+    if (!cJSON_IsObject(root)) {
+        cx_fail(err, "collect: body is not a JSON object");
+        goto out;
+    }
+    aid = cx_json_str(root, "aid");
+    url = cx_json_str(root, "url");
+    ref = cx_json_str(root, "referrer");
+    if (!aid || !is_anon_id(aid, strlen(aid))) {
+        cx_fail(err, "collect: aid must be \"a_\" and 32 lowercase hex digits");
+        goto out;
+    }
+    if (!url || !page_url_ok(url)) {
+        cx_fail(err, "collect: url must be an absolute http(s) URL under %d bytes", CLICK_TO_MAX);
+        goto out;
+    }
+    if (ref && !page_url_ok(ref)) {
+        cx_fail(err, "collect: referrer must be an absolute http(s) URL under %d bytes",
+                CLICK_TO_MAX);
+        goto out;
+    }
+    /* The landing page's query (before any #fragment) carries the utm values and click
+     * ids: held to the same rules as a tracked link's. */
+    const char *q = strchr(url, '?');
+    if (q) {
+        q++;
+        qlen = strcspn(q, "#");
+        if (qlen > CLICK_QUERY_MAX) {
+            cx_fail(err, "click: query longer than %d bytes", CLICK_QUERY_MAX);
+            goto out;
+        }
+        memcpy(query, q, qlen);
+    }
+    query[qlen] = '\0';
+    if (!query_ok(query, qlen, 1, err))
+        goto out;
+    out = cJSON_CreateObject();
+    if (!out || !cJSON_AddStringToObject(out, "kind", "page_view") ||
+        !cJSON_AddStringToObject(out, "id", view_id) || !cJSON_AddStringToObject(out, "aid", aid) ||
+        (cookie_aid && cookie_aid[0] && strcmp(cookie_aid, aid) != 0 &&
+         !cJSON_AddStringToObject(out, "aid2", cookie_aid)) ||
+        !cJSON_AddNumberToObject(out, "at_ms", (double)at_ms) ||
+        !cJSON_AddStringToObject(out, "query", query) || !cJSON_AddStringToObject(out, "to", url) ||
+        (ref && !cJSON_AddStringToObject(out, "referrer", ref))) {
+        cx_fail(err, "collect: out of memory");
+        goto out;
+    }
+    *record = cJSON_PrintUnformatted(out);
+    if (!*record)
+        cx_fail(err, "collect: out of memory");
+    else
+        v = CX_OK;
+out:
+    cJSON_Delete(out);
+    cJSON_Delete(root);
+    return v;
+}
+
+/* The journey view's attributes: the destination (a click) or the page (a page view), and
+ * the page's referrer. Each is under CLICK_TO_MAX, so both fit in CX_ATTRS_MAX. */
+static void set_attrs(struct cx_event *ev, const char *to, const char *referrer)
 {
     char buf[CLICK_TO_MAX];
     cJSON *o;
     char *s;
 
-    if (!to)
+    if (!to && !referrer)
         return;
     o = cJSON_CreateObject();
     if (!o)
         return;
-    cx_copy_text(buf, sizeof buf, to);
-    if (cJSON_AddStringToObject(o, "to", buf)) {
-        s = cJSON_PrintUnformatted(o);
-        if (s) {
-            if (strlen(s) < sizeof ev->attrs)
-                memcpy(ev->attrs, s, strlen(s) + 1);
-            cJSON_free(s);
-        }
+    cx_copy_text(buf, sizeof buf, to ? to : "");
+    if (to && !cJSON_AddStringToObject(o, "to", buf))
+        goto out;
+    cx_copy_text(buf, sizeof buf, referrer ? referrer : "");
+    if (referrer && !cJSON_AddStringToObject(o, "referrer", buf))
+        goto out;
+    s = cJSON_PrintUnformatted(o);
+    if (s) {
+        if (strlen(s) < sizeof ev->attrs)
+            memcpy(ev->attrs, s, strlen(s) + 1);
+        cJSON_free(s);
     }
+out:
     cJSON_Delete(o);
 }
 
@@ -168,8 +271,9 @@ static enum cx_result click_normalize(const struct cx_source *src, const struct 
     struct cx_event *ev;
     struct cx_form q;
     cJSON *root;
-    const char *id, *aid, *query;
+    const char *id, *aid, *query, *kind;
     int64_t at_ms;
+    int is_view;
     size_t n0 = out->n;
     int n;
 
@@ -185,12 +289,14 @@ static enum cx_result click_normalize(const struct cx_source *src, const struct 
         cx_fail(err, "click: out of memory");
         goto out;
     }
-    n = snprintf(ev->id, sizeof ev->id, "click:%s", id);
+    kind = cx_json_str(root, "kind");
+    is_view = kind && strcmp(kind, "page_view") == 0;
+    n = snprintf(ev->id, sizeof ev->id, "%s:%s", is_view ? "view" : "click", id);
     if (n < 0 || (size_t)n >= sizeof ev->id) {
         cx_fail(err, "click: id too long");
         goto out;
     }
-    cx_copy_text(ev->kind, sizeof ev->kind, "click");
+    cx_copy_text(ev->kind, sizeof ev->kind, is_view ? "visit" : "click");
     if (cx_json_int(root, "at_ms", &at_ms) == 0 && at_ms >= 0 && at_ms <= CLICK_MAX_MS)
         ev->at_ms = at_ms;
     else
@@ -198,15 +304,21 @@ static enum cx_result click_normalize(const struct cx_source *src, const struct 
     aid = cx_json_str(root, "aid");
     if (aid)
         (void)cx_event_add_identity(ev, src, "anon", aid);
-    /* Every tracked click is a touch; without utm or click ids its channel is direct. */
-    ev->has_touch = 1;
+    /* A page view also names the click tracker's cookie when the browser had another id:
+     * the two are one visitor. */
+    aid = cx_json_str(root, "aid2");
+    if (aid)
+        (void)cx_event_add_identity(ev, src, "anon", aid);
+    /* Every tracked click is a touch; without utm or click ids its channel is direct. A
+     * page view is one only when its page was landed on with utm values or click ids. */
+    ev->has_touch = !is_view;
     query = cx_json_str(root, "query");
     /* A malformed query loses its utm, never the click. */
     if (query && cx_form_parse(&q, query, strlen(query)) == 0)
         cx_event_set_touch(ev, src, cx_form_getter, &q);
-    else
+    else if (!is_view)
         cx_event_set_channel(ev, src);
-    set_to_attr(ev, cx_json_str(root, "to"));
+    set_attrs(ev, cx_json_str(root, "to"), cx_json_str(root, "referrer"));
     rc = CX_NORM_OK;
 out:
     if (rc != CX_NORM_OK)

@@ -298,6 +298,18 @@ char *cx_click_record(const char *click_id, const char *aid, const char *query, 
                       int64_t at_ms);
 int cx_click_location(const char *to, const char *aid, char *out, size_t cap);
 
+/* The site script's page views (POST /v1/collect, an open door like /c): the body
+ * {"aid": "a_…", "url": "https://…", "referrer": "https://…"} (referrer optional; other
+ * members ignored), at most CX_COLLECT_BODY_MAX bytes, checked whole here. CX_OK with
+ * *record the raw record normalize reads back as a "visit" event (id "view:…") (release with
+ * cJSON_free): the page's query is read like a tracked link's (utm values, click ids), and
+ * cookie_aid (the click tracker's cookie, may be NULL) joins aid when it differs. Anything
+ * else is CX_BAD_REQUEST with err set and no record. */
+#define CX_COLLECT_BODY_MAX 6144
+enum cx_verdict cx_collect_record(const unsigned char *body, size_t len, const char *view_id,
+                                  const char *cookie_aid, int64_t at_ms, char **record,
+                                  struct cx_err *err);
+
 /* Event list ownership: cx_list_init zeroes; cx_list_add returns a zeroed event with
  * source/type/raw filled from the arguments, or NULL when the list is full or out of
  * memory; cx_list_free releases the array (NULL-safe). */

@@ -68,7 +68,10 @@ struct cfg {
     size_t nclick_allow;
     int click_cookie_secure;
     int64_t click_cookie_days;
-    char *log_level; /* debug | info | notice | warning | error */
+    char *collect_allow[CFG_MAX_HOSTS]; /* sites whose pages may POST /v1/collect */
+    size_t ncollect_allow;
+    int64_t collect_rate; /* page views per minute from one client address */
+    char *log_level;      /* debug | info | notice | warning | error */
 
     size_t max_body; /* bytes, default 1 MiB */
     int64_t request_timeout_ms;

@@ -16,11 +16,14 @@
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "sources.h"
+#include "ui.h"
 #include "util.h"
 
-/* What to answer once the XADD is acknowledged. */
-enum ingest_answer { ANSWER_QUEUED, ANSWER_REDIRECT };
+/* What to answer once the XADD is acknowledged. ANSWER_NO_CONTENT: /c as a tracking
+ * template, 204 whether or not the click could be recorded (nobody waits for it). */
+enum ingest_answer { ANSWER_QUEUED, ANSWER_REDIRECT, ANSWER_NO_CONTENT };
 
 /* One webhook waiting for Redis. The request pointer lives here and nowhere else, so it
  * is answered exactly once: by the XADD reply (or the client's own command deadline,
@@ -84,12 +87,15 @@ static void ingest_reply(struct ingest_req *ir, int queued)
 {
     struct jd *jd = ir->jd;
     int status;
-    if (ir->answer == ANSWER_REDIRECT) {
+    if (ir->answer == ANSWER_REDIRECT || ir->answer == ANSWER_NO_CONTENT) {
         /* A click must still reach its landing page even when it cannot be recorded. */
         if (!queued)
             jd->metrics.n.clicks_unrecorded++;
         status = ir->redirect_status;
-        redirect(ir->req, status, ir->location);
+        if (ir->answer == ANSWER_REDIRECT)
+            redirect(ir->req, status, ir->location);
+        else
+            http_send(ir->req, status, NULL);
     } else if (queued) {
         status = 200;
         http_reply_text(ir->req, status, "application/json", "{\"status\":\"queued\"}");
@@ -329,6 +335,12 @@ static int destination_allowed(const struct cfg *c, const char *to)
     return ok;
 }
 
+/* Google Ads' {lpurl} when the template was not substituted (a test call): no target. */
+static int no_target(const char *to)
+{
+    return !to || !to[0] || strcmp(to, "{lpurl}") == 0;
+}
+
 /* GET /c?to=<url>&utm_…&gclid=… records the click and redirects to an allow-listed
  * destination with the anonymous id appended, so the landing page can put it in its
  * forms. Anything not on the allow-list is refused: no open redirect. The record and the
@@ -336,7 +348,13 @@ static int destination_allowed(const struct cfg *c, const char *to)
  * /c is an open door (DESIGN §2b): a query the click connector's verify does not accept
  * (too long, not UTF-8, a value normalize would not keep whole) is redirected without
  * being recorded, so it never reaches the queue, let alone the dead letters. A click that
- * cannot be recorded for want of Redis still redirects (ingest_reply). */
+ * cannot be recorded for want of Redis still redirects (ingest_reply).
+ *
+ * As a tracking template (Google Ads parallel tracking calls it in the background while
+ * the browser goes straight to the landing page): with track=1, or without a destination,
+ * it records the click and answers 204, no redirect. A `to` it is given (Google's
+ * {lpurl}) must still be allowed and is kept as the click's destination; the landing page
+ * joins the click through the gclid that /j.js reads from its URL. */
 void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
@@ -357,7 +375,11 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
         goto out;
     }
     const char *to = cx_form_get(&q, "to");
-    if (!destination_allowed(jd->cfg, to)) {
+    const char *track = cx_form_get(&q, "track");
+    int tracking = no_target(to) || (track && strcmp(track, "1") == 0);
+    if (no_target(to))
+        to = "";
+    if (!(tracking && !to[0]) && !destination_allowed(jd->cfg, to)) {
         no = (struct refusal){400, "destination_not_allowed",
                               "the destination is not on the click_allow list"};
         goto out;
@@ -372,12 +394,12 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
     ir = new_ingest_req(jd, req, "click", start_us);
     record = ir && valid ? cx_click_record(click_id, aid, query, to, in.now_ms) : NULL;
     if (!ir || (valid && !record) ||
-        cx_click_location(to, aid, ir->location, sizeof(ir->location)) != 0) {
+        (!tracking && cx_click_location(to, aid, ir->location, sizeof(ir->location)) != 0)) {
         no = (struct refusal){503, "unavailable", "out of memory"};
         goto out;
     }
-    ir->answer = ANSWER_REDIRECT;
-    ir->redirect_status = 302;
+    ir->answer = tracking ? ANSWER_NO_CONTENT : ANSWER_REDIRECT;
+    ir->redirect_status = tracking ? 204 : 302;
     snprintf(cookie, sizeof(cookie), "jd_aid=%s; Max-Age=%lld; Path=/; HttpOnly; SameSite=Lax%s",
              aid, (long long)jd->cfg->click_cookie_days * 86400,
              jd->cfg->click_cookie_secure ? "; Secure" : "");
@@ -385,7 +407,10 @@ void ingest_handle_click(struct jd *jd, struct evhttp_request *req, const char *
     jd->metrics.n.clicks++;
     if (!valid) {
         jd->metrics.n.clicks_invalid++;
-        redirect(req, ir->redirect_status, ir->location);
+        if (tracking)
+            http_send(req, ir->redirect_status, NULL);
+        else
+            redirect(req, ir->redirect_status, ir->location);
         account(jd, ir->source, ir->redirect_status, start_us);
         goto out;
     }
@@ -402,6 +427,174 @@ out:
     free(ir);
     cJSON_free(record);
     cx_form_free(&q);
+}
+
+/* The Origin's "host" and "host:port" against collect_allow (either may be listed). */
+static int collect_origin_allowed(const struct cfg *c, const char *origin)
+{
+    struct evhttp_uri *u = origin ? evhttp_uri_parse_with_flags(origin, 0) : NULL;
+    const char *scheme = u ? evhttp_uri_get_scheme(u) : NULL;
+    const char *host = u ? evhttp_uri_get_host(u) : NULL;
+    int port = u ? evhttp_uri_get_port(u) : -1;
+    char hp[300];
+    int ok = 0;
+    if (scheme && host && (strcasecmp(scheme, "https") == 0 || strcasecmp(scheme, "http") == 0)) {
+        int n = snprintf(hp, sizeof(hp), "%s:%d", host, port);
+        for (size_t i = 0; i < c->ncollect_allow && !ok; i++)
+            ok = strcasecmp(c->collect_allow[i], host) == 0 ||
+                 (port > 0 && n > 0 && (size_t)n < sizeof(hp) &&
+                  strcasecmp(c->collect_allow[i], hp) == 0);
+    }
+    if (u)
+        evhttp_uri_free(u);
+    return ok;
+}
+
+/* The client's address for the rate limit: the peer, or, when the peer is this machine (a
+ * TLS proxy in front, docs/running.md), the last X-Forwarded-For entry, the one the proxy
+ * itself appended (earlier entries are the client's to write). */
+static void client_address(struct evhttp_request *req, char *out, size_t cap)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *peer = NULL; /* libevent 2.1 hands out its own string, not const */
+    ev_uint16_t port = 0;
+    if (conn)
+        evhttp_connection_get_peer(conn, &peer, &port);
+    snprintf(out, cap, "%s", peer ? peer : "");
+    const char *xff = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Forwarded-For");
+    if (xff && peer && (strcmp(peer, "127.0.0.1") == 0 || strcmp(peer, "::1") == 0)) {
+        const char *last = strrchr(xff, ',');
+        last = last ? last + 1 : xff;
+        while (*last == ' ')
+            last++;
+        size_t len = strcspn(last, " ");
+        if (len > 0 && len < cap) {
+            memcpy(out, last, len);
+            out[len] = '\0';
+        }
+    }
+}
+
+/* POST /v1/collect {"aid","url","referrer"}: a page view from the site script. An open
+ * door (DESIGN §2b): no token, but the Origin must be on collect_allow, each client
+ * address is held to collect_rate a minute, and the body is checked whole by the click
+ * connector before anything is queued; what it queues is a small record the worker turns
+ * into a "visit" event through the normal normalize/apply path. The answer carries the
+ * CORS headers for the allowed origin (the script sends text/plain: no preflight). */
+void ingest_handle_collect(struct jd *jd, struct evhttp_request *req, const char *rest)
+{
+    (void)rest;
+    int64_t start_us = jd_mono_us();
+    struct evkeyvalq *hin = evhttp_request_get_input_headers(req);
+    struct evkeyvalq *hout = evhttp_request_get_output_headers(req);
+    const char *origin = evhttp_find_header(hin, "Origin");
+    struct refusal no = {0};
+    struct cx_err err = {{0}};
+    char addr[RL_ADDR_MAX], aid[CX_CLICK_AID_SIZE], view_id[48], secs[24];
+    char *record = NULL;
+    int64_t retry_s = 0;
+    size_t body_len = 0;
+    const unsigned char *body;
+    struct ingest_req *ir;
+    if (!jd->roles_ingest || !jd->collect_limit || jd->cfg->ncollect_allow == 0) {
+        no = (struct refusal){404, "not_found", "collect_allow is empty: no page views"};
+        goto out;
+    }
+    if (!collect_origin_allowed(jd->cfg, origin)) {
+        no = (struct refusal){403, "origin_not_allowed",
+                              "the page's origin is not on the collect_allow list"};
+        goto out;
+    }
+    evhttp_add_header(hout, "Access-Control-Allow-Origin", origin);
+    evhttp_add_header(hout, "Access-Control-Allow-Credentials", "true");
+    evhttp_add_header(hout, "Vary", "Origin");
+    client_address(req, addr, sizeof(addr));
+    if (!rl_take(jd->collect_limit, addr, jd->cfg->collect_rate, jd_now_ms(), &retry_s)) {
+        jd->metrics.n.page_views_limited++;
+        snprintf(secs, sizeof(secs), "%lld", (long long)(retry_s > 0 ? retry_s : 1));
+        evhttp_add_header(hout, "Retry-After", secs);
+        no = (struct refusal){429, "rate_limited", "too many page views from this address"};
+        goto out;
+    }
+    body = http_body(req, &body_len);
+    if (!body) {
+        no = (struct refusal){503, "unavailable", "out of memory"};
+        goto out;
+    }
+    if (body_len > CX_COLLECT_BODY_MAX) {
+        no = (struct refusal){413, "too_large", "a page view is at most 6144 bytes"};
+        goto out;
+    }
+    cx_click_cookie_aid(evhttp_find_header(hin, "Cookie"), aid);
+    if (jd_random_id("", 12, view_id, sizeof(view_id)) != 0) {
+        no = (struct refusal){503, "unavailable", "no randomness"};
+        goto out;
+    }
+    if (cx_collect_record(body, body_len, view_id, aid, jd_now_ms(), &record, &err) != CX_OK) {
+        no = (struct refusal){400, "bad_request", err.msg[0] ? err.msg : "not a page view"};
+        goto out;
+    }
+    const char *why = queue_refusal(jd);
+    ir = why ? NULL : new_ingest_req(jd, req, "collect", start_us);
+    if (!ir) {
+        jd->metrics.n.unavailable++;
+        no = (struct refusal){503, "unavailable", why ? why : "out of memory"};
+        goto out;
+    }
+    jd->metrics.n.page_views++;
+    enqueue(jd, ir, &jd->click_source, cx_lookup("click"), NULL, 0, (const unsigned char *)record,
+            strlen(record));
+out:
+    if (no.status) {
+        if (no.status != 503 && no.status != 429)
+            jd->metrics.n.page_views_refused++;
+        refuse(jd, req, &no);
+        account(jd, "collect", no.status, start_us);
+    }
+    cJSON_free(record);
+}
+
+/* GET /j.js: cached for a year when asked for by its version (/j.js?v=<the ETag's
+ * digest>, what docs/providers/site.md has sites paste), else for an hour and revalidated
+ * by ETag, so a page that pastes the bare URL picks up a new build within the hour. */
+void ingest_handle_site_script(struct jd *jd, struct evhttp_request *req, const char *rest)
+{
+    (void)rest;
+    const struct ui_asset *a = NULL;
+    for (size_t i = 0; i < site_nassets; i++)
+        if (strcmp(site_assets[i].name, "j.js") == 0)
+            a = &site_assets[i];
+    if (!a) {
+        http_reply_error(req, 404, "not_found", "no site script in this build");
+        return;
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    /* The ETag is the quoted digest: "v=<digest>" names this very build. */
+    size_t dl = strlen(a->etag) - 2;
+    int versioned = query && strncmp(query, "v=", 2) == 0 && strlen(query + 2) == dl &&
+                    strncmp(query + 2, a->etag + 1, dl) == 0;
+    evhttp_add_header(out, "Cache-Control",
+                      versioned ? "public, max-age=31536000, immutable" : "public, max-age=3600");
+    evhttp_add_header(out, "ETag", a->etag);
+    evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    if (inm && strcmp(inm, a->etag) == 0) {
+        http_send(req, 304, NULL);
+        return;
+    }
+    evhttp_add_header(out, "Content-Type", a->type);
+    struct evbuffer *b = evbuffer_new();
+    /* Static for the life of the process: no copy. */
+    if (!b || evbuffer_add_reference(b, a->data, a->len, NULL, NULL) != 0) {
+        if (b)
+            evbuffer_free(b);
+        http_reply_unavailable(jd, req, "out of memory");
+        return;
+    }
+    http_send(req, 200, b);
+    evbuffer_free(b);
 }
 
 static void on_queue_status(struct rq_client *c, const redisReply *r, void *priv)
@@ -429,6 +622,8 @@ static void on_queue_probe(evutil_socket_t fd, short what, void *arg)
 
 int ingest_start(struct jd *jd)
 {
+    if (!(jd->collect_limit = rl_new()))
+        return -1;
     jd->queue_probe = event_new(jd->base, -1, EV_PERSIST, on_queue_probe, jd);
     struct timeval tv = {1, 0};
     if (!jd->queue_probe || event_add(jd->queue_probe, &tv) != 0)
@@ -438,6 +633,8 @@ int ingest_start(struct jd *jd)
 
 void ingest_free(struct jd *jd)
 {
+    rl_free(jd->collect_limit);
+    jd->collect_limit = NULL;
     if (jd->queue_probe) {
         event_free(jd->queue_probe);
         jd->queue_probe = NULL;

@@ -23,6 +23,7 @@ struct worker;
 struct http_server;
 struct retention;
 struct ui;
+struct ratelimit;
 
 struct jd {
     struct event_base *base;
@@ -46,8 +47,9 @@ struct jd {
     int aof_off_warned;    /* "AOF is off" logged; cleared when a connect finds it on */
     int fatal;             /* exit non-zero: Redis refused our AUTH or SELECT at start */
     int64_t drain_deadline_ms;
-    struct cx_source events_source; /* POST /v1/events: api tokens as secrets */
-    struct cx_source click_source;  /* GET /c */
+    struct cx_source events_source;  /* POST /v1/events: api tokens as secrets */
+    struct cx_source click_source;   /* GET /c and POST /v1/collect */
+    struct ratelimit *collect_limit; /* POST /v1/collect per client address (ingest role) */
     struct metrics metrics;
     struct sources *sources; /* per-source delivery counts (ingest role): sources.h */
     int64_t started_ms;

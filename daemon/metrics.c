@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <event2/buffer.h>
 
 #include "metrics.h"
@@ -77,6 +78,43 @@ static void gauge(struct evbuffer *b, const char *name, const char *help, int64_
                         (long long)v);
 }
 
+static int identity_count(const cJSON *o, const char *name, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0)
+        return -1;
+    *out = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+void metrics_set_identity(struct metrics *m, const cJSON *identity)
+{
+    uint64_t a, b;
+    if (identity_count(identity, "payments", &a) == 0 &&
+        identity_count(identity, "payments_with_touch", &b) == 0) {
+        m->identity.payments = a;
+        m->identity.payments_touched = b;
+        m->identity.payments_set = 1;
+    }
+    if (identity_count(identity, "leads", &a) == 0 &&
+        identity_count(identity, "leads_with_touch", &b) == 0) {
+        m->identity.leads = a;
+        m->identity.leads_touched = b;
+        m->identity.leads_set = 1;
+    }
+}
+
+/* A share in [0, 1] of the last report's identity health, when a report has set it and
+ * it had a denominator. */
+static void identity_ratio(struct evbuffer *b, const char *name, const char *help, int set,
+                           uint64_t num, uint64_t den)
+{
+    if (!set || den == 0)
+        return;
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.4f\n", name, help, name, name,
+                        (double)num / (double)den);
+}
+
 struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
 {
     struct evbuffer *b = evbuffer_new();
@@ -145,6 +183,14 @@ struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_ga
     counter(b, "journeyd_clicks_invalid_total",
             "Clicks redirected without being recorded: their query was not valid.",
             m->n.clicks_invalid);
+    counter(b, "journeyd_page_views_total", "Page views accepted from the site script.",
+            m->n.page_views);
+    counter(b, "journeyd_page_views_refused_total",
+            "Page views refused at the door (origin, body, or not valid).",
+            m->n.page_views_refused);
+    counter(b, "journeyd_page_views_limited_total",
+            "Page views refused because their address was over collect_rate.",
+            m->n.page_views_limited);
     counter(b, "journeyd_reloads_total", "Configuration reloads applied.", m->n.reloads);
     counter(b, "journeyd_reload_failures_total", "Reloads refused (old config kept).",
             m->n.reload_failures);
@@ -192,5 +238,12 @@ struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_ga
             break;
         }
     gauge(b, "journeyd_uptime_seconds", "Seconds since start.", g->uptime_s);
+    identity_ratio(b, "journeyd_identity_leads_with_touch_ratio",
+                   "Share of the leads with at least one touch, in the last SLA report.",
+                   m->identity.leads_set, m->identity.leads_touched, m->identity.leads);
+    identity_ratio(b, "journeyd_identity_payments_with_touch_ratio",
+                   "Share of the payments with at least one touch, in the last SLA or "
+                   "attribution report.",
+                   m->identity.payments_set, m->identity.payments_touched, m->identity.payments);
     return b;
 }

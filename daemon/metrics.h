@@ -25,6 +25,7 @@ struct rq_client;
  * (applied … skipped), main (reloads). */
 struct metrics_counters {
     uint64_t accepted, rejected, unavailable, clicks, clicks_unrecorded, clicks_invalid;
+    uint64_t page_views, page_views_refused, page_views_limited;
     uint64_t applied, duplicates, merges, conflicts, restitched, restitches_skipped, dead_letters,
         skipped;
     uint64_t reloads, reload_failures;
@@ -53,7 +54,18 @@ struct metrics {
     uint64_t latency_count;
     /* Sampled by the queue probe. */
     int64_t raw_length, pending, dead_letters, group_lag;
+    /* Identity health (issue 15): the shares the last SLA report (leads and payments) or
+     * attribution report (payments) answered with; shown once a report has set them. */
+    struct {
+        int leads_set, payments_set;
+        uint64_t leads, leads_touched, payments, payments_touched;
+    } identity;
 };
+
+/* Copies the "identity" member of a report answer (rp_identity_json) into m->identity:
+ * its leads when it has them, its payments always. */
+struct cJSON;
+void metrics_set_identity(struct metrics *m, const struct cJSON *identity);
 
 void metrics_count_webhook(struct metrics *m, const char *source, int status);
 /* n old dead letters of source were dropped to make room (dead.lua's answer). */

@@ -145,6 +145,8 @@ void report_job_finish(struct report_job *j, cJSON *answer, size_t contacts)
         report_job_fail(j, 503, "unavailable", "out of memory");
         return;
     }
+    if (j->kind == REPORT_SLA || j->kind == REPORT_ATTRIBUTION)
+        metrics_set_identity(&j->jd->metrics, cJSON_GetObjectItemCaseSensitive(answer, "identity"));
     jlog(JLOG_DEBUG, "msg=report kind=%d contacts=%zu events=%zu ms=%lld", (int)j->kind, contacts,
          j->nevents, (long long)((jd_mono_us() - j->started_us) / 1000));
     if (j->format == REPORT_JSON) {

@@ -42,7 +42,9 @@ struct sla_item {
     long ask[2];  /* the next page's size */
     long got[2];  /* members this round's page held */
     int sent[2], done[2];
-    int qualified; /* entered qualified (a member of jd:st:3) */
+    int qualified;       /* entered qualified (a member of jd:st:3) */
+    int64_t first_touch; /* the earliest touch among its touches and conversions */
+    int touch_only;      /* SRC_A is read only for first_touch: a lead, not a converter */
     struct sla_ref ref[2];
 };
 
@@ -128,7 +130,8 @@ static void sla_round(struct sla_batch *b, int first)
                 snprintf(max, sizeof(max), "+inf");
             } else {
                 /* Payments and refunds before `to`: the range's and the earlier ones
-                 * whose payment keys those may repeat. */
+                 * whose payment keys those may repeat; and the first touch before `to`
+                 * (identity health). */
                 snprintf(min, sizeof(min), "-inf");
                 snprintf(max, sizeof(max), "(%lld", (long long)j->sla.to_ms);
             }
@@ -182,10 +185,16 @@ static void sla_pump(struct report_job *j)
             unsigned char f = j->tab.flags[j->next_entry];
             it->b = b;
             it->entry = j->next_entry;
+            it->first_touch = INT64_MAX;
             it->done[SRC_J] = !(f & CT_LEAD);
-            it->done[SRC_A] = !(f & CT_CONV);
+            /* A lead's touches too, for identity health (has it any?): its touches and
+             * conversions index holds only those, a page of SLA_PAGE_MAX at a time. */
+            it->done[SRC_A] = !(f & (CT_CONV | CT_LEAD));
+            it->touch_only = !(f & CT_CONV);
             it->ask[SRC_J] = SLA_FIRST;
-            it->ask[SRC_A] = SLA_PAGE_MAX;
+            /* A lead alone needs one touch: its index is read from the start in small
+             * pages, and no further once a touch is seen (most leads' first member is). */
+            it->ask[SRC_A] = it->touch_only ? SLA_FIRST : SLA_PAGE_MAX;
             for (int s = 0; s < 2; s++) {
                 it->ref[s].it = it;
                 it->ref[s].src = s;
@@ -333,7 +342,10 @@ static void on_records(struct rq_client *c, const redisReply *r, void *priv)
         e->at_ms = p->at;
         report_parse_record(copy, e);
         /* Of the touches and conversions only the conversions: a touch without the rest
-         * of its journey could pose as the lead (report.h: what rp_sla needs). */
+         * of its journey could pose as the lead (report.h: what rp_sla needs). Of the
+         * touches, only the time of the first: identity health. */
+        if (p->src == SRC_A && e->is_touch && p->at < p->it->first_touch)
+            p->it->first_touch = p->at;
         if (p->src == SRC_A && strcmp(e->kind, "payment") != 0 && strcmp(e->kind, "refund") != 0)
             continue;
         l->n++;
@@ -396,6 +408,8 @@ static void sla_step(struct sla_batch *b)
                 it->done[s] = 1; /* the end of the journey, or of its part before `to` */
             else if (s == SRC_J)
                 it->done[s] = rp_sla_slice_done(it->ev[s].v, it->ev[s].n, it->qualified);
+            else if (it->touch_only && it->first_touch != INT64_MAX)
+                it->done[s] = 1;
             it->got[s] = 0;
             if (!it->done[s]) {
                 it->ask[s] = it->ask[s] * 4 < SLA_PAGE_MAX ? it->ask[s] * 4 : SLA_PAGE_MAX;
@@ -450,7 +464,7 @@ static void sla_batch_end(struct sla_batch *b)
                 v[m++] = v[e];
         struct rp_contact c = {j->tab.ids + j->tab.off[it->entry], v, m};
         j->nevents += m;
-        int rc = rp_sla_add(j->sla_acc, &c);
+        int rc = rp_sla_add_touched(j->sla_acc, &c, it->first_touch);
         if (rc == -2) {
             report_job_fail(j, 422, "too_large", "the range holds too many leads: narrow from/to");
             break;

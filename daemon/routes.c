@@ -113,6 +113,9 @@ static const struct route routes[] = {
     {ROUTE_EXACT, "/readyz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, ROUTE_OPEN, handle_readyz},
     {ROUTE_PREFIX, "/hooks/", EVHTTP_REQ_POST | EVHTTP_REQ_GET, ROUTE_OPEN, ingest_handle_hook},
     {ROUTE_EXACT, "/c", EVHTTP_REQ_GET, ROUTE_OPEN, ingest_handle_click},
+    /* The site script and its page views: open doors (DESIGN §2b), no token. */
+    {ROUTE_EXACT, "/j.js", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, ROUTE_OPEN, ingest_handle_site_script},
+    {ROUTE_EXACT, "/v1/collect", EVHTTP_REQ_POST, ROUTE_OPEN, ingest_handle_collect},
     {ROUTE_EXACT, "/v1/events", EVHTTP_REQ_POST, ROUTE_WRITE, ingest_handle_events},
     {ROUTE_EXACT, "/v1/journey", EVHTTP_REQ_GET, ROUTE_READ, api_handle_journey},
     {ROUTE_PREFIX, "/v1/contacts/", EVHTTP_REQ_GET, ROUTE_READ, api_handle_contact},

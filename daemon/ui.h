@@ -39,6 +39,10 @@ struct ui_asset {
 };
 extern const struct ui_asset ui_assets[];
 extern const size_t ui_nassets;
+/* The site script's files (generated/site_assets.c, from daemon/site/), served by
+ * ingest.c at GET /j.js. */
+extern const struct ui_asset site_assets[];
+extern const size_t site_nassets;
 
 struct ui *ui_new(void);
 void ui_free(struct ui *u);

@@ -67,6 +67,7 @@ struct rp_attribution {
     size_t *slots; /* open addressing: row index + 1, 0 = empty; power-of-two size */
     size_t nslots;
     uint64_t serial;
+    uint64_t payments, payments_touched; /* identity health: payments credited to a touch */
     int err; /* sticky: the first failure of an add, returned ever after */
 };
 
@@ -332,6 +333,11 @@ int rp_attribution_add(struct rp_attribution *a, const struct rp_contact *c)
         }
         int payment = cv[k].amount >= 0 && rp_is_kind(cv[k].ev, "payment");
         uint64_t serial = ++a->serial;
+        int touched = 0;
+        for (size_t i = 0; i < s.n; i++)
+            touched |= s.touch[i] != NULL;
+        a->payments += (uint64_t)payment;
+        a->payments_touched += (uint64_t)(payment && touched);
         for (size_t i = 0; i < s.n && rc == 0; i++) {
             struct arow *r;
             rc = row_of(a, rp_attribution_key(a, s.touch[i]), &r);
@@ -456,6 +462,7 @@ cJSON *rp_attribution_json(const struct rp_attribution *a)
         rp_put(o, "by", cJSON_CreateString(key_names[a->p.by])) ||
         rp_put(o, "from", rp_instant_json(a->p.from_ms)) ||
         rp_put(o, "to", rp_instant_json(a->p.to_ms)) ||
+        rp_put(o, "identity", rp_identity_json(0, 0, 0, a->payments, a->payments_touched)) ||
         rp_put(o, "rows", rows = cJSON_CreateArray()))
         goto fail;
     for (size_t i = 0; i < a->nrows; i++)

@@ -104,3 +104,32 @@ int rp_parse_name(const char *s, const char *const *names, size_t n, int *out)
         }
     return -1;
 }
+
+/* A share of 4 decimals, or null without a denominator; NULL on failure. */
+static cJSON *share_json(uint64_t num, uint64_t den)
+{
+    uint64_t r4;
+    if (den == 0)
+        return cJSON_CreateNull();
+    if (rp_rate4(num, den, &r4))
+        return NULL;
+    return rp_fixed_number((int64_t)r4, 4);
+}
+
+cJSON *rp_identity_json(int with_leads, uint64_t leads, uint64_t leads_touched, uint64_t payments,
+                        uint64_t payments_touched)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    if ((with_leads && (rp_put(o, "leads", rp_uint_number(leads)) ||
+                        rp_put(o, "leads_with_touch", rp_uint_number(leads_touched)) ||
+                        rp_put(o, "leads_share", share_json(leads_touched, leads)))) ||
+        rp_put(o, "payments", rp_uint_number(payments)) ||
+        rp_put(o, "payments_with_touch", rp_uint_number(payments_touched)) ||
+        rp_put(o, "payments_share", share_json(payments_touched, payments))) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}

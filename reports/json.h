@@ -28,6 +28,13 @@ cJSON *rp_uint_number(uint64_t v);
 /* RFC 3339 in UTC (§7 "Dates are RFC 3339 … in UTC"), milliseconds only when present. */
 int rp_format_instant(int64_t ms, char *buf, size_t cap);
 
+/* Identity health (issue 15): {"leads", "leads_with_touch", "leads_share", "payments",
+ * "payments_with_touch", "payments_share"}, each share 4 decimals or null without a
+ * denominator; the leads members only when with_leads (attribution does not count
+ * leads). A low share means the site kit is missing somewhere (docs/api.md). */
+cJSON *rp_identity_json(int with_leads, uint64_t leads, uint64_t leads_touched, uint64_t payments,
+                        uint64_t payments_touched);
+
 /* An instant, or null for the open ends INT64_MIN / INT64_MAX ("all time", §7). */
 cJSON *rp_instant_json(int64_t ms);
 

@@ -236,6 +236,11 @@ cJSON *rp_sla(const struct rp_contact *contacts, size_t n, const struct rp_sla_p
 struct rp_sla;
 struct rp_sla *rp_sla_new(const struct rp_sla_params *p);
 int rp_sla_add(struct rp_sla *s, const struct rp_contact *c);
+/* rp_sla_add for a reader that gives a contact only part of its journey (below): the
+ * earliest touch it saw apart from the events (INT64_MAX: none), for the answer's
+ * "identity" (the share of leads and payments with a touch; the events' own touches
+ * count too). */
+int rp_sla_add_touched(struct rp_sla *s, const struct rp_contact *c, int64_t first_touch_ms);
 cJSON *rp_sla_json(struct rp_sla *s);
 void rp_sla_free(struct rp_sla *s);
 

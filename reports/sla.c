@@ -145,6 +145,7 @@ static int leads_target(const struct rp_dec *t, int64_t from, int64_t to, uint64
 
 struct sla_acc {
     uint64_t leads, self_served, answered, within, qualified;
+    uint64_t leads_touched, payments, payments_touched; /* identity health */
     int64_t *resp;
     size_t nresp, cresp;
     struct waiting *wait;
@@ -196,8 +197,9 @@ static int keep_lead(struct sla_acc *acc, const char *contact, int64_t lead_at,
 }
 
 /* One contact's part of the SLA. */
-static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p,
-                       const struct rp_bhours *bh, const struct rp_dec *hours, struct sla_acc *acc)
+static int sla_contact(const struct rp_contact *c, int64_t first_touch,
+                       const struct rp_sla_params *p, const struct rp_bhours *bh,
+                       const struct rp_dec *hours, struct sla_acc *acc)
 {
     struct rp_jview v;
     struct rp_conv *cv = NULL;
@@ -211,6 +213,17 @@ static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p
     for (size_t i = 0; i < ncv; i++)
         if (rp_purse_add(&acc->revenue, cv[i].ev->currency, cv[i].amount))
             goto out;
+    /* Identity health: a payment with a touch at or before it; a lead with a touch before
+     * `to` (first_touch: the earliest the caller saw apart from the events, before `to`,
+     * or INT64_MAX). */
+    for (size_t i = 0; i < v.n; i++)
+        if (v.ev[i]->is_touch && v.ev[i]->at_ms < first_touch && v.ev[i]->at_ms < p->to_ms)
+            first_touch = v.ev[i]->at_ms;
+    for (size_t i = 0; i < ncv; i++)
+        if (cv[i].amount >= 0 && rp_is_kind(cv[i].ev, "payment")) {
+            acc->payments++;
+            acc->payments_touched += (uint64_t)(first_touch <= cv[i].ev->at_ms);
+        }
     /* The lead entry is the first event in journey order at stage lead or higher; its at
      * is the stage entry of §6b. The lead counts when that event is a marketing event. */
     size_t li = 0;
@@ -226,6 +239,7 @@ static int sla_contact(const struct rp_contact *c, const struct rp_sla_params *p
         goto out;
     }
     acc->leads++;
+    acc->leads_touched += (uint64_t)(first_touch != INT64_MAX);
     int qualified = 0;
     for (size_t i = li; i < v.n && !qualified; i++)
         qualified = rp_clamp_stage(v.ev[i]->stage) >= JD_STAGE_QUALIFIED;
@@ -397,11 +411,17 @@ struct rp_sla *rp_sla_new(const struct rp_sla_params *p)
 
 int rp_sla_add(struct rp_sla *s, const struct rp_contact *c)
 {
+    return rp_sla_add_touched(s, c, INT64_MAX);
+}
+
+int rp_sla_add_touched(struct rp_sla *s, const struct rp_contact *c, int64_t first_touch_ms)
+{
     if (!s || !c)
         return -1;
     if (s->failed)
         return s->failed;
-    int rc = sla_contact(c, s->p, s->p->business_hours ? &s->bh : NULL, &s->hours, &s->acc);
+    int rc = sla_contact(c, first_touch_ms, s->p, s->p->business_hours ? &s->bh : NULL,
+                         &s->hours, &s->acc);
     if (rc)
         s->failed = rc == -2 ? -2 : -1;
     return s->failed;
@@ -453,7 +473,11 @@ cJSON *rp_sla_json(struct rp_sla *s)
         rp_put(o, "marketing",
                sla_marketing_json(&s->acc, p, p->leads_per_month ? &s->lpm : NULL,
                                   p->qualified_rate ? &s->qrt : NULL)) ||
-        rp_put(o, "revenue", rp_purse_json(&s->acc.revenue)) || put_targets(o, p)) {
+        rp_put(o, "revenue", rp_purse_json(&s->acc.revenue)) ||
+        rp_put(o, "identity",
+               rp_identity_json(1, s->acc.leads, s->acc.leads_touched, s->acc.payments,
+                                s->acc.payments_touched)) ||
+        put_targets(o, p)) {
         cJSON_Delete(o);
         o = NULL;
     }

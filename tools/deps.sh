@@ -3,7 +3,7 @@
 # are missing (one apt-get update, only when something must be installed).
 set -eu
 pkgs="gcc make cmake pkg-config libevent-dev libhiredis-dev libcurl4-openssl-dev libcjson-dev
-      libssl-dev libsystemd-dev libcmocka-dev redis-server curl clang-format
+      libssl-dev libsystemd-dev libcmocka-dev redis-server curl openssl clang-format
       chromium nodejs"
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs wrk"
 missing=""

@@ -27,6 +27,7 @@ journeyd on http://127.0.0.1:8080 (config: $state/journeyd.conf, Ctrl-C stops)
   POST /hooks/stripe   Stripe webhooks   (secret whsec_demo_secret)
   POST /hooks/site     website forms     (HMAC secret form_demo_secret)
   GET  /c?to=https://example.com/&utm_source=google&utm_medium=cpc&gclid=...  click tracker
+  GET  /j.js  POST /v1/collect            site script and its page views (origins: collect_allow)
   POST /v1/events      custom events     (Authorization: Bearer demo-token-local-only)
   GET  /v1/journey?email=...             (Authorization: Bearer demo-token-local-only)
   GET  /v1/reports/attribution|funnel|sla?from=…&to=…   (Bearer demo-token-local-only)
@@ -43,5 +44,8 @@ until curl -sf http://127.0.0.1:8080/readyz >/dev/null 2>&1; do
 done
 if [ ! -f "$state/seeded" ]; then
     "$top/build/bench/jdsim" --demo --url http://127.0.0.1:8080 && touch "$state/seeded"
+    # And one visitor live, the site kit's way: click, page view, form, payment, one journey.
+    echo "one visitor's way (tools/first-journey.sh):"
+    sh "$top/tools/first-journey.sh" || echo "tools/first-journey.sh failed (is openssl installed?)"
 fi
 wait $pid

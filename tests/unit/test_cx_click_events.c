@@ -175,6 +175,117 @@ static void test_click_verify_implies_normalize(void **state)
                  refused);
 }
 
+/* The site script's page views (POST /v1/collect): what the door accepts, normalize reads
+ * back as a visit: the landing's utm and click ids, the page and its referrer, the
+ * click tracker's cookie id beside the script's; refusals say why. */
+static void test_collect_record(void **state)
+{
+    static const char body[] =
+        "{\"aid\":\"" AID "\",\"url\":\"https://example.com/landing?utm_source=news&"
+        "utm_medium=email&utm_campaign=autumn&gclid=G1#top\",\"referrer\":"
+        "\"https://mail.example.org/\",\"extra\":1}";
+    static const char plain[] = "{\"aid\":\"" AID "\",\"url\":\"https://example.com/pricing\"}";
+    char *rec = NULL;
+    struct cx_err err;
+    struct norm n;
+    const struct cx_event *ev;
+
+    (void)state;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(cx_collect_record((const unsigned char *)body, strlen(body), "v1",
+                                       "a_fedcba9876543210fedcba9876543210", 1790855000123, &rec,
+                                       &err),
+                     CX_OK);
+    assert_int_equal(run_normalize(&n, "click", "click", rec), CX_NORM_OK);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "view:v1");
+    assert_string_equal(ev->kind, "visit");
+    assert_string_equal(cx_event_stage(ev), "visit");
+    assert_int_equal(ev->at_ms, 1790855000123);
+    assert_int_equal(ev->nidentities, 3);
+    assert_string_equal(ev->identities[0].value, AID);
+    assert_string_equal(ev->identities[1].value, "a_fedcba9876543210fedcba9876543210");
+    assert_string_equal(ev->identities[2].type, "gclid");
+    assert_int_equal(ev->has_touch, 1);
+    assert_string_equal(ev->touch.campaign, "autumn");
+    assert_string_equal(ev->touch.channel, "paid_search"); /* a gclid decides */
+    assert_string_equal(ev->attrs, "{\"to\":\"https://example.com/landing?utm_source=news&"
+                                   "utm_medium=email&utm_campaign=autumn&gclid=G1#top\","
+                                   "\"referrer\":\"https://mail.example.org/\"}");
+    cx_list_free(&n.list);
+    cJSON_free(rec);
+
+    /* A page without parameters is a visit, not a touch; the same cookie id is not
+     * repeated. */
+    assert_int_equal(
+        cx_collect_record((const unsigned char *)plain, strlen(plain), "v2", AID, 5, &rec, &err),
+        CX_OK);
+    assert_int_equal(run_normalize(&n, "click", "click", rec), CX_NORM_OK);
+    assert_int_equal(n.list.v[0].has_touch, 0);
+    assert_int_equal(n.list.v[0].nidentities, 1);
+    cx_list_free(&n.list);
+    cJSON_free(rec);
+
+    static const char *const bad[] = {
+        "",
+        "null",
+        "{\"aid\":\"" AID "\"}",
+        "{\"aid\":\"a_1\",\"url\":\"https://example.com/\"}",
+        "{\"aid\":\"" AID "\",\"url\":\"ftp://example.com/\"}",
+        "{\"aid\":\"" AID "\",\"url\":\"https://example.com/?a=%zz\"}",
+        "{\"aid\":\"" AID "\",\"url\":\"https://example.com/\",\"referrer\":\"x\"}",
+    };
+    for (size_t i = 0; i < N_ELEMS(bad); i++) {
+        memset(&err, 0, sizeof err);
+        rec = (char *)1;
+        if (cx_collect_record((const unsigned char *)bad[i], strlen(bad[i]), "v", NULL, 1, &rec,
+                              &err) != CX_BAD_REQUEST ||
+            rec != NULL || !err.msg[0])
+            fail_msg("row %zu (%s): not refused with a reason", i, bad[i]);
+    }
+    char big[CX_COLLECT_BODY_MAX + 2];
+    memset(big, ' ', sizeof big);
+    assert_int_equal(
+        cx_collect_record((const unsigned char *)big, sizeof big, "v", NULL, 1, &rec, &err),
+        CX_BAD_REQUEST);
+}
+
+/* Whatever the door accepts, normalize takes whole (an open door never dead-letters). */
+static void test_collect_implies_normalize(void **state)
+{
+    static const char seed_body[] =
+        "{\"aid\":\"" AID "\",\"url\":\"https://example.com/l?utm_source=g&gclid=X1&"
+        "utm_campaign=%C3%A9t%C3%A9\",\"referrer\":\"https://www.google.com/\"}";
+    static char b[8192];
+    uint64_t seed = 0x243f6a8885a308d3u;
+    size_t accepted = 0, refused = 0;
+
+    (void)state;
+    for (int i = 0; i < 20000; i++) {
+        size_t len = strlen(seed_body);
+        struct cx_err err;
+        struct norm n;
+        char *rec;
+
+        memcpy(b, seed_body, len + 1);
+        for (uint64_t e = 1 + cx_test_rand(&seed) % 3; e > 0; e--)
+            len = cx_test_mutate(&seed, b, len, sizeof b - 1);
+        memset(&err, 0, sizeof err);
+        if (cx_collect_record((const unsigned char *)b, len, "v", NULL, 1, &rec, &err) != CX_OK) {
+            refused++;
+            continue;
+        }
+        accepted++;
+        if (run_normalize(&n, "click", "click", rec) != CX_NORM_OK)
+            fail_msg("collect accepted %.*s, normalize refused: %s", (int)len, b, n.err.msg);
+        cx_list_free(&n.list);
+        cJSON_free(rec);
+    }
+    if (accepted < 500 || refused < 500)
+        fail_msg("generated %zu accepted and %zu refused bodies: too few of one", accepted,
+                 refused);
+}
+
 static void test_click_normalize(void **state)
 {
     struct norm n;
@@ -782,6 +893,8 @@ int main(void)
         cmocka_unit_test(test_click_cookie_aid),
         cmocka_unit_test(test_click_record_round_trip),
         cmocka_unit_test(test_click_location),
+        cmocka_unit_test(test_collect_record),
+        cmocka_unit_test(test_collect_implies_normalize),
         cmocka_unit_test(test_events_verify),
         cmocka_unit_test(test_events_verify_bad_bodies),
         cmocka_unit_test(test_events_too_many_identities),

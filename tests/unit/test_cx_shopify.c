@@ -196,6 +196,39 @@ static void norm_free(struct norm *n)
 
 #define WEBHOOK_ID "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
 
+/* The site script's journeyd.shopify() as cart attributes (issue 15): Shopify copies them
+ * to the order's note_attributes, and the order carries the visitor's id, utm values and
+ * click id. */
+static void test_norm_site_kit_cart_attributes(void **state)
+{
+    static const char body[] =
+        "{\"id\":5550001,\"name\":\"#1001\",\"currency\":\"EUR\",\"total_price\":\"49.00\","
+        "\"email\":\"lea@example.com\",\"note_attributes\":["
+        "{\"name\":\"jd_aid\",\"value\":\"a_0123456789abcdef0123456789abcdef\"},"
+        "{\"name\":\"utm_source\",\"value\":\"google\"},"
+        "{\"name\":\"utm_medium\",\"value\":\"cpc\"},"
+        "{\"name\":\"utm_campaign\",\"value\":\"spring\"},"
+        "{\"name\":\"gclid\",\"value\":\"G_cart_1\"}]}";
+    struct norm n;
+    const struct cx_event *ev;
+    int anon = 0, gclid = 0;
+
+    (void)state;
+    assert_int_equal(normalize(&n, "orders/paid", WEBHOOK_ID, body, strlen(body)), CX_NORM_OK);
+    ev = &n.list.v[0];
+    for (size_t i = 0; i < ev->nidentities; i++) {
+        anon |= strcmp(ev->identities[i].type, "anon") == 0 &&
+                strcmp(ev->identities[i].value, "a_0123456789abcdef0123456789abcdef") == 0;
+        gclid |= strcmp(ev->identities[i].type, "gclid") == 0 &&
+                 strcmp(ev->identities[i].value, "G_cart_1") == 0;
+    }
+    assert_true(anon);
+    assert_true(gclid);
+    assert_string_equal(ev->touch.campaign, "spring");
+    assert_string_equal(ev->touch.channel, "paid_search");
+    norm_free(&n);
+}
+
 static void test_norm_orders_paid(void **state)
 {
     static const char *const want_ids[] = {"email",
@@ -439,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_d1_vector),
         cmocka_unit_test(test_verify_body),
         cmocka_unit_test(test_norm_orders_paid),
+        cmocka_unit_test(test_norm_site_kit_cart_attributes),
         cmocka_unit_test(test_norm_d1_body_and_fallback_id),
         cmocka_unit_test(test_norm_refund),
         cmocka_unit_test(test_norm_replay_with_new_headers),

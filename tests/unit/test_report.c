@@ -165,6 +165,8 @@ static void split_case(const struct rp_event *touches, size_t n, int64_t at, int
 static void expect_json(cJSON *j, const char *expected)
 {
     assert_non_null(j);
+    /* Identity health has its own test (test_identity_health). */
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "identity");
     char *s = cJSON_PrintUnformatted(j);
     assert_non_null(s);
     if (strcmp(s, expected) != 0)
@@ -1680,12 +1682,18 @@ static void check_sla_reads(const struct rp_contact *cs, size_t n, const struct 
 {
     static struct rp_event ev_store[256][2 * MAXEV];
     struct rp_contact part[256];
+    int64_t first_touch[256]; /* what the daemon sees of the touches (report_sla.c) */
     size_t k = 0;
     assert_true(n <= 256);
     for (size_t i = 0; i < n; i++) {
         size_t m = sla_reads(&cs[i], p, ev_store[k]);
         if (m == 0)
             continue;
+        first_touch[k] = INT64_MAX;
+        for (size_t e = 0; e < cs[i].n; e++)
+            if (cs[i].events[e].is_touch && cs[i].events[e].at_ms < p->to_ms &&
+                cs[i].events[e].at_ms < first_touch[k])
+                first_touch[k] = cs[i].events[e].at_ms;
         part[k].id = cs[i].id;
         part[k].events = ev_store[k];
         part[k].n = m;
@@ -1695,8 +1703,12 @@ static void check_sla_reads(const struct rp_contact *cs, size_t n, const struct 
     struct rp_sla *acc = rp_sla_new(p);
     assert_non_null(acc);
     for (size_t i = k; i > 0; i--)
-        assert_int_equal(rp_sla_add(acc, &part[i - 1]), 0);
+        assert_int_equal(rp_sla_add_touched(acc, &part[i - 1], first_touch[i - 1]), 0);
     cJSON *c = rp_sla_json(acc);
+    /* The parts alone lack the touches before the lead: the one-call form over them is
+     * compared without its identity health. */
+    cJSON_ReplaceItemInObjectCaseSensitive(b, "identity",
+                                           cJSON_Duplicate(cJSON_GetObjectItem(a, "identity"), 1));
     rp_sla_free(acc);
     char *x = cJSON_PrintUnformatted(a), *y = cJSON_PrintUnformatted(b);
     char *z = cJSON_PrintUnformatted(c);
@@ -1711,6 +1723,78 @@ static void check_sla_reads(const struct rp_contact *cs, size_t n, const struct 
     cJSON_Delete(a);
     cJSON_Delete(b);
     cJSON_Delete(c);
+}
+
+/* Identity health (issue 15 item 5): the share of payments (attribution, SLA) and of
+ * leads (SLA) with at least one touch. Attribution: c1, c3, c4 have a touch before their
+ * payment, c2 none → 3 of 4 = 0.75 (a repeat and a refund are not payments). SLA,
+ * October: la (a click, then a form) and lb (a form alone) are leads → 1 of 2; la pays
+ * after its click, lc pays with a touch only after the payment, ld's touch comes after
+ * `to` → 1 of 3 payments. A reader that gives only part of a journey (the daemon's) passes
+ * the first touch it saw: lb's touch is then counted. */
+static void test_identity_health(void **state)
+{
+    (void)state;
+    set_tz("UTC");
+    struct rp_event c1[3] = {touch("t1", T - 3 * DAY, "paid_social", "spring"),
+                             pay("p1", T, 10001, "EUR", "pi_1"),
+                             pay("p1b", T + HOUR, 10001, "EUR", "pi_1")};
+    struct rp_event c2[2] = {pay("p2", T, 5000, "USD", "pi_2"),
+                             refund("r2", T + DAY, 100, "USD", "pi_2")};
+    struct rp_event c3[2] = {touch("t3", T - DAY, "paid_social", "spring"),
+                             pay("p3", T, 3000, "USD", "pi_3")};
+    struct rp_event c4[2] = {touch("t4", T - DAY, "", ""), pay("p4", T, 7, "EUR", "pi_4")};
+    struct rp_contact cs[4] = {{"c1", c1, 3}, {"c2", c2, 2}, {"c3", c3, 2}, {"c4", c4, 2}};
+    struct rp_attr_params ap = params(RP_LINEAR);
+    struct rp_attribution *a = rp_attribution_new(&ap, 100);
+    assert_non_null(a);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rp_attribution_add(a, &cs[i]), 0);
+    cJSON *j = rp_attribution_json(a);
+    assert_non_null(j);
+    char *txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "identity"));
+    assert_non_null(txt);
+    assert_string_equal(txt, "{\"payments\":4,\"payments_with_touch\":3,\"payments_share\":0.75}");
+    free(txt);
+    cJSON_Delete(j);
+    rp_attribution_free(a);
+
+    struct rp_event la[3] = {touch("la1", utc(2026, 10, 1, 9, 0), "paid_search", "brand"),
+                             ev("la2", utc(2026, 10, 1, 10, 0), "form", 2, "form"),
+                             pay("la3", utc(2026, 10, 2, 0, 0), 900, "EUR", "pi_a")};
+    struct rp_event lb[1] = {ev("lb1", utc(2026, 10, 3, 0, 0), "form", 2, "form")};
+    struct rp_event lc[2] = {pay("lc1", utc(2026, 10, 4, 0, 0), 500, "EUR", "pi_c"),
+                             touch("lc2", utc(2026, 10, 5, 0, 0), "email", "")};
+    struct rp_event ld[2] = {pay("ld1", utc(2026, 10, 6, 0, 0), 500, "EUR", "pi_d"),
+                             touch("ld2", utc(2026, 11, 5, 0, 0), "email", "")};
+    struct rp_contact ls[4] = {{"la", la, 3}, {"lb", lb, 1}, {"lc", lc, 2}, {"ld", ld, 2}};
+    struct rp_sla_params p;
+    memset(&p, 0, sizeof(p));
+    p.from_ms = utc(2026, 10, 1, 0, 0);
+    p.to_ms = utc(2026, 11, 1, 0, 0);
+    p.now_ms = utc(2026, 10, 20, 0, 0);
+    j = rp_sla(ls, 4, &p);
+    assert_non_null(j);
+    txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "identity"));
+    assert_non_null(txt);
+    assert_string_equal(txt, "{\"leads\":2,\"leads_with_touch\":1,\"leads_share\":0.5,"
+                             "\"payments\":3,\"payments_with_touch\":1,"
+                             "\"payments_share\":0.3333}");
+    free(txt);
+    cJSON_Delete(j);
+
+    struct rp_sla *acc = rp_sla_new(&p);
+    assert_non_null(acc);
+    assert_int_equal(rp_sla_add_touched(acc, &ls[1], utc(2026, 9, 30, 0, 0)), 0);
+    j = rp_sla_json(acc);
+    rp_sla_free(acc);
+    assert_non_null(j);
+    txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "identity"));
+    assert_string_equal(txt, "{\"leads\":1,\"leads_with_touch\":1,\"leads_share\":1,"
+                             "\"payments\":0,\"payments_with_touch\":0,"
+                             "\"payments_share\":null}");
+    free(txt);
+    cJSON_Delete(j);
 }
 
 static void test_slice_done(void **state)
@@ -1963,6 +2047,7 @@ int main(void)
         cmocka_unit_test(test_funnel_compare_dst_set),
         cmocka_unit_test(test_funnel_compare_rules),
         cmocka_unit_test(test_sla),
+        cmocka_unit_test(test_identity_health),
         cmocka_unit_test(test_sla_business_hours),
         cmocka_unit_test(test_sla_target),
         cmocka_unit_test(test_slice_done),
