@@ -24,6 +24,7 @@
  */
 #include "config.h"
 #include "config_keys.h"
+#include "listing.h"
 #include "log.h"
 
 #include <errno.h>
@@ -1035,6 +1036,17 @@ static int end_source(struct parser *p)
     for (size_t i = 0; needs && needs[i]; i++)
         if (!has_value(s, needs[i]))
             return fail(p, sl, "[source %s] needs '%s'", s->name, needs[i]);
+    /* Said at load time: a reconcile that could never read anything would only fail in
+     * the background, once per interval. */
+    if (s->reconcile_ms > 0 && !cx_list_supported(s->type))
+        return fail(p, sl, "[source %s] 'reconcile' is not available for type %s (stripe, shopify)",
+                    s->name, s->type);
+    if (s->reconcile_ms > 0 && !has_value(s, "api_token"))
+        return fail(p, sl, "[source %s] 'reconcile' needs 'api_token'", s->name);
+    if (s->reconcile_ms > 0 && strcmp(s->type, "shopify") == 0 && !has_value(s, "api_base"))
+        return fail(p, sl,
+                    "[source %s] 'reconcile' needs 'api_base' (https://<shop>.myshopify.com)",
+                    s->name);
     return 0;
 }
 

@@ -29,7 +29,8 @@ struct cfg_source {
     /* Storage for the strings the cx_source view points into. */
     char *secrets_buf, *verify_token, *username, *password, *public_url;
     char *api_token, *api_base, *stages, *allow_origins, *thank_you_url, *graph_version;
-    struct cx_source cx; /* the connectors' view; points into the fields above */
+    int64_t reconcile_ms; /* reconcile.c: list the provider's API this often; 0 = off */
+    struct cx_source cx;  /* the connectors' view; points into the fields above */
 };
 
 /* What an API token may do (DESIGN §7); each scope includes the ones before it. A token

@@ -22,6 +22,7 @@
 struct worker;
 struct http_server;
 struct retention;
+struct reconcile;
 struct ui;
 
 struct jd {
@@ -51,6 +52,7 @@ struct jd {
     struct metrics metrics;
     int64_t started_ms;
     struct retention *retention; /* the retention sweep's timer (worker role) */
+    struct reconcile *reconcile; /* reconciliation and queued backfills (worker role) */
 };
 
 #endif
