@@ -33,6 +33,7 @@ static void usage(FILE *out)
 struct bf {
     struct event_base *base;
     int rc;
+    int said; /* a progress line was printed */
 };
 
 static void on_progress(const struct reconcile_progress *p, void *ud)
@@ -44,7 +45,13 @@ static void on_progress(const struct reconcile_progress *p, void *ud)
         fprintf(stderr, "backfill %s: failed: %s (run it again to resume)\n", p->source,
                 p->why ? p->why : "");
         bf->rc = 1;
-    } else
+    } else if (!bf->said && !p->done && p->pages > 0)
+        fprintf(stderr,
+                "backfill %s: resuming the backfill since %s: %llu pages, %llu events "
+                "queued before, at %s\n",
+                p->source, since, (unsigned long long)p->pages, (unsigned long long)p->fetched,
+                p->after ? p->after : "");
+    else
         fprintf(stderr, "backfill %s: since %s: %llu pages, %llu events queued%s%s\n", p->source,
                 since, (unsigned long long)p->pages, (unsigned long long)p->fetched,
                 p->done                   ? ", done"
@@ -53,6 +60,7 @@ static void on_progress(const struct reconcile_progress *p, void *ud)
                 p->done    ? ""
                 : p->after ? p->after
                            : "");
+    bf->said = 1;
     if (p->done) {
         if (p->done > 0)
             fprintf(stderr,
@@ -102,7 +110,7 @@ int jd_backfill_main(int argc, char **argv)
     }
     struct cfg_err cerr = {{0}};
     struct jd jd = {0};
-    struct bf bf = {NULL, 0};
+    struct bf bf = {NULL, 0, 0};
     struct reconcile *r = NULL;
     struct event *sig_int = NULL, *sig_term = NULL;
     int rc = 1;
