@@ -20,16 +20,56 @@
 
 int cx_list_supported(const char *type)
 {
-    return type && (strcmp(type, "stripe") == 0 || strcmp(type, "shopify") == 0);
+    return type && (strcmp(type, "stripe") == 0 || strcmp(type, "shopify") == 0 ||
+                    strcmp(type, "meta_leads") == 0);
 }
 
-/* Provider ids are letters, digits and '_' (evt_…, decimal order ids): anything else in a
- * stored cursor is refused rather than pasted into a URL. */
+size_t cx_list_nforms(const struct cx_source *src)
+{
+    if (strcmp(src->type, "meta_leads") != 0)
+        return 1;
+    size_t n = 0;
+    for (const char *p = src->forms; p && *p; p++)
+        n += *p == ',';
+    return src->forms && src->forms[0] ? n + 1 : 0;
+}
+
+int cx_list_form(const struct cx_source *src, size_t i, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (strcmp(src->type, "meta_leads") != 0)
+        return i == 0 ? 0 : -1;
+    const char *p = src->forms;
+    for (size_t k = 0; p && k < i; k++) {
+        p = strchr(p, ',');
+        p = p ? p + 1 : NULL;
+    }
+    if (!p || !*p)
+        return -1;
+    while (*p == ' ')
+        p++;
+    size_t n = strcspn(p, ", ");
+    if (n == 0 || n >= cap)
+        return -1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static int is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Provider ids are letters, digits and '_' (evt_…, decimal order ids), Graph paging
+ * cursors base64 ('+', '/', '=', '-' too): anything else in a stored cursor is refused,
+ * and what is not a letter, digit or '_' is percent-encoded in the URL. */
 static int cursor_ok(const char *s)
 {
+    if (strlen(s) >= CX_ID_MAX)
+        return 0;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
+        if (!is_alnum(*s) && !strchr("_-+/=", *s))
             return 0;
     return 1;
 }
@@ -45,6 +85,16 @@ static int append(char *out, size_t cap, const char *fmt, ...)
     int n = vsnprintf(out + len, cap - len, fmt, ap);
     va_end(ap);
     return n < 0 || (size_t)n >= cap - len ? -1 : 0;
+}
+
+/* Appends name=<cursor, percent-encoded>. */
+static int append_cursor(char *out, size_t cap, const char *name, const char *cursor)
+{
+    int bad = append(out, cap, "&%s=", name);
+    for (const char *c = cursor; !bad && *c; c++)
+        bad = is_alnum(*c) || *c == '_' ? append(out, cap, "%c", *c)
+                                        : append(out, cap, "%%%02X", (unsigned char)*c);
+    return bad;
 }
 
 static int base_of(const struct cx_source *src, const char *dflt, char *out, size_t cap)
@@ -75,7 +125,7 @@ static int stripe_request(const struct cx_source *src, const struct cx_list_quer
     if (!bad && q->feed == CX_FEED_FAILED)
         bad = append(out->url, sizeof out->url, "&delivery_success=false");
     if (!bad && q->after && q->after[0])
-        bad = append(out->url, sizeof out->url, "&starting_after=%s", q->after);
+        bad = append_cursor(out->url, sizeof out->url, "starting_after", q->after);
     if (bad)
         return cx_fail(err, "stripe: list URL too long");
     int n = snprintf(out->headers[0], sizeof out->headers[0], "Authorization: Bearer %s",
@@ -98,12 +148,48 @@ static int shopify_request(const struct cx_source *src, const struct cx_list_que
     if (append(out->url, sizeof out->url,
                "/admin/api/" CX_SHOPIFY_API_VERSION
                "/orders.json?status=any&limit=%d&updated_at_min=%s&since_id=%s",
-               CX_LIST_PAGE_MAX, since, q->after && q->after[0] ? q->after : "0") != 0)
+               CX_LIST_PAGE_MAX, since, q->after && q->after[0] ? q->after : "0") != 0 ||
+        strspn(q->after ? q->after : "", "0123456789") != strlen(q->after ? q->after : ""))
         return cx_fail(err, "shopify: list URL too long");
     int n = snprintf(out->headers[0], sizeof out->headers[0], "X-Shopify-Access-Token: %s",
                      src->api_token);
     if (n < 0 || (size_t)n >= sizeof out->headers[0])
         return cx_fail(err, "shopify: api_token too long");
+    out->nheaders = 1;
+    return 0;
+}
+
+#define META_GRAPH "https://graph.facebook.com/"
+
+static int meta_request(const struct cx_source *src, const struct cx_list_query *q,
+                        struct cx_fetch *out, struct cx_err *err)
+{
+    char graph[sizeof(META_GRAPH) + 16];
+    const char *version =
+        src->graph_version && src->graph_version[0] ? src->graph_version : CX_META_GRAPH_VERSION;
+    int n = snprintf(graph, sizeof graph, META_GRAPH "%s", version);
+    if (n < 0 || (size_t)n >= sizeof graph)
+        return cx_fail(err, "meta_leads: graph_version too long");
+    if (!q->form || !q->form[0] || strspn(q->form, "0123456789") != strlen(q->form))
+        return cx_fail(err, "meta_leads: reconcile needs forms (lead form ids)");
+    /* api_base, when set, is the whole base (version included), as for the look-ups. */
+    if (base_of(src, graph, out->url, sizeof out->url) != 0)
+        return cx_fail(err, "meta_leads: api_base too long");
+    /* filtering=[{"field":"time_created","operator":"GREATER_THAN","value":<since>}] */
+    int bad =
+        append(out->url, sizeof out->url,
+               "/%s/leads?fields=id,created_time,form_id&limit=100&filtering=%%5B%%7B%%22field"
+               "%%22%%3A%%22time_created%%22%%2C%%22operator%%22%%3A%%22GREATER_THAN%%22%%2C%%22"
+               "value%%22%%3A%" PRId64 "%%7D%%5D",
+               q->form, q->since_s - 1);
+    if (!bad && q->after && q->after[0])
+        bad = append_cursor(out->url, sizeof out->url, "after", q->after);
+    if (bad)
+        return cx_fail(err, "meta_leads: list URL too long");
+    n = snprintf(out->headers[0], sizeof out->headers[0], "Authorization: Bearer %s",
+                 src->api_token);
+    if (n < 0 || (size_t)n >= sizeof out->headers[0])
+        return cx_fail(err, "meta_leads: api_token too long");
     out->nheaders = 1;
     return 0;
 }
@@ -120,6 +206,8 @@ int cx_list_request(const struct cx_source *src, const struct cx_list_query *q,
         return stripe_request(src, q, out, err);
     if (strcmp(src->type, "shopify") == 0)
         return shopify_request(src, q, out, err);
+    if (strcmp(src->type, "meta_leads") == 0)
+        return meta_request(src, q, out, err);
     return cx_fail(err, "%s: no list API", src->type);
 }
 
@@ -258,11 +346,73 @@ static int shopify_read(const struct cx_source *src, cJSON *root, struct cx_list
     return 0;
 }
 
+/* A lead of the list becomes the leadgen webhook Meta sends for it: the worker then looks
+ * the lead up (fields, ad, campaign) and normalizes it exactly as the webhook's. */
+static int meta_read(const struct cx_source *src, const struct cx_list_query *q, const cJSON *root,
+                     struct cx_list_page *out, struct cx_err *err)
+{
+    (void)src;
+    const cJSON *data = cx_json_arr(root, "data");
+    if (!data)
+        return cx_fail(err, "meta_leads list: no data array");
+    const cJSON *lead;
+    cJSON_ArrayForEach(lead, data)
+    {
+        char id[CX_ID_MAX];
+        int64_t at = 0;
+        if (cx_json_id(lead, "id", id, sizeof id) != 0 || strspn(id, "0123456789") != strlen(id))
+            return cx_fail(err, "meta_leads list: a lead without a numeric id");
+        if (++out->listed > CX_LIST_PAGE_MAX)
+            return cx_fail(err, "meta_leads list: more leads than a page holds");
+        if (cx_parse_iso8601(cx_json_str(lead, "created_time"), &at) != 0)
+            at = 0;
+        cJSON *hook = cJSON_CreateObject(), *entry = cJSON_CreateObject();
+        cJSON *change = cJSON_CreateObject(), *value = cJSON_CreateObject();
+        cJSON *entries = cJSON_CreateArray(), *changes = cJSON_CreateArray();
+        int ok = hook && entry && change && value && entries && changes &&
+                 cJSON_AddStringToObject(hook, "object", "page") &&
+                 cJSON_AddStringToObject(value, "leadgen_id", id) &&
+                 cJSON_AddStringToObject(value, "form_id", q->form ? q->form : "") &&
+                 (at <= 0 || cJSON_AddNumberToObject(value, "created_time", (double)(at / 1000))) &&
+                 cJSON_AddStringToObject(change, "field", "leadgen");
+        if (ok) {
+            cJSON_AddItemToObject(change, "value", value);
+            value = NULL;
+            cJSON_AddItemToArray(changes, change);
+            change = NULL;
+            cJSON_AddItemToObject(entry, "changes", changes);
+            changes = NULL;
+            cJSON_AddItemToArray(entries, entry);
+            entry = NULL;
+            cJSON_AddItemToObject(hook, "entry", entries);
+            entries = NULL;
+            ok = add_item(out, hook, id, NULL) == 0;
+        }
+        cJSON_Delete(hook);
+        cJSON_Delete(entry);
+        cJSON_Delete(change);
+        cJSON_Delete(value);
+        cJSON_Delete(entries);
+        cJSON_Delete(changes);
+        if (!ok)
+            return cx_fail(err, "meta_leads list: out of memory");
+    }
+    /* Graph pages on: paging.next is there while more follow, with the cursor. */
+    const cJSON *paging = cx_json_obj(root, "paging");
+    const char *after = cx_json_str(cx_json_obj(paging, "cursors"), "after");
+    out->more = cx_json_str(paging, "next") != NULL && after && out->listed > 0;
+    if (out->more) {
+        if (!cursor_ok(after))
+            return cx_fail(err, "meta_leads list: a paging cursor that is not base64");
+        snprintf(out->after, sizeof out->after, "%s", after);
+    }
+    return 0;
+}
+
 int cx_list_parse(const struct cx_source *src, const struct cx_list_query *q, long status,
                   const unsigned char *body, size_t len, struct cx_list_page *out,
                   struct cx_err *err)
 {
-    (void)q;
     memset(out, 0, sizeof(*out));
     if (status == 401 || status == 403)
         return cx_fail(err, "%s list: HTTP %ld (api_token refused or lacks read access)", src->type,
@@ -277,6 +427,8 @@ int cx_list_parse(const struct cx_source *src, const struct cx_list_query *q, lo
         rc = stripe_read(src, root, out, err);
     else if (strcmp(src->type, "shopify") == 0)
         rc = shopify_read(src, root, out, err);
+    else if (strcmp(src->type, "meta_leads") == 0)
+        rc = meta_read(src, q, root, out, err);
     else
         rc = cx_fail(err, "%s: no list API", src->type);
     cJSON_Delete(root);

@@ -14,6 +14,12 @@
  *           &limit=250&since_id=<order id>, oldest id first; each paid order is an
  *           orders/paid record and each of its refunds a refunds/create record
  *           (shopify.dev/docs/api/admin-rest/latest/resources/order).
+ *   meta_leads GET <graph>/<form id>/leads?fields=id,created_time,form_id&limit=100
+ *           &filtering=[{"field":"time_created","operator":"GREATER_THAN","value":<since>}]
+ *           [&after=<paging cursor>], one form after the other (the source's `forms`;
+ *           developers.facebook.com/docs/marketing-api/guides/lead-ads/retrieving); each
+ *           lead becomes the leadgen webhook Meta would have sent, so the worker looks the
+ *           lead up and normalizes it like the webhook.
  */
 #ifndef JD_CX_LISTING_H
 #define JD_CX_LISTING_H
@@ -36,6 +42,7 @@ enum cx_list_feed {
 
 struct cx_list_query {
     enum cx_list_feed feed;
+    const char *form;  /* meta_leads: the lead form read (one of the source's forms) */
     int64_t since_s;   /* window start (Unix seconds) */
     const char *after; /* the cursor: "" or NULL for the first page */
 };
@@ -59,6 +66,10 @@ struct cx_list_page {
 
 /* 1 when reconciliation can read sources of this type. */
 int cx_list_supported(const char *type);
+/* How many forms a walk of src reads one after the other (meta_leads: its `forms`), 1 for
+ * the other types; the i-th into out (""), 0 or -1 when i is out of range. */
+size_t cx_list_nforms(const struct cx_source *src);
+int cx_list_form(const struct cx_source *src, size_t i, char *out, size_t cap);
 /* The GET of one page of q for src into out (url and headers); 0, or -1 with err. */
 int cx_list_request(const struct cx_source *src, const struct cx_list_query *q,
                     struct cx_fetch *out, struct cx_err *err);

@@ -120,11 +120,14 @@ int jd_backfill_main(int argc, char **argv)
         return 1;
     }
     const struct cfg_source *s = cfg_find_source(jd.cfg, source);
-    if (!s || !cx_list_supported(s->type) || !s->api_token || !s->api_token[0]) {
+    if (!s || !cx_list_supported(s->type) || !s->api_token || !s->api_token[0] ||
+        cx_list_nforms(&s->cx) == 0) {
         fprintf(stderr, "journeyd backfill: [source %s] %s\n", source,
-                !s                            ? "is not in the config"
-                : !cx_list_supported(s->type) ? "has no list API to read (stripe, shopify)"
-                                              : "needs api_token");
+                !s ? "is not in the config"
+                : !cx_list_supported(s->type)
+                    ? "has no list API to read (stripe, shopify, meta_leads)"
+                : !s->api_token || !s->api_token[0] ? "needs api_token"
+                                                    : "needs forms (the lead form ids to read)");
         CFG_FREE(jd.cfg);
         return 1;
     }

@@ -1039,10 +1039,18 @@ static int end_source(struct parser *p)
     /* Said at load time: a reconcile that could never read anything would only fail in
      * the background, once per interval. */
     if (s->reconcile_ms > 0 && !cx_list_supported(s->type))
-        return fail(p, sl, "[source %s] 'reconcile' is not available for type %s (stripe, shopify)",
+        return fail(p, sl,
+                    "[source %s] 'reconcile' is not available for type %s (stripe, shopify, "
+                    "meta_leads)",
                     s->name, s->type);
     if (s->reconcile_ms > 0 && !has_value(s, "api_token"))
         return fail(p, sl, "[source %s] 'reconcile' needs 'api_token'", s->name);
+    if (s->reconcile_ms > 0 && strcmp(s->type, "meta_leads") == 0 && !has_value(s, "forms"))
+        return fail(p, sl, "[source %s] 'reconcile' needs 'forms' (the lead form ids to read)",
+                    s->name);
+    if (s->forms && strcmp(s->type, "meta_leads") != 0)
+        return fail(p, sl, "[source %s] 'forms' applies only to sources of type meta_leads",
+                    s->name);
     if (s->reconcile_ms > 0 && strcmp(s->type, "shopify") == 0 && !has_value(s, "api_base"))
         return fail(p, sl,
                     "[source %s] 'reconcile' needs 'api_base' (https://<shop>.myshopify.com)",
@@ -1196,6 +1204,7 @@ static int finish(struct parser *p)
         s->cx.api_base = s->api_base;
         s->cx.stages = s->stages;
         s->cx.graph_version = s->graph_version;
+        s->cx.forms = s->forms;
         s->cx.allow_origins = s->allow_origins;
         s->cx.default_country_code = c->default_country_code;
         s->cx.channels = &c->channels;

@@ -59,6 +59,8 @@ struct reconcile {
     enum cx_list_feed feed;
     int64_t since_s, next_s;
     char after[CX_ID_MAX];
+    size_t form_i; /* meta_leads: which of the source's forms the walk reads */
+    char form[40];
     uint64_t pages, fetched, walk_pages;
     int waiting, failed, finished;
     struct cx_list_page *page;
@@ -187,13 +189,23 @@ static void page_queued(struct reconcile *r)
         if (row)
             row->fetched += p->n;
     }
-    r->finished = !p->more;
+    r->finished = 0;
     if (p->more)
         snprintf(r->after, sizeof(r->after), "%s", p->after);
-    else
+    else {
+        /* This form (or the one listing) is read to its end: the next form, or done. */
+        const struct cfg_source *s = cfg_find_source(r->jd->cfg, r->source);
         r->after[0] = '\0';
+        if (s && r->form_i + 1 < cx_list_nforms(&s->cx))
+            r->form_i++;
+        else {
+            r->finished = 1;
+            r->form_i = 0;
+        }
+    }
     cx_list_page_free(p); /* queued: the next page reuses the storage */
-    char since[24], next[24], feed[8], pages[24], fetched[24];
+    char since[24], next[24], feed[8], pages[24], fetched[24], form[24];
+    snprintf(form, sizeof(form), "%zu", r->form_i);
     snprintf(since, sizeof(since), "%lld",
              (long long)(r->finished && !r->backfill ? r->next_s : r->since_s));
     snprintf(next, sizeof(next), "%lld", (long long)r->next_s);
@@ -201,10 +213,11 @@ static void page_queued(struct reconcile *r)
     snprintf(pages, sizeof(pages), "%llu", (unsigned long long)r->pages);
     snprintf(fetched, sizeof(fetched), "%llu", (unsigned long long)r->fetched);
     const char *state = r->finished ? "done" : "running";
-    const char *argv[] = {"HSET", r->key, "since", since, "next",  next,  "after",   r->after,
-                          "feed", feed,   "state", state, "pages", pages, "fetched", fetched};
-    size_t lens[16];
-    int argc = 16;
+    const char *argv[] = {"HSET",  r->key,   "since",   since,   "next",  next,
+                          "after", r->after, "feed",    feed,    "state", state,
+                          "pages", pages,    "fetched", fetched, "form",  form};
+    size_t lens[18];
+    int argc = 18;
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     if (rq_command(rq_of(r->jd), 0, on_saved, r, argc, argv, lens) != 0)
@@ -237,7 +250,7 @@ static void on_page(void *ud, enum outbound_result result, long status, const ch
         walk_end(r, -1, "source no longer configured");
         return;
     }
-    struct cx_list_query q = {r->feed, r->since_s, r->after};
+    struct cx_list_query q = {r->feed, r->form, r->since_s, r->after};
     struct cx_err err = {{0}};
     if (cx_list_parse(&s->cx, &q, status, (const unsigned char *)body, len, r->page, &err) != 0) {
         walk_end(r, -1, err.msg);
@@ -276,7 +289,16 @@ static void fetch_page(struct reconcile *r)
         walk_end(r, -1, "source no longer configured");
         return;
     }
-    struct cx_list_query q = {r->feed, r->since_s, r->after};
+    if (cx_list_form(&s->cx, r->form_i, r->form, sizeof(r->form)) != 0) {
+        /* The forms changed under a walk (a reload): start the list over. */
+        r->form_i = 0;
+        r->after[0] = '\0';
+        if (cx_list_form(&s->cx, 0, r->form, sizeof(r->form)) != 0) {
+            walk_end(r, -1, "no forms to read");
+            return;
+        }
+    }
+    struct cx_list_query q = {r->feed, r->form, r->since_s, r->after};
     struct cx_fetch *fx = calloc(1, sizeof(*fx));
     struct cx_err err = {{0}};
     if (!fx) {
@@ -349,7 +371,7 @@ static void on_cursor(struct rq_client *c, const redisReply *reply, void *priv)
 {
     struct reconcile *r = priv;
     (void)c;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 7) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 8) {
         walk_end(r, -1, "cursor not read (redis)");
         return;
     }
@@ -360,10 +382,13 @@ static void on_cursor(struct rq_client *c, const redisReply *reply, void *priv)
     snprintf(r->after, sizeof(r->after), "%s", after ? after : "");
     r->feed = feed && num(feed) == CX_FEED_FAILED ? CX_FEED_FAILED : CX_FEED_RECENT;
     r->pages = r->fetched = 0;
+    /* The form in hand when the walk was cut short (its cursor belongs to it). */
+    r->form_i = r->after[0] ? (size_t)num(field(reply, 7)) : 0;
     if (r->backfill) {
         if (r->cli && !running) {
             r->since_s = r->cli_since_s;
             r->after[0] = '\0';
+            r->form_i = 0;
         } else if (!running) {
             /* A request whose backfill is over (or was never written): forget it. */
             const char *argv[] = {"SREM", BACKFILL_REQUESTS, r->source};
@@ -385,6 +410,7 @@ static void on_cursor(struct rq_client *c, const redisReply *reply, void *priv)
         r->since_s = now_s - (stripe ? RECONCILE_FIRST_FAILED_S : RECONCILE_FIRST_RECENT_S);
         r->next_s = now_s - RECONCILE_OVERLAP_S;
         r->after[0] = '\0';
+        r->form_i = 0;
     } else {
         r->since_s = num(since);
         /* A walk cut short goes on in its window; a fresh one opens the next. */
@@ -410,12 +436,12 @@ static void walk_start(struct reconcile *r, const struct cfg_source *s, int back
     snprintf(r->type, sizeof(r->type), "%s", s->type);
     snprintf(r->key, sizeof(r->key), "%s%s", backfill ? BACKFILL_KEY_PREFIX : RECONCILE_KEY_PREFIX,
              s->name);
-    const char *argv[] = {"HMGET", r->key,  "since", "next",   "after",
-                          "feed",  "state", "pages", "fetched"};
-    size_t lens[9];
-    for (int i = 0; i < 9; i++)
+    const char *argv[] = {"HMGET", r->key,  "since", "next",    "after",
+                          "feed",  "state", "pages", "fetched", "form"};
+    size_t lens[10];
+    for (int i = 0; i < 10; i++)
         lens[i] = strlen(argv[i]);
-    if (rq_command(rq_of(r->jd), 0, on_cursor, r, 9, argv, lens) != 0)
+    if (rq_command(rq_of(r->jd), 0, on_cursor, r, 10, argv, lens) != 0)
         walk_end(r, -1, "redis unavailable");
 }
 
@@ -425,7 +451,7 @@ static void on_request(struct rq_client *c, const redisReply *reply, void *priv)
     if (r->active || !reply || reply->type != REDIS_REPLY_STRING)
         return;
     const struct cfg_source *s = cfg_find_source(r->jd->cfg, reply->str);
-    if (!s || !cx_list_supported(s->type) || !s->api_token) {
+    if (!s || !cx_list_supported(s->type) || !s->api_token || cx_list_nforms(&s->cx) == 0) {
         const char *argv[] = {"SREM", BACKFILL_REQUESTS, reply->str};
         size_t lens[] = {4, strlen(BACKFILL_REQUESTS), reply->len};
         jlog(JLOG_NOTICE, "msg=\"backfill request dropped: no such source that can list\"");

@@ -16,7 +16,7 @@
 #include "connector.h"
 #include "listing.h"
 
-extern const struct cx_connector cx_stripe, cx_shopify;
+extern const struct cx_connector cx_stripe, cx_shopify, cx_meta_leads;
 
 static struct cx_source source(const char *type, const char *base)
 {
@@ -64,7 +64,7 @@ static void test_stripe_request(void **state)
     struct cx_source s = source("stripe", NULL);
     struct cx_fetch fx;
     struct cx_err err = {{0}};
-    struct cx_list_query q = {CX_FEED_FAILED, 1790000000, ""};
+    struct cx_list_query q = {CX_FEED_FAILED, NULL, 1790000000, ""};
     assert_int_equal(cx_list_request(&s, &q, &fx, &err), 0);
     assert_non_null(strstr(fx.url, "https://api.stripe.com/v1/events?limit=100"));
     assert_non_null(strstr(fx.url, "&created%5Bgte%5D=1790000000"));
@@ -76,7 +76,7 @@ static void test_stripe_request(void **state)
     assert_int_equal(fx.nheaders, 1);
 
     s = source("stripe", "http://127.0.0.1:9/");
-    q = (struct cx_list_query){CX_FEED_RECENT, 1790000000, "evt_1Abc"};
+    q = (struct cx_list_query){CX_FEED_RECENT, NULL, 1790000000, "evt_1Abc"};
     assert_int_equal(cx_list_request(&s, &q, &fx, &err), 0);
     assert_non_null(strstr(fx.url, "http://127.0.0.1:9/v1/events?"));
     assert_null(strstr(fx.url, "delivery_success"));
@@ -102,7 +102,7 @@ static void test_stripe_page(void **state)
         "1}}},"
         "{\"id\":\"evt_1\",\"object\":\"event\",\"type\":\"customer.created\",\"created\":1}]}";
     struct cx_source s = source("stripe", NULL);
-    struct cx_list_query q = {CX_FEED_RECENT, 0, ""};
+    struct cx_list_query q = {CX_FEED_RECENT, NULL, 0, ""};
     struct cx_list_page *p = calloc(1, sizeof *p);
     struct cx_err err = {{0}};
     assert_non_null(p);
@@ -137,7 +137,7 @@ static void test_shopify(void **state)
     struct cx_source s = source("shopify", "https://example.myshopify.com");
     struct cx_fetch fx;
     struct cx_err err = {{0}};
-    struct cx_list_query q = {CX_FEED_RECENT, 1790000000, ""};
+    struct cx_list_query q = {CX_FEED_RECENT, NULL, 1790000000, ""};
     assert_int_equal(cx_list_request(&s, &q, &fx, &err), 0);
     assert_string_equal(fx.url, "https://example.myshopify.com/admin/api/" CX_SHOPIFY_API_VERSION
                                 "/orders.json?status=any&limit=250&updated_at_min="
@@ -169,13 +169,70 @@ static void test_shopify(void **state)
     free(p);
 }
 
+static void test_meta(void **state)
+{
+    (void)state;
+    struct cx_source s = source("meta_leads", "http://127.0.0.1:9/v19.0");
+    s.forms = "1234567890, 987654321";
+    char form[40];
+    assert_int_equal(cx_list_nforms(&s), 2);
+    assert_int_equal(cx_list_form(&s, 0, form, sizeof form), 0);
+    assert_string_equal(form, "1234567890");
+    assert_int_equal(cx_list_form(&s, 1, form, sizeof form), 0);
+    assert_string_equal(form, "987654321");
+    assert_int_equal(cx_list_form(&s, 2, form, sizeof form), -1);
+
+    struct cx_fetch fx;
+    struct cx_err err = {{0}};
+    struct cx_list_query q = {CX_FEED_RECENT, "1234567890", 1790000000, "QVFI+a/b="};
+    assert_int_equal(cx_list_request(&s, &q, &fx, &err), 0);
+    assert_string_equal(fx.url, "http://127.0.0.1:9/v19.0/1234567890/leads?fields=id,created_time,"
+                                "form_id&limit=100&filtering=%5B%7B%22field%22%3A%22time_created"
+                                "%22%2C%22operator%22%3A%22GREATER_THAN%22%2C%22value%22%3A"
+                                "1789999999%7D%5D&after=QVFI%2Ba%2Fb%3D");
+    assert_string_equal(fx.headers[0], "Authorization: Bearer tok_read_only_0123456789");
+
+    static const char body[] =
+        "{\"data\":[{\"id\":\"9007199254740993\",\"created_time\":\"2026-10-01T10:00:00+0000\","
+        "\"form_id\":\"1234567890\"}],\"paging\":{\"cursors\":{\"before\":\"QVFIa\","
+        "\"after\":\"QVFIb\"},\"next\":\"https://graph.facebook.com/v19.0/1234567890/leads?"
+        "after=QVFIb\"}}";
+    struct cx_list_page *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    q.after = "";
+    assert_int_equal(cx_list_parse(&s, &q, 200, (const unsigned char *)body, strlen(body), p, &err),
+                     0);
+    assert_int_equal(p->n, 1);
+    assert_true(p->more);
+    assert_string_equal(p->after, "QVFIb");
+    /* The item is the leadgen webhook: the connector asks for the lead, as for a webhook. */
+    struct cx_raw raw = {
+        "meta_leads", "1-0", 1700000000000, (const unsigned char *)p->v[0].body, p->v[0].len,
+        NULL,         0};
+    struct cx_event_list out;
+    struct cx_fetch_list *need = calloc(1, sizeof *need);
+    assert_non_null(need);
+    cx_list_init(&out);
+    assert_int_equal(cx_meta_leads.normalize(&s, &raw, NULL, &out, need, &err), CX_NORM_NEED_FETCH);
+    assert_int_equal(need->n, 1);
+    assert_non_null(strstr(need->v[0].url, "http://127.0.0.1:9/v19.0/9007199254740993?fields="));
+    cx_list_free(&out);
+    free(need);
+    cx_list_page_free(p);
+    /* The last page has no paging.next. */
+    static const char last[] = "{\"data\":[],\"paging\":{\"cursors\":{\"after\":\"x\"}}}";
+    assert_int_equal(cx_list_parse(&s, &q, 200, (const unsigned char *)last, strlen(last), p, &err),
+                     0);
+    assert_false(p->more);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_supported),
-        cmocka_unit_test(test_stripe_request),
-        cmocka_unit_test(test_stripe_page),
-        cmocka_unit_test(test_shopify),
+        cmocka_unit_test(test_supported),   cmocka_unit_test(test_stripe_request),
+        cmocka_unit_test(test_stripe_page), cmocka_unit_test(test_shopify),
+        cmocka_unit_test(test_meta),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
