@@ -125,7 +125,9 @@ static void walk_end(struct reconcile *r, int outcome, const char *why)
              r->backfill ? "backfill" : "reconcile", r->source,
              jlog_quote(why, strlen(why), q, sizeof(q)));
     } else if (outcome > 0)
-        jlog(JLOG_INFO, "msg=\"%s done\" source=%s pages=%llu fetched=%llu",
+        /* Every interval: said at info only when the walk brought something back. */
+        jlog(r->fetched || r->backfill ? JLOG_INFO : JLOG_DEBUG,
+             "msg=\"%s done\" source=%s pages=%llu fetched=%llu",
              r->backfill ? "backfill" : "reconcile", r->source, (unsigned long long)r->pages,
              (unsigned long long)r->fetched);
     if (r->cli) {
@@ -284,6 +286,12 @@ static void on_page(void *ud, enum outbound_result result, long status, const ch
 
 static void fetch_page(struct reconcile *r)
 {
+    /* Webhooks first: with the raw stream half full (max_queue), the walk waits and goes
+     * on from its cursor, so a backfill never makes ingest answer 503. */
+    if (!r->cli && r->jd->queue_length > 0 && r->jd->queue_length >= r->jd->cfg->max_queue / 2) {
+        walk_end(r, 0, "");
+        return;
+    }
     const struct cfg_source *s = cfg_find_source(r->jd->cfg, r->source);
     if (!s || strcmp(s->type, r->type) != 0) {
         walk_end(r, -1, "source no longer configured");

@@ -51,7 +51,7 @@ static long long reconciled(void)
 static void check_journeys(void)
 {
     for (int i = 0; i < 4; i++) {
-        char email[64], id[64];
+        char email[192], id[192];
         snprintf(email, sizeof email, "lead%d.%s@example.com", i, leads[0]);
         snprintf(id, sizeof id, "meta_leads:%s", leads[i]);
         long st;
@@ -91,7 +91,7 @@ int main(void)
     JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
 
     /* The lead look-ups, as for a webhook. */
-    char path[128], body[2048];
+    char path[256], body[2048];
     for (int i = 0; i < 4; i++) {
         char iso[32];
         jd_rfc3339(jd_now_s() - 3600 + i, iso, sizeof iso);
