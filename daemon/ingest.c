@@ -426,7 +426,10 @@ static void on_queue_status(struct rq_client *c, const redisReply *r, void *priv
 {
     struct jd *jd = priv;
     (void)c;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+    /* status.lua answers four figures since it gained the oldest entry's id: a check for
+     * exactly three left the queue length at 0, so neither max_queue nor the reconcile
+     * walks' back-pressure ever saw the queue. */
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
         return;
     jd->queue_length = jd->metrics.raw_length = r->element[0]->integer;
     jd->metrics.pending = r->element[1]->integer;
