@@ -143,6 +143,12 @@ static void test_shopify(void **state)
                                 "/orders.json?status=any&limit=250&updated_at_min="
                                 "2026-09-21T14:13:20Z&since_id=0");
     assert_string_equal(fx.headers[0], "X-Shopify-Access-Token: tok_read_only_0123456789");
+    q.after = "820982911946154509";
+    assert_int_equal(cx_list_request(&s, &q, &fx, &err), 0);
+    assert_non_null(strstr(fx.url, "&since_id=820982911946154509"));
+    q.after = "QVFI+b"; /* a Graph cursor is no order id */
+    assert_int_equal(cx_list_request(&s, &q, &fx, &err), -1);
+    q.after = "";
     struct cx_source nobase = source("shopify", NULL);
     assert_int_equal(cx_list_request(&nobase, &q, &fx, &err), -1);
 
