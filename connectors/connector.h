@@ -107,6 +107,7 @@ struct cx_source {
     int legacy_signatures;     /* HubSpot: accept v1/v2 (no timestamp) even with public_url */
     const char *graph_version; /* meta_leads: Graph API version ("v26.0"); NULL = default */
     const char *api_token, *api_base;
+    const char *forms; /* meta_leads: lead form ids, comma-separated (reconciliation) */
     const char *stages;
     enum cx_form_auth auth;
     const char *allow_origins;             /* form auth=origin: comma-separated hosts */

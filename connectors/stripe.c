@@ -9,6 +9,7 @@
  * only old timestamps are refused (age > tolerance), as the SDKs do.
  */
 #include "common.h"
+#include "listing.h"
 #include "registry.h"
 
 #include <inttypes.h>
@@ -58,6 +59,13 @@ static const struct {
     {"invoice.paid", ST_INVOICE},
     {"charge.refunded", ST_REFUND},
 };
+
+/* The event types normalize reads, for reconciliation's types[] filter (listing.h):
+ * listing only these keeps the fetched events to the ones that can change a journey. */
+const char *cx_stripe_type_at(size_t i)
+{
+    return i < sizeof handled / sizeof handled[0] ? handled[i].type : NULL;
+}
 
 /* What one Stripe object says, as pointers into the parsed tree. */
 struct stripe_fields {

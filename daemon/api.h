@@ -19,6 +19,8 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
 void api_handle_funnel(struct jd *jd, struct evhttp_request *req, const char *rest);
 void api_handle_sla(struct jd *jd, struct evhttp_request *req, const char *rest);
 void api_handle_spend(struct jd *jd, struct evhttp_request *req, const char *rest);
+/* POST /v1/backfill (api_backfill.c). */
+void api_handle_backfill(struct jd *jd, struct evhttp_request *req, const char *rest);
 
 /* api_drill.c: the drill-downs of §7, what is behind a report's number, paged. */
 void api_handle_drill_attribution(struct jd *jd, struct evhttp_request *req, const char *rest);

@@ -25,6 +25,7 @@
  */
 #include "config.h"
 #include "config_keys.h"
+#include "listing.h"
 #include "log.h"
 
 #include <errno.h>
@@ -1093,6 +1094,25 @@ static int end_source(struct parser *p)
     for (size_t i = 0; needs && needs[i]; i++)
         if (!has_value(s, needs[i]))
             return fail(p, sl, "[source %s] needs '%s'", s->name, needs[i]);
+    /* Said at load time: a reconcile that could never read anything would only fail in
+     * the background, once per interval. */
+    if (s->reconcile_ms > 0 && !cx_list_supported(s->type))
+        return fail(p, sl,
+                    "[source %s] 'reconcile' is not available for type %s (stripe, shopify, "
+                    "meta_leads)",
+                    s->name, s->type);
+    if (s->reconcile_ms > 0 && !has_value(s, "api_token"))
+        return fail(p, sl, "[source %s] 'reconcile' needs 'api_token'", s->name);
+    if (s->reconcile_ms > 0 && strcmp(s->type, "meta_leads") == 0 && !has_value(s, "forms"))
+        return fail(p, sl, "[source %s] 'reconcile' needs 'forms' (the lead form ids to read)",
+                    s->name);
+    if (s->forms && strcmp(s->type, "meta_leads") != 0)
+        return fail(p, sl, "[source %s] 'forms' applies only to sources of type meta_leads",
+                    s->name);
+    if (s->reconcile_ms > 0 && strcmp(s->type, "shopify") == 0 && !has_value(s, "api_base"))
+        return fail(p, sl,
+                    "[source %s] 'reconcile' needs 'api_base' (https://<shop>.myshopify.com)",
+                    s->name);
     return 0;
 }
 
@@ -1253,6 +1273,7 @@ static int finish(struct parser *p)
         s->cx.api_base = s->api_base;
         s->cx.stages = s->stages;
         s->cx.graph_version = s->graph_version;
+        s->cx.forms = s->forms;
         s->cx.allow_origins = s->allow_origins;
         s->cx.default_country_code = c->default_country_code;
         s->cx.channels = &c->channels;

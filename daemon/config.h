@@ -23,6 +23,7 @@
 #define CFG_MAX_TOKENS 16
 #define CFG_MAX_HOSTS 64
 #define CFG_MAX_CAMPAIGNS 10000
+#define CFG_MAX_FORMS 32
 
 struct cfg_source {
     char *name;
@@ -30,7 +31,9 @@ struct cfg_source {
     /* Storage for the strings the cx_source view points into. */
     char *secrets_buf, *verify_token, *username, *password, *public_url;
     char *api_token, *api_base, *stages, *allow_origins, *thank_you_url, *graph_version;
-    struct cx_source cx; /* the connectors' view; points into the fields above */
+    char *forms;          /* meta_leads: lead form ids, comma-separated (reconcile.c) */
+    int64_t reconcile_ms; /* reconcile.c: list the provider's API this often; 0 = off */
+    struct cx_source cx;  /* the connectors' view; points into the fields above */
 };
 
 /* What an API token may do (DESIGN §7); each scope includes the ones before it. A token

@@ -42,6 +42,15 @@ static const char *check_timezone(const char *v)
     return NULL;
 }
 
+/* A Meta lead form id: decimal digits (it becomes part of a Graph API path). */
+static const char *check_form_id(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 32 || strspn(v, "0123456789") != n)
+        return "expected a lead form id (digits)";
+    return NULL;
+}
+
 static const char *check_host(const char *v)
 {
     if (strstr(v, "://"))
@@ -543,6 +552,15 @@ const struct cfg_key cfg_source_keys[] = {
      .off = IN_SRC(graph_version, char *), .check = check_graph_version, .flags = CF_RELOADABLE,
      .doc = "meta_leads: the Graph API version to call (default " CX_META_GRAPH_VERSION
             "); api_base, when set, wins."},
+    {.key = "forms", .type = CT_LIST, .store = CS_JOINED,
+     .off = IN_SRC(forms, char *), .cap = CFG_MAX_FORMS, .check = check_form_id,
+     .flags = CF_RELOADABLE,
+     .doc = "meta_leads: the lead form ids reconcile and backfill read (required for them)."},
+    {.key = "reconcile", .type = CT_DURATION, .store = CS_I64,
+     .off = IN_SRC(reconcile_ms, int64_t), .min = 0, .max = 7 * DAY, .unit = 1, .bare = SEC,
+     .flags = CF_RELOADABLE, .def = "0",
+     .doc = "stripe, shopify, meta_leads: read the provider's API this often for events whose webhook never "
+            "came (needs api_token; 0: off)."},
     {.key = "stages", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(stages, char *), .check = check_stages, .flags = CF_RELOADABLE,
      .doc = "CRM stage mapping: <provider stage>:<journeyd stage>, ..."},

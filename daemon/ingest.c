@@ -69,6 +69,31 @@ static const char *verdict_code(enum cx_verdict v)
     return "ok";
 }
 
+/* Refused signatures in a row after which a source is said to be failing: a few stray
+ * probes stay quiet, a rotated secret nobody copied here does not. */
+#define INGEST_SIG_FAIL_WARN 5
+
+/* A source whose signatures keep failing loses every webhook until someone fixes the
+ * secret: named once in a warning (and in /metrics) when it starts, once when it heals. */
+static void note_signature(struct jd *jd, const char *source, enum cx_verdict v)
+{
+    struct metrics_source *row = metrics_source(&jd->metrics, source);
+    if (!row)
+        return;
+    if (v == CX_BAD_SIGNATURE || v == CX_STALE) {
+        if (++row->bad_signatures == INGEST_SIG_FAIL_WARN)
+            jlog(JLOG_WARNING,
+                 "msg=\"signatures failing: webhooks refused, check the source's secret\" "
+                 "source=%s refused=%d",
+                 source, INGEST_SIG_FAIL_WARN);
+    } else if (v == CX_OK) {
+        if (row->bad_signatures >= INGEST_SIG_FAIL_WARN)
+            jlog(JLOG_NOTICE, "msg=\"signatures accepted again\" source=%s refused=%llu", source,
+                 (unsigned long long)row->bad_signatures);
+        row->bad_signatures = 0;
+    }
+}
+
 /* Every answer of this module is counted once, here. */
 static void account(struct jd *jd, const char *source, int status, int64_t start_us)
 {
@@ -253,6 +278,7 @@ static void verify_and_enqueue(struct jd *jd, struct evhttp_request *req,
         no = (struct refusal){405, "method_not_allowed", "webhooks are POSTed"};
         goto out;
     }
+    note_signature(jd, src->name, v);
     if (v != CX_OK) {
         jd->metrics.n.rejected++;
         jlog(JLOG_INFO, "msg=\"webhook refused\" source=%s status=%d reason=%s", src->name,
@@ -601,7 +627,10 @@ static void on_queue_status(struct rq_client *c, const redisReply *r, void *priv
 {
     struct jd *jd = priv;
     (void)c;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+    /* status.lua answers four figures since it gained the oldest entry's id: a check for
+     * exactly three left the queue length at 0, so neither max_queue nor the reconcile
+     * walks' back-pressure ever saw the queue. */
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
         return;
     jd->queue_length = jd->metrics.raw_length = r->element[0]->integer;
     jd->metrics.pending = r->element[1]->integer;

@@ -22,6 +22,7 @@
 struct worker;
 struct http_server;
 struct retention;
+struct reconcile;
 struct ui;
 struct ratelimit;
 
@@ -54,6 +55,7 @@ struct jd {
     struct sources *sources; /* per-source delivery counts (ingest role): sources.h */
     int64_t started_ms;
     struct retention *retention; /* the retention sweep's timer (worker role) */
+    struct reconcile *reconcile; /* reconciliation and queued backfills (worker role) */
 };
 
 #endif

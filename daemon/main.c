@@ -21,12 +21,14 @@
 #include <event2/http.h>
 
 #include "http.h"
+#include "backfill.h"
 #include "init.h"
 #include "ingest.h"
 #include "jd.h"
 #include "log.h"
 #include "notify.h"
 #include "outbound.h"
+#include "reconcile.h"
 #include "retention.h"
 #include "routes.h"
 #include "ui.h"
@@ -39,6 +41,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: journeyd -c FILE            run\n"
                  "       journeyd --check-config -c FILE\n"
                  "       journeyd init [--dir DIR]    a config with fresh secrets\n"
+                 "       journeyd backfill -c FILE --source NAME --since 90d\n"
                  "       journeyd --help-config       every config key, its default and use\n"
                  "       journeyd --version\n");
 }
@@ -297,6 +300,7 @@ static void jd_free(struct jd *jd)
     rq_free(jd->rq_api);
     /* After the Redis clients: failing a slice in flight calls back into it. */
     RETENTION_FREE(jd->retention);
+    RECONCILE_FREE(jd->reconcile);
     worker_free(jd->worker);
     http_free(jd->http);
     sources_free(jd->sources); /* after the Redis clients: a failed write puts back into it */
@@ -324,6 +328,8 @@ int main(int argc, char **argv)
     /* A subcommand, not an option: it writes files and never runs the daemon. */
     if (argc >= 2 && strcmp(argv[1], "init") == 0)
         return jd_init_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "backfill") == 0)
+        return jd_backfill_main(argc - 1, argv + 1);
     const char *path = NULL;
     int check_only = 0, opt;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -434,6 +440,9 @@ int main(int argc, char **argv)
         goto oom;
     /* Retention runs where events are written; it does nothing while `retention` is 0. */
     if (jd.roles_worker && !(jd.retention = retention_new(&jd)))
+        goto oom;
+    /* Reconciliation reads providers through the look-ups' outbound handle. */
+    if (jd.roles_worker && !(jd.reconcile = reconcile_new(&jd)))
         goto oom;
     if ((jd.roles_ingest || jd.roles_api) &&
         !(jd.http = http_start(jd.base, jd.cfg, routes_dispatch, &jd))) {

@@ -49,6 +49,34 @@ void metrics_count_dead_dropped(struct metrics *m, const char *source, uint64_t 
     m->dead_dropped[i].count += n;
 }
 
+struct metrics_source *metrics_source(struct metrics *m, const char *source)
+{
+    for (size_t i = 0; i < m->nsources; i++)
+        if (strcmp(m->sources[i].source, source) == 0)
+            return &m->sources[i];
+    if (m->nsources == METRICS_MAX_SOURCE_ROWS)
+        return NULL;
+    struct metrics_source *row = &m->sources[m->nsources++];
+    memset(row, 0, sizeof(*row));
+    snprintf(row->source, sizeof(row->source), "%s", source);
+    return row;
+}
+
+/* One labelled sample per source row; which = the field. */
+static void per_source(struct evbuffer *b, const struct metrics *m, const char *name,
+                       const char *type, const char *help, int which)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    for (size_t i = 0; i < m->nsources; i++) {
+        const struct metrics_source *r = &m->sources[i];
+        uint64_t v = which == 0   ? r->fetched
+                     : which == 1 ? r->reconciled
+                     : which == 2 ? r->bad_signatures
+                                  : (uint64_t)r->silent;
+        evbuffer_add_printf(b, "%s{source=\"%s\"} %llu\n", name, r->source, (unsigned long long)v);
+    }
+}
+
 void metrics_observe_latency(struct metrics *m, int64_t micros)
 {
     double s = (double)micros / 1e6;
@@ -176,6 +204,16 @@ struct evbuffer *metrics_render(const struct metrics *m, const struct metrics_ga
     if (m->dead_dropped_overflow)
         evbuffer_add_printf(b, "journeyd_dead_letters_dropped_total{source=\"(other)\"} %llu\n",
                             (unsigned long long)m->dead_dropped_overflow);
+    per_source(b, m, "journeyd_reconcile_fetched_total", "counter",
+               "Events read back from a provider's API by reconciliation or backfill.", 0);
+    per_source(b, m, "journeyd_reconciled_total", "counter",
+               "Fetched events that were new: their webhook had not been applied.", 1);
+    per_source(b, m, "journeyd_source_signature_failures", "gauge",
+               "Webhooks refused for their signature since the source's last accepted one.", 2);
+    per_source(b, m, "journeyd_source_silent", "gauge",
+               "1 when the source's last reconciliation found events its webhooks had not "
+               "delivered.",
+               3);
     counter(b, "journeyd_skipped_total", "Raw entries with nothing of interest.", m->n.skipped);
     counter(b, "journeyd_clicks_total", "Clicks on the click tracker.", m->n.clicks);
     counter(b, "journeyd_clicks_unrecorded_total",

@@ -20,6 +20,18 @@ struct rq_client;
  * "(none)", bounded by the config; past this, one overflow row. */
 #define METRICS_MAX_DROP_ROWS 64
 #define METRICS_LATENCY_BUCKETS 12
+/* Per-source health rows: configured sources (64 at most) plus the built-in ones. */
+#define METRICS_MAX_SOURCE_ROWS 72
+
+/* What reconciliation and ingest know about one source's webhooks (docs/running.md,
+ * "A source that went silent"). */
+struct metrics_source {
+    char source[64];
+    uint64_t fetched;        /* events read back from the provider's API (reconcile.c) */
+    uint64_t reconciled;     /* of those, applied as new: their webhook never came (worker) */
+    uint64_t bad_signatures; /* webhooks refused 401 since the last accepted one (ingest) */
+    int silent;              /* the last reconcile run recovered events (reconcile.c) */
+};
 
 /* Bumped where the thing happens: ingest (accepted … clicks_invalid), the worker
  * (applied … skipped), main (reloads). */
@@ -48,6 +60,8 @@ struct metrics {
     } dead_dropped[METRICS_MAX_DROP_ROWS];
     size_t ndead_dropped;
     uint64_t dead_dropped_overflow;
+    struct metrics_source sources[METRICS_MAX_SOURCE_ROWS];
+    size_t nsources;
     /* Ingest latency: from the request's arrival at the handler to the reply. */
     uint64_t latency_buckets[METRICS_LATENCY_BUCKETS + 1];
     double latency_sum_s;
@@ -70,6 +84,8 @@ void metrics_set_identity(struct metrics *m, const struct cJSON *identity);
 void metrics_count_webhook(struct metrics *m, const char *source, int status);
 /* n old dead letters of source were dropped to make room (dead.lua's answer). */
 void metrics_count_dead_dropped(struct metrics *m, const char *source, uint64_t n);
+/* The row of source, created on first use; NULL when the table is full (not counted). */
+struct metrics_source *metrics_source(struct metrics *m, const char *source);
 void metrics_observe_latency(struct metrics *m, int64_t micros);
 /* What a scrape shows besides the counters: sampled by the caller, borrowed for the call. */
 struct metrics_gauges {

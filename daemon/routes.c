@@ -134,6 +134,7 @@ static const struct route routes[] = {
      api_handle_drill_funnel},
     {ROUTE_EXACT, "/v1/reports/sla/contacts", EVHTTP_REQ_GET, ROUTE_READ, api_handle_drill_sla},
     {ROUTE_EXACT, "/v1/spend", EVHTTP_REQ_POST, ROUTE_WRITE, api_handle_spend},
+    {ROUTE_EXACT, "/v1/backfill", EVHTTP_REQ_POST, ROUTE_ADMIN, api_handle_backfill},
     {ROUTE_EXACT, "/metrics", EVHTTP_REQ_GET, ROUTE_OPEN, handle_metrics},
     /* The dashboard (DESIGN §7b): its login and its files are open; what it shows comes
      * from the /v1 routes above, with the session cookie in the token's place. */

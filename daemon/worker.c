@@ -134,6 +134,21 @@ static void redis_refusing(struct worker *w)
     schedule_retry(w);
 }
 
+/* A record reconciliation fetched whose events were new: their webhook never came (or
+ * not yet). The dedup made an already applied one count 0. */
+static void count_fetched(struct jd *jd, const struct apply_ctx *ctx, uint64_t applied)
+{
+    if (!ctx->has_rec || applied == 0)
+        return;
+    for (size_t i = 0; i < ctx->rec.nheaders; i++)
+        if (strcmp(ctx->rec.headers[i].name, STREAM_FETCHED_HEADER) == 0) {
+            struct metrics_source *row = metrics_source(&jd->metrics, ctx->rec.src);
+            if (row)
+                row->reconciled += applied;
+            return;
+        }
+}
+
 static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct apply_ctx *ctx = priv;
@@ -157,6 +172,7 @@ static void on_script_done(struct rq_client *c, const redisReply *r, void *priv)
     }
     redis_answered(w);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 6) {
+        count_fetched(jd, ctx, (uint64_t)r->element[0]->integer);
         jd->metrics.n.applied += (uint64_t)r->element[0]->integer;
         jd->metrics.n.duplicates += (uint64_t)r->element[1]->integer;
         jd->metrics.n.merges += (uint64_t)r->element[2]->integer;

@@ -28,6 +28,11 @@
 /* The source a dead letter counts against when its entry names none (a malformed one). */
 #define STREAM_NO_SOURCE "(none)"
 
+/* The header that marks a record fetched back from the provider's API (reconciliation,
+ * backfill) rather than delivered as a webhook; its value says which ("reconcile",
+ * "backfill"). No connector keeps a header of this name, so no webhook can carry it. */
+#define STREAM_FETCHED_HEADER "jd-fetched"
+
 /* Headers a record keeps (a connector's keep_headers), and the most field/value items a
  * record may have: src, type, recv, body and 8 headers, with room for unknown fields. */
 #define STREAM_MAX_HEADERS 8
