@@ -54,12 +54,12 @@
 struct dst_config {
     const char *name;
     const char *type;
-    const char *api_base;      /* override of the platform's base URL (tests, proxies) */
-    const char *url;           /* webhook, slack */
-    const char *secret;        /* webhook: whsec_<base64> */
-    const char *access_token;  /* meta_capi */
-    const char *pixel_id;      /* meta_capi */
-    const char *customer_id;   /* google_data_manager */
+    const char *api_base;     /* override of the platform's base URL (tests, proxies) */
+    const char *url;          /* webhook, slack */
+    const char *secret;       /* webhook: whsec_<base64> */
+    const char *access_token; /* meta_capi */
+    const char *pixel_id;     /* meta_capi */
+    const char *customer_id;  /* google_data_manager */
     const char *conversion_action;
     const char *service_account; /* google_data_manager: the JSON key file's content */
     const char *token_url;       /* google_data_manager */
@@ -100,10 +100,10 @@ struct dst_request {
 };
 
 enum dst_build_result {
-    DST_BUILT = 0,      /* send out */
-    DST_SKIP = 1,       /* nothing to send (no click id, consent refused, stage not mapped):
-                           acknowledged as "skipped" with the reason */
-    DST_INVALID = -1,   /* the message cannot be sent: dead-lettered with the reason */
+    DST_BUILT = 0,    /* send out */
+    DST_SKIP = 1,     /* nothing to send (no click id, consent refused, stage not mapped):
+                         acknowledged as "skipped" with the reason */
+    DST_INVALID = -1, /* the message cannot be sent: dead-lettered with the reason */
 };
 
 enum dst_verdict {
@@ -150,8 +150,8 @@ const struct dst_type *dst_type_at(size_t i); /* NULL past the end */
 int dst_wants(const struct dst_type *t, const struct dst_config *cfg, const char *kind);
 
 /* The default verdict (the rule documented at dst_type.classify). */
-enum dst_verdict dst_classify_default(const struct dst_answer *a, int64_t *retry_after_s,
-                                      char *why, size_t whylen);
+enum dst_verdict dst_classify_default(const struct dst_answer *a, int64_t *retry_after_s, char *why,
+                                      size_t whylen);
 
 /* Appends "Name: value" to out's headers; -1 when full or too long. */
 int dst_add_header(struct dst_request *out, const char *name, const char *value);
