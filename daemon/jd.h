@@ -23,6 +23,7 @@ struct worker;
 struct http_server;
 struct retention;
 struct ui;
+struct outbox;
 
 struct jd {
     struct event_base *base;
@@ -51,6 +52,7 @@ struct jd {
     struct metrics metrics;
     int64_t started_ms;
     struct retention *retention; /* the retention sweep's timer (worker role) */
+    struct outbox *outbox;       /* delivers jd:out to the destinations (worker role) */
 };
 
 #endif

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "notify.h"
 #include "outbound.h"
+#include "outbox.h"
 #include "retention.h"
 #include "routes.h"
 #include "ui.h"
@@ -296,6 +297,7 @@ static void jd_free(struct jd *jd)
     rq_free(jd->rq_api);
     /* After the Redis clients: failing a slice in flight calls back into it. */
     RETENTION_FREE(jd->retention);
+    OUTBOX_FREE(jd->outbox);
     worker_free(jd->worker);
     http_free(jd->http);
     ui_free(jd->ui);
@@ -430,6 +432,8 @@ int main(int argc, char **argv)
         goto oom;
     /* Retention runs where events are written; it does nothing while `retention` is 0. */
     if (jd.roles_worker && !(jd.retention = retention_new(&jd)))
+        goto oom;
+    if (jd.roles_worker && !(jd.outbox = outbox_new(&jd)))
         goto oom;
     if ((jd.roles_ingest || jd.roles_api) &&
         !(jd.http = http_start(jd.base, jd.cfg, routes_dispatch, &jd))) {

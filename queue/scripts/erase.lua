@@ -17,6 +17,14 @@ for _, id in ipairs(events) do
     redis.call('SREM', 'jd:evo', id)
     redis.call('SET', 'jd:gone:' .. id, '1', 'EX', ARGV[2])
 end
+-- The outbox (issue 14): messages about its events not sent yet are dropped, and the
+-- record of what was sent goes with the events.
+for _, id in ipairs(events) do
+    for e in string.gmatch(redis.call('HGET', 'jd:out:ev', id) or '', '%S+') do redis.call('XDEL', 'jd:out', e) end
+    redis.call('HDEL', 'jd:out:ev', id)
+    redis.call('HDEL', 'jd:sent', id)
+end
+redis.call('ZREM', 'jd:sla:due', cid)
 local ids = redis.call('SMEMBERS', key .. ':ids')
 for _, ident in ipairs(ids) do
     if redis.call('HGET', 'jd:idx', ident) == cid then redis.call('HDEL', 'jd:idx', ident) end

@@ -16,7 +16,8 @@
 --   jd:alias     hash    old contact id -> live contact id (merged or renamed)
 --   jd:c:<cid>   hash    stage (rank), u:<unique type> -> value, e<rank>: stage entry times,
 --                        v = 1 once it holds a person's identity from a verified door,
---                        o: at_ms of its latest open-door event (DESIGN §2b, apply.lua)
+--                        o: at_ms of its latest open-door event (DESIGN §2b, apply.lua),
+--                        nc: 1 when it refused advertising uploads (consent_field), else 0
 --   jd:c:<cid>:ids  set   "type\tvalue"
 --   jd:c:<cid>:j    zset  event id scored by at_ms (ties order by id: journey order)
 --   jd:c:<cid>:a    zset  the contact's touches and conversions (what attribution reads)
@@ -37,7 +38,14 @@
 --   jd:ret:todo  list    contacts found with events older than the cutoff, still to do
 --   jd:ret:cur   hash    the contact in hand: cid, phase, need (stage entries to find), pos
 --   jd:ret:cutoff string the cutoff (ms); apply.lua refuses older events; expires unrefreshed
--- Written only by apply.lua, erase.lua, retention.lua and report.lua's spend_set; the
+-- The outbox (issue 14, daemon/outbox.c): what must go out, decided by apply.lua
+--   jd:out       stream  messages: d destination, k kind, x dedup key, c contact, e event,
+--                        f facts (JSON); consumer group "out"; deleted once done
+--   jd:out:dead  stream  messages that failed for good: entry, reason, then their fields
+--   jd:out:ev    hash    event id -> its pending jd:out entry ids (erase.lua drops them)
+--   jd:sent      hash    event id -> JSON list of what was sent about it, with the result
+--   jd:sla:due   zset    contacts whose lead waits for a response, scored by the lead's at
+-- -- Written only by apply.lua, erase.lua, retention.lua and report.lua's spend_set; the
 -- daemon reads the report indexes and the journeys directly (daemon/api_reports.c) and all
 -- the rest through journey.lua, report.lua and status.lua.
 
