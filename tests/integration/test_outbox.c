@@ -18,7 +18,10 @@
  *      time is now): a lead nobody answers gets one Slack alert naming its email, within
  *      60 s of the breach; a lead answered by a sales_touch at once never alerts; a restart
  *      after the alert sends no second one.
- *   5. Erasing a contact drops its pending messages: with the receiver answering 503, a
+ *   5. Redis restarted from its append-only file (SIGKILL, 2 s after the messages were
+ *      queued: the everysec fsync has them): the receiver answers 503 until Redis is back;
+ *      then every message arrives, each webhook-id answered 200 exactly once.
+ *   6. Erasing a contact drops its pending messages: with the receiver answering 503, a
  *      lead's messages wait; DELETE /v1/contacts/<id> leaves nothing of it in jd:out.
  */
 #include "fake_api.h"
@@ -38,7 +41,7 @@
 static struct jd_daemon daemon_;
 static struct fake_api *fake;
 static struct jd_redis redis;
-static int r_hook, r_slack, r_slow, r_erase;
+static int r_hook, r_slack, r_slow, r_erase, r_durable;
 
 /* Standard Webhooks: base64 HMAC-SHA256 of "id.timestamp.body", keyed with the base64 of
  * the secret after "whsec_". */
@@ -338,6 +341,34 @@ static void scenario_sla(void)
     JD_EXPECT(answered == 0, "alerts for the answered lead: %zu, want 0", answered);
 }
 
+static void scenario_redis_restart(void)
+{
+    fake_api_reply(fake, r_durable, 503, NULL, "{}", 0);
+    for (int i = 0; i < 3; i++) {
+        char email[64], sub[32];
+        snprintf(email, sizeof email, "aof%d@example.com", i);
+        snprintf(sub, sizeof sub, "aof-%d", i);
+        post_lead(email, sub);
+    }
+    int64_t end = jd_mono_ms() + 60000;
+    while (fake_api_hits(fake, r_durable) < 3 && jd_mono_ms() < end)
+        jd_sleep_ms(50);
+    JD_REQUIRE(fake_api_hits(fake, r_durable) >= 3, "the messages never reached the receiver");
+    jd_sleep_ms(2000);
+    jd_redis_kill(&redis, SIGKILL);
+    jd_redis_start(&redis, redis.dir, redis.port);
+    fake_api_clear_replies(fake, r_durable);
+    fake_api_reply(fake, r_durable, 200, NULL, "{}", 0);
+    struct seen s[MAX_IDS];
+    size_t n = wait_delivered(r_durable, 3, 120, s);
+    int bad_sig, changed;
+    n = collect(r_durable, s, MAX_IDS, &bad_sig, &changed);
+    JD_EXPECT(n == 3, "distinct webhook-ids after the Redis restart: %zu, want 3", n);
+    for (size_t i = 0; i < n; i++)
+        JD_EXPECT(s[i].ok == 1, "webhook-id %s answered 200 %d times", s[i].id, s[i].ok);
+    JD_EXPECT(changed == 0, "%d redeliveries changed the body", changed);
+}
+
 static void scenario_erase(void)
 {
     fake_api_reply(fake, r_erase, 503, NULL, "{}", 0);
@@ -402,6 +433,7 @@ int main(void)
     r_slow = fake_api_route(fake, "POST", "/slow", FAKE_EXACT);
     r_slack = fake_api_route(fake, "POST", "/slack", FAKE_EXACT);
     r_erase = fake_api_route(fake, "POST", "/erase", FAKE_EXACT);
+    r_durable = fake_api_route(fake, "POST", "/durable", FAKE_EXACT);
     fake_api_reply(fake, r_slack, 200, "Content-Type: text/plain\r\n", "ok", 0);
     jd_redis_start(&redis, NULL, 0);
     const char *base = fake_api_base(fake);
@@ -427,6 +459,11 @@ int main(void)
              base);
     start_with(s);
     scenario_sla();
+
+    snprintf(s, sizeof s, WEBHOOK("durable", "%s/durable", "lead.created") "allow_private = yes\n",
+             base);
+    start_with(s);
+    scenario_redis_restart();
 
     snprintf(s, sizeof s, WEBHOOK("erasable", "%s/erase", "lead.created") "allow_private = yes\n",
              base);
