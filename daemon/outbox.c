@@ -68,7 +68,19 @@ struct outbox {
     char consumer[128];
     int history;
     char history_from[64];
+    /* The read in flight reads our pending list, from history_from as it was when the
+     * read left; a claim (or a new name) restarts the list from "0" and bumps history_gen,
+     * and a read sent before that changes nothing when it returns. */
+    int read_history;
+    unsigned history_gen, read_gen;
     int64_t sla_next_ms;
+    int64_t sweep_next_ms; /* refresh our messages' idle time, claim a dead consumer's */
+    int sweeping;
+    /* A destination that answered Retry-After is left alone until then, every message. */
+    struct {
+        char dest[64];
+        int64_t until_ms;
+    } paused[16];
     int sla_busy;
     struct {
         char dest[64];
@@ -225,6 +237,31 @@ static void on_backoff(evutil_socket_t fd, short what, void *arg)
     kick(m->ob);
 }
 
+static int64_t paused_until(const struct outbox *ob, const char *dest)
+{
+    for (size_t i = 0; i < sizeof(ob->paused) / sizeof(ob->paused[0]); i++)
+        if (strcmp(ob->paused[i].dest, dest) == 0)
+            return ob->paused[i].until_ms;
+    return 0;
+}
+
+/* The slot of dest, else the one whose pause ended first. */
+static void pause_destination(struct outbox *ob, const char *dest, int64_t until_ms)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof(ob->paused) / sizeof(ob->paused[0]); i++) {
+        if (strcmp(ob->paused[i].dest, dest) == 0) {
+            k = i;
+            break;
+        }
+        if (ob->paused[i].until_ms < ob->paused[k].until_ms)
+            k = i;
+    }
+    snprintf(ob->paused[k].dest, sizeof(ob->paused[k].dest), "%s", dest);
+    if (until_ms > ob->paused[k].until_ms || strcmp(ob->paused[k].dest, dest) != 0)
+        ob->paused[k].until_ms = until_ms;
+}
+
 /* A failed round: back off (doubling, jittered; the platform's Retry-After wins), or give
  * up after OUTBOX_MAX_ROUNDS. */
 static void retry_later(struct out_msg *m, int64_t retry_after_s, long status, const char *why)
@@ -243,10 +280,12 @@ static void retry_later(struct out_msg *m, int64_t retry_after_s, long status, c
     unsigned char r = 0;
     (void)RAND_bytes(&r, 1);
     delay = delay / 2 + (delay / 2) * r / 255;
-    if (retry_after_s >= 0)
+    if (retry_after_s >= 0) {
         delay =
             (retry_after_s > OUTBOX_RETRY_AFTER_MAX_S ? OUTBOX_RETRY_AFTER_MAX_S : retry_after_s) *
             1000;
+        pause_destination(m->ob, m->dest, jd_now_ms() + delay);
+    }
     struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
     if (!m->timer)
         m->timer = evtimer_new(m->ob->jd->base, on_backoff, m);
@@ -334,7 +373,7 @@ static void dispatch(struct outbox *ob, struct out_msg *m)
         finish(m, 1, "failed", 0, "destination not configured");
         return;
     }
-    if (sending_to(ob, m->dest) >= d->max_concurrent)
+    if (sending_to(ob, m->dest) >= d->max_concurrent || paused_until(ob, m->dest) > jd_now_ms())
         return;
     if (!ob->jd->outbound)
         return;
@@ -438,7 +477,7 @@ static void on_read(struct rq_client *c, const redisReply *r, void *priv)
         const char *id = e->element[0]->str;
         const redisReply *kv = e->element[1];
         got++;
-        if (ob->history)
+        if (ob->read_history && ob->history && ob->read_gen == ob->history_gen)
             snprintf(ob->history_from, sizeof(ob->history_from), "%s", id);
         if (is_held(ob, id))
             continue;
@@ -467,7 +506,9 @@ static void on_read(struct rq_client *c, const redisReply *r, void *priv)
         ob->held = m;
         ob->nheld++;
     }
-    if (ob->history && got == 0)
+    /* Only a read of the pending list that found nothing ends it: a claim may have asked
+     * for one while a read of new messages was in flight. */
+    if (ob->read_history && ob->history && ob->read_gen == ob->history_gen && got == 0)
         ob->history = 0; /* our pending ones are all in hand: new ones from now on */
     kick(ob);
 }
@@ -482,8 +523,11 @@ static void read_more(struct outbox *ob, const char *consumer)
     size_t lens[9];
     for (size_t i = 0; i < 9; i++)
         lens[i] = strlen(argv[i]);
-    if (rq_command(outbox_redis(ob), 0, on_read, ob, 9, argv, lens) == 0)
+    if (rq_command(outbox_redis(ob), 0, on_read, ob, 9, argv, lens) == 0) {
         ob->reading = 1;
+        ob->read_history = ob->history;
+        ob->read_gen = ob->history_gen;
+    }
 }
 
 static void on_group(struct rq_client *c, const redisReply *r, void *priv)
@@ -495,6 +539,89 @@ static void on_group(struct rq_client *c, const redisReply *r, void *priv)
               (r->type == REDIS_REPLY_ERROR && strstr(r->str, "BUSYGROUP"))))
         ob->group_ready = 1;
     kick(ob);
+}
+
+/* ---- the sweep: messages of a consumer that died elsewhere ---- */
+
+static void on_claimed(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct outbox *ob = priv;
+    (void)c;
+    ob->sweeping = 0;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+        /* Ours now: read from our own pending list again. */
+        ob->history = 1;
+        snprintf(ob->history_from, sizeof(ob->history_from), "0");
+        ob->history_gen++;
+        kick(ob);
+    }
+}
+
+static void on_sweep_pending(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct outbox *ob = priv;
+    (void)c;
+    ob->sweeping = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return;
+    const char *argv[6 + OUTBOX_HELD_MAX];
+    size_t lens[6 + OUTBOX_HELD_MAX], n = 0;
+    char idle[24];
+    snprintf(idle, sizeof(idle), "%lld", (long long)ob->jd->cfg->claim_idle_ms);
+    argv[n++] = "XCLAIM";
+    argv[n++] = OUTBOX_STREAM;
+    argv[n++] = OUTBOX_GROUP;
+    argv[n++] = ob->consumer;
+    argv[n++] = idle;
+    for (size_t i = 0; i < r->elements && n < 5 + OUTBOX_HELD_MAX; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2 &&
+            e->element[0]->type == REDIS_REPLY_STRING &&
+            e->element[1]->type == REDIS_REPLY_STRING && !is_held(ob, e->element[0]->str))
+            argv[n++] = e->element[0]->str;
+    }
+    if (n == 5)
+        return;
+    argv[n++] = "JUSTID";
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
+    if (rq_command(outbox_redis(ob), 0, on_claimed, ob, (int)n, argv, lens) == 0)
+        ob->sweeping = 1;
+}
+
+/* Every claim_idle / 2: our messages in hand are claimed again by us (XCLAIM with idle 0,
+ * JUSTID: it resets their idle time without counting a delivery), so no other journeyd
+ * takes a message we are still backing off on; then the messages idle longer than
+ * claim_idle (a consumer that died on another host, or one of ours we could not take in)
+ * become ours. The first step's answer is not awaited: Redis runs the commands in order. */
+static void sweep(struct outbox *ob)
+{
+    int64_t now = jd_now_ms();
+    if (ob->sweeping || now < ob->sweep_next_ms || !ob->consumer[0])
+        return;
+    ob->sweep_next_ms = now + ob->jd->cfg->claim_idle_ms / 2;
+    const char *argv[6 + OUTBOX_HELD_MAX];
+    size_t lens[6 + OUTBOX_HELD_MAX], n = 0;
+    argv[n++] = "XCLAIM";
+    argv[n++] = OUTBOX_STREAM;
+    argv[n++] = OUTBOX_GROUP;
+    argv[n++] = ob->consumer;
+    argv[n++] = "0";
+    for (const struct out_msg *m = ob->held; m && n < 5 + OUTBOX_HELD_MAX; m = m->next)
+        argv[n++] = m->id;
+    argv[n++] = "JUSTID";
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
+    if (n > 6)
+        (void)rq_command(outbox_redis(ob), 0, on_ack, NULL, (int)n, argv, lens);
+    char idle[24];
+    snprintf(idle, sizeof(idle), "%lld", (long long)ob->jd->cfg->claim_idle_ms);
+    const char *pv[] = {"XPENDING", OUTBOX_STREAM, OUTBOX_GROUP, "IDLE", idle, "-", "+", "64"};
+    size_t pl[8];
+    for (size_t i = 0; i < 8; i++)
+        pl[i] = strlen(pv[i]);
+    if (rq_command(outbox_redis(ob), 0, on_sweep_pending, ob, 8, pv, pl) == 0)
+        ob->sweeping = 1;
 }
 
 /* ---- SLA alerts ---- */
@@ -601,6 +728,7 @@ static void step(struct outbox *ob)
         snprintf(ob->consumer, sizeof(ob->consumer), "%s", consumer);
         ob->history = 1;
         snprintf(ob->history_from, sizeof(ob->history_from), "0");
+        ob->history_gen++;
     }
     for (struct out_msg *m = ob->held, *next; m; m = next) {
         next = m->next;
@@ -613,6 +741,7 @@ static void step(struct outbox *ob)
     }
     if (!ob->reading && ob->nheld < OUTBOX_HELD_MAX)
         read_more(ob, consumer);
+    sweep(ob);
     sla_tick(ob);
 }
 

@@ -21,7 +21,10 @@
  *   5. Redis restarted from its append-only file (SIGKILL, 2 s after the messages were
  *      queued: the everysec fsync has them): the receiver answers 503 until Redis is back;
  *      then every message arrives, each webhook-id answered 200 exactly once.
- *   6. Erasing a contact drops its pending messages: with the receiver answering 503, a
+ *   6. A message left pending by a consumer that died on another host is claimed after
+ *      claim_idle and delivered; a 429 with Retry-After: 1 holds the whole destination
+ *      (max_concurrent = 1) back for that second, not just the message answered.
+ *   7. Erasing a contact drops its pending messages: with the receiver answering 503, a
  *      lead's messages wait; DELETE /v1/contacts/<id> leaves nothing of it in jd:out.
  */
 #include "fake_api.h"
@@ -41,7 +44,7 @@
 static struct jd_daemon daemon_;
 static struct fake_api *fake;
 static struct jd_redis redis;
-static int r_hook, r_slack, r_slow, r_erase, r_durable;
+static int r_hook, r_slack, r_slow, r_erase, r_durable, r_serial;
 
 /* Standard Webhooks: base64 HMAC-SHA256 of "id.timestamp.body", keyed with the base64 of
  * the secret after "whsec_". */
@@ -369,6 +372,57 @@ static void scenario_redis_restart(void)
     JD_EXPECT(changed == 0, "%d redeliveries changed the body", changed);
 }
 
+/* Before journeyd starts: a message for `serial` read by "ghost-9", a consumer of another
+ * host that died holding it. */
+static void plant_ghost(void)
+{
+    redisContext *rc = jd_redis_connect(&redis);
+    redisReply *r = redisCommand(rc,
+                                 "XADD jd:out * d serial k lead.created x msg_ghost c "
+                                 "c_00000000000000000000 e ghost-event f %s",
+                                 "{\"event\":\"ghost-event\",\"at\":\"2026-10-01T00:00:00Z\"}");
+    JD_REQUIRE(r && r->type == REDIS_REPLY_STRING, "XADD jd:out failed");
+    freeReplyObject(r);
+    r = redisCommand(rc, "XREADGROUP GROUP out ghost-9 COUNT 100 STREAMS jd:out >");
+    JD_REQUIRE(r && r->type == REDIS_REPLY_ARRAY, "XREADGROUP as the ghost failed");
+    freeReplyObject(r);
+    redisFree(rc);
+}
+
+static void scenario_claim_and_pause(void)
+{
+    fake_api_reply(fake, r_serial, 429, "Retry-After: 1\r\n", "{}", 0);
+    fake_api_reply(fake, r_serial, 200, NULL, "{}", 0);
+    post_lead("serial0@example.com", "serial-0");
+    post_lead("serial1@example.com", "serial-1");
+    struct seen s[MAX_IDS];
+    size_t n = wait_delivered(r_serial, 3, 60, s);
+    int bad_sig, changed;
+    n = collect(r_serial, s, MAX_IDS, &bad_sig, &changed);
+    JD_EXPECT(n == 3, "distinct webhook-ids: %zu, want 3 (two leads and the ghost's)", n);
+    int ghost = 0;
+    for (size_t i = 0; i < n; i++) {
+        JD_EXPECT(s[i].ok == 1, "webhook-id %s answered 200 %d times", s[i].id, s[i].ok);
+        ghost += strcmp(s[i].id, "msg_ghost") == 0 && s[i].ok == 1;
+    }
+    JD_EXPECT(ghost == 1, "the dead consumer's message was not delivered");
+    size_t total = fake_api_nrequests(fake);
+    int64_t t429 = -1;
+    for (size_t i = 0; i < total; i++) {
+        struct fake_request r;
+        if (fake_api_request(fake, i, &r) != 0 || r.route != r_serial)
+            continue;
+        if (r.status == 429)
+            t429 = r.at_ms;
+        else if (t429 >= 0) {
+            JD_EXPECT(r.at_ms - t429 >= 900, "the destination was called %lld ms after its 429",
+                      (long long)(r.at_ms - t429));
+            break;
+        }
+    }
+    JD_EXPECT(t429 >= 0, "no 429 was answered");
+}
+
 static void scenario_erase(void)
 {
     fake_api_reply(fake, r_erase, 503, NULL, "{}", 0);
@@ -434,6 +488,7 @@ int main(void)
     r_slack = fake_api_route(fake, "POST", "/slack", FAKE_EXACT);
     r_erase = fake_api_route(fake, "POST", "/erase", FAKE_EXACT);
     r_durable = fake_api_route(fake, "POST", "/durable", FAKE_EXACT);
+    r_serial = fake_api_route(fake, "POST", "/serial", FAKE_EXACT);
     fake_api_reply(fake, r_slack, 200, "Content-Type: text/plain\r\n", "ok", 0);
     jd_redis_start(&redis, NULL, 0);
     const char *base = fake_api_base(fake);
@@ -464,6 +519,16 @@ int main(void)
              base);
     start_with(s);
     scenario_redis_restart();
+
+    jd_daemon_stop(&daemon_);
+    daemon_.pid = 0;
+    plant_ghost();
+    snprintf(s, sizeof s,
+             WEBHOOK("serial", "%s/serial", "lead.created") "allow_private = yes\n"
+                                                            "max_concurrent = 1\n",
+             base);
+    start_with(s);
+    scenario_claim_and_pause();
 
     snprintf(s, sizeof s, WEBHOOK("erasable", "%s/erase", "lead.created") "allow_private = yes\n",
              base);
