@@ -27,7 +27,9 @@
  *    "name": "…", "lead_source": "…", "consent_refused": true,
  *    "waited_seconds": 90000}                              // sla.breached
  * Any member may be absent. Personal data stays in Redis; a type hashes what its platform
- * wants hashed (Meta, Google) and never logs it.
+ * wants hashed (Meta, Google) and never logs it. An advertising type (meta_capi,
+ * google_data_manager) returns DST_SKIP for a message whose facts say
+ * "consent_refused": true (DESIGN §9 consent_field: never uploaded).
  */
 #ifndef JD_DESTINATION_H
 #define JD_DESTINATION_H

@@ -23,7 +23,10 @@
  *      then every message arrives, each webhook-id answered 200 exactly once.
  *   6. A message left pending by a consumer that died on another host is claimed after
  *      claim_idle and delivered; a 429 with Retry-After: 1 holds the whole destination
- *      (max_concurrent = 1) back for that second, not just the message answered.
+ *      (max_concurrent = 1) back for that second, not just the message answered. With
+ *      consent_field = consent_ads, a lead posted with consent_ads = no arrives with
+ *      "consent_refused": true in its data (what the ad-platform types skip on), the
+ *      others without it.
  *   7. Erasing a contact drops its pending messages: with the receiver answering 503, a
  *      lead's messages wait; DELETE /v1/contacts/<id> leaves nothing of it in jd:out.
  */
@@ -394,7 +397,13 @@ static void scenario_claim_and_pause(void)
     fake_api_reply(fake, r_serial, 429, "Retry-After: 1\r\n", "{}", 0);
     fake_api_reply(fake, r_serial, 200, NULL, "{}", 0);
     post_lead("serial0@example.com", "serial-0");
-    post_lead("serial1@example.com", "serial-1");
+    struct jd_http h;
+    jd_post_form(&daemon_,
+                 "{\"email\":\"serial1@example.com\",\"submission_id\":\"serial-1\","
+                 "\"consent_ads\":\"no\"}",
+                 "application/json", &h);
+    JD_REQUIRE(h.status == 200, "POST /hooks/site: %ld", h.status);
+    jd_http_free(&h);
     struct seen s[MAX_IDS];
     size_t n = wait_delivered(r_serial, 3, 60, s);
     int bad_sig, changed;
@@ -406,6 +415,24 @@ static void scenario_claim_and_pause(void)
         ghost += strcmp(s[i].id, "msg_ghost") == 0 && s[i].ok == 1;
     }
     JD_EXPECT(ghost == 1, "the dead consumer's message was not delivered");
+    size_t total_c = fake_api_nrequests(fake);
+    int refused = 0, plain = 0;
+    for (size_t i = 0; i < total_c; i++) {
+        struct fake_request r;
+        if (fake_api_request(fake, i, &r) != 0 || r.route != r_serial || r.status != 200)
+            continue;
+        cJSON *b = cJSON_Parse(r.body);
+        const cJSON *data = b ? jd_json_path(b, "data") : NULL;
+        const cJSON *c = data ? cJSON_GetObjectItemCaseSensitive(data, "consent_refused") : NULL;
+        const char *body = r.body;
+        if (strstr(body, "serial1@example.com"))
+            refused += cJSON_IsTrue(c);
+        else if (strstr(body, "serial0@example.com"))
+            plain += c == NULL;
+        cJSON_Delete(b);
+    }
+    JD_EXPECT(refused == 1, "the lead that refused consent was not marked consent_refused");
+    JD_EXPECT(plain == 1, "the lead that did not refuse was marked");
     size_t total = fake_api_nrequests(fake);
     int64_t t429 = -1;
     for (size_t i = 0; i < total; i++) {
@@ -524,8 +551,8 @@ int main(void)
     daemon_.pid = 0;
     plant_ghost();
     snprintf(s, sizeof s,
-             WEBHOOK("serial", "%s/serial", "lead.created") "allow_private = yes\n"
-                                                            "max_concurrent = 1\n",
+             "consent_field = consent_ads\n" WEBHOOK(
+                 "serial", "%s/serial", "lead.created") "allow_private = yes\nmax_concurrent = 1\n",
              base);
     start_with(s);
     scenario_claim_and_pause();
