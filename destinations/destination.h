@@ -20,7 +20,7 @@
  *   {"event": "<canonical event id>", "kind": "<canonical kind>", "at": "<RFC 3339>",
  *    "contact": "c_…", "stage": "<stage reached>", "previous_stage": "<stage before>",
  *    "stages": ["lead", "qualified"],          // every stage newly reached, in order
- *    "identities": [{"type": "email", "value": "…"}, …],   // the contact's, normalized
+ *    "identities": [{"type": "email", "value": "…"}, …],   // the contact's (64 at most)
  *    "click_ids": {"gclid": "…", "fbclid": "…"},           // the contact's, newest first
  *    "touch": {…},                                         // the event's, when it has one
  *    "amount": {"minor": 249000, "currency": "EUR"}, "payment_key": "…",

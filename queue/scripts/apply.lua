@@ -739,8 +739,10 @@ end
 -- jd:out:ev maps an event id to its pending entries, so erase.lua can drop them. With
 -- sla on, a lead that a marketing event brought waits in jd:sla:due (scored by its lead
 -- time) until a response or a payment takes it out; daemon/outbox.c's timer alerts once.
--- Cost: nothing without destinations; else two HMGETs and a ZSCORE per event, and the
--- facts (a JSON decode and at most 20 identities) only for an event that sends.
+-- Cost: nothing without destinations; else per event applied an HMGET and an HGET per
+-- contact it names, an HGET and a ZSCORE to find its contact again and a decode of its
+-- JSON (for its kind and consent), and, only for an event that sends, its contact's
+-- identities (at most OUT_IDS of them) and an XADD per destination.
 local OUT, OUT_CONSENT, OUT_SLA = nil, '', false
 do
     local last = ARGV[#ARGV]
@@ -760,6 +762,8 @@ local OUT_RESPONSE = {sales_touch = true, meeting = true, stage_change = true, d
     deal_lost = true}
 local OUT_CRM = {hubspot = true, pipedrive = true, salesforce = true}
 local OUT_MARKETING = {lead = true, form = true, custom = true, click = true, visit = true}
+-- A contact's identities in a message: all of them up to this many (a sample beyond).
+local OUT_IDS = 64
 
 -- The highest stage among the contacts the event's identities name, before it is placed.
 local function outbox_before(ev)
@@ -796,7 +800,12 @@ local function outbox_facts(ev, obj, cid, stage, before, extra)
     local stages = {}
     for st = before + 1, stage do stages[#stages + 1] = STAGE_NAME[st] end
     if #stages > 0 then f.stages = stages end
-    local ids = redis.call('SRANDMEMBER', ckey(cid, 'ids'), 20)
+    local ids
+    if redis.call('SCARD', ckey(cid, 'ids')) <= OUT_IDS then
+        ids = redis.call('SMEMBERS', ckey(cid, 'ids'))
+    else
+        ids = redis.call('SRANDMEMBER', ckey(cid, 'ids'), OUT_IDS)
+    end
     table.sort(ids)
     for _, key in ipairs(ids) do
         local t, v = string.match(key, '^([^\t]*)\t(.*)$')

@@ -23,7 +23,13 @@ local touch = type(obj.touch) == 'table' and obj.touch or {}
 local attrs = type(obj.attributes) == 'table' and obj.attributes or {}
 facts.lead_source = (type(touch.source) == 'string' and touch.source) or obj.source
 facts.name = type(attrs.name) == 'string' and attrs.name or nil
-local ids = redis.call('SRANDMEMBER', key .. ':ids', 20)
+-- Its email and phone: every identity up to 64, a sample beyond.
+local ids
+if redis.call('SCARD', key .. ':ids') <= 64 then
+    ids = redis.call('SMEMBERS', key .. ':ids')
+else
+    ids = redis.call('SRANDMEMBER', key .. ':ids', 64)
+end
 table.sort(ids)
 for _, k in ipairs(ids) do
     local t, v = string.match(k, '^([^\t]*)\t(.*)$')
