@@ -27,7 +27,10 @@
  *      consent_field = consent_ads, a lead posted with consent_ads = no arrives with
  *      "consent_refused": true in its data (what the ad-platform types skip on), the
  *      others without it.
- *   7. Erasing a contact drops its pending messages: with the receiver answering 503, a
+ *   7. A figure, no threshold: 200 leads to a receiver answering at once (max_concurrent
+ *      8), every one delivered once; the time from the first post to the last delivery is
+ *      printed.
+ *   8. Erasing a contact drops its pending messages: with the receiver answering 503, a
  *      lead's messages wait; DELETE /v1/contacts/<id> leaves nothing of it in jd:out.
  */
 #include "fake_api.h"
@@ -47,7 +50,7 @@
 static struct jd_daemon daemon_;
 static struct fake_api *fake;
 static struct jd_redis redis;
-static int r_hook, r_slack, r_slow, r_erase, r_durable, r_serial;
+static int r_hook, r_slack, r_slow, r_erase, r_durable, r_serial, r_bulk;
 
 /* Standard Webhooks: base64 HMAC-SHA256 of "id.timestamp.body", keyed with the base64 of
  * the secret after "whsec_". */
@@ -450,6 +453,30 @@ static void scenario_claim_and_pause(void)
     JD_EXPECT(t429 >= 0, "no 429 was answered");
 }
 
+static void scenario_bulk(void)
+{
+    enum { N = 200 };
+    fake_api_reply(fake, r_bulk, 200, NULL, "{}", 0);
+    int64_t t0 = jd_mono_ms();
+    for (int i = 0; i < N; i++) {
+        char email[64], sub[32];
+        snprintf(email, sizeof email, "bulk%d@example.com", i);
+        snprintf(sub, sizeof sub, "bulk-%d", i);
+        post_lead(email, sub);
+    }
+    int64_t posted = jd_mono_ms();
+    int64_t end = posted + 120000;
+    while (fake_api_hits(fake, r_bulk) < N && jd_mono_ms() < end)
+        jd_sleep_ms(20);
+    int64_t done = jd_mono_ms();
+    JD_EXPECT(fake_api_hits(fake, r_bulk) == N, "bulk: %zu requests, want %d",
+              fake_api_hits(fake, r_bulk), N);
+    jd_note("bulk: %d leads posted in %lld ms, all %d webhooks delivered %lld ms after the "
+            "first post (%.0f per second end to end)",
+            N, (long long)(posted - t0), N, (long long)(done - t0),
+            N * 1000.0 / (double)(done - t0 > 0 ? done - t0 : 1));
+}
+
 static void scenario_erase(void)
 {
     fake_api_reply(fake, r_erase, 503, NULL, "{}", 0);
@@ -516,6 +543,7 @@ int main(void)
     r_erase = fake_api_route(fake, "POST", "/erase", FAKE_EXACT);
     r_durable = fake_api_route(fake, "POST", "/durable", FAKE_EXACT);
     r_serial = fake_api_route(fake, "POST", "/serial", FAKE_EXACT);
+    r_bulk = fake_api_route(fake, "POST", "/bulk", FAKE_EXACT);
     fake_api_reply(fake, r_slack, 200, "Content-Type: text/plain\r\n", "ok", 0);
     jd_redis_start(&redis, NULL, 0);
     const char *base = fake_api_base(fake);
@@ -556,6 +584,12 @@ int main(void)
              base);
     start_with(s);
     scenario_claim_and_pause();
+
+    snprintf(s, sizeof s,
+             WEBHOOK("bulk", "%s/bulk", "lead.created") "allow_private = yes\nmax_concurrent = 8\n",
+             base);
+    start_with(s);
+    scenario_bulk();
 
     snprintf(s, sizeof s, WEBHOOK("erasable", "%s/erase", "lead.created") "allow_private = yes\n",
              base);
