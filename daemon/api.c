@@ -402,6 +402,36 @@ static int add_printed(struct evbuffer *buf, const cJSON *tree)
     return rc;
 }
 
+/* "sent" (issue 14): what the outbox sent about the returned events, from journey.lua's
+ * eleventh element ({event id, JSON list, ...}), each item with its event. NULL when there
+ * is nothing (the key is then left out) or on allocation failure. */
+static cJSON *sent_json(const redisReply *r)
+{
+    if (r->elements < 11 || r->element[10]->elements == 0)
+        return NULL;
+    const redisReply *s = r->element[10];
+    cJSON *out = cJSON_CreateArray();
+    for (size_t i = 0; out && i + 1 < s->elements; i += 2) {
+        if (s->element[i]->type != REDIS_REPLY_STRING ||
+            s->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        cJSON *list = cJSON_ParseWithLength(s->element[i + 1]->str, s->element[i + 1]->len);
+        cJSON *it;
+        cJSON_ArrayForEach(it, list)
+        {
+            cJSON *copy = cJSON_Duplicate(it, 1);
+            if (!copy || !cJSON_IsObject(copy) ||
+                !cJSON_AddStringToObject(copy, "event", s->element[i]->str)) {
+                cJSON_Delete(copy);
+                continue;
+            }
+            cJSON_AddItemToArray(out, copy);
+        }
+        cJSON_Delete(list);
+    }
+    return out;
+}
+
 /* The answer from journey.lua's reply, key order as it always was: {"contact":…,
  * "events":[…],"conversions":[…],"truncated":true}, the last three for the journey view.
  * Returns 0, -1 on allocation failure, -2 when the reply's event texts do not add up. */
@@ -410,7 +440,7 @@ static int build_answer(const redisReply *r, enum api_view view, const struct rp
 {
     struct jev *v = NULL;
     size_t n = 0, bytes = 0;
-    cJSON *conversions = NULL, *contact = NULL;
+    cJSON *conversions = NULL, *contact = NULL, *sent = NULL;
     int rc = split_events(r->element[8], r->element[9], &v, &n);
     if (rc != 0)
         return rc;
@@ -425,6 +455,8 @@ static int build_answer(const redisReply *r, enum api_view view, const struct rp
     if (view == VIEW_JOURNEY)
         /* NULL (overflow or memory) leaves "conversions" out, as it always did. */
         conversions = conversions_json(&j, p);
+    if (view == VIEW_JOURNEY)
+        sent = sent_json(r);
     jrp_free(&j);
     /* One block for the whole answer: the event texts dominate it. */
     for (size_t i = 0; view == VIEW_JOURNEY && i < n; i++)
@@ -448,6 +480,7 @@ static int build_answer(const redisReply *r, enum api_view view, const struct rp
         if (add_str(buf, "]") != 0 ||
             (conversions &&
              (add_str(buf, ",\"conversions\":") != 0 || add_printed(buf, conversions) != 0)) ||
+            (sent && (add_str(buf, ",\"sent\":") != 0 || add_printed(buf, sent) != 0)) ||
             ((long long)n < r->element[5]->integer && add_str(buf, ",\"truncated\":true") != 0))
             goto out;
     }
@@ -455,13 +488,15 @@ static int build_answer(const redisReply *r, enum api_view view, const struct rp
 out:
     cJSON_Delete(contact);
     cJSON_Delete(conversions);
+    cJSON_Delete(sent);
     free_events(v, n);
     return rc;
 }
 
 static int reply_shape_ok(const redisReply *r)
 {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 10)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 10 || r->elements > 11 ||
+        (r->elements == 11 && r->element[10]->type != REDIS_REPLY_ARRAY))
         return 0;
     return r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
            r->element[2]->type == REDIS_REPLY_ARRAY && r->element[3]->type == REDIS_REPLY_ARRAY &&

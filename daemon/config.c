@@ -81,7 +81,7 @@ static void wipe_free(char *s)
     free(s);
 }
 
-enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA, IN_CHANNELS, IN_CAMPAIGNS };
+enum cfg_where { IN_NONE, IN_MAIN, IN_SOURCE, IN_SLA, IN_CHANNELS, IN_CAMPAIGNS, IN_DEST };
 
 struct parser {
     const char *name; /* prefixes every message; its directory anchors relative paths */
@@ -105,6 +105,10 @@ struct parser {
     unsigned src_line[CFG_MAX_SOURCES];
     unsigned src_seen[CFG_MAX_KEYS];
     unsigned char src_file[CFG_MAX_KEYS];
+    struct cfg_destination *dst;
+    unsigned dst_line[CFG_MAX_DESTINATIONS];
+    unsigned dst_seen[CFG_MAX_KEYS];
+    unsigned char dst_file[CFG_MAX_KEYS];
 };
 
 __attribute__((format(printf, 3, 4))) static int fail(struct parser *p, unsigned line,
@@ -881,6 +885,8 @@ static const char *section_label(const struct parser *p, char *out, size_t outsz
         snprintf(out, outsz, "[channels]");
     else if (p->in == IN_CAMPAIGNS)
         snprintf(out, outsz, "[campaigns]");
+    else if (p->in == IN_DEST)
+        snprintf(out, outsz, "[destination %s]", p->dst->name);
     else
         snprintf(out, outsz, "[source %s]", p->src->name);
     return out;
@@ -979,20 +985,26 @@ static int set_key(struct parser *p, char *key, const char *val, unsigned line)
     const struct cfg_key *tab = p->in == IN_MAIN       ? cfg_main_keys
                                 : p->in == IN_SLA      ? cfg_sla_keys
                                 : p->in == IN_CHANNELS ? cfg_channel_keys
+                                : p->in == IN_DEST     ? cfg_destination_keys
                                                        : cfg_source_keys;
     size_t ntab = p->in == IN_MAIN       ? cfg_nmain_keys
                   : p->in == IN_SLA      ? cfg_nsla_keys
                   : p->in == IN_CHANNELS ? cfg_nchannel_keys
+                  : p->in == IN_DEST     ? cfg_ndestination_keys
                                          : cfg_nsource_keys;
     unsigned *seen = p->in == IN_MAIN       ? p->main_seen
                      : p->in == IN_SLA      ? p->sla_seen
                      : p->in == IN_CHANNELS ? p->channels_seen
+                     : p->in == IN_DEST     ? p->dst_seen
                                             : p->src_seen;
     unsigned char *seen_file = p->in == IN_MAIN       ? p->main_file
                                : p->in == IN_SLA      ? p->sla_file
                                : p->in == IN_CHANNELS ? p->channels_file
+                               : p->in == IN_DEST     ? p->dst_file
                                                       : p->src_file;
-    void *base = p->in == IN_SOURCE ? (void *)p->src : (void *)p->c;
+    void *base = p->in == IN_SOURCE ? (void *)p->src
+                 : p->in == IN_DEST ? (void *)p->dst
+                                    : (void *)p->c;
     const struct cfg_key *k = find_key(tab, ntab, key);
     size_t klen = strlen(key);
     int from_file = 0, rc;
@@ -1116,6 +1128,63 @@ static int end_source(struct parser *p)
     return 0;
 }
 
+/* The destination types' view, built once the section is complete. */
+static void fill_dst_view(struct cfg_destination *d)
+{
+    d->dst = (struct dst_config){
+        .name = d->name,
+        .type = d->type,
+        .api_base = d->api_base,
+        .url = d->url,
+        .secret = d->secret,
+        .access_token = d->access_token,
+        .pixel_id = d->pixel_id,
+        .customer_id = d->customer_id,
+        .conversion_action = d->conversion_action,
+        .service_account = d->service_account,
+        .token_url = d->token_url,
+        .stages = d->stages,
+        .dashboard_url = d->dashboard_url,
+        .events = (const char *const *)d->events,
+        .nevents = d->nevents,
+        .dry_run = d->dry_run,
+        .allow_private = d->allow_private,
+    };
+}
+
+static int end_destination(struct parser *p)
+{
+    struct cfg_destination *d = p->dst;
+    unsigned dl = p->dst_line[d - p->c->destinations];
+    char why[DST_WHY_MAX];
+
+    p->dst = NULL;
+    p->in = IN_NONE;
+    if (apply_defaults(p, cfg_destination_keys, cfg_ndestination_keys, p->dst_seen, d, dl))
+        return -1;
+    const struct dst_type *t = d->type ? dst_lookup(d->type) : NULL;
+    if (!t)
+        return fail(p, dl, "[destination %s] needs 'type'", d->name);
+    fill_dst_view(d);
+    for (size_t i = 0; t->needs && t->needs[i]; i++) {
+        const struct cfg_key *k =
+            find_key(cfg_destination_keys, cfg_ndestination_keys, t->needs[i]);
+        const char *v = k && k->store == CS_STR ? *(char *const *)((const char *)d + k->off) : NULL;
+        if (!v || !*v)
+            return fail(p, dl, "[destination %s] needs '%s'", d->name, t->needs[i]);
+    }
+    if (t->check && t->check(&d->dst, why, sizeof(why)) != 0)
+        return fail(p, dl, "[destination %s]: %s", d->name, why);
+    /* Only https:// leaves for the internet; http:// is for tests and on-premises receivers
+     * that the operator lets through on purpose. */
+    const char *urls[] = {d->url, d->api_base, d->token_url};
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
+        if (urls[i] && !d->allow_private && strncmp(urls[i], "https://", 8) != 0)
+            return fail(p, dl, "[destination %s]: only https:// URLs without allow_private = yes",
+                        d->name);
+    return 0;
+}
+
 static int valid_source_name(const char *name)
 {
     size_t n = strlen(name);
@@ -1137,6 +1206,8 @@ static int parse_header(struct parser *p, char *s, unsigned line)
     char *inner = trim(s + 1);
 
     if (p->in == IN_SOURCE && end_source(p))
+        return -1;
+    if (p->in == IN_DEST && end_destination(p))
         return -1;
     p->in = IN_NONE;
     if (strcmp(inner, "journeyd") == 0) {
@@ -1167,6 +1238,30 @@ static int parse_header(struct parser *p, char *s, unsigned line)
                         p->channels_line);
         p->channels_line = line;
         p->in = IN_CHANNELS;
+        return 0;
+    }
+    if (strncmp(inner, "destination", 11) == 0 &&
+        (!inner[11] || cfg_is_space((unsigned char)inner[11]))) {
+        const char *dname = trim(inner + 11);
+        if (!valid_source_name(dname))
+            return fail(p, line,
+                        "invalid destination name '%s': expected 1-63 of A-Z a-z 0-9 _ . -",
+                        shown(dname, b, sizeof(b)));
+        for (size_t i = 0; i < p->c->ndestinations; i++)
+            if (strcmp(p->c->destinations[i].name, dname) == 0)
+                return fail(p, line, "duplicate destination '%s' (first at line %u)", dname,
+                            p->dst_line[i]);
+        if (p->c->ndestinations == CFG_MAX_DESTINATIONS)
+            return fail(p, line, "more than %d destinations", CFG_MAX_DESTINATIONS);
+        struct cfg_destination *d = &p->c->destinations[p->c->ndestinations];
+        d->name = strdup(dname);
+        if (!d->name)
+            return out_of_memory(p, line);
+        p->dst_line[p->c->ndestinations++] = line;
+        p->dst = d;
+        p->in = IN_DEST;
+        memset(p->dst_seen, 0, sizeof(p->dst_seen));
+        memset(p->dst_file, 0, sizeof(p->dst_file));
         return 0;
     }
     if (strncmp(inner, "source", 6) != 0 || (inner[6] && !cfg_is_space((unsigned char)inner[6])))
@@ -1236,6 +1331,8 @@ static int finish(struct parser *p)
 {
     struct cfg *c = p->c;
     if (p->in == IN_SOURCE && end_source(p))
+        return -1;
+    if (p->in == IN_DEST && end_destination(p))
         return -1;
     if (apply_defaults(p, cfg_main_keys, cfg_nmain_keys, p->main_seen, c, p->main_line))
         return -1;
@@ -1440,6 +1537,10 @@ void cfg_free(struct cfg *c)
         free_fields(cfg_source_keys, cfg_nsource_keys, &c->sources[i]);
         wipe_free(c->sources[i].name);
     }
+    for (size_t i = 0; i < c->ndestinations; i++) {
+        free_fields(cfg_destination_keys, cfg_ndestination_keys, &c->destinations[i]);
+        wipe_free(c->destinations[i].name);
+    }
     free_fields(cfg_main_keys, cfg_nmain_keys, c);
     free_fields(cfg_sla_keys, cfg_nsla_keys, c);
     free_fields(cfg_channel_keys, cfg_nchannel_keys, c);
@@ -1546,6 +1647,16 @@ size_t cfg_restart_changes(const struct cfg *old, const struct cfg *fresh, char 
                                    where, out, cap, &len);
     }
     return found;
+}
+
+const struct cfg_destination *cfg_find_destination(const struct cfg *c, const char *name)
+{
+    if (!c || !name)
+        return NULL;
+    for (size_t i = 0; i < c->ndestinations; i++)
+        if (strcmp(c->destinations[i].name, name) == 0)
+            return &c->destinations[i];
+    return NULL;
 }
 
 const struct cfg_source *cfg_find_source(const struct cfg *c, const char *name)
@@ -1659,6 +1770,8 @@ void cfg_print_reference(FILE *out)
             "<platform>:<id> = <name>", CFG_MAX_CAMPAIGNS, "", "", "");
     print_keys(out, "[source <name>]  (name: 1-63 of A-Z a-z 0-9 _ . -)", cfg_source_keys,
                cfg_nsource_keys);
+    print_keys(out, "[destination <name>]  (name: 1-63 of A-Z a-z 0-9 _ . -)", cfg_destination_keys,
+               cfg_ndestination_keys);
     fputs("\nRequired per source type (each connector says what it needs):\n", out);
     const struct cfg_key *type_row = find_key(cfg_source_keys, cfg_nsource_keys, "type");
     const struct cx_connector *cx;

@@ -18,12 +18,27 @@
 #include <stdio.h>
 
 #include "../connectors/connector.h"
+#include "../destinations/destination.h"
 
 #define CFG_MAX_SOURCES 64
 #define CFG_MAX_TOKENS 16
 #define CFG_MAX_HOSTS 64
 #define CFG_MAX_CAMPAIGNS 10000
 #define CFG_MAX_FORMS 32
+#define CFG_MAX_DESTINATIONS 32
+#define CFG_MAX_DST_EVENTS 8
+
+/* [destination <name>] (DESIGN §9): an outbound destination the outbox delivers to. */
+struct cfg_destination {
+    char *name;
+    char *type, *url, *secret, *access_token, *pixel_id, *customer_id, *conversion_action;
+    char *service_account, *token_url, *stages, *api_base, *dashboard_url;
+    char *events[CFG_MAX_DST_EVENTS];
+    size_t nevents;
+    int dry_run, allow_private;
+    size_t max_concurrent; /* requests in flight to this destination */
+    struct dst_config dst; /* the destination types' view; points into the fields above */
+};
 
 struct cfg_source {
     char *name;
@@ -126,6 +141,9 @@ struct cfg {
 
     struct cfg_source sources[CFG_MAX_SOURCES];
     size_t nsources;
+    char *consent_field; /* [journeyd] consent_field: "" = none */
+    struct cfg_destination destinations[CFG_MAX_DESTINATIONS];
+    size_t ndestinations;
 };
 
 /* The [campaigns] name of platform's campaign id, NULL when none; cfg is a struct cfg (the
@@ -152,6 +170,7 @@ void cfg_free(struct cfg *c);
     } while (0)
 
 const struct cfg_source *cfg_find_source(const struct cfg *c, const char *name);
+const struct cfg_destination *cfg_find_destination(const struct cfg *c, const char *name);
 /* Which keys marked "restart to change" (not CF_RELOADABLE) differ between the running
  * config and a freshly loaded one, for SIGHUP's warning: their names only, never their
  * values (some are secrets), joined by ", " into out (cut short if it is too small; a

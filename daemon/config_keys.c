@@ -7,6 +7,7 @@
  * descriptor (cx_connector.needs).
  */
 #include "config_keys.h"
+#include "destination.h"
 #include "report.h"
 
 #include <arpa/inet.h>
@@ -317,6 +318,22 @@ static const char *check_stages(const char *v)
     return NULL;
 }
 
+static const char *check_dst_type(const char *v)
+{
+    return dst_lookup(v) ? NULL : "expected a destination type such as webhook or slack";
+}
+
+static const char *const dst_event_names[] = {DST_LEAD_CREATED, DST_STAGE_CHANGED, DST_PAID,
+                                              DST_SLA_BREACHED, NULL};
+
+/* A consent field is a form field or event attribute name. */
+static const char *check_field_name(const char *v)
+{
+    if (strlen(v) > 64 || !cfg_all_of(v, "_.-"))
+        return "expected a field name such as consent_ads";
+    return NULL;
+}
+
 /* clang-format off */
 const struct cfg_key cfg_main_keys[] = {
     {.key = "listen", .type = CT_HOSTPORT, .store = CS_HOSTPORT,
@@ -493,6 +510,73 @@ const struct cfg_key cfg_main_keys[] = {
      .off = IN_CFG(outbound_backoff_ms, int64_t), .min = 1, .max = 5 * MINUTE, .unit = 1,
      .bare = SEC, .def = "500ms",
      .doc = "First retry delay of a look-up; doubles per attempt (a 429's Retry-After wins)."},
+    {.key = "consent_field", .type = CT_STRING, .store = CS_STR,
+     .off = IN_CFG(consent_field, char *), .check = check_field_name, .flags = CF_RELOADABLE,
+     .def = "",
+     .doc = "Form field or event attribute whose value no/false/0 marks a contact as refusing "
+            "advertising uploads (meta_capi, google_data_manager); empty = none."},
+};
+
+/* [destination <name>] (DESIGN §9): where the outbox delivers. Every row is reloadable:
+ * the outbox looks its destination up in the current config for each message. */
+const struct cfg_key cfg_destination_keys[] = {
+    {.key = "type", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(type, char *), .check = check_dst_type, .flags = CF_RELOADABLE,
+     .doc = "webhook (Standard Webhooks signing), slack, meta_capi or google_data_manager "
+            "(required)."},
+    {.key = "url", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(url, char *), .check = check_url, .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "webhook, slack: the receiver's URL (https:// unless allow_private; a Slack URL is "
+            "a secret: best as url_file)."},
+    {.key = "secret", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(secret, char *), .check = check_placeholder,
+     .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "webhook: the signing secret, whsec_<base64 of 16+ bytes>."},
+    {.key = "events", .type = CT_LIST, .store = CS_STRV,
+     .off = IN_DST(events[0], char *), .off2 = IN_DST(nevents, size_t),
+     .cap = CFG_MAX_DST_EVENTS, .values = dst_event_names, .flags = CF_RELOADABLE,
+     .doc = "What the destination receives: lead.created, contact.stage_changed, contact.paid, "
+            "sla.breached (default: webhook all, slack sla.breached, the ad platforms their "
+            "conversions)."},
+    {.key = "api_base", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(api_base, char *), .check = check_url, .flags = CF_RELOADABLE,
+     .doc = "Override of the platform's base URL, or of url (tests, proxies)."},
+    {.key = "dry_run", .type = CT_BOOL, .store = CS_INT,
+     .off = IN_DST(dry_run, int), .flags = CF_RELOADABLE, .def = "no",
+     .doc = "Build, validate and log each request instead of sending it (acknowledged as "
+            "dry_run)."},
+    {.key = "allow_private", .type = CT_BOOL, .store = CS_INT,
+     .off = IN_DST(allow_private, int), .flags = CF_RELOADABLE, .def = "no",
+     .doc = "Let http:// and loopback, private or link-local addresses through (tests, "
+            "on-premises receivers); otherwise https:// to public addresses only, checked "
+            "after DNS resolution."},
+    {.key = "max_concurrent", .type = CT_INT, .store = CS_SIZE,
+     .off = IN_DST(max_concurrent, size_t), .min = 1, .max = 256, .flags = CF_RELOADABLE,
+     .def = "4", .doc = "Requests in flight to this destination at once."},
+    {.key = "dashboard_url", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(dashboard_url, char *), .check = check_url, .flags = CF_RELOADABLE,
+     .doc = "slack: the dashboard's address (https://host/ui/), for a link to the journey."},
+    {.key = "access_token", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(access_token, char *), .check = check_placeholder,
+     .flags = CF_SECRET | CF_RELOADABLE, .doc = "meta_capi: the Conversions API access token."},
+    {.key = "pixel_id", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(pixel_id, char *), .flags = CF_RELOADABLE,
+     .doc = "meta_capi: the dataset (pixel) id."},
+    {.key = "stages", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(stages, char *), .check = check_stages, .flags = CF_RELOADABLE,
+     .doc = "Ad platforms: <journeyd stage>:<platform event name>, ..."},
+    {.key = "customer_id", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(customer_id, char *), .flags = CF_RELOADABLE,
+     .doc = "google_data_manager: the Google Ads operating account."},
+    {.key = "conversion_action", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(conversion_action, char *), .flags = CF_RELOADABLE,
+     .doc = "google_data_manager: the product destination id for payments."},
+    {.key = "service_account", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(service_account, char *), .flags = CF_SECRET | CF_RELOADABLE,
+     .doc = "google_data_manager: the service-account JSON key (best as service_account_file)."},
+    {.key = "token_url", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(token_url, char *), .check = check_url, .flags = CF_RELOADABLE,
+     .doc = "google_data_manager: the OAuth 2.0 token endpoint (overridable for tests)."},
 };
 
 /* [sla] (DESIGN §6b): the marketing-sales agreement the SLA report checks. */
@@ -619,6 +703,7 @@ _Static_assert(ARRAY_LEN(cfg_sla_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
 _Static_assert(ARRAY_LEN(cfg_channel_keys) == CX_CHL_COUNT, "one [channels] row per list");
 _Static_assert(CX_CHANNEL_LIST_MAX <= CFG_MAX_ITEMS, "raise CFG_MAX_ITEMS");
 _Static_assert(ARRAY_LEN(cfg_source_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
+_Static_assert(ARRAY_LEN(cfg_destination_keys) <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
 _Static_assert(CFG_MAX_HOSTS <= CFG_MAX_ITEMS && CFG_MAX_TOKENS <= CFG_MAX_ITEMS &&
                    CX_MAX_SECRETS <= CFG_MAX_ITEMS,
                "raise CFG_MAX_ITEMS");
@@ -627,3 +712,4 @@ const size_t cfg_nmain_keys = ARRAY_LEN(cfg_main_keys);
 const size_t cfg_nsla_keys = ARRAY_LEN(cfg_sla_keys);
 const size_t cfg_nsource_keys = ARRAY_LEN(cfg_source_keys);
 const size_t cfg_nchannel_keys = ARRAY_LEN(cfg_channel_keys);
+const size_t cfg_ndestination_keys = ARRAY_LEN(cfg_destination_keys);

@@ -82,13 +82,16 @@ struct cfg_key {
     (offsetof(st, m) + 0 * sizeof(char[_Generic(&((st *)0)->m, T * : 1, default : -1)]))
 #define IN_CFG(m, T) AT(struct cfg, m, T)
 #define IN_SRC(m, T) AT(struct cfg_source, m, T)
+#define IN_DST(m, T) AT(struct cfg_destination, m, T)
 
 /* The tables, one per section kind, and their lengths. */
-extern const struct cfg_key cfg_main_keys[];    /* [journeyd] */
-extern const struct cfg_key cfg_sla_keys[];     /* [sla] */
-extern const struct cfg_key cfg_source_keys[];  /* [source <name>] */
-extern const struct cfg_key cfg_channel_keys[]; /* [channels], one row per list */
+extern const struct cfg_key cfg_main_keys[];        /* [journeyd] */
+extern const struct cfg_key cfg_sla_keys[];         /* [sla] */
+extern const struct cfg_key cfg_source_keys[];      /* [source <name>] */
+extern const struct cfg_key cfg_channel_keys[];     /* [channels], one row per list */
+extern const struct cfg_key cfg_destination_keys[]; /* [destination <name>] */
 extern const size_t cfg_nmain_keys, cfg_nsla_keys, cfg_nsource_keys, cfg_nchannel_keys;
+extern const size_t cfg_ndestination_keys;
 
 /* The two checks of a [channels] rule (medium.<value> = <channel>), which is parsed apart
  * from the rows; same contract as a row's check. */

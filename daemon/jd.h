@@ -25,6 +25,7 @@ struct retention;
 struct reconcile;
 struct ui;
 struct ratelimit;
+struct outbox;
 
 struct jd {
     struct event_base *base;
@@ -56,6 +57,7 @@ struct jd {
     int64_t started_ms;
     struct retention *retention; /* the retention sweep's timer (worker role) */
     struct reconcile *reconcile; /* reconciliation and queued backfills (worker role) */
+    struct outbox *outbox;       /* delivers jd:out to the destinations (worker role) */
 };
 
 #endif

@@ -29,6 +29,7 @@
 #include "notify.h"
 #include "outbound.h"
 #include "reconcile.h"
+#include "outbox.h"
 #include "retention.h"
 #include "routes.h"
 #include "ui.h"
@@ -301,6 +302,7 @@ static void jd_free(struct jd *jd)
     /* After the Redis clients: failing a slice in flight calls back into it. */
     RETENTION_FREE(jd->retention);
     RECONCILE_FREE(jd->reconcile);
+    OUTBOX_FREE(jd->outbox);
     worker_free(jd->worker);
     http_free(jd->http);
     sources_free(jd->sources); /* after the Redis clients: a failed write puts back into it */
@@ -443,6 +445,8 @@ int main(int argc, char **argv)
         goto oom;
     /* Reconciliation reads providers through the look-ups' outbound handle. */
     if (jd.roles_worker && !(jd.reconcile = reconcile_new(&jd)))
+        goto oom;
+    if (jd.roles_worker && !(jd.outbox = outbox_new(&jd)))
         goto oom;
     if ((jd.roles_ingest || jd.roles_api) &&
         !(jd.http = http_start(jd.base, jd.cfg, routes_dispatch, &jd))) {

@@ -8,7 +8,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <curl/curl.h>
+#include <openssl/rand.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
@@ -28,7 +33,10 @@ struct out_xfer {
     struct curl_slist *headers;
     char *url;
     outbound_cb cb;
+    outbound_req_cb rcb; /* instead of cb, for outbound_request */
     void *ud;
+    char *body; /* outbound_request's copy */
+    int public_only, blocked, max_attempts;
     char errbuf[CURL_ERROR_SIZE];
     char *resp;
     size_t resp_len, resp_cap;
@@ -74,6 +82,7 @@ static void xfer_unlink_and_free(struct out_xfer *x)
     if (x->backoff)
         event_free(x->backoff);
     free(x->url);
+    free(x->body);
     free(x->resp);
     free(x);
 }
@@ -96,7 +105,10 @@ static void complete(struct out_xfer *x, enum outbound_result r, long status, co
         break;
     }
     outbound_cb cb = x->cb;
+    outbound_req_cb rcb = x->rcb;
     void *ud = x->ud;
+    int64_t retry_after_s = x->retry_after_s;
+    int blocked = x->blocked;
     /* Detach the response and copy the error (it may point into x->errbuf) before
      * freeing, so the callback sees stable buffers. */
     char *body = x->resp;
@@ -105,7 +117,18 @@ static void complete(struct out_xfer *x, enum outbound_result r, long status, co
     snprintf(why, sizeof(why), "%s", error ? error : "");
     x->resp = NULL;
     xfer_unlink_and_free(x);
-    cb(ud, r, status, body ? body : "", len, error ? why : NULL);
+    if (rcb) {
+        struct outbound_answer a = {.result = r,
+                                    .status = status,
+                                    .body = body ? body : "",
+                                    .len = len,
+                                    .error = error ? why : NULL,
+                                    .retry_after_s = retry_after_s,
+                                    .blocked = blocked};
+        rcb(ud, &a);
+    } else {
+        cb(ud, r, status, body ? body : "", len, error ? why : NULL);
+    }
     free(body);
 }
 
@@ -203,6 +226,10 @@ static void attempt_done(struct out_xfer *x, CURLcode res)
         complete(x, OUTBOUND_PERMANENT, status, "response over the size limit");
         return;
     }
+    if (x->blocked) {
+        complete(x, OUTBOUND_PERMANENT, 0, "address not allowed (private, loopback or link-local)");
+        return;
+    }
     if (res == CURLE_OK && status >= 200 && status < 300) {
         complete(x, OUTBOUND_OK, status, NULL);
         return;
@@ -212,7 +239,7 @@ static void attempt_done(struct out_xfer *x, CURLcode res)
         complete(x, OUTBOUND_PERMANENT, status, "permanent HTTP error");
         return;
     }
-    if (x->attempt >= o->cfg.max_attempts || o->stopping) {
+    if (x->attempt >= (x->max_attempts ? x->max_attempts : o->cfg.max_attempts) || o->stopping) {
         complete(x, OUTBOUND_TRANSIENT, status,
                  res != CURLE_OK ? (x->errbuf[0] ? x->errbuf : curl_easy_strerror(res))
                                  : "retryable HTTP error");
@@ -221,7 +248,12 @@ static void attempt_done(struct out_xfer *x, CURLcode res)
     int64_t delay = o->cfg.backoff_ms;
     for (int i = 1; i < x->attempt && delay < o->cfg.max_backoff_ms; i++)
         delay *= 2;
-    if (status == 429 && x->retry_after_s >= 0)
+    /* Jitter (half to all of the delay), so callers that failed together do not come
+     * back together. */
+    unsigned char r = 0;
+    (void)RAND_bytes(&r, 1);
+    delay = delay / 2 + (delay / 2) * r / 255;
+    if ((status == 429 || status == 503) && x->retry_after_s >= 0)
         delay = x->retry_after_s * 1000;
     if (delay > o->cfg.max_backoff_ms)
         delay = o->cfg.max_backoff_ms;
@@ -453,6 +485,162 @@ int outbound_get(struct outbound *o, const char *url, const char *const *headers
     o->queue_tail = x;
     o->nqueued++;
     /* Started from the loop, not here, so cb can never run before we return. */
+    event_active(o->kick, 0, 0);
+    return 0;
+}
+
+int outbound_addr_public(const struct sockaddr *addr, size_t len)
+{
+    if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        uint32_t a = ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr);
+        static const struct {
+            uint32_t net, mask;
+        } bad[] = {
+            {0x00000000, 0xff000000}, /* 0/8 "this network" */
+            {0x0a000000, 0xff000000}, /* 10/8 */
+            {0x64400000, 0xffc00000}, /* 100.64/10 CGNAT */
+            {0x7f000000, 0xff000000}, /* 127/8 loopback */
+            {0xa9fe0000, 0xffff0000}, /* 169.254/16 link-local (cloud metadata) */
+            {0xac100000, 0xfff00000}, /* 172.16/12 */
+            {0xc0000000, 0xffffff00}, /* 192.0.0/24 */
+            {0xc0000200, 0xffffff00}, /* 192.0.2/24 documentation */
+            {0xc0a80000, 0xffff0000}, /* 192.168/16 */
+            {0xc6120000, 0xfffe0000}, /* 198.18/15 benchmarking */
+            {0xc6336400, 0xffffff00}, /* 198.51.100/24 documentation */
+            {0xcb007100, 0xffffff00}, /* 203.0.113/24 documentation */
+            {0xe0000000, 0xe0000000}, /* 224/4 multicast, 240/4 reserved, broadcast */
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+            if ((a & bad[i].mask) == bad[i].net)
+                return 0;
+        return 1;
+    }
+    if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const unsigned char *b = ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        static const unsigned char zero[15] = {0};
+        if (memcmp(b, mapped, 12) == 0) {
+            struct sockaddr_in v4 = {.sin_family = AF_INET};
+            memcpy(&v4.sin_addr, b + 12, 4);
+            return outbound_addr_public((const struct sockaddr *)&v4, sizeof(v4));
+        }
+        if (memcmp(b, zero, 15) == 0) /* :: and ::1 */
+            return 0;
+        if ((b[0] & 0xfe) == 0xfc) /* fc00::/7 unique local */
+            return 0;
+        if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10 link-local */
+            return 0;
+        if (b[0] == 0xff) /* multicast */
+            return 0;
+        if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* 2001:db8::/32 */
+            return 0;
+        if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) /* NAT64 64:ff9b::/96 */
+            return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the SSRF guard sees the address curl resolved, so a public
+ * name that resolves to a private address (DNS rebinding included) is refused. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *address)
+{
+    struct out_xfer *x = clientp;
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKET_BAD;
+    if (x->public_only && !outbound_addr_public(&address->addr, address->addrlen)) {
+        x->blocked = 1;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+int outbound_request(struct outbound *o, const struct outbound_req *req, outbound_req_cb cb,
+                     void *ud)
+{
+    if (o->stopping || o->nqueued >= o->cfg.max_queued)
+        return -1;
+    struct out_xfer *x = calloc(1, sizeof(*x));
+    if (!x)
+        return -1;
+    x->o = o;
+    x->rcb = cb;
+    x->ud = ud;
+    x->public_only = req->public_only;
+    x->max_attempts = req->max_attempts;
+    x->url = strdup(req->url);
+    x->easy = curl_easy_init();
+    int ok = x->url && x->easy;
+    if (ok && req->body) {
+        x->body = malloc(req->len + 1);
+        ok = x->body != NULL;
+        if (ok) {
+            memcpy(x->body, req->body, req->len);
+            x->body[req->len] = '\0';
+        }
+    }
+    /* No "Expect: 100-continue": it would hold a body over 1 KiB back for a second. */
+    if (ok) {
+        struct curl_slist *l = curl_slist_append(x->headers, "Expect:");
+        ok = l != NULL;
+        x->headers = l;
+    }
+    for (size_t i = 0; ok && i < req->nheaders && i < OUTBOUND_MAX_HEADERS; i++) {
+        struct curl_slist *l = curl_slist_append(x->headers, req->headers[i]);
+        if (!l)
+            ok = 0;
+        else
+            x->headers = l;
+    }
+    /* Redirects are never followed: a 3xx is an answer (permanent), so a receiver cannot
+     * bounce us to an address the guard would refuse. */
+    ok = ok && curl_easy_setopt(x->easy, CURLOPT_URL, x->url) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)o->cfg.timeout_ms) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)o->cfg.connect_timeout_ms) ==
+             CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR,
+                          req->public_only ? "https" : "http,https") == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, x) == CURLE_OK &&
+         curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "journeyd/0.1") == CURLE_OK;
+    if (ok && req->public_only)
+        /* A proxy would be the address checked, not the receiver's. */
+        ok = curl_easy_setopt(x->easy, CURLOPT_NOPROXY, "*") == CURLE_OK;
+    if (ok && x->body)
+        ok = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body) == CURLE_OK &&
+             curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len) ==
+                 CURLE_OK;
+    if (!ok) {
+        if (x->easy)
+            curl_easy_cleanup(x->easy);
+        curl_slist_free_all(x->headers);
+        free(x->url);
+        free(x->body);
+        free(x);
+        return -1;
+    }
+    x->next = o->all;
+    if (o->all)
+        o->all->prev = x;
+    o->all = x;
+    x->state = XFER_QUEUED;
+    if (o->queue_tail)
+        o->queue_tail->queue_next = x;
+    else
+        o->queue_head = x;
+    o->queue_tail = x;
+    o->nqueued++;
     event_active(o->kick, 0, 0);
     return 0;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <sys/socket.h>
 
 #define OUTBOUND_MAX_RESPONSE (1024 * 1024)
 #define OUTBOUND_MAX_HEADERS 8
@@ -59,6 +60,40 @@ void outbound_free(struct outbound *o);
  * before this function returned. Returns 0, or -1 when refused at once (cb not called). */
 int outbound_get(struct outbound *o, const char *url, const char *const *headers, size_t nheaders,
                  outbound_cb cb, void *ud);
+
+/* A request of the outbox (daemon/outbox.c): any method, a body, and the SSRF guard. */
+struct outbound_req {
+    const char *method; /* "POST", "GET", ... */
+    const char *url;
+    const char *const *headers; /* "Name: value", at most OUTBOUND_MAX_HEADERS */
+    size_t nheaders;
+    const char *body; /* copied; NULL for none */
+    size_t len;
+    int public_only;  /* https only, and every address connected to must be public
+                         (checked after DNS resolution, in CURLOPT_OPENSOCKETFUNCTION) */
+    int max_attempts; /* 0: the configured number */
+};
+
+struct outbound_answer {
+    enum outbound_result result;
+    long status;
+    const char *body; /* valid only during the callback */
+    size_t len;
+    const char *error;
+    int64_t retry_after_s; /* the last answer's Retry-After (delta seconds), -1 when absent */
+    int blocked;           /* refused by the SSRF guard: no connection was made */
+};
+
+typedef void (*outbound_req_cb)(void *ud, const struct outbound_answer *a);
+
+/* Same contract as outbound_get. */
+int outbound_request(struct outbound *o, const struct outbound_req *req, outbound_req_cb cb,
+                     void *ud);
+
+/* 1 when addr is a public unicast address: not loopback, private (RFC 1918, ULA), link-local,
+ * CGNAT, multicast, documentation, unspecified or reserved; IPv4-mapped IPv6 addresses are
+ * judged by their IPv4 address. */
+int outbound_addr_public(const struct sockaddr *addr, size_t len);
 
 size_t outbound_active(const struct outbound *o);
 const struct outbound_counters *outbound_counters(const struct outbound *o);

@@ -16,6 +16,7 @@
 #include "ingest.h"
 #include "jd.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "routes.h"
 #include "ui.h"
 #include "sources.h"
@@ -69,6 +70,7 @@ static void handle_metrics(struct jd *jd, struct evhttp_request *req, const char
         http_reply_unavailable(jd, req, "out of memory");
         return;
     }
+    outbox_metrics(jd->outbox, b);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4; charset=utf-8");
     http_send(req, 200, b);

@@ -22,6 +22,7 @@
 #include "outbound.h"
 #include "stream.h"
 #include "util.h"
+#include "outplan.h"
 #include "worker.h"
 
 #define WORKER_BLOCK_MS 1000
@@ -299,20 +300,26 @@ static int is_open_door(const struct cx_source *src)
            (strcmp(src->type, "form") == 0 && src->auth == CX_AUTH_ORIGIN);
 }
 
+const char *worker_consumer(const struct worker *w)
+{
+    return w && w->leased ? w->consumer : NULL;
+}
+
 /* Serializes the events into apply.lua's argument list and sends it. */
 static int send_apply(struct worker *w, const char *entry, const struct stream_record *f,
                       long long deliveries, const struct cx_event_list *events, int open_door)
 {
-    size_t argc = 5, cap = 5;
+    size_t argc = 5, cap = 6; /* and the outbox's argument */
     for (size_t i = 0; i < events->n; i++)
         cap += 8 + 2 * events->v[i].nidentities;
+    char *outbox_arg = outplan_apply_arg(w->jd->cfg);
     const char **argv = calloc(cap, sizeof(*argv));
     size_t *lens = calloc(cap, sizeof(*lens));
     char **owned = calloc(4 * events->n + 1, sizeof(*owned));
     char unique[512] = "", count[24];
     int rc = -1;
     size_t nowned = 0;
-    if (!argv || !lens || !owned)
+    if (!argv || !lens || !owned || (w->jd->cfg->ndestinations && !outbox_arg))
         goto out;
     for (size_t i = 0; i < w->jd->cfg->nunique_types; i++) {
         size_t len = strlen(unique);
@@ -366,6 +373,8 @@ static int send_apply(struct worker *w, const char *entry, const struct stream_r
         argv[argc++] = json;
         argv[argc++] = record;
     }
+    if (outbox_arg)
+        argv[argc++] = outbox_arg;
     for (size_t i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     rc = send_script(w, JD_SCRIPT_APPLY, entry, f, deliveries, 1, (int)argc, argv, lens);
@@ -375,6 +384,7 @@ out:
     free(owned);
     free(argv);
     free(lens);
+    free(outbox_arg);
     return rc;
 }
 

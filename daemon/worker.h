@@ -17,5 +17,8 @@ void worker_on_redis_state(struct worker *w, enum rq_state s);
 /* SIGTERM: no new reads; what is in flight still completes. */
 void worker_stop(struct worker *w);
 int worker_is_idle(const struct worker *w);
+/* The consumer name this worker holds the lease of, or NULL while it holds none (the
+ * outbox reads jd:out under the same name, so a restart resumes its pending messages). */
+const char *worker_consumer(const struct worker *w);
 
 #endif

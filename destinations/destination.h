@@ -20,14 +20,16 @@
  *   {"event": "<canonical event id>", "kind": "<canonical kind>", "at": "<RFC 3339>",
  *    "contact": "c_…", "stage": "<stage reached>", "previous_stage": "<stage before>",
  *    "stages": ["lead", "qualified"],          // every stage newly reached, in order
- *    "identities": [{"type": "email", "value": "…"}, …],   // the contact's, normalized
+ *    "identities": [{"type": "email", "value": "…"}, …],   // the contact's (64 at most)
  *    "click_ids": {"gclid": "…", "fbclid": "…"},           // the contact's, newest first
  *    "touch": {…},                                         // the event's, when it has one
  *    "amount": {"minor": 249000, "currency": "EUR"}, "payment_key": "…",
  *    "name": "…", "lead_source": "…", "consent_refused": true,
  *    "waited_seconds": 90000}                              // sla.breached
  * Any member may be absent. Personal data stays in Redis; a type hashes what its platform
- * wants hashed (Meta, Google) and never logs it.
+ * wants hashed (Meta, Google) and never logs it. An advertising type (meta_capi,
+ * google_data_manager) returns DST_SKIP for a message whose facts say
+ * "consent_refused": true (DESIGN §9 consent_field: never uploaded).
  */
 #ifndef JD_DESTINATION_H
 #define JD_DESTINATION_H
@@ -54,12 +56,12 @@
 struct dst_config {
     const char *name;
     const char *type;
-    const char *api_base;      /* override of the platform's base URL (tests, proxies) */
-    const char *url;           /* webhook, slack */
-    const char *secret;        /* webhook: whsec_<base64> */
-    const char *access_token;  /* meta_capi */
-    const char *pixel_id;      /* meta_capi */
-    const char *customer_id;   /* google_data_manager */
+    const char *api_base;     /* override of the platform's base URL (tests, proxies) */
+    const char *url;          /* webhook, slack */
+    const char *secret;       /* webhook: whsec_<base64> */
+    const char *access_token; /* meta_capi */
+    const char *pixel_id;     /* meta_capi */
+    const char *customer_id;  /* google_data_manager */
     const char *conversion_action;
     const char *service_account; /* google_data_manager: the JSON key file's content */
     const char *token_url;       /* google_data_manager */
@@ -100,10 +102,10 @@ struct dst_request {
 };
 
 enum dst_build_result {
-    DST_BUILT = 0,      /* send out */
-    DST_SKIP = 1,       /* nothing to send (no click id, consent refused, stage not mapped):
-                           acknowledged as "skipped" with the reason */
-    DST_INVALID = -1,   /* the message cannot be sent: dead-lettered with the reason */
+    DST_BUILT = 0,    /* send out */
+    DST_SKIP = 1,     /* nothing to send (no click id, consent refused, stage not mapped):
+                         acknowledged as "skipped" with the reason */
+    DST_INVALID = -1, /* the message cannot be sent: dead-lettered with the reason */
 };
 
 enum dst_verdict {
@@ -150,8 +152,8 @@ const struct dst_type *dst_type_at(size_t i); /* NULL past the end */
 int dst_wants(const struct dst_type *t, const struct dst_config *cfg, const char *kind);
 
 /* The default verdict (the rule documented at dst_type.classify). */
-enum dst_verdict dst_classify_default(const struct dst_answer *a, int64_t *retry_after_s,
-                                      char *why, size_t whylen);
+enum dst_verdict dst_classify_default(const struct dst_answer *a, int64_t *retry_after_s, char *why,
+                                      size_t whylen);
 
 /* Appends "Name: value" to out's headers; -1 when full or too long. */
 int dst_add_header(struct dst_request *out, const char *name, const char *value);

@@ -285,6 +285,13 @@ const struct rp_sla_lead *rp_sla_leads(const struct rp_sla *s, size_t *n);
  * event at stage qualified or higher; 0: read on, unless the journey has ended. */
 int rp_sla_slice_done(const struct rp_event *ev, size_t n, int qualified);
 
+/* The SLA alert's clock (issue 14, daemon/outbox.c): the whole seconds a lead entered at
+ * lead_ms has waited by now_ms, in business time when business_hours is set (DST
+ * included), into *waited_s. 1 when that is over response_hours (the report's "within
+ * means <= the limit", exactly), 0 when not yet, -1 when a setting is malformed. */
+int rp_sla_overdue(const char *business_hours, const char *response_hours, int64_t lead_ms,
+                   int64_t now_ms, int64_t *waited_s);
+
 /* 0 when the business_hours text is valid: day names (mon or monday, any case) or ranges
  * (mon-fri, may wrap: fri-mon), comma-separated, then one window HH:MM-HH:MM on the local
  * clock with start < end (24:00 allowed as the end). */

@@ -537,3 +537,16 @@ int rp_sla_slice_done(const struct rp_event *ev, size_t n, int qualified)
     rp_view_close(&v);
     return done;
 }
+
+int rp_sla_overdue(const char *business_hours, const char *response_hours, int64_t lead_ms,
+                   int64_t now_ms, int64_t *waited_s)
+{
+    struct rp_bhours bh;
+    struct rp_dec hours;
+    int has_bh = business_hours && business_hours[0];
+    if ((has_bh && rp_bh_parse(business_hours, &bh)) ||
+        rp_dec_parse(response_hours && response_hours[0] ? response_hours : "24", &hours) ||
+        duration_secs(has_bh ? &bh : NULL, lead_ms, now_ms, waited_s))
+        return -1;
+    return within_limit(*waited_s, &hours) ? 0 : 1;
+}

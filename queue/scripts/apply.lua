@@ -760,6 +760,146 @@ local function expired(ev)
     return true
 end
 
+-- ---- The outbox (issue 14): what must go out, decided in this same atomic call ----
+-- When destinations are configured the worker appends one last argument,
+--   "jd-outbox\t<consent field>\t<sla 0|1>\t<kind>=<dest>,<dest>;<kind>=<dest>..."
+-- (the subscriptions of the [destination] sections). For every event applied (not a
+-- duplicate) that raises its contact's stage or pays, one entry per subscribed destination
+-- goes to the stream jd:out: d destination, k kind, x dedup key, c contact, e event,
+-- f facts (JSON, destinations/destination.h). The dedup key depends only on the kind and
+-- the event, so a re-applied event (it is not: HSETNX) or a redelivered message keeps it.
+-- jd:out:ev maps an event id to its pending entries, so erase.lua can drop them. With
+-- sla on, a lead that a marketing event brought waits in jd:sla:due (scored by its lead
+-- time) until a response or a payment takes it out; daemon/outbox.c's timer alerts once.
+-- Cost: nothing without destinations; else per event applied an HMGET and an HGET per
+-- contact it names, an HGET and a ZSCORE to find its contact again and a decode of its
+-- JSON (for its kind and consent), and, only for an event that sends, its contact's
+-- identities (at most OUT_IDS of them) and an XADD per destination.
+local OUT, OUT_CONSENT, OUT_SLA = nil, '', false
+do
+    local last = ARGV[#ARGV]
+    if type(last) == 'string' and string.sub(last, 1, 10) == 'jd-outbox\t' then
+        local consent, sla, subs = string.match(last, '^jd%-outbox\t([^\t]*)\t([01])\t(.*)$')
+        OUT, OUT_CONSENT, OUT_SLA = {}, consent or '', sla == '1'
+        for kind, dests in string.gmatch(subs or '', '([^=;]+)=([^;]*)') do
+            local l = {}
+            for d in string.gmatch(dests, '[^,]+') do l[#l + 1] = d end
+            OUT[kind] = l
+        end
+    end
+end
+local STAGE_NAME = {}
+for name, rank in pairs(STAGE_RANK) do STAGE_NAME[rank] = name end
+local OUT_RESPONSE = {sales_touch = true, meeting = true, stage_change = true, deal_won = true,
+    deal_lost = true}
+local OUT_CRM = {hubspot = true, pipedrive = true, salesforce = true}
+local OUT_MARKETING = {lead = true, form = true, custom = true, click = true, visit = true}
+-- A contact's identities in a message: all of them up to this many (a sample beyond).
+local OUT_IDS = 64
+
+-- The highest stage among the contacts the event's identities name, before it is placed.
+local function outbox_before(ev)
+    if not OUT then return nil end
+    local best = 0
+    if #ev.ids > 0 then
+        local keys = {}
+        for k, idn in ipairs(ev.ids) do keys[k] = idn.key end
+        local seen = {}
+        for _, c in ipairs(redis.call('HMGET', 'jd:idx', unpack(keys))) do
+            if c and not seen[c] then
+                seen[c] = true
+                best = math.max(best, tonumber(redis.call('HGET', ckey(c), 'stage') or '0') or 0)
+            end
+        end
+    end
+    return {stage = best, applied = stats.applied}
+end
+
+-- The contact that holds the event now: one of its identities' (a conflict may keep it
+-- from the first), or its own when it carries none.
+local function outbox_contact(ev)
+    for _, idn in ipairs(ev.ids) do
+        local c = redis.call('HGET', 'jd:idx', idn.key)
+        if c and redis.call('ZSCORE', ckey(c, 'j'), ev.id) then return c end
+    end
+    return live_contact(cid_for(ev.id))
+end
+
+local function outbox_facts(ev, obj, cid, stage, before, extra)
+    local f = {event = ev.id, kind = obj.kind, at = obj.at, contact = cid,
+        stage = STAGE_NAME[stage], previous_stage = STAGE_NAME[before], touch = obj.touch,
+        amount = obj.amount, payment_key = obj.payment_key, identities = {}, click_ids = {}}
+    local stages = {}
+    for st = before + 1, stage do stages[#stages + 1] = STAGE_NAME[st] end
+    if #stages > 0 then f.stages = stages end
+    local ids
+    if redis.call('SCARD', ckey(cid, 'ids')) <= OUT_IDS then
+        ids = redis.call('SMEMBERS', ckey(cid, 'ids'))
+    else
+        ids = redis.call('SRANDMEMBER', ckey(cid, 'ids'), OUT_IDS)
+    end
+    table.sort(ids)
+    for _, key in ipairs(ids) do
+        local t, v = string.match(key, '^([^\t]*)\t(.*)$')
+        if t and ANON_TYPES[t] and t ~= 'anon' then f.click_ids[t] = v
+        elseif t then f.identities[#f.identities + 1] = {type = t, value = v} end
+    end
+    if next(f.click_ids) == nil then f.click_ids = nil end
+    if #f.identities == 0 then f.identities = nil end
+    local attrs = type(obj.attributes) == 'table' and obj.attributes or {}
+    f.name = type(attrs.name) == 'string' and attrs.name or nil
+    if redis.call('HGET', ckey(cid), 'nc') == '1' then f.consent_refused = true end
+    for k, v in pairs(extra or {}) do f[k] = v end
+    return cjson.encode(f)
+end
+
+local function outbox_emit(kind, ev, cid, facts)
+    local dests = OUT[kind]
+    if not dests or #dests == 0 then return end
+    local dedup = 'msg_' .. string.sub(redis.sha1hex(kind .. '\n' .. ev.id), 1, 32)
+    local ids = {}
+    for _, d in ipairs(dests) do
+        ids[#ids + 1] = redis.call('XADD', 'jd:out', '*', 'd', d, 'k', kind, 'x', dedup,
+            'c', cid, 'e', ev.id, 'f', facts)
+    end
+    local had = redis.call('HGET', 'jd:out:ev', ev.id)
+    redis.call('HSET', 'jd:out:ev', ev.id, (had and had .. ' ' or '') .. table.concat(ids, ' '))
+end
+
+local function outbox_after(ev, json, before)
+    if not before or stats.applied == before.applied then return end
+    local cid = outbox_contact(ev)
+    if not cid then return end
+    local obj = cjson.decode(json)
+    local attrs = type(obj.attributes) == 'table' and obj.attributes or {}
+    local consent = OUT_CONSENT ~= '' and attrs[OUT_CONSENT]
+    if consent ~= nil and consent ~= false then
+        local v = string.lower(tostring(consent))
+        redis.call('HSET', ckey(cid), 'nc', (v == 'no' or v == 'false' or v == '0') and '1' or '0')
+    end
+    local stage = tonumber(redis.call('HGET', ckey(cid), 'stage') or '0') or 0
+    local crm = OUT_CRM[obj.type] == true
+    if OUT_SLA then
+        local due = redis.call('ZSCORE', 'jd:sla:due', cid)
+        if due and ev.at >= tonumber(due) and (OUT_RESPONSE[obj.kind] or crm or obj.kind == 'payment') then
+            redis.call('ZREM', 'jd:sla:due', cid)
+        end
+    end
+    local lead = STAGE_RANK['lead']
+    if stage > before.stage and stage >= lead then
+        if before.stage < lead then
+            outbox_emit('lead.created', ev, cid, outbox_facts(ev, obj, cid, stage, before.stage))
+            if OUT_SLA and not crm and OUT_MARKETING[obj.kind] then
+                redis.call('ZADD', 'jd:sla:due', ev.at_s, cid)
+            end
+        end
+        outbox_emit('contact.stage_changed', ev, cid, outbox_facts(ev, obj, cid, stage, before.stage))
+    end
+    if ev.conv and obj.kind == 'payment' then
+        outbox_emit('contact.paid', ev, cid, outbox_facts(ev, obj, cid, stage, before.stage))
+    end
+end
+
 local n = tonumber(ARGV[4])
 local p = 5
 for _ = 1, n do
@@ -781,7 +921,11 @@ for _ = 1, n do
         ev.name = ARGV[p]
         p = p + 1
     end
-    if not expired(ev) then apply_event(ev, ARGV[p], ARGV[p + 1], conversion) end
+    if not expired(ev) then
+        local before = outbox_before(ev)
+        apply_event(ev, ARGV[p], ARGV[p + 1], conversion)
+        outbox_after(ev, ARGV[p], before)
+    end
     p = p + 2
 end
 

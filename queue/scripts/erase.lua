@@ -52,6 +52,14 @@ for _, id in ipairs(events) do
     redis.call('SREM', 'jd:evo', id)
     tombstone('\n' .. id)
 end
+-- The outbox (issue 14): messages about its events not sent yet are dropped, and the
+-- record of what was sent goes with the events.
+for _, id in ipairs(events) do
+    for e in string.gmatch(redis.call('HGET', 'jd:out:ev', id) or '', '%S+') do redis.call('XDEL', 'jd:out', e) end
+    redis.call('HDEL', 'jd:out:ev', id)
+    redis.call('HDEL', 'jd:sent', id)
+end
+redis.call('ZREM', 'jd:sla:due', cid)
 local ids = redis.call('SMEMBERS', key .. ':ids')
 -- What a conflict record may hold of an identity: its value (unique types) or
 -- "type:value" (open_door links).

@@ -5,7 +5,9 @@
 -- ARGV[3] how many events to return at most (0: the contact alone)
 -- Returns nil when unknown, else
 --   {cid, stage rank, {identities...}, {conflicts...}, {merged_from...},
---    total events, first_at, last_at, "at at ...", {json, json, ...}}
+--    total events, first_at, last_at, "at at ...", {json, json, ...},
+--    {event id, sent JSON, ...}}
+-- the last one for the returned events that the outbox sent something about (jd:sent).
 -- with the returned events in journey order: their at_ms (the exact scores) in one
 -- string, and their stored JSON ("" when missing), which the daemon splices into its
 -- answer as it is. One reply element per event instead of three (id, at, json): each costs
@@ -56,8 +58,21 @@ for k = 1, n, 1000 do
         ats[i] = j[2 * i]
     end
 end
+-- What the outbox sent about the returned events (issue 14), in the same slices.
+local sent = {}
+for k = 1, n, 1000 do
+    local slice = {}
+    for m = k, math.min(k + 999, n) do slice[#slice + 1] = j[2 * m - 1] end
+    local got = redis.call('HMGET', 'jd:sent', unpack(slice))
+    for m = 1, #slice do
+        if got[m] then
+            sent[#sent + 1] = slice[m]
+            sent[#sent + 1] = got[m]
+        end
+    end
+end
 local mf = redis.call('SMEMBERS', key .. ':mf')
 table.sort(mf)
 return {cid, redis.call('HGET', key, 'stage') or '0', redis.call('SMEMBERS', key .. ':ids'),
     redis.call('LRANGE', key .. ':conf', 0, 99), mf, total, first_at, last_at,
-    table.concat(ats, ' '), texts}
+    table.concat(ats, ' '), texts, sent}

@@ -22,7 +22,8 @@
 --   jd:alias     hash    old contact id -> live contact id (merged or renamed)
 --   jd:c:<cid>   hash    stage (rank), u:<unique type> -> value, e<rank>: stage entry times,
 --                        v = 1 once it holds a person's identity from a verified door,
---                        o: at_ms of its latest open-door event (DESIGN §2b, apply.lua)
+--                        o: at_ms of its latest open-door event (DESIGN §2b, apply.lua),
+--                        nc: 1 when it refused advertising uploads (consent_field), else 0
 --   jd:c:<cid>:ids  set   "type\tvalue"
 --   jd:c:<cid>:j    zset  event id scored by at_ms (ties order by id: journey order)
 --   jd:c:<cid>:a    zset  the contact's touches and conversions (what attribution reads)
@@ -50,10 +51,17 @@
 --   jd:src:h:<hour> hash "<source>\taccepted" | "<source>\trefused:<reason>" -> count in that
 --                        hour (ms / 3600000); expires 8 days after its last write
 --   jd:src:last  zset    source -> ms of its latest accepted delivery
--- Written only by apply.lua, erase.lua, retention.lua, sources.lua and report.lua's
--- spend_set and names_set; the daemon reads the report indexes, jd:campaigns and the
--- journeys directly (daemon/api_reports.c, report_attribution.c) and all the rest through
--- journey.lua, report.lua and status.lua.
+-- The outbox (issue 14, daemon/outbox.c): what must go out, decided by apply.lua
+--   jd:out       stream  messages: d destination, k kind, x dedup key, c contact, e event,
+--                        f facts (JSON); consumer group "out"; deleted once done
+--   jd:out:dead  stream  messages that failed for good: entry, reason, then their fields
+--   jd:out:ev    hash    event id -> its pending jd:out entry ids (erase.lua drops them)
+--   jd:sent      hash    event id -> JSON list of what was sent about it, with the result
+--   jd:sla:due   zset    contacts whose lead waits for a response, scored by the lead's at
+-- Written only by apply.lua, erase.lua, retention.lua, sources.lua, out_done.lua,
+-- out_sla.lua and report.lua's spend_set and names_set; the daemon reads the report
+-- indexes, jd:campaigns and the journeys directly (daemon/api_reports.c,
+-- report_attribution.c) and all the rest through journey.lua, report.lua and status.lua.
 
 -- Stage ranks, generated from connectors/stage.h (the one stage table of the tree).
 local STAGE_RANK = {JD_STAGE_RANK}

@@ -359,7 +359,8 @@ static int has_line(const char *lines, const char *name)
 
 /* Records the request, picks the reply. Returns the index of the record. */
 static size_t record(struct fake_api *fa, const char *method, const char *target,
-                     const char *headers, struct fa_reply *reply, int *found)
+                     const char *headers, const char *body, size_t body_len, struct fa_reply *reply,
+                     int *found)
 {
     pthread_mutex_lock(&fa->mu);
     if (fa->nreqs == fa->capreqs) {
@@ -378,6 +379,8 @@ static size_t record(struct fake_api *fa, const char *method, const char *target
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->target, sizeof r->target, "%s", target);
     snprintf(r->headers, sizeof r->headers, "%s", headers);
+    r->body_len = body_len;
+    memcpy(r->body, body, body_len < sizeof r->body ? body_len : sizeof r->body - 1);
     r->at_ms = jd_mono_ms();
     r->route = match_route(fa, method, target);
     *found = 0;
@@ -414,7 +417,8 @@ static void finish(struct fake_api *fa, size_t idx, int status, int aborted)
 
 /* Serves one request from buf (head of hlen bytes). Returns 0 to keep the connection,
  * -1 to close it. */
-static int serve_one(struct fake_api *fa, int fd, char *buf, size_t hlen)
+static int serve_one(struct fake_api *fa, int fd, char *buf, size_t hlen, const char *body,
+                     size_t body_len)
 {
     char method[16], target[2048], version[16];
     buf[hlen - 2] = '\0'; /* the head ends in "\r\n" now, without the blank line */
@@ -439,7 +443,7 @@ static int serve_one(struct fake_api *fa, int fd, char *buf, size_t hlen)
 
     struct fa_reply reply = {0, NULL, NULL, 0};
     int found = 0;
-    size_t idx = record(fa, method, target, headers, &reply, &found);
+    size_t idx = record(fa, method, target, headers, body, body_len, &reply, &found);
     if (!found) {
         int matched;
         pthread_mutex_lock(&fa->mu);
@@ -491,7 +495,7 @@ static void *conn_main(void *arg)
             len += (size_t)r;
             continue;
         }
-        /* Skip a request body (Content-Length only; providers' look-ups are GETs). */
+        /* The request body (Content-Length only). */
         size_t body_len = 0;
         {
             char saved = buf[hlen - 1];
@@ -503,32 +507,43 @@ static void *conn_main(void *arg)
         }
         if (body_len > FA_BODY_MAX)
             break;
+        /* The body is kept (its first bytes are recorded): the outbox's requests are
+         * POSTs whose bodies the tests check. */
         size_t have = len - hlen;
-        size_t need = body_len > have ? body_len - have : 0;
+        char *body = malloc(body_len + 1);
+        if (!body)
+            break;
+        size_t got = body_len < have ? body_len : have;
+        memcpy(body, buf + hlen, got);
         int bad = 0;
-        while (need > 0) {
-            char sink[4096];
-            ssize_t r = recv(fd, sink, need < sizeof sink ? need : sizeof sink, 0);
+        while (got < body_len) {
+            ssize_t r = recv(fd, body + got, body_len - got, 0);
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0) {
                 bad = 1;
                 break;
             }
-            need -= (size_t)r;
+            got += (size_t)r;
         }
-        if (bad)
+        body[body_len] = '\0';
+        if (bad) {
+            free(body);
             break;
+        }
         size_t consumed = hlen + (body_len < have ? body_len : have);
         char *copy = malloc(hlen + 1);
-        if (!copy)
+        if (!copy) {
+            free(body);
             break;
+        }
         memcpy(copy, buf, hlen);
         copy[hlen] = '\0';
         memmove(buf, buf + consumed, len - consumed);
         len -= consumed;
-        int rc = serve_one(fa, fd, copy, hlen);
+        int rc = serve_one(fa, fd, copy, hlen, body, body_len);
         free(copy);
+        free(body);
         if (rc != 0)
             break;
     }

@@ -39,6 +39,8 @@ struct fake_request {
     int route;          /* index returned by fake_api_route, -1 when none matched */
     int status;         /* status answered (0 when the client left before the answer) */
     int aborted;        /* the client closed the connection before the answer was sent */
+    char body[8192];    /* the request body's first bytes, NUL-terminated */
+    size_t body_len;    /* the whole body's length (Content-Length) */
 };
 
 /* Starts the server on 127.0.0.1 and a free port. */

@@ -2019,6 +2019,31 @@ static void test_property(void **state)
     set_tz("UTC");
 }
 
+/* The SLA alert's clock (rp_sla_overdue, issue 14): business hours on the local clock
+ * across the spring DST change. A lead at Friday 2026-03-27 17:00 CET with two business
+ * hours (mon-fri 09:00-18:00) is due Monday 10:00 CEST = 08:00Z; a clock that ignored the
+ * change would say 09:00Z. "Within" is <= the limit, so the second after it alerts. */
+static void test_sla_overdue(void **state)
+{
+    (void)state;
+    set_tz("Europe/Rome");
+    const char *bh = "mon-fri 09:00-18:00";
+    int64_t lead = 1774627200000; /* 2026-03-27T16:00:00Z, 17:00 CET */
+    int64_t due = 1774857600000;  /* 2026-03-30T08:00:00Z, 10:00 CEST */
+    int64_t waited = -1;
+    assert_int_equal(rp_sla_overdue(bh, "2", lead, due - 1000, &waited), 0);
+    assert_int_equal(waited, 7199);
+    assert_int_equal(rp_sla_overdue(bh, "2", lead, due, &waited), 0);
+    assert_int_equal(waited, 7200);
+    assert_int_equal(rp_sla_overdue(bh, "2", lead, due + 1000, &waited), 1);
+    /* Without business hours the wall clock runs; decimals count exactly. */
+    assert_int_equal(rp_sla_overdue(NULL, "0.5", lead, lead + 1800000, &waited), 0);
+    assert_int_equal(rp_sla_overdue("", "0.5", lead, lead + 1801000, &waited), 1);
+    assert_int_equal(waited, 1801);
+    assert_int_equal(rp_sla_overdue("mon-fri 25:00-26:00", "2", lead, due, &waited), -1);
+    set_tz("UTC");
+}
+
 int main(void)
 {
     set_tz("UTC");
@@ -2050,6 +2075,7 @@ int main(void)
         cmocka_unit_test(test_identity_health),
         cmocka_unit_test(test_sla_business_hours),
         cmocka_unit_test(test_sla_target),
+        cmocka_unit_test(test_sla_overdue),
         cmocka_unit_test(test_slice_done),
         cmocka_unit_test(test_property),
     };
