@@ -185,6 +185,7 @@ void report_parse_record(char *rec, struct rp_event *e)
     e->ad = r.ad;
     e->platform = r.platform;
     e->campaign_id = r.campaign_id;
+    e->owner = r.owner;
     e->payment_key = r.payment_key;
     e->has_amount = r.has_amount;
     if (r.has_amount) {
