@@ -226,6 +226,17 @@ int main(void)
     cJSON_Delete(j);
     jd_http_free(&h);
 
+    /* The same rows as CSV (table=by_owner). */
+    snprintf(path, sizeof path, "/v1/reports/sla?from=%s&to=%s&format=csv&table=by_owner", from,
+             to);
+    jd_get_auth(&daemon_, path, &h);
+    JD_EXPECT(h.status == 200 && h.body &&
+                  !strcmp(h.body, "owner,answered,within_sla,median_seconds,p90_seconds\r\n"
+                                  "pipedrive:7,2,2,600,1800\r\n"
+                                  "pipedrive:9,1,1,7200,7200\r\n"),
+              "GET %s: %ld \"%s\"", path, h.status, h.body ? h.body : "");
+    jd_http_free(&h);
+
     jd_daemon_stop(&daemon_);
     jd_redis_shutdown(&redis);
     fake_api_stop(fake);
