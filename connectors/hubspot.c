@@ -540,17 +540,13 @@ static void enrich(struct cx_event *ev, const struct cx_source *src, const struc
     if (is_engagement(it->object)) {
         const cJSON *results =
             cx_json_arr(cx_json_obj(cx_json_obj(answer, "associations"), "contacts"), "results");
-        const cJSON *c;
-        int k = 0;
-        /* Every contact it was logged on, up to a few: a call with two people of one
-         * company answers both their leads. */
-        cJSON_ArrayForEach(c, results)
-        {
-            if (k++ >= 4)
-                break;
-            if (cJSON_IsObject(c) && cx_json_id(c, "id", buf, sizeof buf) == 0 && all_digits(buf))
-                (void)cx_event_add_identity(ev, src, "hubspot_contact", buf);
-        }
+        const cJSON *first = cJSON_GetArrayItem(results, 0);
+        /* The first contact it was logged on, as for a deal: hubspot_contact is a unique
+         * type (DESIGN §4), so an event naming two contacts would record a conflict
+         * instead of answering either lead. */
+        if (cJSON_IsObject(first) && cx_json_id(first, "id", buf, sizeof buf) == 0 &&
+            all_digits(buf))
+            (void)cx_event_add_identity(ev, src, "hubspot_contact", buf);
         (void)cx_attrs_put(attrs, "engagement", object_name(it->object));
         return;
     }
