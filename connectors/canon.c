@@ -542,6 +542,8 @@ char *cx_event_to_json(const struct cx_event *ev)
         goto out;
     if (FIELD(ev->raw)[0] && add_str(root, "raw", ev->raw))
         goto out;
+    if (FIELD(ev->owner)[0] && add_str(root, "owner", ev->owner))
+        goto out;
     if (FIELD(ev->attrs)[0]) {
         cJSON *attrs = cJSON_Parse(ev->attrs);
         /* attrs is written only by connectors; anything that is not an object is our
@@ -589,10 +591,30 @@ int cx_event_record(const struct cx_event *ev, char *out, size_t cap)
         .has_amount = ev->has_amount,
         .amount_minor = ev->amount_minor,
         .payment_key = ev->payment_key,
+        .owner = FIELD(ev->owner),
     };
     if (ev->has_amount)
         snprintf(r.currency, sizeof(r.currency), "%s", ev->currency);
     return cx_record_encode(&r, out, cap);
+}
+
+int cx_event_set_owner(struct cx_event *ev, const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    int w;
+
+    if (!ev || n == 0 || n > 40)
+        return -1;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              *p == '_' || *p == '-'))
+            return -1;
+    w = snprintf(ev->owner, sizeof ev->owner, "%s:%s", FIELD(ev->type), id);
+    if (w < 0 || (size_t)w >= sizeof ev->owner) {
+        ev->owner[0] = '\0';
+        return -1;
+    }
+    return 0;
 }
 
 /* Appends text to out[0 … *len) as cx_event_person_name writes it: controls and runs of

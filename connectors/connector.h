@@ -26,6 +26,7 @@
 #define CX_MAX_SECRETS 8
 #define CX_MAX_EVENTS 1000 /* per raw record (a batch of custom events at most) */
 #define CX_ATTRS_MAX 4096  /* serialized extra attributes of a lead */
+#define CX_OWNER_MAX 64    /* "pipedrive:12415231": a CRM user id with its type */
 
 struct cx_err {
     char msg[128];
@@ -245,6 +246,10 @@ struct cx_event {
     char payment_key[CX_ID_MAX];
     char raw[CX_ID_MAX];      /* stream id of the raw webhook it came from */
     char attrs[CX_ATTRS_MAX]; /* "" or a serialized JSON object of extra lead fields */
+    /* The CRM user who owns or did it (a sales touch's rep, a deal's owner), as
+     * "<source type>:<the CRM's user id>" so two CRMs' users never share a name; "" =
+     * unknown. The SLA groups response times by the response's owner (DESIGN §6b). */
+    char owner[CX_OWNER_MAX];
 };
 
 /* Caller-owned, growable up to CX_MAX_EVENTS. */
@@ -356,6 +361,10 @@ void cx_touch_set_campaign(struct cx_event *ev, const struct cx_source *src, con
 /* The compact record the report indexes keep per event (record.h: the format is defined
  * there): 0 / -1 when it does not fit. */
 int cx_event_record(const struct cx_event *ev, char *out, size_t cap);
+/* Sets ev->owner to "<ev->type>:<id>" when id is a usable CRM user id (1-40 of A-Z a-z
+ * 0-9 _ -: the ids Pipedrive and HubSpot give users); anything else leaves it as it was.
+ * 0 when set, else -1. */
+int cx_event_set_owner(struct cx_event *ev, const char *id);
 /* The person's name an event gives (the drill-downs' `name`), from its lead attributes:
  * "name", else "full_name", else "first_name" and "last_name" joined by a space, as
  * forms, Meta and Google lead forms and Calendly invitees carry them. Control characters

@@ -17,6 +17,18 @@
  * Bodies are JSON arrays of up to ~100 events (providers.md, HubSpot). They are thin (a
  * contact.creation carries no email), so with an api_token the contact or deal is read
  * from the CRM API through the daemon's look-ups (CX_NORM_NEED_FETCH).
+ *
+ * Engagements (DESIGN §6b: a logged call, e-mail or meeting is the real first response)
+ * come through HubSpot's generic webhook subscriptions (developers.hubspot.com "Create
+ * generic webhook subscriptions"; changelog "Public Beta: Generic Webhook Subscriptions",
+ * 2024-08): subscriptionType "object.creation" with objectTypeId "0-48" (call), "0-49"
+ * (email) or "0-47" (meeting). Such a webhook names only the engagement, so it needs the
+ * api_token: the look-up (CRM API v3 /crm/v3/objects/calls|emails|meetings/{id} with
+ * associations=contacts) gives the contacts it was logged on and hubspot_owner_id, the
+ * rep; without a token there is nothing to join and it is skipped. An e-mail the lead
+ * sent (hs_email_direction INCOMING_EMAIL) is not the sales team's doing and is skipped
+ * too. The generic format of contacts ("0-1") and deals ("0-3") reads like the legacy
+ * contact.* and deal.* subscriptions.
  */
 #include "common.h"
 #include "registry.h"
@@ -285,7 +297,7 @@ static enum cx_verdict hubspot_verify(const struct cx_source *src, const struct 
 
 /* ---- normalize ---- */
 
-enum hs_object { HS_CONTACT, HS_DEAL };
+enum hs_object { HS_CONTACT, HS_DEAL, HS_CALL, HS_EMAIL, HS_MEETING };
 enum hs_change { HS_CREATION, HS_PROPERTY };
 
 static const struct {
@@ -298,6 +310,57 @@ static const struct {
     {"deal.creation", HS_DEAL, HS_CREATION},
     {"deal.propertyChange", HS_DEAL, HS_PROPERTY},
 };
+
+/* The generic format (object.*) names the object by objectTypeId: HubSpot's ids of the
+ * standard objects (contacts 0-1, deals 0-3, meetings 0-47, calls 0-48, emails 0-49), and
+ * the CRM API v3 path of each. */
+static const struct {
+    const char *type_id, *path;
+    enum hs_object object;
+} objects[] = {
+    {"0-1", "contacts", HS_CONTACT}, {"0-3", "deals", HS_DEAL},        {"0-48", "calls", HS_CALL},
+    {"0-49", "emails", HS_EMAIL},    {"0-47", "meetings", HS_MEETING},
+};
+
+static int is_engagement(enum hs_object o)
+{
+    return o == HS_CALL || o == HS_EMAIL || o == HS_MEETING;
+}
+
+/* Which handled event a batch element is: 0 with *object and *change, else -1. */
+static int classify(const cJSON *el, enum hs_object *object, enum hs_change *change,
+                    const char **type)
+{
+    /* subscriptionType in current payloads, eventType in the legacy docs sample. */
+    const char *t = cx_json_str(el, "subscriptionType"), *tid;
+    size_t k;
+
+    if (!t)
+        t = cx_json_str(el, "eventType");
+    if (!t)
+        return -1;
+    *type = t;
+    for (k = 0; k < sizeof handled / sizeof handled[0]; k++)
+        if (strcmp(t, handled[k].type) == 0) {
+            *object = handled[k].object;
+            *change = handled[k].change;
+            return 0;
+        }
+    if (strcmp(t, "object.creation") == 0)
+        *change = HS_CREATION;
+    else if (strcmp(t, "object.propertyChange") == 0)
+        *change = HS_PROPERTY;
+    else
+        return -1;
+    tid = cx_json_str(el, "objectTypeId");
+    for (k = 0; tid && k < sizeof objects / sizeof objects[0]; k++)
+        if (strcmp(tid, objects[k].type_id) == 0) {
+            *object = objects[k].object;
+            /* An engagement's edits are not responses: its creation is. */
+            return is_engagement(*object) && *change != HS_CREATION ? -1 : 0;
+        }
+    return -1;
+}
 
 #define HS_ID_MAX 32 /* HubSpot object ids are 64-bit integers: 20 digits at most */
 
@@ -328,9 +391,17 @@ static int all_digits(const char *s)
     return 1;
 }
 
+static const char *object_path(enum hs_object o)
+{
+    for (size_t k = 0; k < sizeof objects / sizeof objects[0]; k++)
+        if (objects[k].object == o)
+            return objects[k].path;
+    return "objects";
+}
+
 static const char *object_name(enum hs_object o)
 {
-    return o == HS_CONTACT ? "contact" : "deal";
+    return o == HS_CONTACT ? "contact" : o == HS_DEAL ? "deal" : object_path(o);
 }
 
 /* Journeyd stages a mapping may name, plus "lost" (kind deal_lost; DESIGN §9). */
@@ -429,14 +500,22 @@ static int add_lookup(struct cx_fetch_list *need, const struct cx_source *src,
     if (lk->object == HS_CONTACT)
         n = snprintf(f->url, sizeof f->url,
                      "%.*s/crm/v3/objects/contacts/%s"
-                     "?properties=email,phone,firstname,lastname,lifecyclestage",
+                     "?properties=email,phone,firstname,lastname,lifecyclestage,"
+                     "hubspot_owner_id",
                      (int)blen, base, lk->id);
-    else
+    else if (lk->object == HS_DEAL)
         n = snprintf(f->url, sizeof f->url,
                      "%.*s/crm/v3/objects/deals/%s"
-                     "?properties=dealstage,amount,deal_currency_code,dealname,pipeline"
-                     "&associations=contacts",
+                     "?properties=dealstage,amount,deal_currency_code,dealname,pipeline,"
+                     "hubspot_owner_id&associations=contacts",
                      (int)blen, base, lk->id);
+    else
+        /* An engagement: who logged it, which way an e-mail went, and its contacts. */
+        n = snprintf(f->url, sizeof f->url,
+                     "%.*s/crm/v3/objects/%s/%s"
+                     "?properties=hubspot_owner_id,hs_email_direction,hs_call_direction"
+                     "&associations=contacts",
+                     (int)blen, base, object_path(lk->object), lk->id);
     if (n < 0 || (size_t)n >= sizeof f->url)
         return -1;
     n = snprintf(f->headers[0], sizeof f->headers[0], "Authorization: Bearer %s", src->api_token);
@@ -454,7 +533,23 @@ static void enrich(struct cx_event *ev, const struct cx_source *src, const struc
 {
     const cJSON *props = cx_json_obj(answer, "properties");
     char buf[HS_ID_MAX];
+    const char *owner = prop_text(props, "hubspot_owner_id", buf, sizeof buf);
 
+    if (owner && all_digits(owner))
+        (void)cx_event_set_owner(ev, owner);
+    if (is_engagement(it->object)) {
+        const cJSON *results =
+            cx_json_arr(cx_json_obj(cx_json_obj(answer, "associations"), "contacts"), "results");
+        const cJSON *first = cJSON_GetArrayItem(results, 0);
+        /* The first contact it was logged on, as for a deal: hubspot_contact is a unique
+         * type (DESIGN §4), so an event naming two contacts would record a conflict
+         * instead of answering either lead. */
+        if (cJSON_IsObject(first) && cx_json_id(first, "id", buf, sizeof buf) == 0 &&
+            all_digits(buf))
+            (void)cx_event_add_identity(ev, src, "hubspot_contact", buf);
+        (void)cx_attrs_put(attrs, "engagement", object_name(it->object));
+        return;
+    }
     if (it->object == HS_CONTACT) {
         (void)cx_event_add_identity(ev, src, "email", cx_json_str(props, "email"));
         (void)cx_event_add_identity(ev, src, "phone", cx_json_str(props, "phone"));
@@ -519,14 +614,17 @@ static int build_event(struct cx_event *ev, const struct cx_source *src, const s
             (void)cx_event_add_identity(ev, src, "email", value);
         if (prop && value && (strcmp(prop, "phone") == 0 || strcmp(prop, "mobilephone") == 0))
             (void)cx_event_add_identity(ev, src, "phone", value);
-    } else {
+    } else if (it->object == HS_DEAL) {
         /* Ties every event of one deal together, and a deal to its contact once a
          * look-up has named it. */
         (void)cx_event_add_identity(ev, src, "custom:hubspot_deal", it->object_id);
     }
     if (answer)
         enrich(ev, src, it, answer, &attrs, &fetched_stage);
-    if (it->object == HS_CONTACT) {
+    if (is_engagement(it->object)) {
+        /* Logged when it happened: occurredAt is the engagement's creation. */
+        cx_copy_text(ev->kind, sizeof ev->kind, "sales_touch");
+    } else if (it->object == HS_CONTACT) {
         if (it->change == HS_CREATION)
             cx_copy_text(ev->kind, sizeof ev->kind, "lead");
         else if (prop && strcmp(prop, "lifecyclestage") == 0)
@@ -597,29 +695,27 @@ static enum cx_result hubspot_normalize(const struct cx_source *src, const struc
     i = 0;
     cJSON_ArrayForEach(el, root)
     {
-        const char *type;
+        const char *type = NULL;
+        enum hs_object object;
+        enum hs_change change;
         struct hs_item *it;
 
         if (!cJSON_IsObject(el)) {
             cx_fail(err, "hubspot event %zu: not an object", i);
             goto out;
         }
-        /* subscriptionType in current payloads, eventType in the legacy docs sample. */
-        type = cx_json_str(el, "subscriptionType");
-        if (!type)
-            type = cx_json_str(el, "eventType");
-        for (k = 0; type && k < sizeof handled / sizeof handled[0]; k++)
-            if (strcmp(type, handled[k].type) == 0)
-                break;
-        if (!type || k == sizeof handled / sizeof handled[0]) {
+        /* Deletions, merges, other objects: nothing for the journey. An engagement
+         * without the token to read it names no contact: nothing to join. */
+        if (classify(el, &object, &change, &type) != 0 ||
+            (is_engagement(object) && !(enrich_on && need))) {
             i++;
-            continue; /* deletions, merges, other objects: nothing for the journey */
+            continue;
         }
         it = &items[nitems++];
         it->el = el;
-        it->type = handled[k].type;
-        it->object = handled[k].object;
-        it->change = handled[k].change;
+        it->type = type;
+        it->object = object;
+        it->change = change;
         it->fetch = -1;
         it->index = i;
         if (cx_json_id(el, "objectId", it->object_id, sizeof it->object_id) != 0 ||
@@ -679,16 +775,23 @@ static enum cx_result hubspot_normalize(const struct cx_source *src, const struc
         }
     }
     for (i = 0; i < nitems; i++) {
-        struct cx_event *ev = cx_list_add(out, src, raw);
+        const cJSON *answer = items[i].fetch >= 0 ? answers[items[i].fetch] : NULL;
+        struct cx_event *ev;
+        if (is_engagement(items[i].object)) {
+            const char *dir = cx_json_str(cx_json_obj(answer, "properties"), "hs_email_direction");
+            /* Past the look-up cap (no contact to join), or an e-mail the lead sent. */
+            if (!answer || (dir && strcmp(dir, "INCOMING_EMAIL") == 0))
+                continue;
+        }
+        ev = cx_list_add(out, src, raw);
         if (!ev) {
             cx_fail(err, "hubspot: out of memory");
             goto out;
         }
-        if (build_event(ev, src, &items[i], items[i].fetch >= 0 ? answers[items[i].fetch] : NULL,
-                        err) != 0)
+        if (build_event(ev, src, &items[i], answer, err) != 0)
             goto out;
     }
-    rc = CX_NORM_OK;
+    rc = out->n > n0 ? CX_NORM_OK : CX_NORM_SKIP;
 out:
     if (rc != CX_NORM_OK)
         out->n = n0;

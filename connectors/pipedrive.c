@@ -1,5 +1,6 @@
 /*
- * Pipedrive (type "pipedrive"): persons, deals, deal stages, won and lost.
+ * Pipedrive (type "pipedrive"): persons, deals, deal stages, won and lost, leads and the
+ * activities sales logs (calls, e-mails, meetings).
  *
  * Pipedrive signs nothing: a webhook carries the HTTP Basic credentials set on it
  * (pipedrive.readme.io "Guide for Webhooks v2": "HTTP Auth username/password"), so verify
@@ -13,6 +14,20 @@
  *       its dedup key is our own (see v1_event_id) [UNVERIFIED: v1 shape from the v1 guide
  *       and Pipedream's sample, not from a fixture].
  * Persons carry emails[] / phones[] of {value, primary, label} (v1: email[] / phone[]).
+ *
+ * Sales activity (DESIGN §6b: a logged call, e-mail or meeting is the real first response),
+ * from the v2 examples of pipedrive.readme.io "Webhooks v2 migration guide"
+ * (tests/data/pipedrive/README.md):
+ *   activity  {id, type "call"|"meeting"|"email"|…, done, owner_id (v1: user_id), person_id,
+ *             deal_id, lead_id, add_time, …}: an activity that is done — created done (a
+ *             logged call) or changed to done (previous.done false) — is a sales_touch at
+ *             that moment, marked_as_done_time when the payload has it (v1, API answers),
+ *             else the webhook's timestamp. A planned activity is not a response yet and is
+ *             skipped, as are edits of an activity already done and deletions.
+ *   lead      {id (uuid), title, owner_id, person_id, organization_id, …}: a new lead is a
+ *             lead (like a new person, DESIGN §9); a change of it (seen, assigned,
+ *             labelled, archived) is a sales_touch.
+ * The owner (cx_event.owner) is the data's owner_id (v1: user_id) on every entity.
  */
 #include "common.h"
 #include "registry.h"
@@ -281,6 +296,61 @@ static void open_deal_stage(struct cx_event *ev, const struct cx_source *src, co
     cx_copy_text(ev->stage, sizeof ev->stage, stage);
 }
 
+/* The owner of a Pipedrive object: owner_id (v2 webhooks, a number; v1 API answers, an
+ * object {id, name, …}), else user_id (v1 activities and deals). */
+static void set_owner(struct cx_event *ev, const cJSON *data)
+{
+    static const char *const keys[] = {"owner_id", "user_id"};
+    char id[PD_ID_MAX];
+
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const cJSON *o = cx_json_obj(data, keys[i]);
+        if ((cx_json_id(data, keys[i], id, sizeof id) == 0 ||
+             (o && cx_json_id(o, "id", id, sizeof id) == 0)) &&
+            all_digits(id) && cx_event_set_owner(ev, id) == 0)
+            return;
+    }
+}
+
+static int is_true(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsTrue(v) || (cJSON_IsNumber(v) && v->valuedouble == 1);
+}
+
+static int is_false(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsFalse(v) || (cJSON_IsNumber(v) && v->valuedouble == 0);
+}
+
+/* An activity became done in this webhook: created done, or changed with the previous
+ * value of done false (v2's previous holds only the changed fields, v1's the whole
+ * object; either way done is there only as false when it changed). */
+static int became_done(const struct pd_event *pe, const cJSON *root)
+{
+    if (!is_true(pe->data, "done"))
+        return 0;
+    return pe->action == PD_CREATE || is_false(cx_json_obj(root, "previous"), "done");
+}
+
+/* When the activity was marked done: marked_as_done_time, ISO 8601 or the API's
+ * "YYYY-MM-DD HH:MM:SS" (UTC), else the webhook's own time. */
+static int64_t done_time(const cJSON *data, int64_t fallback)
+{
+    const char *t = cx_json_str(data, "marked_as_done_time");
+    char buf[40];
+    int64_t v;
+
+    if (!t)
+        return fallback;
+    if (strlen(t) == 19 && t[10] == ' ') {
+        (void)snprintf(buf, sizeof buf, "%.10sT%sZ", t, t + 11);
+        t = buf;
+    }
+    return cx_parse_rfc3339(t, &v) == 0 && v > 0 && v / 1000 <= PD_MAX_S ? v : fallback;
+}
+
 static int person_lookup(struct cx_fetch_list *need, const struct cx_source *src,
                          const char *person_id)
 {
@@ -305,6 +375,32 @@ static int person_lookup(struct cx_fetch_list *need, const struct cx_source *src
     return 0;
 }
 
+enum pd_entity { PD_PERSON, PD_DEAL, PD_ACTIVITY, PD_LEAD, PD_UNUSED };
+
+static enum pd_entity parse_entity(const char *e)
+{
+    static const char *const names[] = {"person", "deal", "activity", "lead"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(e, names[i]) == 0)
+            return (enum pd_entity)i;
+    return PD_UNUSED;
+}
+
+/* The ids an activity or a lead names its contact by: the person, and the deal or lead
+ * it belongs to (so a call logged on a deal joins the deal's contact). */
+static void add_links(struct cx_event *ev, const struct cx_source *src, const cJSON *data,
+                      int has_person, const char *pid)
+{
+    char id[CX_IDENT_VALUE_MAX];
+
+    if (has_person)
+        (void)cx_event_add_identity(ev, src, "pipedrive_person", pid);
+    if (cx_json_id(data, "deal_id", id, sizeof id) == 0 && all_digits(id))
+        (void)cx_event_add_identity(ev, src, "custom:pipedrive_deal", id);
+    if (cx_json_id(data, "lead_id", id, sizeof id) == 0)
+        (void)cx_event_add_identity(ev, src, "custom:pipedrive_lead", id);
+}
+
 static enum cx_result pipedrive_normalize(const struct cx_source *src, const struct cx_raw *raw,
                                           const struct cx_fetched *fetched,
                                           struct cx_event_list *out, struct cx_fetch_list *need,
@@ -312,11 +408,12 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
 {
     struct pd_event pe;
     struct cx_event *ev;
-    char oid[PD_ID_MAX], pid[PD_ID_MAX];
+    char oid[CX_IDENT_VALUE_MAX], pid[PD_ID_MAX];
     enum cx_result rc = CX_NORM_POISON;
     cJSON *root, *answer = NULL;
     struct cx_attrs attrs = {0};
-    int is_person, has_person = 0;
+    enum pd_entity entity;
+    int has_person = 0;
     size_t n0 = out->n;
 
     root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
@@ -326,8 +423,8 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
     }
     if (parse_envelope(root, raw, &pe, err) != 0)
         goto out;
-    is_person = strcmp(pe.entity, "person") == 0;
-    if ((!is_person && strcmp(pe.entity, "deal") != 0) || pe.action == PD_OTHER) {
+    entity = parse_entity(pe.entity);
+    if (entity == PD_UNUSED || pe.action == PD_OTHER) {
         rc = CX_NORM_SKIP; /* other entities; deletions and merges change no journey */
         goto out;
     }
@@ -335,18 +432,24 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
         cx_fail(err, "%s: %s without data", pe.id, pe.entity);
         goto out;
     }
-    if (cx_json_id(pe.data, "id", oid, sizeof oid) != 0) {
+    if (cx_json_id(pe.data, "id", oid, sizeof oid) != 0 ||
+        (entity != PD_LEAD && !all_digits(oid))) {
         cx_fail(err, "%s: %s without id", pe.id, pe.entity);
         goto out;
     }
-    if (!is_person) {
+    if (entity == PD_ACTIVITY && !became_done(&pe, root)) {
+        rc = CX_NORM_SKIP; /* planned, or edited after it was done: not a response */
+        goto out;
+    }
+    if (entity == PD_DEAL) {
         const char *status = cx_json_str(pe.data, "status");
         if (status && strcmp(status, "deleted") == 0) {
             rc = CX_NORM_SKIP;
             goto out;
         }
-        has_person = person_id_of(pe.data, pid, sizeof pid) == 0;
     }
+    if (entity != PD_PERSON)
+        has_person = person_id_of(pe.data, pid, sizeof pid) == 0;
     if (has_person && src->api_token && src->api_token[0] && need) {
         if (!fetched || fetched->n < 1) {
             if (person_lookup(need, src, pid) != 0) {
@@ -377,9 +480,10 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
     }
     cx_copy_text(ev->id, sizeof ev->id, pe.id);
     ev->at_ms = pe.at_ms;
+    set_owner(ev, pe.data);
     (void)cx_attrs_init(&attrs);
     (void)cx_attrs_put(&attrs, "pipedrive_entity", pe.entity);
-    if (is_person) {
+    if (entity == PD_PERSON) {
         (void)cx_event_add_identity(ev, src, "pipedrive_person", oid);
         add_contacts(ev, src, pe.data, "emails", "email", "email");
         add_contacts(ev, src, pe.data, "phones", "phone", "phone");
@@ -388,17 +492,12 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
         (void)cx_attrs_put(&attrs, "name", cx_json_str(pe.data, "name"));
         (void)cx_attrs_put(&attrs, "first_name", cx_json_str(pe.data, "first_name"));
         (void)cx_attrs_put(&attrs, "last_name", cx_json_str(pe.data, "last_name"));
-    } else {
+    } else if (entity == PD_DEAL) {
         const char *status = cx_json_str(pe.data, "status");
 
         if (has_person)
             (void)cx_event_add_identity(ev, src, "pipedrive_person", pid);
         (void)cx_event_add_identity(ev, src, "custom:pipedrive_deal", oid);
-        if (answer) {
-            const cJSON *person = cx_json_obj(answer, "data");
-            add_contacts(ev, src, person, "emails", "email", "email");
-            add_contacts(ev, src, person, "phones", "phone", "phone");
-        }
         if (status && strcmp(status, "won") == 0)
             cx_copy_text(ev->kind, sizeof ev->kind, "deal_won");
         else if (status && strcmp(status, "lost") == 0)
@@ -412,6 +511,26 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
         (void)cx_attrs_put(&attrs, "currency", cx_json_str(pe.data, "currency"));
         attr_put_json(&attrs, "stage_id", pe.data, "stage_id");
         attr_put_json(&attrs, "pipeline_id", pe.data, "pipeline_id");
+    } else if (entity == PD_ACTIVITY) {
+        /* The time the touch happened, for the response time; the subject and note stay
+         * in Pipedrive (they are free text about a person). */
+        ev->at_ms = done_time(pe.data, pe.at_ms);
+        add_links(ev, src, pe.data, has_person, pid);
+        cx_copy_text(ev->kind, sizeof ev->kind, "sales_touch");
+        attr_put_json(&attrs, "activity_id", pe.data, "id");
+        (void)cx_attrs_put(&attrs, "activity_type", cx_json_str(pe.data, "type"));
+    } else {
+        (void)cx_event_add_identity(ev, src, "custom:pipedrive_lead", oid);
+        add_links(ev, src, pe.data, has_person, pid);
+        /* A new lead is a lead, as a new person is; working on it is the sales team's
+         * doing. */
+        cx_copy_text(ev->kind, sizeof ev->kind, pe.action == PD_CREATE ? "lead" : "sales_touch");
+        (void)cx_attrs_put(&attrs, "title", cx_json_str(pe.data, "title"));
+    }
+    if (answer && entity != PD_PERSON) {
+        const cJSON *person = cx_json_obj(answer, "data");
+        add_contacts(ev, src, person, "emails", "email", "email");
+        add_contacts(ev, src, person, "phones", "phone", "phone");
     }
     (void)cx_attrs_store(&attrs, ev);
     rc = CX_NORM_OK;

@@ -36,7 +36,7 @@ int cx_record_encode(const struct cx_record *r, char *out, size_t cap)
                             r->campaign,    r->ad,
                             amount,         r->has_amount ? r->currency : "",
                             r->payment_key, r->platform,
-                            r->campaign_id};
+                            r->campaign_id, r->owner};
     size_t n = sizeof(fields) / sizeof(fields[0]);
     for (size_t i = 0; i < n; i++)
         o = put_field(out, cap, o, fields[i], i + 1 == n);
@@ -73,6 +73,7 @@ void cx_record_decode(char *rec, struct cx_record *r)
     r->payment_key = field(&p);
     r->platform = field(&p);
     r->campaign_id = field(&p);
+    r->owner = field(&p);
     if (amount[0] && strlen(cur) == 3) {
         r->has_amount = 1;
         r->amount_minor = strtoll(amount, NULL, 10);

@@ -28,6 +28,8 @@ struct cx_record {
     const char *payment_key;
     /* Appended later, so records written before them read as "" (no campaign id). */
     const char *platform, *campaign_id; /* of the touch */
+    /* Appended later still: records written before it read as "" (no owner). */
+    const char *owner; /* the CRM user (connector.h cx_event.owner) */
 };
 
 /* The record's text into out: the fields in order, CX_RECORD_SEP between them, control

@@ -70,8 +70,10 @@ static const char *parse_format(struct evhttp_request *req, const struct cx_form
     if (kind == REPORT_SLA && t && t[0]) {
         if (strcmp(t, "waiting") == 0)
             *out = *out == REPORT_CSV ? REPORT_CSV_WAITING : *out;
+        else if (strcmp(t, "by_owner") == 0)
+            *out = *out == REPORT_CSV ? REPORT_CSV_BY_OWNER : *out;
         else if (strcmp(t, "figures") != 0)
-            return "unknown table: expected figures or waiting";
+            return "unknown table: expected figures, waiting or by_owner";
     }
     return NULL;
 }

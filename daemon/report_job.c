@@ -115,8 +115,9 @@ static void finish_csv(struct report_job *j, cJSON *answer)
         text = rp_csv_funnel(answer, REPORT_CSV_MAX);
         break;
     case REPORT_SLA:
-        text = j->format == REPORT_CSV_WAITING ? rp_csv_sla_waiting(answer, REPORT_CSV_MAX)
-                                               : rp_csv_sla(answer, REPORT_CSV_MAX);
+        text = j->format == REPORT_CSV_WAITING    ? rp_csv_sla_waiting(answer, REPORT_CSV_MAX)
+               : j->format == REPORT_CSV_BY_OWNER ? rp_csv_sla_by_owner(answer, REPORT_CSV_MAX)
+                                                  : rp_csv_sla(answer, REPORT_CSV_MAX);
         break;
     }
     cJSON_Delete(answer);
@@ -126,7 +127,9 @@ static void finish_csv(struct report_job *j, cJSON *answer)
     }
     j->answered = 1;
     snprintf(disposition, sizeof(disposition), "attachment; filename=\"%s%s.csv\"", names[j->kind],
-             j->format == REPORT_CSV_WAITING ? "-waiting" : "");
+             j->format == REPORT_CSV_WAITING    ? "-waiting"
+             : j->format == REPORT_CSV_BY_OWNER ? "-by-owner"
+                                                : "");
     /* Without the header (no memory for it) the file only loses its name. */
     if (evhttp_add_header(evhttp_request_get_output_headers(j->req), "Content-Disposition",
                           disposition) != 0)
@@ -185,6 +188,7 @@ void report_parse_record(char *rec, struct rp_event *e)
     e->ad = r.ad;
     e->platform = r.platform;
     e->campaign_id = r.campaign_id;
+    e->owner = r.owner;
     e->payment_key = r.payment_key;
     e->has_amount = r.has_amount;
     if (r.has_amount) {

@@ -54,7 +54,12 @@
 
 enum report_kind { REPORT_ATTRIBUTION, REPORT_FUNNEL, REPORT_SLA };
 /* How the answer is written (DESIGN §7: every report table also answers CSV). */
-enum report_format { REPORT_JSON, REPORT_CSV, REPORT_CSV_WAITING /* the SLA's waiting list */ };
+enum report_format {
+    REPORT_JSON,
+    REPORT_CSV,
+    REPORT_CSV_WAITING, /* the SLA's waiting list */
+    REPORT_CSV_BY_OWNER /* the SLA's sales.by_owner */
+};
 /* The largest CSV answer: far above any real report (100000 attribution keys take some
  * 10 MB), and a bound on what one request can make us hold. */
 #define REPORT_CSV_MAX (64u << 20)

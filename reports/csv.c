@@ -326,6 +326,26 @@ char *rp_csv_sla_waiting(const cJSON *answer, size_t max)
     return rp_csv_take(&c);
 }
 
+char *rp_csv_sla_by_owner(const cJSON *answer, size_t max)
+{
+    const cJSON *rows = item(item(answer, "sales"), "by_owner"), *e;
+    struct rp_csv c;
+    if (!cJSON_IsArray(rows))
+        return NULL;
+    rp_csv_init(&c, max);
+    HEADER(&c, "owner", "answered", "within_sla", "median_seconds", "p90_seconds");
+    cJSON_ArrayForEach(e, rows)
+    {
+        rp_csv_value(&c, item(e, "owner"));
+        rp_csv_value(&c, item(e, "answered"));
+        rp_csv_value(&c, item(e, "within_sla"));
+        rp_csv_value(&c, item(e, "median_seconds"));
+        rp_csv_value(&c, item(e, "p90_seconds"));
+        rp_csv_end_line(&c);
+    }
+    return rp_csv_take(&c);
+}
+
 /* ---- content negotiation ---- */
 
 static int lower_eq(const char *s, size_t n, const char *word)

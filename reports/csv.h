@@ -50,11 +50,15 @@ void rp_csv_free(struct rp_csv *c);
  *     periods of the range, "compare" for the compared period (compare=).
  *   SLA figures: side,figure,value,currency — side sales, marketing, revenue or range;
  *     revenue a line per currency in minor units; "waiting" counts the waiting list.
- *   SLA waiting list: contact,name,email,lead_at,waited_seconds, oldest lead first. */
+ *   SLA waiting list: contact,name,email,lead_at,waited_seconds, oldest lead first.
+ *   SLA by owner: owner,answered,within_sla,median_seconds,p90_seconds. */
 char *rp_csv_attribution(const cJSON *answer, size_t max);
 char *rp_csv_funnel(const cJSON *answer, size_t max);
 char *rp_csv_sla(const cJSON *answer, size_t max);
 char *rp_csv_sla_waiting(const cJSON *answer, size_t max);
+/* The SLA's sales.by_owner (table=by_owner): owner,answered,within_sla,median_seconds,
+ * p90_seconds, a line per owner in the answer's order. NULL as rp_csv_sla_waiting. */
+char *rp_csv_sla_by_owner(const cJSON *answer, size_t max);
 
 /* 1 when an Accept header asks for CSV: it names text/csv with a q above 0, and names
  * application/json (if at all) with a lower q. Wildcards express no preference; a tie

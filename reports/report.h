@@ -28,6 +28,7 @@ struct rp_event {
     char currency[4];
     const char *payment_key;
     const char *platform, *campaign_id; /* of the touch: the ad platform's campaign id */
+    const char *owner; /* the CRM user who did it ("pipedrive:123"); NULL or "" = unknown */
 };
 
 /* A contact's events in journey order (at, id). The functions check the order and restore it

@@ -19,6 +19,10 @@
 #include "stage.h"
 
 #define MAX_MONTHS 12000 /* pro-rata target: 1000 years of months */
+/* Owners listed one by one in sales.by_owner; the responses of any further owner count
+ * together under "(other)", so a CRM with thousands of users cannot grow the answer (or
+ * the linear look-up below) without bound. A sales team has tens of reps. */
+#define MAX_OWNERS 500
 
 /* Source types of the CRMs (§6b: HubSpot, Pipedrive, Salesforce). */
 static int is_crm(const struct rp_event *e)
@@ -143,7 +147,17 @@ static int leads_target(const struct rp_dec *t, int64_t from, int64_t to, uint64
     return rp_div_half_up(n, d, hundredths);
 }
 
+/* The answered leads of one owner (sales.by_owner): who gave the response. */
+struct owner_acc {
+    char *owner; /* owned; "(none)" for responses without an owner */
+    int64_t *resp;
+    size_t nresp, cresp;
+    uint64_t within;
+};
+
 struct sla_acc {
+    struct owner_acc *owners;
+    size_t nowners, cowners;
     uint64_t leads, self_served, answered, within, qualified;
     uint64_t leads_touched, payments, payments_touched; /* identity health */
     int64_t *resp;
@@ -171,6 +185,39 @@ static int grow(void **v, size_t *cap, size_t n, size_t sz)
         return -1;
     *v = nv;
     *cap = c;
+    return 0;
+}
+
+/* Counts one answered lead for the owner of its response (§6b "per owner"): the CRM user
+ * the response event names, "(none)" when it names nobody (a form's own events, a CRM
+ * that gave no owner). 0, -1 on allocation failure. */
+static int owner_add(struct sla_acc *acc, const char *owner, int64_t secs, int within)
+{
+    const char *name = owner && owner[0] ? owner : "(none)";
+    size_t i;
+    for (i = 0; i < acc->nowners; i++)
+        if (strcmp(acc->owners[i].owner, name) == 0)
+            break;
+    if (i == acc->nowners && acc->nowners >= MAX_OWNERS) {
+        name = "(other)";
+        for (i = 0; i < acc->nowners; i++)
+            if (strcmp(acc->owners[i].owner, name) == 0)
+                break;
+    }
+    if (i == acc->nowners) {
+        if (grow((void **)&acc->owners, &acc->cowners, acc->nowners, sizeof(*acc->owners)))
+            return -1;
+        struct owner_acc *o = &acc->owners[acc->nowners];
+        memset(o, 0, sizeof(*o));
+        if (!(o->owner = strdup(name)))
+            return -1;
+        acc->nowners++;
+    }
+    struct owner_acc *o = &acc->owners[i];
+    if (grow((void **)&o->resp, &o->cresp, o->nresp, sizeof(*o->resp)))
+        return -1;
+    o->resp[o->nresp++] = secs;
+    o->within += (uint64_t)(within != 0);
     return 0;
 }
 
@@ -273,6 +320,8 @@ static int sla_contact(const struct rp_contact *c, int64_t first_touch,
         int within = within_limit(secs, hours);
         acc->within += (uint64_t)within;
         acc->resp[acc->nresp++] = secs;
+        if (owner_add(acc, resp->owner, secs, within))
+            goto out;
         if ((rc = keep_lead(acc, rp_nz(c->id), lead->at_ms,
                             within ? RP_SLA_WITHIN : RP_SLA_BREACHED, secs, resp->at_ms)))
             goto out;
@@ -298,6 +347,38 @@ out:
     free(cv);
     rp_view_close(&v);
     return rc;
+}
+
+static int owner_cmp(const void *pa, const void *pb)
+{
+    return strcmp(((const struct owner_acc *)pa)->owner, ((const struct owner_acc *)pb)->owner);
+}
+
+/* sales.by_owner: per owner of the responses, sorted by owner, the answered leads, those
+ * within the SLA and the median and p90 response time (nearest rank, as the totals). */
+static cJSON *by_owner_json(struct sla_acc *acc)
+{
+    cJSON *a = cJSON_CreateArray();
+    if (!a)
+        return NULL;
+    if (acc->nowners > 1)
+        qsort(acc->owners, acc->nowners, sizeof(*acc->owners), owner_cmp);
+    for (size_t i = 0; i < acc->nowners; i++) {
+        struct owner_acc *o = &acc->owners[i];
+        cJSON *e;
+        if (o->nresp > 1)
+            qsort(o->resp, o->nresp, sizeof(*o->resp), i64_cmp);
+        if (rp_push(a, e = cJSON_CreateObject()) ||
+            rp_put(e, "owner", cJSON_CreateString(o->owner)) ||
+            rp_put(e, "answered", rp_uint_number(o->nresp)) ||
+            rp_put(e, "within_sla", rp_uint_number(o->within)) ||
+            rp_put(e, "median_seconds", rp_int_number(o->resp[rp_nearest_rank(o->nresp, 50)])) ||
+            rp_put(e, "p90_seconds", rp_int_number(o->resp[rp_nearest_rank(o->nresp, 90)]))) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    return a;
 }
 
 static cJSON *sla_sales_json(struct sla_acc *acc, const struct rp_dec *share_target)
@@ -338,7 +419,7 @@ static cJSON *sla_sales_json(struct sla_acc *acc, const struct rp_dec *share_tar
             goto fail;
     }
     if (rp_put(o, "self_served", rp_uint_number(acc->self_served)) ||
-        rp_put(o, "met", cJSON_CreateBool(met)))
+        rp_put(o, "met", cJSON_CreateBool(met)) || rp_put(o, "by_owner", by_owner_json(acc)))
         goto fail;
     return o;
 fail:
@@ -420,8 +501,8 @@ int rp_sla_add_touched(struct rp_sla *s, const struct rp_contact *c, int64_t fir
         return -1;
     if (s->failed)
         return s->failed;
-    int rc = sla_contact(c, first_touch_ms, s->p, s->p->business_hours ? &s->bh : NULL,
-                         &s->hours, &s->acc);
+    int rc = sla_contact(c, first_touch_ms, s->p, s->p->business_hours ? &s->bh : NULL, &s->hours,
+                         &s->acc);
     if (rc)
         s->failed = rc == -2 ? -2 : -1;
     return s->failed;
@@ -493,6 +574,11 @@ void rp_sla_free(struct rp_sla *s)
     for (size_t i = 0; i < s->acc.nkept; i++)
         free(s->acc.kept[i].contact);
     free(s->acc.kept);
+    for (size_t i = 0; i < s->acc.nowners; i++) {
+        free(s->acc.owners[i].owner);
+        free(s->acc.owners[i].resp);
+    }
+    free(s->acc.owners);
     free(s->acc.resp);
     free(s->acc.wait);
     free(s->acc.revenue.v);

@@ -418,8 +418,9 @@ static void check_csv_sla(const char *path)
         }
         found++;
     }
-    /* Sales 9 figures, marketing 6, the range 2, a revenue line per currency. */
-    int want = 17 + cJSON_GetArraySize(jd_json_path(j, "revenue"));
+    /* Sales 10 figures (by_owner as its count), marketing 6, the range 2, a revenue line
+     * per currency. */
+    int want = 18 + cJSON_GetArraySize(jd_json_path(j, "revenue"));
     JD_EXPECT(found == want, "%s: %d figures in the CSV, want %d", path, found, want);
     snprintf(wpath, sizeof wpath, "%s&table=waiting", path);
     if (get_csv(wpath, 0, &w, NULL) == 0) {

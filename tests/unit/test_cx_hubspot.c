@@ -739,10 +739,11 @@ static void test_norm_skip_and_poison(void **state)
 /* ---- the two-step look-up ---- */
 
 #define CONTACT_URL                                                                                \
-    "/crm/v3/objects/contacts/123?properties=email,phone,firstname,lastname,lifecyclestage"
+    "/crm/v3/objects/contacts/123?properties=email,phone,firstname,lastname,lifecyclestage,"       \
+    "hubspot_owner_id"
 #define DEAL_URL                                                                                   \
     "/crm/v3/objects/deals/9001?properties=dealstage,amount,deal_currency_code,dealname,"          \
-    "pipeline&associations=contacts"
+    "pipeline,hubspot_owner_id&associations=contacts"
 
 static void test_fetch_contact(void **state)
 {
@@ -811,6 +812,73 @@ static void test_fetch_contact(void **state)
     assert_int_equal(cx_hubspot.normalize(&n.src, &n.raw, NULL, &n.list, NULL, &n.err), CX_NORM_OK);
     assert_int_equal(n.list.v[0].nidentities, 1);
     free(answer);
+    norm_free(&n);
+}
+
+/* Engagements through generic webhooks (DESIGN §6b): a logged call is a sales_touch of
+ * the contacts it was logged on, with its owner; an incoming e-mail and an engagement's
+ * edits are not responses; without a token an engagement names nobody and is skipped. */
+static void test_norm_engagements(void **state)
+{
+    static const char *const call_ids[] = {"hubspot_contact", "123"};
+    struct norm n;
+    const struct cx_event *ev;
+    size_t len, clen, elen, ken;
+    unsigned char *body = slurp("generic_engagements_batch.json", &len);
+    unsigned char *call = slurp("crm_call_555.json", &clen);
+    unsigned char *email = slurp("crm_email_556_incoming.json", &elen);
+    unsigned char *contact = slurp("crm_contact_123.json", &ken);
+    char *json;
+
+    (void)state;
+    norm_init(&n, body, len);
+    n.owned = body;
+    /* No token: only the contact's creation (generic 0-1 reads as contact.creation). */
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_int_equal(n.list.n, 1);
+    assert_string_equal(n.list.v[0].kind, "lead");
+    assert_string_equal(n.list.v[0].id, "hubspot:62515:2880001:3816279343:1790856000000");
+
+    n.src.api_token = "pat-na1-11111111-2222-3333-4444-555555555555";
+    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(n.need.n, 3);
+    assert_string_equal(n.need.v[0].url,
+                        "https://api.hubapi.com/crm/v3/objects/calls/555?properties="
+                        "hubspot_owner_id,hs_email_direction,hs_call_direction"
+                        "&associations=contacts");
+    assert_string_equal(n.need.v[1].url,
+                        "https://api.hubapi.com/crm/v3/objects/emails/556?properties="
+                        "hubspot_owner_id,hs_email_direction,hs_call_direction"
+                        "&associations=contacts");
+    assert_string_equal(n.need.v[2].url, "https://api.hubapi.com" CONTACT_URL);
+    n.fetched.n = 3;
+    n.fetched.v[0].status = n.fetched.v[1].status = n.fetched.v[2].status = 200;
+    n.fetched.v[0].body = call;
+    n.fetched.v[0].len = clen;
+    n.fetched.v[1].body = email;
+    n.fetched.v[1].len = elen;
+    n.fetched.v[2].body = contact;
+    n.fetched.v[2].len = ken;
+    assert_int_equal(run(&n, 1), CX_NORM_OK);
+    assert_int_equal(n.list.n, 2); /* the call and the contact; not the incoming e-mail */
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "hubspot:62515:2880004:3816279340:1790858100000");
+    assert_string_equal(ev->kind, "sales_touch");
+    assert_int_equal(ev->at_ms, 1790858100000);
+    assert_string_equal(ev->owner, "hubspot:77");
+    cx_test_expect_identities(ev, call_ids, N_ELEMS(call_ids));
+    json = cx_event_to_json(ev);
+    assert_non_null(strstr(json, "\"kind\":\"sales_touch\""));
+    assert_non_null(strstr(json, "\"owner\":\"hubspot:77\""));
+    free(json);
+    assert_string_equal(n.list.v[1].kind, "lead");
+    /* An engagement HubSpot no longer has: a dead letter with the reason. */
+    n.fetched.v[0].status = 404;
+    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    assert_string_equal(n.err.msg, "calls 555: HubSpot answered 404");
+    free(call);
+    free(email);
+    free(contact);
     norm_free(&n);
 }
 
@@ -910,7 +978,7 @@ static void test_fetch_capped(void **state)
     assert_int_equal(n.need.n, CX_MAX_FETCHES);
     assert_string_equal(n.need.v[31].url, "https://api.hubapi.com/crm/v3/objects/contacts/1031"
                                           "?properties=email,phone,firstname,lastname,"
-                                          "lifecyclestage");
+                                          "lifecyclestage,hubspot_owner_id");
     n.fetched.n = CX_MAX_FETCHES;
     for (i = 0; i < CX_MAX_FETCHES; i++) {
         n.fetched.v[i].status = 200;
@@ -948,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_fetch_contact),
         cmocka_unit_test(test_fetch_batch_and_deal),
         cmocka_unit_test(test_fetch_capped),
+        cmocka_unit_test(test_norm_engagements),
         cmocka_unit_test(test_registered),
     };
 

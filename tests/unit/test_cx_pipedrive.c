@@ -326,6 +326,119 @@ static void test_norm_person_contacts_and_v1(void **state)
     norm_free(&n);
 }
 
+/* Sales activity (DESIGN §6b): a done activity is a sales_touch with its owner; planned
+ * ones are not responses yet. */
+static void test_norm_activity(void **state)
+{
+    static const char *const ids[] = {"pipedrive_person", "10", "custom:pipedrive_deal", "10"};
+    struct norm n;
+    const struct cx_event *ev;
+    char *json;
+
+    (void)state;
+    norm_file(&n, "v2_create_activity.json"); /* planned meeting */
+    assert_int_equal(run(&n, 0), CX_NORM_SKIP);
+    norm_free(&n);
+    norm_file(&n, "v2_change_activity.json"); /* renamed, still planned */
+    assert_int_equal(run(&n, 0), CX_NORM_SKIP);
+    norm_free(&n);
+
+    norm_file(&n, "v2_create_activity_done.json"); /* a logged call */
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_int_equal(n.list.n, 1);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "pipedrive:bbba59e9-1d1f-4794-9472-72540d421386");
+    assert_string_equal(ev->kind, "sales_touch");
+    assert_string_equal(ev->stage, "");
+    assert_int_equal(ev->at_ms, 1669303544461); /* 2022-11-24T15:25:44.461Z */
+    assert_string_equal(ev->owner, "pipedrive:12415231");
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
+    assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"activity\",\"activity_id\":\"2\","
+                                   "\"activity_type\":\"call\"}");
+    json = cx_event_to_json(ev);
+    assert_non_null(strstr(json, "\"owner\":\"pipedrive:12415231\""));
+    assert_null(strstr(json, "Call with friends")); /* the subject stays in Pipedrive */
+    free(json);
+    norm_free(&n);
+
+    norm_file(&n, "v2_change_activity_done.json"); /* the meeting marked done */
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "pipedrive:7a40ac1f-debd-4d22-b8d6-d9a687a96ec4");
+    assert_string_equal(ev->kind, "sales_touch");
+    assert_int_equal(ev->at_ms, 1669303693375); /* 2022-11-24T15:28:13.375Z */
+    assert_string_equal(ev->owner, "pipedrive:12415231");
+    norm_free(&n);
+}
+
+/* v1 activities: user_id is the owner, marked_as_done_time ("YYYY-MM-DD HH:MM:SS", UTC) the
+ * time; an edit of an activity already done is no new response. */
+static void test_norm_activity_v1(void **state)
+{
+    static const char done_v1[] =
+        "{\"v\":1,\"event\":\"updated.activity\",\"meta\":{\"v\":1,\"action\":\"updated\","
+        "\"object\":\"activity\",\"id\":311,\"timestamp\":1790856300,"
+        "\"timestamp_micro\":1790856300123456},\"current\":{\"id\":311,\"user_id\":1236582,"
+        "\"done\":true,\"type\":\"email\",\"person_id\":22,\"lead_id\":"
+        "\"b1810230-6c0d-11ed-9826-a53d0eb706a5\",\"marked_as_done_time\":"
+        "\"2026-10-01 09:30:00\"},\"previous\":{\"id\":311,\"done\":false}}";
+    static const char again_v1[] =
+        "{\"v\":1,\"event\":\"updated.activity\",\"meta\":{\"v\":1,\"action\":\"updated\","
+        "\"object\":\"activity\",\"id\":311,\"timestamp\":1790856400},\"current\":{\"id\":311,"
+        "\"user_id\":1236582,\"done\":true,\"person_id\":22},\"previous\":{\"id\":311,"
+        "\"done\":true}}";
+    static const char *const ids[] = {"pipedrive_person", "22", "custom:pipedrive_lead",
+                                      "b1810230-6c0d-11ed-9826-a53d0eb706a5"};
+    struct norm n;
+
+    (void)state;
+    norm_init(&n, done_v1, strlen(done_v1));
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_string_equal(n.list.v[0].kind, "sales_touch");
+    assert_int_equal(n.list.v[0].at_ms, 1790847000000); /* 2026-10-01T09:30:00Z */
+    assert_string_equal(n.list.v[0].owner, "pipedrive:1236582");
+    cx_test_expect_identities(&n.list.v[0], ids, N_ELEMS(ids));
+    norm_free(&n);
+    norm_init(&n, again_v1, strlen(again_v1));
+    assert_int_equal(run(&n, 0), CX_NORM_SKIP);
+    norm_free(&n);
+}
+
+static void test_norm_lead(void **state)
+{
+    static const char *const ids[] = {
+        "custom:pipedrive_lead", "b1810230-6c0d-11ed-9826-a53d0eb706a5", "pipedrive_person", "11"};
+    struct norm n;
+    const struct cx_event *ev;
+
+    (void)state;
+    norm_file(&n, "v2_create_lead.json");
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    ev = &n.list.v[0];
+    assert_string_equal(ev->id, "pipedrive:b18fa830-6c0d-11ed-9826-a53d0eb706a5");
+    assert_string_equal(ev->kind, "lead");
+    assert_string_equal(ev->owner, "pipedrive:12415231");
+    assert_int_equal(ev->at_ms, 1669304158772);
+    cx_test_expect_identities(ev, ids, N_ELEMS(ids));
+    assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"lead\",\"title\":\"Lead Org lead\"}");
+    norm_free(&n);
+
+    norm_file(&n, "v2_change_lead.json");
+    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_string_equal(n.list.v[0].kind, "sales_touch");
+    assert_string_equal(n.list.v[0].owner, "pipedrive:12415231");
+    cx_test_expect_identities(&n.list.v[0], ids, N_ELEMS(ids));
+    norm_free(&n);
+
+    /* With an api_token, the lead's person is read for its e-mail, as a deal's is. */
+    norm_file(&n, "v2_create_lead.json");
+    n.src.api_token = "pd-api-token-0123456789";
+    n.src.api_base = "http://127.0.0.1:9";
+    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_string_equal(n.need.v[0].url, "http://127.0.0.1:9/api/v2/persons/11");
+    norm_free(&n);
+}
+
 static void test_norm_skip_and_poison(void **state)
 {
     static const struct {
@@ -451,6 +564,9 @@ int main(void)
         cmocka_unit_test(test_norm_deal_stages),
         cmocka_unit_test(test_norm_person_contacts_and_v1),
         cmocka_unit_test(test_norm_skip_and_poison),
+        cmocka_unit_test(test_norm_activity),
+        cmocka_unit_test(test_norm_activity_v1),
+        cmocka_unit_test(test_norm_lead),
         cmocka_unit_test(test_fetch_person_of_deal),
         cmocka_unit_test(test_registered),
     };

@@ -40,6 +40,7 @@ static void round_trip(const struct cx_record *r)
     assert_string_equal(d.payment_key, r->payment_key ? r->payment_key : "");
     assert_string_equal(d.platform, r->platform ? r->platform : "");
     assert_string_equal(d.campaign_id, r->campaign_id ? r->campaign_id : "");
+    assert_string_equal(d.owner, r->owner ? r->owner : "");
 }
 
 static void test_round_trip(void **state)
@@ -58,7 +59,8 @@ static void test_round_trip(void **state)
                              .currency = "EUR",
                              .payment_key = "pi_123",
                              .platform = "google",
-                             .campaign_id = "9876543210987654321"};
+                             .campaign_id = "9876543210987654321",
+                             .owner = "pipedrive:12415231"};
     round_trip(&full);
 
     /* Every field empty, no touch, no amount; NULL strings encode as "". */
@@ -104,6 +106,23 @@ static void test_round_trip(void **state)
     big.campaign_id = longest_id;
     big.platform = "0123456789012345678901234567890";
     round_trip(&big);
+}
+
+/* A record written before the owner field existed reads with no owner; the fields before
+ * it are where they were. */
+static void test_owner_appended(void **state)
+{
+    (void)state;
+    char old[] = "sales_touch\x1f"
+                 "2\x1f"
+                 "pipedrive\x1f"
+                 "0\x1f\x1f\x1f\x1f\x1f\x1f\x1f\x1f\x1f";
+    struct cx_record d;
+    cx_record_decode(old, &d);
+    assert_string_equal(d.kind, "sales_touch");
+    assert_string_equal(d.type, "pipedrive");
+    assert_string_equal(d.campaign_id, "");
+    assert_string_equal(d.owner, "");
 }
 
 static void test_control_bytes(void **state)
@@ -221,7 +240,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_control_bytes),
         cmocka_unit_test(test_limits),      cmocka_unit_test(test_event_record),
-        cmocka_unit_test(test_stage_names),
+        cmocka_unit_test(test_stage_names), cmocka_unit_test(test_owner_appended),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

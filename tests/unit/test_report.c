@@ -1145,7 +1145,9 @@ static void test_sla(void **state)
                 "{\"contact\":\"c04\",\"lead_at\":\"2026-10-10T00:00:00Z\","
                 "\"waited_seconds\":864000},"
                 "{\"contact\":\"c10\",\"lead_at\":\"2026-10-12T00:00:00Z\","
-                "\"waited_seconds\":691200}],\"self_served\":1,\"met\":false},"
+                "\"waited_seconds\":691200}],\"self_served\":1,\"met\":false,"
+                "\"by_owner\":[{\"owner\":\"(none)\",\"answered\":4,\"within_sla\":1,"
+                "\"median_seconds\":90000,\"p90_seconds\":1641600}]},"
                 "\"marketing\":{\"leads\":8,\"leads_target\":10,\"qualified\":4,"
                 "\"qualified_rate\":0.5,\"qualified_rate_target\":0.25,\"met\":false},"
                 "\"revenue\":{\"EUR\":5000,\"USD\":0},"
@@ -1177,7 +1179,7 @@ static void test_sla(void **state)
     j = rp_sla(cs, 12, &p);
     s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "sales"));
     assert_non_null(strstr(s, "\"within_sla\":3,\"share_within_sla\":0.4286,"));
-    assert_non_null(strstr(s, "\"met\":true}"));
+    assert_non_null(strstr(s, "\"met\":true,"));
     free(s);
     cJSON_Delete(j);
     /* Within the limit means ≤: response_hours 2 keeps L1's 7200 s within. 1.9 does not. */
@@ -1206,7 +1208,67 @@ static void test_sla(void **state)
     assert_string_equal(s, "{\"leads\":0,\"answered\":0,\"within_sla\":0,"
                            "\"share_within_sla\":null,\"median_seconds\":null,"
                            "\"p90_seconds\":null,\"waiting\":[],\"self_served\":0,"
-                           "\"met\":true}");
+                           "\"met\":true,\"by_owner\":[]}");
+    free(s);
+    cJSON_Delete(j);
+}
+
+static struct rp_event owned(const char *id, int64_t at, const char *kind, const char *type,
+                             const char *owner)
+{
+    struct rp_event e = ev(id, at, kind, 2, type);
+    e.owner = owner;
+    return e;
+}
+
+static void test_sla_by_owner(void **state)
+{
+    (void)state;
+    set_tz("UTC");
+    /* Each answered lead counts for the owner of its response (the first later sales
+     * event), not for owners of later events. 24 h limit.
+     * o1: form 10-01 10:00, call by pipedrive:7 at 10:30 (1800 s), then a deal by
+     *     pipedrive:9: counts for 7 only.
+     * o2: form 10-02 10:00, call by pipedrive:7 at 10-03 12:00 (93600 s: breached).
+     * o3: form 10-03 10:00, e-mail by hubspot:7 at 11:00 (3600 s): another CRM's user 7.
+     * o4: form 10-04 10:00, a sales touch with no owner at 10:10 (600 s): "(none)".
+     * o5: form 10-05 10:00, no answer: in no owner's figures.
+     * o6: form 10-06 10:00, call by pipedrive:7 at 10:20 (1200 s).
+     * pipedrive:7: 1800, 93600, 1200 → sorted 1200, 1800, 93600: median ⌈1.5⌉ = 2nd = 1800,
+     * p90 ⌈2.7⌉ = 3rd = 93600; answered 3, within 2. Sorted by owner: "(none)",
+     * "hubspot:7", "pipedrive:7". */
+    struct rp_event o1[3] = {
+        ev("o1a", utc(2026, 10, 1, 10, 0), "form", 2, "form"),
+        owned("o1b", utc(2026, 10, 1, 10, 30), "sales_touch", "pipedrive", "pipedrive:7"),
+        owned("o1c", utc(2026, 10, 1, 11, 0), "stage_change", "pipedrive", "pipedrive:9")};
+    struct rp_event o2[2] = {
+        ev("o2a", utc(2026, 10, 2, 10, 0), "form", 2, "form"),
+        owned("o2b", utc(2026, 10, 3, 12, 0), "sales_touch", "pipedrive", "pipedrive:7")};
+    struct rp_event o3[2] = {
+        ev("o3a", utc(2026, 10, 3, 10, 0), "form", 2, "form"),
+        owned("o3b", utc(2026, 10, 3, 11, 0), "sales_touch", "hubspot", "hubspot:7")};
+    struct rp_event o4[2] = {ev("o4a", utc(2026, 10, 4, 10, 0), "form", 2, "form"),
+                             ev("o4b", utc(2026, 10, 4, 10, 10), "sales_touch", 2, "events")};
+    struct rp_event o5[1] = {ev("o5a", utc(2026, 10, 5, 10, 0), "form", 2, "form")};
+    struct rp_event o6[2] = {
+        ev("o6a", utc(2026, 10, 6, 10, 0), "form", 2, "form"),
+        owned("o6b", utc(2026, 10, 6, 10, 20), "sales_touch", "pipedrive", "pipedrive:7")};
+    struct rp_contact cs[6] = {{"o1", o1, 3}, {"o2", o2, 2}, {"o3", o3, 2},
+                               {"o4", o4, 2}, {"o5", o5, 1}, {"o6", o6, 2}};
+    struct rp_sla_params p;
+    memset(&p, 0, sizeof(p));
+    p.from_ms = utc(2026, 10, 1, 0, 0);
+    p.to_ms = utc(2026, 11, 1, 0, 0);
+    p.now_ms = utc(2026, 10, 7, 0, 0);
+    cJSON *j = rp_sla(cs, 6, &p);
+    char *s = cJSON_PrintUnformatted(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "sales"), "by_owner"));
+    assert_string_equal(s, "[{\"owner\":\"(none)\",\"answered\":1,\"within_sla\":1,"
+                           "\"median_seconds\":600,\"p90_seconds\":600},"
+                           "{\"owner\":\"hubspot:7\",\"answered\":1,\"within_sla\":1,"
+                           "\"median_seconds\":3600,\"p90_seconds\":3600},"
+                           "{\"owner\":\"pipedrive:7\",\"answered\":3,\"within_sla\":2,"
+                           "\"median_seconds\":1800,\"p90_seconds\":93600}]");
     free(s);
     cJSON_Delete(j);
 }
@@ -1253,7 +1315,9 @@ static void test_sla_business_hours(void **state)
                            "\"share_within_sla\":0.8,\"median_seconds\":1800,"
                            "\"p90_seconds\":7200,\"waiting\":[{\"contact\":\"k4\","
                            "\"lead_at\":\"2026-10-28T19:00:00Z\",\"waited_seconds\":43200}],"
-                           "\"self_served\":0,\"met\":false}");
+                           "\"self_served\":0,\"met\":false,\"by_owner\":[{\"owner\":"
+                           "\"(none)\",\"answered\":4,\"within_sla\":4,\"median_seconds\":1800,"
+                           "\"p90_seconds\":7200}]}");
     free(s);
     cJSON_Delete(j);
     /* Without business hours: clock time. k1 = 2 d 17 h = 234000 s; k2 = 66 h = 237600 s
@@ -2074,6 +2138,7 @@ int main(void)
         cmocka_unit_test(test_sla),
         cmocka_unit_test(test_identity_health),
         cmocka_unit_test(test_sla_business_hours),
+        cmocka_unit_test(test_sla_by_owner),
         cmocka_unit_test(test_sla_target),
         cmocka_unit_test(test_sla_overdue),
         cmocka_unit_test(test_slice_done),
