@@ -21,11 +21,27 @@
 int cx_list_supported(const char *type)
 {
     return type && (strcmp(type, "stripe") == 0 || strcmp(type, "shopify") == 0 ||
-                    strcmp(type, "meta_leads") == 0);
+                    strcmp(type, "meta_leads") == 0 || strcmp(type, "pipedrive") == 0);
+}
+
+/* The listings a CRM walk reads one after the other, like a Meta source's forms. */
+static const char *const pipedrive_feeds[] = {"persons", "deals"};
+
+static const char *const *feeds_of(const char *type, size_t *n)
+{
+    if (strcmp(type, "pipedrive") == 0) {
+        *n = sizeof pipedrive_feeds / sizeof pipedrive_feeds[0];
+        return pipedrive_feeds;
+    }
+    *n = 0;
+    return NULL;
 }
 
 size_t cx_list_nforms(const struct cx_source *src)
 {
+    size_t nfeeds;
+    if (feeds_of(src->type, &nfeeds))
+        return nfeeds;
     if (strcmp(src->type, "meta_leads") != 0)
         return 1;
     size_t n = 0;
@@ -36,7 +52,15 @@ size_t cx_list_nforms(const struct cx_source *src)
 
 int cx_list_form(const struct cx_source *src, size_t i, char *out, size_t cap)
 {
+    size_t nfeeds;
+    const char *const *feeds = feeds_of(src->type, &nfeeds);
     out[0] = '\0';
+    if (feeds) {
+        if (i >= nfeeds || strlen(feeds[i]) >= cap)
+            return -1;
+        memcpy(out, feeds[i], strlen(feeds[i]) + 1);
+        return 0;
+    }
     if (strcmp(src->type, "meta_leads") != 0)
         return i == 0 ? 0 : -1;
     const char *p = src->forms;
@@ -194,6 +218,43 @@ static int meta_request(const struct cx_source *src, const struct cx_list_query 
     return 0;
 }
 
+#define PIPEDRIVE_API "https://api.pipedrive.com"
+
+static int is_feed(const char *type, const char *form)
+{
+    size_t n;
+    const char *const *feeds = feeds_of(type, &n);
+    for (size_t i = 0; form && i < n; i++)
+        if (strcmp(form, feeds[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int pipedrive_request(const struct cx_source *src, const struct cx_list_query *q,
+                             struct cx_fetch *out, struct cx_err *err)
+{
+    char since[32];
+    if (!is_feed(src->type, q->form))
+        return cx_fail(err, "pipedrive: no listing %s", q->form ? q->form : "");
+    if (base_of(src, PIPEDRIVE_API, out->url, sizeof out->url) != 0)
+        return cx_fail(err, "pipedrive: api_base too long");
+    /* RFC 3339 as API v2 wants it, its ':' percent-encoded. */
+    cx_format_rfc3339(q->since_s * 1000, since);
+    int bad = append(out->url, sizeof out->url, "/api/v2/%s?limit=%d", q->form, CX_LIST_PAGE_MAX);
+    bad = bad || append_cursor(out->url, sizeof out->url, "updated_since", since);
+    bad = bad || append(out->url, sizeof out->url, "&sort_by=update_time&sort_direction=asc");
+    if (!bad && q->after && q->after[0])
+        bad = append_cursor(out->url, sizeof out->url, "cursor", q->after);
+    if (bad)
+        return cx_fail(err, "pipedrive: list URL too long");
+    /* The token in a header, never in a URL a proxy's log could keep (as the look-ups). */
+    int n = snprintf(out->headers[0], sizeof out->headers[0], "x-api-token: %s", src->api_token);
+    if (n < 0 || (size_t)n >= sizeof out->headers[0])
+        return cx_fail(err, "pipedrive: api_token too long");
+    out->nheaders = 1;
+    return 0;
+}
+
 int cx_list_request(const struct cx_source *src, const struct cx_list_query *q,
                     struct cx_fetch *out, struct cx_err *err)
 {
@@ -208,6 +269,8 @@ int cx_list_request(const struct cx_source *src, const struct cx_list_query *q,
         return shopify_request(src, q, out, err);
     if (strcmp(src->type, "meta_leads") == 0)
         return meta_request(src, q, out, err);
+    if (strcmp(src->type, "pipedrive") == 0)
+        return pipedrive_request(src, q, out, err);
     return cx_fail(err, "%s: no list API", src->type);
 }
 
@@ -409,6 +472,85 @@ static int meta_read(const struct cx_source *src, const struct cx_list_query *q,
     return 0;
 }
 
+/* One object as the v2 webhook of its creation or of its last change would carry it
+ * (action, entity, timestamp; data the object): the connector derives the same dedup key
+ * from either (pipedrive.c, object_event_id). meta.id is no webhook's uuid: a change
+ * without update_time, which would need it, is never queued. */
+static int pipedrive_item(struct cx_list_page *out, const char *entity, const char *id,
+                          const char *action, const char *at, cJSON *data)
+{
+    cJSON *hook = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+    int ok = hook && meta && cJSON_AddStringToObject(meta, "action", action) &&
+             cJSON_AddStringToObject(meta, "entity", entity) &&
+             cJSON_AddStringToObject(meta, "entity_id", id) &&
+             cJSON_AddStringToObject(meta, "id", "journeyd-reconcile") &&
+             cJSON_AddStringToObject(meta, "version", "2.0") &&
+             (!at || cJSON_AddStringToObject(meta, "timestamp", at));
+    if (ok) {
+        cJSON_AddItemToObject(hook, "meta", meta);
+        meta = NULL;
+        /* A reference: printed (add_item copies it) but not freed with the hook. */
+        ok = cJSON_AddItemReferenceToObject(hook, "data", data) &&
+             add_item(out, hook, id, NULL) == 0;
+    }
+    cJSON_Delete(meta);
+    cJSON_Delete(hook);
+    return ok ? 0 : -1;
+}
+
+/* Each listed person or deal gives its creation (a person's is the lead; a deal's is told
+ * as it was opened: open, and its stage only while it never moved) and, when it changed
+ * since, its last change (the current state, at update_time). */
+static int pipedrive_read(const struct cx_list_query *q, cJSON *root, struct cx_list_page *out,
+                          struct cx_err *err)
+{
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    const char *entity = strcmp(q->form, "deals") == 0 ? "deal" : "person";
+    if (!cJSON_IsArray(data))
+        return cx_fail(err, "pipedrive list: no data array");
+    cJSON *obj;
+    cJSON_ArrayForEach(obj, data)
+    {
+        char id[CX_ID_MAX];
+        if (cx_json_id(obj, "id", id, sizeof id) != 0 || strspn(id, "0123456789") != strlen(id))
+            return cx_fail(err, "pipedrive list: a %s without a numeric id", entity);
+        if (++out->listed > CX_LIST_PAGE_MAX)
+            return cx_fail(err, "pipedrive list: more %ss than a page holds", entity);
+        const char *added = cx_json_str(obj, "add_time"),
+                   *updated = cx_json_str(obj, "update_time");
+        cJSON *opened = cJSON_Duplicate(obj, 1);
+        int ok = opened != NULL;
+        if (ok && strcmp(entity, "deal") == 0) {
+            /* No won or lost backdated to when the deal was opened (that moment is the
+             * change's), nor a stage it only reached later. */
+            const cJSON *moved = cJSON_GetObjectItemCaseSensitive(obj, "stage_change_time");
+            if (cJSON_HasObjectItem(opened, "status")) {
+                cJSON *open = cJSON_CreateString("open");
+                ok = open && cJSON_ReplaceItemInObjectCaseSensitive(opened, "status", open);
+                if (!ok)
+                    cJSON_Delete(open);
+            }
+            if (cJSON_IsString(moved))
+                cJSON_DeleteItemFromObjectCaseSensitive(opened, "stage_id");
+        }
+        ok = ok && pipedrive_item(out, entity, id, "create", added, opened) == 0;
+        cJSON_Delete(opened);
+        if (ok && updated && (!added || strcmp(updated, added) != 0))
+            ok = pipedrive_item(out, entity, id, "change", updated, obj) == 0;
+        if (!ok)
+            return cx_fail(err, "pipedrive list: out of memory");
+    }
+    /* API v2 pages on with additional_data.next_cursor (null on the last page). */
+    const char *next = cx_json_str(cx_json_obj(root, "additional_data"), "next_cursor");
+    out->more = next && next[0] && out->listed > 0;
+    if (out->more) {
+        if (!cursor_ok(next))
+            return cx_fail(err, "pipedrive list: a next_cursor that is not base64");
+        snprintf(out->after, sizeof out->after, "%s", next);
+    }
+    return 0;
+}
+
 int cx_list_parse(const struct cx_source *src, const struct cx_list_query *q, long status,
                   const unsigned char *body, size_t len, struct cx_list_page *out,
                   struct cx_err *err)
@@ -429,6 +571,8 @@ int cx_list_parse(const struct cx_source *src, const struct cx_list_query *q, lo
         rc = shopify_read(src, root, out, err);
     else if (strcmp(src->type, "meta_leads") == 0)
         rc = meta_read(src, q, root, out, err);
+    else if (strcmp(src->type, "pipedrive") == 0 && is_feed(src->type, q->form))
+        rc = pipedrive_read(q, root, out, err);
     else
         rc = cx_fail(err, "%s: no list API", src->type);
     cJSON_Delete(root);

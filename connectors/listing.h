@@ -20,6 +20,11 @@
  *           developers.facebook.com/docs/marketing-api/guides/lead-ads/retrieving); each
  *           lead becomes the leadgen webhook Meta would have sent, so the worker looks the
  *           lead up and normalizes it like the webhook.
+ *   pipedrive GET /api/v2/<persons|deals>?limit=250&updated_since=<RFC 3339>
+ *           &sort_by=update_time&sort_direction=asc[&cursor=<next_cursor>], persons then
+ *           deals (developers.pipedrive.com API v2); each object becomes the v2 webhook of
+ *           its creation and, when it changed since, of its last change, which the
+ *           connector keys on the object (pipedrive.c) as it keys the webhooks.
  */
 #ifndef JD_CX_LISTING_H
 #define JD_CX_LISTING_H

@@ -167,7 +167,7 @@ static void test_norm_create_person(void **state)
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "pipedrive:5359a602-6d1b-4562-a385-ccaa762bd722");
+    assert_string_equal(ev->id, "pipedrive:person:8:created");
     assert_string_equal(ev->source, "pipedrive");
     assert_string_equal(ev->type, "pipedrive");
     assert_string_equal(ev->raw, "1669295936000-0");
@@ -192,7 +192,7 @@ static void test_norm_change_person(void **state)
     norm_file(&n, "v2_change_person.json");
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "pipedrive:7c812ffd-8f50-45ea-a597-b8fcba2da9c0");
+    assert_string_equal(ev->id, "pipedrive:person:8:1669303115");
     assert_string_equal(ev->kind, "custom"); /* CRM activity, no stage */
     assert_string_equal(cx_event_stage(ev), "");
     assert_int_equal(ev->at_ms, 1669303115616);
@@ -212,7 +212,7 @@ static void test_norm_create_deal(void **state)
     norm_file(&n, "v2_create_deal.json");
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "pipedrive:71825ee0-0054-4267-b5fd-d28b7a414212");
+    assert_string_equal(ev->id, "pipedrive:deal:8:created");
     assert_string_equal(ev->kind, "stage_change"); /* an open deal: qualified by default */
     assert_string_equal(ev->stage, "qualified");
     assert_int_equal(ev->at_ms, 1669295936089);
@@ -309,11 +309,25 @@ static void test_norm_person_contacts_and_v1(void **state)
 
     norm_init(&n, v1, strlen(v1));
     assert_int_equal(run(&n, 0), CX_NORM_OK);
-    assert_string_equal(n.list.v[0].id, "pipedrive:v1:added.person:42:1790856000123456");
+    assert_string_equal(n.list.v[0].id, "pipedrive:person:42:created");
     assert_string_equal(n.list.v[0].kind, "lead");
     assert_int_equal(n.list.v[0].at_ms, 1790856000123); /* timestamp_micro */
     cx_test_expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
     norm_free(&n);
+
+    /* A v1 change names the same key as v2's (update_time "YYYY-MM-DD HH:MM:SS", UTC),
+     * and a retry (the same body again) the same key as the first delivery. */
+    {
+        const char *v1_change = "{\"meta\":{\"action\":\"updated\",\"object\":\"person\",\"id\":8,"
+                                "\"timestamp\":1669303116},\"current\":{\"id\":8,\"update_time\":"
+                                "\"2022-11-24 15:18:35\"}}";
+        for (int k = 0; k < 2; k++) {
+            norm_init(&n, v1_change, strlen(v1_change));
+            assert_int_equal(run(&n, 0), CX_NORM_OK);
+            assert_string_equal(n.list.v[0].id, "pipedrive:person:8:1669303115");
+            norm_free(&n);
+        }
+    }
 
     norm_init(&n, v1_deal, strlen(v1_deal));
     assert_int_equal(run(&n, 0), CX_NORM_OK);
