@@ -27,6 +27,7 @@ struct out_xfer {
     CURL *easy;
     struct curl_slist *headers;
     char *url;
+    char *body; /* a POST's body (copied), NULL for a GET */
     outbound_cb cb;
     void *ud;
     char errbuf[CURL_ERROR_SIZE];
@@ -74,6 +75,7 @@ static void xfer_unlink_and_free(struct out_xfer *x)
     if (x->backoff)
         event_free(x->backoff);
     free(x->url);
+    free(x->body);
     free(x->resp);
     free(x);
 }
@@ -398,7 +400,13 @@ void outbound_free(struct outbound *o)
 int outbound_get(struct outbound *o, const char *url, const char *const *headers, size_t nheaders,
                  outbound_cb cb, void *ud)
 {
-    if (o->stopping || o->nqueued >= o->cfg.max_queued)
+    return outbound_post(o, url, headers, nheaders, NULL, 0, cb, ud);
+}
+
+int outbound_post(struct outbound *o, const char *url, const char *const *headers, size_t nheaders,
+                  const char *body, size_t len, outbound_cb cb, void *ud)
+{
+    if (o->stopping || o->nqueued >= o->cfg.max_queued || len > OUTBOUND_MAX_BODY)
         return -1;
     struct out_xfer *x = calloc(1, sizeof(*x));
     if (!x)
@@ -409,6 +417,16 @@ int outbound_get(struct outbound *o, const char *url, const char *const *headers
     x->url = strdup(url);
     x->easy = curl_easy_init();
     int ok = x->url && x->easy;
+    if (ok && body) {
+        /* Kept for every attempt: libcurl reads POSTFIELDS again on each one. */
+        x->body = malloc(len ? len : 1);
+        ok = x->body != NULL;
+        if (ok && len)
+            memcpy(x->body, body, len);
+        ok = ok &&
+             curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK &&
+             curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body) == CURLE_OK;
+    }
     for (size_t i = 0; ok && i < nheaders && i < OUTBOUND_MAX_HEADERS; i++) {
         struct curl_slist *l = curl_slist_append(x->headers, headers[i]);
         if (!l)
@@ -438,6 +456,7 @@ int outbound_get(struct outbound *o, const char *url, const char *const *headers
             curl_easy_cleanup(x->easy);
         curl_slist_free_all(x->headers);
         free(x->url);
+        free(x->body);
         free(x);
         return -1;
     }
