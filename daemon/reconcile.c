@@ -1,7 +1,8 @@
 /*
- * The walks of reconcile.h: HMGET the cursor → GET a page (outbound) → XADD each item as
- * a fetched raw record → HSET the cursor once every XADD was acknowledged → the next page
- * after a pause. Nothing here applies anything: the worker does, with the webhooks' code.
+ * The walks of reconcile.h: HMGET the cursor → GET (HubSpot: POST) a page (outbound) →
+ * XADD each item as a fetched raw record → HSET the cursor once every XADD was
+ * acknowledged → the next page after a pause. Nothing here applies anything: the worker
+ * does, with the webhooks' code.
  */
 #include "reconcile.h"
 
