@@ -16,7 +16,9 @@
  *
  * Bodies are JSON arrays of up to ~100 events (providers.md, HubSpot). They are thin (a
  * contact.creation carries no email), so with an api_token the contact or deal is read
- * from the CRM API through the daemon's look-ups (CX_NORM_NEED_FETCH).
+ * from the CRM API through the daemon's look-ups (CX_NORM_NEED_FETCH). Creations and stage
+ * moves are keyed on the object (build_event), so reconciliation's CRM search
+ * (listing.c), which has no eventId, names the same events as the webhooks.
  *
  * Engagements (DESIGN §6b: a logged call, e-mail or meeting is the real first response)
  * come through HubSpot's generic webhook subscriptions (developers.hubspot.com "Create
@@ -587,16 +589,31 @@ static int build_event(struct cx_event *ev, const struct cx_source *src, const s
     struct cx_attrs attrs = {0};
     int n;
 
-    /* eventId alone is not unique (providers.md): portal, subscription, event id and
-     * occurredAt together are. */
-    if (cx_json_id(it->el, "portalId", portal, sizeof portal) != 0 ||
-        cx_json_id(it->el, "subscriptionId", sub, sizeof sub) != 0 ||
-        cx_json_id(it->el, "eventId", evid, sizeof evid) != 0)
-        return cx_fail(err, "hubspot event %zu: missing portalId, subscriptionId or eventId",
-                       index);
     if (cx_json_int(it->el, "occurredAt", &occurred) != 0 || occurred <= 0 || occurred > HS_MAX_MS)
         return cx_fail(err, "hubspot event %zu: missing or invalid occurredAt", index);
-    n = snprintf(ev->id, sizeof ev->id, "hubspot:%s:%s:%s:%" PRId64, portal, sub, evid, occurred);
+    /* A creation and a move of the funnel's stage property are keyed on the object, not on
+     * the delivery: reconciliation's CRM search (listing.c) has no eventId to give back,
+     * and must name the same event as the webhook. A retry carries the same object and
+     * value, so it stays a duplicate; a stage entered twice counts once (the funnel reads
+     * the first entry anyway). */
+    if (it->change == HS_CREATION)
+        n = snprintf(ev->id, sizeof ev->id, "hubspot:%s:%s:created", object_name(it->object),
+                     it->object_id);
+    else if (prop && value &&
+             strcmp(prop, it->object == HS_CONTACT ? "lifecyclestage" : "dealstage") == 0)
+        n = snprintf(ev->id, sizeof ev->id, "hubspot:%s:%s:%s:%s", object_name(it->object),
+                     it->object_id, prop, value);
+    else {
+        /* Any other property change: the delivery's own key. eventId alone is not unique
+         * (providers.md): portal, subscription, event id and occurredAt together are. */
+        if (cx_json_id(it->el, "portalId", portal, sizeof portal) != 0 ||
+            cx_json_id(it->el, "subscriptionId", sub, sizeof sub) != 0 ||
+            cx_json_id(it->el, "eventId", evid, sizeof evid) != 0)
+            return cx_fail(err, "hubspot event %zu: missing portalId, subscriptionId or eventId",
+                           index);
+        n = snprintf(ev->id, sizeof ev->id, "hubspot:%s:%s:%s:%" PRId64, portal, sub, evid,
+                     occurred);
+    }
     if (n < 0 || (size_t)n >= sizeof ev->id)
         return cx_fail(err, "hubspot event %zu: id too long", index);
     ev->at_ms = occurred;

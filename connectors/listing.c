@@ -21,11 +21,33 @@
 int cx_list_supported(const char *type)
 {
     return type && (strcmp(type, "stripe") == 0 || strcmp(type, "shopify") == 0 ||
-                    strcmp(type, "meta_leads") == 0);
+                    strcmp(type, "meta_leads") == 0 || strcmp(type, "pipedrive") == 0 ||
+                    strcmp(type, "hubspot") == 0);
+}
+
+/* The listings a CRM walk reads one after the other, like a Meta source's forms. */
+static const char *const pipedrive_feeds[] = {"persons", "deals"};
+static const char *const hubspot_feeds[] = {"contacts", "deals"};
+
+static const char *const *feeds_of(const char *type, size_t *n)
+{
+    if (strcmp(type, "pipedrive") == 0) {
+        *n = sizeof pipedrive_feeds / sizeof pipedrive_feeds[0];
+        return pipedrive_feeds;
+    }
+    if (strcmp(type, "hubspot") == 0) {
+        *n = sizeof hubspot_feeds / sizeof hubspot_feeds[0];
+        return hubspot_feeds;
+    }
+    *n = 0;
+    return NULL;
 }
 
 size_t cx_list_nforms(const struct cx_source *src)
 {
+    size_t nfeeds;
+    if (feeds_of(src->type, &nfeeds))
+        return nfeeds;
     if (strcmp(src->type, "meta_leads") != 0)
         return 1;
     size_t n = 0;
@@ -36,7 +58,15 @@ size_t cx_list_nforms(const struct cx_source *src)
 
 int cx_list_form(const struct cx_source *src, size_t i, char *out, size_t cap)
 {
+    size_t nfeeds;
+    const char *const *feeds = feeds_of(src->type, &nfeeds);
     out[0] = '\0';
+    if (feeds) {
+        if (i >= nfeeds || strlen(feeds[i]) >= cap)
+            return -1;
+        memcpy(out, feeds[i], strlen(feeds[i]) + 1);
+        return 0;
+    }
     if (strcmp(src->type, "meta_leads") != 0)
         return i == 0 ? 0 : -1;
     const char *p = src->forms;
@@ -194,6 +224,126 @@ static int meta_request(const struct cx_source *src, const struct cx_list_query 
     return 0;
 }
 
+#define PIPEDRIVE_API "https://api.pipedrive.com"
+
+static int is_feed(const char *type, const char *form)
+{
+    size_t n;
+    const char *const *feeds = feeds_of(type, &n);
+    for (size_t i = 0; form && i < n; i++)
+        if (strcmp(form, feeds[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int pipedrive_request(const struct cx_source *src, const struct cx_list_query *q,
+                             struct cx_fetch *out, struct cx_err *err)
+{
+    char since[32];
+    if (!is_feed(src->type, q->form))
+        return cx_fail(err, "pipedrive: no listing %s", q->form ? q->form : "");
+    if (base_of(src, PIPEDRIVE_API, out->url, sizeof out->url) != 0)
+        return cx_fail(err, "pipedrive: api_base too long");
+    /* RFC 3339 as API v2 wants it, its ':' percent-encoded. */
+    cx_format_rfc3339(q->since_s * 1000, since);
+    int bad = append(out->url, sizeof out->url, "/api/v2/%s?limit=%d", q->form, CX_LIST_PAGE_MAX);
+    bad = bad || append_cursor(out->url, sizeof out->url, "updated_since", since);
+    bad = bad || append(out->url, sizeof out->url, "&sort_by=update_time&sort_direction=asc");
+    if (!bad && q->after && q->after[0])
+        bad = append_cursor(out->url, sizeof out->url, "cursor", q->after);
+    if (bad)
+        return cx_fail(err, "pipedrive: list URL too long");
+    /* The token in a header, never in a URL a proxy's log could keep (as the look-ups). */
+    int n = snprintf(out->headers[0], sizeof out->headers[0], "x-api-token: %s", src->api_token);
+    if (n < 0 || (size_t)n >= sizeof out->headers[0])
+        return cx_fail(err, "pipedrive: api_token too long");
+    out->nheaders = 1;
+    return 0;
+}
+
+#define HUBSPOT_API "https://api.hubapi.com"
+#define HUBSPOT_PAGE 100
+/* The search answers no page past the 10,000th result: before that, a walk starts the
+ * search over from the last modification time it read (cursor "s<ms>"). */
+#define HUBSPOT_MAX_RESULTS 10000
+/* The default lifecycle stages, each with its hs_lifecyclestage_<stage>_date property:
+ * when the contact entered the stage it is in. */
+static const char *const hubspot_lifecycles[] = {
+    "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
+    "evangelist", "other"};
+
+static int hubspot_request(const struct cx_source *src, const struct cx_list_query *q,
+                           struct cx_fetch *out, struct cx_err *err)
+{
+    if (!is_feed(src->type, q->form))
+        return cx_fail(err, "hubspot: no listing %s", q->form ? q->form : "");
+    if (base_of(src, HUBSPOT_API, out->url, sizeof out->url) != 0 ||
+        append(out->url, sizeof out->url, "/crm/v3/objects/%s/search", q->form) != 0)
+        return cx_fail(err, "hubspot: api_base too long");
+    int n = snprintf(out->headers[0], sizeof out->headers[0], "Authorization: Bearer %s",
+                     src->api_token);
+    if (n < 0 || (size_t)n >= sizeof out->headers[0])
+        return cx_fail(err, "hubspot: api_token too long");
+    snprintf(out->headers[1], sizeof out->headers[1], "Content-Type: application/json");
+    out->nheaders = 2;
+    return 0;
+}
+
+/* The CRM search (developers.hubspot.com, "Search the CRM"): modified since the window
+ * start, oldest first, the properties that date a creation and a stage; `after` pages. */
+static int hubspot_body(const struct cx_list_query *q, char *out, size_t cap, size_t *len)
+{
+    int deals = strcmp(q->form, "deals") == 0;
+    /* Contacts name it lastmodifieddate, the other objects hs_lastmodifieddate. */
+    const char *modified = deals ? "hs_lastmodifieddate" : "lastmodifieddate";
+    const char *after = q->after ? q->after : "";
+    int64_t since_ms = q->since_s * 1000;
+    out[0] = '\0';
+    if (after[0] == 's') {
+        /* A search started over (hubspot_read): from that time, from its first page. */
+        char *end = NULL;
+        long long ms = strtoll(after + 1, &end, 10);
+        if (!end || *end || ms < since_ms)
+            return -1;
+        since_ms = ms;
+        after = "";
+    }
+    int bad =
+        append(out, cap,
+               "{\"filterGroups\":[{\"filters\":[{\"propertyName\":\"%s\",\"operator\":"
+               "\"GTE\",\"value\":\"%" PRId64 "\"}]}],\"sorts\":[{\"propertyName\":\"%s\","
+               "\"direction\":\"ASCENDING\"}],\"limit\":%d,\"properties\":[\"%s\"",
+               modified, since_ms, modified, HUBSPOT_PAGE, deals ? "dealstage" : "lifecyclestage");
+    for (size_t i = 0;
+         !deals && !bad && i < sizeof hubspot_lifecycles / sizeof hubspot_lifecycles[0]; i++)
+        bad = append(out, cap, ",\"hs_lifecyclestage_%s_date\"", hubspot_lifecycles[i]);
+    bad = bad || append(out, cap, "]");
+    /* A paging cursor is an offset: digits. */
+    if (!bad && after[0]) {
+        if (strspn(after, "0123456789") != strlen(after))
+            return -1;
+        bad = append(out, cap, ",\"after\":\"%s\"", after);
+    }
+    bad = bad || append(out, cap, "}");
+    if (bad)
+        return -1;
+    *len = strlen(out);
+    return 0;
+}
+
+int cx_list_body(const struct cx_source *src, const struct cx_list_query *q, char *out, size_t cap,
+                 size_t *len, struct cx_err *err)
+{
+    *len = 0;
+    if (cap > 0)
+        out[0] = '\0';
+    if (strcmp(src->type, "hubspot") != 0)
+        return 0;
+    if (!is_feed(src->type, q->form) || hubspot_body(q, out, cap, len) != 0)
+        return cx_fail(err, "hubspot: search body too long or a cursor that is not an offset");
+    return 0;
+}
+
 int cx_list_request(const struct cx_source *src, const struct cx_list_query *q,
                     struct cx_fetch *out, struct cx_err *err)
 {
@@ -208,6 +358,10 @@ int cx_list_request(const struct cx_source *src, const struct cx_list_query *q,
         return shopify_request(src, q, out, err);
     if (strcmp(src->type, "meta_leads") == 0)
         return meta_request(src, q, out, err);
+    if (strcmp(src->type, "pipedrive") == 0)
+        return pipedrive_request(src, q, out, err);
+    if (strcmp(src->type, "hubspot") == 0)
+        return hubspot_request(src, q, out, err);
     return cx_fail(err, "%s: no list API", src->type);
 }
 
@@ -409,6 +563,178 @@ static int meta_read(const struct cx_source *src, const struct cx_list_query *q,
     return 0;
 }
 
+/* One object as the v2 webhook of its creation or of its last change would carry it
+ * (action, entity, timestamp; data the object): the connector derives the same dedup key
+ * from either (pipedrive.c, object_event_id). meta.id is no webhook's uuid: a change
+ * without update_time, which would need it, is never queued. */
+static int pipedrive_item(struct cx_list_page *out, const char *entity, const char *id,
+                          const char *action, const char *at, cJSON *data)
+{
+    cJSON *hook = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+    int ok = hook && meta && cJSON_AddStringToObject(meta, "action", action) &&
+             cJSON_AddStringToObject(meta, "entity", entity) &&
+             cJSON_AddStringToObject(meta, "entity_id", id) &&
+             cJSON_AddStringToObject(meta, "id", "journeyd-reconcile") &&
+             cJSON_AddStringToObject(meta, "version", "2.0") &&
+             (!at || cJSON_AddStringToObject(meta, "timestamp", at));
+    if (ok) {
+        cJSON_AddItemToObject(hook, "meta", meta);
+        meta = NULL;
+        /* A reference: printed (add_item copies it) but not freed with the hook. */
+        ok = cJSON_AddItemReferenceToObject(hook, "data", data) &&
+             add_item(out, hook, id, NULL) == 0;
+    }
+    cJSON_Delete(meta);
+    cJSON_Delete(hook);
+    return ok ? 0 : -1;
+}
+
+/* Each listed person or deal gives its creation (a person's is the lead; a deal's is told
+ * as it was opened: open, and its stage only while it never moved) and, when it changed
+ * since, its last change (the current state, at update_time). */
+static int pipedrive_read(const struct cx_list_query *q, cJSON *root, struct cx_list_page *out,
+                          struct cx_err *err)
+{
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    const char *entity = strcmp(q->form, "deals") == 0 ? "deal" : "person";
+    if (!cJSON_IsArray(data))
+        return cx_fail(err, "pipedrive list: no data array");
+    cJSON *obj;
+    cJSON_ArrayForEach(obj, data)
+    {
+        char id[CX_ID_MAX];
+        if (cx_json_id(obj, "id", id, sizeof id) != 0 || strspn(id, "0123456789") != strlen(id))
+            return cx_fail(err, "pipedrive list: a %s without a numeric id", entity);
+        if (++out->listed > CX_LIST_PAGE_MAX)
+            return cx_fail(err, "pipedrive list: more %ss than a page holds", entity);
+        const char *added = cx_json_str(obj, "add_time"),
+                   *updated = cx_json_str(obj, "update_time");
+        cJSON *opened = cJSON_Duplicate(obj, 1);
+        int ok = opened != NULL;
+        if (ok && strcmp(entity, "deal") == 0) {
+            /* No won or lost backdated to when the deal was opened (that moment is the
+             * change's), nor a stage it only reached later. */
+            const cJSON *moved = cJSON_GetObjectItemCaseSensitive(obj, "stage_change_time");
+            if (cJSON_HasObjectItem(opened, "status")) {
+                cJSON *open = cJSON_CreateString("open");
+                ok = open && cJSON_ReplaceItemInObjectCaseSensitive(opened, "status", open);
+                if (!ok)
+                    cJSON_Delete(open);
+            }
+            if (cJSON_IsString(moved))
+                cJSON_DeleteItemFromObjectCaseSensitive(opened, "stage_id");
+        }
+        ok = ok && pipedrive_item(out, entity, id, "create", added, opened) == 0;
+        cJSON_Delete(opened);
+        if (ok && updated && (!added || strcmp(updated, added) != 0))
+            ok = pipedrive_item(out, entity, id, "change", updated, obj) == 0;
+        if (!ok)
+            return cx_fail(err, "pipedrive list: out of memory");
+    }
+    /* API v2 pages on with additional_data.next_cursor (null on the last page). */
+    const char *next = cx_json_str(cx_json_obj(root, "additional_data"), "next_cursor");
+    out->more = next && next[0] && out->listed > 0;
+    if (out->more) {
+        if (!cursor_ok(next))
+            return cx_fail(err, "pipedrive list: a next_cursor that is not base64");
+        snprintf(out->after, sizeof out->after, "%s", next);
+    }
+    return 0;
+}
+
+/* An element of a HubSpot webhook batch, as journeyd reads one (hubspot.c). */
+static cJSON *hubspot_element(const char *id, const char *type, int64_t at_ms, const char *prop,
+                              const char *value)
+{
+    cJSON *el = cJSON_CreateObject();
+    int ok = el && cJSON_AddStringToObject(el, "subscriptionType", type) &&
+             cJSON_AddStringToObject(el, "objectId", id) &&
+             cJSON_AddNumberToObject(el, "occurredAt", (double)at_ms) &&
+             (!prop || (cJSON_AddStringToObject(el, "propertyName", prop) &&
+                        cJSON_AddStringToObject(el, "propertyValue", value)));
+    if (!ok) {
+        cJSON_Delete(el);
+        return NULL;
+    }
+    return el;
+}
+
+/* Each contact or deal found becomes the webhook batch its creation and its stage would
+ * have sent: contact.creation (or deal.creation) at createdAt, and the propertyChange of
+ * lifecyclestage (dealstage) to the value it holds now, at the moment it entered it when
+ * HubSpot says (hs_lifecyclestage_<stage>_date), else at updatedAt. The worker then looks
+ * the object up and the connector keys both on the object (hubspot.c), as the webhooks. */
+static int hubspot_read(const struct cx_list_query *q, const cJSON *root, struct cx_list_page *out,
+                        struct cx_err *err)
+{
+    int deals = strcmp(q->form, "deals") == 0;
+    const char *object = deals ? "deal" : "contact";
+    const char *stage_prop = deals ? "dealstage" : "lifecyclestage";
+    const cJSON *results = cx_json_arr(root, "results");
+    int64_t last_modified = 0;
+    if (!results)
+        return cx_fail(err, "hubspot list: no results array");
+    const cJSON *obj;
+    cJSON_ArrayForEach(obj, results)
+    {
+        char id[CX_ID_MAX], type[40], prop[64];
+        int64_t created = 0, updated = 0, entered = 0, modified = 0;
+        if (cx_json_id(obj, "id", id, sizeof id) != 0 || strspn(id, "0123456789") != strlen(id))
+            return cx_fail(err, "hubspot list: a %s without a numeric id", object);
+        if (++out->listed > CX_LIST_PAGE_MAX)
+            return cx_fail(err, "hubspot list: more %ss than a page holds", object);
+        if (cx_parse_iso8601(cx_json_str(obj, "createdAt"), &created) != 0 || created <= 0)
+            return cx_fail(err, "hubspot list: %s %s without createdAt", object, id);
+        if (cx_parse_iso8601(cx_json_str(obj, "updatedAt"), &updated) != 0 || updated <= 0)
+            updated = created;
+        const cJSON *props = cx_json_obj(obj, "properties");
+        /* The sort key, for a search started over past HubSpot's result limit. */
+        if (cx_parse_iso8601(cx_json_str(props, deals ? "hs_lastmodifieddate" : "lastmodifieddate"),
+                             &modified) == 0 &&
+            modified > last_modified)
+            last_modified = modified;
+        if (updated > last_modified)
+            last_modified = updated;
+        const char *stage = cx_json_str(props, stage_prop);
+        if (stage && stage[0] && !deals) {
+            snprintf(prop, sizeof prop, "hs_lifecyclestage_%s_date", stage);
+            if (cx_parse_iso8601(cx_json_str(props, prop), &entered) != 0)
+                entered = 0;
+        }
+        cJSON *batch = cJSON_CreateArray();
+        snprintf(type, sizeof type, "%s.creation", object);
+        cJSON *el = batch ? hubspot_element(id, type, created, NULL, NULL) : NULL;
+        int ok = el != NULL;
+        if (ok)
+            cJSON_AddItemToArray(batch, el);
+        if (ok && stage && stage[0]) {
+            snprintf(type, sizeof type, "%s.propertyChange", object);
+            el = hubspot_element(id, type, entered > 0 ? entered : updated, stage_prop, stage);
+            ok = el != NULL;
+            if (ok)
+                cJSON_AddItemToArray(batch, el);
+        }
+        ok = ok && add_item(out, batch, id, NULL) == 0;
+        cJSON_Delete(batch);
+        if (!ok)
+            return cx_fail(err, "hubspot list: out of memory");
+    }
+    /* paging.next.after while more follow (an offset, as text). */
+    const char *after = cx_json_str(cx_json_obj(cx_json_obj(root, "paging"), "next"), "after");
+    out->more = after && after[0] && out->listed > 0;
+    if (out->more) {
+        if (strspn(after, "0123456789") != strlen(after) || strlen(after) >= sizeof out->after)
+            return cx_fail(err, "hubspot list: a paging cursor that is not an offset");
+        snprintf(out->after, sizeof out->after, "%s", after);
+        /* The next page would pass the 10,000th result, which HubSpot refuses (and the walk
+         * would fail on it for ever): search again from the last time read instead. The
+         * objects modified at that very millisecond come again; the dedup absorbs them. */
+        if (strtoll(after, NULL, 10) + HUBSPOT_PAGE > HUBSPOT_MAX_RESULTS && last_modified > 0)
+            snprintf(out->after, sizeof out->after, "s%" PRId64, last_modified);
+    }
+    return 0;
+}
+
 int cx_list_parse(const struct cx_source *src, const struct cx_list_query *q, long status,
                   const unsigned char *body, size_t len, struct cx_list_page *out,
                   struct cx_err *err)
@@ -429,6 +755,10 @@ int cx_list_parse(const struct cx_source *src, const struct cx_list_query *q, lo
         rc = shopify_read(src, root, out, err);
     else if (strcmp(src->type, "meta_leads") == 0)
         rc = meta_read(src, q, root, out, err);
+    else if (strcmp(src->type, "pipedrive") == 0 && is_feed(src->type, q->form))
+        rc = pipedrive_read(q, root, out, err);
+    else if (strcmp(src->type, "hubspot") == 0 && is_feed(src->type, q->form))
+        rc = hubspot_read(q, root, out, err);
     else
         rc = cx_fail(err, "%s: no list API", src->type);
     cJSON_Delete(root);

@@ -20,6 +20,16 @@
  *           developers.facebook.com/docs/marketing-api/guides/lead-ads/retrieving); each
  *           lead becomes the leadgen webhook Meta would have sent, so the worker looks the
  *           lead up and normalizes it like the webhook.
+ *   pipedrive GET /api/v2/<persons|deals>?limit=250&updated_since=<RFC 3339>
+ *           &sort_by=update_time&sort_direction=asc[&cursor=<next_cursor>], persons then
+ *           deals (developers.pipedrive.com API v2); each object becomes the v2 webhook of
+ *           its creation and, when it changed since, of its last change, which the
+ *           connector keys on the object (pipedrive.c) as it keys the webhooks.
+ *   hubspot POST /crm/v3/objects/<contacts|deals>/search {filterGroups: [(hs_)lastmodifieddate
+ *           GTE <since ms>], sorts: the same ascending, limit 100, properties: the stage and
+ *           its dates, after: <paging offset>} (developers.hubspot.com "Search the CRM");
+ *           contacts then deals; each object becomes the webhook batch of its creation
+ *           and of its stage now, keyed on the object as the webhooks are (hubspot.c).
  */
 #ifndef JD_CX_LISTING_H
 #define JD_CX_LISTING_H
@@ -73,6 +83,11 @@ int cx_list_form(const struct cx_source *src, size_t i, char *out, size_t cap);
 /* The GET of one page of q for src into out (url and headers); 0, or -1 with err. */
 int cx_list_request(const struct cx_source *src, const struct cx_list_query *q,
                     struct cx_fetch *out, struct cx_err *err);
+/* The body of that request when it is a POST (HubSpot's CRM search), into out (cap bytes)
+ * with its length in *len; *len = 0 for a GET. 0, or -1 with err. */
+#define CX_LIST_BODY_MAX 1024
+int cx_list_body(const struct cx_source *src, const struct cx_list_query *q, char *out, size_t cap,
+                 size_t *len, struct cx_err *err);
 /* Parses one answer (status and body) into out (zeroed first). 0, or -1 with err: a
  * refused token, an answer that is not the provider's list. On -1 out holds nothing. */
 int cx_list_parse(const struct cx_source *src, const struct cx_list_query *q, long status,

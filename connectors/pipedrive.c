@@ -10,9 +10,10 @@
  *   v2  {meta{action create|change|delete, entity, entity_id, id (event uuid), timestamp
  *       (ISO 8601, or Unix seconds for some entities)}, data, previous};
  *   v1  {meta{action added|updated|deleted|merged, object, id (the object's id), timestamp,
- *       timestamp_micro}, current, previous, event "added.person"}. v1 has no event id;
- *       its dedup key is our own (see v1_event_id) [UNVERIFIED: v1 shape from the v1 guide
- *       and Pipedream's sample, not from a fixture].
+ *       timestamp_micro}, current, previous, event "added.person"}. v1 has no event id
+ *       [UNVERIFIED: v1 shape from the v1 guide and Pipedream's sample, not from a fixture].
+ * Person and deal events are keyed on the object, not the delivery (object_event_id), so
+ * reconciliation's read of the API (listing.c) names the same event as the webhook.
  * Persons carry emails[] / phones[] of {value, primary, label} (v1: email[] / phone[]).
  *
  * Sales activity (DESIGN §6b: a logged call, e-mail or meeting is the real first response),
@@ -175,9 +176,10 @@ static int64_t event_time(const cJSON *meta, int64_t fallback)
     return fallback;
 }
 
-/* v1 has no event id. A retry resends the same meta, so object, action, object id and the
- * microsecond timestamp name the event stably; the webhook id is left out so that two
- * webhooks delivering the same change to one source count it once. */
+/* The key of a v1 change without update_time (object_event_id keys the others). A retry resends the
+ * same meta, so object, action, object id and the microsecond timestamp name the event stably; the
+ * webhook id is left out so that two webhooks delivering the same change to one source count it
+ * once. */
 static int v1_event_id(const cJSON *meta, char *out, size_t cap)
 {
     char oid[PD_ID_MAX], ts[PD_ID_MAX];
@@ -191,6 +193,53 @@ static int v1_event_id(const cJSON *meta, char *out, size_t cap)
         return -1;
     n = snprintf(out, cap, "pipedrive:v1:%s.%s:%s:%s", action, object, oid, ts);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* An object's update_time as Unix seconds: RFC 3339 in API v2 and v2 webhooks
+ * ("2022-11-24T15:18:35Z"), "2022-11-24 15:18:35" (UTC) in API v1 and v1 webhooks. -1 when
+ * absent (a new deal carries null) or unreadable. */
+static int64_t update_time_s(const cJSON *data)
+{
+    const char *t = cx_json_str(data, "update_time");
+    char iso[40];
+    int64_t ms;
+
+    if (!t || strlen(t) >= sizeof iso - 1)
+        return -1;
+    snprintf(iso, sizeof iso, "%s", t);
+    if (strlen(iso) == 19 && iso[10] == ' ') {
+        iso[10] = 'T';
+        iso[19] = 'Z';
+        iso[20] = '\0';
+    }
+    if (cx_parse_rfc3339(iso, &ms) != 0 || ms < 0)
+        return -1;
+    return ms / 1000;
+}
+
+/* The dedup key of a person or deal event, one that a webhook and reconciliation's read of
+ * the object (connectors/listing.c) both derive, since the API cannot give back a
+ * webhook's uuid: a creation is pipedrive:<entity>:<id>:created (it happens once), a change
+ * pipedrive:<entity>:<id>:<update_time, Unix seconds>. A webhook's retry carries the same
+ * object, so it keeps its key; v1 and v2 webhooks of one change share it too. A change
+ * without update_time keeps the webhook's own key (reconciliation never lists one). Two
+ * changes of one object within the same second count once (update_time has seconds). */
+static int object_event_id(struct pd_event *pe, const char *oid)
+{
+    int64_t t = pe->action == PD_CREATE ? 0 : update_time_s(pe->data);
+    char id[CX_ID_MAX];
+    int n;
+
+    if (pe->action == PD_CREATE)
+        n = snprintf(id, sizeof id, "pipedrive:%s:%s:created", pe->entity, oid);
+    else if (t >= 0)
+        n = snprintf(id, sizeof id, "pipedrive:%s:%s:%" PRId64, pe->entity, oid, t);
+    else
+        return 0;
+    if (n < 0 || (size_t)n >= sizeof id)
+        return -1;
+    memcpy(pe->id, id, (size_t)n + 1);
+    return 0;
 }
 
 static int parse_envelope(const cJSON *root, const struct cx_raw *raw, struct pd_event *pe,
@@ -439,6 +488,10 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
     }
     if (entity == PD_ACTIVITY && !became_done(&pe, root)) {
         rc = CX_NORM_SKIP; /* planned, or edited after it was done: not a response */
+        goto out;
+    }
+    if (object_event_id(&pe, oid) != 0) {
+        cx_fail(err, "%s: %s id too long", pe.id, pe.entity);
         goto out;
     }
     if (entity == PD_DEAL) {

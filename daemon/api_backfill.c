@@ -74,8 +74,8 @@ void api_handle_backfill(struct jd *jd, struct evhttp_request *req, const char *
     if (!cx_list_supported(s->type) || !s->api_token || !s->api_token[0] ||
         cx_list_nforms(&s->cx) == 0) {
         http_reply_error(req, 400, "bad_request",
-                         "the source cannot read its provider's API (type stripe, shopify or "
-                         "meta_leads with forms, with api_token)");
+                         "the source cannot read its provider's API (type stripe, shopify, "
+                         "pipedrive, hubspot or meta_leads with forms, with api_token)");
         goto out;
     }
     if (!since || reconcile_parse_since(since, jd_now_ms() / 1000, &since_s) != 0) {

@@ -125,7 +125,8 @@ int jd_backfill_main(int argc, char **argv)
         fprintf(stderr, "journeyd backfill: [source %s] %s\n", source,
                 !s ? "is not in the config"
                 : !cx_list_supported(s->type)
-                    ? "has no list API to read (stripe, shopify, meta_leads)"
+                    ? "has no list API to read (stripe, shopify, meta_leads, pipedrive, "
+                      "hubspot)"
                 : !s->api_token || !s->api_token[0] ? "needs api_token"
                                                     : "needs forms (the lead form ids to read)");
         CFG_FREE(jd.cfg);

@@ -1111,7 +1111,7 @@ static int end_source(struct parser *p)
     if (s->reconcile_ms > 0 && !cx_list_supported(s->type))
         return fail(p, sl,
                     "[source %s] 'reconcile' is not available for type %s (stripe, shopify, "
-                    "meta_leads)",
+                    "meta_leads, pipedrive, hubspot)",
                     s->name, s->type);
     if (s->reconcile_ms > 0 && !has_value(s, "api_token"))
         return fail(p, sl, "[source %s] 'reconcile' needs 'api_token'", s->name);

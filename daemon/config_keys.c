@@ -643,8 +643,8 @@ const struct cfg_key cfg_source_keys[] = {
     {.key = "reconcile", .type = CT_DURATION, .store = CS_I64,
      .off = IN_SRC(reconcile_ms, int64_t), .min = 0, .max = 7 * DAY, .unit = 1, .bare = SEC,
      .flags = CF_RELOADABLE, .def = "0",
-     .doc = "stripe, shopify, meta_leads: read the provider's API this often for events whose webhook never "
-            "came (needs api_token; 0: off)."},
+     .doc = "stripe, shopify, meta_leads, pipedrive, hubspot: read the provider's API this "
+            "often for events whose webhook never came (needs api_token; 0: off)."},
     {.key = "stages", .type = CT_STRING, .store = CS_STR,
      .off = IN_SRC(stages, char *), .check = check_stages, .flags = CF_RELOADABLE,
      .doc = "CRM stage mapping: <provider stage>:<journeyd stage>, ..."},

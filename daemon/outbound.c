@@ -22,8 +22,8 @@
 
 enum xfer_state { XFER_QUEUED, XFER_RUNNING, XFER_BACKOFF };
 
-/* One request, across its attempts. Lives on the all-transfers list from outbound_get
- * until its callback has run. */
+/* One request, across its attempts. Lives on the all-transfers list from xfer_queue until
+ * its callback has run. */
 struct out_xfer {
     struct outbound *o;
     struct out_xfer *prev, *next; /* all live transfers */
@@ -32,10 +32,10 @@ struct out_xfer {
     CURL *easy;
     struct curl_slist *headers;
     char *url;
+    char *body; /* the request's body (copied, NUL-terminated), NULL for none */
     outbound_cb cb;
     outbound_req_cb rcb; /* instead of cb, for outbound_request */
     void *ud;
-    char *body; /* outbound_request's copy */
     int public_only, blocked, max_attempts;
     char errbuf[CURL_ERROR_SIZE];
     char *resp;
@@ -430,63 +430,7 @@ void outbound_free(struct outbound *o)
 int outbound_get(struct outbound *o, const char *url, const char *const *headers, size_t nheaders,
                  outbound_cb cb, void *ud)
 {
-    if (o->stopping || o->nqueued >= o->cfg.max_queued)
-        return -1;
-    struct out_xfer *x = calloc(1, sizeof(*x));
-    if (!x)
-        return -1;
-    x->o = o;
-    x->cb = cb;
-    x->ud = ud;
-    x->url = strdup(url);
-    x->easy = curl_easy_init();
-    int ok = x->url && x->easy;
-    for (size_t i = 0; ok && i < nheaders && i < OUTBOUND_MAX_HEADERS; i++) {
-        struct curl_slist *l = curl_slist_append(x->headers, headers[i]);
-        if (!l)
-            ok = 0;
-        else
-            x->headers = l;
-    }
-    /* journeyd's own calls go to provider APIs over https; plain http is there for a
-     * configured api_base on loopback (tests, a local proxy). Redirects are not followed. */
-    ok = ok && curl_easy_setopt(x->easy, CURLOPT_URL, x->url) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)o->cfg.timeout_ms) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)o->cfg.connect_timeout_ms) ==
-             CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-         curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "journeyd/0.1") == CURLE_OK;
-    if (!ok) {
-        if (x->easy)
-            curl_easy_cleanup(x->easy);
-        curl_slist_free_all(x->headers);
-        free(x->url);
-        free(x);
-        return -1;
-    }
-    x->next = o->all;
-    if (o->all)
-        o->all->prev = x;
-    o->all = x;
-    x->state = XFER_QUEUED;
-    if (o->queue_tail)
-        o->queue_tail->queue_next = x;
-    else
-        o->queue_head = x;
-    o->queue_tail = x;
-    o->nqueued++;
-    /* Started from the loop, not here, so cb can never run before we return. */
-    event_active(o->kick, 0, 0);
-    return 0;
+    return outbound_post(o, url, headers, nheaders, NULL, 0, cb, ud);
 }
 
 int outbound_addr_public(const struct sockaddr *addr, size_t len)
@@ -556,8 +500,10 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
     return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
-int outbound_request(struct outbound *o, const struct outbound_req *req, outbound_req_cb cb,
-                     void *ud)
+/* Queues one transfer of req; exactly one of cb (look-ups: outbound_get, outbound_post) and
+ * rcb (the outbox: outbound_request) is set. */
+static int xfer_queue(struct outbound *o, const struct outbound_req *req, outbound_cb cb,
+                      outbound_req_cb rcb, void *ud)
 {
     if (o->stopping || o->nqueued >= o->cfg.max_queued)
         return -1;
@@ -565,7 +511,8 @@ int outbound_request(struct outbound *o, const struct outbound_req *req, outboun
     if (!x)
         return -1;
     x->o = o;
-    x->rcb = cb;
+    x->cb = cb;
+    x->rcb = rcb;
     x->ud = ud;
     x->public_only = req->public_only;
     x->max_attempts = req->max_attempts;
@@ -643,6 +590,28 @@ int outbound_request(struct outbound *o, const struct outbound_req *req, outboun
     o->nqueued++;
     event_active(o->kick, 0, 0);
     return 0;
+}
+
+int outbound_request(struct outbound *o, const struct outbound_req *req, outbound_req_cb cb,
+                     void *ud)
+{
+    return xfer_queue(o, req, NULL, cb, ud);
+}
+
+int outbound_post(struct outbound *o, const char *url, const char *const *headers, size_t nheaders,
+                  const char *body, size_t len, outbound_cb cb, void *ud)
+{
+    /* journeyd's own calls go to provider APIs over https; plain http is there for a
+     * configured api_base on loopback (tests, a local proxy). */
+    const struct outbound_req req = {.method = body ? "POST" : "GET",
+                                     .url = url,
+                                     .headers = headers,
+                                     .nheaders = nheaders,
+                                     .body = body,
+                                     .len = len};
+    if (len > OUTBOUND_MAX_BODY)
+        return -1;
+    return xfer_queue(o, &req, cb, NULL, ud);
 }
 
 size_t outbound_active(const struct outbound *o)

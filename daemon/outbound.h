@@ -2,7 +2,8 @@
  * Outbound HTTP on the daemon's event loop: libcurl's multi-socket interface driven by
  * libevent, in the shape of curl's hiperfifo.c (global / per-transfer / per-socket
  * state; the timer callback only arms a timer; curl_multi_info_read drained after every
- * action). Used to enrich thin webhooks (a Meta lead, a HubSpot contact).
+ * action). Used to enrich thin webhooks (a Meta lead, a HubSpot contact) and to read the
+ * providers' list APIs back (reconciliation: GETs, and HubSpot's search, a POST).
  *
  * Bounded: at most max_transfers run at once, at most max_queued wait behind them, each
  * response is capped, and every transfer has a total and a connect timeout. Transient
@@ -20,6 +21,8 @@
 
 #define OUTBOUND_MAX_RESPONSE (1024 * 1024)
 #define OUTBOUND_MAX_HEADERS 8
+/* A request body at most (a provider's search query: a few hundred bytes). */
+#define OUTBOUND_MAX_BODY (64 * 1024)
 
 struct outbound;
 
@@ -94,6 +97,12 @@ int outbound_request(struct outbound *o, const struct outbound_req *req, outboun
  * CGNAT, multicast, documentation, unspecified or reserved; IPv4-mapped IPv6 addresses are
  * judged by their IPv4 address. */
 int outbound_addr_public(const struct sockaddr *addr, size_t len);
+
+/* POST body (len bytes, copied; the caller sets its Content-Type among the headers) to url,
+ * otherwise as outbound_get: the same limits, retries and callback contract. A provider's
+ * read-only search (HubSpot's CRM search is a POST). -1 also when len > OUTBOUND_MAX_BODY. */
+int outbound_post(struct outbound *o, const char *url, const char *const *headers, size_t nheaders,
+                  const char *body, size_t len, outbound_cb cb, void *ud);
 
 size_t outbound_active(const struct outbound *o);
 const struct outbound_counters *outbound_counters(const struct outbound *o);

@@ -1,7 +1,8 @@
 /*
- * The walks of reconcile.h: HMGET the cursor → GET a page (outbound) → XADD each item as
- * a fetched raw record → HSET the cursor once every XADD was acknowledged → the next page
- * after a pause. Nothing here applies anything: the worker does, with the webhooks' code.
+ * The walks of reconcile.h: HMGET the cursor → GET (HubSpot: POST) a page (outbound) →
+ * XADD each item as a fetched raw record → HSET the cursor once every XADD was
+ * acknowledged → the next page after a pause. Nothing here applies anything: the worker
+ * does, with the webhooks' code.
  */
 #include "reconcile.h"
 
@@ -318,8 +319,18 @@ static void fetch_page(struct reconcile *r)
         walk_end(r, -1, err.msg);
         return;
     }
+    /* HubSpot's search is a POST with the query in its body; the others are GETs. */
+    char body[CX_LIST_BODY_MAX];
+    size_t blen = 0;
+    if (cx_list_body(&s->cx, &q, body, sizeof(body), &blen, &err) != 0) {
+        free(fx);
+        walk_end(r, -1, err.msg);
+        return;
+    }
     const char *headers[2] = {fx->headers[0], fx->headers[1]};
-    int rc = outbound_get(r->jd->outbound, fx->url, headers, fx->nheaders, on_page, r);
+    int rc = blen ? outbound_post(r->jd->outbound, fx->url, headers, fx->nheaders, body, blen,
+                                  on_page, r)
+                  : outbound_get(r->jd->outbound, fx->url, headers, fx->nheaders, on_page, r);
     free(fx);
     if (rc != 0)
         walk_end(r, -1, "look-up queue full");

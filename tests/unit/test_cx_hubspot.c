@@ -500,7 +500,7 @@ static void test_norm_node_sdk_body(void **state)
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "hubspot:62515:12345:1:1564113600000");
+    assert_string_equal(ev->id, "hubspot:contact:123:created"); /* keyed on the object */
     assert_string_equal(ev->source, "hubspot-crm");
     assert_string_equal(ev->type, "hubspot");
     assert_string_equal(ev->raw, "1790856000000-0");
@@ -534,7 +534,7 @@ static void test_norm_legacy_docs_sample(void **state)
     assert_int_equal(n.list.n, 2);
     ev = &n.list.v[0];
     /* eventType (the legacy name of subscriptionType); "subscriber" has no default */
-    assert_string_equal(ev->id, "hubspot:33:25:3816279340:1462216307945");
+    assert_string_equal(ev->id, "hubspot:contact:1246965:lifecyclestage:subscriber");
     assert_string_equal(ev->kind, "custom");
     assert_string_equal(cx_event_stage(ev), "");
     assert_int_equal(ev->at_ms, 1462216307945);
@@ -543,7 +543,7 @@ static void test_norm_legacy_docs_sample(void **state)
                                    "\"change_source\":\"ACADEMY\",\"property\":"
                                    "\"lifecyclestage\",\"value\":\"subscriber\"}");
     ev = &n.list.v[1];
-    assert_string_equal(ev->id, "hubspot:33:22:3816279480:1462216307945");
+    assert_string_equal(ev->id, "hubspot:contact:1246978:created");
     assert_string_equal(ev->kind, "lead");
     assert_int_equal(ev->at_ms, 1462216307945);
     cx_test_expect_identities(ev, ids1, N_ELEMS(ids1));
@@ -623,7 +623,18 @@ static void test_norm_stage_mapping(void **state)
             strcmp(n.list.v[0].stage, rows[i].stage) != 0)
             fail_msg("row %zu (%s=%s): got %s/%s, want %s/%s", i, rows[i].prop, rows[i].value,
                      n.list.v[0].kind, n.list.v[0].stage, rows[i].kind, rows[i].stage);
-        assert_string_equal(n.list.v[0].id, "hubspot:62515:99:7:1790856000000");
+        /* The stage properties are keyed on the object and the value (what reconciliation
+         * can name too), any other property on the delivery. */
+        if ((strcmp(rows[i].prop, "lifecyclestage") == 0 ||
+             strcmp(rows[i].prop, "dealstage") == 0) &&
+            rows[i].value[0]) {
+            char want[128];
+            snprintf(want, sizeof want, "hubspot:%s:555:%s:%s",
+                     strncmp(rows[i].type, "deal", 4) == 0 ? "deal" : "contact", rows[i].prop,
+                     rows[i].value);
+            assert_string_equal(n.list.v[0].id, want);
+        } else
+            assert_string_equal(n.list.v[0].id, "hubspot:62515:99:7:1790856000000");
         norm_free(&n);
     }
 }
@@ -667,7 +678,8 @@ static void test_norm_big_ids_exact(void **state)
     const char *body =
         "[{\"eventId\":9007199254740993,\"subscriptionId\":18446744073709551615,"
         "\"portalId\":9007199254740995,\"occurredAt\":1790856000123,"
-        "\"subscriptionType\":\"contact.creation\",\"objectId\":12345678901234567891}]";
+        "\"subscriptionType\":\"contact.propertyChange\",\"propertyName\":\"firstname\","
+        "\"propertyValue\":\"Giulia\",\"objectId\":12345678901234567891}]";
     struct norm n;
 
     (void)state;
@@ -705,8 +717,9 @@ static void test_norm_skip_and_poison(void **state)
          "\"portalId\":3,\"occurredAt\":4,\"subscriptionType\":\"contact.creation\","
          "\"objectId\":\"12a\"}]",
          CX_NORM_POISON, "hubspot event 1: missing or invalid objectId"},
-        {"[{\"eventId\":1,\"subscriptionId\":2,\"occurredAt\":4,"
-         "\"subscriptionType\":\"contact.creation\",\"objectId\":5}]",
+        /* Only a change keyed on the delivery needs them (a creation is keyed on the object). */
+        {"[{\"eventId\":1,\"subscriptionId\":2,\"occurredAt\":4,\"propertyName\":\"firstname\","
+         "\"subscriptionType\":\"contact.propertyChange\",\"objectId\":5}]",
          CX_NORM_POISON, "hubspot event 0: missing portalId, subscriptionId or eventId"},
         {"[{\"eventId\":1,\"subscriptionId\":2,\"portalId\":3,"
          "\"subscriptionType\":\"contact.creation\",\"objectId\":5}]",
@@ -780,7 +793,7 @@ static void test_fetch_contact(void **state)
     assert_int_equal(n.need.n, 0);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "hubspot:62515:12345:1:1564113600000");
+    assert_string_equal(ev->id, "hubspot:contact:123:created"); /* keyed on the object */
     assert_string_equal(ev->kind, "lead");
     cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_string_equal(ev->attrs, "{\"hubspot_event\":\"contact.creation\",\"change_source\":"
@@ -837,7 +850,7 @@ static void test_norm_engagements(void **state)
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     assert_string_equal(n.list.v[0].kind, "lead");
-    assert_string_equal(n.list.v[0].id, "hubspot:62515:2880001:3816279343:1790856000000");
+    assert_string_equal(n.list.v[0].id, "hubspot:contact:123:created");
 
     n.src.api_token = "pat-na1-11111111-2222-3333-4444-555555555555";
     assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
@@ -862,7 +875,7 @@ static void test_norm_engagements(void **state)
     assert_int_equal(run(&n, 1), CX_NORM_OK);
     assert_int_equal(n.list.n, 2); /* the call and the contact; not the incoming e-mail */
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "hubspot:62515:2880004:3816279340:1790858100000");
+    assert_string_equal(ev->id, "hubspot:calls:555:created");
     assert_string_equal(ev->kind, "sales_touch");
     assert_int_equal(ev->at_ms, 1790858100000);
     assert_string_equal(ev->owner, "hubspot:77");
@@ -926,7 +939,7 @@ static void test_fetch_batch_and_deal(void **state)
     assert_string_equal(n.list.v[0].identities[1].value, "giulia.rossi@example.it");
     /* the deal: its first associated contact; the look-up already shows it closedwon, but
      * a creation is an opened deal (the win is dated by its own dealstage event) */
-    assert_string_equal(n.list.v[1].id, "hubspot:62515:11:2:1790856060000");
+    assert_string_equal(n.list.v[1].id, "hubspot:deal:9001:created");
     assert_string_equal(n.list.v[1].kind, "stage_change");
     assert_string_equal(cx_event_stage(&n.list.v[1]), "opportunity");
     cx_test_expect_identities(&n.list.v[1], deal_ids, N_ELEMS(deal_ids));

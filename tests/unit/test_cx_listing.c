@@ -16,7 +16,7 @@
 #include "connector.h"
 #include "listing.h"
 
-extern const struct cx_connector cx_stripe, cx_shopify, cx_meta_leads;
+extern const struct cx_connector cx_stripe, cx_shopify, cx_meta_leads, cx_pipedrive, cx_hubspot;
 
 static struct cx_source source(const char *type, const char *base)
 {
@@ -54,6 +54,8 @@ static void test_supported(void **state)
     (void)state;
     assert_true(cx_list_supported("stripe"));
     assert_true(cx_list_supported("shopify"));
+    assert_true(cx_list_supported("pipedrive"));
+    assert_true(cx_list_supported("hubspot"));
     assert_false(cx_list_supported("form"));
     assert_false(cx_list_supported(NULL));
 }
@@ -233,12 +235,208 @@ static void test_meta(void **state)
     free(p);
 }
 
+/* Normalizes one item and returns its only event's kind (static storage of the test). */
+static const char *pipedrive_event(const struct cx_source *src, const struct cx_list_item *it,
+                                   const char *want_id)
+{
+    static char kind[32];
+    struct cx_raw raw = {src->name, "1-0", 1700000000000, (const unsigned char *)it->body, it->len,
+                         NULL,      0};
+    struct cx_event_list out;
+    struct cx_fetch_list *need = calloc(1, sizeof *need);
+    struct cx_err err = {{0}};
+    assert_non_null(need);
+    cx_list_init(&out);
+    assert_int_equal(cx_pipedrive.normalize(src, &raw, NULL, &out, need, &err), CX_NORM_OK);
+    assert_int_equal(out.n, 1);
+    assert_string_equal(out.v[0].id, want_id);
+    snprintf(kind, sizeof kind, "%s", out.v[0].kind);
+    cx_list_free(&out);
+    free(need);
+    return kind;
+}
+
+static void test_pipedrive(void **state)
+{
+    (void)state;
+    struct cx_source s = source("pipedrive", "http://127.0.0.1:9/");
+    char form[40];
+    assert_int_equal(cx_list_nforms(&s), 2);
+    assert_int_equal(cx_list_form(&s, 0, form, sizeof form), 0);
+    assert_string_equal(form, "persons");
+    assert_int_equal(cx_list_form(&s, 1, form, sizeof form), 0);
+    assert_string_equal(form, "deals");
+    assert_int_equal(cx_list_form(&s, 2, form, sizeof form), -1);
+
+    struct cx_fetch fx;
+    struct cx_err err = {{0}};
+    struct cx_list_query q = {CX_FEED_RECENT, "deals", 1790856000, "eyJpZCI6OX0="};
+    assert_int_equal(cx_list_request(&s, &q, &fx, &err), 0);
+    assert_string_equal(fx.url, "http://127.0.0.1:9/api/v2/deals?limit=250&updated_since="
+                                "2026%2D10%2D01T12%3A00%3A00Z&sort_by=update_time&sort_direction="
+                                "asc&cursor=eyJpZCI6OX0%3D");
+    assert_string_equal(fx.headers[0], "x-api-token: tok_read_only_0123456789");
+    q.form = "users";
+    assert_int_equal(cx_list_request(&s, &q, &fx, &err), -1);
+
+    /* A deal opened at 10:00 in stage 2, moved, won at 12:00; one never changed. */
+    static const char deals[] =
+        "{\"success\":true,\"data\":[{\"id\":77,\"person_id\":42,\"status\":\"won\","
+        "\"stage_id\":5,\"stage_change_time\":\"2026-10-01T11:00:00Z\",\"add_time\":"
+        "\"2026-10-01T10:00:00Z\",\"update_time\":\"2026-10-01T12:00:00Z\",\"value\":100},"
+        "{\"id\":78,\"status\":\"open\",\"stage_id\":2,\"stage_change_time\":null,\"add_time\":"
+        "\"2026-10-01T10:00:00Z\",\"update_time\":null}],"
+        "\"additional_data\":{\"next_cursor\":\"eyJpZCI6Nzh9\"}}";
+    struct cx_list_page *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    q.form = "deals";
+    assert_int_equal(
+        cx_list_parse(&s, &q, 200, (const unsigned char *)deals, strlen(deals), p, &err), 0);
+    assert_int_equal(p->listed, 2);
+    assert_int_equal(p->n, 3);
+    assert_true(p->more);
+    assert_string_equal(p->after, "eyJpZCI6Nzh9");
+    struct cx_source plain = s;
+    plain.api_token = NULL; /* no person look-up here */
+    /* The keys a webhook of the same creation or change gets (test_cx_pipedrive.c). */
+    assert_string_equal(pipedrive_event(&plain, &p->v[0], "pipedrive:deal:77:created"),
+                        "stage_change");
+    assert_string_equal(pipedrive_event(&plain, &p->v[1], "pipedrive:deal:77:1790856000"),
+                        "deal_won");
+    assert_string_equal(pipedrive_event(&plain, &p->v[2], "pipedrive:deal:78:created"),
+                        "stage_change");
+    assert_non_null(strstr(p->v[0].body, "\"status\":\"open\""));
+    assert_null(strstr(p->v[0].body, "\"stage_id\""));
+    assert_non_null(strstr(p->v[2].body, "\"stage_id\":2"));
+    cx_list_page_free(p);
+
+    static const char persons[] =
+        "{\"success\":true,\"data\":[{\"id\":42,\"name\":\"Giulia\",\"emails\":[{\"value\":"
+        "\"giulia@example.it\"}],\"add_time\":\"2026-10-01T10:00:00Z\",\"update_time\":"
+        "\"2026-10-01T10:00:00Z\"}],\"additional_data\":{\"next_cursor\":null}}";
+    q.form = "persons";
+    assert_int_equal(
+        cx_list_parse(&s, &q, 200, (const unsigned char *)persons, strlen(persons), p, &err), 0);
+    assert_int_equal(p->n, 1); /* never changed since its creation: the lead alone */
+    assert_false(p->more);
+    assert_string_equal(pipedrive_event(&plain, &p->v[0], "pipedrive:person:42:created"), "lead");
+    cx_list_page_free(p);
+    static const char bad[] = "{\"success\":false,\"error\":\"x\"}";
+    assert_int_equal(cx_list_parse(&s, &q, 200, (const unsigned char *)bad, strlen(bad), p, &err),
+                     -1);
+    free(p);
+}
+
+static void test_hubspot(void **state)
+{
+    (void)state;
+    struct cx_source s = source("hubspot", "http://127.0.0.1:9");
+    char form[40], body[CX_LIST_BODY_MAX];
+    size_t blen = 99;
+    assert_int_equal(cx_list_nforms(&s), 2);
+    assert_int_equal(cx_list_form(&s, 0, form, sizeof form), 0);
+    assert_string_equal(form, "contacts");
+    assert_int_equal(cx_list_form(&s, 1, form, sizeof form), 0);
+    assert_string_equal(form, "deals");
+
+    struct cx_fetch fx;
+    struct cx_err err = {{0}};
+    struct cx_list_query q = {CX_FEED_RECENT, "deals", 1790856000, "200"};
+    assert_int_equal(cx_list_request(&s, &q, &fx, &err), 0);
+    assert_string_equal(fx.url, "http://127.0.0.1:9/crm/v3/objects/deals/search");
+    assert_int_equal(fx.nheaders, 2);
+    assert_string_equal(fx.headers[0], "Authorization: Bearer tok_read_only_0123456789");
+    assert_string_equal(fx.headers[1], "Content-Type: application/json");
+    assert_int_equal(cx_list_body(&s, &q, body, sizeof body, &blen, &err), 0);
+    assert_string_equal(body, "{\"filterGroups\":[{\"filters\":[{\"propertyName\":"
+                              "\"hs_lastmodifieddate\",\"operator\":\"GTE\",\"value\":"
+                              "\"1790856000000\"}]}],\"sorts\":[{\"propertyName\":"
+                              "\"hs_lastmodifieddate\",\"direction\":\"ASCENDING\"}],\"limit\":"
+                              "100,\"properties\":[\"dealstage\"],\"after\":\"200\"}");
+    assert_int_equal(blen, strlen(body));
+    q.form = "contacts";
+    q.after = "";
+    assert_int_equal(cx_list_body(&s, &q, body, sizeof body, &blen, &err), 0);
+    assert_non_null(strstr(body, "\"propertyName\":\"lastmodifieddate\""));
+    assert_non_null(strstr(body, "\"hs_lifecyclestage_customer_date\""));
+    assert_null(strstr(body, "\"after\""));
+    q.after = "x\"}";
+    assert_int_equal(cx_list_body(&s, &q, body, sizeof body, &blen, &err), -1);
+    /* The others are GETs. */
+    struct cx_source pd = source("pipedrive", NULL);
+    q.form = "persons";
+    assert_int_equal(cx_list_body(&pd, &q, body, sizeof body, &blen, &err), 0);
+    assert_int_equal(blen, 0);
+
+    static const char page[] =
+        "{\"total\":2,\"results\":[{\"id\":\"123\",\"properties\":{\"lifecyclestage\":"
+        "\"opportunity\",\"hs_lifecyclestage_opportunity_date\":\"2026-10-01T11:00:00.000Z\"},"
+        "\"createdAt\":\"2026-10-01T10:00:00.000Z\",\"updatedAt\":\"2026-10-01T12:00:00.000Z\","
+        "\"archived\":false},{\"id\":\"124\",\"properties\":{},\"createdAt\":"
+        "\"2026-10-01T10:00:00Z\",\"updatedAt\":\"2026-10-01T10:00:00Z\"}],"
+        "\"paging\":{\"next\":{\"after\":\"2\"}}}";
+    struct cx_list_page *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    q.form = "contacts";
+    q.after = "";
+    assert_int_equal(cx_list_parse(&s, &q, 200, (const unsigned char *)page, strlen(page), p, &err),
+                     0);
+    assert_int_equal(p->n, 2);
+    assert_true(p->more);
+    assert_string_equal(p->after, "2");
+    /* Each item is the webhook batch: the creation, and the stage it is in now, keyed on
+     * the object as the webhooks are (test_cx_hubspot.c). */
+    struct cx_source plain = s;
+    plain.api_token = NULL;
+    struct cx_raw raw = {
+        "hubspot", "1-0", 1700000000000, (const unsigned char *)p->v[0].body, p->v[0].len, NULL, 0};
+    struct cx_event_list out;
+    struct cx_fetch_list *need = calloc(1, sizeof *need);
+    assert_non_null(need);
+    cx_list_init(&out);
+    assert_int_equal(cx_hubspot.normalize(&plain, &raw, NULL, &out, need, &err), CX_NORM_OK);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.v[0].id, "hubspot:contact:123:created");
+    assert_string_equal(out.v[0].kind, "lead");
+    assert_int_equal(out.v[0].at_ms, 1790848800000);
+    assert_string_equal(out.v[1].id, "hubspot:contact:123:lifecyclestage:opportunity");
+    assert_string_equal(out.v[1].stage, "opportunity");
+    assert_int_equal(out.v[1].at_ms, 1790852400000); /* when it entered the stage */
+    cx_list_free(&out);
+    normalize_item(&cx_hubspot, &plain, &p->v[1], "hubspot:contact:124:created");
+    free(need);
+    cx_list_page_free(p);
+    /* Near HubSpot's 10,000-result limit the walk searches again from the last time read. */
+    static const char deep[] =
+        "{\"total\":20000,\"results\":[{\"id\":\"7\",\"properties\":{\"lastmodifieddate\":"
+        "\"2026-10-01T12:00:00.500Z\"},\"createdAt\":\"2026-10-01T10:00:00Z\",\"updatedAt\":"
+        "\"2026-10-01T12:00:00.500Z\"}],\"paging\":{\"next\":{\"after\":\"9950\"}}}";
+    assert_int_equal(cx_list_parse(&s, &q, 200, (const unsigned char *)deep, strlen(deep), p, &err),
+                     0);
+    assert_true(p->more);
+    assert_string_equal(p->after, "s1790856000500");
+    cx_list_page_free(p);
+    q.after = "s1790856000500";
+    assert_int_equal(cx_list_body(&s, &q, body, sizeof body, &blen, &err), 0);
+    assert_non_null(strstr(body, "\"value\":\"1790856000500\""));
+    assert_null(strstr(body, "\"after\""));
+    q.after = "s1"; /* before the window: not a cursor we wrote */
+    assert_int_equal(cx_list_body(&s, &q, body, sizeof body, &blen, &err), -1);
+    q.after = "";
+    static const char last[] = "{\"total\":0,\"results\":[]}";
+    assert_int_equal(cx_list_parse(&s, &q, 200, (const unsigned char *)last, strlen(last), p, &err),
+                     0);
+    assert_false(p->more);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_supported),   cmocka_unit_test(test_stripe_request),
         cmocka_unit_test(test_stripe_page), cmocka_unit_test(test_shopify),
-        cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_meta),        cmocka_unit_test(test_pipedrive),
+        cmocka_unit_test(test_hubspot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

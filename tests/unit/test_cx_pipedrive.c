@@ -167,7 +167,7 @@ static void test_norm_create_person(void **state)
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "pipedrive:5359a602-6d1b-4562-a385-ccaa762bd722");
+    assert_string_equal(ev->id, "pipedrive:person:8:created");
     assert_string_equal(ev->source, "pipedrive");
     assert_string_equal(ev->type, "pipedrive");
     assert_string_equal(ev->raw, "1669295936000-0");
@@ -192,7 +192,7 @@ static void test_norm_change_person(void **state)
     norm_file(&n, "v2_change_person.json");
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "pipedrive:7c812ffd-8f50-45ea-a597-b8fcba2da9c0");
+    assert_string_equal(ev->id, "pipedrive:person:8:1669303115");
     assert_string_equal(ev->kind, "custom"); /* CRM activity, no stage */
     assert_string_equal(cx_event_stage(ev), "");
     assert_int_equal(ev->at_ms, 1669303115616);
@@ -212,7 +212,7 @@ static void test_norm_create_deal(void **state)
     norm_file(&n, "v2_create_deal.json");
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "pipedrive:71825ee0-0054-4267-b5fd-d28b7a414212");
+    assert_string_equal(ev->id, "pipedrive:deal:8:created");
     assert_string_equal(ev->kind, "stage_change"); /* an open deal: qualified by default */
     assert_string_equal(ev->stage, "qualified");
     assert_int_equal(ev->at_ms, 1669295936089);
@@ -309,11 +309,25 @@ static void test_norm_person_contacts_and_v1(void **state)
 
     norm_init(&n, v1, strlen(v1));
     assert_int_equal(run(&n, 0), CX_NORM_OK);
-    assert_string_equal(n.list.v[0].id, "pipedrive:v1:added.person:42:1790856000123456");
+    assert_string_equal(n.list.v[0].id, "pipedrive:person:42:created");
     assert_string_equal(n.list.v[0].kind, "lead");
     assert_int_equal(n.list.v[0].at_ms, 1790856000123); /* timestamp_micro */
     cx_test_expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
     norm_free(&n);
+
+    /* A v1 change names the same key as v2's (update_time "YYYY-MM-DD HH:MM:SS", UTC),
+     * and a retry (the same body again) the same key as the first delivery. */
+    {
+        const char *v1_change = "{\"meta\":{\"action\":\"updated\",\"object\":\"person\",\"id\":8,"
+                                "\"timestamp\":1669303116},\"current\":{\"id\":8,\"update_time\":"
+                                "\"2022-11-24 15:18:35\"}}";
+        for (int k = 0; k < 2; k++) {
+            norm_init(&n, v1_change, strlen(v1_change));
+            assert_int_equal(run(&n, 0), CX_NORM_OK);
+            assert_string_equal(n.list.v[0].id, "pipedrive:person:8:1669303115");
+            norm_free(&n);
+        }
+    }
 
     norm_init(&n, v1_deal, strlen(v1_deal));
     assert_int_equal(run(&n, 0), CX_NORM_OK);
@@ -347,7 +361,8 @@ static void test_norm_activity(void **state)
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "pipedrive:bbba59e9-1d1f-4794-9472-72540d421386");
+    /* Keyed on the object, as reconciliation names it (listing.c). */
+    assert_string_equal(ev->id, "pipedrive:activity:2:created");
     assert_string_equal(ev->kind, "sales_touch");
     assert_string_equal(ev->stage, "");
     assert_int_equal(ev->at_ms, 1669303544461); /* 2022-11-24T15:25:44.461Z */
@@ -364,7 +379,7 @@ static void test_norm_activity(void **state)
     norm_file(&n, "v2_change_activity_done.json"); /* the meeting marked done */
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "pipedrive:7a40ac1f-debd-4d22-b8d6-d9a687a96ec4");
+    assert_string_equal(ev->id, "pipedrive:activity:2:1669303693");
     assert_string_equal(ev->kind, "sales_touch");
     assert_int_equal(ev->at_ms, 1669303693375); /* 2022-11-24T15:28:13.375Z */
     assert_string_equal(ev->owner, "pipedrive:12415231");
@@ -415,7 +430,7 @@ static void test_norm_lead(void **state)
     norm_file(&n, "v2_create_lead.json");
     assert_int_equal(run(&n, 0), CX_NORM_OK);
     ev = &n.list.v[0];
-    assert_string_equal(ev->id, "pipedrive:b18fa830-6c0d-11ed-9826-a53d0eb706a5");
+    assert_string_equal(ev->id, "pipedrive:lead:b1810230-6c0d-11ed-9826-a53d0eb706a5:created");
     assert_string_equal(ev->kind, "lead");
     assert_string_equal(ev->owner, "pipedrive:12415231");
     assert_int_equal(ev->at_ms, 1669304158772);
