@@ -36,6 +36,7 @@ const WORDS = {
     qualified_rate: 'Qualified rate', within_sla: 'Answered within the SLA', answered: 'Answered',
     response: 'Response time', p90: '90th percentile', waiting: 'Waiting past the SLA',
     self_served: 'Self-served', waited: 'Waited', lead_at: 'Lead at', distribution: 'Response times',
+    by_owner: 'Response by owner', owner: 'Owner', no_owner: '(no owner)',
     search: 'Search', search_help: 'Email, phone, anonymous id or contact id',
     email: 'Email', phone: 'Phone', anon: 'Anonymous id', contact_id: 'Contact id',
     identities: 'Identities', first_seen: 'First seen', last_seen: 'Last seen',
@@ -75,6 +76,7 @@ const WORDS = {
     qualified_rate: 'Tasso di qualificazione', within_sla: 'Risposte entro lo SLA', answered: 'Con risposta',
     response: 'Tempo di risposta', p90: '90° percentile', waiting: 'In attesa oltre lo SLA',
     self_served: 'In autonomia', waited: 'Attesa', lead_at: 'Lead il', distribution: 'Tempi di risposta',
+    by_owner: 'Risposta per responsabile', owner: 'Responsabile', no_owner: '(nessun responsabile)',
     search: 'Cerca', search_help: 'Email, telefono, id anonimo o id contatto',
     email: 'Email', phone: 'Telefono', anon: 'Id anonimo', contact_id: 'Id contatto',
     identities: 'Identità', first_seen: 'Prima vista', last_seen: 'Ultima vista',
@@ -624,6 +626,7 @@ async function viewSla(main, q) {
       '/v1/reports/sla/contacts?status=' + encodeURIComponent(p.status), r, () => go('sla', params)));
   }
   out.push(h('section', { class: 'card' }, h('h2', {}, t('distribution')), distribution(r, s, src)));
+  out.push(ownerTable(s.by_owner || [], src));
   main.querySelector('.controls').append(csvLink(src));
   const waiting = (s.waiting || []).map((w, i) => ({ w, i })).sort((x, y) => (y.w.waited_seconds || 0) - (x.w.waited_seconds || 0));
   const wt = h('tbody');
@@ -640,6 +643,22 @@ async function viewSla(main, q) {
   }
   if (cells.size) pending.push(fillNames(r, cells));
   slot.replaceChildren(...out);
+}
+
+/* The sales side per owner of the response (the CRM user who answered): who keeps the
+ * agreement and who does not, in the same figures as the totals above. */
+function ownerTable(rows, src) {
+  if (!rows.length) return h('section', { class: 'card' }, h('h2', {}, t('by_owner')), h('p', { class: 'muted' }, t('no_rows')));
+  const ptr = (i, k) => '/sales/by_owner/' + i + '/' + k;
+  return h('section', { class: 'card scroll' }, h('h2', {}, t('by_owner')),
+    h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t('owner')), h('th', { class: 'n' }, t('answered')),
+      h('th', { class: 'n' }, t('within_sla')), h('th', { class: 'n' }, t('median')), h('th', { class: 'n' }, t('p90')))),
+    h('tbody', {}, rows.map((o, i) => h('tr', {},
+      h('td', {}, o.owner === '(none)' ? t('no_owner') : o.owner),
+      h('td', { class: 'n' }, num(o.answered, 'int', src, ptr(i, 'answered'))),
+      h('td', { class: 'n' }, num(o.within_sla, 'int', src, ptr(i, 'within_sla'))),
+      h('td', { class: 'n' }, num(o.median_seconds, 'dur', src, ptr(i, 'median_seconds'))),
+      h('td', { class: 'n' }, num(o.p90_seconds, 'dur', src, ptr(i, 'p90_seconds'))))))));
 }
 
 /* Names and emails of the waiting leads, which the scorecard names by id only: from the

@@ -333,6 +333,15 @@ for (const st of ['lead', 'qualified', 'opportunity', 'won', 'paid']) {
 }
 total += await open('#/funnel?by=week&view=activity&range=' + month + '&stage=lead&period=' + isoWeekNow(), 'funnel-drill-week', { noShot: true });
 total += await open('#/sla', 'sla');
+/* The sales side per owner of the response (issue 14 item 7): one row per owner the API
+ * names, each row's figures among the numbers just checked against the API. */
+{
+  const a = await getJson('/v1/reports/sla');
+  const owners = (a.body && a.body.sales && a.body.sales.by_owner) || [];
+  if (!owners.length) fail('the SLA answer names no owner of a response');
+  const shown = await page.$$eval('[data-jd-src*="#/sales/by_owner/"][data-jd-src$="/answered"]', (els) => els.length);
+  if (shown !== owners.length) fail('the SLA view shows ' + shown + ' owner rows, the API has ' + owners.length);
+}
 for (const st of ['answered', 'within', 'breached', 'waiting', 'self_served']) {
   total += await open('#/sla?range=' + month + '&status=' + st, 'sla-drill-' + st, { noShot: true });
 }
