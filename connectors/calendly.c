@@ -198,11 +198,7 @@ static enum cx_result calendly_normalize(const struct cx_source *src, const stru
 oom:
     cx_fail(err, "calendly: out of memory");
 out:
-    if (rc != CX_NORM_OK)
-        out->n = n0;
-    cx_attrs_free(&attrs);
-    cJSON_Delete(root);
-    return rc;
+    return cx_norm_end(rc, out, n0, &attrs, root);
 }
 
 const struct cx_connector cx_calendly = {

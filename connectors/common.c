@@ -1415,6 +1415,16 @@ void cx_attrs_free(struct cx_attrs *a)
     a->len = 0;
 }
 
+enum cx_result cx_norm_end(enum cx_result rc, struct cx_event_list *out, size_t n0,
+                           struct cx_attrs *attrs, cJSON *root)
+{
+    if (rc != CX_NORM_OK)
+        out->n = n0;
+    cx_attrs_free(attrs);
+    cJSON_Delete(root);
+    return rc;
+}
+
 int cx_secret_equal(const void *given, size_t given_len, const char *secret)
 {
     unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];

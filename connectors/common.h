@@ -158,6 +158,12 @@ int cx_attrs_put(struct cx_attrs *a, const char *name, const char *value);
 int cx_attrs_store(const struct cx_attrs *a, struct cx_event *ev);
 void cx_attrs_free(struct cx_attrs *a);
 
+/* The end of a normalize call that appended to `out` from index n0 on: unless rc is
+ * CX_NORM_OK the events it added go again (a half-filled event never reaches the stream),
+ * and its attributes (may be NULL) and parsed body are freed. Returns rc. */
+enum cx_result cx_norm_end(enum cx_result rc, struct cx_event_list *out, size_t n0,
+                           struct cx_attrs *attrs, cJSON *root);
+
 /* Compares a presented plain secret (Meta's hub.verify_token, Google's google_key) with
  * a configured one. Both are hashed with SHA-256 and the digests compared with
  * CRYPTO_memcmp, so the time taken tells neither where they differ nor how long the

@@ -290,10 +290,7 @@ static enum cx_result shopify_normalize(const struct cx_source *src, const struc
     }
     rc = CX_NORM_OK;
 out:
-    if (rc != CX_NORM_OK)
-        out->n = n0;
-    cJSON_Delete(root);
-    return rc;
+    return cx_norm_end(rc, out, n0, NULL, root);
 }
 
 static const char *const keep[] = {"x-shopify-topic", "shopify-topic", NULL};

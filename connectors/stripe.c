@@ -370,10 +370,7 @@ static enum cx_result stripe_normalize(const struct cx_source *src, const struct
     set_attrs(ev, &f, type);
     rc = CX_NORM_OK;
 out:
-    if (rc != CX_NORM_OK)
-        out->n = n0;
-    cJSON_Delete(root);
-    return rc;
+    return cx_norm_end(rc, out, n0, NULL, root);
 }
 
 const struct cx_connector cx_stripe = {

@@ -242,11 +242,7 @@ static enum cx_result typeform_normalize(const struct cx_source *src, const stru
 oom:
     cx_fail(err, "typeform: out of memory");
 out:
-    if (rc != CX_NORM_OK)
-        out->n = n0;
-    cx_attrs_free(&attrs);
-    cJSON_Delete(root);
-    return rc;
+    return cx_norm_end(rc, out, n0, &attrs, root);
 }
 
 const struct cx_connector cx_typeform = {
