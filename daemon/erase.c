@@ -233,36 +233,36 @@ struct page_state {
     int full;
 };
 
-static void on_raw_removed(struct rq_client *c, const redisReply *r, void *priv)
+/* A page's removal answered: `ok`, n more removed (counted in *count) and on to the next
+ * page; else the erasure is incomplete and ends here. ps is freed. */
+static void page_removed(struct page_state *ps, int ok, long long n, long long *count)
 {
-    struct page_state *ps = priv;
     struct erase_job *job = ps->job;
     int full = ps->full;
-    (void)c;
     free(ps);
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
+    if (!ok) {
         job->incomplete = 1;
         finish(job);
         return;
     }
-    job->queue_entries += r->integer;
+    *count += n;
     page_done(job, full);
+}
+
+static void on_raw_removed(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct page_state *ps = priv;
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+    (void)c;
+    page_removed(ps, ok, ok ? r->integer : 0, &ps->job->queue_entries);
 }
 
 static void on_dead_removed(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct page_state *ps = priv;
-    struct erase_job *job = ps->job;
-    int full = ps->full;
+    int ok = r && r->type == REDIS_REPLY_ARRAY;
     (void)c;
-    free(ps);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        job->incomplete = 1;
-        finish(job);
-        return;
-    }
-    job->dead_letters += (long long)r->elements;
-    page_done(job, full);
+    page_removed(ps, ok, ok ? (long long)r->elements : 0, &ps->job->dead_letters);
 }
 
 static void on_page(struct rq_client *c, const redisReply *r, void *priv)
