@@ -1109,12 +1109,10 @@ int jd_http(struct jd_http *out, const char *method, const char *url, const char
     return rc == CURLE_OK ? 0 : -1;
 }
 
-const char *jd_http_header(const struct jd_http *h, const char *name, char *out, size_t outlen)
+const char *jd_header_value(const char *block, const char *name, char *out, size_t outlen)
 {
-    if (!h->hdrs)
-        return NULL;
     size_t n = strlen(name);
-    const char *p = h->hdrs;
+    const char *p = block;
     while (*p) {
         const char *eol = strchr(p, '\n');
         size_t linelen = eol ? (size_t)(eol - p) : strlen(p);
@@ -1133,6 +1131,11 @@ const char *jd_http_header(const struct jd_http *h, const char *name, char *out,
             p++;
     }
     return NULL;
+}
+
+const char *jd_http_header(const struct jd_http *h, const char *name, char *out, size_t outlen)
+{
+    return h->hdrs ? jd_header_value(h->hdrs, name, out, outlen) : NULL;
 }
 
 cJSON *jd_http_json(const struct jd_http *h)

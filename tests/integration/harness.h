@@ -158,6 +158,9 @@ int jd_http(struct jd_http *out, const char *method, const char *url, const char
 /* Value of the last response's header `name` (case-insensitive), copied into out; NULL
  * when absent. */
 const char *jd_http_header(const struct jd_http *h, const char *name, char *out, size_t outlen);
+/* The same in a block of header lines ending in "\n" or "\r\n" (blanks around the value
+ * trimmed). */
+const char *jd_header_value(const char *block, const char *name, char *out, size_t outlen);
 /* Parses the body as JSON (NULL when it is not JSON). */
 cJSON *jd_http_json(const struct jd_http *h);
 /* 1 when the body is {"error": "<string>", "message": "<string>"} and, when code is not
