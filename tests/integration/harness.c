@@ -774,6 +774,53 @@ void jd_daemon_config(struct jd_daemon *d, int redis_port, const char *extra)
         jd_fatal(__FILE__, __LINE__, "write %s failed", d->conf);
 }
 
+/* The printf-formatted lines of a config addition, bounded (a test's few lines). */
+static void config_lines(char *out, size_t cap, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(out, cap, fmt, ap);
+    if (n < 0 || (size_t)n >= cap)
+        jd_fatal(__FILE__, __LINE__, "config lines longer than %zu bytes", cap - 1);
+}
+
+void jd_daemon_config_append(const struct jd_daemon *d, const char *fmt, ...)
+{
+    char lines[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    config_lines(lines, sizeof lines, fmt, ap);
+    va_end(ap);
+    FILE *f = fopen(d->conf, "a");
+    if (!f)
+        jd_fatal(__FILE__, __LINE__, "cannot append to %s: %s", d->conf, strerror(errno));
+    fputs(lines, f);
+    if (fclose(f) != 0)
+        jd_fatal(__FILE__, __LINE__, "write %s failed", d->conf);
+}
+
+void jd_daemon_config_stripe(const struct jd_daemon *d, const char *fmt, ...)
+{
+    static const char type_line[] = "type = stripe\n";
+    char lines[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    config_lines(lines, sizeof lines, fmt, ap);
+    va_end(ap);
+    char *conf = jd_slurp(d->conf);
+    if (!conf)
+        jd_fatal(__FILE__, __LINE__, "cannot read %s", d->conf);
+    char *at = strstr(conf, type_line);
+    if (!at)
+        jd_fatal(__FILE__, __LINE__, "no stripe source in the test config");
+    at += strlen(type_line);
+    FILE *f = fopen(d->conf, "w");
+    if (!f)
+        jd_fatal(__FILE__, __LINE__, "cannot rewrite %s: %s", d->conf, strerror(errno));
+    fprintf(f, "%.*s%s%s", (int)(at - conf), conf, lines, at);
+    if (fclose(f) != 0)
+        jd_fatal(__FILE__, __LINE__, "write %s failed", d->conf);
+    free(conf);
+}
+
 void jd_daemon_start(struct jd_daemon *d, int wait_ready)
 {
     char *argv[] = {(char *)(uintptr_t)jd_binary(), "-c", d->conf, NULL};
@@ -1219,6 +1266,20 @@ char *jd_stripe_checkout_body(const char *prefix, int i)
     return b.p;
 }
 
+char *jd_stripe_events_page(const char *prefix, int first, int last, int more)
+{
+    struct jd_buf b = {0};
+    jd_buf_printf(&b, "{\"object\":\"list\",\"url\":\"/v1/events\",\"has_more\":%s,\"data\":[",
+                  more ? "true" : "false");
+    for (int i = first; i >= last; i--) {
+        char *ev = jd_stripe_checkout_body(prefix, i);
+        jd_buf_printf(&b, "%s%s", i == first ? "" : ",", ev);
+        free(ev);
+    }
+    jd_buf_printf(&b, "]}");
+    return b.p;
+}
+
 int jd_check_checkout_journeys(const struct jd_daemon *d, const char *prefix, int n,
                                const long *first_status)
 {
@@ -1354,6 +1415,15 @@ cJSON *jd_journey(const struct jd_daemon *d, const char *key, const char *value,
                  h.body ? h.body : "");
     jd_http_free(&h);
     return j;
+}
+
+void jd_expect_once(const struct jd_daemon *d, const char *email, const char *id)
+{
+    long st;
+    cJSON *j = jd_journey(d, "email", email, &st);
+    JD_EXPECT(j && jd_count_event(j, id) == 1, "%s: want once in the journey (status %ld, %d)", id,
+              st, j ? jd_count_event(j, id) : -1);
+    cJSON_Delete(j);
 }
 
 void jd_urlencode(const char *s, char *out, size_t outlen)

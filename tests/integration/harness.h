@@ -106,6 +106,14 @@ struct jd_daemon {
  * the [journeyd] section (may be NULL). claim_idle is 1s so retries come quickly, unless
  * `extra` sets it (a key may appear once). */
 void jd_daemon_config(struct jd_daemon *d, int redis_port, const char *extra);
+/* Appends printf-formatted lines (a section of their own) to d's configuration file, after
+ * jd_daemon_config; fatal when the file cannot be written. */
+void jd_daemon_config_append(const struct jd_daemon *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Adds printf-formatted key lines to the harness's own [source stripe], right after its
+ * type line (the API keys of a reconciliation or backfill test, say). */
+void jd_daemon_config_stripe(const struct jd_daemon *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Starts $JD_BINARY -c <conf> with stderr appended to d->log, and waits for /readyz 200
  * when wait_ready is set (fatal if it does not come, with the log tail). */
 void jd_daemon_start(struct jd_daemon *d, int wait_ready);
@@ -130,6 +138,9 @@ char *jd_stripe_checkout_body(const char *prefix, int i);
  * answer its sender got). Counts as failed checks; returns how many are not. */
 int jd_check_checkout_journeys(const struct jd_daemon *d, const char *prefix, int n,
                                const long *first_status);
+/* A page of Stripe's GET /v1/events answer holding jd_stripe_checkout_body(prefix, i) for i
+ * from first down to last (newest first, as Stripe lists). Free it. */
+char *jd_stripe_events_page(const char *prefix, int first, int last, int more);
 /* A raw TCP connection to the daemon (loopback, blocking, close-on-exec), for tests that
  * speak HTTP byte by byte or not at all; fatal when it cannot connect. */
 int jd_daemon_connect(const struct jd_daemon *d);
@@ -199,6 +210,8 @@ long jd_wait_drained(const struct jd_daemon *d, int timeout_s);
 /* GET /v1/journey?<key>=<urlencoded value>; returns the parsed answer or NULL (status in
  * *status). */
 cJSON *jd_journey(const struct jd_daemon *d, const char *key, const char *value, long *status);
+/* Expects event `id` exactly once in the journey of the contact with this email. */
+void jd_expect_once(const struct jd_daemon *d, const char *email, const char *id);
 
 /* Percent-encodes everything but unreserved characters into out (truncates safely). */
 void jd_urlencode(const char *s, char *out, size_t outlen);

@@ -27,13 +27,11 @@ static void start(void)
 {
     jd_redis_start(&redis_, NULL, 0);
     jd_daemon_config(&daemon_, redis_.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f, "\n[campaigns]\n"
-               "google:1001 = autumn_sale\n"
-               "meta:1001 = not_this_one\n"
-               "\n[source gads]\ntype = google_ads\nsecret = " GOOGLE_KEY "\n");
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[campaigns]\n"
+                            "google:1001 = autumn_sale\n"
+                            "meta:1001 = not_this_one\n"
+                            "\n[source gads]\ntype = google_ads\nsecret = " GOOGLE_KEY "\n");
     jd_daemon_start(&daemon_, 1);
 }
 

@@ -450,17 +450,14 @@ int main(void)
                      "outbound_backoff = 100ms\n"
                      "outbound_max_transfers = 2\n"
                      "max_deliveries = 3\n");
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source meta]\n"
-            "type = meta_leads\n"
-            "secret = " META_SECRET "\n"
-            "verify_token = meatyhamhock\n"
-            "api_token = " META_TOKEN "\n"
-            "api_base = %s/v19.0\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source meta]\n"
+                            "type = meta_leads\n"
+                            "secret = " META_SECRET "\n"
+                            "verify_token = meatyhamhock\n"
+                            "api_token = " META_TOKEN "\n"
+                            "api_base = %s/v19.0\n",
+                            fake_api_base(fake));
     jd_daemon_start(&daemon_, 1);
 
     case_retry_after();

@@ -206,16 +206,14 @@ int main(void)
     jd_daemon_config(&daemon_, redis.port, NULL);
     snprintf(hs_public_url, sizeof hs_public_url, "http://127.0.0.1:%d/hooks/hubspot",
              daemon_.port);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET
-            "\nverify_token = " META_VERIFY "\napi_token = " META_TOKEN "\napi_base = %s/v19.0\n"
-            "\n[source hubspot]\ntype = hubspot\nsecret = " HS_SECRET "\npublic_url = %s\n"
-            "api_token = " HS_TOKEN "\napi_base = %s\n"
-            "\n[source calendly]\ntype = calendly\nsecret = " CALENDLY_KEY "\n",
-            fake_api_base(fake), hs_public_url, fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(
+        &daemon_,
+        "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET "\nverify_token = " META_VERIFY
+        "\napi_token = " META_TOKEN "\napi_base = %s/v19.0\n"
+        "\n[source hubspot]\ntype = hubspot\nsecret = " HS_SECRET "\npublic_url = %s\n"
+        "api_token = " HS_TOKEN "\napi_base = %s\n"
+        "\n[source calendly]\ntype = calendly\nsecret = " CALENDLY_KEY "\n",
+        fake_api_base(fake), hs_public_url, fake_api_base(fake));
     jd_daemon_start(&daemon_, 1);
 
     /* Ids unique per run; Meta's beyond 2^53 (kept as text end to end). */

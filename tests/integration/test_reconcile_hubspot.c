@@ -58,15 +58,6 @@ static long long metric(const char *series)
     return v < 0 ? 0 : v;
 }
 
-static void expect_once(const char *email, const char *id)
-{
-    long st;
-    cJSON *j = jd_journey(&daemon_, "email", email, &st);
-    JD_EXPECT(j && jd_count_event(j, id) == 1, "%s: want once in the journey (status %ld, %d)", id,
-              st, j ? jd_count_event(j, id) : -1);
-    cJSON_Delete(j);
-}
-
 int main(void)
 {
     jd_setup("reconcile_hubspot", 240, 1);
@@ -79,13 +70,10 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source hubspot]\ntype = hubspot\nsecret = " HS_SECRET "\napi_token = " HS_TOKEN
-            "\napi_base = %s\nreconcile = 2s\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source hubspot]\ntype = hubspot\nsecret = " HS_SECRET
+                            "\napi_token = " HS_TOKEN "\napi_base = %s\nreconcile = 2s\n",
+                            fake_api_base(fake));
 
     /* The searches (the contacts' first page late, so the creation webhook goes first),
      * then the look-ups of the contact and of the deal. */
@@ -156,13 +144,13 @@ int main(void)
     JD_EXPECT(metric(reconciled) == 3, "%s: want 3, got %lld", reconciled, metric(reconciled));
     char id[128];
     snprintf(id, sizeof id, "hubspot:contact:%" PRIu64 ":created", contact);
-    expect_once(email, id);
+    jd_expect_once(&daemon_, email, id);
     snprintf(id, sizeof id, "hubspot:contact:%" PRIu64 ":lifecyclestage:opportunity", contact);
-    expect_once(email, id);
+    jd_expect_once(&daemon_, email, id);
     snprintf(id, sizeof id, "hubspot:deal:%" PRIu64 ":created", deal);
-    expect_once(email, id);
+    jd_expect_once(&daemon_, email, id);
     snprintf(id, sizeof id, "hubspot:deal:%" PRIu64 ":dealstage:closedwon", deal);
-    expect_once(email, id);
+    jd_expect_once(&daemon_, email, id);
     long st;
     cJSON *j = jd_journey(&daemon_, "email", email, &st);
     const cJSON *stage = jd_json_path(j, "contact.stage");

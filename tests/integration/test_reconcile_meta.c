@@ -81,14 +81,12 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET
-            "\nverify_token = " META_VERIFY "\napi_token = " META_TOKEN "\napi_base = %s/v19.0\n"
-            "forms = " FORM_A ", " FORM_B "\nreconcile = 2s\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET
+                            "\nverify_token = " META_VERIFY "\napi_token = " META_TOKEN
+                            "\napi_base = %s/v19.0\n"
+                            "forms = " FORM_A ", " FORM_B "\nreconcile = 2s\n",
+                            fake_api_base(fake));
 
     /* The lead look-ups, as for a webhook. */
     char path[256], body[2048];

@@ -51,15 +51,6 @@ static long long metric(const char *series)
     return v < 0 ? 0 : v;
 }
 
-static void expect_once(const char *email, const char *id)
-{
-    long st;
-    cJSON *j = jd_journey(&daemon_, "email", email, &st);
-    JD_EXPECT(j && jd_count_event(j, id) == 1, "%s: want once in the journey (status %ld, %d)", id,
-              st, j ? jd_count_event(j, id) : -1);
-    cJSON_Delete(j);
-}
-
 int main(void)
 {
     jd_setup("reconcile_pipedrive", 240, 1);
@@ -76,14 +67,12 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source pd]\ntype = pipedrive\nusername = pd-hooks\npassword = "
-            "pipedrive_test_password_0123\napi_token = " PD_TOKEN "\napi_base = %s\n"
-            "reconcile = 2s\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source pd]\ntype = pipedrive\nusername = pd-hooks\npassword = "
+                            "pipedrive_test_password_0123\napi_token = " PD_TOKEN
+                            "\napi_base = %s\n"
+                            "reconcile = 2s\n",
+                            fake_api_base(fake));
 
     /* The lists: the person (created, then changed) and its deal (opened, then won). The
      * first persons page comes late, so the creation webhook is applied first. */
@@ -146,13 +135,13 @@ int main(void)
     JD_EXPECT(metric(reconciled) == 3, "%s: want 3, got %lld", reconciled, metric(reconciled));
     char id[96];
     snprintf(id, sizeof id, "pipedrive:person:%" PRIu64 ":created", person);
-    expect_once(email, id);
+    jd_expect_once(&daemon_, email, id);
     snprintf(id, sizeof id, "pipedrive:person:%" PRIu64 ":%" PRId64, person, now - 3600);
-    expect_once(email, id);
+    jd_expect_once(&daemon_, email, id);
     snprintf(id, sizeof id, "pipedrive:deal:%" PRIu64 ":created", deal);
-    expect_once(email, id);
+    jd_expect_once(&daemon_, email, id);
     snprintf(id, sizeof id, "pipedrive:deal:%" PRIu64 ":%" PRId64, deal, now - 600);
-    expect_once(email, id);
+    jd_expect_once(&daemon_, email, id);
     long st;
     cJSON *j = jd_journey(&daemon_, "email", email, &st);
     const cJSON *stage = jd_json_path(j, "contact.stage");

@@ -142,13 +142,10 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source pipedrive]\ntype = pipedrive\nusername = " PD_USER "\npassword = " PD_PASS
-            "\napi_token = " PD_TOKEN "\napi_base = %s\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source pipedrive]\ntype = pipedrive\nusername = " PD_USER
+                            "\npassword = " PD_PASS "\napi_token = " PD_TOKEN "\napi_base = %s\n",
+                            fake_api_base(fake));
     jd_daemon_start(&daemon_, 1);
 
     snprintf(sfx, sizeof sfx, "%016" PRIx64, jd_rand());

@@ -31,11 +31,9 @@ static void start(void)
     jd_daemon_config(&daemon_, redis_.port,
                      "collect_allow = example.com, shop.example:8443\n"
                      "collect_rate = 5\n");
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f, "\n[source web]\ntype = form\nauth = origin\nallow_origins = example.com\n"
-               "thank_you_url = https://example.com/thanks\n");
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(
+        &daemon_, "\n[source web]\ntype = form\nauth = origin\nallow_origins = example.com\n"
+                  "thank_you_url = https://example.com/thanks\n");
     jd_daemon_start(&daemon_, 1);
 }
 
