@@ -1168,7 +1168,7 @@ const char *jd_header_value(const char *block, const char *name, char *out, size
             const char *end = p + linelen;
             while (v < end && (*v == ' ' || *v == '\t'))
                 v++;
-            while (end > v && (end[-1] == '\r' || end[-1] == ' '))
+            while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
                 end--;
             snprintf(out, outlen, "%.*s", (int)(end - v), v);
             return out;
