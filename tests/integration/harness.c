@@ -726,6 +726,18 @@ long long jd_redis_int(redisContext *c, const char *cmd)
     return v;
 }
 
+long long jd_redis_pending(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "XPENDING jd:raw jd");
+    long long n = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER)
+        n = r->element[0]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
 const char *jd_binary(void)
 {
     const char *b = getenv("JD_BINARY");

@@ -92,6 +92,8 @@ void jd_redis_kill(struct jd_redis *r, int sig);
 redisContext *jd_redis_connect(const struct jd_redis *r);
 /* Integer reply of a command without user data, or -1 on error. */
 long long jd_redis_int(redisContext *c, const char *cmd);
+/* Entries of jd:raw pending in the consumer group jd (XPENDING's summary), or -1. */
+long long jd_redis_pending(redisContext *c);
 
 struct jd_daemon {
     pid_t pid;

@@ -157,13 +157,7 @@ static int find_dead(const char *needle, char *reason, size_t reasonlen)
 static long long pending_count(void)
 {
     redisContext *c = jd_redis_connect(&redis);
-    redisReply *r = redisCommand(c, "XPENDING jd:raw jd");
-    long long n = -1;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER)
-        n = r->element[0]->integer;
-    if (r)
-        freeReplyObject(r);
+    long long n = jd_redis_pending(c);
     redisFree(c);
     return n;
 }
