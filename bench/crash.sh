@@ -79,35 +79,8 @@ start_jd() {
     echo "$JPID" >>"$work/pids"
 }
 
-# wait_ready PORT: until /readyz answers 200 (60 s at most); prints nothing
-wait_ready() {
-    i=0
-    until curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -lt 1200 ] || { echo "journeyd on port $1 never became ready" >&2; exit 1; }
-        sleep 0.05
-    done
-}
-
-# wait_unready PORT: until journeyd has noticed that Redis is gone (10 s at most)
-wait_unready() {
-    i=0
-    while curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -lt 200 ] || { echo "journeyd on port $1 never noticed Redis was gone" >&2; exit 1; }
-        sleep 0.05
-    done
-}
-
-# wait_drained: until the raw stream is empty (journeyd deletes an entry once applied)
-wait_drained() {
-    i=0
-    until [ "$(redis-cli -p "$RPORT" XLEN jd:raw)" = 0 ]; do
-        i=$((i + 1))
-        [ $i -lt 6000 ] || { echo "the queue never drained" >&2; exit 1; }
-        sleep 0.05
-    done
-}
+# caught_up: no entry up to $last (the newest before the kill) is left in the raw stream
+caught_up() { [ -z "$last" ] || [ -z "$(redis-cli -p "$RPORT" XRANGE jd:raw - "$last" COUNT 1)" ]; }
 
 # Sums the amounts of every stored payment (one-off Lua on the test Redis).
 stored_sum() {
@@ -188,12 +161,7 @@ while [ $k -lt "$kills" ]; do
     t1=$(now)
     elapsed "$t0" "$t1" >>"$work/$name.ready"
     echo >>"$work/$name.ready"
-    i=0
-    while [ -n "$last" ] && [ -n "$(redis-cli -p "$RPORT" XRANGE jd:raw - "$last" COUNT 1)" ]; do
-        i=$((i + 1))
-        [ $i -lt 1200 ] || { echo "the entries of before the kill were never applied" >&2; exit 1; }
-        sleep 0.02
-    done
+    wait_until 1200 0.02 "the entries of before the kill were never applied" caught_up
     elapsed "$t1" "$(now)" >>"$work/$name.caught"
     echo >>"$work/$name.caught"
     k=$((k + 1))
@@ -229,17 +197,9 @@ for fsync in everysec always; do
         mv "$work/pids.new" "$work/pids"
         t0=$(now)
         wait_unready "$JPORT"
-        redis-server --bind 127.0.0.1 --port "$RPORT" --appendonly yes --appendfsync "$fsync" \
-            --save "" --dir "$work/$name-redis" --logfile "$work/$name-redis/redis.log" --daemonize no &
-        RPID=$!
-        echo "$RPID" >>"$work/pids"
+        run_redis "$name-redis" "$fsync"
         # Redis answers PING only once it has loaded its AOF; journeyd's part starts there.
-        i=0
-        until [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ]; do
-            i=$((i + 1))
-            [ $i -lt 1200 ] || { echo "redis-server never came back" >&2; exit 1; }
-            sleep 0.05
-        done
+        wait_until 1200 0.05 "redis-server never came back" pong "$RPORT"
         t1=$(now)
         wait_ready "$JPORT"
         t2=$(now)
