@@ -197,6 +197,19 @@ static inline void cx_test_norm_free(struct cx_test_norm *n)
     n->owned = NULL;
 }
 
+/* Row `row` of a table of bodies normalize turns away: it answered rc, the result wanted,
+ * left no event behind, and said msg (when msg is set). */
+static inline void cx_test_expect_refused(const struct cx_test_norm *n, size_t row,
+                                          enum cx_result rc, enum cx_result want, const char *msg)
+{
+    if (rc != want)
+        fail_msg("row %zu: got %d, want %d (%s)", row, (int)rc, (int)want, n->err.msg);
+    if (n->list.n != 0)
+        fail_msg("row %zu: %zu events left in the list", row, n->list.n);
+    if (msg && strcmp(n->err.msg, msg) != 0)
+        fail_msg("row %zu: message \"%s\", want \"%s\"", row, n->err.msg, msg);
+}
+
 /* The event's identities equal the (type, value) pairs in tv, in order (n = 2 × pairs). */
 static inline void cx_test_expect_identities(const struct cx_event *ev, const char *const *tv,
                                              size_t n)

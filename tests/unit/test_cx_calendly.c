@@ -357,12 +357,7 @@ static void test_norm_skip_and_poison(void **state)
              "{\"event\":\"invitee.canceled\",\"payload\":{\"uri\":\"https://%0180d\"}}", 1);
     for (i = 0; i < N_ELEMS(rows); i++) {
         enum cx_result rc = cx_test_normalize_str(&n, &feed, rows[i].body);
-        if (rc != rows[i].want)
-            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left in the list", i, n.list.n);
-        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
+        cx_test_expect_refused(&n, i, rc, rows[i].want, rows[i].msg);
         cx_test_norm_free(&n);
     }
 }

@@ -491,12 +491,8 @@ static void test_norm_fetch_failures(void **state)
         fetched.v[1].status = rows[i].status1;
         fetched.v[1].body = docs;
         fetched.v[1].len = len;
-        if (cx_test_norm_fetch(&n, &fetched) != CX_NORM_POISON)
-            fail_msg("row %zu: not poison", i);
-        if (strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left in the list", i, n.list.n);
+        cx_test_expect_refused(&n, i, cx_test_norm_fetch(&n, &fetched), CX_NORM_POISON,
+                               rows[i].msg);
         cx_test_norm_free(&n);
     }
     free(docs);
@@ -699,12 +695,7 @@ static void test_norm_skip_and_poison(void **state)
     (void)state;
     for (i = 0; i < N_ELEMS(rows); i++) {
         enum cx_result rc = normalize_str(&n, rows[i].body, NULL);
-        if (rc != rows[i].want)
-            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left in the list", i, n.list.n);
-        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
+        cx_test_expect_refused(&n, i, rc, rows[i].want, rows[i].msg);
         cx_test_norm_free(&n);
     }
 }

@@ -438,12 +438,7 @@ static void test_norm_skip_and_poison(void **state)
         enum cx_result rc;
         cx_test_norm_feed(&n, &feed, rows[i].body, strlen(rows[i].body));
         rc = cx_test_norm_fetch(&n, NULL);
-        if (rc != rows[i].want)
-            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left", i, n.list.n);
-        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
+        cx_test_expect_refused(&n, i, rc, rows[i].want, rows[i].msg);
         cx_test_norm_free(&n);
     }
     /* v2_create_user.json: users are not journey events */
