@@ -1333,27 +1333,41 @@ char *jd_slurp(const char *path)
     return b.p;
 }
 
+int jd_post_hook(const struct jd_daemon *d, const char *source, const char *const *headers,
+                 const char *body, struct jd_http *out)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/hooks/%s", d->base, source);
+    return jd_http(out, "POST", url, headers, body, strlen(body));
+}
+
+int jd_post_meta(const struct jd_daemon *d, const char *source, const char *secret,
+                 const char *body, struct jd_http *out)
+{
+    char hex[65], sig[128];
+    jd_hmac_hex(secret, body, strlen(body), hex);
+    snprintf(sig, sizeof sig, "X-Hub-Signature-256: sha256=%s", hex);
+    const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
+    return jd_post_hook(d, source, hdrs, body, out);
+}
+
 int jd_post_stripe(const struct jd_daemon *d, const char *body, struct jd_http *out)
 {
-    char sig[256], url[128];
-    size_t len = strlen(body);
-    jd_stripe_sig_header(sig, sizeof sig, JD_STRIPE_SECRET, jd_now_s(), body, len);
-    snprintf(url, sizeof url, "%s/hooks/stripe", d->base);
+    char sig[256];
+    jd_stripe_sig_header(sig, sizeof sig, JD_STRIPE_SECRET, jd_now_s(), body, strlen(body));
     const char *hdrs[] = {sig, "Content-Type: application/json; charset=utf-8",
                           "User-Agent: Stripe/1.0 (+https://stripe.com/docs/webhooks)", NULL};
-    return jd_http(out, "POST", url, hdrs, body, len);
+    return jd_post_hook(d, "stripe", hdrs, body, out);
 }
 
 int jd_post_form(const struct jd_daemon *d, const char *body, const char *content_type,
                  struct jd_http *out)
 {
-    char sig[256], url[128], ct[128];
-    size_t len = strlen(body);
-    jd_form_sig_header(sig, sizeof sig, JD_FORM_SECRET, body, len);
-    snprintf(url, sizeof url, "%s/hooks/site", d->base);
+    char sig[256], ct[128];
+    jd_form_sig_header(sig, sizeof sig, JD_FORM_SECRET, body, strlen(body));
     snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
     const char *hdrs[] = {sig, ct, NULL};
-    return jd_http(out, "POST", url, hdrs, body, len);
+    return jd_post_hook(d, "site", hdrs, body, out);
 }
 
 int jd_post_events(const struct jd_daemon *d, const char *body, struct jd_http *out)

@@ -190,6 +190,13 @@ void jd_stripe_sig_header(char *out, size_t outlen, const char *secret, int64_t 
 /* "X-Journeyd-Signature: sha256=<hex>". */
 void jd_form_sig_header(char *out, size_t outlen, const char *secret, const void *body, size_t len);
 
+/* POST base/hooks/<source> with these header lines (NULL-terminated) and body; as jd_http. */
+int jd_post_hook(const struct jd_daemon *d, const char *source, const char *const *headers,
+                 const char *body, struct jd_http *out);
+/* POST a JSON body to /hooks/<source> signed as Meta signs it: X-Hub-Signature-256 is
+ * "sha256=" and the hex HMAC-SHA256 of the raw body under the app secret. */
+int jd_post_meta(const struct jd_daemon *d, const char *source, const char *secret,
+                 const char *body, struct jd_http *out);
 /* Signed POST /hooks/stripe with the current time. */
 int jd_post_stripe(const struct jd_daemon *d, const char *body, struct jd_http *out);
 /* Signed POST /hooks/site; content_type e.g. "application/json". */

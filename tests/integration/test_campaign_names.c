@@ -56,7 +56,7 @@ static void click(const char *email, const char *campaign, const char *at, const
 static void lead(const char *lead_id, const char *email, const char *campaign_id, const char *name,
                  const char *at)
 {
-    char body[1024], url[128], extra[128] = "";
+    char body[1024], extra[128] = "";
     if (name)
         snprintf(extra, sizeof extra, "\"campaign_name\":\"%s\",", name);
     snprintf(body, sizeof body,
@@ -66,10 +66,9 @@ static void lead(const char *lead_id, const char *email, const char *campaign_id
              "\"lead_submit_time\":\"%s\","
              "\"user_column_data\":[{\"column_id\":\"EMAIL\",\"string_value\":\"%s\"}]}",
              lead_id, campaign_id, extra, lead_id, at, email);
-    snprintf(url, sizeof url, "%s/hooks/gads", daemon_.base);
     const char *hdrs[] = {"Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "gads", hdrs, body, &h);
     JD_REQUIRE(h.status == 200, "lead %s: want 200, got %ld: %.200s", lead_id, h.status,
                h.body ? h.body : "");
     jd_http_free(&h);

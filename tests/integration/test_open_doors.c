@@ -70,12 +70,10 @@ static void click(const char *aid, const char *gclid)
 /* A browser-posted form with a spoofed Origin: anyone can send it. */
 static void origin_form(const char *body)
 {
-    char url[128];
-    snprintf(url, sizeof url, "%s/hooks/web", daemon_.base);
     const char *hdrs[] = {"Origin: " WEB_ORIGIN, "Content-Type: application/x-www-form-urlencoded",
                           NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "web", hdrs, body, &h);
     JD_REQUIRE(h.status == 303, "origin form %s: want 303, got %ld", body, h.status);
     jd_http_free(&h);
 }

@@ -71,19 +71,15 @@ static void reply_graph(int route, const char *id, int delay_ms)
 /* POST /hooks/meta with one lead, signed the way Meta signs (X-Hub-Signature-256). */
 static void post_lead(const char *id, unsigned n)
 {
-    char body[1024], hex[65], sig[128], url[256];
+    char body[1024];
     snprintf(body, sizeof body,
              "{\"object\":\"page\",\"entry\":[{\"id\":\"153125381133\",\"time\":%" PRId64
              ",\"changes\":[{\"field\":\"leadgen\",\"value\":{\"leadgen_id\":%s,"
              "\"page_id\":153125381133,\"form_id\":555,\"adgroup_id\":239%s,"
              "\"ad_id\":238%s,\"created_time\":%" PRId64 "}}]}]}",
              t0_s + n, id, id, id, t0_s + n);
-    jd_hmac_hex(META_SECRET, body, strlen(body), hex);
-    snprintf(sig, sizeof sig, "X-Hub-Signature-256: sha256=%s", hex);
-    snprintf(url, sizeof url, "%s/hooks/meta", daemon_.base);
-    const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_meta(&daemon_, "meta", META_SECRET, body, &h);
     JD_REQUIRE(h.status == 200, "POST /hooks/meta (lead %s): want 200, got %ld (curl %d): %.300s",
                id, h.status, h.curl_code, h.body ? h.body : "");
     jd_http_free(&h);

@@ -43,12 +43,11 @@ static void wait_hits(int route, size_t n, int timeout_s)
 static void post_stripe(int i, const char *secret, long want)
 {
     char *body = jd_stripe_checkout_body(prefix, i);
-    char sig[256], url[128];
+    char sig[256];
     jd_stripe_sig_header(sig, sizeof sig, secret, jd_now_s(), body, strlen(body));
-    snprintf(url, sizeof url, "%s/hooks/stripe", daemon_.base);
     const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "stripe", hdrs, body, &h);
     JD_EXPECT(h.status == want, "webhook %d: want %ld, got %ld", i, want, h.status);
     jd_http_free(&h);
     free(body);

@@ -32,7 +32,7 @@ static void post_hook(const char *body)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char sig[160], url[128];
+    char sig[160];
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     JD_REQUIRE(ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
                    EVP_DigestUpdate(ctx, HS_SECRET, strlen(HS_SECRET)) == 1 &&
@@ -43,11 +43,10 @@ static void post_hook(const char *body)
     int n = snprintf(sig, sizeof sig, "X-HubSpot-Signature: ");
     for (unsigned i = 0; i < mdlen; i++)
         n += snprintf(sig + n, sizeof sig - (size_t)n, "%02x", md[i]);
-    snprintf(url, sizeof url, "%s/hooks/hubspot", daemon_.base);
     const char *hdrs[] = {sig, "X-HubSpot-Signature-Version: v1", "Content-Type: application/json",
                           NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "hubspot", hdrs, body, &h);
     JD_EXPECT(h.status == 200, "webhook: want 200, got %ld (%s)", h.status, h.body);
     jd_http_free(&h);
 }

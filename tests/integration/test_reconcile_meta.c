@@ -27,18 +27,14 @@ static char leads[4][32];
 
 static void post_meta_webhook(int i, const char *form)
 {
-    char body[1024], hex[65], sig[128], url[128];
+    char body[1024];
     snprintf(body, sizeof body,
              "{\"object\":\"page\",\"entry\":[{\"id\":\"153125381133\",\"time\":%" PRId64
              ",\"changes\":[{\"field\":\"leadgen\",\"value\":{\"leadgen_id\":%s,"
              "\"page_id\":153125381133,\"form_id\":%s,\"created_time\":%" PRId64 "}}]}]}",
              jd_now_s(), leads[i], form, jd_now_s() - 3600 + i);
-    jd_hmac_hex(META_SECRET, body, strlen(body), hex);
-    snprintf(sig, sizeof sig, "X-Hub-Signature-256: sha256=%s", hex);
-    snprintf(url, sizeof url, "%s/hooks/meta", daemon_.base);
-    const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_meta(&daemon_, "meta", META_SECRET, body, &h);
     JD_EXPECT(h.status == 200, "Meta webhook of lead %d: want 200, got %ld", i, h.status);
     jd_http_free(&h);
 }

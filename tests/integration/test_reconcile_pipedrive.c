@@ -36,11 +36,9 @@ static void iso(int64_t s, char out[32])
 
 static void post_hook(const char *body)
 {
-    char url[128];
-    snprintf(url, sizeof url, "%s/hooks/pd", daemon_.base);
     const char *hdrs[] = {PD_AUTH, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "pd", hdrs, body, &h);
     JD_EXPECT(h.status == 200, "webhook: want 200, got %ld (%s)", h.status, h.body);
     jd_http_free(&h);
 }

@@ -59,18 +59,13 @@ int main(void)
     JD_REQUIRE(fake_api_hits(fake, r_events) >= 1, "no reconcile walk at start");
 
     /* Hold the worker on the look-up, then queue four webhooks behind it. */
-    char hex[65], sig[128], url[128];
     snprintf(body, sizeof body,
              "{\"object\":\"page\",\"entry\":[{\"id\":\"1\",\"time\":%" PRId64
              ",\"changes\":[{\"field\":\"leadgen\",\"value\":{\"leadgen_id\":%s,"
              "\"form_id\":1,\"created_time\":%" PRId64 "}}]}]}",
              jd_now_s(), lead, jd_now_s());
-    jd_hmac_hex(META_SECRET, body, strlen(body), hex);
-    snprintf(sig, sizeof sig, "X-Hub-Signature-256: sha256=%s", hex);
-    snprintf(url, sizeof url, "%s/hooks/meta", daemon_.base);
-    const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_meta(&daemon_, "meta", META_SECRET, body, &h);
     JD_REQUIRE(h.status == 200, "the Meta webhook: want 200, got %ld", h.status);
     jd_http_free(&h);
     end = jd_mono_ms() + 5000;

@@ -73,7 +73,7 @@ static void fake_person(long person, const char *who)
 static void post_activity(const char *action, long id, int done, int previous_done, long owner,
                           long person, int64_t at_s, const char *event_uuid)
 {
-    char at[32], prev[96], body[1024], url[128], cred[128], b64[192], auth[256];
+    char at[32], prev[96], body[1024], cred[128], b64[192], auth[256];
     jd_rfc3339(at_s, at, sizeof at);
     if (previous_done < 0)
         snprintf(prev, sizeof prev, "null");
@@ -94,9 +94,8 @@ static void post_activity(const char *action, long id, int done, int previous_do
     EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, n);
     snprintf(auth, sizeof auth, "Authorization: Basic %s", b64);
     const char *hdrs[] = {auth, "Content-Type: application/json", NULL};
-    snprintf(url, sizeof url, "%s/hooks/pipedrive", daemon_.base);
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "pipedrive", hdrs, body, &h);
     JD_EXPECT(h.status == 200, "POST /hooks/pipedrive (%s): %ld %.200s", event_uuid, h.status,
               h.body ? h.body : "");
     jd_http_free(&h);

@@ -295,11 +295,9 @@ static void test_tracking_template(void)
               "the landing view: want 200");
     char body[256];
     snprintf(body, sizeof body, "email=lea%%40example.com&jd_aid=%s&gclid=G_track_1", AID_D);
-    char url[128];
-    snprintf(url, sizeof url, "%s/hooks/web", daemon_.base);
     const char *hdrs[] = {"Origin: " ORIGIN, "Content-Type: application/x-www-form-urlencoded",
                           NULL};
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "web", hdrs, body, &h);
     JD_EXPECT(h.status == 303, "the browser form: want 303, got %ld", h.status);
     jd_http_free(&h);
     jd_wait_drained(&daemon_, 60);
