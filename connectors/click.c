@@ -275,7 +275,6 @@ static enum cx_result click_normalize(const struct cx_source *src, const struct 
     int64_t at_ms;
     int is_view;
     size_t n0 = out->n;
-    int n;
 
     memset(&q, 0, sizeof q);
     root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
@@ -291,8 +290,7 @@ static enum cx_result click_normalize(const struct cx_source *src, const struct 
     }
     kind = cx_json_str(root, "kind");
     is_view = kind && strcmp(kind, "page_view") == 0;
-    n = snprintf(ev->id, sizeof ev->id, "%s:%s", is_view ? "view" : "click", id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "%s:%s", is_view ? "view" : "click", id) != 0) {
         cx_fail(err, "click: id too long");
         goto out;
     }

@@ -1415,6 +1415,15 @@ void cx_attrs_free(struct cx_attrs *a)
     a->len = 0;
 }
 
+int cx_event_set_id(struct cx_event *ev, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(ev->id, sizeof ev->id, fmt, ap);
+    va_end(ap);
+    return n < 0 || (size_t)n >= sizeof ev->id ? -1 : 0;
+}
+
 enum cx_result cx_norm_end(enum cx_result rc, struct cx_event_list *out, size_t n0,
                            struct cx_attrs *attrs, cJSON *root)
 {

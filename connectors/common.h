@@ -116,6 +116,10 @@ int cx_utf8_valid(const unsigned char *s, size_t len);
 int cx_text_usable(const char *s, size_t len);
 /* Bounded copy that never splits a UTF-8 sequence; always NUL-terminates. */
 void cx_copy_text(char *dst, size_t cap, const char *src);
+/* Writes ev->id from the format: 0, or -1 when it does not fit whole (a cut id could
+ * name another event and be skipped as its duplicate). */
+int cx_event_set_id(struct cx_event *ev, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Identity normalization (DESIGN §3). Both return 0 and write out, or -1 when the
  * value is not a usable identity. */

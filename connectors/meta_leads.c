@@ -177,14 +177,13 @@ static int fill_lead(struct cx_event *ev, const struct cx_source *src, const str
     const char *s;
     const cJSON *fields, *it;
     int64_t at;
-    int n, rc = -1;
+    int rc = -1;
 
     if (cx_attrs_init(&attrs) != 0) {
         cx_attrs_free(&attrs);
         return cx_fail(err, "meta_leads: out of memory");
     }
-    n = snprintf(ev->id, sizeof ev->id, "meta_leads:%s", lead_id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "meta_leads:%s", lead_id) != 0) {
         cx_fail(err, "meta_leads: lead id too long");
         goto out;
     }

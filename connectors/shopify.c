@@ -232,7 +232,7 @@ static enum cx_result shopify_normalize(const struct cx_source *src, const struc
     enum cx_result rc = CX_NORM_POISON;
     struct cx_event *ev;
     cJSON *root;
-    int is_order, r, n;
+    int is_order, r;
     size_t n0 = out->n;
 
     (void)fetched; /* never enriched: the order carries everything */
@@ -267,8 +267,7 @@ static enum cx_result shopify_normalize(const struct cx_source *src, const struc
         goto out;
     }
     /* Signed ids only (see the top of the file). */
-    n = snprintf(ev->id, sizeof ev->id, "shopify:%s:%s", topic, is_order ? order_id : own_id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "shopify:%s:%s", topic, is_order ? order_id : own_id) != 0) {
         cx_fail(err, "shopify: event id too long");
         goto out;
     }

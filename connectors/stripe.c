@@ -297,7 +297,6 @@ static enum cx_result stripe_normalize(const struct cx_source *src, const struct
     const char *evt_id, *type;
     enum cx_result rc = CX_NORM_POISON;
     size_t i, n0 = out->n;
-    int n;
 
     root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
     if (!cJSON_IsObject(root)) {
@@ -331,8 +330,7 @@ static enum cx_result stripe_normalize(const struct cx_source *src, const struct
         cx_fail(err, "stripe %s: out of memory", evt_id);
         goto out;
     }
-    n = snprintf(ev->id, sizeof ev->id, "stripe:%s", evt_id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "stripe:%s", evt_id) != 0) {
         cx_fail(err, "stripe: event id too long");
         goto out;
     }
