@@ -238,7 +238,6 @@ static void set_attrs(struct cx_event *ev, const char *to, const char *referrer)
 {
     char buf[CLICK_TO_MAX];
     cJSON *o;
-    char *s;
 
     if (!to && !referrer)
         return;
@@ -251,12 +250,8 @@ static void set_attrs(struct cx_event *ev, const char *to, const char *referrer)
     cx_copy_text(buf, sizeof buf, referrer ? referrer : "");
     if (referrer && !cJSON_AddStringToObject(o, "referrer", buf))
         goto out;
-    s = cJSON_PrintUnformatted(o);
-    if (s) {
-        if (strlen(s) < sizeof ev->attrs)
-            memcpy(ev->attrs, s, strlen(s) + 1);
-        cJSON_free(s);
-    }
+    /* Attributes that do not fit, or no memory to print them: the event goes without. */
+    (void)cx_event_put_attrs(ev, o);
 out:
     cJSON_Delete(o);
 }

@@ -116,6 +116,11 @@ int cx_utf8_valid(const unsigned char *s, size_t len);
 int cx_text_usable(const char *s, size_t len);
 /* Bounded copy that never splits a UTF-8 sequence; always NUL-terminates. */
 void cx_copy_text(char *dst, size_t cap, const char *src);
+/* 1 when s is one or more ASCII digits (a numeric id); 0 otherwise, NULL included. */
+int cx_all_digits(const char *s);
+/* Writes object o, serialized, into ev->attrs when it fits whole (else leaves ev->attrs as
+ * it was): 0 written, 1 too long, -1 out of memory. */
+int cx_event_put_attrs(struct cx_event *ev, const cJSON *o);
 /* Writes ev->id from the format: 0, or -1 when it does not fit whole (a cut id could
  * name another event and be skipped as its duplicate). */
 int cx_event_set_id(struct cx_event *ev, const char *fmt, ...)

@@ -109,16 +109,6 @@ static enum cx_verdict meta_verify(const struct cx_source *src, const struct cx_
 
 /* ---- normalize ---- */
 
-static int all_digits(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 /* Unix seconds as Meta sends them (a JSON number) → ms; -1 when absent or absurd. */
 static int64_t unix_s_ms(const cJSON *o, const char *key)
 {
@@ -310,7 +300,7 @@ static long collect_leads(const cJSON *root, struct meta_lead **leads, struct cx
     }
     /* Ids are decimal integers that may exceed 2^53: cx_json_id keeps their text.
      * Only digits are accepted, since the id becomes part of a Graph API URL. */
-    if (cx_json_id(value, "leadgen_id", v[n].id, sizeof v[n].id) != 0 || !all_digits(v[n].id)) {
+    if (cx_json_id(value, "leadgen_id", v[n].id, sizeof v[n].id) != 0 || !cx_all_digits(v[n].id)) {
         free(v);
         return cx_fail(err, "meta_leads: leadgen change without a numeric leadgen_id");
     }

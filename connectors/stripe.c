@@ -246,7 +246,6 @@ static void set_attrs(struct cx_event *ev, const struct stripe_fields *f, const 
 {
     char name[CX_TEXT_MAX];
     cJSON *o;
-    char *s;
 
     if (!f->name && strcmp(f->kind, "custom") != 0)
         return;
@@ -260,12 +259,8 @@ static void set_attrs(struct cx_event *ev, const struct stripe_fields *f, const 
     }
     if (strcmp(f->kind, "custom") == 0 && !cJSON_AddStringToObject(o, "stripe_type", type))
         goto out;
-    s = cJSON_PrintUnformatted(o);
-    if (s) {
-        if (strlen(s) < sizeof ev->attrs)
-            memcpy(ev->attrs, s, strlen(s) + 1);
-        cJSON_free(s);
-    }
+    /* Attributes that do not fit, or no memory to print them: the event goes without. */
+    (void)cx_event_put_attrs(ev, o);
 out:
     cJSON_Delete(o);
 }
