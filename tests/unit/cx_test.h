@@ -119,6 +119,18 @@ static inline enum cx_result cx_test_norm_fetch(struct cx_test_norm *n,
         ->normalize(&n->src, &n->raw, fetched, &n->list, &n->need, &n->err);
 }
 
+/* Sets answer i of f (status, body of len bytes) and counts it in f->n. */
+static inline void cx_test_answer(struct cx_fetched *f, size_t i, int status, const void *body,
+                                  size_t len)
+{
+    assert_true(i < CX_MAX_FETCHES);
+    f->v[i].status = status;
+    f->v[i].body = body;
+    f->v[i].len = len;
+    if (f->n < i + 1)
+        f->n = i + 1;
+}
+
 /* Where a connector's tests feed normalize from: the connector and the source's name, the
  * raw record's stream id and arrival time, and the folder of its fixtures under
  * tests/data. */
@@ -133,6 +145,14 @@ static inline void cx_test_norm_feed(struct cx_test_norm *n, const struct cx_tes
                                      const void *body, size_t len)
 {
     cx_test_norm_init(n, f->type, f->source, f->stream_id, f->received_ms, body, len);
+}
+
+/* cx_test_norm_feed with the fixture tests/data/<f->dir>/<name> as the body. */
+static inline void cx_test_norm_feed_file(struct cx_test_norm *n, const struct cx_test_feed *f,
+                                          const char *name)
+{
+    cx_test_norm_feed(n, f, NULL, 0);
+    cx_test_norm_load(n, f->dir, name);
 }
 
 static inline enum cx_result cx_test_normalize(struct cx_test_norm *n, const struct cx_test_feed *f,
@@ -152,8 +172,7 @@ static inline enum cx_result cx_test_normalize_str(struct cx_test_norm *n,
 static inline enum cx_result cx_test_normalize_file(struct cx_test_norm *n,
                                                     const struct cx_test_feed *f, const char *name)
 {
-    cx_test_norm_feed(n, f, NULL, 0);
-    cx_test_norm_load(n, f->dir, name);
+    cx_test_norm_feed_file(n, f, name);
     return cx_test_norm_run(n);
 }
 

@@ -188,8 +188,7 @@ static const struct cx_test_feed feed = {"calendly", "calendly-sales", "17909325
 /* A fixture under a source that maps event types to stages (NULL: none). */
 static enum cx_result normalize_file(struct cx_test_norm *n, const char *name, const char *stages)
 {
-    cx_test_norm_feed(n, &feed, NULL, 0);
-    cx_test_norm_load(n, feed.dir, name);
+    cx_test_norm_feed_file(n, &feed, name);
     n->src.stages = stages;
     return cx_test_norm_run(n);
 }

@@ -443,12 +443,9 @@ static void test_norm_node_sdk_body(void **state)
     static const char *const ids[] = {"hubspot_contact", "123"};
     struct cx_test_norm n;
     const struct cx_event *ev;
-    size_t len;
-    unsigned char *body = cx_test_slurp("hubspot", "sdk_nodejs_v1_test_body.json", &len);
 
     (void)state;
-    cx_test_norm_feed(&n, &feed, body, len);
-    n.owned = body;
+    cx_test_norm_feed_file(&n, &feed, "sdk_nodejs_v1_test_body.json");
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
@@ -476,12 +473,9 @@ static void test_norm_legacy_docs_sample(void **state)
     static const char *const ids1[] = {"hubspot_contact", "1246978"};
     struct cx_test_norm n;
     const struct cx_event *ev;
-    size_t len;
-    unsigned char *body = cx_test_slurp("hubspot", "webhooks_legacy_docs_sample.json", &len);
 
     (void)state;
-    cx_test_norm_feed(&n, &feed, body, len);
-    n.owned = body;
+    cx_test_norm_feed_file(&n, &feed, "webhooks_legacy_docs_sample.json");
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, 2);
     ev = &n.list.v[0];
@@ -732,10 +726,7 @@ static void test_fetch_contact(void **state)
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_string_equal(n.need.v[0].url, "http://127.0.0.1:18080/hubspot" CONTACT_URL);
     /* step 2: the CRM's answer */
-    n.fetched.n = 1;
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = answer;
-    n.fetched.v[0].len = alen;
+    cx_test_answer(&n.fetched, 0, 200, answer, alen);
     assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_OK);
     assert_int_equal(n.need.n, 0);
     assert_int_equal(n.list.n, 1);
@@ -747,18 +738,14 @@ static void test_fetch_contact(void **state)
                                    "\"CRM\",\"first_name\":\"Giulia\",\"last_name\":\"Rossi\","
                                    "\"lifecyclestage\":\"lead\"}");
     /* 404: the contact is gone; a dead letter with the reason */
-    n.fetched.v[0].status = 404;
-    n.fetched.v[0].body = (const unsigned char *)"{\"status\":\"error\"}";
-    n.fetched.v[0].len = 18;
+    cx_test_answer(&n.fetched, 0, 404, "{\"status\":\"error\"}", 18);
     assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "contact 123: HubSpot answered 404");
     assert_int_equal(n.list.n, 0);
     n.fetched.v[0].status = 401;
     assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "contact 123: HubSpot answered 401");
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = (const unsigned char *)"<html>";
-    n.fetched.v[0].len = 6;
+    cx_test_answer(&n.fetched, 0, 200, "<html>", 6);
     assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "contact 123: HubSpot answer is not a JSON object");
     /* A 2xx without properties enriches nothing but is no error. */
@@ -869,17 +856,11 @@ static void test_fetch_batch_and_deal(void **state)
     assert_string_equal(n.need.v[1].url, "http://127.0.0.1:18080" DEAL_URL);
     assert_string_equal(n.need.v[1].headers[0], "Authorization: Bearer tok");
     /* one answer so far: the second look-up is asked for again, alone */
-    n.fetched.n = 1;
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = contact;
-    n.fetched.v[0].len = clen;
+    cx_test_answer(&n.fetched, 0, 200, contact, clen);
     assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_NEED_FETCH);
     assert_int_equal(n.need.n, 1);
     assert_string_equal(n.need.v[0].url, "http://127.0.0.1:18080" DEAL_URL);
-    n.fetched.n = 2;
-    n.fetched.v[1].status = 200;
-    n.fetched.v[1].body = deal;
-    n.fetched.v[1].len = dlen;
+    cx_test_answer(&n.fetched, 1, 200, deal, dlen);
     assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_OK);
     assert_int_equal(n.list.n, 3);
     assert_string_equal(n.list.v[0].kind, "lead");

@@ -257,8 +257,8 @@ static void norm_setup(struct cx_test_norm *n, const void *body, size_t len, con
 static enum cx_result normalize_file(struct cx_test_norm *n, const char *name,
                                      const char *api_token)
 {
-    norm_setup(n, NULL, 0, api_token);
-    cx_test_norm_load(n, feed.dir, name);
+    cx_test_norm_feed_file(n, &feed, name);
+    n->src.api_token = api_token;
     return cx_test_norm_fetch(n, NULL);
 }
 
@@ -418,12 +418,8 @@ static void test_norm_fetch_answers(void **state)
                      CX_NORM_NEED_FETCH);
     memset(&fetched, 0, sizeof fetched);
     fetched.n = 2;
-    fetched.v[0].status = 200;
-    fetched.v[0].body = docs;
-    fetched.v[0].len = l0;
-    fetched.v[1].status = 200;
-    fetched.v[1].body = composed;
-    fetched.v[1].len = l1;
+    cx_test_answer(&fetched, 0, 200, docs, l0);
+    cx_test_answer(&fetched, 1, 200, composed, l1);
     assert_int_equal(cx_test_norm_fetch(&n, &fetched), CX_NORM_OK);
     assert_int_equal(n.list.n, 2);
 
@@ -484,13 +480,10 @@ static void test_norm_fetch_failures(void **state)
         assert_int_equal(normalize_file(&n, "leadgen_webhook_docs_sample.json", "t"),
                          CX_NORM_NEED_FETCH);
         memset(&fetched, 0, sizeof fetched);
-        fetched.n = rows[i].nanswers;
-        fetched.v[0].status = rows[i].status0;
-        fetched.v[0].body = rows[i].junk0 ? (const unsigned char *)not_json : docs;
-        fetched.v[0].len = rows[i].junk0 ? sizeof not_json - 1 : len;
-        fetched.v[1].status = rows[i].status1;
-        fetched.v[1].body = docs;
-        fetched.v[1].len = len;
+        cx_test_answer(&fetched, 0, rows[i].status0, rows[i].junk0 ? not_json : (const char *)docs,
+                       rows[i].junk0 ? sizeof not_json - 1 : len);
+        cx_test_answer(&fetched, 1, rows[i].status1, docs, len);
+        fetched.n = rows[i].nanswers; /* the rows that answer fewer than two */
         cx_test_expect_refused(&n, i, cx_test_norm_fetch(&n, &fetched), CX_NORM_POISON,
                                rows[i].msg);
         cx_test_norm_free(&n);
@@ -592,10 +585,7 @@ static void test_norm_times(void **state)
                                    "t"),
                      CX_NORM_NEED_FETCH);
     memset(&fetched, 0, sizeof fetched);
-    fetched.n = 1;
-    fetched.v[0].status = 200;
-    fetched.v[0].body = (const unsigned char *)graph;
-    fetched.v[0].len = sizeof graph - 1;
+    cx_test_answer(&fetched, 0, 200, graph, sizeof graph - 1);
     assert_int_equal(cx_test_norm_fetch(&n, &fetched), CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1440120384000);
     assert_string_equal(n.list.v[0].touch.ad, "");
@@ -630,10 +620,7 @@ static void test_norm_attrs_bound(void **state)
     assert_true(used < 16384);
     assert_int_equal(normalize_str(&n, webhook, "t"), CX_NORM_NEED_FETCH);
     memset(&fetched, 0, sizeof fetched);
-    fetched.n = 1;
-    fetched.v[0].status = 200;
-    fetched.v[0].body = (const unsigned char *)graph;
-    fetched.v[0].len = used;
+    cx_test_answer(&fetched, 0, 200, graph, used);
     assert_int_equal(cx_test_norm_fetch(&n, &fetched), CX_NORM_OK);
     /* 2 + 13 * 308 + 12 commas = 4018, then ,"last20":"x" (13 bytes) */
     assert_int_equal(strlen(n.list.v[0].attrs), 4031);

@@ -92,13 +92,6 @@ static void test_verify_body(void **state)
 static const struct cx_test_feed feed = {"pipedrive", "pipedrive", "1669295936000-0", 1669296000000,
                                          "pipedrive"};
 
-/* The fixture tests/data/pipedrive/<name> as the raw record's body. */
-static void norm_file(struct cx_test_norm *n, const char *name)
-{
-    cx_test_norm_feed(n, &feed, NULL, 0);
-    cx_test_norm_load(n, feed.dir, name);
-}
-
 static void test_norm_create_person(void **state)
 {
     static const char *const ids[] = {"pipedrive_person", "8"};
@@ -106,7 +99,7 @@ static void test_norm_create_person(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    norm_file(&n, "v2_create_person.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_person.json");
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
@@ -132,7 +125,7 @@ static void test_norm_change_person(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    norm_file(&n, "v2_change_person.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_change_person.json");
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "pipedrive:person:8:1669303115");
@@ -152,7 +145,7 @@ static void test_norm_create_deal(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    norm_file(&n, "v2_create_deal.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_deal.json");
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "pipedrive:deal:8:created");
@@ -293,14 +286,14 @@ static void test_norm_activity(void **state)
     char *json;
 
     (void)state;
-    norm_file(&n, "v2_create_activity.json"); /* planned meeting */
+    cx_test_norm_feed_file(&n, &feed, "v2_create_activity.json"); /* planned meeting */
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_SKIP);
     cx_test_norm_free(&n);
-    norm_file(&n, "v2_change_activity.json"); /* renamed, still planned */
+    cx_test_norm_feed_file(&n, &feed, "v2_change_activity.json"); /* renamed, still planned */
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_SKIP);
     cx_test_norm_free(&n);
 
-    norm_file(&n, "v2_create_activity_done.json"); /* a logged call */
+    cx_test_norm_feed_file(&n, &feed, "v2_create_activity_done.json"); /* a logged call */
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
@@ -319,7 +312,7 @@ static void test_norm_activity(void **state)
     free(json);
     cx_test_norm_free(&n);
 
-    norm_file(&n, "v2_change_activity_done.json"); /* the meeting marked done */
+    cx_test_norm_feed_file(&n, &feed, "v2_change_activity_done.json"); /* the meeting marked done */
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "pipedrive:activity:2:1669303693");
@@ -370,7 +363,7 @@ static void test_norm_lead(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    norm_file(&n, "v2_create_lead.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_lead.json");
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "pipedrive:lead:b1810230-6c0d-11ed-9826-a53d0eb706a5:created");
@@ -381,7 +374,7 @@ static void test_norm_lead(void **state)
     assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"lead\",\"title\":\"Lead Org lead\"}");
     cx_test_norm_free(&n);
 
-    norm_file(&n, "v2_change_lead.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_change_lead.json");
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_string_equal(n.list.v[0].kind, "sales_touch");
     assert_string_equal(n.list.v[0].owner, "pipedrive:12415231");
@@ -389,7 +382,7 @@ static void test_norm_lead(void **state)
     cx_test_norm_free(&n);
 
     /* With an api_token, the lead's person is read for its e-mail, as a deal's is. */
-    norm_file(&n, "v2_create_lead.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_lead.json");
     n.src.api_token = "pd-api-token-0123456789";
     n.src.api_base = "http://127.0.0.1:9";
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
@@ -442,7 +435,7 @@ static void test_norm_skip_and_poison(void **state)
         cx_test_norm_free(&n);
     }
     /* v2_create_user.json: users are not journey events */
-    norm_file(&n, "v2_create_user.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_user.json");
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_SKIP);
     cx_test_norm_free(&n);
 }
@@ -457,7 +450,7 @@ static void test_fetch_person_of_deal(void **state)
     unsigned char *answer = cx_test_slurp("pipedrive", "api_v2_person_8.json", &alen);
 
     (void)state;
-    norm_file(&n, "v2_create_deal.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_deal.json");
     n.src.api_token = "0123456789abcdef";
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_int_equal(n.list.n, 0);
@@ -468,10 +461,7 @@ static void test_fetch_person_of_deal(void **state)
     n.src.api_base = "http://127.0.0.1:18081//";
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_string_equal(n.need.v[0].url, "http://127.0.0.1:18081/api/v2/persons/8");
-    n.fetched.n = 1;
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = answer;
-    n.fetched.v[0].len = alen;
+    cx_test_answer(&n.fetched, 0, 200, answer, alen);
     assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_OK);
     assert_int_equal(n.need.n, 0);
     assert_string_equal(n.list.v[0].kind, "stage_change");
@@ -483,15 +473,13 @@ static void test_fetch_person_of_deal(void **state)
     n.fetched.v[0].status = 403;
     assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "person 8: Pipedrive answered 403");
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = (const unsigned char *)"{\"success\":false}";
-    n.fetched.v[0].len = 17;
+    cx_test_answer(&n.fetched, 0, 200, "{\"success\":false}", 17);
     assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "person 8: Pipedrive answer has no data object");
     cx_test_norm_free(&n);
 
     /* Persons carry their own emails: no look-up for them. */
-    norm_file(&n, "v2_create_person.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_person.json");
     n.src.api_token = "0123456789abcdef";
     assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.need.n, 0);
