@@ -79,6 +79,15 @@ start_jd() {
     echo "$JPID" >>"$work/pids"
 }
 
+# start_pair NAME FSYNC: redis-server NAME-redis and a ready journeyd NAME on it
+start_pair() {
+    start_redis "$1-redis" "$2"
+    JPORT=$(free_port)
+    write_conf "$work/$1.conf" "$JPORT" "$RPORT"
+    start_jd "$1"
+    wait_ready "$JPORT"
+}
+
 # caught_up: no entry up to $last (the newest before the kill) is left in the raw stream
 caught_up() { [ -z "$last" ] || [ -z "$(redis-cli -p "$RPORT" XRANGE jd:raw - "$last" COUNT 1)" ]; }
 
@@ -138,11 +147,7 @@ stats() { # FILE of seconds: "median M s, max X s"
 
 # ---- 1. journeyd SIGKILLed under load ----
 name=jd-kill
-start_redis "$name-redis" everysec
-JPORT=$(free_port)
-write_conf "$work/$name.conf" "$JPORT" "$RPORT"
-start_jd "$name"
-wait_ready "$JPORT"
+start_pair "$name" everysec
 echo "journeyd: $kills SIGKILLs under $senders senders, appendfsync everysec"
 load "$name" $((kills * cycle + 5))
 : >"$work/$name.ready"
@@ -179,11 +184,7 @@ stop "$RPID"
 # ---- 2. redis-server SIGKILLed under load, restarted from its AOF ----
 for fsync in everysec always; do
     name=redis-kill-$fsync
-    start_redis "$name-redis" "$fsync"
-    JPORT=$(free_port)
-    write_conf "$work/$name.conf" "$JPORT" "$RPORT"
-    start_jd "$name"
-    wait_ready "$JPORT"
+    start_pair "$name" "$fsync"
     echo "redis-server: $rcrashes SIGKILLs under $senders senders, appendfsync $fsync"
     load "$name" $((rcrashes * (cycle + 2) + 5))
     : >"$work/$name.ready"
