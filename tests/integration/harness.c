@@ -58,27 +58,31 @@ static void dump_all_logs(void)
     }
 }
 
-void jd_error(const char *file, int line, const char *fmt, ...)
+/* One failed check on stderr ("FAIL" or "FATAL", where, what), counted. */
+__attribute__((format(printf, 4, 0))) static void
+report_failure(const char *kind, const char *file, int line, const char *fmt, va_list ap)
 {
-    va_list ap;
-    fprintf(stderr, "FAIL %s:%d: ", file, line);
-    va_start(ap, fmt);
+    fprintf(stderr, "%s %s:%d: ", kind, file, line);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fputc('\n', stderr);
     fflush(stderr);
     failures++;
 }
 
+void jd_error(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_failure("FAIL", file, line, fmt, ap);
+    va_end(ap);
+}
+
 void jd_fatal(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "FATAL %s:%d: ", file, line);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report_failure("FATAL", file, line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    failures++;
     exit(1); /* the atexit handler dumps the logs and kills the children */
 }
 
