@@ -56,6 +56,16 @@ token=crash-token-local-only
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# finish_run: stops the load of run $name and waits for the queue to drain; sets drain
+# (the seconds that took)
+finish_run() {
+    finish_load "$name"
+    _t=$(now)
+    wait_drained
+    drain=$(elapsed "$_t" "$(now)")
+}
+# record WHAT FROM TO: one line of seconds in $work/$name.WHAT (stats reads them)
+record() { elapsed "$2" "$3" >>"$work/$name.$1" && echo >>"$work/$name.$1"; }
 
 # write_conf FILE PORT REDIS_PORT
 write_conf() {
@@ -164,17 +174,12 @@ while [ $k -lt "$kills" ]; do
     start_jd "$name"
     wait_ready "$JPORT"
     t1=$(now)
-    elapsed "$t0" "$t1" >>"$work/$name.ready"
-    echo >>"$work/$name.ready"
+    record ready "$t0" "$t1"
     wait_until 1200 0.02 "the entries of before the kill were never applied" caught_up
-    elapsed "$t1" "$(now)" >>"$work/$name.caught"
-    echo >>"$work/$name.caught"
+    record caught "$t1" "$(now)"
     k=$((k + 1))
 done
-finish_load "$name"
-t0=$(now)
-wait_drained
-drain=$(elapsed "$t0" "$(now)")
+finish_run
 consumers=$(redis-cli -p "$RPORT" XINFO CONSUMERS jd:raw jd | grep -c '^name$' || true)
 report "$name" "$work/$name.acks"
 echo "  restart to READY: $(stats "$work/$name.ready"); READY to every webhook of before the kill applied: $(stats "$work/$name.caught"); all applied ${drain} s after the load stopped; consumers in the group: $consumers" | tee -a "$work/summary.txt"
@@ -204,16 +209,11 @@ for fsync in everysec always; do
         t1=$(now)
         wait_ready "$JPORT"
         t2=$(now)
-        elapsed "$t0" "$t1" >>"$work/$name.loading"
-        echo >>"$work/$name.loading"
-        elapsed "$t1" "$t2" >>"$work/$name.ready"
-        echo >>"$work/$name.ready"
+        record loading "$t0" "$t1"
+        record ready "$t1" "$t2"
         k=$((k + 1))
     done
-    finish_load "$name"
-    t0=$(now)
-    wait_drained
-    drain=$(elapsed "$t0" "$(now)")
+    finish_run
     report "$name" "$work/$name.acks"
     echo "  Redis loading its AOF: $(stats "$work/$name.loading"); from Redis answering to journeyd ready: $(stats "$work/$name.ready"); all applied ${drain} s after the load stopped" | tee -a "$work/summary.txt"
     stop "$JPID"
