@@ -1447,12 +1447,34 @@ cJSON *jd_journey(const struct jd_daemon *d, const char *key, const char *value,
     return j;
 }
 
-void jd_expect_once(const struct jd_daemon *d, const char *email, const char *id)
+void jd_expect_str_at(const char *file, int line, const cJSON *obj, const char *path,
+                      const char *want, const char *ctx)
+{
+    const cJSON *it = jd_json_path(obj, path);
+    const char *got = cJSON_IsString(it) ? it->valuestring : NULL;
+    if (!got || strcmp(got, want) != 0)
+        jd_error(file, line, "%s: %s is %s%s%s, want \"%s\"", ctx, path, got ? "\"" : "",
+                 got ? got : "(missing or not a string)", got ? "\"" : "", want);
+}
+
+void jd_expect_int_at(const char *file, int line, const cJSON *obj, const char *path, int64_t want,
+                      const char *ctx)
+{
+    int ok;
+    int64_t got = jd_json_int(jd_json_path(obj, path), &ok);
+    if (!ok || got != want)
+        jd_error(file, line, "%s: %s is %s%" PRId64 ", want %" PRId64, ctx, path,
+                 ok ? "" : "(missing/not an integer) ", got, want);
+}
+
+void jd_expect_once_at(const char *file, int line, const struct jd_daemon *d, const char *email,
+                       const char *id)
 {
     long st;
     cJSON *j = jd_journey(d, "email", email, &st);
-    JD_EXPECT(j && jd_count_event(j, id) == 1, "%s: want once in the journey (status %ld, %d)", id,
-              st, j ? jd_count_event(j, id) : -1);
+    int n = j ? jd_count_event(j, id) : -1;
+    if (n != 1)
+        jd_error(file, line, "%s: want once in the journey (status %ld, %d)", id, st, n);
     cJSON_Delete(j);
 }
 

@@ -219,8 +219,21 @@ long jd_wait_drained(const struct jd_daemon *d, int timeout_s);
 /* GET /v1/journey?<key>=<urlencoded value>; returns the parsed answer or NULL (status in
  * *status). */
 cJSON *jd_journey(const struct jd_daemon *d, const char *key, const char *value, long *status);
-/* Expects event `id` exactly once in the journey of the contact with this email. */
-void jd_expect_once(const struct jd_daemon *d, const char *email, const char *id);
+/* The string (integer) at path (jd_json_path) of obj equals want; a failure names ctx and
+ * is reported at the caller's line. */
+void jd_expect_str_at(const char *file, int line, const cJSON *obj, const char *path,
+                      const char *want, const char *ctx);
+void jd_expect_int_at(const char *file, int line, const cJSON *obj, const char *path, int64_t want,
+                      const char *ctx);
+#define JD_EXPECT_STR(obj, path, want, ctx)                                                        \
+    jd_expect_str_at(__FILE__, __LINE__, obj, path, want, ctx)
+#define JD_EXPECT_INT(obj, path, want, ctx)                                                        \
+    jd_expect_int_at(__FILE__, __LINE__, obj, path, want, ctx)
+/* Expects event `id` exactly once in the journey of the contact with this email (reported
+ * at the caller's line). */
+void jd_expect_once_at(const char *file, int line, const struct jd_daemon *d, const char *email,
+                       const char *id);
+#define JD_EXPECT_ONCE(d, email, id) jd_expect_once_at(__FILE__, __LINE__, d, email, id)
 
 /* Percent-encodes everything but unreserved characters into out (truncates safely). */
 void jd_urlencode(const char *s, char *out, size_t outlen);

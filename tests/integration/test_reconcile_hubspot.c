@@ -143,13 +143,13 @@ int main(void)
     JD_EXPECT(metric(reconciled) == 3, "%s: want 3, got %lld", reconciled, metric(reconciled));
     char id[128];
     snprintf(id, sizeof id, "hubspot:contact:%" PRIu64 ":created", contact);
-    jd_expect_once(&daemon_, email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "hubspot:contact:%" PRIu64 ":lifecyclestage:opportunity", contact);
-    jd_expect_once(&daemon_, email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "hubspot:deal:%" PRIu64 ":created", deal);
-    jd_expect_once(&daemon_, email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "hubspot:deal:%" PRIu64 ":dealstage:closedwon", deal);
-    jd_expect_once(&daemon_, email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     long st;
     cJSON *j = jd_journey(&daemon_, "email", email, &st);
     const cJSON *stage = jd_json_path(j, "contact.stage");

@@ -133,13 +133,13 @@ int main(void)
     JD_EXPECT(metric(reconciled) == 3, "%s: want 3, got %lld", reconciled, metric(reconciled));
     char id[96];
     snprintf(id, sizeof id, "pipedrive:person:%" PRIu64 ":created", person);
-    jd_expect_once(&daemon_, email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "pipedrive:person:%" PRIu64 ":%" PRId64, person, now - 3600);
-    jd_expect_once(&daemon_, email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "pipedrive:deal:%" PRIu64 ":created", deal);
-    jd_expect_once(&daemon_, email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "pipedrive:deal:%" PRIu64 ":%" PRId64, deal, now - 600);
-    jd_expect_once(&daemon_, email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     long st;
     cJSON *j = jd_journey(&daemon_, "email", email, &st);
     const cJSON *stage = jd_json_path(j, "contact.stage");
