@@ -56,6 +56,16 @@ token=crash-token-local-only
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# finish_run: stops the load of run $name and waits for the queue to drain; sets drain
+# (the seconds that took)
+finish_run() {
+    finish_load "$name"
+    _t=$(now)
+    wait_drained
+    drain=$(elapsed "$_t" "$(now)")
+}
+# record WHAT FROM TO: one line of seconds in $work/$name.WHAT (stats reads them)
+record() { elapsed "$2" "$3" >>"$work/$name.$1" && echo >>"$work/$name.$1"; }
 
 # write_conf FILE PORT REDIS_PORT
 write_conf() {
@@ -79,35 +89,17 @@ start_jd() {
     echo "$JPID" >>"$work/pids"
 }
 
-# wait_ready PORT: until /readyz answers 200 (60 s at most); prints nothing
-wait_ready() {
-    i=0
-    until curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -lt 1200 ] || { echo "journeyd on port $1 never became ready" >&2; exit 1; }
-        sleep 0.05
-    done
+# start_pair NAME FSYNC: redis-server NAME-redis and a ready journeyd NAME on it
+start_pair() {
+    start_redis "$1-redis" "$2"
+    JPORT=$(free_port)
+    write_conf "$work/$1.conf" "$JPORT" "$RPORT"
+    start_jd "$1"
+    wait_ready "$JPORT"
 }
 
-# wait_unready PORT: until journeyd has noticed that Redis is gone (10 s at most)
-wait_unready() {
-    i=0
-    while curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -lt 200 ] || { echo "journeyd on port $1 never noticed Redis was gone" >&2; exit 1; }
-        sleep 0.05
-    done
-}
-
-# wait_drained: until the raw stream is empty (journeyd deletes an entry once applied)
-wait_drained() {
-    i=0
-    until [ "$(redis-cli -p "$RPORT" XLEN jd:raw)" = 0 ]; do
-        i=$((i + 1))
-        [ $i -lt 6000 ] || { echo "the queue never drained" >&2; exit 1; }
-        sleep 0.05
-    done
-}
+# caught_up: no entry up to $last (the newest before the kill) is left in the raw stream
+caught_up() { [ -z "$last" ] || [ -z "$(redis-cli -p "$RPORT" XRANGE jd:raw - "$last" COUNT 1)" ]; }
 
 # Sums the amounts of every stored payment (one-off Lua on the test Redis).
 stored_sum() {
@@ -165,11 +157,7 @@ stats() { # FILE of seconds: "median M s, max X s"
 
 # ---- 1. journeyd SIGKILLed under load ----
 name=jd-kill
-start_redis "$name-redis" everysec
-JPORT=$(free_port)
-write_conf "$work/$name.conf" "$JPORT" "$RPORT"
-start_jd "$name"
-wait_ready "$JPORT"
+start_pair "$name" everysec
 echo "journeyd: $kills SIGKILLs under $senders senders, appendfsync everysec"
 load "$name" $((kills * cycle + 5))
 : >"$work/$name.ready"
@@ -186,22 +174,12 @@ while [ $k -lt "$kills" ]; do
     start_jd "$name"
     wait_ready "$JPORT"
     t1=$(now)
-    elapsed "$t0" "$t1" >>"$work/$name.ready"
-    echo >>"$work/$name.ready"
-    i=0
-    while [ -n "$last" ] && [ -n "$(redis-cli -p "$RPORT" XRANGE jd:raw - "$last" COUNT 1)" ]; do
-        i=$((i + 1))
-        [ $i -lt 1200 ] || { echo "the entries of before the kill were never applied" >&2; exit 1; }
-        sleep 0.02
-    done
-    elapsed "$t1" "$(now)" >>"$work/$name.caught"
-    echo >>"$work/$name.caught"
+    record ready "$t0" "$t1"
+    wait_until 1200 0.02 "the entries of before the kill were never applied" caught_up
+    record caught "$t1" "$(now)"
     k=$((k + 1))
 done
-finish_load "$name"
-t0=$(now)
-wait_drained
-drain=$(elapsed "$t0" "$(now)")
+finish_run
 consumers=$(redis-cli -p "$RPORT" XINFO CONSUMERS jd:raw jd | grep -c '^name$' || true)
 report "$name" "$work/$name.acks"
 echo "  restart to READY: $(stats "$work/$name.ready"); READY to every webhook of before the kill applied: $(stats "$work/$name.caught"); all applied ${drain} s after the load stopped; consumers in the group: $consumers" | tee -a "$work/summary.txt"
@@ -211,11 +189,7 @@ stop "$RPID"
 # ---- 2. redis-server SIGKILLed under load, restarted from its AOF ----
 for fsync in everysec always; do
     name=redis-kill-$fsync
-    start_redis "$name-redis" "$fsync"
-    JPORT=$(free_port)
-    write_conf "$work/$name.conf" "$JPORT" "$RPORT"
-    start_jd "$name"
-    wait_ready "$JPORT"
+    start_pair "$name" "$fsync"
     echo "redis-server: $rcrashes SIGKILLs under $senders senders, appendfsync $fsync"
     load "$name" $((rcrashes * (cycle + 2) + 5))
     : >"$work/$name.ready"
@@ -229,30 +203,17 @@ for fsync in everysec always; do
         mv "$work/pids.new" "$work/pids"
         t0=$(now)
         wait_unready "$JPORT"
-        redis-server --bind 127.0.0.1 --port "$RPORT" --appendonly yes --appendfsync "$fsync" \
-            --save "" --dir "$work/$name-redis" --logfile "$work/$name-redis/redis.log" --daemonize no &
-        RPID=$!
-        echo "$RPID" >>"$work/pids"
+        run_redis "$name-redis" "$fsync"
         # Redis answers PING only once it has loaded its AOF; journeyd's part starts there.
-        i=0
-        until [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ]; do
-            i=$((i + 1))
-            [ $i -lt 1200 ] || { echo "redis-server never came back" >&2; exit 1; }
-            sleep 0.05
-        done
+        wait_until 1200 0.05 "redis-server never came back" pong "$RPORT"
         t1=$(now)
         wait_ready "$JPORT"
         t2=$(now)
-        elapsed "$t0" "$t1" >>"$work/$name.loading"
-        echo >>"$work/$name.loading"
-        elapsed "$t1" "$t2" >>"$work/$name.ready"
-        echo >>"$work/$name.ready"
+        record loading "$t0" "$t1"
+        record ready "$t1" "$t2"
         k=$((k + 1))
     done
-    finish_load "$name"
-    t0=$(now)
-    wait_drained
-    drain=$(elapsed "$t0" "$(now)")
+    finish_run
     report "$name" "$work/$name.acks"
     echo "  Redis loading its AOF: $(stats "$work/$name.loading"); from Redis answering to journeyd ready: $(stats "$work/$name.ready"); all applied ${drain} s after the load stopped" | tee -a "$work/summary.txt"
     stop "$JPID"

@@ -137,7 +137,7 @@ static enum cx_result calendly_normalize(const struct cx_source *src, const stru
     cJSON *root, *payload, *tracking;
     size_t n0 = out->n;
     int64_t at;
-    int n, canceled;
+    int canceled;
 
     memset(&attrs, 0, sizeof attrs);
     root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
@@ -165,8 +165,7 @@ static enum cx_result calendly_normalize(const struct cx_source *src, const stru
         goto oom;
     /* A cancellation is a second fact about the same invitee: its own id, so it does not
      * collide with the booking's dedup key. */
-    n = snprintf(ev->id, sizeof ev->id, "calendly:%s%s", uri, canceled ? ":canceled" : "");
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "calendly:%s%s", uri, canceled ? ":canceled" : "") != 0) {
         cx_fail(err, "calendly: invitee uri too long");
         goto out;
     }
@@ -198,11 +197,7 @@ static enum cx_result calendly_normalize(const struct cx_source *src, const stru
 oom:
     cx_fail(err, "calendly: out of memory");
 out:
-    if (rc != CX_NORM_OK)
-        out->n = n0;
-    cx_attrs_free(&attrs);
-    cJSON_Delete(root);
-    return rc;
+    return cx_norm_end(rc, out, n0, &attrs, root);
 }
 
 const struct cx_connector cx_calendly = {

@@ -238,7 +238,6 @@ static void set_attrs(struct cx_event *ev, const char *to, const char *referrer)
 {
     char buf[CLICK_TO_MAX];
     cJSON *o;
-    char *s;
 
     if (!to && !referrer)
         return;
@@ -251,12 +250,8 @@ static void set_attrs(struct cx_event *ev, const char *to, const char *referrer)
     cx_copy_text(buf, sizeof buf, referrer ? referrer : "");
     if (referrer && !cJSON_AddStringToObject(o, "referrer", buf))
         goto out;
-    s = cJSON_PrintUnformatted(o);
-    if (s) {
-        if (strlen(s) < sizeof ev->attrs)
-            memcpy(ev->attrs, s, strlen(s) + 1);
-        cJSON_free(s);
-    }
+    /* Attributes that do not fit, or no memory to print them: the event goes without. */
+    (void)cx_event_put_attrs(ev, o);
 out:
     cJSON_Delete(o);
 }
@@ -275,7 +270,6 @@ static enum cx_result click_normalize(const struct cx_source *src, const struct 
     int64_t at_ms;
     int is_view;
     size_t n0 = out->n;
-    int n;
 
     memset(&q, 0, sizeof q);
     root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
@@ -291,8 +285,7 @@ static enum cx_result click_normalize(const struct cx_source *src, const struct 
     }
     kind = cx_json_str(root, "kind");
     is_view = kind && strcmp(kind, "page_view") == 0;
-    n = snprintf(ev->id, sizeof ev->id, "%s:%s", is_view ? "view" : "click", id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "%s:%s", is_view ? "view" : "click", id) != 0) {
         cx_fail(err, "click: id too long");
         goto out;
     }

@@ -1387,23 +1387,13 @@ int cx_attrs_put(struct cx_attrs *a, const char *name, const char *value)
 
 int cx_attrs_store(const struct cx_attrs *a, struct cx_event *ev)
 {
-    char *s;
-    size_t n;
-
     if (!a || !a->obj || !ev)
         return -1;
     ev->attrs[0] = '\0';
     if (!a->obj->child)
         return 0;
-    s = cJSON_PrintUnformatted(a->obj);
-    if (!s)
-        return -1;
-    n = strlen(s);
-    if (n < sizeof ev->attrs)
-        memcpy(ev->attrs, s, n + 1);
-    cJSON_free(s);
-    /* The running length is exact, so this only fails if that count has a bug. */
-    return n < sizeof ev->attrs ? 0 : -1;
+    /* The running length is exact, so "too long" only comes of a bug in that count. */
+    return cx_event_put_attrs(ev, a->obj) == 0 ? 0 : -1;
 }
 
 void cx_attrs_free(struct cx_attrs *a)
@@ -1413,6 +1403,48 @@ void cx_attrs_free(struct cx_attrs *a)
     cJSON_Delete(a->obj);
     a->obj = NULL;
     a->len = 0;
+}
+
+int cx_all_digits(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+int cx_event_put_attrs(struct cx_event *ev, const cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    if (!s)
+        return -1;
+    size_t n = strlen(s);
+    int rc = n < sizeof ev->attrs ? 0 : 1;
+    if (rc == 0)
+        memcpy(ev->attrs, s, n + 1);
+    cJSON_free(s);
+    return rc;
+}
+
+int cx_event_set_id(struct cx_event *ev, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(ev->id, sizeof ev->id, fmt, ap);
+    va_end(ap);
+    return n < 0 || (size_t)n >= sizeof ev->id ? -1 : 0;
+}
+
+enum cx_result cx_norm_end(enum cx_result rc, struct cx_event_list *out, size_t n0,
+                           struct cx_attrs *attrs, cJSON *root)
+{
+    if (rc != CX_NORM_OK)
+        out->n = n0;
+    cx_attrs_free(attrs);
+    cJSON_Delete(root);
+    return rc;
 }
 
 int cx_secret_equal(const void *given, size_t given_len, const char *secret)

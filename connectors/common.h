@@ -116,6 +116,15 @@ int cx_utf8_valid(const unsigned char *s, size_t len);
 int cx_text_usable(const char *s, size_t len);
 /* Bounded copy that never splits a UTF-8 sequence; always NUL-terminates. */
 void cx_copy_text(char *dst, size_t cap, const char *src);
+/* 1 when s is one or more ASCII digits (a numeric id); 0 otherwise, NULL included. */
+int cx_all_digits(const char *s);
+/* Writes object o, serialized, into ev->attrs when it fits whole (else leaves ev->attrs as
+ * it was): 0 written, 1 too long, -1 out of memory. */
+int cx_event_put_attrs(struct cx_event *ev, const cJSON *o);
+/* Writes ev->id from the format: 0, or -1 when it does not fit whole (a cut id could
+ * name another event and be skipped as its duplicate). */
+int cx_event_set_id(struct cx_event *ev, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Identity normalization (DESIGN §3). Both return 0 and write out, or -1 when the
  * value is not a usable identity. */
@@ -157,6 +166,12 @@ int cx_attrs_put(struct cx_attrs *a, const char *name, const char *value);
 /* Writes the object into ev->attrs ("" when it holds nothing). 0 / -1. */
 int cx_attrs_store(const struct cx_attrs *a, struct cx_event *ev);
 void cx_attrs_free(struct cx_attrs *a);
+
+/* The end of a normalize call that appended to `out` from index n0 on: unless rc is
+ * CX_NORM_OK the events it added go again (a half-filled event never reaches the stream),
+ * and its attributes (may be NULL) and parsed body are freed. Returns rc. */
+enum cx_result cx_norm_end(enum cx_result rc, struct cx_event_list *out, size_t n0,
+                           struct cx_attrs *attrs, cJSON *root);
 
 /* Compares a presented plain secret (Meta's hub.verify_token, Google's google_key) with
  * a configured one. Both are hashed with SHA-256 and the digests compared with

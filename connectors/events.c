@@ -154,15 +154,13 @@ static int build_event(cJSON *e, size_t idx, const struct cx_source *src, struct
 {
     const char *id, *kind, *at, *stage, *key;
     cJSON *item;
-    int n;
 
     if (!cJSON_IsObject(e))
         return cx_fail(err, "events[%zu]: not an object", idx);
     id = cx_json_str(e, "id");
     if (!id)
         return cx_fail(err, "events[%zu].id: missing or not a string", idx);
-    n = snprintf(ev->id, sizeof ev->id, "events:%s", id);
-    if (n < 0 || (size_t)n >= sizeof ev->id || has_control(id))
+    if (cx_event_set_id(ev, "events:%s", id) != 0 || has_control(id))
         return cx_fail(err, "events[%zu].id: too long or has control characters", idx);
     kind = cx_json_str(e, "kind");
     if (!kind || !IN_LIST(kind, kinds))

@@ -376,14 +376,8 @@ static int build_attrs(struct cx_event *ev, const struct cx_form *f)
             cJSON_Delete(cJSON_DetachItemViaPointer(o, item));
         cJSON_free(s);
     }
-    if (o->child) {
-        char *s = cJSON_PrintUnformatted(o);
-        if (!s)
-            goto out;
-        if (strlen(s) < sizeof ev->attrs)
-            memcpy(ev->attrs, s, strlen(s) + 1);
-        cJSON_free(s);
-    }
+    if (o->child && cx_event_put_attrs(ev, o) < 0)
+        goto out;
     rc = 0;
 out:
     cJSON_Delete(o);

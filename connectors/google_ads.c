@@ -144,7 +144,6 @@ static enum cx_result google_normalize(const struct cx_source *src, const struct
     cJSON *root;
     size_t n0 = out->n;
     int64_t at;
-    int n;
 
     memset(&attrs, 0, sizeof attrs);
     root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
@@ -161,8 +160,7 @@ static enum cx_result google_normalize(const struct cx_source *src, const struct
         cx_fail(err, "google_ads: out of memory");
         goto out;
     }
-    n = snprintf(ev->id, sizeof ev->id, "google_ads:%s", lead_id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "google_ads:%s", lead_id) != 0) {
         cx_fail(err, "google_ads: lead_id too long");
         goto out;
     }
@@ -215,11 +213,7 @@ static enum cx_result google_normalize(const struct cx_source *src, const struct
 oom:
     cx_fail(err, "google_ads: out of memory");
 out:
-    if (rc != CX_NORM_OK)
-        out->n = n0;
-    cx_attrs_free(&attrs);
-    cJSON_Delete(root);
-    return rc;
+    return cx_norm_end(rc, out, n0, &attrs, root);
 }
 
 const struct cx_connector cx_google_ads = {

@@ -383,16 +383,6 @@ struct hs_lookup {
     const char *id; /* points into an hs_item */
 };
 
-static int all_digits(const char *s)
-{
-    if (!s || !*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 static const char *object_path(enum hs_object o)
 {
     for (size_t k = 0; k < sizeof objects / sizeof objects[0]; k++)
@@ -537,7 +527,7 @@ static void enrich(struct cx_event *ev, const struct cx_source *src, const struc
     char buf[HS_ID_MAX];
     const char *owner = prop_text(props, "hubspot_owner_id", buf, sizeof buf);
 
-    if (owner && all_digits(owner))
+    if (owner && cx_all_digits(owner))
         (void)cx_event_set_owner(ev, owner);
     if (is_engagement(it->object)) {
         const cJSON *results =
@@ -547,7 +537,7 @@ static void enrich(struct cx_event *ev, const struct cx_source *src, const struc
          * type (DESIGN §4), so an event naming two contacts would record a conflict
          * instead of answering either lead. */
         if (cJSON_IsObject(first) && cx_json_id(first, "id", buf, sizeof buf) == 0 &&
-            all_digits(buf))
+            cx_all_digits(buf))
             (void)cx_event_add_identity(ev, src, "hubspot_contact", buf);
         (void)cx_attrs_put(attrs, "engagement", object_name(it->object));
         return;
@@ -736,7 +726,7 @@ static enum cx_result hubspot_normalize(const struct cx_source *src, const struc
         it->fetch = -1;
         it->index = i;
         if (cx_json_id(el, "objectId", it->object_id, sizeof it->object_id) != 0 ||
-            !all_digits(it->object_id)) {
+            !cx_all_digits(it->object_id)) {
             cx_fail(err, "hubspot event %zu: missing or invalid objectId", i);
             goto out;
         }

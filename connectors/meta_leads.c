@@ -109,16 +109,6 @@ static enum cx_verdict meta_verify(const struct cx_source *src, const struct cx_
 
 /* ---- normalize ---- */
 
-static int all_digits(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 /* Unix seconds as Meta sends them (a JSON number) → ms; -1 when absent or absurd. */
 static int64_t unix_s_ms(const cJSON *o, const char *key)
 {
@@ -177,14 +167,13 @@ static int fill_lead(struct cx_event *ev, const struct cx_source *src, const str
     const char *s;
     const cJSON *fields, *it;
     int64_t at;
-    int n, rc = -1;
+    int rc = -1;
 
     if (cx_attrs_init(&attrs) != 0) {
         cx_attrs_free(&attrs);
         return cx_fail(err, "meta_leads: out of memory");
     }
-    n = snprintf(ev->id, sizeof ev->id, "meta_leads:%s", lead_id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "meta_leads:%s", lead_id) != 0) {
         cx_fail(err, "meta_leads: lead id too long");
         goto out;
     }
@@ -311,7 +300,7 @@ static long collect_leads(const cJSON *root, struct meta_lead **leads, struct cx
     }
     /* Ids are decimal integers that may exceed 2^53: cx_json_id keeps their text.
      * Only digits are accepted, since the id becomes part of a Graph API URL. */
-    if (cx_json_id(value, "leadgen_id", v[n].id, sizeof v[n].id) != 0 || !all_digits(v[n].id)) {
+    if (cx_json_id(value, "leadgen_id", v[n].id, sizeof v[n].id) != 0 || !cx_all_digits(v[n].id)) {
         free(v);
         return cx_fail(err, "meta_leads: leadgen change without a numeric leadgen_id");
     }

@@ -138,16 +138,6 @@ struct pd_event {
     int64_t at_ms;
 };
 
-static int all_digits(const char *s)
-{
-    if (!s || !*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 static enum pd_action parse_action(const char *a)
 {
     if (!a)
@@ -285,9 +275,9 @@ static int person_id_of(const cJSON *deal, char *out, size_t cap)
 {
     const cJSON *o = cx_json_obj(deal, "person_id");
 
-    if (cx_json_id(deal, "person_id", out, cap) == 0 && all_digits(out))
+    if (cx_json_id(deal, "person_id", out, cap) == 0 && cx_all_digits(out))
         return 0;
-    if (o && cx_json_id(o, "value", out, cap) == 0 && all_digits(out))
+    if (o && cx_json_id(o, "value", out, cap) == 0 && cx_all_digits(out))
         return 0;
     return -1;
 }
@@ -356,7 +346,7 @@ static void set_owner(struct cx_event *ev, const cJSON *data)
         const cJSON *o = cx_json_obj(data, keys[i]);
         if ((cx_json_id(data, keys[i], id, sizeof id) == 0 ||
              (o && cx_json_id(o, "id", id, sizeof id) == 0)) &&
-            all_digits(id) && cx_event_set_owner(ev, id) == 0)
+            cx_all_digits(id) && cx_event_set_owner(ev, id) == 0)
             return;
     }
 }
@@ -444,7 +434,7 @@ static void add_links(struct cx_event *ev, const struct cx_source *src, const cJ
 
     if (has_person)
         (void)cx_event_add_identity(ev, src, "pipedrive_person", pid);
-    if (cx_json_id(data, "deal_id", id, sizeof id) == 0 && all_digits(id))
+    if (cx_json_id(data, "deal_id", id, sizeof id) == 0 && cx_all_digits(id))
         (void)cx_event_add_identity(ev, src, "custom:pipedrive_deal", id);
     if (cx_json_id(data, "lead_id", id, sizeof id) == 0)
         (void)cx_event_add_identity(ev, src, "custom:pipedrive_lead", id);
@@ -482,7 +472,7 @@ static enum cx_result pipedrive_normalize(const struct cx_source *src, const str
         goto out;
     }
     if (cx_json_id(pe.data, "id", oid, sizeof oid) != 0 ||
-        (entity != PD_LEAD && !all_digits(oid))) {
+        (entity != PD_LEAD && !cx_all_digits(oid))) {
         cx_fail(err, "%s: %s without id", pe.id, pe.entity);
         goto out;
     }

@@ -232,7 +232,7 @@ static enum cx_result shopify_normalize(const struct cx_source *src, const struc
     enum cx_result rc = CX_NORM_POISON;
     struct cx_event *ev;
     cJSON *root;
-    int is_order, r, n;
+    int is_order, r;
     size_t n0 = out->n;
 
     (void)fetched; /* never enriched: the order carries everything */
@@ -267,8 +267,7 @@ static enum cx_result shopify_normalize(const struct cx_source *src, const struc
         goto out;
     }
     /* Signed ids only (see the top of the file). */
-    n = snprintf(ev->id, sizeof ev->id, "shopify:%s:%s", topic, is_order ? order_id : own_id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "shopify:%s:%s", topic, is_order ? order_id : own_id) != 0) {
         cx_fail(err, "shopify: event id too long");
         goto out;
     }
@@ -290,10 +289,7 @@ static enum cx_result shopify_normalize(const struct cx_source *src, const struc
     }
     rc = CX_NORM_OK;
 out:
-    if (rc != CX_NORM_OK)
-        out->n = n0;
-    cJSON_Delete(root);
-    return rc;
+    return cx_norm_end(rc, out, n0, NULL, root);
 }
 
 static const char *const keep[] = {"x-shopify-topic", "shopify-topic", NULL};

@@ -246,7 +246,6 @@ static void set_attrs(struct cx_event *ev, const struct stripe_fields *f, const 
 {
     char name[CX_TEXT_MAX];
     cJSON *o;
-    char *s;
 
     if (!f->name && strcmp(f->kind, "custom") != 0)
         return;
@@ -260,12 +259,8 @@ static void set_attrs(struct cx_event *ev, const struct stripe_fields *f, const 
     }
     if (strcmp(f->kind, "custom") == 0 && !cJSON_AddStringToObject(o, "stripe_type", type))
         goto out;
-    s = cJSON_PrintUnformatted(o);
-    if (s) {
-        if (strlen(s) < sizeof ev->attrs)
-            memcpy(ev->attrs, s, strlen(s) + 1);
-        cJSON_free(s);
-    }
+    /* Attributes that do not fit, or no memory to print them: the event goes without. */
+    (void)cx_event_put_attrs(ev, o);
 out:
     cJSON_Delete(o);
 }
@@ -297,7 +292,6 @@ static enum cx_result stripe_normalize(const struct cx_source *src, const struct
     const char *evt_id, *type;
     enum cx_result rc = CX_NORM_POISON;
     size_t i, n0 = out->n;
-    int n;
 
     root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
     if (!cJSON_IsObject(root)) {
@@ -331,8 +325,7 @@ static enum cx_result stripe_normalize(const struct cx_source *src, const struct
         cx_fail(err, "stripe %s: out of memory", evt_id);
         goto out;
     }
-    n = snprintf(ev->id, sizeof ev->id, "stripe:%s", evt_id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "stripe:%s", evt_id) != 0) {
         cx_fail(err, "stripe: event id too long");
         goto out;
     }
@@ -370,10 +363,7 @@ static enum cx_result stripe_normalize(const struct cx_source *src, const struct
     set_attrs(ev, &f, type);
     rc = CX_NORM_OK;
 out:
-    if (rc != CX_NORM_OK)
-        out->n = n0;
-    cJSON_Delete(root);
-    return rc;
+    return cx_norm_end(rc, out, n0, NULL, root);
 }
 
 const struct cx_connector cx_stripe = {

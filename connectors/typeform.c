@@ -201,7 +201,6 @@ static enum cx_result typeform_normalize(const struct cx_source *src, const stru
     cJSON *root;
     size_t n0 = out->n;
     int64_t at;
-    int n;
 
     memset(&attrs, 0, sizeof attrs);
     root = cx_json_parse(raw->body, raw->body_len, CX_JSON_MAX_DEPTH);
@@ -223,8 +222,7 @@ static enum cx_result typeform_normalize(const struct cx_source *src, const stru
     }
     if (cx_attrs_init(&attrs) != 0 || !(ev = cx_list_add(out, src, raw)))
         goto oom;
-    n = snprintf(ev->id, sizeof ev->id, "typeform:%s", event_id);
-    if (n < 0 || (size_t)n >= sizeof ev->id) {
+    if (cx_event_set_id(ev, "typeform:%s", event_id) != 0) {
         cx_fail(err, "typeform: event_id too long");
         goto out;
     }
@@ -242,11 +240,7 @@ static enum cx_result typeform_normalize(const struct cx_source *src, const stru
 oom:
     cx_fail(err, "typeform: out of memory");
 out:
-    if (rc != CX_NORM_OK)
-        out->n = n0;
-    cx_attrs_free(&attrs);
-    cJSON_Delete(root);
-    return rc;
+    return cx_norm_end(rc, out, n0, &attrs, root);
 }
 
 const struct cx_connector cx_typeform = {

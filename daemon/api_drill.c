@@ -104,6 +104,20 @@ static struct drill_item *drill_push(struct drill *d, int *rc)
     return it;
 }
 
+/* drill_push for a row that is a contact: its id is a copy of cid, and names the person. */
+static struct drill_item *drill_push_contact(struct drill *d, const char *cid, int *rc)
+{
+    struct drill_item *it = drill_push(d, rc);
+    if (!it)
+        return NULL;
+    if (!(it->id = strdup(cid))) {
+        *rc = -1;
+        return NULL;
+    }
+    it->cid = it->id;
+    return it;
+}
+
 /* ---- query ---- */
 
 static int parse_query(struct evhttp_request *req, struct cx_form *q)
@@ -415,6 +429,18 @@ static void drill_page(struct report_job *j)
     (void)report_job_eval(j, on_people, 1 + (int)d->count, argv, lens);
 }
 
+/* The rows are pushed (rc 0): the page; else the job fails, -2 with too many rows
+ * (`narrow` says how to ask for fewer), -1 out of memory. */
+static void drill_rows_done(struct report_job *j, int rc, const char *narrow)
+{
+    if (rc) {
+        report_job_fail(j, rc == -2 ? 422 : 503, rc == -2 ? "too_large" : "unavailable",
+                        rc == -2 ? narrow : "out of memory");
+        return;
+    }
+    drill_page(j);
+}
+
 /* ---- attribution ---- */
 
 static int attr_drill(struct report_job *j, const struct rp_contact *c)
@@ -460,24 +486,14 @@ static void funnel_drill_done(struct report_job *j)
         int64_t at;
         if (!rp_funnel_cell(&t->ent[e], j->funnel.activity, d->rank, d->lo, d->hi, &at))
             continue;
-        struct drill_item *it = drill_push(d, &rc);
+        struct drill_item *it = drill_push_contact(d, t->ids + t->off[e], &rc);
         if (!it)
             break;
-        if (!(it->id = strdup(t->ids + t->off[e]))) {
-            rc = -1;
-            break;
-        }
-        it->cid = it->id;
         it->t = at;
         it->lead_at = t->ent[e].at[2];
         d->n++;
     }
-    if (rc) {
-        report_job_fail(j, rc == -2 ? 422 : 503, rc == -2 ? "too_large" : "unavailable",
-                        rc == -2 ? "too many contacts: narrow the period" : "out of memory");
-        return;
-    }
-    drill_page(j);
+    drill_rows_done(j, rc, "too many contacts: narrow the period");
 }
 
 /* ---- SLA ---- */
@@ -489,26 +505,16 @@ static void sla_drill_done(struct report_job *j)
     const struct rp_sla_lead *l = rp_sla_leads(j->sla_acc, &n);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct drill_item *it = drill_push(d, &rc);
+        struct drill_item *it = drill_push_contact(d, l[i].contact, &rc);
         if (!it)
             break;
-        if (!(it->id = strdup(l[i].contact))) {
-            rc = -1;
-            break;
-        }
-        it->cid = it->id;
         it->t = it->lead_at = l[i].lead_at;
         it->status = l[i].status;
         it->seconds = l[i].seconds;
         it->response_at = l[i].response_at;
         d->n++;
     }
-    if (rc) {
-        report_job_fail(j, rc == -2 ? 422 : 503, rc == -2 ? "too_large" : "unavailable",
-                        rc == -2 ? "too many leads: narrow from/to" : "out of memory");
-        return;
-    }
-    drill_page(j);
+    drill_rows_done(j, rc, "too many leads: narrow from/to");
 }
 
 static void attr_drill_done(struct report_job *j)

@@ -83,6 +83,13 @@ static void finish(struct erase_job *job)
     job_free(job);
 }
 
+/* A step of the scan failed: the erasure answers now, marked incomplete. */
+static void finish_incomplete(struct erase_job *job)
+{
+    job->incomplete = 1;
+    finish(job);
+}
+
 /* The source an entry is normalized with: the configured one, the built-in ones, else a
  * stand-in of the entry's type (a source removed or retyped since: its dead letters are
  * still the person's). stand_in is the caller's storage. */
@@ -233,36 +240,35 @@ struct page_state {
     int full;
 };
 
+/* A page's removal answered: `ok`, n more removed (counted in *count) and on to the next
+ * page; else the erasure is incomplete and ends here. ps is freed. */
+static void page_removed(struct page_state *ps, int ok, long long n, long long *count)
+{
+    struct erase_job *job = ps->job;
+    int full = ps->full;
+    free(ps);
+    if (!ok) {
+        finish_incomplete(job);
+        return;
+    }
+    *count += n;
+    page_done(job, full);
+}
+
 static void on_raw_removed(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct page_state *ps = priv;
-    struct erase_job *job = ps->job;
-    int full = ps->full;
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
     (void)c;
-    free(ps);
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        job->incomplete = 1;
-        finish(job);
-        return;
-    }
-    job->queue_entries += r->integer;
-    page_done(job, full);
+    page_removed(ps, ok, ok ? r->integer : 0, &ps->job->queue_entries);
 }
 
 static void on_dead_removed(struct rq_client *c, const redisReply *r, void *priv)
 {
     struct page_state *ps = priv;
-    struct erase_job *job = ps->job;
-    int full = ps->full;
+    int ok = r && r->type == REDIS_REPLY_ARRAY;
     (void)c;
-    free(ps);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        job->incomplete = 1;
-        finish(job);
-        return;
-    }
-    job->dead_letters += (long long)r->elements;
-    page_done(job, full);
+    page_removed(ps, ok, ok ? (long long)r->elements : 0, &ps->job->dead_letters);
 }
 
 static void on_page(struct rq_client *c, const redisReply *r, void *priv)
@@ -270,8 +276,7 @@ static void on_page(struct rq_client *c, const redisReply *r, void *priv)
     struct erase_job *job = priv;
     (void)c;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        job->incomplete = 1;
-        finish(job);
+        finish_incomplete(job);
         return;
     }
     const char *ids[ERASE_PAGE];
@@ -310,8 +315,7 @@ static void on_page(struct rq_client *c, const redisReply *r, void *priv)
     }
     if (rc != 0) {
         free(ps);
-        job->incomplete = 1;
-        finish(job);
+        finish_incomplete(job);
     }
 }
 
@@ -319,8 +323,7 @@ static void scan_page(struct erase_job *job)
 {
     const char *stream = job->phase == PHASE_RAW ? JD_RAW_STREAM : JD_DEAD_STREAM;
     if (stream_range(job->jd->rq_api, stream, job->from, job->to, ERASE_PAGE, on_page, job) != 0) {
-        job->incomplete = 1;
-        finish(job);
+        finish_incomplete(job);
     }
 }
 
@@ -329,8 +332,7 @@ static void on_dead_last(struct rq_client *c, const redisReply *r, void *priv)
     struct erase_job *job = priv;
     (void)c;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        job->incomplete = 1;
-        finish(job);
+        finish_incomplete(job);
         return;
     }
     const char *id;
@@ -350,8 +352,7 @@ static void start_dead(struct erase_job *job)
     job->phase = PHASE_DEAD;
     snprintf(job->from, sizeof(job->from), "-");
     if (stream_last(job->jd->rq_api, JD_DEAD_STREAM, on_dead_last, job) != 0) {
-        job->incomplete = 1;
-        finish(job);
+        finish_incomplete(job);
     }
 }
 
@@ -407,8 +408,7 @@ static void on_erased(struct rq_client *c, const redisReply *r, void *priv)
     }
     if (!job->idents || job->incomplete) {
         /* The contact and its tombstones are gone already; only the scan cannot run. */
-        job->incomplete = 1;
-        finish(job);
+        finish_incomplete(job);
         return;
     }
     job->phase = PHASE_RAW;

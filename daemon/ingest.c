@@ -603,24 +603,8 @@ void ingest_handle_site_script(struct jd *jd, struct evhttp_request *req, const 
                     strncmp(query + 2, a->etag + 1, dl) == 0;
     evhttp_add_header(out, "Cache-Control",
                       versioned ? "public, max-age=31536000, immutable" : "public, max-age=3600");
-    evhttp_add_header(out, "ETag", a->etag);
     evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
-    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
-    if (inm && strcmp(inm, a->etag) == 0) {
-        http_send(req, 304, NULL);
-        return;
-    }
-    evhttp_add_header(out, "Content-Type", a->type);
-    struct evbuffer *b = evbuffer_new();
-    /* Static for the life of the process: no copy. */
-    if (!b || evbuffer_add_reference(b, a->data, a->len, NULL, NULL) != 0) {
-        if (b)
-            evbuffer_free(b);
-        http_reply_unavailable(jd, req, "out of memory");
-        return;
-    }
-    http_send(req, 200, b);
-    evbuffer_free(b);
+    ui_send_asset(jd, req, a);
 }
 
 static void on_queue_status(struct rq_client *c, const redisReply *r, void *priv)

@@ -299,6 +299,28 @@ static const struct ui_asset *find_asset(const char *name)
     return NULL;
 }
 
+void ui_send_asset(struct jd *jd, struct evhttp_request *req, const struct ui_asset *a)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "ETag", a->etag);
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    if (inm && strcmp(inm, a->etag) == 0) {
+        http_send(req, 304, NULL);
+        return;
+    }
+    evhttp_add_header(out, "Content-Type", a->type);
+    struct evbuffer *b = evbuffer_new();
+    /* The file is static for the life of the process: no copy. */
+    if (!b || evbuffer_add_reference(b, a->data, a->len, NULL, NULL) != 0) {
+        if (b)
+            evbuffer_free(b);
+        http_reply_unavailable(jd, req, "out of memory");
+        return;
+    }
+    http_send(req, 200, b);
+    evbuffer_free(b);
+}
+
 void ui_handle_static(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)jd;
@@ -320,21 +342,5 @@ void ui_handle_static(struct jd *jd, struct evhttp_request *req, const char *res
     evhttp_add_header(out, "Referrer-Policy", "no-referrer");
     evhttp_add_header(out, "X-Frame-Options", "DENY");
     evhttp_add_header(out, "Cache-Control", "no-cache");
-    evhttp_add_header(out, "ETag", a->etag);
-    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
-    if (inm && strcmp(inm, a->etag) == 0) {
-        http_send(req, 304, NULL);
-        return;
-    }
-    evhttp_add_header(out, "Content-Type", a->type);
-    struct evbuffer *b = evbuffer_new();
-    /* The file is static for the life of the process: no copy. */
-    if (!b || evbuffer_add_reference(b, a->data, a->len, NULL, NULL) != 0) {
-        if (b)
-            evbuffer_free(b);
-        http_reply_unavailable(jd, req, "out of memory");
-        return;
-    }
-    http_send(req, 200, b);
-    evbuffer_free(b);
+    ui_send_asset(jd, req, a);
 }

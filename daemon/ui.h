@@ -44,6 +44,11 @@ extern const size_t ui_nassets;
 extern const struct ui_asset site_assets[];
 extern const size_t site_nassets;
 
+/* Answers with embedded file a (ui_assets or site_assets) and its ETag: 304 when the
+ * request's If-None-Match names it, else 200 with its Content-Type. The caller has set
+ * the caching and security headers. */
+void ui_send_asset(struct jd *jd, struct evhttp_request *req, const struct ui_asset *a);
+
 struct ui *ui_new(void);
 void ui_free(struct ui *u);
 

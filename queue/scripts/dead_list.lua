@@ -1,7 +1,8 @@
 -- dead_list.lua: one slice of GET /v1/dead. Reads at most ARGV[3] dead letters of a range
 -- (or the ids given) and returns those of the source whose reason holds the substring,
 -- so a filtered list never holds Redis longer than one short XRANGE; the daemon chains
--- slices from the cursor. Read only. replay.lua takes the same selection arguments.
+-- slices from the cursor. Read only. replay.lua takes the same selection arguments (the
+-- selection, the filter and the cursor are the prelude's dead_* functions).
 --
 -- KEYS[1] dead-letter stream
 -- ARGV[1] first id (inclusive)   ARGV[2] last id (inclusive; '+' or later = the stream's last)
@@ -15,44 +16,15 @@
 -- ARGV[2] held to the stream's last id, so later slices do not run into entries added
 -- meanwhile.
 
--- Whether stream id a ("<ms>" or "<ms>-<seq>") comes after b ("<ms>-<seq>").
-local function later(a, b)
-    local am, as = string.match(a, '^(%d+)%-?(%d*)$')
-    local bm, bs = string.match(b, '^(%d+)%-(%d+)$')
-    if not am or not bm then return false end
-    am, bm = tonumber(am), tonumber(bm)
-    if am ~= bm then return am > bm end
-    return (as == '' and math.huge or tonumber(as)) > tonumber(bs)
-end
-local first, last, limit = ARGV[1], ARGV[2], tonumber(ARGV[4])
-local entries
-if #ARGV >= 9 then
-    -- An id given twice is read once (a replay must not add its entry twice).
-    entries = {}
-    local seen = {}
-    for i = 9, #ARGV do
-        if not seen[ARGV[i]] and string.match(ARGV[i], '^%d+%-%d+$') then
-            seen[ARGV[i]] = true
-            local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])[1]
-            if e then table.insert(entries, e) end
-        end
-    end
-else
-    local tail = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-    if not tail then return {'', '', 0, 0} end
-    if last == '+' or later(last, tail[1]) then last = tail[1] end
-    entries = redis.call('XRANGE', KEYS[1], first, last, 'COUNT', tonumber(ARGV[3]))
-end
+local limit = tonumber(ARGV[4])
+local entries, last = dead_slice(KEYS[1])
+if not entries then return {'', '', 0, 0} end
 local out, n, read = {'', last, 0, 0}, 0, 0
 for _, e in ipairs(entries) do
     read = read + 1
-    local f, source, reason = e[2], ARGV[7], ''
-    for k = 1, #f, 2 do
-        if f[k] == 'src' then source = f[k + 1] end
-        if f[k] == 'reason' then reason = f[k + 1] end
-    end
-    if (ARGV[5] == '' or source == ARGV[5]) and
-       (ARGV[6] == '' or string.find(reason, ARGV[6], 1, true)) then
+    local f = e[2]
+    local source, reason = dead_fields(f, ARGV[7])
+    if dead_selected(source, reason) then
         local fields = f
         if ARGV[8] ~= '1' then
             fields = {}
@@ -74,8 +46,6 @@ for _, e in ipairs(entries) do
         end
     end
 end
-if n < limit and #ARGV < 9 and #entries >= tonumber(ARGV[3]) then
-    out[1] = entries[#entries][1]
-end
+out[1] = dead_cursor(entries, n, limit, out[1])
 out[3], out[4] = read, n
 return out

@@ -95,3 +95,76 @@ local function live_contact(cid)
     return cid
 end
 
+
+-- ---- dead letters: what dead_list.lua, replay.lua and dead_discard.lua share ----
+
+-- Whether stream id a ("<ms>" or "<ms>-<seq>") comes after b ("<ms>-<seq>").
+local function later(a, b)
+    local am, as = string.match(a, '^(%d+)%-?(%d*)$')
+    local bm, bs = string.match(b, '^(%d+)%-(%d+)$')
+    if not am or not bm then return false end
+    am, bm = tonumber(am), tonumber(bm)
+    if am ~= bm then return am > bm end
+    return (as == '' and math.huge or tonumber(as)) > tonumber(bs)
+end
+
+-- One slice of a selection of the dead-letter stream `key` as dead_list.lua and replay.lua
+-- take it: ARGV[9..] the ids (each read once: a replay must not add an entry twice), else
+-- at most ARGV[3] entries from ARGV[1] to ARGV[2], whose end is held to the stream's last
+-- id. Returns the entries and that end; nil when the stream is empty.
+local function dead_slice(key)
+    local last = ARGV[2]
+    if #ARGV >= 9 then
+        local entries, seen = {}, {}
+        for i = 9, #ARGV do
+            if not seen[ARGV[i]] and string.match(ARGV[i], '^%d+%-%d+$') then
+                seen[ARGV[i]] = true
+                local e = redis.call('XRANGE', key, ARGV[i], ARGV[i])[1]
+                if e then table.insert(entries, e) end
+            end
+        end
+        return entries, last
+    end
+    local tail = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+    if not tail then return nil end
+    if last == '+' or later(last, tail[1]) then last = tail[1] end
+    return redis.call('XRANGE', key, ARGV[1], last, 'COUNT', tonumber(ARGV[3])), last
+end
+
+-- Where the next slice starts: `cursor` (the entry at which `limit` was reached, or ''),
+-- or after the last entry of a range slice that read its full ARGV[3] entries.
+local function dead_cursor(entries, n, limit, cursor)
+    if n < limit and #ARGV < 9 and #entries >= tonumber(ARGV[3]) then
+        return entries[#entries][1]
+    end
+    return cursor
+end
+
+-- A dead letter's fields f: its source (`none` when it names none), its reason ('' when
+-- none) and its size as dead.lua counted it (the field names and values).
+local function dead_fields(f, none)
+    local source, reason, bytes = none, '', 0
+    for k = 1, #f, 2 do
+        bytes = bytes + #f[k] + #f[k + 1]
+        if f[k] == 'src' then source = f[k + 1] end
+        if f[k] == 'reason' then reason = f[k + 1] end
+    end
+    return source, reason, bytes
+end
+
+-- Whether a dead letter's source and reason pass the filter ARGV[5] (source) and ARGV[6]
+-- (plain substring of the reason), '' = any.
+local function dead_selected(source, reason)
+    return (ARGV[5] == '' or source == ARGV[5]) and
+        (ARGV[6] == '' or string.find(reason, ARGV[6], 1, true) ~= nil)
+end
+
+-- Removes dead letter id from the stream `key` and stops counting its bytes against its
+-- source's cap (`counts` the bytes per source, `prefix` the per-source lists): an entry
+-- an operator added by hand was never counted and is not uncounted.
+local function dead_remove(key, counts, prefix, id, source, bytes)
+    redis.call('XDEL', key, id)
+    if redis.call('LREM', prefix .. source, 1, id .. ' ' .. bytes) == 1 then
+        redis.call('HINCRBY', counts, source, -bytes)
+    end
+end

@@ -260,26 +260,7 @@ const char *fake_api_base(const struct fake_api *fa)
 const char *fake_request_header(const struct fake_request *r, const char *name, char *out,
                                 size_t outlen)
 {
-    size_t n = strlen(name);
-    const char *p = r->headers;
-    while (*p) {
-        const char *eol = strstr(p, "\r\n");
-        size_t linelen = eol ? (size_t)(eol - p) : strlen(p);
-        if (linelen > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1;
-            const char *end = p + linelen;
-            while (v < end && (*v == ' ' || *v == '\t'))
-                v++;
-            while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-                end--;
-            snprintf(out, outlen, "%.*s", (int)(end - v), v);
-            return out;
-        }
-        p += linelen;
-        if (*p == '\r' && p[1] == '\n')
-            p += 2;
-    }
-    return NULL;
+    return jd_header_value(r->headers, name, out, outlen);
 }
 
 /* ---- serving ---- */

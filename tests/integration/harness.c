@@ -58,27 +58,31 @@ static void dump_all_logs(void)
     }
 }
 
-void jd_error(const char *file, int line, const char *fmt, ...)
+/* One failed check on stderr ("FAIL" or "FATAL", where, what), counted. */
+__attribute__((format(printf, 4, 0))) static void
+report_failure(const char *kind, const char *file, int line, const char *fmt, va_list ap)
 {
-    va_list ap;
-    fprintf(stderr, "FAIL %s:%d: ", file, line);
-    va_start(ap, fmt);
+    fprintf(stderr, "%s %s:%d: ", kind, file, line);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fputc('\n', stderr);
     fflush(stderr);
     failures++;
 }
 
+void jd_error(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_failure("FAIL", file, line, fmt, ap);
+    va_end(ap);
+}
+
 void jd_fatal(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "FATAL %s:%d: ", file, line);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report_failure("FATAL", file, line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    failures++;
     exit(1); /* the atexit handler dumps the logs and kills the children */
 }
 
@@ -726,6 +730,18 @@ long long jd_redis_int(redisContext *c, const char *cmd)
     return v;
 }
 
+long long jd_redis_pending(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "XPENDING jd:raw jd");
+    long long n = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER)
+        n = r->element[0]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
 const char *jd_binary(void)
 {
     const char *b = getenv("JD_BINARY");
@@ -772,6 +788,53 @@ void jd_daemon_config(struct jd_daemon *d, int redis_port, const char *extra)
             extra ? extra : "");
     if (fclose(f) != 0)
         jd_fatal(__FILE__, __LINE__, "write %s failed", d->conf);
+}
+
+/* The printf-formatted lines of a config addition, bounded (a test's few lines). */
+static void config_lines(char *out, size_t cap, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(out, cap, fmt, ap);
+    if (n < 0 || (size_t)n >= cap)
+        jd_fatal(__FILE__, __LINE__, "config lines longer than %zu bytes", cap - 1);
+}
+
+void jd_daemon_config_append(const struct jd_daemon *d, const char *fmt, ...)
+{
+    char lines[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    config_lines(lines, sizeof lines, fmt, ap);
+    va_end(ap);
+    FILE *f = fopen(d->conf, "a");
+    if (!f)
+        jd_fatal(__FILE__, __LINE__, "cannot append to %s: %s", d->conf, strerror(errno));
+    fputs(lines, f);
+    if (fclose(f) != 0)
+        jd_fatal(__FILE__, __LINE__, "write %s failed", d->conf);
+}
+
+void jd_daemon_config_stripe(const struct jd_daemon *d, const char *fmt, ...)
+{
+    static const char type_line[] = "type = stripe\n";
+    char lines[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    config_lines(lines, sizeof lines, fmt, ap);
+    va_end(ap);
+    char *conf = jd_slurp(d->conf);
+    if (!conf)
+        jd_fatal(__FILE__, __LINE__, "cannot read %s", d->conf);
+    char *at = strstr(conf, type_line);
+    if (!at)
+        jd_fatal(__FILE__, __LINE__, "no stripe source in the test config");
+    at += strlen(type_line);
+    FILE *f = fopen(d->conf, "w");
+    if (!f)
+        jd_fatal(__FILE__, __LINE__, "cannot rewrite %s: %s", d->conf, strerror(errno));
+    fprintf(f, "%.*s%s%s", (int)(at - conf), conf, lines, at);
+    if (fclose(f) != 0)
+        jd_fatal(__FILE__, __LINE__, "write %s failed", d->conf);
+    free(conf);
 }
 
 void jd_daemon_start(struct jd_daemon *d, int wait_ready)
@@ -1109,12 +1172,10 @@ int jd_http(struct jd_http *out, const char *method, const char *url, const char
     return rc == CURLE_OK ? 0 : -1;
 }
 
-const char *jd_http_header(const struct jd_http *h, const char *name, char *out, size_t outlen)
+const char *jd_header_value(const char *block, const char *name, char *out, size_t outlen)
 {
-    if (!h->hdrs)
-        return NULL;
     size_t n = strlen(name);
-    const char *p = h->hdrs;
+    const char *p = block;
     while (*p) {
         const char *eol = strchr(p, '\n');
         size_t linelen = eol ? (size_t)(eol - p) : strlen(p);
@@ -1123,7 +1184,7 @@ const char *jd_http_header(const struct jd_http *h, const char *name, char *out,
             const char *end = p + linelen;
             while (v < end && (*v == ' ' || *v == '\t'))
                 v++;
-            while (end > v && (end[-1] == '\r' || end[-1] == ' '))
+            while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
                 end--;
             snprintf(out, outlen, "%.*s", (int)(end - v), v);
             return out;
@@ -1133,6 +1194,11 @@ const char *jd_http_header(const struct jd_http *h, const char *name, char *out,
             p++;
     }
     return NULL;
+}
+
+const char *jd_http_header(const struct jd_http *h, const char *name, char *out, size_t outlen)
+{
+    return h->hdrs ? jd_header_value(h->hdrs, name, out, outlen) : NULL;
 }
 
 cJSON *jd_http_json(const struct jd_http *h)
@@ -1216,6 +1282,20 @@ char *jd_stripe_checkout_body(const char *prefix, int i)
     return b.p;
 }
 
+char *jd_stripe_events_page(const char *prefix, int first, int last, int more)
+{
+    struct jd_buf b = {0};
+    jd_buf_printf(&b, "{\"object\":\"list\",\"url\":\"/v1/events\",\"has_more\":%s,\"data\":[",
+                  more ? "true" : "false");
+    for (int i = first; i >= last; i--) {
+        char *ev = jd_stripe_checkout_body(prefix, i);
+        jd_buf_printf(&b, "%s%s", i == first ? "" : ",", ev);
+        free(ev);
+    }
+    jd_buf_printf(&b, "]}");
+    return b.p;
+}
+
 int jd_check_checkout_journeys(const struct jd_daemon *d, const char *prefix, int n,
                                const long *first_status)
 {
@@ -1257,27 +1337,41 @@ char *jd_slurp(const char *path)
     return b.p;
 }
 
+int jd_post_hook(const struct jd_daemon *d, const char *source, const char *const *headers,
+                 const char *body, struct jd_http *out)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/hooks/%s", d->base, source);
+    return jd_http(out, "POST", url, headers, body, strlen(body));
+}
+
+int jd_post_meta(const struct jd_daemon *d, const char *source, const char *secret,
+                 const char *body, struct jd_http *out)
+{
+    char hex[65], sig[128];
+    jd_hmac_hex(secret, body, strlen(body), hex);
+    snprintf(sig, sizeof sig, "X-Hub-Signature-256: sha256=%s", hex);
+    const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
+    return jd_post_hook(d, source, hdrs, body, out);
+}
+
 int jd_post_stripe(const struct jd_daemon *d, const char *body, struct jd_http *out)
 {
-    char sig[256], url[128];
-    size_t len = strlen(body);
-    jd_stripe_sig_header(sig, sizeof sig, JD_STRIPE_SECRET, jd_now_s(), body, len);
-    snprintf(url, sizeof url, "%s/hooks/stripe", d->base);
+    char sig[256];
+    jd_stripe_sig_header(sig, sizeof sig, JD_STRIPE_SECRET, jd_now_s(), body, strlen(body));
     const char *hdrs[] = {sig, "Content-Type: application/json; charset=utf-8",
                           "User-Agent: Stripe/1.0 (+https://stripe.com/docs/webhooks)", NULL};
-    return jd_http(out, "POST", url, hdrs, body, len);
+    return jd_post_hook(d, "stripe", hdrs, body, out);
 }
 
 int jd_post_form(const struct jd_daemon *d, const char *body, const char *content_type,
                  struct jd_http *out)
 {
-    char sig[256], url[128], ct[128];
-    size_t len = strlen(body);
-    jd_form_sig_header(sig, sizeof sig, JD_FORM_SECRET, body, len);
-    snprintf(url, sizeof url, "%s/hooks/site", d->base);
+    char sig[256], ct[128];
+    jd_form_sig_header(sig, sizeof sig, JD_FORM_SECRET, body, strlen(body));
     snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
     const char *hdrs[] = {sig, ct, NULL};
-    return jd_http(out, "POST", url, hdrs, body, len);
+    return jd_post_hook(d, "site", hdrs, body, out);
 }
 
 int jd_post_events(const struct jd_daemon *d, const char *body, struct jd_http *out)
@@ -1351,6 +1445,37 @@ cJSON *jd_journey(const struct jd_daemon *d, const char *key, const char *value,
                  h.body ? h.body : "");
     jd_http_free(&h);
     return j;
+}
+
+void jd_expect_str_at(const char *file, int line, const cJSON *obj, const char *path,
+                      const char *want, const char *ctx)
+{
+    const cJSON *it = jd_json_path(obj, path);
+    const char *got = cJSON_IsString(it) ? it->valuestring : NULL;
+    if (!got || strcmp(got, want) != 0)
+        jd_error(file, line, "%s: %s is %s%s%s, want \"%s\"", ctx, path, got ? "\"" : "",
+                 got ? got : "(missing or not a string)", got ? "\"" : "", want);
+}
+
+void jd_expect_int_at(const char *file, int line, const cJSON *obj, const char *path, int64_t want,
+                      const char *ctx)
+{
+    int ok;
+    int64_t got = jd_json_int(jd_json_path(obj, path), &ok);
+    if (!ok || got != want)
+        jd_error(file, line, "%s: %s is %s%" PRId64 ", want %" PRId64, ctx, path,
+                 ok ? "" : "(missing/not an integer) ", got, want);
+}
+
+void jd_expect_once_at(const char *file, int line, const struct jd_daemon *d, const char *email,
+                       const char *id)
+{
+    long st;
+    cJSON *j = jd_journey(d, "email", email, &st);
+    int n = j ? jd_count_event(j, id) : -1;
+    if (n != 1)
+        jd_error(file, line, "%s: want once in the journey (status %ld, %d)", id, st, n);
+    cJSON_Delete(j);
 }
 
 void jd_urlencode(const char *s, char *out, size_t outlen)

@@ -92,6 +92,8 @@ void jd_redis_kill(struct jd_redis *r, int sig);
 redisContext *jd_redis_connect(const struct jd_redis *r);
 /* Integer reply of a command without user data, or -1 on error. */
 long long jd_redis_int(redisContext *c, const char *cmd);
+/* Entries of jd:raw pending in the consumer group jd (XPENDING's summary), or -1. */
+long long jd_redis_pending(redisContext *c);
 
 struct jd_daemon {
     pid_t pid;
@@ -106,6 +108,14 @@ struct jd_daemon {
  * the [journeyd] section (may be NULL). claim_idle is 1s so retries come quickly, unless
  * `extra` sets it (a key may appear once). */
 void jd_daemon_config(struct jd_daemon *d, int redis_port, const char *extra);
+/* Appends printf-formatted lines (a section of their own) to d's configuration file, after
+ * jd_daemon_config; fatal when the file cannot be written. */
+void jd_daemon_config_append(const struct jd_daemon *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Adds printf-formatted key lines to the harness's own [source stripe], right after its
+ * type line (the API keys of a reconciliation or backfill test, say). */
+void jd_daemon_config_stripe(const struct jd_daemon *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Starts $JD_BINARY -c <conf> with stderr appended to d->log, and waits for /readyz 200
  * when wait_ready is set (fatal if it does not come, with the log tail). */
 void jd_daemon_start(struct jd_daemon *d, int wait_ready);
@@ -130,6 +140,9 @@ char *jd_stripe_checkout_body(const char *prefix, int i);
  * answer its sender got). Counts as failed checks; returns how many are not. */
 int jd_check_checkout_journeys(const struct jd_daemon *d, const char *prefix, int n,
                                const long *first_status);
+/* A page of Stripe's GET /v1/events answer holding jd_stripe_checkout_body(prefix, i) for i
+ * from first down to last (newest first, as Stripe lists). Free it. */
+char *jd_stripe_events_page(const char *prefix, int first, int last, int more);
 /* A raw TCP connection to the daemon (loopback, blocking, close-on-exec), for tests that
  * speak HTTP byte by byte or not at all; fatal when it cannot connect. */
 int jd_daemon_connect(const struct jd_daemon *d);
@@ -158,6 +171,9 @@ int jd_http(struct jd_http *out, const char *method, const char *url, const char
 /* Value of the last response's header `name` (case-insensitive), copied into out; NULL
  * when absent. */
 const char *jd_http_header(const struct jd_http *h, const char *name, char *out, size_t outlen);
+/* The same in a block of header lines ending in "\n" or "\r\n" (blanks around the value
+ * trimmed). */
+const char *jd_header_value(const char *block, const char *name, char *out, size_t outlen);
 /* Parses the body as JSON (NULL when it is not JSON). */
 cJSON *jd_http_json(const struct jd_http *h);
 /* 1 when the body is {"error": "<string>", "message": "<string>"} and, when code is not
@@ -174,6 +190,13 @@ void jd_stripe_sig_header(char *out, size_t outlen, const char *secret, int64_t 
 /* "X-Journeyd-Signature: sha256=<hex>". */
 void jd_form_sig_header(char *out, size_t outlen, const char *secret, const void *body, size_t len);
 
+/* POST base/hooks/<source> with these header lines (NULL-terminated) and body; as jd_http. */
+int jd_post_hook(const struct jd_daemon *d, const char *source, const char *const *headers,
+                 const char *body, struct jd_http *out);
+/* POST a JSON body to /hooks/<source> signed as Meta signs it: X-Hub-Signature-256 is
+ * "sha256=" and the hex HMAC-SHA256 of the raw body under the app secret. */
+int jd_post_meta(const struct jd_daemon *d, const char *source, const char *secret,
+                 const char *body, struct jd_http *out);
 /* Signed POST /hooks/stripe with the current time. */
 int jd_post_stripe(const struct jd_daemon *d, const char *body, struct jd_http *out);
 /* Signed POST /hooks/site; content_type e.g. "application/json". */
@@ -196,6 +219,21 @@ long jd_wait_drained(const struct jd_daemon *d, int timeout_s);
 /* GET /v1/journey?<key>=<urlencoded value>; returns the parsed answer or NULL (status in
  * *status). */
 cJSON *jd_journey(const struct jd_daemon *d, const char *key, const char *value, long *status);
+/* The string (integer) at path (jd_json_path) of obj equals want; a failure names ctx and
+ * is reported at the caller's line. */
+void jd_expect_str_at(const char *file, int line, const cJSON *obj, const char *path,
+                      const char *want, const char *ctx);
+void jd_expect_int_at(const char *file, int line, const cJSON *obj, const char *path, int64_t want,
+                      const char *ctx);
+#define JD_EXPECT_STR(obj, path, want, ctx)                                                        \
+    jd_expect_str_at(__FILE__, __LINE__, obj, path, want, ctx)
+#define JD_EXPECT_INT(obj, path, want, ctx)                                                        \
+    jd_expect_int_at(__FILE__, __LINE__, obj, path, want, ctx)
+/* Expects event `id` exactly once in the journey of the contact with this email (reported
+ * at the caller's line). */
+void jd_expect_once_at(const char *file, int line, const struct jd_daemon *d, const char *email,
+                       const char *id);
+#define JD_EXPECT_ONCE(d, email, id) jd_expect_once_at(__FILE__, __LINE__, d, email, id)
 
 /* Percent-encodes everything but unreserved characters into out (truncates safely). */
 void jd_urlencode(const char *s, char *out, size_t outlen);

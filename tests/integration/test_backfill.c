@@ -27,20 +27,6 @@ static struct jd_daemon daemon_;
 static struct fake_api *fake;
 static char prefix[32];
 
-static char *page(int first, int last, int more)
-{
-    struct jd_buf b = {0};
-    jd_buf_printf(&b, "{\"object\":\"list\",\"url\":\"/v1/events\",\"has_more\":%s,\"data\":[",
-                  more ? "true" : "false");
-    for (int i = first; i >= last; i--) {
-        char *ev = jd_stripe_checkout_body(prefix, i);
-        jd_buf_printf(&b, "%s%s", i == first ? "" : ",", ev);
-        free(ev);
-    }
-    jd_buf_printf(&b, "]}");
-    return b.p;
-}
-
 static long long reconciled(void)
 {
     return jd_metric(&daemon_, "journeyd_reconciled_total{source=\"stripe\"}");
@@ -86,17 +72,9 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    char *conf = jd_slurp(daemon_.conf);
-    JD_REQUIRE(conf, "cannot read %s", daemon_.conf);
-    char *at = strstr(conf, "type = stripe\n");
-    JD_REQUIRE(at, "no stripe source in the test config");
-    FILE *f = fopen(daemon_.conf, "w");
-    JD_REQUIRE(f, "cannot rewrite %s", daemon_.conf);
     /* No reconcile: a backfill needs only the token. */
-    fprintf(f, "%.*stype = stripe\napi_token = " API_TOKEN "\napi_base = %s\n%s", (int)(at - conf),
-            conf, fake_api_base(fake), at + strlen("type = stripe\n"));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
-    free(conf);
+    jd_daemon_config_stripe(&daemon_, "api_token = " API_TOKEN "\napi_base = %s\n",
+                            fake_api_base(fake));
     jd_daemon_start(&daemon_, 1);
     redisContext *rc = jd_redis_connect(&redis);
 
@@ -111,7 +89,7 @@ int main(void)
 
     /* Page 1 at once; page 2 not before the command is killed. */
     int r_events = fake_api_route(fake, "GET", "/v1/events?", FAKE_PREFIX);
-    char *p1 = page(5, 3, 1), *p2 = page(2, 0, 0);
+    char *p1 = jd_stripe_events_page(prefix, 5, 3, 1), *p2 = jd_stripe_events_page(prefix, 2, 0, 0);
     fake_api_reply(fake, r_events, 200, NULL, p1, 0);
     fake_api_reply(fake, r_events, 200, NULL, p2, 60000);
 
@@ -195,7 +173,7 @@ int main(void)
     JD_EXPECT(h.status == 400, "since=yesterday: want 400, got %ld", h.status);
     jd_http_free(&h);
     fake_api_clear_replies(fake, r_events);
-    char *p3 = page(6, 6, 0);
+    char *p3 = jd_stripe_events_page(prefix, 6, 6, 0);
     fake_api_reply(fake, r_events, 200, NULL, p3, 0);
     const char *ask = "{\"source\":\"stripe\",\"since\":\"30d\"}";
     jd_http(&h, "POST", url, hdrs, ask, strlen(ask));

@@ -27,13 +27,11 @@ static void start(void)
 {
     jd_redis_start(&redis_, NULL, 0);
     jd_daemon_config(&daemon_, redis_.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f, "\n[campaigns]\n"
-               "google:1001 = autumn_sale\n"
-               "meta:1001 = not_this_one\n"
-               "\n[source gads]\ntype = google_ads\nsecret = " GOOGLE_KEY "\n");
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[campaigns]\n"
+                            "google:1001 = autumn_sale\n"
+                            "meta:1001 = not_this_one\n"
+                            "\n[source gads]\ntype = google_ads\nsecret = " GOOGLE_KEY "\n");
     jd_daemon_start(&daemon_, 1);
 }
 
@@ -58,7 +56,7 @@ static void click(const char *email, const char *campaign, const char *at, const
 static void lead(const char *lead_id, const char *email, const char *campaign_id, const char *name,
                  const char *at)
 {
-    char body[1024], url[128], extra[128] = "";
+    char body[1024], extra[128] = "";
     if (name)
         snprintf(extra, sizeof extra, "\"campaign_name\":\"%s\",", name);
     snprintf(body, sizeof body,
@@ -68,10 +66,9 @@ static void lead(const char *lead_id, const char *email, const char *campaign_id
              "\"lead_submit_time\":\"%s\","
              "\"user_column_data\":[{\"column_id\":\"EMAIL\",\"string_value\":\"%s\"}]}",
              lead_id, campaign_id, extra, lead_id, at, email);
-    snprintf(url, sizeof url, "%s/hooks/gads", daemon_.base);
     const char *hdrs[] = {"Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "gads", hdrs, body, &h);
     JD_REQUIRE(h.status == 200, "lead %s: want 200, got %ld: %.200s", lead_id, h.status,
                h.body ? h.body : "");
     jd_http_free(&h);

@@ -101,22 +101,6 @@ static int64_t event_time(const cJSON *ev)
     return t;
 }
 
-static void expect_str(const cJSON *obj, const char *path, const char *want, const char *ctx)
-{
-    const cJSON *it = jd_json_path(obj, path);
-    const char *got = cJSON_IsString(it) ? it->valuestring : NULL;
-    JD_EXPECT(got && strcmp(got, want) == 0, "%s: %s is %s%s%s, want \"%s\"", ctx, path,
-              got ? "\"" : "", got ? got : "(missing or not a string)", got ? "\"" : "", want);
-}
-
-static void expect_int(const cJSON *obj, const char *path, int64_t want, const char *ctx)
-{
-    int ok;
-    int64_t got = jd_json_int(jd_json_path(obj, path), &ok);
-    JD_EXPECT(ok && got == want, "%s: %s is %s%" PRId64 ", want %" PRId64, ctx, path,
-              ok ? "" : "(missing/not an integer) ", got, want);
-}
-
 /* The revenue object must be exactly {"EUR": want}. */
 static void expect_revenue_eur(const cJSON *j, int64_t want, const char *ctx)
 {
@@ -124,7 +108,7 @@ static void expect_revenue_eur(const cJSON *j, int64_t want, const char *ctx)
     JD_EXPECT(cJSON_IsObject(rev) && cJSON_GetArraySize(rev) == 1,
               "%s: contact.revenue should be {\"EUR\": %" PRId64 "}, got %s", ctx, want,
               jd_json_brief(rev));
-    expect_int(j, "contact.revenue.EUR", want, ctx);
+    JD_EXPECT_INT(j, "contact.revenue.EUR", want, ctx);
 }
 
 /* contact + events, the parts that must not depend on how the contact was looked up. */
@@ -517,7 +501,7 @@ int main(void)
                cid ? cid : "(missing)");
     char contact_id[128];
     snprintf(contact_id, sizeof contact_id, "%s", cid);
-    expect_str(j, "contact.stage", "paid", "journey");
+    JD_EXPECT_STR(j, "contact.stage", "paid", "journey");
     expect_revenue_eur(j, amount, "journey");
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(contact, "identities");
     JD_EXPECT(jd_has_identity(ids, "anon", aid), "identities lack anon %s", aid);
@@ -541,8 +525,8 @@ int main(void)
     const char *e0id = jd_json_str(e0, "id");
     JD_EXPECT(e0id && strncmp(e0id, "click:", 6) == 0, "event 0 id is %s, want click:…",
               e0id ? e0id : "(missing)");
-    expect_str(e0, "kind", "click", "event 0");
-    expect_str(e0, "stage", "visit", "event 0");
+    JD_EXPECT_STR(e0, "kind", "click", "event 0");
+    JD_EXPECT_STR(e0, "stage", "visit", "event 0");
     int64_t t0 = event_time(e0);
     JD_EXPECT(t0 >= t_before - 2 && t0 <= t_after + 2,
               "click at %s is not its arrival time (between %" PRId64 " and %" PRId64 ")",
@@ -551,31 +535,31 @@ int main(void)
               "click event lacks the anon identity");
     JD_EXPECT(jd_has_identity(cJSON_GetObjectItemCaseSensitive(e0, "identities"), "gclid", gclid),
               "click event lacks the gclid identity");
-    expect_str(e0, "touch.source", "google", "click touch");
-    expect_str(e0, "touch.medium", "cpc", "click touch");
-    expect_str(e0, "touch.campaign", "spring", "click touch");
-    expect_str(e0, "touch.channel", "paid_search", "click touch");
-    expect_str(e0, "touch.click_ids.gclid", gclid, "click touch");
+    JD_EXPECT_STR(e0, "touch.source", "google", "click touch");
+    JD_EXPECT_STR(e0, "touch.medium", "cpc", "click touch");
+    JD_EXPECT_STR(e0, "touch.campaign", "spring", "click touch");
+    JD_EXPECT_STR(e0, "touch.channel", "paid_search", "click touch");
+    JD_EXPECT_STR(e0, "touch.click_ids.gclid", gclid, "click touch");
 
     /* Event 1: the form. */
     char want_id[128];
     snprintf(want_id, sizeof want_id, "form:site:%s", sub);
-    expect_str(e1, "id", want_id, "event 1");
-    expect_str(e1, "kind", "form", "event 1");
-    expect_str(e1, "stage", "lead", "event 1");
+    JD_EXPECT_STR(e1, "id", want_id, "event 1");
+    JD_EXPECT_STR(e1, "kind", "form", "event 1");
+    JD_EXPECT_STR(e1, "stage", "lead", "event 1");
     JD_EXPECT(event_time(e1) == T + 3600, "form at %s, want %s",
               jd_json_str(e1, "at") ? jd_json_str(e1, "at") : "(missing)", sat);
 
     /* Event 2: the payment. */
     snprintf(want_id, sizeof want_id, "stripe:%s", evt_cs);
-    expect_str(e2, "id", want_id, "event 2");
-    expect_str(e2, "kind", "payment", "event 2");
-    expect_str(e2, "stage", "paid", "event 2");
-    expect_str(e2, "type", "stripe", "event 2");
-    expect_str(e2, "source", "stripe", "event 2");
-    expect_int(e2, "amount.minor", amount, "event 2");
-    expect_str(e2, "amount.currency", "EUR", "event 2");
-    expect_str(e2, "payment_key", pi, "event 2");
+    JD_EXPECT_STR(e2, "id", want_id, "event 2");
+    JD_EXPECT_STR(e2, "kind", "payment", "event 2");
+    JD_EXPECT_STR(e2, "stage", "paid", "event 2");
+    JD_EXPECT_STR(e2, "type", "stripe", "event 2");
+    JD_EXPECT_STR(e2, "source", "stripe", "event 2");
+    JD_EXPECT_INT(e2, "amount.minor", amount, "event 2");
+    JD_EXPECT_STR(e2, "amount.currency", "EUR", "event 2");
+    JD_EXPECT_STR(e2, "payment_key", pi, "event 2");
     JD_EXPECT(event_time(e2) == T + 7200, "payment at %s, want T+2h",
               jd_json_str(e2, "at") ? jd_json_str(e2, "at") : "(missing)");
     JD_EXPECT(jd_has_identity(cJSON_GetObjectItemCaseSensitive(e2, "identities"), "email", email),
@@ -691,10 +675,10 @@ int main(void)
     JD_EXPECT(jd_count_event(j, want_id) == 1, "%s appears %d times after a redelivery, want once",
               want_id, jd_count_event(j, want_id));
     expect_revenue_eur(j, amount, "journey after payment_intent.succeeded (revenue counts once)");
-    expect_str(j, "contact.id", contact_id, "journey after payment_intent.succeeded");
+    JD_EXPECT_STR(j, "contact.id", contact_id, "journey after payment_intent.succeeded");
     const cJSON *e3 = event_at(j, 3);
-    expect_str(e3, "payment_key", pi, "payment_intent event");
-    expect_str(e3, "kind", "payment", "payment_intent event");
+    JD_EXPECT_STR(e3, "payment_key", pi, "payment_intent event");
+    JD_EXPECT_STR(e3, "kind", "payment", "payment_intent event");
     if (cJSON_GetObjectItemCaseSensitive(e3, "amount"))
         jd_note("NOTE: the second payment event of %s still carries an amount: %s", pi,
                 jd_json_brief(cJSON_GetObjectItemCaseSensitive(e3, "amount")));
@@ -750,7 +734,7 @@ int main(void)
         JD_EXPECT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(k, "events")) == 2,
                   "anon %s: want its 2 clicks, got %d events", aid2,
                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(k, "events")));
-        expect_str(k, "contact.stage", "visit", "anon visitor");
+        JD_EXPECT_STR(k, "contact.stage", "visit", "anon visitor");
         const char *kid = jd_json_str(cJSON_GetObjectItemCaseSensitive(k, "contact"), "id");
         JD_EXPECT(kid && strcmp(kid, contact_id) != 0,
                   "the second visitor was merged into the paying contact");

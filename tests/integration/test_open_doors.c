@@ -27,11 +27,9 @@ static void start(void)
 {
     jd_redis_start(&redis_, NULL, 0);
     jd_daemon_config(&daemon_, redis_.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f, "\n[source web]\ntype = form\nauth = origin\nallow_origins = example.com\n"
-               "thank_you_url = https://example.com/thanks\n");
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(
+        &daemon_, "\n[source web]\ntype = form\nauth = origin\nallow_origins = example.com\n"
+                  "thank_you_url = https://example.com/thanks\n");
     jd_daemon_start(&daemon_, 1);
 }
 
@@ -72,12 +70,10 @@ static void click(const char *aid, const char *gclid)
 /* A browser-posted form with a spoofed Origin: anyone can send it. */
 static void origin_form(const char *body)
 {
-    char url[128];
-    snprintf(url, sizeof url, "%s/hooks/web", daemon_.base);
     const char *hdrs[] = {"Origin: " WEB_ORIGIN, "Content-Type: application/x-www-form-urlencoded",
                           NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "web", hdrs, body, &h);
     JD_REQUIRE(h.status == 303, "origin form %s: want 303, got %ld", body, h.status);
     jd_http_free(&h);
 }

@@ -71,19 +71,15 @@ static void reply_graph(int route, const char *id, int delay_ms)
 /* POST /hooks/meta with one lead, signed the way Meta signs (X-Hub-Signature-256). */
 static void post_lead(const char *id, unsigned n)
 {
-    char body[1024], hex[65], sig[128], url[256];
+    char body[1024];
     snprintf(body, sizeof body,
              "{\"object\":\"page\",\"entry\":[{\"id\":\"153125381133\",\"time\":%" PRId64
              ",\"changes\":[{\"field\":\"leadgen\",\"value\":{\"leadgen_id\":%s,"
              "\"page_id\":153125381133,\"form_id\":555,\"adgroup_id\":239%s,"
              "\"ad_id\":238%s,\"created_time\":%" PRId64 "}}]}]}",
              t0_s + n, id, id, id, t0_s + n);
-    jd_hmac_hex(META_SECRET, body, strlen(body), hex);
-    snprintf(sig, sizeof sig, "X-Hub-Signature-256: sha256=%s", hex);
-    snprintf(url, sizeof url, "%s/hooks/meta", daemon_.base);
-    const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_meta(&daemon_, "meta", META_SECRET, body, &h);
     JD_REQUIRE(h.status == 200, "POST /hooks/meta (lead %s): want 200, got %ld (curl %d): %.300s",
                id, h.status, h.curl_code, h.body ? h.body : "");
     jd_http_free(&h);
@@ -157,13 +153,7 @@ static int find_dead(const char *needle, char *reason, size_t reasonlen)
 static long long pending_count(void)
 {
     redisContext *c = jd_redis_connect(&redis);
-    redisReply *r = redisCommand(c, "XPENDING jd:raw jd");
-    long long n = -1;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER)
-        n = r->element[0]->integer;
-    if (r)
-        freeReplyObject(r);
+    long long n = jd_redis_pending(c);
     redisFree(c);
     return n;
 }
@@ -450,17 +440,14 @@ int main(void)
                      "outbound_backoff = 100ms\n"
                      "outbound_max_transfers = 2\n"
                      "max_deliveries = 3\n");
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source meta]\n"
-            "type = meta_leads\n"
-            "secret = " META_SECRET "\n"
-            "verify_token = meatyhamhock\n"
-            "api_token = " META_TOKEN "\n"
-            "api_base = %s/v19.0\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source meta]\n"
+                            "type = meta_leads\n"
+                            "secret = " META_SECRET "\n"
+                            "verify_token = meatyhamhock\n"
+                            "api_token = " META_TOKEN "\n"
+                            "api_base = %s/v19.0\n",
+                            fake_api_base(fake));
     jd_daemon_start(&daemon_, 1);
 
     case_retry_after();

@@ -308,11 +308,8 @@ int main(void)
             break;
         JD_REQUIRE(jd_mono_ms() < deadline, "no \"msg=reloaded\" line after SIGHUP");
     }
-    FILE *f = fopen(d.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", d.conf);
-    fprintf(f, "\n[source extra]\ntype = stripe\nsecret = " JD_STRIPE_SECRET
-               ", whsec_wrong_secret_priv,\nsecrte = " JD_FORM_SECRET "\n");
-    JD_REQUIRE(fclose(f) == 0, "cannot write %s", d.conf);
+    jd_daemon_config_append(&d, "\n[source extra]\ntype = stripe\nsecret = " JD_STRIPE_SECRET
+                                ", whsec_wrong_secret_priv,\nsecrte = " JD_FORM_SECRET "\n");
     deadline = jd_mono_ms() + 15000;
     for (;;) {
         jd_daemon_signal(&d, SIGHUP);

@@ -143,22 +143,6 @@ static const cJSON *event_at(const cJSON *j, int i)
     return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "events"), i);
 }
 
-static void expect_str(const cJSON *obj, const char *path, const char *want, const char *ctx)
-{
-    const cJSON *it = jd_json_path(obj, path);
-    const char *got = cJSON_IsString(it) ? it->valuestring : NULL;
-    JD_EXPECT(got && strcmp(got, want) == 0, "%s: %s is %s%s%s, want \"%s\"", ctx, path,
-              got ? "\"" : "", got ? got : "(missing or not a string)", got ? "\"" : "", want);
-}
-
-static void expect_int(const cJSON *obj, const char *path, int64_t want, const char *ctx)
-{
-    int ok;
-    int64_t got = jd_json_int(jd_json_path(obj, path), &ok);
-    JD_EXPECT(ok && got == want, "%s: %s is %s%" PRId64 ", want %" PRId64, ctx, path,
-              ok ? "" : "(missing/not an integer) ", got, want);
-}
-
 static void expect_identity(const cJSON *idents, const char *type, const char *value,
                             const char *ctx)
 {
@@ -206,16 +190,14 @@ int main(void)
     jd_daemon_config(&daemon_, redis.port, NULL);
     snprintf(hs_public_url, sizeof hs_public_url, "http://127.0.0.1:%d/hooks/hubspot",
              daemon_.port);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET
-            "\nverify_token = " META_VERIFY "\napi_token = " META_TOKEN "\napi_base = %s/v19.0\n"
-            "\n[source hubspot]\ntype = hubspot\nsecret = " HS_SECRET "\npublic_url = %s\n"
-            "api_token = " HS_TOKEN "\napi_base = %s\n"
-            "\n[source calendly]\ntype = calendly\nsecret = " CALENDLY_KEY "\n",
-            fake_api_base(fake), hs_public_url, fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(
+        &daemon_,
+        "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET "\nverify_token = " META_VERIFY
+        "\napi_token = " META_TOKEN "\napi_base = %s/v19.0\n"
+        "\n[source hubspot]\ntype = hubspot\nsecret = " HS_SECRET "\npublic_url = %s\n"
+        "api_token = " HS_TOKEN "\napi_base = %s\n"
+        "\n[source calendly]\ntype = calendly\nsecret = " CALENDLY_KEY "\n",
+        fake_api_base(fake), hs_public_url, fake_api_base(fake));
     jd_daemon_start(&daemon_, 1);
 
     /* Ids unique per run; Meta's beyond 2^53 (kept as text end to end). */
@@ -457,9 +439,9 @@ int main(void)
         const char *id = jd_json_str(ev, "id");
         JD_EXPECT(id && strncmp(id, want[i].id_prefix, strlen(want[i].id_prefix)) == 0,
                   "%s: id is %s, want %s…", ctx, id ? id : "(none)", want[i].id_prefix);
-        expect_str(ev, "kind", want[i].kind, ctx);
-        expect_str(ev, "stage", want[i].stage, ctx);
-        expect_str(ev, "at", iso[want[i].at], ctx);
+        JD_EXPECT_STR(ev, "kind", want[i].kind, ctx);
+        JD_EXPECT_STR(ev, "stage", want[i].stage, ctx);
+        JD_EXPECT_STR(ev, "at", iso[want[i].at], ctx);
     }
     char id_meta[64], id_cal[256], id_stripe[80];
     snprintf(id_meta, sizeof id_meta, "meta_leads:%s", lead);
@@ -481,11 +463,11 @@ int main(void)
     expect_identity(emi, "email", EMAIL, "meta lead");
     expect_identity(emi, "phone", PHONE_E164, "meta lead");
     expect_identity(emi, "meta_lead", lead, "meta lead");
-    expect_str(em, "touch.platform", "meta", "meta lead");
-    expect_str(em, "touch.channel", "paid_social", "meta lead");
-    expect_str(em, "touch.campaign", CAMPAIGN, "meta lead");
-    expect_str(em, "touch.ad", AD_NAME, "meta lead");
-    expect_str(em, "attributes.full_name", "Giulia Rossi", "meta lead");
+    JD_EXPECT_STR(em, "touch.platform", "meta", "meta lead");
+    JD_EXPECT_STR(em, "touch.channel", "paid_social", "meta lead");
+    JD_EXPECT_STR(em, "touch.campaign", CAMPAIGN, "meta lead");
+    JD_EXPECT_STR(em, "touch.ad", AD_NAME, "meta lead");
+    JD_EXPECT_STR(em, "attributes.full_name", "Giulia Rossi", "meta lead");
     /* The CRM events: the contact look-up brought the email, the deal its contact. */
     const cJSON *ec = event_at(j, 1);
     expect_identity(cJSON_GetObjectItemCaseSensitive(ec, "identities"), "email", EMAIL,
@@ -496,21 +478,21 @@ int main(void)
     expect_identity(cJSON_GetObjectItemCaseSensitive(ed, "identities"), "hubspot_contact", contact,
                     "deal.propertyChange");
     const cJSON *ep = event_at(j, 6);
-    expect_int(ep, "amount.minor", AMOUNT, "payment");
-    expect_str(ep, "amount.currency", "EUR", "payment");
+    JD_EXPECT_INT(ep, "amount.minor", AMOUNT, "payment");
+    JD_EXPECT_STR(ep, "amount.currency", "EUR", "payment");
     const cJSON *t_meet = jd_json_path(event_at(j, 5), "touch");
     JD_EXPECT(!t_meet || cJSON_IsNull(t_meet),
               "the Calendly booking has a touch although it carries no utm: %s",
               jd_json_brief(t_meet));
 
     /* The contact. */
-    expect_str(j, "contact.stage", "paid", "contact");
+    JD_EXPECT_STR(j, "contact.stage", "paid", "contact");
     const cJSON *rev = jd_json_path(j, "contact.revenue");
     JD_EXPECT(cJSON_IsObject(rev) && cJSON_GetArraySize(rev) == 1,
               "contact.revenue should be {\"EUR\": %d}, got %s", AMOUNT, jd_json_brief(rev));
-    expect_int(j, "contact.revenue.EUR", AMOUNT, "contact");
-    expect_str(j, "contact.first_seen", iso[0], "contact");
-    expect_str(j, "contact.last_seen", iso[6], "contact");
+    JD_EXPECT_INT(j, "contact.revenue.EUR", AMOUNT, "contact");
+    JD_EXPECT_STR(j, "contact.first_seen", iso[0], "contact");
+    JD_EXPECT_STR(j, "contact.last_seen", iso[6], "contact");
     const cJSON *ids = jd_json_path(j, "contact.identities");
     expect_identity(ids, "email", EMAIL, "contact");
     expect_identity(ids, "phone", PHONE_E164, "contact");

@@ -24,21 +24,6 @@ static struct jd_daemon daemon_;
 static struct fake_api *fake;
 static char prefix[32];
 
-/* A page of the Stripe list answer holding events first..last (newest first). */
-static char *page(int first, int last, int more)
-{
-    struct jd_buf b = {0};
-    jd_buf_printf(&b, "{\"object\":\"list\",\"url\":\"/v1/events\",\"has_more\":%s,\"data\":[",
-                  more ? "true" : "false");
-    for (int i = first; i >= last; i--) {
-        char *ev = jd_stripe_checkout_body(prefix, i);
-        jd_buf_printf(&b, "%s%s", i == first ? "" : ",", ev);
-        free(ev);
-    }
-    jd_buf_printf(&b, "]}");
-    return b.p;
-}
-
 static long long metric_src(const char *name)
 {
     char series[128];
@@ -58,12 +43,11 @@ static void wait_hits(int route, size_t n, int timeout_s)
 static void post_stripe(int i, const char *secret, long want)
 {
     char *body = jd_stripe_checkout_body(prefix, i);
-    char sig[256], url[128];
+    char sig[256];
     jd_stripe_sig_header(sig, sizeof sig, secret, jd_now_s(), body, strlen(body));
-    snprintf(url, sizeof url, "%s/hooks/stripe", daemon_.base);
     const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "stripe", hdrs, body, &h);
     JD_EXPECT(h.status == want, "webhook %d: want %ld, got %ld", i, want, h.status);
     jd_http_free(&h);
     free(body);
@@ -102,20 +86,12 @@ int main(void)
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
     /* The harness's [source stripe] gains the API keys. */
-    char *conf = jd_slurp(daemon_.conf);
-    JD_REQUIRE(conf, "cannot read %s", daemon_.conf);
-    char *at = strstr(conf, "type = stripe\n");
-    JD_REQUIRE(at, "no stripe source in the test config");
-    FILE *f = fopen(daemon_.conf, "w");
-    JD_REQUIRE(f, "cannot rewrite %s", daemon_.conf);
-    fprintf(f, "%.*stype = stripe\napi_token = " API_TOKEN "\napi_base = %s\nreconcile = 2s\n%s",
-            (int)(at - conf), conf, fake_api_base(fake), at + strlen("type = stripe\n"));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
-    free(conf);
+    jd_daemon_config_stripe(&daemon_, "api_token = " API_TOKEN "\napi_base = %s\nreconcile = 2s\n",
+                            fake_api_base(fake));
 
     /* Page 1 (events 5, 4, 3) comes late, so the webhook of event 5 is applied first. */
     int r_events = fake_api_route(fake, "GET", "/v1/events?", FAKE_PREFIX);
-    char *p1 = page(5, 3, 1), *p2 = page(2, 0, 0);
+    char *p1 = jd_stripe_events_page(prefix, 5, 3, 1), *p2 = jd_stripe_events_page(prefix, 2, 0, 0);
     fake_api_reply(fake, r_events, 200, NULL, p1, 3000);
     fake_api_reply(fake, r_events, 200, NULL, p2, 0);
     fake_api_reply(fake, r_events, 200, NULL,

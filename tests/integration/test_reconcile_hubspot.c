@@ -32,7 +32,7 @@ static void post_hook(const char *body)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char sig[160], url[128];
+    char sig[160];
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     JD_REQUIRE(ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
                    EVP_DigestUpdate(ctx, HS_SECRET, strlen(HS_SECRET)) == 1 &&
@@ -43,11 +43,10 @@ static void post_hook(const char *body)
     int n = snprintf(sig, sizeof sig, "X-HubSpot-Signature: ");
     for (unsigned i = 0; i < mdlen; i++)
         n += snprintf(sig + n, sizeof sig - (size_t)n, "%02x", md[i]);
-    snprintf(url, sizeof url, "%s/hooks/hubspot", daemon_.base);
     const char *hdrs[] = {sig, "X-HubSpot-Signature-Version: v1", "Content-Type: application/json",
                           NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "hubspot", hdrs, body, &h);
     JD_EXPECT(h.status == 200, "webhook: want 200, got %ld (%s)", h.status, h.body);
     jd_http_free(&h);
 }
@@ -56,15 +55,6 @@ static long long metric(const char *series)
 {
     long long v = jd_metric(&daemon_, series);
     return v < 0 ? 0 : v;
-}
-
-static void expect_once(const char *email, const char *id)
-{
-    long st;
-    cJSON *j = jd_journey(&daemon_, "email", email, &st);
-    JD_EXPECT(j && jd_count_event(j, id) == 1, "%s: want once in the journey (status %ld, %d)", id,
-              st, j ? jd_count_event(j, id) : -1);
-    cJSON_Delete(j);
 }
 
 int main(void)
@@ -79,13 +69,10 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source hubspot]\ntype = hubspot\nsecret = " HS_SECRET "\napi_token = " HS_TOKEN
-            "\napi_base = %s\nreconcile = 2s\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source hubspot]\ntype = hubspot\nsecret = " HS_SECRET
+                            "\napi_token = " HS_TOKEN "\napi_base = %s\nreconcile = 2s\n",
+                            fake_api_base(fake));
 
     /* The searches (the contacts' first page late, so the creation webhook goes first),
      * then the look-ups of the contact and of the deal. */
@@ -156,13 +143,13 @@ int main(void)
     JD_EXPECT(metric(reconciled) == 3, "%s: want 3, got %lld", reconciled, metric(reconciled));
     char id[128];
     snprintf(id, sizeof id, "hubspot:contact:%" PRIu64 ":created", contact);
-    expect_once(email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "hubspot:contact:%" PRIu64 ":lifecyclestage:opportunity", contact);
-    expect_once(email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "hubspot:deal:%" PRIu64 ":created", deal);
-    expect_once(email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "hubspot:deal:%" PRIu64 ":dealstage:closedwon", deal);
-    expect_once(email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     long st;
     cJSON *j = jd_journey(&daemon_, "email", email, &st);
     const cJSON *stage = jd_json_path(j, "contact.stage");

@@ -27,18 +27,14 @@ static char leads[4][32];
 
 static void post_meta_webhook(int i, const char *form)
 {
-    char body[1024], hex[65], sig[128], url[128];
+    char body[1024];
     snprintf(body, sizeof body,
              "{\"object\":\"page\",\"entry\":[{\"id\":\"153125381133\",\"time\":%" PRId64
              ",\"changes\":[{\"field\":\"leadgen\",\"value\":{\"leadgen_id\":%s,"
              "\"page_id\":153125381133,\"form_id\":%s,\"created_time\":%" PRId64 "}}]}]}",
              jd_now_s(), leads[i], form, jd_now_s() - 3600 + i);
-    jd_hmac_hex(META_SECRET, body, strlen(body), hex);
-    snprintf(sig, sizeof sig, "X-Hub-Signature-256: sha256=%s", hex);
-    snprintf(url, sizeof url, "%s/hooks/meta", daemon_.base);
-    const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_meta(&daemon_, "meta", META_SECRET, body, &h);
     JD_EXPECT(h.status == 200, "Meta webhook of lead %d: want 200, got %ld", i, h.status);
     jd_http_free(&h);
 }
@@ -81,14 +77,12 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET
-            "\nverify_token = " META_VERIFY "\napi_token = " META_TOKEN "\napi_base = %s/v19.0\n"
-            "forms = " FORM_A ", " FORM_B "\nreconcile = 2s\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET
+                            "\nverify_token = " META_VERIFY "\napi_token = " META_TOKEN
+                            "\napi_base = %s/v19.0\n"
+                            "forms = " FORM_A ", " FORM_B "\nreconcile = 2s\n",
+                            fake_api_base(fake));
 
     /* The lead look-ups, as for a webhook. */
     char path[256], body[2048];

@@ -36,11 +36,9 @@ static void iso(int64_t s, char out[32])
 
 static void post_hook(const char *body)
 {
-    char url[128];
-    snprintf(url, sizeof url, "%s/hooks/pd", daemon_.base);
     const char *hdrs[] = {PD_AUTH, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "pd", hdrs, body, &h);
     JD_EXPECT(h.status == 200, "webhook: want 200, got %ld (%s)", h.status, h.body);
     jd_http_free(&h);
 }
@@ -49,15 +47,6 @@ static long long metric(const char *series)
 {
     long long v = jd_metric(&daemon_, series);
     return v < 0 ? 0 : v;
-}
-
-static void expect_once(const char *email, const char *id)
-{
-    long st;
-    cJSON *j = jd_journey(&daemon_, "email", email, &st);
-    JD_EXPECT(j && jd_count_event(j, id) == 1, "%s: want once in the journey (status %ld, %d)", id,
-              st, j ? jd_count_event(j, id) : -1);
-    cJSON_Delete(j);
 }
 
 int main(void)
@@ -76,14 +65,12 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source pd]\ntype = pipedrive\nusername = pd-hooks\npassword = "
-            "pipedrive_test_password_0123\napi_token = " PD_TOKEN "\napi_base = %s\n"
-            "reconcile = 2s\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source pd]\ntype = pipedrive\nusername = pd-hooks\npassword = "
+                            "pipedrive_test_password_0123\napi_token = " PD_TOKEN
+                            "\napi_base = %s\n"
+                            "reconcile = 2s\n",
+                            fake_api_base(fake));
 
     /* The lists: the person (created, then changed) and its deal (opened, then won). The
      * first persons page comes late, so the creation webhook is applied first. */
@@ -146,13 +133,13 @@ int main(void)
     JD_EXPECT(metric(reconciled) == 3, "%s: want 3, got %lld", reconciled, metric(reconciled));
     char id[96];
     snprintf(id, sizeof id, "pipedrive:person:%" PRIu64 ":created", person);
-    expect_once(email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "pipedrive:person:%" PRIu64 ":%" PRId64, person, now - 3600);
-    expect_once(email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "pipedrive:deal:%" PRIu64 ":created", deal);
-    expect_once(email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     snprintf(id, sizeof id, "pipedrive:deal:%" PRIu64 ":%" PRId64, deal, now - 600);
-    expect_once(email, id);
+    JD_EXPECT_ONCE(&daemon_, email, id);
     long st;
     cJSON *j = jd_journey(&daemon_, "email", email, &st);
     const cJSON *stage = jd_json_path(j, "contact.stage");

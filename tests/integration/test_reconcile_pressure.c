@@ -30,20 +30,13 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, "max_queue = 8\n");
-    char *conf = jd_slurp(daemon_.conf);
-    JD_REQUIRE(conf, "cannot read %s", daemon_.conf);
-    char *at = strstr(conf, "type = stripe\n");
-    JD_REQUIRE(at, "no stripe source in the test config");
-    FILE *f = fopen(daemon_.conf, "w");
-    JD_REQUIRE(f, "cannot rewrite %s", daemon_.conf);
-    fprintf(f,
-            "%.*stype = stripe\napi_token = " API_TOKEN "\napi_base = %s\nreconcile = 1s\n%s"
-            "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET
-            "\nverify_token = verify-token-123\napi_token = " META_TOKEN "\napi_base = %s/v19.0\n",
-            (int)(at - conf), conf, fake_api_base(fake), at + strlen("type = stripe\n"),
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
-    free(conf);
+    jd_daemon_config_stripe(&daemon_, "api_token = " API_TOKEN "\napi_base = %s\nreconcile = 1s\n",
+                            fake_api_base(fake));
+    jd_daemon_config_append(&daemon_,
+                            "\n[source meta]\ntype = meta_leads\nsecret = " META_SECRET
+                            "\nverify_token = verify-token-123\napi_token = " META_TOKEN
+                            "\napi_base = %s/v19.0\n",
+                            fake_api_base(fake));
 
     int r_events = fake_api_route(fake, "GET", "/v1/events?", FAKE_PREFIX);
     fake_api_reply(fake, r_events, 200, NULL,
@@ -66,18 +59,13 @@ int main(void)
     JD_REQUIRE(fake_api_hits(fake, r_events) >= 1, "no reconcile walk at start");
 
     /* Hold the worker on the look-up, then queue four webhooks behind it. */
-    char hex[65], sig[128], url[128];
     snprintf(body, sizeof body,
              "{\"object\":\"page\",\"entry\":[{\"id\":\"1\",\"time\":%" PRId64
              ",\"changes\":[{\"field\":\"leadgen\",\"value\":{\"leadgen_id\":%s,"
              "\"form_id\":1,\"created_time\":%" PRId64 "}}]}]}",
              jd_now_s(), lead, jd_now_s());
-    jd_hmac_hex(META_SECRET, body, strlen(body), hex);
-    snprintf(sig, sizeof sig, "X-Hub-Signature-256: sha256=%s", hex);
-    snprintf(url, sizeof url, "%s/hooks/meta", daemon_.base);
-    const char *hdrs[] = {sig, "Content-Type: application/json", NULL};
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_meta(&daemon_, "meta", META_SECRET, body, &h);
     JD_REQUIRE(h.status == 200, "the Meta webhook: want 200, got %ld", h.status);
     jd_http_free(&h);
     end = jd_mono_ms() + 5000;

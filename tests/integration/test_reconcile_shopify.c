@@ -34,13 +34,10 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source shop]\ntype = shopify\nsecret = " SHOP_SECRET "\napi_token = " SHOP_TOKEN
-            "\napi_base = %s\nreconcile = 2s\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source shop]\ntype = shopify\nsecret = " SHOP_SECRET
+                            "\napi_token = " SHOP_TOKEN "\napi_base = %s\nreconcile = 2s\n",
+                            fake_api_base(fake));
 
     int r_orders = fake_api_route(fake, "GET", "/admin/api/", FAKE_PREFIX);
     char body[4096];

@@ -73,7 +73,7 @@ static void fake_person(long person, const char *who)
 static void post_activity(const char *action, long id, int done, int previous_done, long owner,
                           long person, int64_t at_s, const char *event_uuid)
 {
-    char at[32], prev[96], body[1024], url[128], cred[128], b64[192], auth[256];
+    char at[32], prev[96], body[1024], cred[128], b64[192], auth[256];
     jd_rfc3339(at_s, at, sizeof at);
     if (previous_done < 0)
         snprintf(prev, sizeof prev, "null");
@@ -94,9 +94,8 @@ static void post_activity(const char *action, long id, int done, int previous_do
     EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, n);
     snprintf(auth, sizeof auth, "Authorization: Basic %s", b64);
     const char *hdrs[] = {auth, "Content-Type: application/json", NULL};
-    snprintf(url, sizeof url, "%s/hooks/pipedrive", daemon_.base);
     struct jd_http h;
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "pipedrive", hdrs, body, &h);
     JD_EXPECT(h.status == 200, "POST /hooks/pipedrive (%s): %ld %.200s", event_uuid, h.status,
               h.body ? h.body : "");
     jd_http_free(&h);
@@ -142,13 +141,10 @@ int main(void)
     struct jd_redis redis;
     jd_redis_start(&redis, NULL, 0);
     jd_daemon_config(&daemon_, redis.port, NULL);
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f,
-            "\n[source pipedrive]\ntype = pipedrive\nusername = " PD_USER "\npassword = " PD_PASS
-            "\napi_token = " PD_TOKEN "\napi_base = %s\n",
-            fake_api_base(fake));
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(&daemon_,
+                            "\n[source pipedrive]\ntype = pipedrive\nusername = " PD_USER
+                            "\npassword = " PD_PASS "\napi_token = " PD_TOKEN "\napi_base = %s\n",
+                            fake_api_base(fake));
     jd_daemon_start(&daemon_, 1);
 
     snprintf(sfx, sizeof sfx, "%016" PRIx64, jd_rand());

@@ -197,13 +197,7 @@ static void redis_counts(const struct jd_redis *redis, long long *xlen, long lon
     redisContext *c = jd_redis_connect(redis);
     *xlen = jd_redis_int(c, "XLEN jd:raw");
     *dead = jd_redis_int(c, "XLEN jd:dead");
-    redisReply *r = redisCommand(c, "XPENDING jd:raw jd");
-    *pending = -1;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER)
-        *pending = r->element[0]->integer;
-    if (r)
-        freeReplyObject(r);
+    *pending = jd_redis_pending(c);
     redisFree(c);
 }
 

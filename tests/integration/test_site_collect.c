@@ -31,11 +31,9 @@ static void start(void)
     jd_daemon_config(&daemon_, redis_.port,
                      "collect_allow = example.com, shop.example:8443\n"
                      "collect_rate = 5\n");
-    FILE *f = fopen(daemon_.conf, "a");
-    JD_REQUIRE(f, "cannot append to %s", daemon_.conf);
-    fprintf(f, "\n[source web]\ntype = form\nauth = origin\nallow_origins = example.com\n"
-               "thank_you_url = https://example.com/thanks\n");
-    JD_REQUIRE(fclose(f) == 0, "write %s failed", daemon_.conf);
+    jd_daemon_config_append(
+        &daemon_, "\n[source web]\ntype = form\nauth = origin\nallow_origins = example.com\n"
+                  "thank_you_url = https://example.com/thanks\n");
     jd_daemon_start(&daemon_, 1);
 }
 
@@ -297,11 +295,9 @@ static void test_tracking_template(void)
               "the landing view: want 200");
     char body[256];
     snprintf(body, sizeof body, "email=lea%%40example.com&jd_aid=%s&gclid=G_track_1", AID_D);
-    char url[128];
-    snprintf(url, sizeof url, "%s/hooks/web", daemon_.base);
     const char *hdrs[] = {"Origin: " ORIGIN, "Content-Type: application/x-www-form-urlencoded",
                           NULL};
-    jd_http(&h, "POST", url, hdrs, body, strlen(body));
+    jd_post_hook(&daemon_, "web", hdrs, body, &h);
     JD_EXPECT(h.status == 303, "the browser form: want 303, got %ld", h.status);
     jd_http_free(&h);
     jd_wait_drained(&daemon_, 60);

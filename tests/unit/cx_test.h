@@ -64,6 +64,8 @@ struct cx_test_norm {
     struct cx_source src;
     struct cx_raw raw;
     struct cx_event_list list;
+    struct cx_fetch_list need; /* what a connector that reads back asks for */
+    struct cx_fetched fetched; /* the answers a test hands back (cx_test_norm_fetch) */
     struct cx_err err;
     unsigned char *owned; /* a fixture body read for the call */
 };
@@ -92,11 +94,139 @@ static inline enum cx_result cx_test_norm_run(struct cx_test_norm *n)
         ->normalize(&n->src, &n->raw, NULL, &n->list, NULL, &n->err);
 }
 
+/* Makes the fixture tests/data/<dir>/<name> the raw record's body (freed with n). */
+static inline void cx_test_norm_load(struct cx_test_norm *n, const char *dir, const char *name)
+{
+    size_t len;
+
+    free(n->owned);
+    n->owned = cx_test_slurp(dir, name, &len);
+    n->raw.body = n->owned;
+    n->raw.body_len = len;
+}
+
+/* A normalize call of a connector that reads back (HubSpot, Pipedrive, Meta): it may ask
+ * for fetches in n->need, and gets `fetched` (NULL: nothing fetched yet) as the answers.
+ * The list, the asks and the error start empty, so a test may run the same n again. */
+static inline enum cx_result cx_test_norm_fetch(struct cx_test_norm *n,
+                                                const struct cx_fetched *fetched)
+{
+    cx_list_free(&n->list);
+    cx_list_init(&n->list);
+    memset(&n->need, 0, sizeof n->need);
+    memset(&n->err, 0, sizeof n->err);
+    return cx_test_connector(n->src.type)
+        ->normalize(&n->src, &n->raw, fetched, &n->list, &n->need, &n->err);
+}
+
+/* Sets answer i of f (status, body of len bytes) and counts it in f->n. */
+static inline void cx_test_answer(struct cx_fetched *f, size_t i, int status, const void *body,
+                                  size_t len)
+{
+    assert_true(i < CX_MAX_FETCHES);
+    f->v[i].status = status;
+    f->v[i].body = body;
+    f->v[i].len = len;
+    if (f->n < i + 1)
+        f->n = i + 1;
+}
+
+/* Where a connector's tests feed normalize from: the connector and the source's name, the
+ * raw record's stream id and arrival time, and the folder of its fixtures under
+ * tests/data. */
+struct cx_test_feed {
+    const char *type, *source;
+    const char *stream_id;
+    int64_t received_ms;
+    const char *dir;
+};
+
+static inline void cx_test_norm_feed(struct cx_test_norm *n, const struct cx_test_feed *f,
+                                     const void *body, size_t len)
+{
+    cx_test_norm_init(n, f->type, f->source, f->stream_id, f->received_ms, body, len);
+}
+
+/* cx_test_norm_feed with the fixture tests/data/<f->dir>/<name> as the body. */
+static inline void cx_test_norm_feed_file(struct cx_test_norm *n, const struct cx_test_feed *f,
+                                          const char *name)
+{
+    cx_test_norm_feed(n, f, NULL, 0);
+    cx_test_norm_load(n, f->dir, name);
+}
+
+static inline enum cx_result cx_test_normalize(struct cx_test_norm *n, const struct cx_test_feed *f,
+                                               const void *body, size_t len)
+{
+    cx_test_norm_feed(n, f, body, len);
+    return cx_test_norm_run(n);
+}
+
+static inline enum cx_result cx_test_normalize_str(struct cx_test_norm *n,
+                                                   const struct cx_test_feed *f, const char *body)
+{
+    return cx_test_normalize(n, f, body, strlen(body));
+}
+
+/* The fixture tests/data/<f->dir>/<name>, normalized (n owns the body). */
+static inline enum cx_result cx_test_normalize_file(struct cx_test_norm *n,
+                                                    const struct cx_test_feed *f, const char *name)
+{
+    cx_test_norm_feed_file(n, f, name);
+    return cx_test_norm_run(n);
+}
+
+/* A source of connector `type` named `name` with the given secrets, nothing else set. */
+static inline void cx_test_source_init(struct cx_source *src, const char *type, const char *name,
+                                       const char *const *secrets, size_t nsecrets)
+{
+    memset(src, 0, sizeof *src);
+    src->name = name;
+    src->type = type;
+    assert_true(nsecrets <= CX_MAX_SECRETS);
+    for (size_t i = 0; i < nsecrets; i++)
+        src->secrets[i] = secrets[i];
+    src->nsecrets = nsecrets;
+}
+
+/* One verify call: a request with these headers and body to src at now_ms. */
+static inline enum cx_verdict cx_test_verify(const struct cx_source *src, const char *method,
+                                             const struct cx_header *h, size_t nheaders,
+                                             const void *body, size_t len, int64_t now_ms)
+{
+    struct cx_input in;
+    struct cx_reply reply;
+    struct cx_err err;
+
+    memset(&in, 0, sizeof in);
+    memset(&err, 0, sizeof err);
+    in.method = method;
+    in.headers = h;
+    in.nheaders = nheaders;
+    in.body = body;
+    in.body_len = len;
+    in.now_ms = now_ms;
+    return cx_test_connector(src->type)->verify(src, &in, &reply, &err);
+}
+
 static inline void cx_test_norm_free(struct cx_test_norm *n)
 {
     cx_list_free(&n->list);
     free(n->owned);
     n->owned = NULL;
+}
+
+/* Row `row` of a table of bodies normalize turns away: it answered rc, the result wanted,
+ * left no event behind, and said msg (when msg is set). */
+static inline void cx_test_expect_refused(const struct cx_test_norm *n, size_t row,
+                                          enum cx_result rc, enum cx_result want, const char *msg)
+{
+    if (rc != want)
+        fail_msg("row %zu: got %d, want %d (%s)", row, (int)rc, (int)want, n->err.msg);
+    if (n->list.n != 0)
+        fail_msg("row %zu: %zu events left in the list", row, n->list.n);
+    if (msg && strcmp(n->err.msg, msg) != 0)
+        fail_msg("row %zu: message \"%s\", want \"%s\"", row, n->err.msg, msg);
 }
 
 /* The event's identities equal the (type, value) pairs in tv, in order (n = 2 × pairs). */

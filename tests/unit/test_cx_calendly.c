@@ -19,45 +19,16 @@
 #include "common.h"
 #include "connector.h"
 
-static unsigned char *slurp(const char *name, size_t *len)
-{
-    return cx_test_slurp("calendly", name, len);
-}
-
-static const struct cx_connector *calendly(void)
-{
-    const struct cx_connector *c = cx_lookup("calendly");
-
-    assert_non_null(c);
-    return c;
-}
-
 static enum cx_verdict verify(const char *const *secrets, size_t nsecrets, int64_t tolerance_s,
                               const char *header, const void *body, size_t len, int64_t now_s)
 {
     struct cx_source src;
-    struct cx_input in;
     struct cx_header h[2] = {{"Content-Type", "application/json"},
                              {"Calendly-Webhook-Signature", header}};
-    struct cx_reply reply;
-    struct cx_err err;
-    size_t i;
 
-    memset(&src, 0, sizeof src);
-    memset(&in, 0, sizeof in);
-    src.name = "calendly";
-    src.type = "calendly";
-    for (i = 0; i < nsecrets; i++)
-        src.secrets[i] = secrets[i];
-    src.nsecrets = nsecrets;
+    cx_test_source_init(&src, "calendly", "calendly", secrets, nsecrets);
     src.tolerance_s = tolerance_s;
-    in.method = "POST";
-    in.headers = h;
-    in.nheaders = header ? 2 : 1;
-    in.body = body;
-    in.body_len = len;
-    in.now_ms = now_s * 1000;
-    return calendly()->verify(&src, &in, &reply, &err);
+    return cx_test_verify(&src, "POST", h, header ? 2 : 1, body, len, now_s * 1000);
 }
 
 /* D1 (vectors.md; derived, computed with Python hmac and openssl, not from Calendly). */
@@ -205,32 +176,21 @@ static void test_verify_body_check(void **state)
     in.body = (const unsigned char *)rows[N_ELEMS(rows) - 1].body;
     in.body_len = 1;
     in.now_ms = 1700000001000;
-    assert_int_equal(calendly()->verify(&src, &in, &reply, &err), CX_BAD_REQUEST);
+    assert_int_equal(cx_test_connector("calendly")->verify(&src, &in, &reply, &err),
+                     CX_BAD_REQUEST);
 }
 
 /* ---- normalize ---- */
 
-static enum cx_result normalize_bytes(struct cx_test_norm *n, const void *body, size_t len,
-                                      const char *stages)
-{
-    cx_test_norm_init(n, "calendly", "calendly-sales", "1790932503000-0", 1790990000000, body, len);
-    n->src.stages = stages;
-    return cx_test_norm_run(n);
-}
+static const struct cx_test_feed feed = {"calendly", "calendly-sales", "1790932503000-0",
+                                         1790990000000, "calendly"};
 
+/* A fixture under a source that maps event types to stages (NULL: none). */
 static enum cx_result normalize_file(struct cx_test_norm *n, const char *name, const char *stages)
 {
-    size_t len;
-    unsigned char *body = slurp(name, &len);
-    enum cx_result rc = normalize_bytes(n, body, len, stages);
-
-    n->owned = body;
-    return rc;
-}
-
-static enum cx_result normalize_str(struct cx_test_norm *n, const char *body)
-{
-    return normalize_bytes(n, body, strlen(body), NULL);
+    cx_test_norm_feed_file(n, &feed, name);
+    n->src.stages = stages;
+    return cx_test_norm_run(n);
 }
 
 #define INVITEE                                                                                    \
@@ -337,25 +297,28 @@ static void test_norm_times(void **state)
 
     (void)state;
     /* created without payload.created_at: the envelope's created_at, else arrival */
-    assert_int_equal(normalize_str(&n,
-                                   "{\"event\":\"invitee.created\",\"created_at\":"
-                                   "\"2026-10-02T09:15:03.000000Z\",\"payload\":{\"uri\":\"u1\"}}"),
-                     CX_NORM_OK);
+    assert_int_equal(
+        cx_test_normalize_str(&n, &feed,
+                              "{\"event\":\"invitee.created\",\"created_at\":"
+                              "\"2026-10-02T09:15:03.000000Z\",\"payload\":{\"uri\":\"u1\"}}"),
+        CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1790932503000);
     assert_string_equal(n.list.v[0].id, "calendly:u1");
     assert_int_equal(n.list.v[0].nidentities, 0);
     assert_int_equal(n.list.v[0].has_touch, 0);
     assert_string_equal(n.list.v[0].attrs, "");
     cx_test_norm_free(&n);
-    assert_int_equal(normalize_str(&n, "{\"event\":\"invitee.created\",\"payload\":{\"uri\":"
-                                       "\"u1\",\"created_at\":\"yesterday\"}}"),
+    assert_int_equal(cx_test_normalize_str(&n, &feed,
+                                           "{\"event\":\"invitee.created\",\"payload\":{\"uri\":"
+                                           "\"u1\",\"created_at\":\"yesterday\"}}"),
                      CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1790990000000);
     cx_test_norm_free(&n);
     /* canceled without cancellation: payload.updated_at; rescheduled is marked */
-    assert_int_equal(normalize_str(&n, "{\"event\":\"invitee.canceled\",\"payload\":{\"uri\":"
-                                       "\"u1\",\"rescheduled\":true,\"updated_at\":"
-                                       "\"2026-10-03T18:40:10.902+02:00\"}}"),
+    assert_int_equal(cx_test_normalize_str(&n, &feed,
+                                           "{\"event\":\"invitee.canceled\",\"payload\":{\"uri\":"
+                                           "\"u1\",\"rescheduled\":true,\"updated_at\":"
+                                           "\"2026-10-03T18:40:10.902+02:00\"}}"),
                      CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1791045610902);
     assert_string_equal(n.list.v[0].id, "calendly:u1:canceled");
@@ -392,13 +355,8 @@ static void test_norm_skip_and_poison(void **state)
     snprintf(long_uri, sizeof long_uri,
              "{\"event\":\"invitee.canceled\",\"payload\":{\"uri\":\"https://%0180d\"}}", 1);
     for (i = 0; i < N_ELEMS(rows); i++) {
-        enum cx_result rc = normalize_str(&n, rows[i].body);
-        if (rc != rows[i].want)
-            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left in the list", i, n.list.n);
-        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
+        enum cx_result rc = cx_test_normalize_str(&n, &feed, rows[i].body);
+        cx_test_expect_refused(&n, i, rc, rows[i].want, rows[i].msg);
         cx_test_norm_free(&n);
     }
 }

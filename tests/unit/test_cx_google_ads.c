@@ -19,43 +19,14 @@
 #include "common.h"
 #include "connector.h"
 
-static unsigned char *slurp(const char *name, size_t *len)
-{
-    return cx_test_slurp("google_ads", name, len);
-}
-
-static const struct cx_connector *google(void)
-{
-    const struct cx_connector *c = cx_lookup("google_ads");
-
-    assert_non_null(c);
-    return c;
-}
-
 static enum cx_verdict verify(const char *const *secrets, size_t nsecrets, const char *method,
                               const void *body, size_t len)
 {
     struct cx_source src;
-    struct cx_input in;
     struct cx_header h[1] = {{"Content-Type", "application/json"}};
-    struct cx_reply reply;
-    struct cx_err err;
-    size_t i;
 
-    memset(&src, 0, sizeof src);
-    memset(&in, 0, sizeof in);
-    src.name = "google-leads";
-    src.type = "google_ads";
-    for (i = 0; i < nsecrets; i++)
-        src.secrets[i] = secrets[i];
-    src.nsecrets = nsecrets;
-    in.method = method;
-    in.headers = h;
-    in.nheaders = 1;
-    in.body = body;
-    in.body_len = len;
-    in.now_ms = 1700000000000;
-    return google()->verify(&src, &in, &reply, &err);
+    cx_test_source_init(&src, "google_ads", "google-leads", secrets, nsecrets);
+    return cx_test_verify(&src, method, h, 1, body, len, 1700000000000);
 }
 
 /* The key set on the form in Google's sample (lead_form_docs_sample_production.json). */
@@ -70,7 +41,8 @@ static void test_docs_sample_verify(void **state)
     static const char *const rotated[] = {"old-key", DOCS_KEY};
     static const char *const empty[] = {""};
     size_t len;
-    unsigned char *body = slurp("lead_form_docs_sample_production.json", &len);
+    unsigned char *body =
+        cx_test_slurp("google_ads", "lead_form_docs_sample_production.json", &len);
     char *tampered;
 
     (void)state;
@@ -139,26 +111,8 @@ static void test_verify_shapes(void **state)
 
 /* ---- normalize ---- */
 
-static enum cx_result normalize_bytes(struct cx_test_norm *n, const void *body, size_t len)
-{
-    cx_test_norm_init(n, "google_ads", "google-leads", "1790856000000-0", 1790900000000, body, len);
-    return cx_test_norm_run(n);
-}
-
-static enum cx_result normalize_file(struct cx_test_norm *n, const char *name)
-{
-    size_t len;
-    unsigned char *body = slurp(name, &len);
-    enum cx_result rc = normalize_bytes(n, body, len);
-
-    n->owned = body;
-    return rc;
-}
-
-static enum cx_result normalize_str(struct cx_test_norm *n, const char *body)
-{
-    return normalize_bytes(n, body, strlen(body));
-}
+static const struct cx_test_feed feed = {"google_ads", "google-leads", "1790856000000-0",
+                                         1790900000000, "google_ads"};
 
 #define DOCS_LEAD                                                                                  \
     "Cj0KCQjwit_8BRCoARIsAIx3Rj7g-AeL6z35IWb6VYiZUygtTfwD3hDlgSGmY-XTTlK3lfV1wcuIwIAaAmMxEALw_wcB"
@@ -171,7 +125,8 @@ static void test_norm_docs_sample(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    assert_int_equal(normalize_file(&n, "lead_form_docs_sample_production.json"), CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_file(&n, &feed, "lead_form_docs_sample_production.json"),
+                     CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "google_ads:" DOCS_LEAD);
@@ -217,7 +172,7 @@ static void test_norm_composed_full(void **state)
     char *json;
 
     (void)state;
-    assert_int_equal(normalize_file(&n, "lead_form_composed_full.json"), CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_file(&n, &feed, "lead_form_composed_full.json"), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_int_equal(ev->at_ms, 1790856000000); /* lead_submit_time 2026-10-01T12:00:00Z */
@@ -265,7 +220,7 @@ static void test_norm_submit_time(void **state)
     for (i = 0; i < N_ELEMS(rows); i++) {
         snprintf(body, sizeof body, "{\"lead_id\":\"L%zu\",\"google_key\":\"k\"%s}", i,
                  rows[i].field);
-        assert_int_equal(normalize_str(&n, body), CX_NORM_OK);
+        assert_int_equal(cx_test_normalize_str(&n, &feed, body), CX_NORM_OK);
         if (n.list.v[0].at_ms != rows[i].want)
             fail_msg("row %zu: at %lld, want %lld", i, (long long)n.list.v[0].at_ms,
                      (long long)rows[i].want);
@@ -283,15 +238,16 @@ static void test_norm_shapes(void **state)
     /* campaign_name wins over campaign_id when present; WORK_EMAIL is an email; columns
      * without a value, or with neither id nor name, are dropped; is_test false is not
      * marked; no gcl_id means no click id. */
-    assert_int_equal(
-        normalize_str(&n, "{\"lead_id\":\"L7\",\"campaign_id\":55,\"campaign_name\":\"Brand IT\","
-                          "\"creative_id\":\"777\",\"is_test\":false,\"user_column_data\":["
-                          "{\"column_id\":\"WORK_EMAIL\",\"string_value\":\"Ops@Example.com\"},"
-                          "{\"column_id\":\"CITY\"},{\"string_value\":\"orphan\"},"
-                          "{\"column_id\":\"FIRST_NAME\",\"string_value\":\"Ada\"},"
-                          "{\"column_id\":\"LAST_NAME\",\"string_value\":\"Lovelace\"},"
-                          "{\"column_id\":\"PHONE_NUMBER\",\"string_value\":\"12\"}]}"),
-        CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_str(
+                         &n, &feed,
+                         "{\"lead_id\":\"L7\",\"campaign_id\":55,\"campaign_name\":\"Brand IT\","
+                         "\"creative_id\":\"777\",\"is_test\":false,\"user_column_data\":["
+                         "{\"column_id\":\"WORK_EMAIL\",\"string_value\":\"Ops@Example.com\"},"
+                         "{\"column_id\":\"CITY\"},{\"string_value\":\"orphan\"},"
+                         "{\"column_id\":\"FIRST_NAME\",\"string_value\":\"Ada\"},"
+                         "{\"column_id\":\"LAST_NAME\",\"string_value\":\"Lovelace\"},"
+                         "{\"column_id\":\"PHONE_NUMBER\",\"string_value\":\"12\"}]}"),
+                     CX_NORM_OK);
     ev = &n.list.v[0];
     cx_test_expect_identities(ev, ids, N_ELEMS(ids)); /* "12" is no phone number */
     assert_string_equal(ev->touch.campaign, "Brand IT");
@@ -362,12 +318,8 @@ static void test_norm_poison(void **state)
     (void)state;
     snprintf(long_id, sizeof long_id, "{\"lead_id\":\"%0200d\"}", 7);
     for (i = 0; i < N_ELEMS(rows); i++) {
-        if (normalize_str(&n, rows[i].body) != CX_NORM_POISON)
-            fail_msg("row %zu: not poison", i);
-        if (strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left", i, n.list.n);
+        cx_test_expect_refused(&n, i, cx_test_normalize_str(&n, &feed, rows[i].body),
+                               CX_NORM_POISON, rows[i].msg);
         cx_test_norm_free(&n);
     }
 }

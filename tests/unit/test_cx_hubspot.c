@@ -21,11 +21,6 @@
 
 extern const struct cx_connector cx_hubspot;
 
-static unsigned char *slurp(const char *name, size_t *len)
-{
-    return cx_test_slurp("hubspot", name, len);
-}
-
 /* ---- verify ---- */
 
 #define SECRET "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
@@ -55,16 +50,11 @@ static enum cx_verdict verify(const struct req *r)
     struct cx_header h[5];
     struct cx_reply reply;
     struct cx_err err;
-    size_t i, n = 0;
+    size_t n = 0;
 
-    memset(&src, 0, sizeof src);
+    cx_test_source_init(&src, "hubspot", "hubspot", r->secrets, r->nsecrets);
     memset(&in, 0, sizeof in);
     memset(&err, 0, sizeof err);
-    src.name = "hubspot";
-    src.type = "hubspot";
-    for (i = 0; i < r->nsecrets; i++)
-        src.secrets[i] = r->secrets[i];
-    src.nsecrets = r->nsecrets;
     src.tolerance_s = r->tolerance_s;
     src.public_url = r->public_url;
     src.legacy_signatures = r->legacy_signatures;
@@ -187,7 +177,7 @@ static void test_node_sdk_and_derived_vectors(void **state)
     static const char *const rotated[] = {"zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz", SECRET};
     struct req r;
     size_t len;
-    unsigned char *body = slurp("sdk_nodejs_v1_test_body.json", &len);
+    unsigned char *body = cx_test_slurp("hubspot", "sdk_nodejs_v1_test_body.json", &len);
     unsigned char *tampered = malloc(len);
 
     (void)state;
@@ -320,7 +310,7 @@ static void test_legacy_signatures_need_consent(void **state)
 {
     struct req r;
     size_t len;
-    unsigned char *body = slurp("sdk_nodejs_v1_test_body.json", &len);
+    unsigned char *body = cx_test_slurp("hubspot", "sdk_nodejs_v1_test_body.json", &len);
 
     (void)state;
     req_init(&r, body, len, NULL, JD_TS);
@@ -445,59 +435,18 @@ static void test_verify_body_must_be_array(void **state)
 
 /* ---- normalization ---- */
 
-struct norm {
-    struct cx_source src;
-    struct cx_raw raw;
-    struct cx_event_list list;
-    struct cx_fetch_list need;
-    struct cx_fetched fetched;
-    struct cx_err err;
-    unsigned char *owned;
-};
-
-static void norm_init(struct norm *n, const void *body, size_t len)
-{
-    memset(n, 0, sizeof *n);
-    n->src.name = "hubspot-crm";
-    n->src.type = "hubspot";
-    n->src.default_country_code = "39";
-    n->raw.source = "hubspot-crm";
-    n->raw.stream_id = "1790856000000-0";
-    n->raw.received_ms = 1790900000000;
-    n->raw.body = body;
-    n->raw.body_len = len;
-    cx_list_init(&n->list);
-}
-
-static enum cx_result run(struct norm *n, int with_answers)
-{
-    cx_list_free(&n->list);
-    cx_list_init(&n->list);
-    memset(&n->need, 0, sizeof n->need);
-    memset(&n->err, 0, sizeof n->err);
-    return cx_hubspot.normalize(&n->src, &n->raw, with_answers ? &n->fetched : NULL, &n->list,
-                                &n->need, &n->err);
-}
-
-static void norm_free(struct norm *n)
-{
-    cx_list_free(&n->list);
-    free(n->owned);
-    n->owned = NULL;
-}
+static const struct cx_test_feed feed = {"hubspot", "hubspot-crm", "1790856000000-0", 1790900000000,
+                                         "hubspot"};
 
 static void test_norm_node_sdk_body(void **state)
 {
     static const char *const ids[] = {"hubspot_contact", "123"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
-    size_t len;
-    unsigned char *body = slurp("sdk_nodejs_v1_test_body.json", &len);
 
     (void)state;
-    norm_init(&n, body, len);
-    n.owned = body;
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed_file(&n, &feed, "sdk_nodejs_v1_test_body.json");
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "hubspot:contact:123:created"); /* keyed on the object */
@@ -515,22 +464,19 @@ static void test_norm_node_sdk_body(void **state)
     assert_string_equal(ev->attrs,
                         "{\"hubspot_event\":\"contact.creation\",\"change_source\":\"CRM\"}");
     assert_int_equal(n.need.n, 0); /* no api_token: no look-ups */
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_legacy_docs_sample(void **state)
 {
     static const char *const ids0[] = {"hubspot_contact", "1246965"};
     static const char *const ids1[] = {"hubspot_contact", "1246978"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
-    size_t len;
-    unsigned char *body = slurp("webhooks_legacy_docs_sample.json", &len);
 
     (void)state;
-    norm_init(&n, body, len);
-    n.owned = body;
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed_file(&n, &feed, "webhooks_legacy_docs_sample.json");
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, 2);
     ev = &n.list.v[0];
     /* eventType (the legacy name of subscriptionType); "subscriber" has no default */
@@ -549,10 +495,10 @@ static void test_norm_legacy_docs_sample(void **state)
     cx_test_expect_identities(ev, ids1, N_ELEMS(ids1));
     /* an override maps subscriber */
     n.src.stages = "subscriber:lead, 7:qualified";
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_string_equal(n.list.v[0].kind, "stage_change");
     assert_string_equal(n.list.v[0].stage, "lead");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 /* One contact.propertyChange or deal.propertyChange element. */
@@ -609,15 +555,15 @@ static void test_norm_stage_mapping(void **state)
         {"deal.propertyChange", "amount", "1500", NULL, "custom", ""},
     };
     char body[1024];
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
     for (i = 0; i < N_ELEMS(rows); i++) {
         one_change(body, sizeof body, rows[i].type, rows[i].prop, rows[i].value);
-        norm_init(&n, body, strlen(body));
+        cx_test_norm_feed(&n, &feed, body, strlen(body));
         n.src.stages = rows[i].stages;
-        if (run(&n, 0) != CX_NORM_OK || n.list.n != 1)
+        if (cx_test_norm_fetch(&n, NULL) != CX_NORM_OK || n.list.n != 1)
             fail_msg("row %zu: not normalized (%s)", i, n.err.msg);
         if (strcmp(n.list.v[0].kind, rows[i].kind) != 0 ||
             strcmp(n.list.v[0].stage, rows[i].stage) != 0)
@@ -635,7 +581,7 @@ static void test_norm_stage_mapping(void **state)
             assert_string_equal(n.list.v[0].id, want);
         } else
             assert_string_equal(n.list.v[0].id, "hubspot:62515:99:7:1790856000000");
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
 }
 
@@ -645,31 +591,31 @@ static void test_norm_identity_properties_and_deals(void **state)
     static const char *const phone_ids[] = {"hubspot_contact", "555", "phone", "+390212345678"};
     static const char *const deal_ids[] = {"custom:hubspot_deal", "555"};
     char body[1024];
-    struct norm n;
+    struct cx_test_norm n;
 
     (void)state;
     one_change(body, sizeof body, "contact.propertyChange", "email", " Giulia@Example.IT");
-    norm_init(&n, body, strlen(body));
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed(&n, &feed, body, strlen(body));
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     cx_test_expect_identities(&n.list.v[0], email_ids, N_ELEMS(email_ids));
-    norm_free(&n);
+    cx_test_norm_free(&n);
     one_change(body, sizeof body, "contact.propertyChange", "mobilephone", "02 1234 5678");
-    norm_init(&n, body, strlen(body));
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed(&n, &feed, body, strlen(body));
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     cx_test_expect_identities(&n.list.v[0], phone_ids, N_ELEMS(phone_ids));
-    norm_free(&n);
+    cx_test_norm_free(&n);
     /* A deal without a look-up: its own id ties its events together; a new deal whose
      * stage is unknown is an opportunity. */
     snprintf(body, sizeof body,
              "[{\"eventId\":8,\"subscriptionId\":100,\"portalId\":62515,\"occurredAt\":"
              "1790856000000,\"subscriptionType\":\"deal.creation\",\"objectId\":555}]");
-    norm_init(&n, body, strlen(body));
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed(&n, &feed, body, strlen(body));
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_string_equal(n.list.v[0].kind, "stage_change");
     assert_string_equal(n.list.v[0].stage, "opportunity");
     cx_test_expect_identities(&n.list.v[0], deal_ids, N_ELEMS(deal_ids));
     assert_int_equal(n.list.v[0].has_amount, 0);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_big_ids_exact(void **state)
@@ -680,16 +626,16 @@ static void test_norm_big_ids_exact(void **state)
         "\"portalId\":9007199254740995,\"occurredAt\":1790856000123,"
         "\"subscriptionType\":\"contact.propertyChange\",\"propertyName\":\"firstname\","
         "\"propertyValue\":\"Giulia\",\"objectId\":12345678901234567891}]";
-    struct norm n;
+    struct cx_test_norm n;
 
     (void)state;
-    norm_init(&n, body, strlen(body));
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed(&n, &feed, body, strlen(body));
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_string_equal(n.list.v[0].id, "hubspot:9007199254740995:18446744073709551615:"
                                         "9007199254740993:1790856000123");
     assert_string_equal(n.list.v[0].identities[0].value, "12345678901234567891");
     assert_int_equal(n.list.v[0].at_ms, 1790856000123);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_skip_and_poison(void **state)
@@ -731,21 +677,16 @@ static void test_norm_skip_and_poison(void **state)
          "\"subscriptionType\":\"contact.creation\",\"objectId\":5}]",
          CX_NORM_POISON, "hubspot event 0: missing or invalid occurredAt"},
     };
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
     for (i = 0; i < N_ELEMS(rows); i++) {
         enum cx_result rc;
-        norm_init(&n, rows[i].body, strlen(rows[i].body));
-        rc = run(&n, 0);
-        if (rc != rows[i].want)
-            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left in the list", i, n.list.n);
-        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
-        norm_free(&n);
+        cx_test_norm_feed(&n, &feed, rows[i].body, strlen(rows[i].body));
+        rc = cx_test_norm_fetch(&n, NULL);
+        cx_test_expect_refused(&n, i, rc, rows[i].want, rows[i].msg);
+        cx_test_norm_free(&n);
     }
 }
 
@@ -762,18 +703,18 @@ static void test_fetch_contact(void **state)
 {
     static const char *const ids[] = {"hubspot_contact",         "123",   "email",
                                       "giulia.rossi@example.it", "phone", "+390212345678"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
     size_t len, alen;
-    unsigned char *body = slurp("sdk_nodejs_v1_test_body.json", &len);
-    unsigned char *answer = slurp("crm_contact_123.json", &alen);
+    unsigned char *body = cx_test_slurp("hubspot", "sdk_nodejs_v1_test_body.json", &len);
+    unsigned char *answer = cx_test_slurp("hubspot", "crm_contact_123.json", &alen);
 
     (void)state;
-    norm_init(&n, body, len);
+    cx_test_norm_feed(&n, &feed, body, len);
     n.owned = body;
     n.src.api_token = "pat-na1-11111111-2222-3333-4444-555555555555";
     /* step 1: the look-up, nothing emitted */
-    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_int_equal(n.list.n, 0);
     assert_int_equal(n.need.n, 1);
     assert_string_equal(n.need.v[0].url, "https://api.hubapi.com" CONTACT_URL);
@@ -782,14 +723,11 @@ static void test_fetch_contact(void **state)
                         "Authorization: Bearer pat-na1-11111111-2222-3333-4444-555555555555");
     /* api_base overrides the host; a trailing '/' is not doubled */
     n.src.api_base = "http://127.0.0.1:18080/hubspot/";
-    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_string_equal(n.need.v[0].url, "http://127.0.0.1:18080/hubspot" CONTACT_URL);
     /* step 2: the CRM's answer */
-    n.fetched.n = 1;
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = answer;
-    n.fetched.v[0].len = alen;
-    assert_int_equal(run(&n, 1), CX_NORM_OK);
+    cx_test_answer(&n.fetched, 0, 200, answer, alen);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_OK);
     assert_int_equal(n.need.n, 0);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
@@ -800,24 +738,20 @@ static void test_fetch_contact(void **state)
                                    "\"CRM\",\"first_name\":\"Giulia\",\"last_name\":\"Rossi\","
                                    "\"lifecyclestage\":\"lead\"}");
     /* 404: the contact is gone; a dead letter with the reason */
-    n.fetched.v[0].status = 404;
-    n.fetched.v[0].body = (const unsigned char *)"{\"status\":\"error\"}";
-    n.fetched.v[0].len = 18;
-    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    cx_test_answer(&n.fetched, 0, 404, "{\"status\":\"error\"}", 18);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "contact 123: HubSpot answered 404");
     assert_int_equal(n.list.n, 0);
     n.fetched.v[0].status = 401;
-    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "contact 123: HubSpot answered 401");
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = (const unsigned char *)"<html>";
-    n.fetched.v[0].len = 6;
-    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    cx_test_answer(&n.fetched, 0, 200, "<html>", 6);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "contact 123: HubSpot answer is not a JSON object");
     /* A 2xx without properties enriches nothing but is no error. */
     n.fetched.v[0].body = (const unsigned char *)"{\"id\":\"123\"}";
     n.fetched.v[0].len = 12;
-    assert_int_equal(run(&n, 1), CX_NORM_OK);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_OK);
     assert_int_equal(n.list.v[0].nidentities, 1);
     /* No need list (a caller that never enriches): the webhook alone. */
     cx_list_free(&n.list);
@@ -825,7 +759,7 @@ static void test_fetch_contact(void **state)
     assert_int_equal(cx_hubspot.normalize(&n.src, &n.raw, NULL, &n.list, NULL, &n.err), CX_NORM_OK);
     assert_int_equal(n.list.v[0].nidentities, 1);
     free(answer);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 /* Engagements through generic webhooks (DESIGN §6b): a logged call is a sales_touch of
@@ -834,26 +768,26 @@ static void test_fetch_contact(void **state)
 static void test_norm_engagements(void **state)
 {
     static const char *const call_ids[] = {"hubspot_contact", "123"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
     size_t len, clen, elen, ken;
-    unsigned char *body = slurp("generic_engagements_batch.json", &len);
-    unsigned char *call = slurp("crm_call_555.json", &clen);
-    unsigned char *email = slurp("crm_email_556_incoming.json", &elen);
-    unsigned char *contact = slurp("crm_contact_123.json", &ken);
+    unsigned char *body = cx_test_slurp("hubspot", "generic_engagements_batch.json", &len);
+    unsigned char *call = cx_test_slurp("hubspot", "crm_call_555.json", &clen);
+    unsigned char *email = cx_test_slurp("hubspot", "crm_email_556_incoming.json", &elen);
+    unsigned char *contact = cx_test_slurp("hubspot", "crm_contact_123.json", &ken);
     char *json;
 
     (void)state;
-    norm_init(&n, body, len);
+    cx_test_norm_feed(&n, &feed, body, len);
     n.owned = body;
     /* No token: only the contact's creation (generic 0-1 reads as contact.creation). */
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     assert_string_equal(n.list.v[0].kind, "lead");
     assert_string_equal(n.list.v[0].id, "hubspot:contact:123:created");
 
     n.src.api_token = "pat-na1-11111111-2222-3333-4444-555555555555";
-    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_int_equal(n.need.n, 3);
     assert_string_equal(n.need.v[0].url,
                         "https://api.hubapi.com/crm/v3/objects/calls/555?properties="
@@ -872,7 +806,7 @@ static void test_norm_engagements(void **state)
     n.fetched.v[1].len = elen;
     n.fetched.v[2].body = contact;
     n.fetched.v[2].len = ken;
-    assert_int_equal(run(&n, 1), CX_NORM_OK);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_OK);
     assert_int_equal(n.list.n, 2); /* the call and the contact; not the incoming e-mail */
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "hubspot:calls:555:created");
@@ -887,12 +821,12 @@ static void test_norm_engagements(void **state)
     assert_string_equal(n.list.v[1].kind, "lead");
     /* An engagement HubSpot no longer has: a dead letter with the reason. */
     n.fetched.v[0].status = 404;
-    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "calls 555: HubSpot answered 404");
     free(call);
     free(email);
     free(contact);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_fetch_batch_and_deal(void **state)
@@ -907,33 +841,27 @@ static void test_fetch_batch_and_deal(void **state)
         "\"subscriptionType\":\"contact.propertyChange\",\"objectId\":123,"
         "\"propertyName\":\"lifecyclestage\",\"propertyValue\":\"opportunity\"}]";
     static const char *const deal_ids[] = {"custom:hubspot_deal", "9001", "hubspot_contact", "123"};
-    struct norm n;
+    struct cx_test_norm n;
     size_t clen, dlen;
-    unsigned char *contact = slurp("crm_contact_123.json", &clen);
-    unsigned char *deal = slurp("crm_deal_9001.json", &dlen);
+    unsigned char *contact = cx_test_slurp("hubspot", "crm_contact_123.json", &clen);
+    unsigned char *deal = cx_test_slurp("hubspot", "crm_deal_9001.json", &dlen);
 
     (void)state;
-    norm_init(&n, body, strlen(body));
+    cx_test_norm_feed(&n, &feed, body, strlen(body));
     n.src.api_token = "tok";
     n.src.api_base = "http://127.0.0.1:18080";
-    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_int_equal(n.need.n, 2);
     assert_string_equal(n.need.v[0].url, "http://127.0.0.1:18080" CONTACT_URL);
     assert_string_equal(n.need.v[1].url, "http://127.0.0.1:18080" DEAL_URL);
     assert_string_equal(n.need.v[1].headers[0], "Authorization: Bearer tok");
     /* one answer so far: the second look-up is asked for again, alone */
-    n.fetched.n = 1;
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = contact;
-    n.fetched.v[0].len = clen;
-    assert_int_equal(run(&n, 1), CX_NORM_NEED_FETCH);
+    cx_test_answer(&n.fetched, 0, 200, contact, clen);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_NEED_FETCH);
     assert_int_equal(n.need.n, 1);
     assert_string_equal(n.need.v[0].url, "http://127.0.0.1:18080" DEAL_URL);
-    n.fetched.n = 2;
-    n.fetched.v[1].status = 200;
-    n.fetched.v[1].body = deal;
-    n.fetched.v[1].len = dlen;
-    assert_int_equal(run(&n, 1), CX_NORM_OK);
+    cx_test_answer(&n.fetched, 1, 200, deal, dlen);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_OK);
     assert_int_equal(n.list.n, 3);
     assert_string_equal(n.list.v[0].kind, "lead");
     assert_string_equal(n.list.v[0].identities[1].value, "giulia.rossi@example.it");
@@ -954,11 +882,11 @@ static void test_fetch_batch_and_deal(void **state)
     assert_int_equal(n.list.v[2].nidentities, 3);
     /* the deal's look-up failing names the deal */
     n.fetched.v[1].status = 404;
-    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "deal 9001: HubSpot answered 404");
     free(contact);
     free(deal);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_fetch_capped(void **state)
@@ -967,7 +895,7 @@ static void test_fetch_capped(void **state)
      * first 32 are read and the rest keep what the webhook says. */
     char *body = malloc(40 * 200 + 3);
     size_t off = 0, i;
-    struct norm n;
+    struct cx_test_norm n;
     static const char contact_json[] = "{\"properties\":{\"email\":\"x@example.it\"}}";
 
     (void)state;
@@ -984,10 +912,10 @@ static void test_fetch_capped(void **state)
     }
     body[off++] = ']';
     body[off] = '\0';
-    norm_init(&n, body, off);
+    cx_test_norm_feed(&n, &feed, body, off);
     n.owned = (unsigned char *)body;
     n.src.api_token = "tok";
-    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_int_equal(n.need.n, CX_MAX_FETCHES);
     assert_string_equal(n.need.v[31].url, "https://api.hubapi.com/crm/v3/objects/contacts/1031"
                                           "?properties=email,phone,firstname,lastname,"
@@ -998,11 +926,11 @@ static void test_fetch_capped(void **state)
         n.fetched.v[i].body = (const unsigned char *)contact_json;
         n.fetched.v[i].len = strlen(contact_json);
     }
-    assert_int_equal(run(&n, 1), CX_NORM_OK);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_OK);
     assert_int_equal(n.list.n, 40);
     assert_int_equal(n.list.v[31].nidentities, 2);
     assert_int_equal(n.list.v[32].nidentities, 1);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_registered(void **state)

@@ -19,47 +19,17 @@
 #include "common.h"
 #include "connector.h"
 
-static unsigned char *slurp(const char *name, size_t *len)
-{
-    return cx_test_slurp("meta_leads", name, len);
-}
-
-static const struct cx_connector *meta(void)
-{
-    const struct cx_connector *c = cx_lookup("meta_leads");
-
-    assert_non_null(c);
-    return c;
-}
-
 /* ---- verify ---- */
 
 static enum cx_verdict verify_post(const char *const *secrets, size_t nsecrets, const char *header,
                                    const void *body, size_t len)
 {
     struct cx_source src;
-    struct cx_input in;
     struct cx_header h[2] = {{"Content-Type", "application/json"}, {"X-Hub-Signature-256", header}};
-    struct cx_reply reply;
-    struct cx_err err;
-    size_t i;
 
-    memset(&src, 0, sizeof src);
-    memset(&in, 0, sizeof in);
-    memset(&reply, 0, sizeof reply);
-    src.name = "meta";
-    src.type = "meta_leads";
+    cx_test_source_init(&src, "meta_leads", "meta", secrets, nsecrets);
     src.verify_token = "meatyhamhock";
-    for (i = 0; i < nsecrets; i++)
-        src.secrets[i] = secrets[i];
-    src.nsecrets = nsecrets;
-    in.method = "POST";
-    in.headers = h;
-    in.nheaders = header ? 2 : 1;
-    in.body = body;
-    in.body_len = len;
-    in.now_ms = 1700000000000;
-    return meta()->verify(&src, &in, &reply, &err);
+    return cx_test_verify(&src, "POST", h, header ? 2 : 1, body, len, 1700000000000);
 }
 
 /* D1 (vectors.md, derived with Python hmac and openssl; not published by Meta): app
@@ -74,7 +44,7 @@ static void test_d1_payload_is_exact(void **state)
     unsigned char mac[CX_SHA256_LEN];
     char hex[2 * CX_SHA256_LEN + 1];
     size_t len;
-    unsigned char *body = slurp("leadgen_webhook_docs_sample.json", &len);
+    unsigned char *body = cx_test_slurp("meta_leads", "leadgen_webhook_docs_sample.json", &len);
 
     (void)state;
     /* 743 bytes ending in one LF (vectors.md): a reformatted copy fails here first. */
@@ -108,7 +78,7 @@ static void test_d1_verify(void **state)
          CX_BAD_SIGNATURE}, /* one bit off */
     };
     size_t len, i;
-    unsigned char *body = slurp("leadgen_webhook_docs_sample.json", &len);
+    unsigned char *body = cx_test_slurp("meta_leads", "leadgen_webhook_docs_sample.json", &len);
     unsigned char *copy = malloc(len);
 
     (void)state;
@@ -194,7 +164,7 @@ static enum cx_verdict handshake(const char *verify_token, const char *query,
     in.query = query;
     in.body = (const unsigned char *)"";
     in.now_ms = 1700000000000;
-    return meta()->verify(&src, &in, reply, &err);
+    return cx_test_connector("meta_leads")->verify(&src, &in, reply, &err);
 }
 
 #define LONG_PREFIX "hub.mode=subscribe&hub.verify_token=meatyhamhock&hub.challenge="
@@ -274,56 +244,28 @@ static void test_d2_handshake(void **state)
 
 /* ---- normalize ---- */
 
-struct norm {
-    struct cx_source src;
-    struct cx_raw raw;
-    struct cx_event_list list;
-    struct cx_fetch_list need;
-    struct cx_err err;
-    unsigned char *owned;
-};
+static const struct cx_test_feed feed = {"meta_leads", "meta-ads", "1790856000000-0", 1790900000000,
+                                         "meta_leads"};
 
-static void norm_setup(struct norm *n, const void *body, size_t len, const char *api_token)
+/* A source with this Graph API token (NULL: none), fed body. */
+static void norm_setup(struct cx_test_norm *n, const void *body, size_t len, const char *api_token)
 {
-    memset(n, 0, sizeof *n);
-    n->src.name = "meta-ads";
-    n->src.type = "meta_leads";
-    n->src.default_country_code = "39";
+    cx_test_norm_feed(n, &feed, body, len);
     n->src.api_token = api_token;
-    n->raw.source = "meta-ads";
-    n->raw.stream_id = "1790856000000-0";
-    n->raw.received_ms = 1790900000000;
-    n->raw.body = body;
-    n->raw.body_len = len;
-    cx_list_init(&n->list);
 }
 
-static enum cx_result run(struct norm *n, const struct cx_fetched *fetched)
+static enum cx_result normalize_file(struct cx_test_norm *n, const char *name,
+                                     const char *api_token)
 {
-    return meta()->normalize(&n->src, &n->raw, fetched, &n->list, &n->need, &n->err);
+    cx_test_norm_feed_file(n, &feed, name);
+    n->src.api_token = api_token;
+    return cx_test_norm_fetch(n, NULL);
 }
 
-static enum cx_result normalize_file(struct norm *n, const char *name, const char *api_token)
-{
-    size_t len;
-    unsigned char *body = slurp(name, &len);
-
-    norm_setup(n, body, len, api_token);
-    n->owned = body;
-    return run(n, NULL);
-}
-
-static enum cx_result normalize_str(struct norm *n, const char *body, const char *api_token)
+static enum cx_result normalize_str(struct cx_test_norm *n, const char *body, const char *api_token)
 {
     norm_setup(n, body, strlen(body), api_token);
-    return run(n, NULL);
-}
-
-static void norm_free(struct norm *n)
-{
-    cx_list_free(&n->list);
-    free(n->owned);
-    n->owned = NULL;
+    return cx_test_norm_fetch(n, NULL);
 }
 
 static void expect_touch(const struct cx_event *ev, const char *ad, const char *campaign)
@@ -344,7 +286,7 @@ static void test_norm_webhook_only(void **state)
 {
     static const char *const ids0[] = {"meta_lead", "123123123123"};
     static const char *const ids1[] = {"meta_lead", "123123123124"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
@@ -371,13 +313,13 @@ static void test_norm_webhook_only(void **state)
     assert_int_equal(ev->at_ms, 1440120384000);
     cx_test_expect_identities(ev, ids1, N_ELEMS(ids1));
     expect_touch(ev, "12312312312", "");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_big_ids(void **state)
 {
     static const char *const ids[] = {"meta_lead", "9007199254740993"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
     char *json;
 
@@ -397,7 +339,7 @@ static void test_norm_big_ids(void **state)
     assert_non_null(strstr(json, "\"id\":\"meta_leads:9007199254740993\""));
     assert_non_null(strstr(json, "{\"type\":\"meta_lead\",\"value\":\"9007199254740993\"}"));
     free(json);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 #define GRAPH_FIELDS                                                                               \
@@ -406,7 +348,7 @@ static void test_norm_big_ids(void **state)
 
 static void test_norm_fetch_request(void **state)
 {
-    struct norm n;
+    struct cx_test_norm n;
 
     (void)state;
     assert_int_equal(normalize_file(&n, "leadgen_webhook_docs_sample.json", "EAAB-test-token"),
@@ -421,34 +363,34 @@ static void test_norm_fetch_request(void **state)
     assert_string_equal(n.need.v[0].headers[0], "Authorization: Bearer EAAB-test-token");
     assert_int_equal(n.need.v[1].nheaders, 1);
     assert_string_equal(n.need.v[1].headers[0], "Authorization: Bearer EAAB-test-token");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
     /* The default is a current version (v19.0 was retired in May 2026: issue 16.2), and
      * graph_version moves it without naming the host. */
     {
         size_t len;
-        unsigned char *body = slurp("leadgen_webhook_big_ids.json", &len);
+        unsigned char *body = cx_test_slurp("meta_leads", "leadgen_webhook_big_ids.json", &len);
         norm_setup(&n, body, len, "tok");
         n.owned = body;
         n.src.graph_version = "v27.0";
-        assert_int_equal(run(&n, NULL), CX_NORM_NEED_FETCH);
+        assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
         assert_string_equal(n.need.v[0].url,
                             "https://graph.facebook.com/v27.0/9007199254740993" GRAPH_FIELDS);
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
     /* api_base overrides the Graph host and version; a trailing slash is not doubled. */
     {
         size_t len;
-        unsigned char *body = slurp("leadgen_webhook_big_ids.json", &len);
+        unsigned char *body = cx_test_slurp("meta_leads", "leadgen_webhook_big_ids.json", &len);
         norm_setup(&n, body, len, "tok");
         n.owned = body;
         n.src.api_base = "http://127.0.0.1:18080/graph/v21.0/";
-        assert_int_equal(run(&n, NULL), CX_NORM_NEED_FETCH);
+        assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
         assert_int_equal(n.need.n, 1);
         assert_string_equal(n.need.v[0].url,
                             "http://127.0.0.1:18080/graph/v21.0/9007199254740993" GRAPH_FIELDS);
         assert_string_equal(n.need.v[0].headers[0], "Authorization: Bearer tok");
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
 
     /* A token that would break the header line is refused, not sent. */
@@ -456,7 +398,7 @@ static void test_norm_fetch_request(void **state)
                      CX_NORM_POISON);
     assert_string_equal(n.err.msg, "meta_leads: api_token holds characters a header cannot carry");
     assert_int_equal(n.need.n, 0);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_fetch_answers(void **state)
@@ -465,24 +407,20 @@ static void test_norm_fetch_answers(void **state)
     static const char *const ids1[] = {
         "meta_lead", "123123123124", "email", "giulia.rossi@example.it", "phone", "+393471234567"};
     struct cx_fetched fetched;
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
     size_t l0, l1;
-    unsigned char *docs = slurp("lead_graph_response_docs_sample.json", &l0);
-    unsigned char *composed = slurp("lead_graph_response_composed.json", &l1);
+    unsigned char *docs = cx_test_slurp("meta_leads", "lead_graph_response_docs_sample.json", &l0);
+    unsigned char *composed = cx_test_slurp("meta_leads", "lead_graph_response_composed.json", &l1);
 
     (void)state;
     assert_int_equal(normalize_file(&n, "leadgen_webhook_docs_sample.json", "EAAB-test-token"),
                      CX_NORM_NEED_FETCH);
     memset(&fetched, 0, sizeof fetched);
     fetched.n = 2;
-    fetched.v[0].status = 200;
-    fetched.v[0].body = docs;
-    fetched.v[0].len = l0;
-    fetched.v[1].status = 200;
-    fetched.v[1].body = composed;
-    fetched.v[1].len = l1;
-    assert_int_equal(run(&n, &fetched), CX_NORM_OK);
+    cx_test_answer(&fetched, 0, 200, docs, l0);
+    cx_test_answer(&fetched, 1, 200, composed, l1);
+    assert_int_equal(cx_test_norm_fetch(&n, &fetched), CX_NORM_OK);
     assert_int_equal(n.list.n, 2);
 
     /* Meta's documented answer: email and name; its placeholder ad_id loses to the
@@ -509,7 +447,7 @@ static void test_norm_fetch_answers(void **state)
                         "\"Italy 25-45\",\"platform\":\"ig\",\"first_name\":\"Giulia\","
                         "\"last_name\":\"Rossi\",\"which_services_interest_you?\":"
                         "\"consulting, training\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
     free(docs);
     free(composed);
 }
@@ -518,9 +456,9 @@ static void test_norm_fetch_failures(void **state)
 {
     static const char not_json[] = "<html>oops</html>";
     struct cx_fetched fetched;
-    struct norm n;
+    struct cx_test_norm n;
     size_t len;
-    unsigned char *docs = slurp("lead_graph_response_docs_sample.json", &len);
+    unsigned char *docs = cx_test_slurp("meta_leads", "lead_graph_response_docs_sample.json", &len);
     static const struct {
         long status0, status1;
         size_t nanswers;
@@ -542,20 +480,13 @@ static void test_norm_fetch_failures(void **state)
         assert_int_equal(normalize_file(&n, "leadgen_webhook_docs_sample.json", "t"),
                          CX_NORM_NEED_FETCH);
         memset(&fetched, 0, sizeof fetched);
-        fetched.n = rows[i].nanswers;
-        fetched.v[0].status = rows[i].status0;
-        fetched.v[0].body = rows[i].junk0 ? (const unsigned char *)not_json : docs;
-        fetched.v[0].len = rows[i].junk0 ? sizeof not_json - 1 : len;
-        fetched.v[1].status = rows[i].status1;
-        fetched.v[1].body = docs;
-        fetched.v[1].len = len;
-        if (run(&n, &fetched) != CX_NORM_POISON)
-            fail_msg("row %zu: not poison", i);
-        if (strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left in the list", i, n.list.n);
-        norm_free(&n);
+        cx_test_answer(&fetched, 0, rows[i].status0, rows[i].junk0 ? not_json : (const char *)docs,
+                       rows[i].junk0 ? sizeof not_json - 1 : len);
+        cx_test_answer(&fetched, 1, rows[i].status1, docs, len);
+        fetched.n = rows[i].nanswers; /* the rows that answer fewer than two */
+        cx_test_expect_refused(&n, i, cx_test_norm_fetch(&n, &fetched), CX_NORM_POISON,
+                               rows[i].msg);
+        cx_test_norm_free(&n);
     }
     free(docs);
 }
@@ -584,7 +515,7 @@ static char *many_leads(size_t nleads)
 
 static void test_norm_fetch_limit(void **state)
 {
-    struct norm n;
+    struct cx_test_norm n;
     char *body;
 
     (void)state;
@@ -593,7 +524,7 @@ static void test_norm_fetch_limit(void **state)
     assert_int_equal(n.need.n, CX_MAX_FETCHES);
     assert_string_equal(n.need.v[CX_MAX_FETCHES - 1].url,
                         "https://graph.facebook.com/v26.0/1031" GRAPH_FIELDS);
-    norm_free(&n);
+    cx_test_norm_free(&n);
     free(body);
 
     body = many_leads(CX_MAX_FETCHES + 1);
@@ -601,21 +532,22 @@ static void test_norm_fetch_limit(void **state)
     assert_string_equal(n.err.msg, "meta_leads: 33 leads in one webhook, at most 32 can be "
                                    "looked up");
     assert_int_equal(n.need.n, 0);
-    norm_free(&n);
+    cx_test_norm_free(&n);
     /* Without look-ups there is no such limit. */
     assert_int_equal(normalize_str(&n, body, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, CX_MAX_FETCHES + 1);
     assert_string_equal(n.list.v[CX_MAX_FETCHES].id, "meta_leads:1032");
-    norm_free(&n);
+    cx_test_norm_free(&n);
     free(body);
 
     /* A caller that takes no look-ups cannot enrich: poison, never half-empty leads. */
     body = many_leads(1);
     norm_setup(&n, body, strlen(body), "t");
-    assert_int_equal(meta()->normalize(&n.src, &n.raw, NULL, &n.list, NULL, &n.err),
-                     CX_NORM_POISON);
+    assert_int_equal(
+        cx_test_connector("meta_leads")->normalize(&n.src, &n.raw, NULL, &n.list, NULL, &n.err),
+        CX_NORM_POISON);
     assert_string_equal(n.err.msg, "meta_leads: look-ups needed but the caller takes none");
-    norm_free(&n);
+    cx_test_norm_free(&n);
     free(body);
 }
 
@@ -623,7 +555,7 @@ static void test_norm_times(void **state)
 {
     static const char graph[] = "{\"id\":\"77\",\"created_time\":\"2015-08-21T01:26:24+0000\"}";
     struct cx_fetched fetched;
-    struct norm n;
+    struct cx_test_norm n;
 
     (void)state;
     /* No created_time in the change: entry.time, else the arrival time. */
@@ -635,7 +567,7 @@ static void test_norm_times(void **state)
                      CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1438292065000);
     assert_string_equal(n.list.v[0].attrs, "");
-    norm_free(&n);
+    cx_test_norm_free(&n);
     assert_int_equal(normalize_str(&n,
                                    "{\"object\":\"page\",\"entry\":[{\"changes\":[{\"field\":"
                                    "\"leadgen\",\"value\":{\"leadgen_id\":\"77\",\"created_time\":"
@@ -643,7 +575,7 @@ static void test_norm_times(void **state)
                                    NULL),
                      CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1790900000000);
-    norm_free(&n);
+    cx_test_norm_free(&n);
     /* With a look-up, the Graph API's ISO time (basic-format offset) comes before
      * entry.time. */
     assert_int_equal(normalize_str(&n,
@@ -653,14 +585,11 @@ static void test_norm_times(void **state)
                                    "t"),
                      CX_NORM_NEED_FETCH);
     memset(&fetched, 0, sizeof fetched);
-    fetched.n = 1;
-    fetched.v[0].status = 200;
-    fetched.v[0].body = (const unsigned char *)graph;
-    fetched.v[0].len = sizeof graph - 1;
-    assert_int_equal(run(&n, &fetched), CX_NORM_OK);
+    cx_test_answer(&fetched, 0, 200, graph, sizeof graph - 1);
+    assert_int_equal(cx_test_norm_fetch(&n, &fetched), CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1440120384000);
     assert_string_equal(n.list.v[0].touch.ad, "");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_attrs_bound(void **state)
@@ -671,7 +600,7 @@ static void test_norm_attrs_bound(void **state)
     static const char webhook[] = "{\"object\":\"page\",\"entry\":[{\"changes\":[{\"field\":"
                                   "\"leadgen\",\"value\":{\"leadgen_id\":5}}]}]}";
     struct cx_fetched fetched;
-    struct norm n;
+    struct cx_test_norm n;
     char *graph = malloc(16384), name[8];
     size_t used, i, k;
     cJSON *attrs;
@@ -691,11 +620,8 @@ static void test_norm_attrs_bound(void **state)
     assert_true(used < 16384);
     assert_int_equal(normalize_str(&n, webhook, "t"), CX_NORM_NEED_FETCH);
     memset(&fetched, 0, sizeof fetched);
-    fetched.n = 1;
-    fetched.v[0].status = 200;
-    fetched.v[0].body = (const unsigned char *)graph;
-    fetched.v[0].len = used;
-    assert_int_equal(run(&n, &fetched), CX_NORM_OK);
+    cx_test_answer(&fetched, 0, 200, graph, used);
+    assert_int_equal(cx_test_norm_fetch(&n, &fetched), CX_NORM_OK);
     /* 2 + 13 * 308 + 12 commas = 4018, then ,"last20":"x" (13 bytes) */
     assert_int_equal(strlen(n.list.v[0].attrs), 4031);
     attrs = cJSON_Parse(n.list.v[0].attrs);
@@ -710,7 +636,7 @@ static void test_norm_attrs_bound(void **state)
                         "a\"b\n");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(attrs, "last20")->valuestring, "x");
     cJSON_Delete(attrs);
-    norm_free(&n);
+    cx_test_norm_free(&n);
     free(graph);
 }
 
@@ -750,19 +676,14 @@ static void test_norm_skip_and_poison(void **state)
          "{\"leadgen_id\":5}},{\"field\":\"leadgen\",\"value\":{}}]}]}",
          CX_NORM_POISON, "meta_leads: leadgen change without a numeric leadgen_id"},
     };
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
     for (i = 0; i < N_ELEMS(rows); i++) {
         enum cx_result rc = normalize_str(&n, rows[i].body, NULL);
-        if (rc != rows[i].want)
-            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left in the list", i, n.list.n);
-        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
-        norm_free(&n);
+        cx_test_expect_refused(&n, i, rc, rows[i].want, rows[i].msg);
+        cx_test_norm_free(&n);
     }
 }
 

@@ -21,35 +21,18 @@
 
 extern const struct cx_connector cx_pipedrive;
 
-static unsigned char *slurp(const char *name, size_t *len)
-{
-    return cx_test_slurp("pipedrive", name, len);
-}
-
 /* ---- verify ---- */
 
 static enum cx_verdict verify(const char *user, const char *pass, const char *auth,
                               const char *body)
 {
     struct cx_source src;
-    struct cx_input in;
     struct cx_header h[2] = {{"Content-Type", "application/json"}, {"Authorization", auth}};
-    struct cx_reply reply;
-    struct cx_err err;
 
-    memset(&src, 0, sizeof src);
-    memset(&in, 0, sizeof in);
-    src.name = "pipedrive";
-    src.type = "pipedrive";
+    cx_test_source_init(&src, "pipedrive", "pipedrive", NULL, 0);
     src.username = user;
     src.password = pass;
-    in.method = "POST";
-    in.headers = h;
-    in.nheaders = auth ? 2 : 1;
-    in.body = (const unsigned char *)body;
-    in.body_len = strlen(body);
-    in.now_ms = 1700000000000;
-    return cx_pipedrive.verify(&src, &in, &reply, &err);
+    return cx_test_verify(&src, "POST", h, auth ? 2 : 1, body, strlen(body), 1700000000000);
 }
 
 static void test_basic_auth(void **state)
@@ -92,7 +75,7 @@ static void test_basic_auth(void **state)
 static void test_verify_body(void **state)
 {
     size_t len;
-    unsigned char *body = slurp("v2_create_person.json", &len);
+    unsigned char *body = cx_test_slurp("pipedrive", "v2_create_person.json", &len);
 
     (void)state;
     assert_int_equal(verify("user", "pass", "Basic dXNlcjpwYXNz", (const char *)body), CX_OK);
@@ -106,65 +89,18 @@ static void test_verify_body(void **state)
 
 /* ---- normalization ---- */
 
-struct norm {
-    struct cx_source src;
-    struct cx_raw raw;
-    struct cx_event_list list;
-    struct cx_fetch_list need;
-    struct cx_fetched fetched;
-    struct cx_err err;
-    unsigned char *owned;
-};
-
-static void norm_init(struct norm *n, const void *body, size_t len)
-{
-    memset(n, 0, sizeof *n);
-    n->src.name = "pipedrive";
-    n->src.type = "pipedrive";
-    n->src.default_country_code = "39";
-    n->raw.source = "pipedrive";
-    n->raw.stream_id = "1669295936000-0";
-    n->raw.received_ms = 1669296000000;
-    n->raw.body = body;
-    n->raw.body_len = len;
-    cx_list_init(&n->list);
-}
-
-static void norm_file(struct norm *n, const char *name)
-{
-    size_t len;
-    unsigned char *body = slurp(name, &len);
-
-    norm_init(n, body, len);
-    n->owned = body;
-}
-
-static enum cx_result run(struct norm *n, int with_answers)
-{
-    cx_list_free(&n->list);
-    cx_list_init(&n->list);
-    memset(&n->need, 0, sizeof n->need);
-    memset(&n->err, 0, sizeof n->err);
-    return cx_pipedrive.normalize(&n->src, &n->raw, with_answers ? &n->fetched : NULL, &n->list,
-                                  &n->need, &n->err);
-}
-
-static void norm_free(struct norm *n)
-{
-    cx_list_free(&n->list);
-    free(n->owned);
-    n->owned = NULL;
-}
+static const struct cx_test_feed feed = {"pipedrive", "pipedrive", "1669295936000-0", 1669296000000,
+                                         "pipedrive"};
 
 static void test_norm_create_person(void **state)
 {
     static const char *const ids[] = {"pipedrive_person", "8"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
-    norm_file(&n, "v2_create_person.json");
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed_file(&n, &feed, "v2_create_person.json");
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "pipedrive:person:8:created");
@@ -179,18 +115,18 @@ static void test_norm_create_person(void **state)
     assert_int_equal(ev->has_amount, 0);
     assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"person\",\"name\":\"Sample\","
                                    "\"first_name\":\"Sample\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_change_person(void **state)
 {
     static const char *const ids[] = {"pipedrive_person", "8"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
-    norm_file(&n, "v2_change_person.json");
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed_file(&n, &feed, "v2_change_person.json");
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "pipedrive:person:8:1669303115");
     assert_string_equal(ev->kind, "custom"); /* CRM activity, no stage */
@@ -199,18 +135,18 @@ static void test_norm_change_person(void **state)
     cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"person\",\"name\":\"Sample Person\","
                                    "\"first_name\":\"Sample Person\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_create_deal(void **state)
 {
     static const char *const ids[] = {"pipedrive_person", "8", "custom:pipedrive_deal", "8"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
-    norm_file(&n, "v2_create_deal.json");
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed_file(&n, &feed, "v2_create_deal.json");
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "pipedrive:deal:8:created");
     assert_string_equal(ev->kind, "stage_change"); /* an open deal: qualified by default */
@@ -221,7 +157,7 @@ static void test_norm_create_deal(void **state)
     assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"deal\",\"title\":\"Sample Org deal\","
                                    "\"status\":\"open\",\"value\":\"100\",\"currency\":\"EUR\","
                                    "\"stage_id\":\"2\",\"pipeline_id\":\"1\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_deal_stages(void **state)
@@ -242,9 +178,9 @@ static void test_norm_deal_stages(void **state)
         {"\"status\": \"open\"", "\"status\": \"lost\"", NULL, "deal_lost", ""},
     };
     size_t len, i;
-    unsigned char *orig = slurp("v2_create_deal.json", &len);
+    unsigned char *orig = cx_test_slurp("pipedrive", "v2_create_deal.json", &len);
     char body[2048];
-    struct norm n;
+    struct cx_test_norm n;
 
     (void)state;
     for (i = 0; i < N_ELEMS(rows); i++) {
@@ -256,15 +192,15 @@ static void test_norm_deal_stages(void **state)
             assert_int_equal(strlen(rows[i].from), strlen(rows[i].to));
             memcpy(at, rows[i].to, strlen(rows[i].to));
         }
-        norm_init(&n, body, strlen(body));
+        cx_test_norm_feed(&n, &feed, body, strlen(body));
         n.src.stages = rows[i].stages;
-        if (run(&n, 0) != CX_NORM_OK)
+        if (cx_test_norm_fetch(&n, NULL) != CX_NORM_OK)
             fail_msg("row %zu: %s", i, n.err.msg);
         if (strcmp(n.list.v[0].kind, rows[i].kind) != 0 ||
             strcmp(n.list.v[0].stage, rows[i].stage) != 0)
             fail_msg("row %zu: got %s/%s, want %s/%s", i, n.list.v[0].kind, n.list.v[0].stage,
                      rows[i].kind, rows[i].stage);
-        norm_free(&n);
+        cx_test_norm_free(&n);
     }
     free(orig);
 }
@@ -298,22 +234,22 @@ static void test_norm_person_contacts_and_v1(void **state)
         "\"event\":\"updated.deal\"}";
     static const char *const v1_deal_ids[] = {"pipedrive_person", "42", "custom:pipedrive_deal",
                                               "77"};
-    struct norm n;
+    struct cx_test_norm n;
 
     (void)state;
-    norm_init(&n, v2, strlen(v2));
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed(&n, &feed, v2, strlen(v2));
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.v[0].at_ms, 1790856000000);
     cx_test_expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
-    norm_init(&n, v1, strlen(v1));
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed(&n, &feed, v1, strlen(v1));
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_string_equal(n.list.v[0].id, "pipedrive:person:42:created");
     assert_string_equal(n.list.v[0].kind, "lead");
     assert_int_equal(n.list.v[0].at_ms, 1790856000123); /* timestamp_micro */
     cx_test_expect_identities(&n.list.v[0], v2_ids, N_ELEMS(v2_ids));
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
     /* A v1 change names the same key as v2's (update_time "YYYY-MM-DD HH:MM:SS", UTC),
      * and a retry (the same body again) the same key as the first delivery. */
@@ -322,22 +258,22 @@ static void test_norm_person_contacts_and_v1(void **state)
                                 "\"timestamp\":1669303116},\"current\":{\"id\":8,\"update_time\":"
                                 "\"2022-11-24 15:18:35\"}}";
         for (int k = 0; k < 2; k++) {
-            norm_init(&n, v1_change, strlen(v1_change));
-            assert_int_equal(run(&n, 0), CX_NORM_OK);
+            cx_test_norm_feed(&n, &feed, v1_change, strlen(v1_change));
+            assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
             assert_string_equal(n.list.v[0].id, "pipedrive:person:8:1669303115");
-            norm_free(&n);
+            cx_test_norm_free(&n);
         }
     }
 
-    norm_init(&n, v1_deal, strlen(v1_deal));
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed(&n, &feed, v1_deal, strlen(v1_deal));
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_string_equal(n.list.v[0].id, "pipedrive:v1:updated.deal:77:1790856100");
     assert_string_equal(n.list.v[0].kind, "deal_won");
     assert_int_equal(n.list.v[0].at_ms, 1790856100000); /* Unix seconds */
     cx_test_expect_identities(&n.list.v[0], v1_deal_ids, N_ELEMS(v1_deal_ids));
     assert_string_equal(n.list.v[0].attrs, "{\"pipedrive_entity\":\"deal\",\"status\":\"won\","
                                            "\"value\":\"2490.5\",\"currency\":\"EUR\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 /* Sales activity (DESIGN §6b): a done activity is a sales_touch with its owner; planned
@@ -345,20 +281,20 @@ static void test_norm_person_contacts_and_v1(void **state)
 static void test_norm_activity(void **state)
 {
     static const char *const ids[] = {"pipedrive_person", "10", "custom:pipedrive_deal", "10"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
     char *json;
 
     (void)state;
-    norm_file(&n, "v2_create_activity.json"); /* planned meeting */
-    assert_int_equal(run(&n, 0), CX_NORM_SKIP);
-    norm_free(&n);
-    norm_file(&n, "v2_change_activity.json"); /* renamed, still planned */
-    assert_int_equal(run(&n, 0), CX_NORM_SKIP);
-    norm_free(&n);
+    cx_test_norm_feed_file(&n, &feed, "v2_create_activity.json"); /* planned meeting */
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_SKIP);
+    cx_test_norm_free(&n);
+    cx_test_norm_feed_file(&n, &feed, "v2_change_activity.json"); /* renamed, still planned */
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_SKIP);
+    cx_test_norm_free(&n);
 
-    norm_file(&n, "v2_create_activity_done.json"); /* a logged call */
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed_file(&n, &feed, "v2_create_activity_done.json"); /* a logged call */
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     /* Keyed on the object, as reconciliation names it (listing.c). */
@@ -374,16 +310,16 @@ static void test_norm_activity(void **state)
     assert_non_null(strstr(json, "\"owner\":\"pipedrive:12415231\""));
     assert_null(strstr(json, "Call with friends")); /* the subject stays in Pipedrive */
     free(json);
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
-    norm_file(&n, "v2_change_activity_done.json"); /* the meeting marked done */
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed_file(&n, &feed, "v2_change_activity_done.json"); /* the meeting marked done */
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "pipedrive:activity:2:1669303693");
     assert_string_equal(ev->kind, "sales_touch");
     assert_int_equal(ev->at_ms, 1669303693375); /* 2022-11-24T15:28:13.375Z */
     assert_string_equal(ev->owner, "pipedrive:12415231");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 /* v1 activities: user_id is the owner, marked_as_done_time ("YYYY-MM-DD HH:MM:SS", UTC) the
@@ -404,31 +340,31 @@ static void test_norm_activity_v1(void **state)
         "\"done\":true}}";
     static const char *const ids[] = {"pipedrive_person", "22", "custom:pipedrive_lead",
                                       "b1810230-6c0d-11ed-9826-a53d0eb706a5"};
-    struct norm n;
+    struct cx_test_norm n;
 
     (void)state;
-    norm_init(&n, done_v1, strlen(done_v1));
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed(&n, &feed, done_v1, strlen(done_v1));
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_string_equal(n.list.v[0].kind, "sales_touch");
     assert_int_equal(n.list.v[0].at_ms, 1790847000000); /* 2026-10-01T09:30:00Z */
     assert_string_equal(n.list.v[0].owner, "pipedrive:1236582");
     cx_test_expect_identities(&n.list.v[0], ids, N_ELEMS(ids));
-    norm_free(&n);
-    norm_init(&n, again_v1, strlen(again_v1));
-    assert_int_equal(run(&n, 0), CX_NORM_SKIP);
-    norm_free(&n);
+    cx_test_norm_free(&n);
+    cx_test_norm_feed(&n, &feed, again_v1, strlen(again_v1));
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_SKIP);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_lead(void **state)
 {
     static const char *const ids[] = {
         "custom:pipedrive_lead", "b1810230-6c0d-11ed-9826-a53d0eb706a5", "pipedrive_person", "11"};
-    struct norm n;
+    struct cx_test_norm n;
     const struct cx_event *ev;
 
     (void)state;
-    norm_file(&n, "v2_create_lead.json");
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed_file(&n, &feed, "v2_create_lead.json");
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "pipedrive:lead:b1810230-6c0d-11ed-9826-a53d0eb706a5:created");
     assert_string_equal(ev->kind, "lead");
@@ -436,22 +372,22 @@ static void test_norm_lead(void **state)
     assert_int_equal(ev->at_ms, 1669304158772);
     cx_test_expect_identities(ev, ids, N_ELEMS(ids));
     assert_string_equal(ev->attrs, "{\"pipedrive_entity\":\"lead\",\"title\":\"Lead Org lead\"}");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
-    norm_file(&n, "v2_change_lead.json");
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    cx_test_norm_feed_file(&n, &feed, "v2_change_lead.json");
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_string_equal(n.list.v[0].kind, "sales_touch");
     assert_string_equal(n.list.v[0].owner, "pipedrive:12415231");
     cx_test_expect_identities(&n.list.v[0], ids, N_ELEMS(ids));
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
     /* With an api_token, the lead's person is read for its e-mail, as a deal's is. */
-    norm_file(&n, "v2_create_lead.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_lead.json");
     n.src.api_token = "pd-api-token-0123456789";
     n.src.api_base = "http://127.0.0.1:9";
-    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_string_equal(n.need.v[0].url, "http://127.0.0.1:9/api/v2/persons/11");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 }
 
 static void test_norm_skip_and_poison(void **state)
@@ -487,26 +423,21 @@ static void test_norm_skip_and_poison(void **state)
          "\"current\":{\"id\":1}}",
          CX_NORM_POISON, "pipedrive: v1 meta without object, action, id or timestamp"},
     };
-    struct norm n;
+    struct cx_test_norm n;
     size_t i;
 
     (void)state;
     for (i = 0; i < N_ELEMS(rows); i++) {
         enum cx_result rc;
-        norm_init(&n, rows[i].body, strlen(rows[i].body));
-        rc = run(&n, 0);
-        if (rc != rows[i].want)
-            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left", i, n.list.n);
-        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
-        norm_free(&n);
+        cx_test_norm_feed(&n, &feed, rows[i].body, strlen(rows[i].body));
+        rc = cx_test_norm_fetch(&n, NULL);
+        cx_test_expect_refused(&n, i, rc, rows[i].want, rows[i].msg);
+        cx_test_norm_free(&n);
     }
     /* v2_create_user.json: users are not journey events */
-    norm_file(&n, "v2_create_user.json");
-    assert_int_equal(run(&n, 0), CX_NORM_SKIP);
-    norm_free(&n);
+    cx_test_norm_feed_file(&n, &feed, "v2_create_user.json");
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_SKIP);
+    cx_test_norm_free(&n);
 }
 
 static void test_fetch_person_of_deal(void **state)
@@ -514,50 +445,45 @@ static void test_fetch_person_of_deal(void **state)
     static const char *const ids[] = {
         "pipedrive_person",          "8",     "custom:pipedrive_deal", "8",     "email",
         "sample.person@example.com", "email", "sample@home.example",   "phone", "+390212345678"};
-    struct norm n;
+    struct cx_test_norm n;
     size_t alen;
-    unsigned char *answer = slurp("api_v2_person_8.json", &alen);
+    unsigned char *answer = cx_test_slurp("pipedrive", "api_v2_person_8.json", &alen);
 
     (void)state;
-    norm_file(&n, "v2_create_deal.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_deal.json");
     n.src.api_token = "0123456789abcdef";
-    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_int_equal(n.list.n, 0);
     assert_int_equal(n.need.n, 1);
     assert_string_equal(n.need.v[0].url, "https://api.pipedrive.com/api/v2/persons/8");
     assert_int_equal(n.need.v[0].nheaders, 1);
     assert_string_equal(n.need.v[0].headers[0], "x-api-token: 0123456789abcdef");
     n.src.api_base = "http://127.0.0.1:18081//";
-    assert_int_equal(run(&n, 0), CX_NORM_NEED_FETCH);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_NEED_FETCH);
     assert_string_equal(n.need.v[0].url, "http://127.0.0.1:18081/api/v2/persons/8");
-    n.fetched.n = 1;
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = answer;
-    n.fetched.v[0].len = alen;
-    assert_int_equal(run(&n, 1), CX_NORM_OK);
+    cx_test_answer(&n.fetched, 0, 200, answer, alen);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_OK);
     assert_int_equal(n.need.n, 0);
     assert_string_equal(n.list.v[0].kind, "stage_change");
     cx_test_expect_identities(&n.list.v[0], ids, N_ELEMS(ids));
     n.fetched.v[0].status = 404;
-    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "person 8: Pipedrive answered 404");
     assert_int_equal(n.list.n, 0);
     n.fetched.v[0].status = 403;
-    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "person 8: Pipedrive answered 403");
-    n.fetched.v[0].status = 200;
-    n.fetched.v[0].body = (const unsigned char *)"{\"success\":false}";
-    n.fetched.v[0].len = 17;
-    assert_int_equal(run(&n, 1), CX_NORM_POISON);
+    cx_test_answer(&n.fetched, 0, 200, "{\"success\":false}", 17);
+    assert_int_equal(cx_test_norm_fetch(&n, &n.fetched), CX_NORM_POISON);
     assert_string_equal(n.err.msg, "person 8: Pipedrive answer has no data object");
-    norm_free(&n);
+    cx_test_norm_free(&n);
 
     /* Persons carry their own emails: no look-up for them. */
-    norm_file(&n, "v2_create_person.json");
+    cx_test_norm_feed_file(&n, &feed, "v2_create_person.json");
     n.src.api_token = "0123456789abcdef";
-    assert_int_equal(run(&n, 0), CX_NORM_OK);
+    assert_int_equal(cx_test_norm_fetch(&n, NULL), CX_NORM_OK);
     assert_int_equal(n.need.n, 0);
-    norm_free(&n);
+    cx_test_norm_free(&n);
     free(answer);
 }
 

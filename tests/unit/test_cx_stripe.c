@@ -19,45 +19,16 @@
 #include "common.h"
 #include "connector.h"
 
-static unsigned char *slurp(const char *name, size_t *len)
-{
-    return cx_test_slurp("stripe", name, len);
-}
-
-static const struct cx_connector *stripe(void)
-{
-    const struct cx_connector *c = cx_lookup("stripe");
-
-    assert_non_null(c);
-    return c;
-}
-
 static enum cx_verdict verify(const char *const *secrets, size_t nsecrets, int64_t tolerance_s,
                               const char *header, const void *body, size_t len, int64_t now_s)
 {
     struct cx_source src;
-    struct cx_input in;
     struct cx_header h[2] = {{"Content-Type", "application/json; charset=utf-8"},
                              {"Stripe-Signature", header}};
-    struct cx_reply reply;
-    struct cx_err err;
-    size_t i;
 
-    memset(&src, 0, sizeof src);
-    memset(&in, 0, sizeof in);
-    src.name = "stripe-eu";
-    src.type = "stripe";
-    for (i = 0; i < nsecrets; i++)
-        src.secrets[i] = secrets[i];
-    src.nsecrets = nsecrets;
+    cx_test_source_init(&src, "stripe", "stripe-eu", secrets, nsecrets);
     src.tolerance_s = tolerance_s;
-    in.method = "POST";
-    in.headers = h;
-    in.nheaders = header ? 2 : 1;
-    in.body = body;
-    in.body_len = len;
-    in.now_ms = now_s * 1000;
-    return stripe()->verify(&src, &in, &reply, &err);
+    return cx_test_verify(&src, "POST", h, header ? 2 : 1, body, len, now_s * 1000);
 }
 
 /* ---- S1: stripe-dotnet EventUtilityTest ----
@@ -79,7 +50,7 @@ static void test_s1_payload_is_exact(void **state)
     unsigned char mac[CX_SHA256_LEN];
     char hex[2 * CX_SHA256_LEN + 1];
     size_t len;
-    unsigned char *body = slurp("dotnet_event_test_signature.json", &len);
+    unsigned char *body = cx_test_slurp("stripe", "dotnet_event_test_signature.json", &len);
 
     (void)state;
     /* 484 bytes ending in one LF: a reformatted copy would fail every test below. */
@@ -96,7 +67,7 @@ static void test_s1_verify(void **state)
     static const char *const wrong_then_right[] = {"whsec_wrong", "webhook_secret"};
     static const char *const wrong[] = {"webhook_secret2"};
     size_t len;
-    unsigned char *body = slurp("dotnet_event_test_signature.json", &len);
+    unsigned char *body = cx_test_slurp("stripe", "dotnet_event_test_signature.json", &len);
     unsigned char *longer = malloc(len + 1);
 
     (void)state;
@@ -164,7 +135,7 @@ static void test_s1_header_variants(void **state)
          CX_OK}, /* hex in either case */
     };
     size_t len, i;
-    unsigned char *body = slurp("dotnet_event_test_signature.json", &len);
+    unsigned char *body = cx_test_slurp("stripe", "dotnet_event_test_signature.json", &len);
 
     (void)state;
     for (i = 0; i < N_ELEMS(rows); i++) {
@@ -256,26 +227,8 @@ static void test_verify_body_check(void **state)
 
 /* ---- normalization ---- */
 
-static enum cx_result normalize_bytes(struct cx_test_norm *n, const void *body, size_t len)
-{
-    cx_test_norm_init(n, "stripe", "stripe-eu", "1790856000000-0", 1790900000000, body, len);
-    return cx_test_norm_run(n);
-}
-
-static enum cx_result normalize_file(struct cx_test_norm *n, const char *name)
-{
-    size_t len;
-    unsigned char *body = slurp(name, &len);
-    enum cx_result rc = normalize_bytes(n, body, len);
-
-    n->owned = body;
-    return rc;
-}
-
-static enum cx_result normalize_str(struct cx_test_norm *n, const char *body)
-{
-    return normalize_bytes(n, body, strlen(body));
-}
+static const struct cx_test_feed feed = {"stripe", "stripe-eu", "1790856000000-0", 1790900000000,
+                                         "stripe"};
 
 static void test_norm_checkout_session(void **state)
 {
@@ -288,7 +241,8 @@ static void test_norm_checkout_session(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    assert_int_equal(normalize_file(&n, "checkout_session_completed.json"), CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_file(&n, &feed, "checkout_session_completed.json"),
+                     CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "stripe:evt_1QcsCheckoutCompleted01");
@@ -333,7 +287,8 @@ static void test_norm_payment_intent(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    assert_int_equal(normalize_file(&n, "payment_intent_succeeded.json"), CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_file(&n, &feed, "payment_intent_succeeded.json"),
+                     CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "stripe:evt_3QpiSucceeded000000001");
@@ -364,7 +319,7 @@ static void test_norm_invoice(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    assert_int_equal(normalize_file(&n, "invoice_paid.json"), CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_file(&n, &feed, "invoice_paid.json"), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "stripe:evt_1QinvPaid0000000000001");
@@ -393,7 +348,7 @@ static void test_norm_charge_refunded(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    assert_int_equal(normalize_file(&n, "charge_refunded.json"), CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_file(&n, &feed, "charge_refunded.json"), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "stripe:evt_3QchRefunded0000000001");
@@ -465,13 +420,8 @@ static void test_norm_skip_and_poison(void **state)
 
     (void)state;
     for (i = 0; i < N_ELEMS(rows); i++) {
-        enum cx_result rc = normalize_str(&n, rows[i].body);
-        if (rc != rows[i].want)
-            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left in the list", i, n.list.n);
-        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
+        enum cx_result rc = cx_test_normalize_str(&n, &feed, rows[i].body);
+        cx_test_expect_refused(&n, i, rc, rows[i].want, rows[i].msg);
         cx_test_norm_free(&n);
     }
 }
@@ -484,13 +434,14 @@ static void test_norm_shapes(void **state)
     (void)state;
     /* An unpaid session (delayed payment method) moves no money: a custom event that
      * still stitches identities, without amount, stage or payment key. */
-    assert_int_equal(
-        normalize_str(&n, "{\"id\":\"evt_u\",\"type\":\"checkout.session.completed\","
-                          "\"created\":1790856000,\"data\":{\"object\":{\"id\":\"cs_u\","
-                          "\"payment_status\":\"unpaid\",\"amount_total\":5000,\"currency\":"
-                          "\"eur\",\"payment_intent\":\"pi_u\",\"customer_email\":\"u@example.it\","
-                          "\"client_reference_id\":\"a_0123abcd\"}}}"),
-        CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_str(
+                         &n, &feed,
+                         "{\"id\":\"evt_u\",\"type\":\"checkout.session.completed\","
+                         "\"created\":1790856000,\"data\":{\"object\":{\"id\":\"cs_u\","
+                         "\"payment_status\":\"unpaid\",\"amount_total\":5000,\"currency\":"
+                         "\"eur\",\"payment_intent\":\"pi_u\",\"customer_email\":\"u@example.it\","
+                         "\"client_reference_id\":\"a_0123abcd\"}}}"),
+                     CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->kind, "custom");
     assert_int_equal(ev->has_amount, 0);
@@ -504,13 +455,14 @@ static void test_norm_shapes(void **state)
     cx_test_norm_free(&n);
 
     /* The async success of the same session is the payment. Expanded objects give ids. */
-    assert_int_equal(
-        normalize_str(&n, "{\"id\":\"evt_a\",\"type\":\"checkout.session.async_payment_succeeded\","
-                          "\"created\":1790856100,\"data\":{\"object\":{\"id\":\"cs_u\","
-                          "\"payment_status\":\"paid\",\"amount_total\":5000,\"currency\":\"eur\","
-                          "\"payment_intent\":{\"id\":\"pi_u\",\"object\":\"payment_intent\"},"
-                          "\"customer\":{\"id\":\"cus_u\",\"object\":\"customer\"}}}}"),
-        CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_str(
+                         &n, &feed,
+                         "{\"id\":\"evt_a\",\"type\":\"checkout.session.async_payment_succeeded\","
+                         "\"created\":1790856100,\"data\":{\"object\":{\"id\":\"cs_u\","
+                         "\"payment_status\":\"paid\",\"amount_total\":5000,\"currency\":\"eur\","
+                         "\"payment_intent\":{\"id\":\"pi_u\",\"object\":\"payment_intent\"},"
+                         "\"customer\":{\"id\":\"cus_u\",\"object\":\"customer\"}}}}"),
+                     CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->kind, "payment");
     assert_int_equal(ev->amount_minor, 5000);
@@ -523,37 +475,44 @@ static void test_norm_shapes(void **state)
 
     /* Older API versions: invoice.payment_intent is the key; a trial's zero invoice is no
      * revenue. */
-    assert_int_equal(normalize_str(&n, "{\"id\":\"evt_i\",\"type\":\"invoice.paid\",\"created\":"
-                                       "1790856000,\"data\":{\"object\":{\"id\":\"in_i\","
-                                       "\"amount_paid\":1999,\"currency\":\"usd\","
-                                       "\"payment_intent\":\"pi_i\"}}}"),
-                     CX_NORM_OK);
+    assert_int_equal(
+        cx_test_normalize_str(&n, &feed,
+                              "{\"id\":\"evt_i\",\"type\":\"invoice.paid\",\"created\":"
+                              "1790856000,\"data\":{\"object\":{\"id\":\"in_i\","
+                              "\"amount_paid\":1999,\"currency\":\"usd\","
+                              "\"payment_intent\":\"pi_i\"}}}"),
+        CX_NORM_OK);
     assert_string_equal(n.list.v[0].payment_key, "pi_i");
     assert_string_equal(n.list.v[0].currency, "USD");
     cx_test_norm_free(&n);
-    assert_int_equal(normalize_str(&n, "{\"id\":\"evt_t\",\"type\":\"invoice.paid\",\"created\":"
-                                       "1790856000,\"data\":{\"object\":{\"id\":\"in_t\","
-                                       "\"amount_paid\":0,\"currency\":\"eur\"}}}"),
-                     CX_NORM_OK);
+    assert_int_equal(
+        cx_test_normalize_str(&n, &feed,
+                              "{\"id\":\"evt_t\",\"type\":\"invoice.paid\",\"created\":"
+                              "1790856000,\"data\":{\"object\":{\"id\":\"in_t\","
+                              "\"amount_paid\":0,\"currency\":\"eur\"}}}"),
+        CX_NORM_OK);
     assert_string_equal(n.list.v[0].kind, "custom");
     assert_int_equal(n.list.v[0].has_amount, 0);
     cx_test_norm_free(&n);
 
     /* A missing `created` is refused: the arrival time would make the journey depend on
      * arrival order. */
-    assert_int_equal(normalize_str(&n, "{\"id\":\"evt_r\",\"type\":\"charge.refunded\",\"data\":"
-                                       "{\"object\":{\"id\":\"ch_r\",\"amount_refunded\":3000,"
-                                       "\"currency\":\"jpy\",\"payment_intent\":null}}}"),
-                     CX_NORM_POISON);
+    assert_int_equal(
+        cx_test_normalize_str(&n, &feed,
+                              "{\"id\":\"evt_r\",\"type\":\"charge.refunded\",\"data\":"
+                              "{\"object\":{\"id\":\"ch_r\",\"amount_refunded\":3000,"
+                              "\"currency\":\"jpy\",\"payment_intent\":null}}}"),
+        CX_NORM_POISON);
     assert_non_null(strstr(n.err.msg, "created"));
     cx_test_norm_free(&n);
 
     /* A refund without previous_attributes refunds the whole cumulative amount; without
      * a PaymentIntent the charge id is the key. JPY amounts are already minor units. */
-    assert_int_equal(normalize_str(&n, "{\"id\":\"evt_r\",\"type\":\"charge.refunded\","
-                                       "\"created\":1790900000,\"data\":"
-                                       "{\"object\":{\"id\":\"ch_r\",\"amount_refunded\":3000,"
-                                       "\"currency\":\"jpy\",\"payment_intent\":null}}}"),
+    assert_int_equal(cx_test_normalize_str(&n, &feed,
+                                           "{\"id\":\"evt_r\",\"type\":\"charge.refunded\","
+                                           "\"created\":1790900000,\"data\":"
+                                           "{\"object\":{\"id\":\"ch_r\",\"amount_refunded\":3000,"
+                                           "\"currency\":\"jpy\",\"payment_intent\":null}}}"),
                      CX_NORM_OK);
     ev = &n.list.v[0];
     assert_string_equal(ev->kind, "refund");
@@ -566,11 +525,12 @@ static void test_norm_shapes(void **state)
     /* PaymentIntent without amount_received (old shape) uses amount; the pre-2022 embedded
      * charges give the billing email. */
     assert_int_equal(
-        normalize_str(&n, "{\"id\":\"evt_p\",\"type\":\"payment_intent.succeeded\",\"created\":"
-                          "1790856000,\"data\":{\"object\":{\"id\":\"pi_p\",\"amount\":700,"
-                          "\"currency\":\"eur\",\"charges\":{\"data\":[{\"billing_details\":"
-                          "{\"email\":\"Old.Api@Example.com\"}}]},\"metadata\":{\"jd_aid\":"
-                          "\"a_77\",\"utm_medium\":\"referral\"}}}}"),
+        cx_test_normalize_str(&n, &feed,
+                              "{\"id\":\"evt_p\",\"type\":\"payment_intent.succeeded\",\"created\":"
+                              "1790856000,\"data\":{\"object\":{\"id\":\"pi_p\",\"amount\":700,"
+                              "\"currency\":\"eur\",\"charges\":{\"data\":[{\"billing_details\":"
+                              "{\"email\":\"Old.Api@Example.com\"}}]},\"metadata\":{\"jd_aid\":"
+                              "\"a_77\",\"utm_medium\":\"referral\"}}}}"),
         CX_NORM_OK);
     ev = &n.list.v[0];
     assert_int_equal(ev->amount_minor, 700);

@@ -19,43 +19,14 @@
 #include "common.h"
 #include "connector.h"
 
-static unsigned char *slurp(const char *name, size_t *len)
-{
-    return cx_test_slurp("typeform", name, len);
-}
-
-static const struct cx_connector *typeform(void)
-{
-    const struct cx_connector *c = cx_lookup("typeform");
-
-    assert_non_null(c);
-    return c;
-}
-
 static enum cx_verdict verify(const char *const *secrets, size_t nsecrets, const char *method,
                               const char *header, const void *body, size_t len)
 {
     struct cx_source src;
-    struct cx_input in;
     struct cx_header h[2] = {{"Content-Type", "application/json"}, {"Typeform-Signature", header}};
-    struct cx_reply reply;
-    struct cx_err err;
-    size_t i;
 
-    memset(&src, 0, sizeof src);
-    memset(&in, 0, sizeof in);
-    src.name = "typeform";
-    src.type = "typeform";
-    for (i = 0; i < nsecrets; i++)
-        src.secrets[i] = secrets[i];
-    src.nsecrets = nsecrets;
-    in.method = method;
-    in.headers = h;
-    in.nheaders = header ? 2 : 1;
-    in.body = body;
-    in.body_len = len;
-    in.now_ms = 1700000000000;
-    return typeform()->verify(&src, &in, &reply, &err);
+    cx_test_source_init(&src, "typeform", "typeform", secrets, nsecrets);
+    return cx_test_verify(&src, method, h, header ? 2 : 1, body, len, 1700000000000);
 }
 
 /* D1 (vectors.md, derived with Python hmac and openssl; not published by Typeform). */
@@ -69,7 +40,7 @@ static void test_d1_payload_is_exact(void **state)
     unsigned char mac[CX_SHA256_LEN];
     char b64[45];
     size_t len;
-    unsigned char *body = slurp("form_response_composed.json", &len);
+    unsigned char *body = cx_test_slurp("typeform", "form_response_composed.json", &len);
 
     (void)state;
     /* 2618 bytes ending in one LF (vectors.md) */
@@ -104,7 +75,7 @@ static void test_d1_verify(void **state)
         {"sha1=" D1_B64, CX_BAD_SIGNATURE},
     };
     size_t len, i;
-    unsigned char *body = slurp("form_response_composed.json", &len);
+    unsigned char *body = cx_test_slurp("typeform", "form_response_composed.json", &len);
     unsigned char *copy = malloc(len);
 
     (void)state;
@@ -168,26 +139,8 @@ static void test_verify_body_check(void **state)
 
 /* ---- normalize ---- */
 
-static enum cx_result normalize_bytes(struct cx_test_norm *n, const void *body, size_t len)
-{
-    cx_test_norm_init(n, "typeform", "typeform-demo", "1790856000000-0", 1790900000000, body, len);
-    return cx_test_norm_run(n);
-}
-
-static enum cx_result normalize_file(struct cx_test_norm *n, const char *name)
-{
-    size_t len;
-    unsigned char *body = slurp(name, &len);
-    enum cx_result rc = normalize_bytes(n, body, len);
-
-    n->owned = body;
-    return rc;
-}
-
-static enum cx_result normalize_str(struct cx_test_norm *n, const char *body)
-{
-    return normalize_bytes(n, body, strlen(body));
-}
+static const struct cx_test_feed feed = {"typeform", "typeform-demo", "1790856000000-0",
+                                         1790900000000, "typeform"};
 
 static void test_norm_docs_example(void **state)
 {
@@ -196,7 +149,7 @@ static void test_norm_docs_example(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    assert_int_equal(normalize_file(&n, "form_response_composed.json"), CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_file(&n, &feed, "form_response_composed.json"), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "typeform:LtWXD3crgy");
@@ -233,7 +186,7 @@ static void test_norm_hidden_fields(void **state)
     const struct cx_event *ev;
 
     (void)state;
-    assert_int_equal(normalize_file(&n, "form_response_hidden.json"), CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_file(&n, &feed, "form_response_hidden.json"), CX_NORM_OK);
     assert_int_equal(n.list.n, 1);
     ev = &n.list.v[0];
     assert_string_equal(ev->id, "typeform:01JB7Q0R5S2T3U4V5W6X7Y8Z9A");
@@ -267,16 +220,17 @@ static void test_norm_shapes(void **state)
     (void)state;
     /* No submitted_at: the arrival time. Hidden "anon" and "email"; a gclid makes it a
      * paid search touch; answers without a field or of unknown types are skipped. */
-    assert_int_equal(
-        normalize_str(&n, "{\"event_id\":\"e2\",\"event_type\":\"form_response\","
-                          "\"form_response\":{\"form_id\":\"f\",\"hidden\":{\"gclid\":\"Cj0-g\","
-                          "\"anon\":\"a_1\",\"email\":\"N@example.com\",\"utm_source\":null},"
-                          "\"answers\":[{\"type\":\"text\",\"text\":\"no field\"},"
-                          "{\"type\":\"file_url\",\"file_url\":\"https://x\",\"field\":{\"id\":"
-                          "\"F\",\"ref\":\"upload\"}},{\"type\":\"text\",\"text\":\"by id\","
-                          "\"field\":{\"id\":\"ID9\"}},{\"type\":\"choice\",\"choice\":{\"other\":"
-                          "\"something else\"},\"field\":{\"id\":\"C\",\"ref\":\"why\"}}]}}"),
-        CX_NORM_OK);
+    assert_int_equal(cx_test_normalize_str(
+                         &n, &feed,
+                         "{\"event_id\":\"e2\",\"event_type\":\"form_response\","
+                         "\"form_response\":{\"form_id\":\"f\",\"hidden\":{\"gclid\":\"Cj0-g\","
+                         "\"anon\":\"a_1\",\"email\":\"N@example.com\",\"utm_source\":null},"
+                         "\"answers\":[{\"type\":\"text\",\"text\":\"no field\"},"
+                         "{\"type\":\"file_url\",\"file_url\":\"https://x\",\"field\":{\"id\":"
+                         "\"F\",\"ref\":\"upload\"}},{\"type\":\"text\",\"text\":\"by id\","
+                         "\"field\":{\"id\":\"ID9\"}},{\"type\":\"choice\",\"choice\":{\"other\":"
+                         "\"something else\"},\"field\":{\"id\":\"C\",\"ref\":\"why\"}}]}}"),
+                     CX_NORM_OK);
     ev = &n.list.v[0];
     assert_int_equal(ev->at_ms, 1790900000000);
     cx_test_expect_identities(ev, ids, N_ELEMS(ids));
@@ -312,13 +266,8 @@ static void test_norm_skip_and_poison(void **state)
 
     (void)state;
     for (i = 0; i < N_ELEMS(rows); i++) {
-        enum cx_result rc = normalize_str(&n, rows[i].body);
-        if (rc != rows[i].want)
-            fail_msg("row %zu: got %d, want %d (%s)", i, (int)rc, (int)rows[i].want, n.err.msg);
-        if (n.list.n != 0)
-            fail_msg("row %zu: %zu events left in the list", i, n.list.n);
-        if (rows[i].msg && strcmp(n.err.msg, rows[i].msg) != 0)
-            fail_msg("row %zu: message \"%s\", want \"%s\"", i, n.err.msg, rows[i].msg);
+        enum cx_result rc = cx_test_normalize_str(&n, &feed, rows[i].body);
+        cx_test_expect_refused(&n, i, rc, rows[i].want, rows[i].msg);
         cx_test_norm_free(&n);
     }
 }
