@@ -247,6 +247,12 @@ int main(void)
                   h.body && strstr(h.body, "all"),
               "model=every: status %ld %.200s", h.status, h.body ? h.body : "");
     jd_http_free(&h);
+    /* A drill-down lists one row under one model (docs/api.md): all is refused there. */
+    JD_EXPECT(jd_get_auth(&d, "/v1/reports/attribution/conversions?model=all&by=channel&key=email",
+                          &h) == 0 &&
+                  h.status == 400 && jd_http_is_error(&h, "bad_request"),
+              "a drill-down with model=all: status %ld %.200s", h.status, h.body ? h.body : "");
+    jd_http_free(&h);
 
     int64_t now = jd_now_s();
     struct sy_month m = {0};
