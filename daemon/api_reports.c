@@ -88,7 +88,8 @@ static int parse_query(struct evhttp_request *req, struct cx_form *q)
     return cx_form_parse(q, query, strlen(query));
 }
 
-/* GET /v1/reports/attribution?model=&from=&to=&by=&lookback=&half_life= */
+/* GET /v1/reports/attribution?model=&from=&to=&by=&lookback=&half_life=; model=all answers
+ * the five models side by side from one read of the contacts (docs/api.md). */
 void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const char *rest)
 {
     (void)rest;
@@ -101,10 +102,13 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
     };
     enum report_format format = REPORT_JSON;
     const char *bad = NULL, *v;
+    int all = 0;
     if (parse_query(req, &q) != 0)
         bad = "malformed query string";
-    else if ((v = cx_form_get(&q, "model")) && rp_parse_model(v, &p.model) != 0)
-        bad = "unknown model: expected first_touch, last_touch, linear, position or time_decay";
+    else if ((v = cx_form_get(&q, "model")) && !(all = strcmp(v, "all") == 0) &&
+             rp_parse_model(v, &p.model) != 0)
+        bad = "unknown model: expected first_touch, last_touch, linear, position, time_decay or "
+              "all";
     else if ((v = cx_form_get(&q, "by")) && rp_parse_key(v, &p.by) != 0)
         bad = "unknown by: expected channel, source, campaign or ad";
     else if ((v = cx_form_get(&q, "lookback")) && parse_duration(v, &p.lookback_ms) != 0)
@@ -125,8 +129,18 @@ void api_handle_attribution(struct jd *jd, struct evhttp_request *req, const cha
         return;
     j->attr = p;
     j->format = format;
-    j->acc = rp_attribution_new(&j->attr, 100000);
-    if (!j->acc) {
+    if (all) {
+        for (int m = 0; m < RP_NMODELS; m++) {
+            struct rp_attr_params pm = p;
+            pm.model = (enum rp_model)m;
+            if (!(j->all[j->nall] = rp_attribution_new(&pm, 100000)))
+                break;
+            j->nall++;
+        }
+    } else {
+        j->acc = rp_attribution_new(&j->attr, 100000);
+    }
+    if (all ? j->nall < RP_NMODELS : !j->acc) {
         report_job_fail(j, 503, "unavailable", "out of memory");
         report_job_release(j);
         return;

@@ -1,7 +1,8 @@
 /*
  * The attribution reader (DESIGN §6): the spend rows and the contacts with a conversion in
  * range (report.lua "spend", "conv"), then their touches and conversions REPORT_BATCH
- * contacts per call ("touches"), each contact added to rp_attribution as it arrives.
+ * contacts per call ("touches"), each contact added to rp_attribution as it arrives; with
+ * model=all to the five models' accumulators at once, so five answers cost one read.
  */
 #include "report_job.h"
 
@@ -29,6 +30,13 @@ struct loaded {
 /* ---- attribution: the contacts with conversions, their touches a batch at a time ---- */
 
 static void load_next(struct report_job *j);
+
+/* The accumulators the read feeds: the report's one, or with model=all one per model. */
+static struct rp_attribution **accs(struct report_job *j, size_t *n)
+{
+    *n = j->nall ? j->nall : 1;
+    return j->nall ? j->all : &j->acc;
+}
 
 /* report.lua's `what` (conv, spend) over the job's [from, to), answered to cb. */
 static void read_range(struct report_job *j, const char *what, rq_reply_cb cb)
@@ -102,7 +110,9 @@ static void on_data(struct rq_client *c, const redisReply *r, void *priv)
             goto out;
         }
         j->nevents += l.c.n;
-        int rc = j->attr_drill ? j->attr_drill(j, &l.c) : rp_attribution_add(j->acc, &l.c);
+        size_t nacc;
+        struct rp_attribution **acc = accs(j, &nacc);
+        int rc = j->attr_drill ? j->attr_drill(j, &l.c) : rp_attribution_add_each(acc, nacc, &l.c);
         free(l.events);
         free(l.blob);
         if (rc == -2) {
@@ -121,7 +131,7 @@ out:
 
 static cJSON *attribution_answer(struct report_job *j)
 {
-    return rp_attribution_json(j->acc);
+    return j->nall ? rp_attribution_all_json(j->all, j->nall) : rp_attribution_json(j->acc);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -202,23 +212,28 @@ static void on_spend(struct rq_client *c, const redisReply *r, void *priv)
         const char *vt = v ? strchr(v, '\t') : NULL, *vname = vt ? strchr(vt + 1, '\t') : NULL;
         if (!t2 || !vt)
             continue;
-        char key[CX_TEXT_MAX], cur[4], platform[32], name[CX_TEXT_MAX];
+        char key[CX_TEXT_MAX], cur[4], platform[32] = "", name[CX_TEXT_MAX] = "";
         snprintf(cur, sizeof(cur), "%.*s", (int)(vname ? vname - vt - 1 : 3), vt + 1);
         int64_t minor = strtoll(v, NULL, 10);
-        int rc;
+        int rc = 0, campaign = 0;
         if (j->attr.by == RP_BY_SOURCE) {
             snprintf(key, sizeof(key), "%.*s", (int)(t2 - t1 - 1), t1 + 1);
-            rc = rp_attribution_add_spend(j->acc, key, cur, minor);
         } else if (t3 && t3 == t2 + 1) {
             snprintf(key, sizeof(key), "%.*s", (int)(t2 - t1 - 1), t1 + 1);
             campaigns_platform(key, platform, sizeof(platform));
             snprintf(name, sizeof(name), "%s", vname ? vname + 1 : "");
             snprintf(key, sizeof(key), "%s", t3 + 1);
-            rc = rp_attribution_add_campaign_spend(j->acc, platform, key, name, cur, minor);
+            campaign = 1;
         } else {
             snprintf(key, sizeof(key), "%s", t2 + 1);
-            rc = rp_attribution_add_spend(j->acc, key, cur, minor);
         }
+        /* Spend is the same under every model: each model=all answer lists it. */
+        size_t nacc;
+        struct rp_attribution **acc = accs(j, &nacc);
+        for (size_t a = 0; a < nacc && rc == 0; a++)
+            rc = campaign
+                     ? rp_attribution_add_campaign_spend(acc[a], platform, key, name, cur, minor)
+                     : rp_attribution_add_spend(acc[a], key, cur, minor);
         if (rc != 0) {
             report_job_fail(j, 503, "unavailable", "out of memory");
             goto out;
@@ -239,18 +254,22 @@ static void on_names(struct rq_client *c, const redisReply *r, void *priv)
     (void)c;
     if (!report_job_array_reply(j, r))
         goto out;
-    for (size_t i = 0; cfg && i < cfg->ncampaigns && rc == 0; i++)
-        rc = rp_attribution_add_name(j->acc, cfg->campaigns[i].platform, cfg->campaigns[i].id,
-                                     cfg->campaigns[i].name);
-    for (size_t i = 0; i + 1 < r->elements && rc == 0; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        const char *colon = k->type == REDIS_REPLY_STRING ? strchr(k->str, ':') : NULL;
-        char platform[32];
-        if (!colon || (size_t)(colon - k->str) >= sizeof(platform) ||
-            v->type != REDIS_REPLY_STRING || !v->len)
-            continue;
-        snprintf(platform, sizeof(platform), "%.*s", (int)(colon - k->str), k->str);
-        rc = rp_attribution_add_name(j->acc, platform, colon + 1, v->str);
+    size_t nacc;
+    struct rp_attribution **acc = accs(j, &nacc);
+    for (size_t a = 0; a < nacc && rc == 0; a++) {
+        for (size_t i = 0; cfg && i < cfg->ncampaigns && rc == 0; i++)
+            rc = rp_attribution_add_name(acc[a], cfg->campaigns[i].platform, cfg->campaigns[i].id,
+                                         cfg->campaigns[i].name);
+        for (size_t i = 0; i + 1 < r->elements && rc == 0; i += 2) {
+            const redisReply *k = r->element[i], *v = r->element[i + 1];
+            const char *colon = k->type == REDIS_REPLY_STRING ? strchr(k->str, ':') : NULL;
+            char platform[32];
+            if (!colon || (size_t)(colon - k->str) >= sizeof(platform) ||
+                v->type != REDIS_REPLY_STRING || !v->len)
+                continue;
+            snprintf(platform, sizeof(platform), "%.*s", (int)(colon - k->str), k->str);
+            rc = rp_attribution_add_name(acc[a], platform, colon + 1, v->str);
+        }
     }
     if (rc != 0) {
         report_job_fail(j, 503, "unavailable", "out of memory or too many campaign names");

@@ -26,6 +26,8 @@ static void job_free(struct report_job *j)
         free(j->ids[i]);
     free(j->ids);
     rp_attribution_free(j->acc);
+    for (size_t i = 0; i < j->nall; i++)
+        rp_attribution_free(j->all[i]);
     if (j->cleanup)
         j->cleanup(j);
     if (j->drill_free)

@@ -91,8 +91,11 @@ struct report_job {
     int64_t started_us;
     int inflight; /* references: commands sent and not answered, plus the starter's */
     int answered; /* the request has had its reply */
-    /* attribution */
+    /* attribution: acc, or with model=all one accumulator per model (enum order) in all[],
+     * each contact read once and added to every one of them */
     struct rp_attribution *acc;
+    struct rp_attribution *all[RP_NMODELS];
+    size_t nall;
     char **ids;
     size_t nids, next;
     size_t nevents;

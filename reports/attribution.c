@@ -308,48 +308,36 @@ const char *rp_attribution_key(const struct rp_attribution *a, const struct rp_e
  *   ((direct) rows point to none, so (direct) always has 0). Under first/last touch that
  *   equals conversions; under the other models it counts each touch in each window.
  */
-int rp_attribution_add(struct rp_attribution *a, const struct rp_contact *c)
+/* The conversions cv of one contact's journey v, split under a's model and added to its
+ * rows; s is scratch space sized for the journey. 0, -1 or -2, also kept in a->err. */
+static int add_listed(struct rp_attribution *a, const struct rp_jview *v, const struct rp_conv *cv,
+                      size_t ncv, struct rp_split *s)
 {
-    struct rp_jview v;
-    struct rp_conv *cv = NULL;
-    size_t ncv = 0;
-    struct rp_split s;
     int rc = 0;
-    if (!a)
-        return -1;
-    if (a->err)
-        return a->err;
-    if (rp_view_open(c, &v))
-        return a->err = -1;
-    if (rp_list_conversions(&v, a->p.from_ms, a->p.to_ms, &cv, &ncv) || rp_split_init(&s, v.n)) {
-        free(cv);
-        rp_view_close(&v);
-        return a->err = -1;
-    }
     for (size_t k = 0; k < ncv && rc == 0; k++) {
-        if (rp_split_conversion(&v, &cv[k], &a->p, &s)) {
+        if (rp_split_conversion(v, &cv[k], &a->p, s)) {
             rc = -1;
             break;
         }
         int payment = cv[k].amount >= 0 && rp_is_kind(cv[k].ev, "payment");
         uint64_t serial = ++a->serial;
         int touched = 0;
-        for (size_t i = 0; i < s.n; i++)
-            touched |= s.touch[i] != NULL;
+        for (size_t i = 0; i < s->n; i++)
+            touched |= s->touch[i] != NULL;
         a->payments += (uint64_t)payment;
         a->payments_touched += (uint64_t)(payment && touched);
-        for (size_t i = 0; i < s.n && rc == 0; i++) {
+        for (size_t i = 0; i < s->n && rc == 0; i++) {
             struct arow *r;
-            rc = row_of(a, rp_attribution_key(a, s.touch[i]), &r);
+            rc = row_of(a, rp_attribution_key(a, s->touch[i]), &r);
             if (rc)
                 break;
-            if (rp_purse_add(&r->revenue, cv[k].ev->currency, s.minor[i])) {
+            if (rp_purse_add(&r->revenue, cv[k].ev->currency, s->minor[i])) {
                 rc = -1;
                 break;
             }
             if (!payment)
                 continue;
-            if (s.touch[i])
+            if (s->touch[i])
                 r->touches++;
             if (r->last_conv != serial) {
                 r->last_conv = serial;
@@ -357,11 +345,63 @@ int rp_attribution_add(struct rp_attribution *a, const struct rp_contact *c)
             }
         }
     }
+    if (rc)
+        a->err = rc;
+    return rc;
+}
+
+int rp_attribution_add(struct rp_attribution *a, const struct rp_contact *c)
+{
+    return rp_attribution_add_each(&a, 1, c);
+}
+
+int rp_attribution_add_each(struct rp_attribution *const *a, size_t n, const struct rp_contact *c)
+{
+    struct rp_jview v;
+    struct rp_conv *cv = NULL;
+    size_t ncv = 0;
+    struct rp_split s;
+    int rc = 0;
+    if (!a || n == 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!a[i])
+            return -1;
+        if (a[i]->err)
+            return a[i]->err;
+    }
+    /* The journey is ordered once and its conversions listed once: only the split and the
+     * grouping differ between the accumulators. One with another range lists its own. */
+    if (rp_view_open(c, &v)) {
+        for (size_t i = 0; i < n; i++)
+            a[i]->err = -1;
+        return -1;
+    }
+    if (rp_split_init(&s, v.n)) {
+        rp_view_close(&v);
+        for (size_t i = 0; i < n; i++)
+            a[i]->err = -1;
+        return -1;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (i == 0 || a[i]->p.from_ms != a[i - 1]->p.from_ms ||
+            a[i]->p.to_ms != a[i - 1]->p.to_ms) {
+            free(cv);
+            cv = NULL;
+            if (rp_list_conversions(&v, a[i]->p.from_ms, a[i]->p.to_ms, &cv, &ncv)) {
+                rc = a[i]->err = -1;
+                break;
+            }
+        }
+        rc = add_listed(a[i], &v, cv, ncv, &s);
+    }
+    /* The others lack this contact now: none of them may be reported either. */
+    for (size_t i = 0; rc && i < n; i++)
+        if (!a[i]->err)
+            a[i]->err = rc;
     rp_split_free(&s);
     free(cv);
     rp_view_close(&v);
-    if (rc)
-        a->err = rc;
     return rc;
 }
 
@@ -472,6 +512,42 @@ cJSON *rp_attribution_json(const struct rp_attribution *a)
     return o;
 fail:
     free(order);
+    cJSON_Delete(o);
+    return NULL;
+}
+
+cJSON *rp_attribution_all_json(struct rp_attribution *const *a, size_t n)
+{
+    static const char *const shared[] = {"by", "from", "to", "identity"};
+    cJSON *o, *models, *first;
+    if (!a || n == 0 || !(first = rp_attribution_json(a[0])))
+        return NULL;
+    /* by, from, to and identity beside "model", as in a one-model answer; the members of
+     * "models" keep theirs, so each is exactly that model's own answer. */
+    if (!(o = cJSON_CreateObject()) || rp_put(o, "model", cJSON_CreateString("all")))
+        goto fail;
+    for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
+        if (rp_put(o, shared[i],
+                   cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(first, shared[i]), 1)))
+            goto fail;
+    if (rp_put(o, "models", models = cJSON_CreateObject()))
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *one = i ? rp_attribution_json(a[i]) : first;
+        const char *name = (unsigned)a[i]->p.model < RP_NMODELS ? model_names[a[i]->p.model] : NULL;
+        if (i == 0)
+            first = NULL; /* owned by o from here */
+        /* Two accumulators of one model would make a duplicate member: refused. */
+        if (!one || !name || cJSON_GetObjectItemCaseSensitive(models, name)) {
+            cJSON_Delete(one);
+            goto fail;
+        }
+        if (rp_put(models, name, one))
+            goto fail;
+    }
+    return o;
+fail:
+    cJSON_Delete(first);
     cJSON_Delete(o);
     return NULL;
 }

@@ -171,9 +171,12 @@ static const cJSON *item(const cJSON *o, const char *name)
 
 /* ---- attribution ---- */
 
-static void attribution_line(struct rp_csv *c, const cJSON *row, const char *cur)
+/* model: the first cell of each line in a model=all answer, NULL in a one-model answer. */
+static void attribution_line(struct rp_csv *c, const char *model, const cJSON *row, const char *cur)
 {
     const cJSON *rev = item(row, "revenue"), *spend = item(row, "spend"), *roas = item(row, "roas");
+    if (model)
+        rp_csv_text(c, model);
     rp_csv_value(c, item(row, "key"));
     rp_csv_text(c, cur);
     rp_csv_value(c, cur ? item(rev, cur) : NULL);
@@ -184,14 +187,10 @@ static void attribution_line(struct rp_csv *c, const cJSON *row, const char *cur
     rp_csv_end_line(c);
 }
 
-char *rp_csv_attribution(const cJSON *answer, size_t max)
+/* The lines of one model's rows: the one-model table's lines, model first when set. */
+static void attribution_rows(struct rp_csv *c, const char *model, const cJSON *rows)
 {
-    const cJSON *rows = item(answer, "rows"), *row;
-    struct rp_csv c;
-    if (!cJSON_IsArray(rows))
-        return NULL;
-    rp_csv_init(&c, max);
-    HEADER(&c, "key", "currency", "revenue_minor", "spend_minor", "roas", "conversions", "touches");
+    const cJSON *row;
     cJSON_ArrayForEach(row, rows)
     {
         const cJSON *rev = item(row, "revenue"), *spend = item(row, "spend"), *m;
@@ -199,19 +198,46 @@ char *rp_csv_attribution(const cJSON *answer, size_t max)
         /* Revenue's currencies, then those with spend only. */
         cJSON_ArrayForEach(m, rev)
         {
-            attribution_line(&c, row, m->string);
+            attribution_line(c, model, row, m->string);
             lines++;
         }
         cJSON_ArrayForEach(m, spend)
         {
             if (!item(rev, m->string)) {
-                attribution_line(&c, row, m->string);
+                attribution_line(c, model, row, m->string);
                 lines++;
             }
         }
         if (!lines)
-            attribution_line(&c, row, NULL);
+            attribution_line(c, model, row, NULL);
     }
+}
+
+char *rp_csv_attribution(const cJSON *answer, size_t max)
+{
+    const cJSON *rows = item(answer, "rows"), *models = item(answer, "models"), *m;
+    struct rp_csv c;
+    if (cJSON_IsObject(models)) {
+        /* model=all: one table, a model column in front, the models in the answer's order. */
+        cJSON_ArrayForEach(m, models)
+        {
+            if (!cJSON_IsArray(item(m, "rows")))
+                return NULL;
+        }
+        rp_csv_init(&c, max);
+        HEADER(&c, "model", "key", "currency", "revenue_minor", "spend_minor", "roas",
+               "conversions", "touches");
+        cJSON_ArrayForEach(m, models)
+        {
+            attribution_rows(&c, m->string, item(m, "rows"));
+        }
+        return rp_csv_take(&c);
+    }
+    if (!cJSON_IsArray(rows))
+        return NULL;
+    rp_csv_init(&c, max);
+    HEADER(&c, "key", "currency", "revenue_minor", "spend_minor", "roas", "conversions", "touches");
+    attribution_rows(&c, NULL, rows);
     return rp_csv_take(&c);
 }
 

@@ -46,6 +46,8 @@ void rp_csv_free(struct rp_csv *c);
  *   attribution: key,currency,revenue_minor,spend_minor,roas,conversions,touches
  *     — a line per key and currency (revenue's and spend's); conversions and touches
  *     are the key's, over all its currencies, repeated on each of its lines.
+ *     A model=all answer ("models"): model,key,currency,… — each model's lines as its
+ *     own table has them, with the model in front, the models in the answer's order.
  *   funnel: series,period,stage,contacts,rate,median_seconds — series "range" for the
  *     periods of the range, "compare" for the compared period (compare=).
  *   SLA figures: side,figure,value,currency — side sales, marketing, revenue or range;

@@ -40,6 +40,7 @@ struct rp_contact {
 };
 
 enum rp_model { RP_FIRST_TOUCH, RP_LAST_TOUCH, RP_LINEAR, RP_POSITION, RP_TIME_DECAY };
+#define RP_NMODELS 5 /* the models above, RP_FIRST_TOUCH … RP_TIME_DECAY */
 enum rp_key { RP_BY_CHANNEL, RP_BY_SOURCE, RP_BY_CAMPAIGN, RP_BY_AD };
 
 /* "first_touch" … → 0 / -1. */
@@ -128,6 +129,20 @@ const char *rp_attribution_key(const struct rp_attribution *a, const struct rp_e
  * spend is not positive. NULL on allocation failure or after a failed add. */
 cJSON *rp_attribution_json(const struct rp_attribution *a);
 void rp_attribution_free(struct rp_attribution *a);
+
+/* Several reports from one read of the contacts (model=all: the five models side by side).
+ * rp_attribution_add_each adds c to each of a[0 … n) as rp_attribution_add would, with
+ * the journey put in order and its conversions listed once for all of them when their
+ * from/to agree (else each on its own); each splits under its own model and groups by its
+ * own key. 0, or the first failure (-1, -2); each accumulator keeps its own failure,
+ * sticky, as with add. */
+int rp_attribution_add_each(struct rp_attribution *const *a, size_t n, const struct rp_contact *c);
+/* {"model":"all","by","from","to","identity","models":{"<model>": rp_attribution_json of
+ * that accumulator, …}} in the order of a; by, from, to and identity are the first's (the
+ * same for all when they share the range and key: identity counts payments credited to a
+ * touch, which no model changes). NULL on allocation failure, n == 0 or a failed
+ * accumulator. */
+cJSON *rp_attribution_all_json(struct rp_attribution *const *a, size_t n);
 
 /* Drill-down (DESIGN §7): one conversion behind an attribution row. */
 struct rp_drill_conv {

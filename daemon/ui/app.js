@@ -444,21 +444,25 @@ async function viewRevenue(main, q) {
   const slot = h('div', {}, h('p', { class: 'muted' }, t('loading')));
   main.append(slot);
   const models = model === 'all' ? MODELS : [model];
-  const answers = await Promise.all(models.map((m) => report('/v1/reports/attribution?model=' + m + '&by=' + by, r)));
-  const bad = answers.find((a) => a.status !== 200);
-  if (bad) {
-    slot.replaceChildren(problem(bad, 'attribution'));
+  /* One request also for the five models side by side: model=all reads the contacts once
+   * and answers each model under /models/<model>, exactly as its own request would. */
+  const a = await report('/v1/reports/attribution?model=' + model + '&by=' + by, r);
+  if (a.status !== 200) {
+    slot.replaceChildren(problem(a, 'attribution'));
     return;
   }
-  const main0 = answers[Math.max(0, models.indexOf('linear'))];
-  const rows = main0.body.rows || [];
+  const parts = models.map((m) => (model === 'all'
+    ? { rows: ((a.body.models || {})[m] || {}).rows || [], ptr: '/models/' + m + '/rows' }
+    : { rows: a.body.rows || [], ptr: '/rows' }));
+  const main0 = parts[Math.max(0, models.indexOf('linear'))];
+  const rows = main0.rows;
   const curs = currenciesOf(rows, 'revenue', 'spend');
   const cur = curs.includes(p.cur) ? p.cur : curs[0] || 'EUR';
-  const src = main0.url;
+  const src = a.url;
   const out = [];
   out.push(h('section', { class: 'card' },
     h('div', { class: 'hero' },
-      sumNum(rows, '/revenue/' + cur, 'money:' + cur, src, '/rows', 'big'),
+      sumNum(rows, '/revenue/' + cur, 'money:' + cur, src, main0.ptr, 'big'),
       h('span', { class: 'cap' }, t('attributed_revenue') + ' · ' + rangeLabel(r) + ' · ' + t(models.length > 1 ? 'linear' : model))),
     h('div', { class: 'kpis' },
       /* No conversions total: a conversion credited to several keys is in several rows. */
@@ -468,22 +472,22 @@ async function viewRevenue(main, q) {
   const drill = (key) => go('revenue', Object.assign({}, params, { key }));
   let table;
   if (models.length > 1) {
-    const byModel = answers.map((a) => new Map((a.body.rows || []).map((row, i) => [row.key, { row, i }])));
+    const byModel = parts.map((x) => new Map(x.rows.map((row, i) => [row.key, { row, i }])));
     const lin = byModel[models.indexOf('linear')];
     const rev = (k) => ((lin.get(k) || { row: {} }).row.revenue || {})[cur] || 0;
-    const keys = [...new Set(answers.flatMap((a) => (a.body.rows || []).map((x) => x.key)))].sort((x, y) => rev(y) - rev(x));
+    const keys = [...new Set(parts.flatMap((x) => x.rows.map((row) => row.key)))].sort((x, y) => rev(y) - rev(x));
     table = h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t(by)), models.map((m) => h('th', { class: 'n' }, t(m))))),
       h('tbody', {}, keys.map((k) => h('tr', {}, h('th', { scope: 'row' }, k), models.map((m, j) => {
         const x = byModel[j].get(k);
         return h('td', { class: 'n' }, x && x.row.revenue && x.row.revenue[cur] !== undefined
-          ? num(x.row.revenue[cur], 'money:' + cur, answers[j].url, '/rows/' + x.i + '/revenue/' + esc(cur)) : '—');
+          ? num(x.row.revenue[cur], 'money:' + cur, src, parts[j].ptr + '/' + x.i + '/revenue/' + esc(cur)) : '—');
       })))));
   } else {
     table = h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, t(by)), h('th', { class: 'n' }, t('revenue')),
       h('th', { class: 'n' }, t('conversions')), h('th', { class: 'n hide-phone' }, t('touches')),
       h('th', { class: 'n' }, t('spend')), h('th', { class: 'n' }, t('roas')))),
     h('tbody', {}, sorted.filter((x) => (x.row.revenue || {})[cur] !== undefined || (x.row.spend || {})[cur] !== undefined).map(({ row, i }) => {
-      const rp = '/rows/' + i;
+      const rp = main0.ptr + '/' + i;
       const v = (row.revenue || {})[cur];
       return h('tr', { class: p.key === row.key ? 'sel' : null },
         h('th', { scope: 'row' }, h('button', { type: 'button', class: 'rowlink', onclick: () => drill(row.key) }, row.key),
@@ -501,7 +505,7 @@ async function viewRevenue(main, q) {
       '/v1/reports/attribution/conversions?model=' + model + '&by=' + by + '&key=' + encodeURIComponent(p.key), r,
       () => go('revenue', Object.assign({}, params, { key: null }))));
   }
-  out.push(h('section', { class: 'card scroll' }, table, h('p', {}, answers.map((a, j) => [j ? ' · ' : '', csvLink(a.url, models.length > 1 ? 'CSV ' + t(models[j]) : 'CSV')]))));
+  out.push(h('section', { class: 'card scroll' }, table, h('p', {}, csvLink(src, 'CSV'))));
   slot.replaceChildren(...out);
   sizeBars(slot);
 }

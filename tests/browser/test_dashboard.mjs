@@ -304,7 +304,29 @@ function isoWeekNow() {
 }
 let total = 0;
 total += await open('#/revenue', 'revenue');
-total += await open('#/revenue?model=all&by=campaign&range=all', 'revenue-models');
+/* The five models side by side come from one request (model=all: one read of the
+ * contacts, issue 13 item 5), and every number of the table points into it, each model's
+ * column into its own part. The app's requests carry X-Journeyd-UI; checkSources' own
+ * fetches do not. */
+{
+  const asked = [];
+  const onRequest = (req) => {
+    const u = new URL(req.url());
+    if (u.pathname === '/v1/reports/attribution' && req.headers()['x-journeyd-ui']) asked.push(u.search);
+  };
+  page.on('request', onRequest);
+  total += await open('#/revenue?model=all&by=campaign&range=all', 'revenue-models');
+  page.off('request', onRequest);
+  if (asked.length !== 1 || new URLSearchParams(asked[0]).get('model') !== 'all') {
+    fail('revenue-models: ' + asked.length + ' attribution requests (' + asked.join(' ') + '), expected one with model=all');
+  }
+  const srcs = await page.$$eval('main [data-jd-src]', (els) => els.map((e) => e.getAttribute('data-jd-src')));
+  const urls = new Set(srcs.map((x) => x.split('#')[0]));
+  if (urls.size !== 1 || !/[?&]model=all(&|$)/.test([...urls][0])) fail('revenue-models: numbers from ' + [...urls].join(' '));
+  for (const m of ['first_touch', 'last_touch', 'linear', 'position', 'time_decay']) {
+    if (!srcs.some((x) => x.includes('#/models/' + m + '/rows/'))) fail('revenue-models: no number points into /models/' + m);
+  }
+}
 total += await open('#/revenue?model=linear&by=campaign&range=all', 'revenue-campaign', { noShot: true });
 total += await open('#/revenue?model=time_decay&by=source&range=' + prevMonth, 'revenue-previous', { noShot: true });
 /* Drill-downs: the conversions behind every channel row, then one conversion's journey. */

@@ -200,6 +200,32 @@ static void test_attribution(void **state)
     cJSON_Delete(bad);
 }
 
+/* model=all: one table, the model in front, each model's lines as its own table has them. */
+static void test_attribution_models(void **state)
+{
+    (void)state;
+    cJSON *a = cJSON_Parse(
+        "{\"model\":\"all\",\"by\":\"channel\",\"from\":null,\"to\":null,\"models\":{"
+        "\"first_touch\":{\"model\":\"first_touch\",\"rows\":["
+        "{\"key\":\"email\",\"revenue\":{\"EUR\":1000},\"conversions\":1,\"touches\":1,"
+        "\"spend\":{\"EUR\":500},\"roas\":{\"EUR\":2}}]},"
+        "\"linear\":{\"model\":\"linear\",\"rows\":["
+        "{\"key\":\"email\",\"revenue\":{\"EUR\":500},\"conversions\":1,\"touches\":1,"
+        "\"spend\":{\"EUR\":500},\"roas\":{\"EUR\":1}},"
+        "{\"key\":\"@social\",\"revenue\":{\"EUR\":500},\"conversions\":1,\"touches\":2}]},"
+        "\"position\":{\"model\":\"position\",\"rows\":[]}}}");
+    assert_non_null(a);
+    expect_text(rp_csv_attribution(a, 1 << 20),
+                "model,key,currency,revenue_minor,spend_minor,roas,conversions,touches\r\n"
+                "first_touch,email,EUR,1000,500,2,1,1\r\n"
+                "linear,email,EUR,500,500,1,1,1\r\n"
+                "linear,'@social,EUR,500,,,1,2\r\n");
+    cJSON_Delete(a);
+    cJSON *bad = cJSON_Parse("{\"models\":{\"linear\":{\"rows\":{}}}}");
+    assert_null(rp_csv_attribution(bad, 1 << 20));
+    cJSON_Delete(bad);
+}
+
 static void test_funnel(void **state)
 {
     (void)state;
@@ -296,10 +322,15 @@ static void test_accept(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quoting), cmocka_unit_test(test_formula_guard),
-        cmocka_unit_test(test_values),  cmocka_unit_test(test_numbers_match_json),
-        cmocka_unit_test(test_bound),   cmocka_unit_test(test_attribution),
-        cmocka_unit_test(test_funnel),  cmocka_unit_test(test_sla),
+        cmocka_unit_test(test_quoting),
+        cmocka_unit_test(test_formula_guard),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_numbers_match_json),
+        cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_attribution),
+        cmocka_unit_test(test_attribution_models),
+        cmocka_unit_test(test_funnel),
+        cmocka_unit_test(test_sla),
         cmocka_unit_test(test_accept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

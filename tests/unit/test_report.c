@@ -1628,6 +1628,64 @@ static char *reports(const struct rp_contact *cs, size_t n, enum rp_model m)
     return text;
 }
 
+/* model=all (rp_attribution_add_each, rp_attribution_all_json): the five accumulators fed
+ * together give, model by model, the answer each gives fed alone, byte for byte, and the
+ * combined answer holds exactly those. */
+static void check_all_models(const struct rp_contact *cs, size_t n, enum rp_key by)
+{
+    struct rp_attribution *each[RP_NMODELS], *alone[RP_NMODELS];
+    for (int m = 0; m < RP_NMODELS; m++) {
+        struct rp_attr_params p = params((enum rp_model)m);
+        p.by = by;
+        p.from_ms = utc(2026, 9, 15, 0, 0);
+        p.to_ms = utc(2026, 12, 1, 0, 0);
+        assert_non_null(each[m] = rp_attribution_new(&p, 1000));
+        assert_non_null(alone[m] = rp_attribution_new(&p, 1000));
+        assert_int_equal(rp_attribution_add_spend(each[m], "email", "EUR", 12345), 0);
+        assert_int_equal(rp_attribution_add_spend(alone[m], "email", "EUR", 12345), 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rp_attribution_add_each(each, RP_NMODELS, &cs[i]), 0);
+        for (int m = 0; m < RP_NMODELS; m++)
+            assert_int_equal(rp_attribution_add(alone[m], &cs[i]), 0);
+    }
+    cJSON *all = rp_attribution_all_json(each, RP_NMODELS);
+    assert_non_null(all);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(all, "model")->valuestring, "all");
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(all, "models"), *part;
+    assert_int_equal(cJSON_GetArraySize(models), RP_NMODELS);
+    int m = 0;
+    cJSON_ArrayForEach(part, models)
+    {
+        cJSON *want = rp_attribution_json(alone[m]);
+        char *x = cJSON_PrintUnformatted(part), *y = cJSON_PrintUnformatted(want);
+        assert_non_null(x);
+        assert_non_null(y);
+        assert_string_equal(x, y);
+        assert_string_equal(part->string,
+                            cJSON_GetObjectItemCaseSensitive(want, "model")->valuestring);
+        if (m == 0) {
+            char *a = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(all, "identity"));
+            char *b = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(want, "identity"));
+            assert_string_equal(a, b);
+            free(a);
+            free(b);
+        }
+        free(x);
+        free(y);
+        cJSON_Delete(want);
+        m++;
+    }
+    cJSON_Delete(all);
+    /* Two accumulators of one model would be one member twice: refused. */
+    struct rp_attribution *twice[2] = {each[0], each[0]};
+    assert_null(rp_attribution_all_json(twice, 2));
+    for (m = 0; m < RP_NMODELS; m++) {
+        rp_attribution_free(each[m]);
+        rp_attribution_free(alone[m]);
+    }
+}
+
 /* ---- what the daemon reads from the store instead of whole journeys (report.h) ---- */
 
 /* §6b stage entries, written out here from the definition: e[s] = the earliest at among
@@ -2058,6 +2116,7 @@ static void test_property(void **state)
             fail_msg("seed %" PRIu64 " round %d: reports differ\n%s\n%s", seed, round, x, y);
         free(x);
         free(y);
+        check_all_models(cb, BATCH, (enum rp_key)(round % 4));
         /* What api_reports.c reads instead of whole journeys gives the same answers: the
          * ranges move round by round (compare before, inside, after the range). */
         struct rp_funnel_params f;
