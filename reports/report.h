@@ -245,6 +245,26 @@ int rp_sla_add_touched(struct rp_sla *s, const struct rp_contact *c, int64_t fir
 cJSON *rp_sla_json(struct rp_sla *s);
 void rp_sla_free(struct rp_sla *s);
 
+/* One lead as the SLA index knows it (apply.lua keeps it per lead in jd:sla:f, so a
+ * reader need not walk the journey): its lead entry (the first event at stage lead or
+ * higher, journey order) and whether that is a marketing event, whether it entered
+ * qualified, whether it has a touch before `to`, and what first followed the entry: a
+ * sales response (its at and owner), a payment (self-served) or nothing yet.
+ * rp_sla_add_lead counts it exactly as rp_sla_add counts a contact with that journey and
+ * no conversion in [from, to) (the caller reads contacts with conversions as before);
+ * a lead entry outside [from, to) or not a marketing event counts nothing. 0, -1, -2 as
+ * rp_sla_add. */
+enum rp_sla_response { RP_SLA_WAITS, RP_SLA_ANSWERED, RP_SLA_PAID_FIRST };
+struct rp_sla_fact {
+    const char *contact;
+    int64_t lead_at;
+    int marketing, qualified, touched;
+    enum rp_sla_response response;
+    int64_t response_at; /* RP_SLA_ANSWERED */
+    const char *owner;   /* RP_SLA_ANSWERED: the response's owner, NULL or "" for none */
+};
+int rp_sla_add_lead(struct rp_sla *s, const struct rp_sla_fact *f);
+
 /* Drill-down (DESIGN §7): the leads behind the scorecard's figures. Each sales-side
  * lead has one status: self-served, answered within the SLA, answered past it
  * ("breached"), waiting past the limit (the scorecard's `waiting` list) or still within
