@@ -91,16 +91,19 @@ end
 -- at>\t<owner>": the lead entry (the first event at stage lead or higher, journey order)
 -- and whether it is a marketing event, whether the contact entered qualified (field e3,
 -- as jd:st:3), then what first followed the entry (r: a sales response, with its at and
--- owner; s: a payment, self-served; w: nothing yet), and the at of the contact's first
--- touch ("" for none). reports/sla.c's rules (is_sales_response, is_marketing) read from
--- the compact records (connectors/record.c), so daemon/report_sla.c counts such a lead
--- without reading its journey. Correct by construction rather than by updates: every
--- contact this call changes in any way (an event placed, a merge on either side, a rename,
--- a re-stitch, a deletion) is noted, and at the end of the call its entry is computed
--- again from its journey or deleted. A lead whose walk is longer than SLA.WALK events (no
--- response in sight) or whose first touch lies beyond SLA.TOUCHES members has no entry:
--- the reader then reads its journey as before. erase.lua and retention.lua delete the
--- entries of the contacts they change. One local table: the main chunk's locals are few.
+-- owner; s: a payment, self-served, with its at; w: nothing yet), and the at of the
+-- contact's first touch ("" for none). reports/sla.c's rules (is_sales_response,
+-- is_marketing) read from the compact records (connectors/record.c), so
+-- daemon/report_sla.c counts such a lead without reading its journey.
+-- Kept right whatever the delivery order: an event placed in a contact it joins alone
+-- (place_simple) updates the entry from the event itself where that is plain (SLA.placed);
+-- every other change of a contact (an event placed at or before its lead entry, either
+-- side of a merge, a rename, a re-stitch, a deletion) notes it, and at the end of the call
+-- a noted contact's entry is computed again from its journey, or deleted. A lead whose
+-- walk is longer than SLA.WALK events (no response in sight) or whose first touch lies
+-- beyond SLA.TOUCHES members gets no entry there: the reader then reads its journey as
+-- before. erase.lua and retention.lua delete the entries of the contacts they change.
+-- One local table: the main chunk's locals are few.
 local SLA = {WALK = 64, TOUCHES = 8, dirty = {}, list = {},
     RESPONSE = {sales_touch = true, meeting = true, stage_change = true, deal_won = true,
         deal_lost = true},
@@ -114,16 +117,18 @@ function SLA.note(cid)
     end
 end
 
--- A compact record's kind, stage, type, touch and owner (fields 1-4 and 14, as
--- cx_record_decode reads them: strtol of the stage, touch when its text starts with 1).
+-- A compact record's kind, stage, type and touch (fields 1-4, as cx_record_decode reads
+-- them: strtol of the stage, touch when its text starts with 1), in one match.
 function SLA.record(rec)
-    local f, i = {}, 0
-    for field in string.gmatch(rec .. '\31', '([^\31]*)\31') do
-        i = i + 1
-        f[i] = field
-    end
-    local st = tonumber(string.match(f[2] or '', '^%s*([+-]?%d+)') or '0') or 0
-    return f[1] or '', st, f[3] or '', string.sub(f[4] or '', 1, 1) == '1', f[14] or ''
+    local kind, st, typ, touch = string.match(rec, '^([^\31]*)\31?([^\31]*)\31?([^\31]*)\31?(.?)')
+    st = tonumber(string.match(st or '', '^%s*([+-]?%d+)') or '0') or 0
+    return kind or '', st, typ or '', touch == '1'
+end
+
+-- Its owner (field 14: records written before it have none).
+SLA.OWNER = '^' .. string.rep('[^\31]*\31', 13) .. '([^\31]*)'
+function SLA.owner(rec)
+    return string.match(rec, SLA.OWNER) or ''
 end
 
 -- The index entry of a live contact, or nil (not a lead, or too long to decide here).
@@ -140,17 +145,17 @@ function SLA.compute(cid)
     local lead_at, marketing, status, resp_at, owner = nil, '0', nil, '', ''
     for k = 1, #ids do
         if recs[k] then
-            local kind, st, typ, _, own = SLA.record(recs[k])
+            local kind, st, typ = SLA.record(recs[k])
             if not lead_at then
                 if st >= STAGE_RANK['lead'] then
                     lead_at = page[2 * k]
                     marketing = (not SLA.CRM[typ] and SLA.MARKETING[kind]) and '1' or '0'
                 end
             elseif SLA.RESPONSE[kind] or SLA.CRM[typ] then
-                status, resp_at, owner = 'r', page[2 * k], own
+                status, resp_at, owner = 'r', page[2 * k], SLA.owner(recs[k])
                 break
             elseif kind == 'payment' then
-                status = 's'
+                status, resp_at = 's', page[2 * k]
                 break
             end
         end
@@ -176,6 +181,60 @@ function SLA.compute(cid)
     end
     return lead_at .. '\t' .. marketing .. '\t' .. (e[2] and '1' or '0') .. '\t' .. status .. '\t' .. resp_at .. '\t' .. touch ..
         '\t' .. owner
+end
+
+-- An event place_simple put in a contact it did not merge (a rename notes the contact
+-- anyway). Most events change a lead's entry in a way the event alone tells, or not at
+-- all: one after the response, one between the lead entry and the response (it may be
+-- the new response), a touch or a stage before the entry. An event at or before the lead
+-- entry that could be a lead entry itself, or at the very time of the response, or a lead
+-- without an entry, wait for the full recomputation at the end of the call. e2_before is
+-- the contact's lead entry before the event (nil: none).
+function SLA.placed(cid, ev, e2_before)
+    if SLA.dirty[cid] then return end
+    local lead = STAGE_RANK['lead']
+    if not e2_before then
+        -- Not a lead so far (the entry is read from e2 on): a lead now if this is its entry.
+        if ev.stage >= lead then SLA.note(cid) end
+        return
+    end
+    local kind, st, typ, touch = SLA.record(ev.rec or '')
+    local response = SLA.RESPONSE[kind] or SLA.CRM[typ]
+    -- Below lead, no touch, no response, no payment: it changes no entry (read none).
+    if st < lead and ev.stage < lead and not (touch and ev.attr) and not response and
+        kind ~= 'payment' then
+        return
+    end
+    local cur = redis.call('HGET', 'jd:sla:f', cid)
+    local f, i = {}, 0
+    for field in string.gmatch((cur or '') .. '\t', '([^\t]*)\t') do
+        i = i + 1
+        f[i] = field
+    end
+    local lead_at, resp_at = tonumber(f[1] or ''), tonumber(f[5] or '')
+    if i ~= 7 or not lead_at or (f[4] ~= 'w' and not resp_at) then
+        SLA.note(cid)
+        return
+    end
+    if ev.at <= lead_at then
+        if ev.at == lead_at or st >= lead or ev.stage >= lead then
+            SLA.note(cid)
+            return
+        end
+    elseif f[4] == 'w' or ev.at < resp_at then
+        if response then
+            f[4], f[5], f[7] = 'r', ev.at_s, SLA.owner(ev.rec)
+        elseif kind == 'payment' then
+            f[4], f[5], f[7] = 's', ev.at_s, ''
+        end
+    elseif ev.at == resp_at then
+        SLA.note(cid)
+        return
+    end
+    if ev.stage >= STAGE_RANK['qualified'] then f[3] = '1' end
+    if touch and ev.attr and (f[6] == '' or ev.at < tonumber(f[6])) then f[6] = ev.at_s end
+    local new = table.concat(f, '\t')
+    if new ~= cur then redis.call('HSET', 'jd:sla:f', cid, new) end
 end
 
 -- End of the call: every contact noted gets its entry again (or loses it).
@@ -759,7 +818,7 @@ local function place_simple(ev, held)
     end
 
     local first = contact and first_event(target) or nil
-    SLA.note(target)
+    SLA.placed(target, ev, cur[3])
     redis.call('ZADD', ckey(target, 'j'), ev.at_s, ev.id)
     if ev.attr then redis.call('ZADD', ckey(target, 'a'), ev.at_s, ev.id) end
     if ev.conv then redis.call('HSET', 'jd:evc', ev.id, target) end
@@ -1032,6 +1091,7 @@ for _ = 1, n do
         ev.name = ARGV[p]
         p = p + 1
     end
+    ev.rec = ARGV[p + 1]
     if not expired(ev) then
         local before = outbox_before(ev)
         apply_event(ev, ARGV[p], ARGV[p + 1], conversion)
