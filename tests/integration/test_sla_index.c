@@ -1,17 +1,20 @@
 /*
  * The SLA index (apply.lua's SLA block, jd:sla:f; read by daemon/report_sla.c): a lead
- * the index holds is counted from its entry instead of from its journey, and every answer
- * must be byte for byte what reading the journeys gives. A simulated month (bench/synth.c:
- * clicks, website forms, the events API with sales touches and meetings, Stripe) and a few
- * hand-made leads (a response delivered before its lead, a lead waiting behind more
- * events than the index walks, two leads that one event merges) are sent in a shuffled
- * order; the scorecard and every drill-down of three ranges are read with the index, and
- * again with jd:sla:f moved aside (so every journey is read, the computation from before
- * the index): the same bytes. Then an erasure, a late response delivered out of order, a
- * merge and a payment change the journeys, and the two are compared again. An entry
- * planted by hand changes the answer: the report does read the index. (Retention, which
- * deletes the entries of the contacts it changes, is compared with a recomputation from
- * scratch in test_retention.)
+ * the index holds is counted from its entry instead of from its journey, and every
+ * answer must be byte for byte what reading the journeys gives. A simulated month
+ * (bench/synth.c: clicks, website forms, the events API with sales touches and meetings,
+ * Stripe) and a few hand-made leads (a response delivered before its lead, a lead
+ * waiting behind more events than the index walks, two leads that one event merges) are
+ * sent in time order into one store and shuffled into another: the index entries the
+ * two orders build are alike (the lead whose entry needs a longer walk than apply.lua's
+ * has one only in time order), and so are the answers. The scorecard and every
+ * drill-down of three ranges are read with the index, and again with jd:sla:f moved
+ * aside (so every journey is read: the computation from before the index): the same
+ * bytes. Then an erasure, a late response delivered out of order, a merge and a payment
+ * change the journeys, and the two are compared again. An entry planted by hand changes
+ * the answer: the report does read the index. (Retention, which deletes the entries of
+ * the contacts it changes, is compared with a recomputation from scratch in
+ * test_retention.)
  */
 #include "harness.h"
 
@@ -195,9 +198,15 @@ static long long indexed(const char *cid)
     return v;
 }
 
-int main(void)
+static int by_time(const void *pa, const void *pb)
 {
-    jd_setup("test_sla_index", 300, 1);
+    const struct sy_delivery *a = pa, *b = pb;
+    return a->at_ms < b->at_ms ? -1 : a->at_ms > b->at_ms;
+}
+
+/* A Redis and a journeyd with the [sla] targets, in r and d. */
+static void start(void)
+{
     jd_redis_start(&r, NULL, 0);
     jd_daemon_config(&d, r.port, "timezone = Europe/Rome\n");
     FILE *f = fopen(d.conf, "a");
@@ -207,9 +216,18 @@ int main(void)
           f);
     JD_REQUIRE(fclose(f) == 0, "write %s", d.conf);
     jd_daemon_start(&d, 1);
-    now = jd_now_s();
-    snprintf(sfx, sizeof sfx, "%016" PRIx64, jd_rand());
+}
 
+static void send_month(const struct sy_month *m, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        send_delivery(&m->v[i]);
+}
+
+/* The month and the hand-made leads, in time order or shuffled (then each hand-made
+ * lead out of order, in the middle of the month). */
+static void load(int shuffled)
+{
     struct sy_month m = {0};
     struct sy_opts o = {
         .seed = 1313,
@@ -219,34 +237,99 @@ int main(void)
         .dup_rate = 0.05,
     };
     JD_REQUIRE(sy_month_build(&o, &m) == 0, "the simulator refused its options");
-    sy_month_shuffle(&m, jd_seed());
-    size_t half = m.n / 2;
-    for (size_t i = 0; i < half; i++)
-        send_delivery(&m.v[i]);
-
-    /* Hand-made leads, each delivered out of order. "early": its response first. */
+    if (shuffled)
+        sy_month_shuffle(&m, jd_seed());
+    else
+        qsort(m.v, m.n, sizeof(*m.v), by_time);
+    size_t half = shuffled ? m.n / 2 : m.n;
+    send_month(&m, 0, half);
     int64_t t = now - 9 * 86400;
-    post_event("early-resp", "sales_touch", NULL, t + 3 * 3600, "early", NULL, "rep-a");
-    post_event("early-lead", "lead", NULL, t, "early", NULL, NULL);
-    /* "long": a lead with more later events than the index walks, none a response; the
-     * tail first. */
-    for (int i = 0; i < LONG_TAIL; i++) {
-        char id[32];
-        snprintf(id, sizeof id, "long-v%d", i);
-        post_event(id, "custom", NULL, t + 600 + 60 * i, "long", NULL, NULL);
+    char id[32];
+    if (shuffled) {
+        /* "early": its response first. */
+        post_event("early-resp", "sales_touch", NULL, t + 3 * 3600, "early", NULL, "rep-a");
+        post_event("early-lead", "lead", NULL, t, "early", NULL, NULL);
+        /* "long": a lead with more later events than the index walks, none a response;
+         * the tail first. */
+        for (int i = 0; i < LONG_TAIL; i++) {
+            snprintf(id, sizeof id, "long-v%d", i);
+            post_event(id, "custom", NULL, t + 600 + 60 * i, "long", NULL, NULL);
+        }
+        post_event("long-lead", "form", "lead", t + 60, "long", NULL, NULL);
+        /* "twin" and "pair": two leads, joined later by an event carrying both
+         * identities, delivered before the earlier lead. */
+        post_event("pair-lead", "lead", NULL, t + 7200, "pair", "+390600000001", NULL);
+        post_event("join", "custom", NULL, t + 9000, "twin", "+390600000001", NULL);
+        post_event("twin-lead", "lead", NULL, t + 3600, "twin", NULL, NULL);
+    } else {
+        post_event("early-lead", "lead", NULL, t, "early", NULL, NULL);
+        post_event("long-lead", "form", "lead", t + 60, "long", NULL, NULL);
+        for (int i = 0; i < LONG_TAIL; i++) {
+            snprintf(id, sizeof id, "long-v%d", i);
+            post_event(id, "custom", NULL, t + 600 + 60 * i, "long", NULL, NULL);
+        }
+        post_event("twin-lead", "lead", NULL, t + 3600, "twin", NULL, NULL);
+        post_event("pair-lead", "lead", NULL, t + 7200, "pair", "+390600000001", NULL);
+        post_event("join", "custom", NULL, t + 9000, "twin", "+390600000001", NULL);
+        post_event("early-resp", "sales_touch", NULL, t + 3 * 3600, "early", NULL, "rep-a");
     }
-    post_event("long-lead", "form", "lead", t + 60, "long", NULL, NULL);
-    /* "twin" and "pair": two leads, joined later by an event carrying both identities,
-     * delivered before the earlier lead. */
-    post_event("pair-lead", "lead", NULL, t + 7200, "pair", "+390600000001", NULL);
-    post_event("join", "custom", NULL, t + 9000, "twin", "+390600000001", NULL);
-    post_event("twin-lead", "lead", NULL, t + 3600, "twin", NULL, NULL);
-    for (size_t i = half; i < m.n; i++)
-        send_delivery(&m.v[i]);
-    jd_note("sent %zu deliveries (%" PRId64 " events) for %d contacts and the hand-made leads", m.n,
-            m.events, CONTACTS);
+    send_month(&m, half, m.n);
+    jd_note("sent %zu deliveries (%" PRId64 " events) for %d contacts and the hand-made leads, %s",
+            m.n, m.events, CONTACTS, shuffled ? "shuffled" : "in time order");
     sy_month_free(&m);
     JD_REQUIRE(jd_wait_drained(&d, 120) >= 0, "the queue did not drain");
+}
+
+/* jd:sla:f whole: its HGETALL reply (the caller frees). */
+static redisReply *index_all(void)
+{
+    redisContext *c = jd_redis_connect(&r);
+    redisReply *rr = redisCommand(c, "HGETALL jd:sla:f");
+    JD_REQUIRE(rr && rr->type == REDIS_REPLY_ARRAY, "HGETALL jd:sla:f: no array");
+    redisFree(c);
+    return rr;
+}
+
+int main(void)
+{
+    jd_setup("test_sla_index", 300, 1);
+    now = jd_now_s();
+    snprintf(sfx, sizeof sfx, "%016" PRIx64, jd_rand());
+
+    /* In time order first: the entries an in-order store builds, and its answers. */
+    start();
+    load(0);
+    redisReply *in_order = index_all();
+    struct jd_buf first = {0};
+    all_answers(&first);
+    jd_daemon_stop(&d);
+    jd_redis_shutdown(&r);
+
+    /* Then shuffled, into a new store. */
+    start();
+    load(1);
+    redisReply *shuffled = index_all();
+    size_t common = 0;
+    for (size_t i = 0; i + 1 < in_order->elements; i += 2)
+        for (size_t k = 0; k + 1 < shuffled->elements; k += 2)
+            if (strcmp(in_order->element[i]->str, shuffled->element[k]->str) == 0) {
+                common++;
+                JD_EXPECT(strcmp(in_order->element[i + 1]->str, shuffled->element[k + 1]->str) == 0,
+                          "%s: entry %s in order, %s shuffled", in_order->element[i]->str,
+                          in_order->element[i + 1]->str, shuffled->element[k + 1]->str);
+            }
+    jd_note("index entries: %zu in order, %zu shuffled, %zu of them alike", in_order->elements / 2,
+            shuffled->elements / 2, common);
+    JD_EXPECT(common + 2 >= in_order->elements / 2, "the two orders share only %zu entries of %zu",
+              common, in_order->elements / 2);
+    freeReplyObject(in_order);
+    freeReplyObject(shuffled);
+    struct jd_buf second = {0};
+    all_answers(&second);
+    JD_EXPECT(first.p && second.p && strcmp(first.p, second.p) == 0,
+              "the SLA answers depend on the delivery order");
+    free(first.p);
+    free(second.p);
 
     char early[64], lng[64], twin[64], pair[64];
     contact_of("early", early, sizeof early);
@@ -290,6 +373,7 @@ int main(void)
     /* Journeys change: "early" is erased; "long" gets a response delivered late, before
      * its tail (now within the walk: indexed); a third identity joins "twin" to a new
      * lead; a payment ends another lead's wait. */
+    int64_t t = now - 9 * 86400; /* the hand-made leads' day (load) */
     char url[256];
     struct jd_http h = {0};
     const char *auth[] = {"Authorization: Bearer " JD_TOKEN, NULL};
