@@ -84,8 +84,14 @@ static int parse_fact(const char *s, size_t len, char *buf, struct rp_sla_fact *
 static void on_facts(struct rq_client *c, const redisReply *r, void *priv);
 static void sla_pump(struct report_job *j);
 
-/* The next FACT_MAX leads without a conversion in range, while fewer than FACT_INFLIGHT
- * look-ups run; once every one is back, the batches read the contacts left. */
+/* A lead in range whose lead the index did not count: its journey is read. */
+static int needs_journey(unsigned char flags)
+{
+    return (flags & (CT_LEAD | CT_INDEXED)) == CT_LEAD;
+}
+
+/* The next FACT_MAX leads, while fewer than FACT_INFLIGHT look-ups run; once every one is
+ * back, the batches read the contacts left and the converters' payments. */
 static void facts_pump(struct report_job *j)
 {
     while (!j->answered && j->pending < FACT_INFLIGHT && j->next_entry < j->tab.n) {
@@ -100,7 +106,7 @@ static void facts_pump(struct report_job *j)
         q->n = 0;
         for (; j->next_entry < j->tab.n && q->n < FACT_MAX; j->next_entry++) {
             size_t e = j->next_entry;
-            if ((j->tab.flags[e] & (CT_LEAD | CT_CONV)) != CT_LEAD)
+            if (!(j->tab.flags[e] & CT_LEAD))
                 continue;
             argv[2 + q->n] = j->tab.ids + j->tab.off[e];
             lens[2 + q->n] = strlen(argv[2 + q->n]);
@@ -128,7 +134,8 @@ static void facts_pump(struct report_job *j)
 }
 
 /* The index's answer for a chunk: each lead it holds is counted, and marked so the
- * batches skip it; one it does not hold (or holds with another lead entry than the scan
+ * batches skip it (a converter's journey is then not read, only its payments and refunds
+ * and its touches); one it does not hold (or holds with another lead entry than the scan
  * saw: a write between the two reads) is left to the batches. */
 static void on_facts(struct rq_client *c, const redisReply *r, void *priv)
 {
@@ -301,7 +308,7 @@ static void sla_round(struct sla_batch *b, int first)
     size_t lens[2 + SLA_BATCH];
     int argc = 2;
     for (size_t i = 0; i < b->nitems; i++)
-        if (j->tab.flags[b->items[i].entry] & CT_LEAD) {
+        if (needs_journey(j->tab.flags[b->items[i].entry])) {
             argv[argc] = j->tab.ids + j->tab.off[b->items[i].entry];
             lens[argc] = strlen(argv[argc]);
             argc++;
@@ -321,7 +328,8 @@ static void sla_pump(struct report_job *j)
     for (size_t slot = 0; slot < SLA_BATCHES && !j->answered; slot++) {
         if (j->batch[slot])
             continue;
-        while (j->next_entry < j->tab.n && (j->tab.flags[j->next_entry] & CT_INDEXED))
+        while (j->next_entry < j->tab.n &&
+               (j->tab.flags[j->next_entry] & (CT_INDEXED | CT_CONV)) == CT_INDEXED)
             j->next_entry++;
         if (j->next_entry >= j->tab.n)
             break;
@@ -336,13 +344,13 @@ static void sla_pump(struct report_job *j)
         j->pending++;
         for (; j->next_entry < j->tab.n && b->nitems < SLA_BATCH; j->next_entry++) {
             unsigned char f = j->tab.flags[j->next_entry];
-            if (f & CT_INDEXED)
+            if ((f & (CT_INDEXED | CT_CONV)) == CT_INDEXED)
                 continue; /* counted from the index */
             struct sla_item *it = &b->items[b->nitems++];
             it->b = b;
             it->entry = j->next_entry;
             it->first_touch = INT64_MAX;
-            it->done[SRC_J] = !(f & CT_LEAD);
+            it->done[SRC_J] = !needs_journey(f);
             /* A lead's touches too, for identity health (has it any?): its touches and
              * conversions index holds only those, a page of SLA_PAGE_MAX at a time. */
             it->done[SRC_A] = !(f & (CT_CONV | CT_LEAD));
@@ -438,7 +446,7 @@ static void on_qualified(struct rq_client *c, const redisReply *r, void *priv)
         goto out;
     }
     for (size_t i = 0; i < b->nitems; i++)
-        if (j->tab.flags[b->items[i].entry] & CT_LEAD) {
+        if (needs_journey(j->tab.flags[b->items[i].entry])) {
             if (k >= r->elements) {
                 report_job_fail(j, 503, "unavailable", "unexpected store answer");
                 sla_batch_drop(b);
@@ -620,7 +628,9 @@ static void sla_batch_end(struct sla_batch *b)
                 v[m++] = v[e];
         struct rp_contact c = {j->tab.ids + j->tab.off[it->entry], v, m};
         j->nevents += m;
-        int rc = rp_sla_add_touched(j->sla_acc, &c, it->first_touch);
+        int rc = j->tab.flags[it->entry] & CT_INDEXED
+                     ? rp_sla_add_conversions(j->sla_acc, &c, it->first_touch)
+                     : rp_sla_add_touched(j->sla_acc, &c, it->first_touch);
         if (rc == -2) {
             report_job_fail(j, 422, "too_large", "the range holds too many leads: narrow from/to");
             break;

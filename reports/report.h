@@ -250,10 +250,10 @@ void rp_sla_free(struct rp_sla *s);
  * higher, journey order) and whether that is a marketing event, whether it entered
  * qualified, whether it has a touch before `to`, and what first followed the entry: a
  * sales response (its at and owner), a payment (self-served) or nothing yet.
- * rp_sla_add_lead counts it exactly as rp_sla_add counts a contact with that journey and
- * no conversion in [from, to) (the caller reads contacts with conversions as before);
- * a lead entry outside [from, to) or not a marketing event counts nothing. 0, -1, -2 as
- * rp_sla_add. */
+ * rp_sla_add_lead counts exactly what rp_sla_add counts of the lead of a contact with
+ * that journey (its revenue and payments, if it has conversions, go through
+ * rp_sla_add_conversions); a lead entry outside [from, to) or not a marketing event
+ * counts nothing. 0, -1, -2 as rp_sla_add. */
 enum rp_sla_response { RP_SLA_WAITS, RP_SLA_ANSWERED, RP_SLA_PAID_FIRST };
 struct rp_sla_fact {
     const char *contact;
@@ -264,6 +264,10 @@ struct rp_sla_fact {
     const char *owner;   /* RP_SLA_ANSWERED: the response's owner, NULL or "" for none */
 };
 int rp_sla_add_lead(struct rp_sla *s, const struct rp_sla_fact *f);
+/* rp_sla_add_touched's revenue and payments only, for a contact whose lead is counted
+ * with rp_sla_add_lead (or who has none in range): it needs only its payments and refunds
+ * before `to` and its first touch (report.h's first part below). */
+int rp_sla_add_conversions(struct rp_sla *s, const struct rp_contact *c, int64_t first_touch_ms);
 
 /* Drill-down (DESIGN §7): the leads behind the scorecard's figures. Each sales-side
  * lead has one status: self-served, answered within the SLA, answered past it

@@ -287,8 +287,9 @@ static int lead_part(const struct rp_sla_fact *f, const struct rp_sla_params *p,
                      secs, 0);
 }
 
-/* One contact's part of the SLA. */
-static int sla_contact(const struct rp_contact *c, int64_t first_touch,
+/* One contact's part of the SLA; with lead_too 0, only its revenue and payments (its
+ * lead is counted from the index, or it has none in range). */
+static int sla_contact(const struct rp_contact *c, int64_t first_touch, int lead_too,
                        const struct rp_sla_params *p, const struct rp_bhours *bh,
                        const struct rp_dec *hours, struct sla_acc *acc)
 {
@@ -315,6 +316,10 @@ static int sla_contact(const struct rp_contact *c, int64_t first_touch,
             acc->payments++;
             acc->payments_touched += (uint64_t)(first_touch <= cv[i].ev->at_ms);
         }
+    if (!lead_too) {
+        rc = 0;
+        goto out;
+    }
     /* The lead entry is the first event in journey order at stage lead or higher; its at
      * is the stage entry of §6b. The lead counts when that event is a marketing event. */
     size_t li = 0;
@@ -511,8 +516,20 @@ int rp_sla_add_touched(struct rp_sla *s, const struct rp_contact *c, int64_t fir
         return -1;
     if (s->failed)
         return s->failed;
-    int rc = sla_contact(c, first_touch_ms, s->p, s->p->business_hours ? &s->bh : NULL, &s->hours,
-                         &s->acc);
+    int rc = sla_contact(c, first_touch_ms, 1, s->p, s->p->business_hours ? &s->bh : NULL,
+                         &s->hours, &s->acc);
+    if (rc)
+        s->failed = rc == -2 ? -2 : -1;
+    return s->failed;
+}
+
+int rp_sla_add_conversions(struct rp_sla *s, const struct rp_contact *c, int64_t first_touch_ms)
+{
+    if (!s || !c)
+        return -1;
+    if (s->failed)
+        return s->failed;
+    int rc = sla_contact(c, first_touch_ms, 0, s->p, NULL, &s->hours, &s->acc);
     if (rc)
         s->failed = rc == -2 ? -2 : -1;
     return s->failed;
