@@ -179,8 +179,8 @@ function SLA.compute(cid)
         end
         if touch == '' and #aids >= SLA.TOUCHES then return nil end
     end
-    return lead_at .. '\t' .. marketing .. '\t' .. (e[2] and '1' or '0') .. '\t' .. status .. '\t' .. resp_at .. '\t' .. touch ..
-        '\t' .. owner
+    return table.concat({lead_at, marketing, e[2] and '1' or '0', status, resp_at, touch, owner},
+        '\t')
 end
 
 -- An event place_simple put in a contact it did not merge (a rename notes the contact
