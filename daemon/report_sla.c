@@ -678,12 +678,14 @@ static void sla_cleanup(struct report_job *j)
 
 void report_sla_start(struct report_job *j)
 {
-    /* The leads of the range and everyone with a conversion in it (the revenue line). */
+    /* The leads of the range and everyone with a conversion in it (the revenue line). A
+     * drill-down lists leads only: it needs neither the converters' revenue nor, for a
+     * lead the index holds, anything but its entry, so it reads no conversions. */
     j->phase_done = sla_phase_done;
     j->cleanup = sla_cleanup;
     j->phase = PH_FIRST;
     if (report_scan_add_split(j, 2, j->sla.from_ms, j->sla.to_ms) ||
-        report_scan_add_split(j, 0, j->sla.from_ms, j->sla.to_ms))
+        (!j->drill_done && report_scan_add_split(j, 0, j->sla.from_ms, j->sla.to_ms)))
         report_job_fail(j, 503, "unavailable", "internal error");
     else
         report_scans_start(j);
