@@ -15,8 +15,9 @@
 
 #define REPORT_MAX_CONTACTS 1000000 /* contacts of one report */
 
-#define CT_LEAD 1 /* SLA: entered lead in range */
-#define CT_CONV 2 /* SLA: has a conversion in range */
+#define CT_LEAD 1    /* SLA: entered lead in range */
+#define CT_CONV 2    /* SLA: has a conversion in range */
+#define CT_INDEXED 4 /* SLA: counted from the index jd:sla:f, its journey not read */
 
 /* Open addressing over entries kept in parallel arrays, so rp_funnel_entries reads `ent`
  * as it is. Ids are stored back to back, NUL-terminated, and found by offset. */

@@ -1,8 +1,13 @@
 /*
- * The SLA batches (DESIGN §6b): per contact of the table, only what rp_sla reads
- * (report.h) — its journey from the lead entry up to the response and its payments and
- * refunds — SLA_BATCH contacts at a time, SLA_BATCHES batches in flight, each batch's ids
- * and records in one arena dropped once the batch is added to the scorecard.
+ * The SLA reader (DESIGN §6b). After the index scans (report_scan.c) found the leads and
+ * converters of the range: first the leads without a conversion in range are looked up
+ * in the SLA index apply.lua keeps (jd:sla:f: per lead, its lead entry, what followed it
+ * and its first touch), FACT_MAX at a time, and counted from that (rp_sla_add_lead).
+ * Then the batches: per contact left (converters, and leads the index does not hold),
+ * only what rp_sla reads (report.h) — its journey from the lead entry up to the response
+ * and its payments and refunds — SLA_BATCH contacts at a time, SLA_BATCHES batches in
+ * flight, each batch's ids and records in one arena dropped once the batch is added to
+ * the scorecard.
  */
 #include "report_job.h"
 
@@ -17,6 +22,160 @@
 #include "http.h"
 #include "log.h"
 #include "util.h"
+
+/* ---- SLA: the leads the index holds, FACT_MAX at a time ---- */
+
+enum { PH_INDEX = PH_SECOND + 1 }; /* j->phase between the scans and the batches */
+#define FACT_MAX 500               /* leads per HMGET of jd:sla:f */
+#define FACT_INFLIGHT 4 /* look-ups in flight: Redis answers one while we count another */
+#define FACT_TEXT 2400  /* an entry's text: two instants, flags and a record's owner */
+
+struct fact_req {
+    struct report_job *j;
+    size_t n;
+    size_t entry[FACT_MAX];
+};
+
+/* One entry of jd:sla:f (apply.lua's SLA block) into f: "<lead at>\t<marketing>\t
+ * <qualified>\t<w|r|s>\t<response at>\t<first touch at>\t<owner>". buf holds the text
+ * f's owner points into. 0, or -1 when it is not such an entry. */
+static int parse_fact(const char *s, size_t len, char *buf, struct rp_sla_fact *f,
+                      int64_t *touch_at)
+{
+    char *field[7];
+    int nf = 1;
+    if (len >= FACT_TEXT || memchr(s, '\0', len))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    field[0] = buf;
+    for (char *p = buf; *p && nf < 7; p++)
+        if (*p == '\t') {
+            *p = '\0';
+            field[nf++] = p + 1;
+        }
+    if (nf != 7 || report_parse_score(field[0], strlen(field[0]), &f->lead_at) ||
+        strlen(field[1]) != 1 || strlen(field[2]) != 1 || strlen(field[3]) != 1)
+        return -1;
+    f->marketing = field[1][0] == '1';
+    f->qualified = field[2][0] == '1';
+    *touch_at = INT64_MAX;
+    if (field[5][0] && report_parse_score(field[5], strlen(field[5]), touch_at))
+        return -1;
+    f->owner = NULL;
+    f->response_at = 0;
+    switch (field[3][0]) {
+    case 'w':
+        f->response = RP_SLA_WAITS;
+        break;
+    case 's':
+        f->response = RP_SLA_PAID_FIRST;
+        break;
+    case 'r':
+        f->response = RP_SLA_ANSWERED;
+        f->owner = field[6];
+        return report_parse_score(field[4], strlen(field[4]), &f->response_at);
+    default:
+        return -1;
+    }
+    return 0;
+}
+
+static void on_facts(struct rq_client *c, const redisReply *r, void *priv);
+static void sla_pump(struct report_job *j);
+
+/* A lead in range whose lead the index did not count: its journey is read. */
+static int needs_journey(unsigned char flags)
+{
+    return (flags & (CT_LEAD | CT_INDEXED)) == CT_LEAD;
+}
+
+/* The next FACT_MAX leads, while fewer than FACT_INFLIGHT look-ups run; once every one is
+ * back, the batches read the contacts left and the converters' payments. */
+static void facts_pump(struct report_job *j)
+{
+    while (!j->answered && j->pending < FACT_INFLIGHT && j->next_entry < j->tab.n) {
+        struct fact_req *q = malloc(sizeof(*q));
+        const char *argv[2 + FACT_MAX];
+        size_t lens[2 + FACT_MAX];
+        if (!q) {
+            report_job_fail(j, 503, "unavailable", "out of memory");
+            return;
+        }
+        q->j = j;
+        q->n = 0;
+        for (; j->next_entry < j->tab.n && q->n < FACT_MAX; j->next_entry++) {
+            size_t e = j->next_entry;
+            if (!(j->tab.flags[e] & CT_LEAD))
+                continue;
+            argv[2 + q->n] = j->tab.ids + j->tab.off[e];
+            lens[2 + q->n] = strlen(argv[2 + q->n]);
+            q->entry[q->n++] = e;
+        }
+        if (q->n == 0) {
+            free(q);
+            break;
+        }
+        argv[0] = "HMGET";
+        argv[1] = "jd:sla:f";
+        lens[0] = 5;
+        lens[1] = 8;
+        if (report_job_send(j, on_facts, q, 2 + (int)q->n, argv, lens)) {
+            free(q);
+            return;
+        }
+        j->pending++;
+    }
+    if (!j->answered && j->pending == 0) {
+        j->phase = PH_SECOND;
+        j->next_entry = 0;
+        sla_pump(j);
+    }
+}
+
+/* The index's answer for a chunk: each lead it holds is counted, and marked so the
+ * batches skip it (a converter's journey is then not read, only its payments and refunds
+ * and its touches); one it does not hold (or holds with another lead entry than the scan
+ * saw: a write between the two reads) is left to the batches. */
+static void on_facts(struct rq_client *c, const redisReply *r, void *priv)
+{
+    struct fact_req *q = priv;
+    struct report_job *j = q->j;
+    char buf[FACT_TEXT];
+    (void)c;
+    j->pending--;
+    if (j->answered)
+        goto out;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != q->n) {
+        report_job_fail(j, 503, "unavailable", "store unavailable");
+        goto out;
+    }
+    for (size_t i = 0; i < q->n; i++) {
+        const redisReply *v = r->element[i];
+        size_t e = q->entry[i];
+        struct rp_sla_fact f;
+        int64_t touch_at;
+        if (v->type != REDIS_REPLY_STRING || parse_fact(v->str, v->len, buf, &f, &touch_at) ||
+            f.lead_at != j->tab.ent[e].at[2])
+            continue;
+        f.contact = j->tab.ids + j->tab.off[e];
+        f.touched = touch_at < j->sla.to_ms;
+        int rc = rp_sla_add_lead(j->sla_acc, &f);
+        if (rc == -2) {
+            report_job_fail(j, 422, "too_large", "the range holds too many leads: narrow from/to");
+            goto out;
+        }
+        if (rc) {
+            report_job_fail(j, 503, "unavailable", "out of memory or amounts out of range");
+            goto out;
+        }
+        j->tab.flags[e] |= CT_INDEXED;
+    }
+    facts_pump(j);
+out:
+    free(q);
+    report_job_release(j);
+}
 
 /* ---- SLA: per contact, what rp_sla reads (report.h), a batch of contacts at a time ---- */
 
@@ -149,7 +308,7 @@ static void sla_round(struct sla_batch *b, int first)
     size_t lens[2 + SLA_BATCH];
     int argc = 2;
     for (size_t i = 0; i < b->nitems; i++)
-        if (j->tab.flags[b->items[i].entry] & CT_LEAD) {
+        if (needs_journey(j->tab.flags[b->items[i].entry])) {
             argv[argc] = j->tab.ids + j->tab.off[b->items[i].entry];
             lens[argc] = strlen(argv[argc]);
             argc++;
@@ -169,6 +328,9 @@ static void sla_pump(struct report_job *j)
     for (size_t slot = 0; slot < SLA_BATCHES && !j->answered; slot++) {
         if (j->batch[slot])
             continue;
+        while (j->next_entry < j->tab.n &&
+               (j->tab.flags[j->next_entry] & (CT_INDEXED | CT_CONV)) == CT_INDEXED)
+            j->next_entry++;
         if (j->next_entry >= j->tab.n)
             break;
         struct sla_batch *b = calloc(1, sizeof(*b));
@@ -181,12 +343,14 @@ static void sla_pump(struct report_job *j)
         j->batch[slot] = b;
         j->pending++;
         for (; j->next_entry < j->tab.n && b->nitems < SLA_BATCH; j->next_entry++) {
-            struct sla_item *it = &b->items[b->nitems++];
             unsigned char f = j->tab.flags[j->next_entry];
+            if ((f & (CT_INDEXED | CT_CONV)) == CT_INDEXED)
+                continue; /* counted from the index */
+            struct sla_item *it = &b->items[b->nitems++];
             it->b = b;
             it->entry = j->next_entry;
             it->first_touch = INT64_MAX;
-            it->done[SRC_J] = !(f & CT_LEAD);
+            it->done[SRC_J] = !needs_journey(f);
             /* A lead's touches too, for identity health (has it any?): its touches and
              * conversions index holds only those, a page of SLA_PAGE_MAX at a time. */
             it->done[SRC_A] = !(f & (CT_CONV | CT_LEAD));
@@ -282,7 +446,7 @@ static void on_qualified(struct rq_client *c, const redisReply *r, void *priv)
         goto out;
     }
     for (size_t i = 0; i < b->nitems; i++)
-        if (j->tab.flags[b->items[i].entry] & CT_LEAD) {
+        if (needs_journey(j->tab.flags[b->items[i].entry])) {
             if (k >= r->elements) {
                 report_job_fail(j, 503, "unavailable", "unexpected store answer");
                 sla_batch_drop(b);
@@ -464,7 +628,9 @@ static void sla_batch_end(struct sla_batch *b)
                 v[m++] = v[e];
         struct rp_contact c = {j->tab.ids + j->tab.off[it->entry], v, m};
         j->nevents += m;
-        int rc = rp_sla_add_touched(j->sla_acc, &c, it->first_touch);
+        int rc = j->tab.flags[it->entry] & CT_INDEXED
+                     ? rp_sla_add_conversions(j->sla_acc, &c, it->first_touch)
+                     : rp_sla_add_touched(j->sla_acc, &c, it->first_touch);
         if (rc == -2) {
             report_job_fail(j, 422, "too_large", "the range holds too many leads: narrow from/to");
             break;
@@ -489,13 +655,14 @@ static cJSON *sla_answer(struct report_job *j)
 }
 
 /* The SLA's phases: the scans find the leads and converters of the range (report_scan.c),
- * then the batches read what rp_sla needs of each. */
+ * the index counts the leads it holds, then the batches read what rp_sla needs of the
+ * others. */
 static void sla_phase_done(struct report_job *j)
 {
     if (j->phase == PH_FIRST) {
-        j->phase = PH_SECOND;
+        j->phase = PH_INDEX;
         j->next_entry = 0;
-        sla_pump(j);
+        facts_pump(j);
         return;
     }
     report_job_done(j, sla_answer, j->tab.n);
@@ -511,12 +678,14 @@ static void sla_cleanup(struct report_job *j)
 
 void report_sla_start(struct report_job *j)
 {
-    /* The leads of the range and everyone with a conversion in it (the revenue line). */
+    /* The leads of the range and everyone with a conversion in it (the revenue line). A
+     * drill-down lists leads only: it needs neither the converters' revenue nor, for a
+     * lead the index holds, anything but its entry, so it reads no conversions. */
     j->phase_done = sla_phase_done;
     j->cleanup = sla_cleanup;
     j->phase = PH_FIRST;
     if (report_scan_add_split(j, 2, j->sla.from_ms, j->sla.to_ms) ||
-        report_scan_add_split(j, 0, j->sla.from_ms, j->sla.to_ms))
+        (!j->drill_done && report_scan_add_split(j, 0, j->sla.from_ms, j->sla.to_ms)))
         report_job_fail(j, 503, "unavailable", "internal error");
     else
         report_scans_start(j);

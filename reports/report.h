@@ -260,6 +260,30 @@ int rp_sla_add_touched(struct rp_sla *s, const struct rp_contact *c, int64_t fir
 cJSON *rp_sla_json(struct rp_sla *s);
 void rp_sla_free(struct rp_sla *s);
 
+/* One lead as the SLA index knows it (apply.lua keeps it per lead in jd:sla:f, so a
+ * reader need not walk the journey): its lead entry (the first event at stage lead or
+ * higher, journey order) and whether that is a marketing event, whether it entered
+ * qualified, whether it has a touch before `to`, and what first followed the entry: a
+ * sales response (its at and owner), a payment (self-served) or nothing yet.
+ * rp_sla_add_lead counts exactly what rp_sla_add counts of the lead of a contact with
+ * that journey (its revenue and payments, if it has conversions, go through
+ * rp_sla_add_conversions); a lead entry outside [from, to) or not a marketing event
+ * counts nothing. 0, -1, -2 as rp_sla_add. */
+enum rp_sla_response { RP_SLA_WAITS, RP_SLA_ANSWERED, RP_SLA_PAID_FIRST };
+struct rp_sla_fact {
+    const char *contact;
+    int64_t lead_at;
+    int marketing, qualified, touched;
+    enum rp_sla_response response;
+    int64_t response_at; /* RP_SLA_ANSWERED */
+    const char *owner;   /* RP_SLA_ANSWERED: the response's owner, NULL or "" for none */
+};
+int rp_sla_add_lead(struct rp_sla *s, const struct rp_sla_fact *f);
+/* rp_sla_add_touched's revenue and payments only, for a contact whose lead is counted
+ * with rp_sla_add_lead (or who has none in range): it needs only its payments and refunds
+ * before `to` and its first touch (report.h's first part below). */
+int rp_sla_add_conversions(struct rp_sla *s, const struct rp_contact *c, int64_t first_touch_ms);
+
 /* Drill-down (DESIGN §7): the leads behind the scorecard's figures. Each sales-side
  * lead has one status: self-served, answered within the SLA, answered past it
  * ("breached"), waiting past the limit (the scorecard's `waiting` list) or still within

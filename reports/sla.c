@@ -243,8 +243,53 @@ static int keep_lead(struct sla_acc *acc, const char *contact, int64_t lead_at,
     return 0;
 }
 
-/* One contact's part of the SLA. */
-static int sla_contact(const struct rp_contact *c, int64_t first_touch,
+/* The sales and marketing part of one lead counted (a marketing lead entry in [from, to)):
+ * from its journey (sla_contact) or from the index apply.lua keeps (rp_sla_add_lead). */
+static int lead_part(const struct rp_sla_fact *f, const struct rp_sla_params *p,
+                     const struct rp_bhours *bh, const struct rp_dec *hours, struct sla_acc *acc)
+{
+    const char *cid = rp_nz(f->contact);
+    int64_t secs;
+    acc->leads++;
+    acc->leads_touched += (uint64_t)(f->touched != 0);
+    acc->qualified += (uint64_t)(f->qualified != 0);
+    if (f->response == RP_SLA_PAID_FIRST) {
+        acc->self_served++;
+        return keep_lead(acc, cid, f->lead_at, RP_SLA_SELF_SERVED, 0, 0);
+    }
+    if (f->response == RP_SLA_ANSWERED) {
+        if (duration_secs(bh, f->lead_at, f->response_at, &secs))
+            return -1;
+        if (grow((void **)&acc->resp, &acc->cresp, acc->nresp, sizeof(*acc->resp)))
+            return -1;
+        acc->answered++;
+        int within = within_limit(secs, hours);
+        acc->within += (uint64_t)within;
+        acc->resp[acc->nresp++] = secs;
+        if (owner_add(acc, f->owner, secs, within))
+            return -1;
+        return keep_lead(acc, cid, f->lead_at, within ? RP_SLA_WITHIN : RP_SLA_BREACHED, secs,
+                         f->response_at);
+    }
+    /* Waiting: measured to the earlier of now and to; listed when over the limit. */
+    int64_t end = p->now_ms < p->to_ms ? p->now_ms : p->to_ms;
+    if (duration_secs(bh, f->lead_at, end, &secs))
+        return -1;
+    if (!within_limit(secs, hours)) {
+        if (grow((void **)&acc->wait, &acc->cwait, acc->nwait, sizeof(*acc->wait)) ||
+            !(acc->wait[acc->nwait].contact = strdup(cid)))
+            return -1;
+        acc->wait[acc->nwait].lead_at = f->lead_at;
+        acc->wait[acc->nwait].waited = secs;
+        acc->nwait++;
+    }
+    return keep_lead(acc, cid, f->lead_at, within_limit(secs, hours) ? RP_SLA_OPEN : RP_SLA_WAITING,
+                     secs, 0);
+}
+
+/* One contact's part of the SLA; with lead_too 0, only its revenue and payments (its
+ * lead is counted from the index, or it has none in range). */
+static int sla_contact(const struct rp_contact *c, int64_t first_touch, int lead_too,
                        const struct rp_sla_params *p, const struct rp_bhours *bh,
                        const struct rp_dec *hours, struct sla_acc *acc)
 {
@@ -271,6 +316,10 @@ static int sla_contact(const struct rp_contact *c, int64_t first_touch,
             acc->payments++;
             acc->payments_touched += (uint64_t)(first_touch <= cv[i].ev->at_ms);
         }
+    if (!lead_too) {
+        rc = 0;
+        goto out;
+    }
     /* The lead entry is the first event in journey order at stage lead or higher; its at
      * is the stage entry of §6b. The lead counts when that event is a marketing event. */
     size_t li = 0;
@@ -285,64 +334,30 @@ static int sla_contact(const struct rp_contact *c, int64_t first_touch,
         rc = 0;
         goto out;
     }
-    acc->leads++;
-    acc->leads_touched += (uint64_t)(first_touch != INT64_MAX);
     int qualified = 0;
     for (size_t i = li; i < v.n && !qualified; i++)
         qualified = rp_clamp_stage(v.ev[i]->stage) >= JD_STAGE_QUALIFIED;
-    acc->qualified += (uint64_t)qualified;
     /* The response: the first later event in journey order that is the sales team's
      * doing, also after `to`; a payment before any response makes the lead self-served. */
-    const struct rp_event *resp = NULL;
-    int self = 0;
+    struct rp_sla_fact f = {.contact = rp_nz(c->id),
+                            .lead_at = lead->at_ms,
+                            .marketing = 1,
+                            .qualified = qualified,
+                            .touched = first_touch != INT64_MAX,
+                            .response = RP_SLA_WAITS};
     for (size_t i = li + 1; i < v.n; i++) {
         if (is_sales_response(v.ev[i])) {
-            resp = v.ev[i];
+            f.response = RP_SLA_ANSWERED;
+            f.response_at = v.ev[i]->at_ms;
+            f.owner = v.ev[i]->owner;
             break;
         }
         if (rp_is_kind(v.ev[i], "payment")) {
-            self = 1;
+            f.response = RP_SLA_PAID_FIRST;
             break;
         }
     }
-    if (self) {
-        acc->self_served++;
-        rc = keep_lead(acc, rp_nz(c->id), lead->at_ms, RP_SLA_SELF_SERVED, 0, 0);
-        goto out;
-    }
-    int64_t secs;
-    if (resp) {
-        if (duration_secs(bh, lead->at_ms, resp->at_ms, &secs))
-            goto out;
-        if (grow((void **)&acc->resp, &acc->cresp, acc->nresp, sizeof(*acc->resp)))
-            goto out;
-        acc->answered++;
-        int within = within_limit(secs, hours);
-        acc->within += (uint64_t)within;
-        acc->resp[acc->nresp++] = secs;
-        if (owner_add(acc, resp->owner, secs, within))
-            goto out;
-        if ((rc = keep_lead(acc, rp_nz(c->id), lead->at_ms,
-                            within ? RP_SLA_WITHIN : RP_SLA_BREACHED, secs, resp->at_ms)))
-            goto out;
-    } else {
-        /* Waiting: measured to the earlier of now and to; listed when over the limit. */
-        int64_t end = p->now_ms < p->to_ms ? p->now_ms : p->to_ms;
-        if (duration_secs(bh, lead->at_ms, end, &secs))
-            goto out;
-        if (!within_limit(secs, hours)) {
-            if (grow((void **)&acc->wait, &acc->cwait, acc->nwait, sizeof(*acc->wait)) ||
-                !(acc->wait[acc->nwait].contact = strdup(rp_nz(c->id))))
-                goto out;
-            acc->wait[acc->nwait].lead_at = lead->at_ms;
-            acc->wait[acc->nwait].waited = secs;
-            acc->nwait++;
-        }
-        if ((rc = keep_lead(acc, rp_nz(c->id), lead->at_ms,
-                            within_limit(secs, hours) ? RP_SLA_OPEN : RP_SLA_WAITING, secs, 0)))
-            goto out;
-    }
-    rc = 0;
+    rc = lead_part(&f, p, bh, hours, acc);
 out:
     free(cv);
     rp_view_close(&v);
@@ -501,8 +516,35 @@ int rp_sla_add_touched(struct rp_sla *s, const struct rp_contact *c, int64_t fir
         return -1;
     if (s->failed)
         return s->failed;
-    int rc = sla_contact(c, first_touch_ms, s->p, s->p->business_hours ? &s->bh : NULL, &s->hours,
-                         &s->acc);
+    int rc = sla_contact(c, first_touch_ms, 1, s->p, s->p->business_hours ? &s->bh : NULL,
+                         &s->hours, &s->acc);
+    if (rc)
+        s->failed = rc == -2 ? -2 : -1;
+    return s->failed;
+}
+
+int rp_sla_add_conversions(struct rp_sla *s, const struct rp_contact *c, int64_t first_touch_ms)
+{
+    if (!s || !c)
+        return -1;
+    if (s->failed)
+        return s->failed;
+    int rc = sla_contact(c, first_touch_ms, 0, s->p, NULL, &s->hours, &s->acc);
+    if (rc)
+        s->failed = rc == -2 ? -2 : -1;
+    return s->failed;
+}
+
+int rp_sla_add_lead(struct rp_sla *s, const struct rp_sla_fact *f)
+{
+    if (!s || !f)
+        return -1;
+    if (s->failed)
+        return s->failed;
+    /* What sla_contact counts: a marketing lead entry in [from, to). */
+    if (!f->marketing || f->lead_at < s->p->from_ms || f->lead_at >= s->p->to_ms)
+        return 0;
+    int rc = lead_part(f, s->p, s->p->business_hours ? &s->bh : NULL, &s->hours, &s->acc);
     if (rc)
         s->failed = rc == -2 ? -2 : -1;
     return s->failed;

@@ -86,6 +86,169 @@ local function ckey(cid, suffix)
     return 'jd:c:' .. cid
 end
 
+-- ---- The SLA index (jd:sla:f): per lead, what the SLA scorecard reads of it ----
+-- "<lead at>\t<marketing 0|1>\t<qualified 0|1>\t<w|r|s>\t<response at>\t<first touch
+-- at>\t<owner>": the lead entry (the first event at stage lead or higher, journey order)
+-- and whether it is a marketing event, whether the contact entered qualified (field e3,
+-- as jd:st:3), then what first followed the entry (r: a sales response, with its at and
+-- owner; s: a payment, self-served, with its at; w: nothing yet), and the at of the
+-- contact's first touch ("" for none). reports/sla.c's rules (is_sales_response,
+-- is_marketing) read from the compact records (connectors/record.c), so
+-- daemon/report_sla.c counts such a lead without reading its journey.
+-- Kept right whatever the delivery order: an event placed in a contact it joins alone
+-- (place_simple) updates the entry from the event itself where that is plain (SLA.placed);
+-- every other change of a contact (an event placed at or before its lead entry, either
+-- side of a merge, a rename, a re-stitch, a deletion) notes it, and at the end of the call
+-- a noted contact's entry is computed again from its journey, or deleted. A lead whose
+-- walk is longer than SLA.WALK events (no response in sight) or whose first touch lies
+-- beyond SLA.TOUCHES members gets no entry there: the reader then reads its journey as
+-- before. erase.lua and retention.lua delete the entries of the contacts they change.
+-- One local table: the main chunk's locals are few.
+local SLA = {WALK = 64, TOUCHES = 8, dirty = {}, list = {},
+    RESPONSE = {sales_touch = true, meeting = true, stage_change = true, deal_won = true,
+        deal_lost = true},
+    CRM = {hubspot = true, pipedrive = true, salesforce = true},
+    MARKETING = {lead = true, form = true, custom = true, click = true, visit = true}}
+
+function SLA.note(cid)
+    if cid and not SLA.dirty[cid] then
+        SLA.dirty[cid] = true
+        SLA.list[#SLA.list + 1] = cid
+    end
+end
+
+-- A compact record's kind, stage, type and touch (fields 1-4, as cx_record_decode reads
+-- them: strtol of the stage, touch when its text starts with 1), in one match.
+function SLA.record(rec)
+    local kind, st, typ, touch = string.match(rec, '^([^\31]*)\31?([^\31]*)\31?([^\31]*)\31?(.?)')
+    st = tonumber(string.match(st or '', '^%s*([+-]?%d+)') or '0') or 0
+    return kind or '', st, typ or '', touch == '1'
+end
+
+-- Its owner (field 14: records written before it have none).
+SLA.OWNER = '^' .. string.rep('[^\31]*\31', 13) .. '([^\31]*)'
+function SLA.owner(rec)
+    return string.match(rec, SLA.OWNER) or ''
+end
+
+-- The index entry of a live contact, or nil (not a lead, or too long to decide here).
+function SLA.compute(cid)
+    local e = redis.call('HMGET', 'jd:c:' .. cid, 'e2', 'e3')
+    local e2 = e[1]
+    if not e2 then return nil end
+    local page = redis.call('ZRANGEBYSCORE', 'jd:c:' .. cid .. ':j', e2, '+inf', 'WITHSCORES',
+        'LIMIT', 0, SLA.WALK)
+    if #page == 0 then return nil end
+    local ids = {}
+    for k = 1, #page, 2 do ids[#ids + 1] = page[k] end
+    local recs = redis.call('HMGET', 'jd:evr', unpack(ids))
+    local lead_at, marketing, status, resp_at, owner = nil, '0', nil, '', ''
+    for k = 1, #ids do
+        if recs[k] then
+            local kind, st, typ = SLA.record(recs[k])
+            if not lead_at then
+                if st >= STAGE_RANK['lead'] then
+                    lead_at = page[2 * k]
+                    marketing = (not SLA.CRM[typ] and SLA.MARKETING[kind]) and '1' or '0'
+                end
+            elseif SLA.RESPONSE[kind] or SLA.CRM[typ] then
+                status, resp_at, owner = 'r', page[2 * k], SLA.owner(recs[k])
+                break
+            elseif kind == 'payment' then
+                status, resp_at = 's', page[2 * k]
+                break
+            end
+        end
+    end
+    if not lead_at then return nil end
+    if not status then
+        if #ids >= SLA.WALK then return nil end
+        status = 'w'
+    end
+    local a = redis.call('ZRANGE', 'jd:c:' .. cid .. ':a', 0, SLA.TOUCHES - 1, 'WITHSCORES')
+    local touch = ''
+    if #a > 0 then
+        local aids = {}
+        for k = 1, #a, 2 do aids[#aids + 1] = a[k] end
+        local arecs = redis.call('HMGET', 'jd:evr', unpack(aids))
+        for k = 1, #aids do
+            if arecs[k] and select(4, SLA.record(arecs[k])) then
+                touch = a[2 * k]
+                break
+            end
+        end
+        if touch == '' and #aids >= SLA.TOUCHES then return nil end
+    end
+    return table.concat({lead_at, marketing, e[2] and '1' or '0', status, resp_at, touch, owner},
+        '\t')
+end
+
+-- An event place_simple put in a contact it did not merge (a rename notes the contact
+-- anyway). Most events change a lead's entry in a way the event alone tells, or not at
+-- all: one after the response, one between the lead entry and the response (it may be
+-- the new response), a touch or a stage before the entry. An event at or before the lead
+-- entry that could be a lead entry itself, or at the very time of the response, or a lead
+-- without an entry, wait for the full recomputation at the end of the call. e2_before is
+-- the contact's lead entry before the event (nil: none).
+function SLA.placed(cid, ev, e2_before)
+    if SLA.dirty[cid] then return end
+    local lead = STAGE_RANK['lead']
+    if not e2_before then
+        -- Not a lead so far (the entry is read from e2 on): a lead now if this is its entry.
+        if ev.stage >= lead then SLA.note(cid) end
+        return
+    end
+    local kind, st, typ, touch = SLA.record(ev.rec or '')
+    local response = SLA.RESPONSE[kind] or SLA.CRM[typ]
+    -- Below lead, no touch, no response, no payment: it changes no entry (read none).
+    if st < lead and ev.stage < lead and not (touch and ev.attr) and not response and
+        kind ~= 'payment' then
+        return
+    end
+    local cur = redis.call('HGET', 'jd:sla:f', cid)
+    local f, i = {}, 0
+    for field in string.gmatch((cur or '') .. '\t', '([^\t]*)\t') do
+        i = i + 1
+        f[i] = field
+    end
+    local lead_at, resp_at = tonumber(f[1] or ''), tonumber(f[5] or '')
+    if i ~= 7 or not lead_at or (f[4] ~= 'w' and not resp_at) then
+        SLA.note(cid)
+        return
+    end
+    if ev.at <= lead_at then
+        if ev.at == lead_at or st >= lead or ev.stage >= lead then
+            SLA.note(cid)
+            return
+        end
+    elseif f[4] == 'w' or ev.at < resp_at then
+        if response then
+            f[4], f[5], f[7] = 'r', ev.at_s, SLA.owner(ev.rec)
+        elseif kind == 'payment' then
+            f[4], f[5], f[7] = 's', ev.at_s, ''
+        end
+    elseif ev.at == resp_at then
+        SLA.note(cid)
+        return
+    end
+    if ev.stage >= STAGE_RANK['qualified'] then f[3] = '1' end
+    if touch and ev.attr and (f[6] == '' or ev.at < tonumber(f[6])) then f[6] = ev.at_s end
+    local new = table.concat(f, '\t')
+    if new ~= cur then redis.call('HSET', 'jd:sla:f', cid, new) end
+end
+
+-- End of the call: every contact noted gets its entry again (or loses it).
+function SLA.flush()
+    for _, cid in ipairs(SLA.list) do
+        local f = SLA.compute(cid)
+        if f then
+            redis.call('HSET', 'jd:sla:f', cid, f)
+        else
+            redis.call('HDEL', 'jd:sla:f', cid)
+        end
+    end
+end
+
 -- Points every member at cid in hash (jd:idx for identities, jd:evc and jd:alias for ids),
 -- one HSET per slice: unpack has a stack limit, and a contact may hold thousands of ids.
 local POINT_SLICE = 1000
@@ -185,6 +348,7 @@ local function set_entry(cid, s, at)
 end
 
 local function delete_contact_keys(cid)
+    SLA.note(cid)
     for s = 1, NSTAGES do redis.call('ZREM', ST_KEY[s], cid) end
     redis.call('DEL', ckey(cid), ckey(cid, 'ids'), ckey(cid, 'j'), ckey(cid, 'a'),
         ckey(cid, 'conf'), ckey(cid, 'cp'), ckey(cid, 'mf'))
@@ -192,6 +356,8 @@ end
 
 -- Moves everything of `from` into `into`; `from` becomes an alias.
 local function merge_into(into, from)
+    SLA.note(into)
+    SLA.note(from)
     local ids = redis.call('SMEMBERS', ckey(from, 'ids'))
     for _, ident in ipairs(ids) do
         redis.call('HSET', 'jd:idx', ident, into)
@@ -234,6 +400,8 @@ local CONTACT_SUFFIXES = {false, 'ids', 'j', 'a', 'conf', 'cp', 'mf'}
 -- into a fresh contact leaves. If anything already lives under the new id, merge.
 local function rename(cid, new_cid)
     if cid == new_cid then return cid end
+    SLA.note(cid)
+    SLA.note(new_cid)
     local new_keys = {}
     for i, suffix in ipairs(CONTACT_SUFFIXES) do new_keys[i] = ckey(new_cid, suffix or nil) end
     if redis.call('EXISTS', unpack(new_keys)) > 0 then
@@ -433,6 +601,7 @@ local function place_event(ev)
     if verifies(ev) then redis.call('HSET', ckey(target), 'v', '1') end
     if ev.open then raise_open(target, ev.at) end
     local first = first_event(target)
+    SLA.note(target)
     redis.call('ZADD', ckey(target, 'j'), ev.at, ev.id)
     if ev.attr then redis.call('ZADD', ckey(target, 'a'), ev.at, ev.id) end
     if ev.conv then redis.call('HSET', 'jd:evc', ev.id, target) end
@@ -649,6 +818,7 @@ local function place_simple(ev, held)
     end
 
     local first = contact and first_event(target) or nil
+    SLA.placed(target, ev, cur[3])
     redis.call('ZADD', ckey(target, 'j'), ev.at_s, ev.id)
     if ev.attr then redis.call('ZADD', ckey(target, 'a'), ev.at_s, ev.id) end
     if ev.conv then redis.call('HSET', 'jd:evc', ev.id, target) end
@@ -921,6 +1091,7 @@ for _ = 1, n do
         ev.name = ARGV[p]
         p = p + 1
     end
+    ev.rec = ARGV[p + 1]
     if not expired(ev) then
         local before = outbox_before(ev)
         apply_event(ev, ARGV[p], ARGV[p + 1], conversion)
@@ -928,6 +1099,8 @@ for _ = 1, n do
     end
     p = p + 2
 end
+
+SLA.flush()
 
 if ARGV[2] ~= '' then
     redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])

@@ -60,6 +60,8 @@ for _, id in ipairs(events) do
     redis.call('HDEL', 'jd:sent', id)
 end
 redis.call('ZREM', 'jd:sla:due', cid)
+-- Its SLA index entry (apply.lua's SLA block) goes with the journey.
+redis.call('HDEL', 'jd:sla:f', cid)
 local ids = redis.call('SMEMBERS', key .. ':ids')
 -- What a conflict record may hold of an identity: its value (unique types) or
 -- "type:value" (open_door links).

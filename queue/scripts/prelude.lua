@@ -36,6 +36,8 @@
 --                        a merge also writes the moved touches, in the same one call)
 --   jd:conv      zset    conversion event ids scored by at_ms
 --   jd:st:<rank> zset    contact ids scored by when they entered that stage
+--   jd:sla:f     hash    lead contact id -> what the SLA reads of it (apply.lua's SLA block;
+--                        erase.lua and retention.lua delete the entries they change)
 --   jd:spend     hash    "YYYY-MM-DD\tsource\tcampaign" -> "minor\tcurrency" (POST /v1/spend);
 --                        a row with a campaign_id: "YYYY-MM-DD\tsource\t\tid" ->
 --                        "minor\tcurrency\tcampaign name or empty"

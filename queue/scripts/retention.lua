@@ -86,11 +86,17 @@ if not cursor then
     redis.call('HSET', 'jd:ret', 'cursor', cursor, 'started', now, 'removed', 0, 'contacts', 0)
 end
 local removed, dropped = 0, 0
+-- The SLA index entry (apply.lua's SLA block) of a contact this script changes goes: the
+-- report reads that lead's journey instead, until apply.lua next computes the entry.
+local function sla_forget(cid)
+    redis.call('HDEL', 'jd:sla:f', cid)
+end
 
 -- Takes a contact up: clears the stage entries its removal may change (all of them when
 -- `all`: a survivor of a merge or rename whose entries were half recomputed) and notes
 -- them as what the walk must find again.
 local function start(cid, all)
+    sla_forget(cid)
     local e = redis.call('HMGET', ckey(cid), unpack(E_FIELD))
     local need = {}
     for s = 1, NSTAGES do
@@ -106,6 +112,7 @@ end
 
 -- The earliest entry wins: apply.lua may have set one from a newer event meanwhile.
 local function set_entry(cid, s, at_s)
+    sla_forget(cid)
     local cur = redis.call('HGET', ckey(cid), E_FIELD[s])
     if not cur or tonumber(at_s) < tonumber(cur) then
         redis.call('HSET', ckey(cid), E_FIELD[s], at_s)
@@ -116,6 +123,7 @@ end
 -- Removes events (ids of one contact) from the contact and every index, in one command each.
 local function remove_events(cid, ids)
     if #ids == 0 then return end
+    sla_forget(cid)
     redis.call('HDEL', 'jd:ev', unpack(ids))
     redis.call('HDEL', 'jd:evr', unpack(ids))
     redis.call('HDEL', 'jd:evc', unpack(ids))
@@ -129,6 +137,7 @@ end
 -- A contact without events: gone with its identities and the ids merged into it (what
 -- erase.lua removes, without the tombstones: apply.lua refuses old events by the cutoff).
 local function drop_contact(cid)
+    sla_forget(cid)
     local ids = redis.call('SMEMBERS', ckey(cid, 'ids'))
     for _, ident in ipairs(ids) do
         if redis.call('HGET', 'jd:idx', ident) == cid then redis.call('HDEL', 'jd:idx', ident) end
@@ -164,6 +173,8 @@ local function rename(cid, new_cid)
     local new_keys = {}
     for i, suffix in ipairs(SUFFIXES) do new_keys[i] = ckey(new_cid, suffix or nil) end
     if redis.call('EXISTS', unpack(new_keys)) > 0 then return 1 end
+    sla_forget(cid)
+    sla_forget(new_cid)
     redis.call('HDEL', 'jd:alias', new_cid)
     for i, suffix in ipairs(SUFFIXES) do
         -- Keys the contact never needed (no conflicts, no merges) do not exist.

@@ -1798,8 +1798,96 @@ static size_t sla_reads(const struct rp_contact *sorted, const struct rp_sla_par
     return n;
 }
 
+/* The SLA index's entry of a journey in order (apply.lua's SLA block, by its rules): the
+ * lead entry (from e2 on, the first event at stage lead or higher) and whether it is a
+ * marketing event, qualified (e3), the first sales response or payment after it, and the
+ * first touch of the journey. 0 when it is no lead. */
+static int sla_fact(const struct rp_contact *sorted, const struct rp_entries *e,
+                    struct rp_sla_fact *f, int64_t *first_touch)
+{
+    static const char *const crm[] = {"hubspot", "pipedrive", "salesforce"};
+    static const char *const resp[] = {"sales_touch", "meeting", "stage_change", "deal_won",
+                                       "deal_lost"};
+    static const char *const mkt[] = {"lead", "form", "custom", "click", "visit"};
+    const struct rp_event *v = sorted->events;
+    size_t i = 0;
+    *first_touch = INT64_MAX;
+    for (size_t k = 0; k < sorted->n; k++)
+        if (v[k].is_touch && v[k].at_ms < *first_touch)
+            *first_touch = v[k].at_ms;
+    if (e->at[2] == RP_NEVER)
+        return 0;
+    while (i < sorted->n && (v[i].at_ms < e->at[2] || v[i].stage < 2))
+        i++;
+    if (i == sorted->n)
+        return 0;
+    memset(f, 0, sizeof(*f));
+    f->contact = sorted->id;
+    f->lead_at = v[i].at_ms;
+    int is_crm = 0;
+    for (size_t k = 0; k < 3; k++)
+        is_crm |= strcmp(v[i].source_type ? v[i].source_type : "", crm[k]) == 0;
+    for (size_t k = 0; k < 5 && !is_crm; k++)
+        f->marketing |= strcmp(v[i].kind ? v[i].kind : "", mkt[k]) == 0;
+    f->qualified = e->at[3] != RP_NEVER;
+    f->response = RP_SLA_WAITS;
+    for (size_t k = i + 1; k < sorted->n && f->response == RP_SLA_WAITS; k++) {
+        const char *kind = v[k].kind ? v[k].kind : "";
+        int sales = 0;
+        for (size_t m = 0; m < 3; m++)
+            sales |= strcmp(v[k].source_type ? v[k].source_type : "", crm[m]) == 0;
+        for (size_t m = 0; m < 5; m++)
+            sales |= strcmp(kind, resp[m]) == 0;
+        if (sales) {
+            f->response = RP_SLA_ANSWERED;
+            f->response_at = v[k].at_ms;
+            f->owner = v[k].owner;
+        } else if (strcmp(kind, "payment") == 0) {
+            f->response = RP_SLA_PAID_FIRST;
+        }
+    }
+    return 1;
+}
+
+/* What report_sla.c does with the index: each lead in range from its entry
+ * (rp_sla_add_lead), a converter's revenue and payments from its payments and refunds
+ * before `to` (rp_sla_add_conversions), everyone else from the journey reads. */
+static cJSON *sla_indexed(const struct rp_contact *cs, size_t n, const struct rp_sla_params *p)
+{
+    static struct rp_event money[2 * MAXEV];
+    struct rp_sla *acc = rp_sla_new(p);
+    assert_non_null(acc);
+    for (size_t i = 0; i < n; i++) {
+        struct rp_entries e;
+        struct rp_sla_fact f;
+        int64_t ft;
+        entries_of(&cs[i], &e);
+        int conv = 0;
+        size_t nm = 0;
+        for (size_t k = 0; k < cs[i].n; k++)
+            if (is_money(&cs[i].events[k]) && cs[i].events[k].at_ms < p->to_ms) {
+                money[nm++] = cs[i].events[k];
+                conv |= cs[i].events[k].at_ms >= p->from_ms;
+            }
+        int lead = e.at[2] >= p->from_ms && e.at[2] < p->to_ms;
+        if (lead && sla_fact(&cs[i], &e, &f, &ft)) {
+            f.touched = ft < p->to_ms;
+            assert_int_equal(rp_sla_add_lead(acc, &f), 0);
+            struct rp_contact c = {cs[i].id, money, nm};
+            if (conv)
+                assert_int_equal(rp_sla_add_conversions(acc, &c, ft < p->to_ms ? ft : INT64_MAX),
+                                 0);
+        } else if (lead || conv) {
+            assert_int_equal(rp_sla_add(acc, &cs[i]), 0);
+        }
+    }
+    cJSON *j = rp_sla_json(acc);
+    rp_sla_free(acc);
+    return j;
+}
+
 /* rp_sla over what the daemon reads equals rp_sla over whole journeys, and the
- * accumulator equals the one-call form. */
+ * accumulator equals the one-call form, and so does the index's reading (sla_indexed). */
 static void check_sla_reads(const struct rp_contact *cs, size_t n, const struct rp_sla_params *p)
 {
     static struct rp_event ev_store[256][2 * MAXEV];
@@ -1834,14 +1922,21 @@ static void check_sla_reads(const struct rp_contact *cs, size_t n, const struct 
     rp_sla_free(acc);
     char *x = cJSON_PrintUnformatted(a), *y = cJSON_PrintUnformatted(b);
     char *z = cJSON_PrintUnformatted(c);
+    cJSON *d = sla_indexed(cs, n, p);
+    char *w = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
     assert_non_null(x);
     assert_non_null(y);
     assert_non_null(z);
+    assert_non_null(w);
     if (strcmp(x, y) != 0 || strcmp(x, z) != 0)
         fail_msg("SLA over the store reads differs\n%s\n%s\n%s", x, y, z);
+    if (strcmp(x, w) != 0)
+        fail_msg("SLA from the index differs\n%s\n%s", x, w);
     free(x);
     free(y);
     free(z);
+    free(w);
     cJSON_Delete(a);
     cJSON_Delete(b);
     cJSON_Delete(c);
