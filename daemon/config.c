@@ -1145,6 +1145,7 @@ static void fill_dst_view(struct cfg_destination *d)
         .token_url = d->token_url,
         .stages = d->stages,
         .dashboard_url = d->dashboard_url,
+        .test_event_code = d->test_event_code,
         .events = (const char *const *)d->events,
         .nevents = d->nevents,
         .dry_run = d->dry_run,

@@ -32,7 +32,7 @@
 struct cfg_destination {
     char *name;
     char *type, *url, *secret, *access_token, *pixel_id, *customer_id, *conversion_action;
-    char *service_account, *token_url, *stages, *api_base, *dashboard_url;
+    char *service_account, *token_url, *stages, *api_base, *dashboard_url, *test_event_code;
     char *events[CFG_MAX_DST_EVENTS];
     size_t nevents;
     int dry_run, allow_private;

@@ -324,7 +324,7 @@ static const char *check_dst_type(const char *v)
 }
 
 static const char *const dst_event_names[] = {DST_LEAD_CREATED, DST_STAGE_CHANGED, DST_PAID,
-                                              DST_SLA_BREACHED, NULL};
+                                              DST_REFUNDED,     DST_SLA_BREACHED,  NULL};
 
 /* A consent field is a form field or event attribute name. */
 static const char *check_field_name(const char *v)
@@ -536,8 +536,9 @@ const struct cfg_key cfg_destination_keys[] = {
      .off = IN_DST(events[0], char *), .off2 = IN_DST(nevents, size_t),
      .cap = CFG_MAX_DST_EVENTS, .values = dst_event_names, .flags = CF_RELOADABLE,
      .doc = "What the destination receives: lead.created, contact.stage_changed, contact.paid, "
-            "sla.breached (default: webhook all, slack sla.breached, the ad platforms their "
-            "conversions)."},
+            "contact.refunded, sla.breached (default: webhook all but contact.refunded, slack "
+            "sla.breached, meta_capi contact.stage_changed and contact.paid, "
+            "google_data_manager those and contact.refunded)."},
     {.key = "api_base", .type = CT_STRING, .store = CS_STR,
      .off = IN_DST(api_base, char *), .check = check_url, .flags = CF_RELOADABLE,
      .doc = "Override of the platform's base URL, or of url (tests, proxies)."},
@@ -577,6 +578,10 @@ const struct cfg_key cfg_destination_keys[] = {
     {.key = "token_url", .type = CT_STRING, .store = CS_STR,
      .off = IN_DST(token_url, char *), .check = check_url, .flags = CF_RELOADABLE,
      .doc = "google_data_manager: the OAuth 2.0 token endpoint (overridable for tests)."},
+    {.key = "test_event_code", .type = CT_STRING, .store = CS_STR,
+     .off = IN_DST(test_event_code, char *), .flags = CF_RELOADABLE,
+     .doc = "meta_capi: the Test Events code from Events Manager, sent with every request "
+            "(dry_run without it sends JOURNEYD_DRY_RUN)."},
 };
 
 /* [sla] (DESIGN §6b): the marketing-sales agreement the SLA report checks. */

@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "ads.h"
 #include "common.h"
 #include "config.h"
 #include "destination.h"
@@ -38,6 +40,8 @@
 #define OUTBOX_SLA_TICK_MS 5000
 #define OUTBOX_SLA_BATCH 100
 #define OUTBOX_ROWS 64 /* metric rows (destination, result) */
+#define OUTBOX_TOKEN_BACKOFF_MS 2000
+#define OUTBOX_TOKEN_BACKOFF_MAX_MS (5 * 60 * 1000)
 
 enum msg_state { M_WAITING, M_CHECKING, M_SENDING, M_BACKOFF, M_FINISH, M_FINISHING };
 
@@ -59,8 +63,21 @@ struct out_msg {
     char sent_dedup[DST_DEDUP_MAX];
 };
 
+/* The access token of a destination whose type has a token step (Google: a service-account
+ * JWT exchanged at token_url), fetched once and reused until shortly before it expires.
+ * One token request per destination at a time; its messages wait meanwhile. */
+struct out_token {
+    struct outbox *ob;
+    char dest[64];
+    struct dst_token_cache cache;
+    int fetching;
+    int failures;        /* in a row: the next try waits longer */
+    int64_t next_try_ms; /* after a failure */
+};
+
 struct outbox {
     struct jd *jd;
+    struct out_token tokens[CFG_MAX_DESTINATIONS];
     struct event *tick, *kick;
     struct out_msg *held;
     size_t nheld;
@@ -226,6 +243,133 @@ static void send_done(struct outbox *ob, struct out_msg *m)
         m->state = M_FINISHING;
 }
 
+/* ---- the token step (dst_type.auth) ---- */
+
+/* dest's slot, or a free one when it has none yet (reloads that renamed destinations may
+ * have used them all: then one not fetching, its token wiped). */
+static struct out_token *token_slot(struct outbox *ob, const char *dest)
+{
+    struct out_token *free_slot = NULL;
+    for (size_t i = 0; i < CFG_MAX_DESTINATIONS; i++) {
+        if (strcmp(ob->tokens[i].dest, dest) == 0)
+            return &ob->tokens[i];
+        if (!free_slot && !ob->tokens[i].dest[0])
+            free_slot = &ob->tokens[i];
+    }
+    if (!free_slot) {
+        /* A reload renamed destinations: reuse a slot not fetching (its token is wiped). */
+        for (size_t i = 0; i < CFG_MAX_DESTINATIONS && !free_slot; i++)
+            if (!ob->tokens[i].fetching)
+                free_slot = &ob->tokens[i];
+        if (!free_slot)
+            return NULL;
+        dst_token_clear(&free_slot->cache);
+    }
+    memset(free_slot, 0, sizeof(*free_slot));
+    free_slot->ob = ob;
+    snprintf(free_slot->dest, sizeof(free_slot->dest), "%s", dest);
+    return free_slot;
+}
+
+static void token_failed(struct out_token *tk, const char *why)
+{
+    int64_t delay = OUTBOX_TOKEN_BACKOFF_MS;
+    for (int i = 0; i < tk->failures && delay < OUTBOX_TOKEN_BACKOFF_MAX_MS; i++)
+        delay *= 2;
+    if (delay > OUTBOX_TOKEN_BACKOFF_MAX_MS)
+        delay = OUTBOX_TOKEN_BACKOFF_MAX_MS;
+    tk->failures++;
+    tk->next_try_ms = jd_now_ms() + delay;
+    count(tk->ob, tk->dest, "token_failed");
+    jlog(JLOG_WARNING,
+         "msg=\"cannot get an access token\" destination=%s why=\"%s\" retry_in_ms=%lld", tk->dest,
+         why, (long long)delay);
+}
+
+static void on_token(void *ud, const struct outbound_answer *a)
+{
+    struct out_token *tk = ud;
+    struct outbox *ob = tk->ob;
+    tk->fetching = 0;
+    if (a->result == OUTBOUND_REFUSED)
+        return; /* queue full or shutting down: asked again by the next message */
+    const struct cfg_destination *d = cfg_find_destination(ob->jd->cfg, tk->dest);
+    const struct dst_type *t = d ? dst_lookup(d->type) : NULL;
+    char token[DST_TOKEN_MAX], why[DST_WHY_MAX];
+    int64_t expires_in = 0;
+    if (a->blocked) {
+        token_failed(tk, a->error ? a->error : "address not allowed");
+    } else if (a->status < 200 || a->status >= 300) {
+        /* The answer's body may quote the request; only its status is logged. */
+        snprintf(why, sizeof(why),
+                 a->status ? "token endpoint answered HTTP %ld" : "token endpoint unreachable",
+                 a->status);
+        token_failed(tk, why);
+    } else if (!t || !t->auth_parse ||
+               t->auth_parse(a->body, a->len, token, sizeof(token), &expires_in) != 0 ||
+               dst_token_put(&tk->cache, token, expires_in, jd_now_ms() / 1000) != 0) {
+        token_failed(tk, "token answer not usable");
+    } else {
+        tk->failures = 0;
+        count(ob, tk->dest, "token");
+    }
+    OPENSSL_cleanse(token, sizeof(token));
+    kick(ob);
+}
+
+/* Starts a token request for d unless one is in flight or a failure's wait is not over;
+ * *dead is set with why when no token request can be built (the message cannot leave). */
+static void token_fetch(struct outbox *ob, const struct cfg_destination *d,
+                        const struct dst_type *t, int *dead, char *why, size_t whylen)
+{
+    struct out_token *tk = token_slot(ob, d->name);
+    int64_t now = jd_now_ms();
+    *dead = 0;
+    if (!tk || tk->fetching || now < tk->next_try_ms)
+        return;
+    struct dst_request *rq = calloc(1, sizeof(*rq));
+    if (!rq)
+        return;
+    if (t->auth(&d->dst, now / 1000, rq, why, whylen) != DST_BUILT) {
+        *dead = 1;
+    } else {
+        const char *hdrs[DST_MAX_HEADERS];
+        for (size_t i = 0; i < rq->nheaders; i++)
+            hdrs[i] = rq->headers[i];
+        struct outbound_req req = {.method = rq->method,
+                                   .url = rq->url,
+                                   .headers = hdrs,
+                                   .nheaders = rq->nheaders,
+                                   .body = rq->body,
+                                   .len = rq->len,
+                                   .public_only = !d->allow_private,
+                                   .max_attempts = 1};
+        if (outbound_request(ob->jd->outbound, &req, on_token, tk) == 0)
+            tk->fetching = 1;
+    }
+    if (rq->body)
+        OPENSSL_cleanse(rq->body, rq->len); /* a signed assertion: good for an hour */
+    free(rq->body);
+    free(rq);
+}
+
+/* dest's valid token, or NULL (none yet, or expiring). */
+static const char *token_cached(struct outbox *ob, const char *dest)
+{
+    for (size_t i = 0; i < CFG_MAX_DESTINATIONS; i++)
+        if (strcmp(ob->tokens[i].dest, dest) == 0)
+            return dst_token_get(&ob->tokens[i].cache, jd_now_ms() / 1000);
+    return NULL;
+}
+
+/* Forgets dest's token (an answer said it is no good). */
+static void token_drop(struct outbox *ob, const char *dest)
+{
+    for (size_t i = 0; i < CFG_MAX_DESTINATIONS; i++)
+        if (strcmp(ob->tokens[i].dest, dest) == 0)
+            dst_token_clear(&ob->tokens[i].cache);
+}
+
 /* ---- sending ---- */
 
 static void on_backoff(evutil_socket_t fd, short what, void *arg)
@@ -323,8 +467,16 @@ static void on_answer(void *ud, const struct outbound_answer *a)
                              : dst_classify_default(&ans, &retry_after, why, sizeof(why));
     if (a->status == 0 && a->error)
         snprintf(why, sizeof(why), "%s", a->error);
+    if (t && t->auth && a->status == 401) {
+        /* Revoked or expired early: the next round fetches a new token. */
+        token_drop(ob, m->dest);
+        if (v == DST_PERMANENT)
+            v = DST_RETRY;
+    }
     if (v == DST_DONE)
-        finish(m, 0, "delivered", a->status, NULL);
+        /* A platform's validation mode (dry_run_sends) answered: nothing was recorded. */
+        finish(m, 0, d && d->dry_run && t && t->dry_run_sends ? "dry_run" : "delivered", a->status,
+               NULL);
     else if (v == DST_PERMANENT)
         finish(m, 1, "failed", a->status, why);
     else
@@ -364,6 +516,30 @@ static void check_still_there(struct outbox *ob, struct out_msg *m)
         m->state = M_CHECKING;
 }
 
+/* Whether stream entry id a comes before b ("<ms>-<seq>"). */
+static int id_before(const char *a, const char *b)
+{
+    unsigned long long ams = strtoull(a, NULL, 10), bms = strtoull(b, NULL, 10);
+    if (ams != bms)
+        return ams < bms;
+    const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
+    return strtoull(ad ? ad + 1 : "0", NULL, 10) < strtoull(bd ? bd + 1 : "0", NULL, 10);
+}
+
+/* An ordered type's message waits while an older one of the same contact to the same
+ * destination is in hand and not ended. Messages are read in stream order, so an older one
+ * not in hand has ended already (except one claimed later from a consumer that died on
+ * another host: that one may arrive after a newer one). */
+static int waits_for_older(const struct outbox *ob, const struct out_msg *m)
+{
+    for (const struct out_msg *x = ob->held; x; x = x->next)
+        if (x != m && x->state != M_FINISH && x->state != M_FINISHING &&
+            strcmp(x->dest, m->dest) == 0 && strcmp(x->contact, m->contact) == 0 &&
+            id_before(x->id, m->id))
+            return 1;
+    return 0;
+}
+
 /* Builds and sends one waiting message (or ends it: skipped, dry run, invalid). */
 static void dispatch(struct outbox *ob, struct out_msg *m)
 {
@@ -375,7 +551,7 @@ static void dispatch(struct outbox *ob, struct out_msg *m)
     }
     if (sending_to(ob, m->dest) >= d->max_concurrent || paused_until(ob, m->dest) > jd_now_ms())
         return;
-    if (!ob->jd->outbound)
+    if (!ob->jd->outbound || (t->ordered && waits_for_older(ob, m)))
         return;
     struct dst_message msg = {.id = m->id,
                               .destination = m->dest,
@@ -385,11 +561,25 @@ static void dispatch(struct outbox *ob, struct out_msg *m)
                               .facts = m->facts,
                               .facts_len = m->facts_len};
     struct dst_context ctx = {.now_s = jd_now_ms() / 1000};
-    struct dst_request *rq = calloc(1, sizeof(*rq));
     char why[DST_WHY_MAX] = "";
+    if (t->auth)
+        ctx.access_token = token_cached(ob, d->name);
+    struct dst_request *rq = calloc(1, sizeof(*rq));
     if (!rq)
         return;
     enum dst_build_result b = t->build(&d->dst, &msg, &ctx, rq, why, sizeof(why));
+    if (t->auth && !ctx.access_token && b != DST_SKIP) {
+        /* It needs a token (destination.h): fetch one, and build again when it is here
+         * (the answer kicks the loop). A skip never waits for a token. */
+        free(rq->body);
+        free(rq);
+        int dead = 0;
+        why[0] = '\0';
+        token_fetch(ob, d, t, &dead, why, sizeof(why));
+        if (dead)
+            finish(m, 1, "failed", 0, why[0] ? why : "cannot build the token request");
+        return;
+    }
     snprintf(m->sent_dedup, sizeof(m->sent_dedup), "%s", rq->dedup);
     if (b == DST_SKIP) {
         finish(m, 0, "skipped", 0, why);
@@ -397,7 +587,7 @@ static void dispatch(struct outbox *ob, struct out_msg *m)
         finish(m, 1, "failed", 0, why[0] ? why : "cannot build the request");
     } else if (!d->allow_private && strncmp(rq->url, "https://", 8) != 0) {
         finish(m, 1, "failed", 0, "only https:// without allow_private");
-    } else if (d->dry_run) {
+    } else if (d->dry_run && !t->dry_run_sends) {
         /* What would leave, without its content (personal data stays out of the log). */
         jlog(JLOG_INFO,
              "msg=\"outbox dry run\" destination=%s kind=%s entry=%s method=%s bytes=%zu "
@@ -788,6 +978,8 @@ void outbox_free(struct outbox *ob)
         ob->held = m->next;
         msg_free(m);
     }
+    for (size_t i = 0; i < CFG_MAX_DESTINATIONS; i++)
+        dst_token_clear(&ob->tokens[i].cache);
     if (ob->tick)
         event_free(ob->tick);
     if (ob->kick)
@@ -801,7 +993,8 @@ void outbox_metrics(const struct outbox *ob, struct evbuffer *b)
         return;
     evbuffer_add_printf(b, "# HELP journeyd_outbox_total Outbox messages by destination and "
                            "result (delivered, skipped, dry_run, failed; retry counts rounds "
-                           "that will be tried again).\n# TYPE journeyd_outbox_total counter\n");
+                           "that will be tried again; token and token_failed count "
+                           "access-token requests).\n# TYPE journeyd_outbox_total counter\n");
     for (size_t i = 0; i < ob->nrows; i++)
         evbuffer_add_printf(b, "journeyd_outbox_total{destination=\"%s\",result=\"%s\"} %llu\n",
                             ob->rows[i].dest, ob->rows[i].result,

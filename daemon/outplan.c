@@ -32,11 +32,12 @@ size_t outplan_subscribers(const struct cfg *c, const char *kind, char *out, siz
 
 char *outplan_apply_arg(const struct cfg *c)
 {
-    static const char *const kinds[] = {DST_LEAD_CREATED, DST_STAGE_CHANGED, DST_PAID};
+    static const char *const kinds[] = {DST_LEAD_CREATED, DST_STAGE_CHANGED, DST_PAID,
+                                        DST_REFUNDED};
     if (c->ndestinations == 0)
         return NULL;
     size_t cap = 64 + strlen(c->consent_field ? c->consent_field : "") +
-                 3 * (32 + c->ndestinations * (OUTBOX_NAME_MAX + 2));
+                 sizeof(kinds) / sizeof(kinds[0]) * (32 + c->ndestinations * (OUTBOX_NAME_MAX + 2));
     char *out = malloc(cap), dests[CFG_MAX_DESTINATIONS * (OUTBOX_NAME_MAX + 2)];
     if (!out)
         return NULL;

@@ -5,14 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ads.h"
 #include "destination.h"
 
 extern const struct dst_type dst_webhook;
 extern const struct dst_type dst_slack;
 
-/* One line per type; the ad platforms' builders (meta_capi, google_data_manager) join
- * here. */
-static const struct dst_type *const types[] = {&dst_webhook, &dst_slack};
+/* One line per type. */
+static const struct dst_type *const types[] = {&dst_webhook, &dst_slack, &dst_meta_capi,
+                                               &dst_google_data_manager};
 
 const struct dst_type *dst_type_at(size_t i)
 {

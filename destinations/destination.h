@@ -24,7 +24,10 @@
  *    "click_ids": {"gclid": "…", "fbclid": "…"},           // the contact's, newest first
  *    "touch": {…},                                         // the event's, when it has one
  *    "amount": {"minor": 249000, "currency": "EUR"}, "payment_key": "…",
- *    "name": "…", "lead_source": "…", "consent_refused": true,
+ *    "amount_remaining": {"minor": 149000, "currency": "EUR"}, // contact.refunded: what
+ *                                      // the payment_key's payments less refunds leave
+ *    "click_at": "<RFC 3339>",         // when the fbclid in click_ids was first seen
+ *    "name": "…", "lead_source": "…", "consent_refused": true, "consent_granted": true,
  *    "waited_seconds": 90000}                              // sla.breached
  * Any member may be absent. Personal data stays in Redis; a type hashes what its platform
  * wants hashed (Meta, Google) and never logs it. An advertising type (meta_capi,
@@ -50,6 +53,7 @@
 #define DST_STAGE_CHANGED "contact.stage_changed"
 #define DST_PAID "contact.paid"
 #define DST_SLA_BREACHED "sla.breached"
+#define DST_REFUNDED "contact.refunded" /* a refund of a payment whose amount is known */
 
 /* The view of one [destination <name>] section (daemon/config.c fills it; every string
  * may be NULL when the key is not set; secrets are wiped by the config). */
@@ -67,6 +71,7 @@ struct dst_config {
     const char *token_url;       /* google_data_manager */
     const char *stages;          /* "<journeyd stage>:<platform name>, …" */
     const char *dashboard_url;   /* slack: link to the journey in the dashboard */
+    const char *test_event_code; /* meta_capi: Events Manager's Test Events code */
     const char *const *events;   /* subscribed kinds (DST_*) */
     size_t nevents;
     int dry_run;       /* build and validate, log, send nothing (or the platform's test mode) */
@@ -86,8 +91,11 @@ struct dst_message {
 
 /* What the outbox hands a build besides the message. */
 struct dst_context {
-    int64_t now_s;            /* wall clock (webhook-timestamp, Meta event_time bounds) */
-    const char *access_token; /* a token from `auth` (Google), NULL for the others */
+    int64_t now_s; /* wall clock (webhook-timestamp, Meta event_time bounds) */
+    /* A token from `auth` (Google), NULL for the others. A type with a token step is built
+     * first with NULL when the outbox holds no valid token: DST_SKIP then needs none, any
+     * other result makes the outbox fetch a token and build again with it. */
+    const char *access_token;
 };
 
 /* The request a type builds. The outbox frees body with free(). */
@@ -123,6 +131,14 @@ struct dst_answer {
 
 struct dst_type {
     const char *type;
+    /* 1 when the platform has its own validation mode (Meta's test_event_code, Google's
+     * validateOnly) that the build switches on under dry_run: the request then leaves and
+     * the platform's answer is what the dry run shows. 0: dry_run sends nothing. */
+    int dry_run_sends;
+    /* 1 when a contact's messages must reach the platform in the order they were decided
+     * (Meta: every earlier CRM stage before a later one): the outbox sends a message only
+     * after the contact's older messages to the same destination have ended. */
+    int ordered;
     /* Config keys the type requires ("url", "secret", …), NULL-terminated. */
     const char *const *needs;
     /* Kinds subscribed when the section has no `events` (NULL-terminated). */

@@ -389,6 +389,15 @@ static enum dst_build_result google_build(const struct dst_config *cfg,
         say(why, whylen, "facts are not JSON");
         goto out;
     }
+    /* A payment's event leaves a contact.stage_changed too, with the same facts: that one
+     * sends the configured stages only, the contact.paid one the conversion. */
+    if (msg->kind && strcmp(msg->kind, DST_STAGE_CHANGED) == 0 &&
+        cJSON_GetObjectItemCaseSensitive(facts, "kind") &&
+        !cJSON_ReplaceItemInObjectCaseSensitive(facts, "kind",
+                                                cJSON_CreateString("stage_change"))) {
+        say(why, whylen, "out of memory");
+        goto out;
+    }
     req = dst_google_request(cfg, facts, why, whylen);
     if (!req) {
         r = DST_SKIP;
@@ -430,10 +439,11 @@ out:
 
 static const char *const google_needs[] = {"customer_id", "conversion_action", "service_account",
                                            NULL};
-static const char *const google_events[] = {DST_STAGE_CHANGED, DST_PAID, NULL};
+static const char *const google_events[] = {DST_STAGE_CHANGED, DST_PAID, DST_REFUNDED, NULL};
 
 const struct dst_type dst_google_data_manager = {
     .type = "google_data_manager",
+    .dry_run_sends = 1,
     .needs = google_needs,
     .default_events = google_events,
     .check = google_check,

@@ -377,8 +377,23 @@ static enum dst_build_result meta_build(const struct dst_config *cfg, const stru
         say(why, whylen, "facts are not JSON");
         goto out;
     }
-    req = dst_meta_request(cfg, facts, ctx->now_s, cfg->dry_run ? META_DRY_RUN_CODE : NULL, why,
-                           whylen);
+    /* One event leaves one contact.stage_changed and, when it pays, one contact.paid, both
+     * with the same facts: the first sends the CRM stages, the second the Purchase, so no
+     * event_id goes out twice. */
+    if (msg->kind && strcmp(msg->kind, DST_PAID) == 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(facts, "stage");
+        cJSON_DeleteItemFromObjectCaseSensitive(facts, "stages");
+    } else if (cJSON_GetObjectItemCaseSensitive(facts, "kind") &&
+               !cJSON_ReplaceItemInObjectCaseSensitive(facts, "kind",
+                                                       cJSON_CreateString("stage_change"))) {
+        say(why, whylen, "out of memory");
+        goto out;
+    }
+    req = dst_meta_request(cfg, facts, ctx->now_s,
+                           cfg->test_event_code && *cfg->test_event_code ? cfg->test_event_code
+                           : cfg->dry_run                                ? META_DRY_RUN_CODE
+                                                                         : NULL,
+                           why, whylen);
     if (!req) {
         r = DST_SKIP;
         goto out;
@@ -417,10 +432,14 @@ out:
 }
 
 static const char *const meta_needs[] = {"pixel_id", "access_token", NULL};
-static const char *const meta_events[] = {DST_LEAD_CREATED, DST_STAGE_CHANGED, DST_PAID, NULL};
+/* Not lead.created: contact.stage_changed also goes out when a contact becomes a lead, and
+ * sends its Lead stage. */
+static const char *const meta_events[] = {DST_STAGE_CHANGED, DST_PAID, NULL};
 
 const struct dst_type dst_meta_capi = {
     .type = "meta_capi",
+    .dry_run_sends = 1,
+    .ordered = 1,
     .needs = meta_needs,
     .default_events = meta_events,
     .check = meta_check,

@@ -354,6 +354,21 @@ local function delete_contact_keys(cid)
         ckey(cid, 'conf'), ckey(cid, 'cp'), ckey(cid, 'mf'))
 end
 
+-- The outbox's fields of a contact hash (below) when two contacts merge: a refusal of
+-- consent wins over a grant, payments' net amounts add up, a click keeps its first time.
+local function merge_outbox_field(into, field, value)
+    local had = redis.call('HGET', ckey(into), field)
+    if field == 'nc' then
+        if had ~= '1' and (value == '1' or had ~= 'g') then
+            redis.call('HSET', ckey(into), field, value)
+        end
+    elseif string.sub(field, 1, 5) == 'ob:p:' then
+        redis.call('HINCRBY', ckey(into), field, tonumber(value) or 0)
+    elseif not had or value < had then
+        redis.call('HSET', ckey(into), field, value)
+    end
+end
+
 -- Moves everything of `from` into `into`; `from` becomes an alias.
 local function merge_into(into, from)
     SLA.note(into)
@@ -369,6 +384,8 @@ local function merge_into(into, from)
             redis.call('HSET', ckey(into), h[i], h[i + 1])
         elseif h[i] == 'o' then
             raise_open(into, tonumber(h[i + 1]))
+        elseif h[i] == 'nc' or string.sub(h[i], 1, 3) == 'ob:' then
+            merge_outbox_field(into, h[i], h[i + 1])
         end
     end
     local s1 = tonumber(redis.call('HGET', ckey(into), 'stage') or '0')
@@ -934,8 +951,8 @@ end
 -- When destinations are configured the worker appends one last argument,
 --   "jd-outbox\t<consent field>\t<sla 0|1>\t<kind>=<dest>,<dest>;<kind>=<dest>..."
 -- (the subscriptions of the [destination] sections). For every event applied (not a
--- duplicate) that raises its contact's stage or pays, one entry per subscribed destination
--- goes to the stream jd:out: d destination, k kind, x dedup key, c contact, e event,
+-- duplicate) that raises its contact's stage, pays or refunds, one entry per subscribed
+-- destination goes to the stream jd:out: d destination, k kind, x dedup key, c contact, e event,
 -- f facts (JSON, destinations/destination.h). The dedup key depends only on the kind and
 -- the event, so a re-applied event (it is not: HSETNX) or a redelivered message keeps it.
 -- jd:out:ev maps an event id to its pending entries, so erase.lua can drop them. With
@@ -944,7 +961,8 @@ end
 -- Cost: nothing without destinations; else per event applied an HMGET and an HGET per
 -- contact it names, an HGET and a ZSCORE to find its contact again and a decode of its
 -- JSON (for its kind and consent), and, only for an event that sends, its contact's
--- identities (at most OUT_IDS of them) and an XADD per destination.
+-- identities (at most OUT_IDS of them) and an XADD per destination; an event with a click
+-- id or an amount also an HGET and HSET (or HINCRBY) of the contact hash.
 local OUT, OUT_CONSENT, OUT_SLA = nil, '', false
 do
     local last = ARGV[#ARGV]
@@ -1018,7 +1036,11 @@ local function outbox_facts(ev, obj, cid, stage, before, extra)
     if #f.identities == 0 then f.identities = nil end
     local attrs = type(obj.attributes) == 'table' and obj.attributes or {}
     f.name = type(attrs.name) == 'string' and attrs.name or nil
-    if redis.call('HGET', ckey(cid), 'nc') == '1' then f.consent_refused = true end
+    local nc = redis.call('HGET', ckey(cid), 'nc')
+    if nc == '1' then f.consent_refused = true elseif nc == 'g' then f.consent_granted = true end
+    if f.click_ids and f.click_ids.fbclid then
+        f.click_at = redis.call('HGET', ckey(cid), 'ob:c:fbclid\t' .. f.click_ids.fbclid) or nil
+    end
     for k, v in pairs(extra or {}) do f[k] = v end
     return cjson.encode(f)
 end
@@ -1045,7 +1067,30 @@ local function outbox_after(ev, json, before)
     local consent = OUT_CONSENT ~= '' and attrs[OUT_CONSENT]
     if consent ~= nil and consent ~= false then
         local v = string.lower(tostring(consent))
-        redis.call('HSET', ckey(cid), 'nc', (v == 'no' or v == 'false' or v == '0') and '1' or '0')
+        local nc = (v == 'no' or v == 'false' or v == '0') and '1'
+            or ((v == 'yes' or v == 'true' or v == '1') and 'g' or '0')
+        redis.call('HSET', ckey(cid), 'nc', nc)
+    end
+    -- Facts only the outbox keeps in the contact hash (merge_outbox_field): when each click
+    -- id was first seen (Meta's fbc creation time), and per payment key what its payments
+    -- less its refunds leave (a refund restates a Google conversion's value).
+    for _, idn in ipairs(ev.ids) do
+        if ANON_TYPES[idn.type] and idn.type ~= 'anon' and type(obj.at) == 'string' then
+            local field = 'ob:c:' .. idn.key
+            local had = redis.call('HGET', ckey(cid), field)
+            if not had or obj.at < had then redis.call('HSET', ckey(cid), field, obj.at) end
+        end
+    end
+    local remaining
+    if ev.conv and type(obj.payment_key) == 'string' and type(obj.amount) == 'table'
+        and tonumber(obj.amount.minor) then
+        local field = 'ob:p:' .. obj.payment_key
+        local known = redis.call('HEXISTS', ckey(cid), field) == 1
+        local minor = math.abs(tonumber(obj.amount.minor))
+        local left = redis.call('HINCRBY', ckey(cid), field, obj.kind == 'refund' and -minor or minor)
+        if obj.kind == 'refund' and known and type(obj.amount.currency) == 'string' then
+            remaining = {minor = math.max(left, 0), currency = obj.amount.currency}
+        end
     end
     local stage = tonumber(redis.call('HGET', ckey(cid), 'stage') or '0') or 0
     local crm = OUT_CRM[obj.type] == true
@@ -1067,6 +1112,9 @@ local function outbox_after(ev, json, before)
     end
     if ev.conv and obj.kind == 'payment' then
         outbox_emit('contact.paid', ev, cid, outbox_facts(ev, obj, cid, stage, before.stage))
+    elseif ev.conv and obj.kind == 'refund' then
+        outbox_emit('contact.refunded', ev, cid,
+            outbox_facts(ev, obj, cid, stage, before.stage, {amount_remaining = remaining}))
     end
 end
 

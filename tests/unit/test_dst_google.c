@@ -467,6 +467,19 @@ static void test_google_type(void **state)
     assert_string_equal(out.dedup, "pi_9");
     free(out.body);
 
+    /* The paying event's contact.stage_changed sends its mapped stages, never the payment
+     * (the contact.paid message does); with no stage mapped it is skipped, and a skip needs
+     * no token (the outbox builds without one first). */
+    msg.kind = DST_STAGE_CHANGED;
+    ctx.access_token = NULL;
+    assert_int_equal(dst_google_data_manager.build(&cfg, &msg, &ctx, &out, why, sizeof why),
+                     DST_SKIP);
+    free(out.body);
+    msg.kind = DST_PAID;
+    assert_int_equal(dst_google_data_manager.build(&cfg, &msg, &ctx, &out, why, sizeof why),
+                     DST_INVALID);
+    free(out.body);
+
     cfg.customer_id = "12ab";
     assert_int_equal(dst_google_data_manager.check(&cfg, why, sizeof why), -1);
     free(sa);

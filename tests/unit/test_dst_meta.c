@@ -334,8 +334,53 @@ static void test_meta_type_build(void **state)
     assert_non_null(strstr(out.body, "\"test_event_code\":\"JOURNEYD_DRY_RUN\""));
     free(out.body);
 
+    /* A configured Test Events code wins over the dry-run one, and goes out live too. */
+    cfg.test_event_code = "TEST12345";
+    assert_int_equal(dst_meta_capi.build(&cfg, &msg, &ctx, &out, why, sizeof why), DST_BUILT);
+    assert_non_null(strstr(out.body, "\"test_event_code\":\"TEST12345\""));
+    free(out.body);
+    cfg.dry_run = 0;
+    assert_int_equal(dst_meta_capi.build(&cfg, &msg, &ctx, &out, why, sizeof why), DST_BUILT);
+    assert_non_null(strstr(out.body, "\"test_event_code\":\"TEST12345\""));
+    free(out.body);
+
     cfg.pixel_id = "12ab";
     assert_int_equal(dst_meta_capi.check(&cfg, err, sizeof err), -1);
+}
+
+/* A paying event leaves a contact.stage_changed and a contact.paid with the same facts:
+ * the first sends only the stages, the second only the Purchase, so no event_id leaves in
+ * two messages. */
+static void test_meta_message_kinds_split(void **state)
+{
+    const char *facts_txt =
+        "{\"kind\":\"payment\",\"at\":\"2026-10-01T12:00:00Z\",\"stage\":\"paid\","
+        "\"previous_stage\":\"lead\",\"stages\":[\"qualified\",\"opportunity\",\"won\","
+        "\"paid\"],\"contact\":\"c_8\",\"payment_key\":\"pi_1\","
+        "\"amount\":{\"minor\":1000,\"currency\":\"EUR\"},\"click_ids\":{\"fbclid\":\"IwAR1\"},"
+        "\"identities\":[{\"type\":\"meta_lead\",\"value\":\"123456789012345\"}]}";
+    struct dst_config cfg = {.name = "meta",
+                             .type = "meta_capi",
+                             .pixel_id = "1234567890",
+                             .access_token = "EAAB-test-token-0123456789"};
+    struct dst_message msg = {.kind = DST_STAGE_CHANGED, .facts = facts_txt};
+    struct dst_context ctx = {.now_s = 1790856000 + 10};
+    struct dst_request out;
+    char why[DST_WHY_MAX] = "";
+    (void)state;
+
+    msg.facts_len = strlen(facts_txt);
+    assert_int_equal(dst_meta_capi.build(&cfg, &msg, &ctx, &out, why, sizeof why), DST_BUILT);
+    assert_non_null(strstr(out.body, "\"jd.123456789012345.qualified\""));
+    assert_non_null(strstr(out.body, "\"jd.123456789012345.won\""));
+    assert_null(strstr(out.body, "Purchase"));
+    free(out.body);
+
+    msg.kind = DST_PAID;
+    assert_int_equal(dst_meta_capi.build(&cfg, &msg, &ctx, &out, why, sizeof why), DST_BUILT);
+    assert_non_null(strstr(out.body, "\"event_id\":\"jd.pay.pi_1\""));
+    assert_null(strstr(out.body, "jd.123456789012345."));
+    free(out.body);
 }
 
 int main(void)
@@ -349,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_meta_skips),
         cmocka_unit_test(test_consent_predicate),
         cmocka_unit_test(test_meta_type_build),
+        cmocka_unit_test(test_meta_message_kinds_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
