@@ -336,22 +336,11 @@ view_step() { # PATH...: fetched at the same time by one curl on at most 6 conne
         $args 2>/dev/null | awk '$1 != 200' | sed 's|http://[^/]*||' >>"$work/view-codes" || true
     set +f
 }
-sla_view_rest() { # the SLA page after its scorecard: the names of the waiting leads and
-    # the answered leads' response times (up to 4 pages one after another), side by side;
-    # a journeyd without the drill-downs has the page ask each waiting lead's contact (50)
+sla_view_rest() { # the SLA page after its scorecard (which carries the response times'
+    # distribution): the names of the waiting leads; a journeyd without the drill-downs has
+    # the page ask each waiting lead's contact (50)
     if [ "$has_drill" = 1 ]; then
-        {
-            get_status "/v1/reports/sla/contacts?status=waiting&limit=500&$1" /dev/null >/dev/null
-        } &
-        wp=$!
-        cur=""
-        for _ in 1 2 3 4; do
-            get_status "/v1/reports/sla/contacts?status=answered&limit=500&$1$cur" "$work/view-page.json" >/dev/null
-            nc=$(sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p' "$work/view-page.json")
-            [ -n "$nc" ] || break
-            cur="&cursor=$nc"
-        done
-        wait $wp
+        get_status "/v1/reports/sla/contacts?status=waiting&limit=500&$1" /dev/null >/dev/null
     else
         ids=$(grep -o '"contact":"[^"]*"' "$work/view-1.json" | head -50 | sed 's/"contact":"\(.*\)"/\/v1\/contacts\/\1/')
         # shellcheck disable=SC2086 # the ids are c_<hex>: no spaces, no globs
@@ -376,9 +365,9 @@ view_time() { # STEP...: each STEP a space-separated list of paths; "sla:RANGE" 
     printf '%.3f' "$best"
 }
 : >"$work/view-codes"
-has_drill=0 # the SLA's drill-downs (DESIGN §7), where this journeyd has them
-[ "$(get_status "/v1/reports/sla/contacts?status=waiting&limit=1" /dev/null)" != 200 ] || has_drill=1
 rng="from=$rep_from&to=$rep_to"
+has_drill=0 # the SLA's drill-downs (DESIGN §7), where this journeyd has them
+[ "$(get_status "/v1/reports/sla/contacts?status=waiting&limit=1&$rng" /dev/null)" != 200 ] || has_drill=1
 prev_month=$(date -u -d "${rep_from%%T*} 1 month ago" +%Y-%m)
 heavy=$(head -1 "$work/paths.txt")
 models="first_touch last_touch linear position time_decay"
@@ -489,7 +478,7 @@ table="$work/results.md"
     echo "| view Revenue, five models side by side (one model=all request) | ${v_rev5} s | < 1 s (issue 13) | $(verdict_time "$v_rev5") |"
     echo "| (the same five models as five requests at once, as the view asked before) | ${v_rev5x} s | — | — |"
     echo "| view Funnel: cohort by month, compared with the month before (40 days) | ${v_fun} s | < 1 s (issue 13) | $(verdict_time "$v_fun") |"
-    echo "| view SLA: the scorecard, then its waiting leads' names and response times (40 days) | ${v_sla} s | < 1 s (issue 13) | $(verdict_time "$v_sla") |"
+    echo "| view SLA: the scorecard (with its response times), then its waiting leads' names (40 days) | ${v_sla} s | < 1 s (issue 13) | $(verdict_time "$v_sla") |"
     echo "| view Journey: a 100-event journey | ${v_jny} s | < 1 s (issue 13) | $(verdict_time "$v_jny") |"
     echo "| view Operations: status, dead letters, sources (at once) | ${v_ops} s | < 1 s (issue 13) | $(verdict_time "$v_ops") |"
     [ -z "$view_note" ] || echo "| views: requests this journeyd did not answer 200 (the view shows their error) | $view_note | — | — |"

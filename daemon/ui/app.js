@@ -688,35 +688,22 @@ async function fillNames(r, cells) {
   }));
 }
 
-/* Response times: the answered leads' own times when the drill-down gives them (bars of
- * the share per bucket), else the median and p90 the report gives. */
+/* Response times: the scorecard's own buckets (sales.response_times), bars of the answered
+ * leads per bucket; a journeyd without them gives only the median and p90. */
 function distribution(r, s, src) {
   const box = h('div', {}, h('p', { class: 'muted small' }, t('median') + ' ', num(s.median_seconds, 'dur', src, '/sales/median_seconds'),
     ' · ' + t('p90') + ' ', num(s.p90_seconds, 'dur', src, '/sales/p90_seconds')));
-  pending.push((async () => {
-    /* Every answered lead's own response time: the drill-down's pages (at most 4 of 500). */
-    const secs = [];
-    let cursor = null;
-    for (let page = 0; page < 4; page++) {
-      const a = await report('/v1/reports/sla/contacts?status=answered&limit=500' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''), r);
-      if (a.status !== 200) {
-        box.append(problem(a, t('the_drill')));
-        return;
-      }
-      for (const x of a.body.contacts || []) if (typeof x.response_seconds === 'number') secs.push(x.response_seconds);
-      cursor = a.body.next_cursor;
-      if (!cursor) break;
-    }
-    const edges = [900, 3600, 4 * 3600, 86400, 3 * 86400, Infinity];
-    const counts = edges.map(() => 0);
-    for (const v of secs) counts[edges.findIndex((e) => v < e)]++;
-    const mx = Math.max(1, ...counts);
-    const labels = ['< 15 min', '< 1 h', '< 4 h', '< 1 d', '< 3 d', '≥ 3 d'];
-    const d = h('div', { class: 'dist', role: 'img', 'aria-label': t('distribution') + ': ' + labels.map((l, i) => l + ' ' + counts[i]).join(', ') },
-      counts.map((c2, i) => h('div', { class: 'col', title: labels[i] + ': ' + c2 }, h('div', { class: 'b', 'data-h': String(Math.round(100 * c2 / mx)) }), h('span', {}, labels[i]))));
-    box.append(d);
-    for (const b of d.querySelectorAll('[data-h]')) b.style.height = b.getAttribute('data-h') + '%';
-  })());
+  const rt = s.response_times;
+  if (!rt || !Array.isArray(rt.answered) || !Array.isArray(rt.under_seconds)) return box;
+  const label = (e, i) => (e === null ? '≥ ' + fmt('dur', rt.under_seconds[i - 1]) : '< ' + fmt('dur', e));
+  const labels = rt.under_seconds.map(label);
+  const mx = Math.max(1, ...rt.answered);
+  const d = h('div', { class: 'dist', role: 'img', 'aria-label': t('distribution') + ': ' + labels.map((l, i) => l + ' ' + rt.answered[i]).join(', ') },
+    rt.answered.map((c2, i) => h('div', { class: 'col', title: labels[i] + ': ' + c2 },
+      h('div', { class: 'b', 'data-h': String(Math.round(100 * c2 / mx)) }),
+      h('span', {}, labels[i], ' · ', num(c2, 'int', src, '/sales/response_times/answered/' + i)))));
+  box.append(d);
+  for (const b of d.querySelectorAll('[data-h]')) b.style.height = b.getAttribute('data-h') + '%';
   return box;
 }
 

@@ -1416,6 +1416,32 @@ static void check_sla(int64_t from, int64_t to)
         expect_num_or_null(sales, "median_seconds", 1, 0, 0, c2);
         expect_num_or_null(sales, "p90_seconds", 1, 0, 0, c2);
     }
+    /* The scorecard's distribution: answered leads under 15 min, 1 h, 4 h, 1 d, 3 d and
+     * beyond, counted here from the same response times. */
+    {
+        static const int64_t edge[] = {900, 3600, 14400, 86400, 259200};
+        int want[6] = {0};
+        for (int i = 0; i < answered; i++) {
+            int b = 0;
+            while (b < 5 && times[i] >= edge[b])
+                b++;
+            want[b]++;
+        }
+        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(sales, "response_times");
+        const cJSON *got = cJSON_GetObjectItemCaseSensitive(rt, "answered");
+        const cJSON *under = cJSON_GetObjectItemCaseSensitive(rt, "under_seconds");
+        JD_EXPECT(cJSON_IsArray(got) && cJSON_GetArraySize(got) == 6 && cJSON_IsArray(under) &&
+                      cJSON_GetArraySize(under) == 6,
+                  "%s: response_times is %s", c2, jd_json_brief(rt));
+        for (int b = 0; b < 6 && cJSON_IsArray(got) && cJSON_GetArraySize(got) == 6; b++) {
+            const cJSON *n = cJSON_GetArrayItem(got, b), *e = cJSON_GetArrayItem(under, b);
+            JD_EXPECT(cJSON_IsNumber(n) && n->valuedouble == want[b],
+                      "%s: response_times bucket %d holds %s, want %d", c2, b, jd_json_brief(n),
+                      want[b]);
+            JD_EXPECT(b == 5 ? cJSON_IsNull(e) : cJSON_IsNumber(e) && e->valuedouble == edge[b],
+                      "%s: response_times edge %d is %s", c2, b, jd_json_brief(e));
+        }
+    }
     /* met: within / leads >= 0.7, as decimals (no leads: met) */
     int sales_met = sales_leads == 0 || (int64_t)within * 10 >= (int64_t)sales_leads * 7;
     const cJSON *met = cJSON_GetObjectItemCaseSensitive(sales, "met");

@@ -1096,7 +1096,8 @@ static void test_sla(void **state)
      *      (after to) and a repeat (same key) of a September payment do not count.
      * Sales: leads 8 (L1 L2 L3 L4 L5 L9 L10 L11) − 1 self-served = 7; answered L1 L2 L9
      * L11 = 4; within L1 = 1; share 1/7 = 0.142857 → 0.1429; response times sorted 7200,
-     * 90000, 108000, 1641600: median ⌈2⌉ = 2nd = 90000, p90 ⌈3.6⌉ = 4th = 1641600.
+     * 90000, 108000, 1641600: median ⌈2⌉ = 2nd = 90000, p90 ⌈3.6⌉ = 4th = 1641600;
+     * response_times: 7200 under 4 h, 90000 and 108000 under 3 d, 1641600 beyond.
      * waiting c04 (10-10) then c10 (10-12). met: 0.1429 < 0.9 → false.
      * Marketing: leads 8; target 10 (a whole month) → 8 < 10; qualified (entered qualified
      * or higher, at any time): L1 (sales touch at qualified), L3 (paid passes qualified),
@@ -1141,7 +1142,8 @@ static void test_sla(void **state)
                 "{\"from\":\"2026-10-01T00:00:00Z\",\"to\":\"2026-11-01T00:00:00Z\","
                 "\"sales\":{\"leads\":7,\"answered\":4,\"within_sla\":1,"
                 "\"share_within_sla\":0.1429,\"median_seconds\":90000,"
-                "\"p90_seconds\":1641600,\"waiting\":["
+                "\"p90_seconds\":1641600,\"response_times\":{\"under_seconds\":[900,3600,"
+                "14400,86400,259200,null],\"answered\":[0,0,1,0,2,1]},\"waiting\":["
                 "{\"contact\":\"c04\",\"lead_at\":\"2026-10-10T00:00:00Z\","
                 "\"waited_seconds\":864000},"
                 "{\"contact\":\"c10\",\"lead_at\":\"2026-10-12T00:00:00Z\","
@@ -1207,7 +1209,9 @@ static void test_sla(void **state)
     s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "sales"));
     assert_string_equal(s, "{\"leads\":0,\"answered\":0,\"within_sla\":0,"
                            "\"share_within_sla\":null,\"median_seconds\":null,"
-                           "\"p90_seconds\":null,\"waiting\":[],\"self_served\":0,"
+                           "\"p90_seconds\":null,\"response_times\":{\"under_seconds\":"
+                           "[900,3600,14400,86400,259200,null],\"answered\":[0,0,0,0,0,0]},"
+                           "\"waiting\":[],\"self_served\":0,"
                            "\"met\":true,\"by_owner\":[]}");
     free(s);
     cJSON_Delete(j);
@@ -1313,7 +1317,9 @@ static void test_sla_business_hours(void **state)
     char *s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "sales"));
     assert_string_equal(s, "{\"leads\":5,\"answered\":4,\"within_sla\":4,"
                            "\"share_within_sla\":0.8,\"median_seconds\":1800,"
-                           "\"p90_seconds\":7200,\"waiting\":[{\"contact\":\"k4\","
+                           "\"p90_seconds\":7200,\"response_times\":{\"under_seconds\":"
+                           "[900,3600,14400,86400,259200,null],\"answered\":[1,1,2,0,0,0]},"
+                           "\"waiting\":[{\"contact\":\"k4\","
                            "\"lead_at\":\"2026-10-28T19:00:00Z\",\"waited_seconds\":43200}],"
                            "\"self_served\":0,\"met\":false,\"by_owner\":[{\"owner\":"
                            "\"(none)\",\"answered\":4,\"within_sla\":4,\"median_seconds\":1800,"
