@@ -24,7 +24,9 @@
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
+#include <openssl/bio.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 
 #define MAX_PROCS 32
 #define BODY_CAP (64u * 1024 * 1024)
@@ -1581,4 +1583,30 @@ int jd_count_event(const cJSON *journey, const char *id)
             n++;
     }
     return n;
+}
+
+void jd_write_service_account(const char *path)
+{
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem = NULL;
+    JD_REQUIRE(key && bio && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1,
+               "cannot make an RSA key");
+    long n = BIO_get_mem_data(bio, &pem);
+    cJSON *sa = cJSON_CreateObject();
+    char *p = strndup(pem, (size_t)n);
+    JD_REQUIRE(sa && p, "out of memory");
+    cJSON_AddStringToObject(sa, "type", "service_account");
+    cJSON_AddStringToObject(sa, "client_email", "journeyd@test-project.iam.gserviceaccount.com");
+    cJSON_AddStringToObject(sa, "private_key", p);
+    char *text = cJSON_PrintUnformatted(sa);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    JD_REQUIRE(fd >= 0 && text && write(fd, text, strlen(text)) == (ssize_t)strlen(text),
+               "cannot write %s", path);
+    close(fd);
+    free(text);
+    free(p);
+    cJSON_Delete(sa);
+    BIO_free(bio);
+    EVP_PKEY_free(key);
 }

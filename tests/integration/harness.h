@@ -182,6 +182,9 @@ int jd_http_is_error(const struct jd_http *h, const char *code);
 /* Frees the calling thread's curl handle (threads other than main call it before exit). */
 void jd_http_thread_done(void);
 
+/* A Google service-account key file (mode 0600, as the config wants secrets) holding a
+ * fresh RSA key, for the Data Manager destination's JWT step. */
+void jd_write_service_account(const char *path);
 /* Lowercase hex HMAC-SHA256; out holds 65 bytes. */
 void jd_hmac_hex(const char *key, const void *msg, size_t len, char *out);
 /* "Stripe-Signature: t=<t>,v1=<hex>" for the secret. */

@@ -29,16 +29,13 @@
 #include "fake_api.h"
 #include "harness.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #define PIXEL "1234567890"
 #define META_TOKEN "EAAtestMetaAccessToken0123456789"
@@ -59,35 +56,6 @@ static void sha256_hex(const char *s, char out[65])
     EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
     for (unsigned int i = 0; i < n; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-/* A fresh RSA key as a service-account key file (mode 0600, as the config wants secrets). */
-static void write_service_account(const char *path)
-{
-    EVP_PKEY *key = EVP_RSA_gen(2048);
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *pem = NULL;
-    JD_REQUIRE(key && bio && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1,
-               "cannot make an RSA key");
-    long n = BIO_get_mem_data(bio, &pem);
-    char *p = malloc((size_t)n + 1);
-    JD_REQUIRE(p, "out of memory");
-    memcpy(p, pem, (size_t)n);
-    p[n] = '\0';
-    cJSON *sa = cJSON_CreateObject();
-    cJSON_AddStringToObject(sa, "type", "service_account");
-    cJSON_AddStringToObject(sa, "client_email", "journeyd@test-project.iam.gserviceaccount.com");
-    cJSON_AddStringToObject(sa, "private_key", p);
-    char *text = cJSON_PrintUnformatted(sa);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    JD_REQUIRE(fd >= 0 && text && write(fd, text, strlen(text)) == (ssize_t)strlen(text),
-               "cannot write %s", path);
-    close(fd);
-    free(text);
-    cJSON_Delete(sa);
-    free(p);
-    BIO_free(bio);
-    EVP_PKEY_free(key);
 }
 
 static void post_events(const char *body)
@@ -536,7 +504,7 @@ int main(void)
     jd_redis_start(&redis, NULL, 0);
     char sa[512], s[4096];
     snprintf(sa, sizeof sa, "%s/google-sa.json", jd_tmpdir());
-    write_service_account(sa);
+    jd_write_service_account(sa);
     const char *base = fake_api_base(fake);
 #define SECTIONS(dry)                                                                              \
     "outbound_backoff = 100ms\nconsent_field = consent_ads\n"                                      \

@@ -30,16 +30,13 @@
 #include "fake_api.h"
 #include "harness.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #define N 80
 #define PIXEL "1234567890"
@@ -113,33 +110,6 @@ static struct want expected(void)
         }
     }
     return w;
-}
-
-/* A fresh RSA key as a service-account key file (mode 0600, as the config wants secrets). */
-static void write_service_account(const char *file)
-{
-    EVP_PKEY *key = EVP_RSA_gen(2048);
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *pem = NULL;
-    JD_REQUIRE(key && bio && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1,
-               "cannot make an RSA key");
-    long n = BIO_get_mem_data(bio, &pem);
-    cJSON *sa = cJSON_CreateObject();
-    char *p = strndup(pem, (size_t)n);
-    JD_REQUIRE(sa && p, "out of memory");
-    cJSON_AddStringToObject(sa, "type", "service_account");
-    cJSON_AddStringToObject(sa, "client_email", "journeyd@month.iam.gserviceaccount.com");
-    cJSON_AddStringToObject(sa, "private_key", p);
-    char *text = cJSON_PrintUnformatted(sa);
-    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    JD_REQUIRE(fd >= 0 && text && write(fd, text, strlen(text)) == (ssize_t)strlen(text),
-               "cannot write %s", file);
-    close(fd);
-    free(text);
-    free(p);
-    cJSON_Delete(sa);
-    BIO_free(bio);
-    EVP_PKEY_free(key);
 }
 
 /* Contact i's whole life, in journey order, as one POST /v1/events. */
@@ -324,7 +294,7 @@ int main(void)
     jd_redis_start(&redis, NULL, 0);
     char sa[512], extra[4096];
     snprintf(sa, sizeof sa, "%s/google-sa.json", jd_tmpdir());
-    write_service_account(sa);
+    jd_write_service_account(sa);
     const char *base = fake_api_base(fake);
     snprintf(extra, sizeof extra,
              "outbound_backoff = 100ms\nconsent_field = consent_ads\n"

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "synth.h"
+#include "sim_send.h"
 
 #define CONTACTS 150
 #define LONG_TAIL 80 /* events after the long lead's entry: more than apply.lua walks (64) */
@@ -32,38 +32,6 @@ static struct jd_daemon d;
 static struct jd_redis r;
 static char sfx[17];
 static int64_t now;
-
-static void send_delivery(const struct sy_delivery *dv)
-{
-    struct jd_http h = {0};
-    char url[4096], cookie[96];
-    int rc;
-    switch (dv->type) {
-    case SY_CLICK: {
-        const char *hdrs[2] = {cookie, NULL};
-        snprintf(cookie, sizeof cookie, "Cookie: jd_aid=%s", dv->aid);
-        snprintf(url, sizeof url, "%s/c?%s", d.base, dv->body);
-        rc = jd_http(&h, "GET", url, hdrs, NULL, 0);
-        JD_EXPECT(rc == 0 && h.status == 302, "click: status %ld", h.status);
-        break;
-    }
-    case SY_FORM:
-        rc = jd_post_form(&d, dv->body, "application/json", &h);
-        JD_EXPECT(rc == 0 && h.status == 200, "form: status %ld", h.status);
-        break;
-    case SY_EVENTS:
-        rc = jd_post_events(&d, dv->body, &h);
-        JD_EXPECT(rc == 0 && h.status == 200, "events: status %ld", h.status);
-        break;
-    case SY_STRIPE:
-        rc = jd_post_stripe(&d, dv->body, &h);
-        JD_EXPECT(rc == 0 && h.status == 200, "stripe: status %ld", h.status);
-        break;
-    default:
-        JD_REQUIRE(0, "the month holds a source this test has not: %d", (int)dv->type);
-    }
-    jd_http_free(&h);
-}
 
 /* One event through POST /v1/events: kind, optional stage, at, one or two identities,
  * the owner attribute (NULL: none; for a payment, its amount instead). */
@@ -221,7 +189,7 @@ static void start(void)
 static void send_month(const struct sy_month *m, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++)
-        send_delivery(&m->v[i]);
+        jd_sim_send(&d, &m->v[i]);
 }
 
 /* The month and the hand-made leads, in time order or shuffled (then each hand-made
