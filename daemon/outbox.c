@@ -286,6 +286,26 @@ static void token_failed(struct out_token *tk, const char *why)
          why, (long long)delay);
 }
 
+/* One built request out through the shared transfer machinery: one attempt (the outbox
+ * keeps its own retry schedule), public addresses only unless the destination allows
+ * private ones. 0 when it is under way. */
+static int send_built(struct outbox *ob, const struct cfg_destination *d,
+                      const struct dst_request *rq, outbound_req_cb cb, void *ud)
+{
+    const char *hdrs[DST_MAX_HEADERS];
+    for (size_t i = 0; i < rq->nheaders; i++)
+        hdrs[i] = rq->headers[i];
+    struct outbound_req req = {.method = rq->method,
+                               .url = rq->url,
+                               .headers = hdrs,
+                               .nheaders = rq->nheaders,
+                               .body = rq->body,
+                               .len = rq->len,
+                               .public_only = !d->allow_private,
+                               .max_attempts = 1};
+    return outbound_request(ob->jd->outbound, &req, cb, ud);
+}
+
 static void on_token(void *ud, const struct outbound_answer *a)
 {
     struct out_token *tk = ud;
@@ -333,18 +353,7 @@ static void token_fetch(struct outbox *ob, const struct cfg_destination *d,
     if (t->auth(&d->dst, now / 1000, rq, why, whylen) != DST_BUILT) {
         *dead = 1;
     } else {
-        const char *hdrs[DST_MAX_HEADERS];
-        for (size_t i = 0; i < rq->nheaders; i++)
-            hdrs[i] = rq->headers[i];
-        struct outbound_req req = {.method = rq->method,
-                                   .url = rq->url,
-                                   .headers = hdrs,
-                                   .nheaders = rq->nheaders,
-                                   .body = rq->body,
-                                   .len = rq->len,
-                                   .public_only = !d->allow_private,
-                                   .max_attempts = 1};
-        if (outbound_request(ob->jd->outbound, &req, on_token, tk) == 0)
+        if (send_built(ob, d, rq, on_token, tk) == 0)
             tk->fetching = 1;
     }
     if (rq->body)
@@ -595,18 +604,7 @@ static void dispatch(struct outbox *ob, struct out_msg *m)
              m->dest, m->kind, m->id, rq->method, rq->len, rq->dedup);
         finish(m, 0, "dry_run", 0, NULL);
     } else {
-        const char *hdrs[DST_MAX_HEADERS];
-        for (size_t i = 0; i < rq->nheaders; i++)
-            hdrs[i] = rq->headers[i];
-        struct outbound_req req = {.method = rq->method,
-                                   .url = rq->url,
-                                   .headers = hdrs,
-                                   .nheaders = rq->nheaders,
-                                   .body = rq->body,
-                                   .len = rq->len,
-                                   .public_only = !d->allow_private,
-                                   .max_attempts = 1};
-        if (outbound_request(ob->jd->outbound, &req, on_answer, m) == 0)
+        if (send_built(ob, d, rq, on_answer, m) == 0)
             m->state = M_SENDING;
     }
     free(rq->body);
