@@ -22,6 +22,8 @@
  *   4. SIGKILL during delivery: Meta holds its answer 2 s; journeyd is killed while a request
  *      is in flight and restarted; the event arrives again with the same event_id, and over
  *      the whole test no event_id is answered 200 twice.
+ *   4b. A token revoked before its expiry: the ingest answered 401 drops it, and the
+ *      retry carries a freshly fetched one.
  *   5. dry_run: the Meta request carries test_event_code, the Google one validateOnly: true,
  *      and both end as dry_run.
  *   Throughout: no request body holds an email address or a phone number in clear.
@@ -407,6 +409,53 @@ static void scenario_sigkill(void)
     JD_EXPECT(cut >= 1, "the kill cut no request short");
 }
 
+/* A token Google revokes before it expires: the ingest answered 401 drops it, the next
+ * round fetches a fresh one and carries it (the cached one would be sent for an hour). */
+static void scenario_token_revoked(void)
+{
+    fake_api_clear_replies(fake, r_token);
+    fake_api_reply(fake, r_token, 200, NULL,
+                   "{\"access_token\":\"ya29.revoked-token-0002\",\"expires_in\":3599}", 0);
+    fake_api_reply(fake, r_token, 200, NULL,
+                   "{\"access_token\":\"ya29.fresh-token-0003\",\"expires_in\":3599}", 0);
+    fake_api_clear_replies(fake, r_ingest);
+    fake_api_reply(fake, r_ingest, 401, NULL, "{\"error\":{\"code\":401}}", 0);
+    fake_api_reply(fake, r_ingest, 200, NULL, "{\"requestId\":\"req-2\"}", 0);
+    size_t tokens = fake_api_hits(fake, r_token);
+    char a0[32], body[1024];
+    at(80, a0, sizeof a0);
+    snprintf(body, sizeof body,
+             "{\"events\":[{\"id\":\"rev-pay\",\"kind\":\"payment\",\"at\":\"%s\","
+             "\"payment_key\":\"ord_rev\",\"amount\":{\"minor\":500,\"currency\":\"EUR\"},"
+             "\"identities\":[{\"type\":\"email\",\"value\":\"rita.revoked@example.com\"},"
+             "{\"type\":\"gclid\",\"value\":\"Cj0KCQgclidRevoked\"}]}]}",
+             a0);
+    post_events(body);
+    static struct fake_request r;
+    char refused[128] = "", accepted[128] = "";
+    int64_t end = jd_mono_ms() + 60000;
+    while (!accepted[0] && jd_mono_ms() < end) {
+        size_t total = fake_api_nrequests(fake);
+        for (size_t i = 0; i < total; i++) {
+            if (fake_api_request(fake, i, &r) != 0 || r.route != r_ingest ||
+                !strstr(r.body, "ord_rev"))
+                continue;
+            fake_request_header(&r, "Authorization", r.status == 200 ? accepted : refused,
+                                sizeof accepted);
+        }
+        if (!accepted[0])
+            jd_sleep_ms(100);
+    }
+    JD_EXPECT(strcmp(refused, "Bearer ya29.revoked-token-0002") == 0,
+              "the ingest answered 401 carried %s", refused[0] ? refused : "nothing");
+    JD_EXPECT(strcmp(accepted, "Bearer ya29.fresh-token-0003") == 0,
+              "the ingest after the 401 carried %s, want the fresh token",
+              accepted[0] ? accepted : "nothing (it never arrived)");
+    JD_EXPECT(fake_api_hits(fake, r_token) == tokens + 2,
+              "token requests for the revoked one and the fresh one: %zu, want 2",
+              fake_api_hits(fake, r_token) - tokens);
+}
+
 /* Over the whole run: every event_id answered 200 once at most. */
 static void check_no_event_id_twice(void)
 {
@@ -519,6 +568,7 @@ int main(void)
     scenario_google();
     scenario_consent();
     scenario_sigkill();
+    scenario_token_revoked();
     check_no_event_id_twice();
 
     snprintf(s, sizeof s, SECTIONS("yes"), base, sa, base, base);
