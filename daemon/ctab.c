@@ -112,6 +112,19 @@ int ctab_get(struct ctab *t, const char *id, size_t len, int create, size_t *out
 
 /* ---- a bump allocator ---- */
 
+void ctab_id_command(const struct ctab *t, const char *cmd, const char *key, const size_t *entry,
+                     size_t n, const char **argv, size_t *lens)
+{
+    argv[0] = cmd;
+    argv[1] = key;
+    lens[0] = strlen(cmd);
+    lens[1] = strlen(key);
+    for (size_t i = 0; i < n; i++) {
+        argv[2 + i] = t->ids + t->off[entry[i]];
+        lens[2 + i] = strlen(argv[2 + i]);
+    }
+}
+
 void *arena_alloc(struct arena *a, size_t n)
 {
     size_t al = alignof(max_align_t);

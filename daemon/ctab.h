@@ -37,6 +37,10 @@ void ctab_free(struct ctab *t);
  * and !create; a new entry has no stage entered and no flag. 0, -1 on allocation
  * failure, -2 when the table already holds REPORT_MAX_CONTACTS contacts. */
 int ctab_get(struct ctab *t, const char *id, size_t len, int create, size_t *out);
+/* One command over contacts: argv[0] cmd, argv[1] key, then the ids of the n entries;
+ * argv and lens hold 2 + n. The ids stay the table's (valid until ctab_free). */
+void ctab_id_command(const struct ctab *t, const char *cmd, const char *key, const size_t *entry,
+                     size_t n, const char **argv, size_t *lens);
 
 /* Chunks of at least 64 KiB; every allocation aligned for any type. */
 struct chunk {

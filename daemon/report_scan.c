@@ -238,23 +238,15 @@ static void missing_next(struct report_job *j)
     }
     q->j = j;
     q->n = 0;
-    for (; j->next_entry < t->n && q->n < MULTI_MAX; j->next_entry++) {
-        size_t e = j->next_entry;
-        if (t->ent[e].at[2] != RP_NEVER)
-            continue;
-        argv[2 + q->n] = t->ids + t->off[e];
-        lens[2 + q->n] = strlen(argv[2 + q->n]);
-        q->entry[q->n++] = e;
-    }
+    for (; j->next_entry < t->n && q->n < MULTI_MAX; j->next_entry++)
+        if (t->ent[j->next_entry].at[2] == RP_NEVER)
+            q->entry[q->n++] = j->next_entry;
     if (q->n == 0) {
         free(q);
         report_phase_done(j);
         return;
     }
-    argv[0] = "ZMSCORE";
-    argv[1] = "jd:st:2";
-    lens[0] = 7;
-    lens[1] = 7;
+    ctab_id_command(t, "ZMSCORE", "jd:st:2", q->entry, q->n, argv, lens);
     if (report_job_send(j, on_missing, q, 2 + (int)q->n, argv, lens))
         free(q);
 }

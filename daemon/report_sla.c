@@ -104,22 +104,14 @@ static void facts_pump(struct report_job *j)
         }
         q->j = j;
         q->n = 0;
-        for (; j->next_entry < j->tab.n && q->n < FACT_MAX; j->next_entry++) {
-            size_t e = j->next_entry;
-            if (!(j->tab.flags[e] & CT_LEAD))
-                continue;
-            argv[2 + q->n] = j->tab.ids + j->tab.off[e];
-            lens[2 + q->n] = strlen(argv[2 + q->n]);
-            q->entry[q->n++] = e;
-        }
+        for (; j->next_entry < j->tab.n && q->n < FACT_MAX; j->next_entry++)
+            if (j->tab.flags[j->next_entry] & CT_LEAD)
+                q->entry[q->n++] = j->next_entry;
         if (q->n == 0) {
             free(q);
             break;
         }
-        argv[0] = "HMGET";
-        argv[1] = "jd:sla:f";
-        lens[0] = 5;
-        lens[1] = 8;
+        ctab_id_command(&j->tab, "HMGET", "jd:sla:f", q->entry, q->n, argv, lens);
         if (report_job_send(j, on_facts, q, 2 + (int)q->n, argv, lens)) {
             free(q);
             return;
