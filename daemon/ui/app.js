@@ -700,8 +700,9 @@ function distribution(r, s, src) {
   const mx = Math.max(1, ...rt.answered);
   const d = h('div', { class: 'dist', role: 'img', 'aria-label': t('distribution') + ': ' + labels.map((l, i) => l + ' ' + rt.answered[i]).join(', ') },
     rt.answered.map((c2, i) => h('div', { class: 'col', title: labels[i] + ': ' + c2 },
+      h('span', { class: 'cnt' }, num(c2, 'int', src, '/sales/response_times/answered/' + i)),
       h('div', { class: 'b', 'data-h': String(Math.round(100 * c2 / mx)) }),
-      h('span', {}, labels[i], ' · ', num(c2, 'int', src, '/sales/response_times/answered/' + i)))));
+      h('span', {}, labels[i]))));
   box.append(d);
   for (const b of d.querySelectorAll('[data-h]')) b.style.height = b.getAttribute('data-h') + '%';
   return box;
